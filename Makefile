@@ -1,0 +1,33 @@
+# Rill: `make run` starts a single-node broker, `make test` runs the whole suite.
+# Every target installs the Debian packages it needs first (scripts/install-deps.sh, a no-op
+# when they are present).
+
+BUILD_DIR ?= build/rel
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build test test-fast bench run clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Sanitizer runs first (ASan+UBSan for the codec and log, TSan for concurrent readers), then the
+# whole suite in the optimised build; ctest's summary closes the output.
+test: deps
+	@bash scripts/test.sh
+
+bench: build
+	@bash scripts/bench.sh
+
+run: build
+	@bash scripts/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: `make test` runs this after installing dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+
+configure() {  # configure DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+}
+
+echo "== sanitizer build: address,undefined =="
+configure build/asan -DCMAKE_BUILD_TYPE=Debug -DRILL_SANITIZE=address,undefined
+cmake --build build/asan -j "$JOBS" --target rill_asan_tests
+(cd build/asan && ctest -L asan -j "$JOBS" --output-on-failure --no-tests=ignore)
+
+echo "== sanitizer build: thread =="
+configure build/tsan -DCMAKE_BUILD_TYPE=Debug -DRILL_SANITIZE=thread
+cmake --build build/tsan -j "$JOBS" --target rill_tsan_tests
+(cd build/tsan && ctest -L tsan -j "$JOBS" --output-on-failure --no-tests=ignore)
+
+echo "== optimised build: the whole suite =="
+configure build/rel -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build/rel -j "$JOBS"
+cd build/rel && ctest -j "$JOBS" --output-on-failure
