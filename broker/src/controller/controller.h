@@ -1,0 +1,143 @@
+#pragma once
+
+// The controller: the Raft-replicated metadata of the cluster (DESIGN.md §4).
+//
+// Every broker runs a Controller. On controller voters it drives the Raft core
+// (replication/raft) over the metadata log stored with storage/; every node replays committed
+// metadata records into an in-memory MetadataImage and tells its listeners. A single node runs
+// a quorum of one: the same code, no shortcut.
+//
+// Thread-safety: every public method may be called from any thread. Callbacks run on the
+// controller's own thread and must not block.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rill/proto/status.h"
+#include "rill/proto/types.h"
+#include "rill/v1/common.pb.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+
+namespace rill::broker {
+
+struct PartitionAssignment {
+  int32_t partition = 0;
+  NodeId leader{-1};
+  LeaderEpoch leader_epoch{0};
+  std::vector<NodeId> replicas;
+  std::vector<NodeId> isr;
+};
+
+struct TopicMetadata {
+  std::string name;
+  std::string topic_id;  // random id given at creation; a re-created topic gets a new one
+  bool internal = false;
+  std::vector<PartitionAssignment> partitions;  // index == partition number
+  std::map<std::string, std::string> configs;   // overrides only; defaults are in topic_config.h
+};
+
+struct BrokerRegistration {
+  NodeId node_id{-1};
+  std::string host;
+  int32_t port = 0;           // client API port
+  int32_t internal_port = 0;  // controller + replication port
+  std::string rack;
+  bool fenced = false;
+};
+
+// An immutable snapshot of the committed metadata. Shared, never modified after publication.
+struct MetadataImage {
+  uint64_t applied_index = 0;  // Raft index of the last record applied
+  std::string cluster_id;
+  NodeId controller_id{-1};    // current Raft leader, -1 when unknown
+  std::map<std::string, TopicMetadata> topics;
+  std::map<NodeId, BrokerRegistration> brokers;
+
+  const TopicMetadata* FindTopic(const std::string& name) const {
+    auto it = topics.find(name);
+    return it == topics.end() ? nullptr : &it->second;
+  }
+};
+
+struct NewTopicSpec {
+  std::string name;
+  int32_t partitions = 0;          // 0 = default
+  int32_t replication_factor = 0;  // 0 = default
+  std::map<std::string, std::string> configs;
+  bool internal = false;           // e.g. __consumer_offsets
+};
+
+struct TopicOpResult {
+  std::string topic;
+  v1::ErrorCode error = v1::NONE;
+  std::string message;
+};
+
+struct VoterAddress {
+  NodeId node_id{-1};
+  std::string host;           // internal listener
+  int32_t port = 0;
+};
+
+struct ControllerConfig {
+  NodeId node_id{1};
+  std::vector<VoterAddress> voters;   // the static quorum; {self} for a single node
+  std::string metadata_dir;           // <data_dir>/__cluster_metadata-0
+  std::string cluster_id;             // used when the quorum bootstraps a new cluster
+  int32_t default_partitions = 1;
+  int32_t default_replication_factor = 1;
+  int32_t max_partitions_per_topic = 10000;
+  int32_t tick_ms = 50;
+  int32_t election_ticks = 20;
+  int32_t heartbeat_ticks = 2;
+  uint64_t snapshot_every_records = 10000;
+  BrokerRegistration self;            // registered on start
+};
+
+class Controller {
+ public:
+  using ResultsCallback = std::function<void(std::vector<TopicOpResult>)>;
+  using ImageListener = std::function<void(std::shared_ptr<const MetadataImage>)>;
+
+  virtual ~Controller() = default;
+
+  // Recovers the metadata log (snapshot + log) and starts the Raft driver thread.
+  virtual Status Start() = 0;
+  // Stops the driver; pending operations complete with COORDINATOR/BROKER_NOT_AVAILABLE errors.
+  virtual void Stop() = 0;
+
+  // Each operation validates (topic name rules, counts, config keys and values), proposes the
+  // records, and calls `done` once they are committed and applied (or with a per-topic error).
+  virtual void CreateTopics(std::vector<NewTopicSpec> topics, bool validate_only,
+                            ResultsCallback done) = 0;
+  virtual void DeleteTopics(std::vector<std::string> topics, ResultsCallback done) = 0;
+  virtual void CreatePartitions(std::string topic, int32_t new_total_count,
+                                ResultsCallback done) = 0;
+  virtual void AlterConfigs(std::string topic, std::map<std::string, std::string> set,
+                            std::vector<std::string> remove, bool validate_only,
+                            ResultsCallback done) = 0;
+
+  // The latest applied image; never null after Start() succeeded.
+  virtual std::shared_ptr<const MetadataImage> image() const = 0;
+  // `listener` is called with every newly applied image (and once at registration).
+  virtual void AddListener(ImageListener listener) = 0;
+  // True when this node is the active controller (Raft leader).
+  virtual bool IsActive() const = 0;
+
+  // The rill.internal.v1 Raft service that peers call; the broker registers it on the internal
+  // listener (port 9093) before Start(). Owned by the controller.
+  virtual grpc::Service* internal_service() = 0;
+};
+
+// Creates the Raft-backed controller.
+std::unique_ptr<Controller> MakeController(ControllerConfig config);
+
+}  // namespace rill::broker
