@@ -18,6 +18,7 @@
 #include <span>
 #include <string_view>
 
+#include "rill/proto/compression.h"
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
 
@@ -48,8 +49,6 @@ inline constexpr int16_t kCompressionMask = 0x07;
 inline constexpr int16_t kTimestampTypeBit = 0x08;  // 1 = log append time
 inline constexpr int16_t kTransactionalBit = 0x10;
 inline constexpr int16_t kControlBit = 0x20;
-
-enum class Compression : uint8_t { kNone = 0, kGzip = 1, kSnappy = 2, kLz4 = 3, kZstd = 4 };
 
 struct Header {
   int64_t base_offset;
