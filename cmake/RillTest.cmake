@@ -18,7 +18,15 @@ function(rill_add_test)
   set(labels ${T_NAME} ${T_LABELS})
   gtest_discover_tests(${T_NAME}
     DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT})
+    PROPERTIES TIMEOUT ${T_TIMEOUT})
+  # gtest_discover_tests flattens list-valued PROPERTIES (LABELS "a;b" would keep only "a"), so
+  # the labels are set by a ctest include file that runs after the discovered tests are added.
+  set(labels_file ${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_labels.cmake)
+  file(WRITE ${labels_file}
+       "if(DEFINED ${T_NAME}_TESTS)\n"
+       "  set_tests_properties(\${${T_NAME}_TESTS} PROPERTIES LABELS \"${labels}\")\n"
+       "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels_file})
   if("asan" IN_LIST T_LABELS)
     add_dependencies(rill_asan_tests ${T_NAME})
   endif()
