@@ -1,0 +1,300 @@
+#include "metadata_image.h"
+
+#include <algorithm>
+#include <string>
+
+namespace rill::broker {
+namespace {
+
+namespace pb = internal::v1;
+
+std::vector<NodeId> ToNodes(const google::protobuf::RepeatedField<int32_t>& ids) {
+  std::vector<NodeId> out;
+  out.reserve(ids.size());
+  for (int32_t id : ids) out.emplace_back(id);
+  return out;
+}
+
+void FromNodes(const std::vector<NodeId>& nodes, google::protobuf::RepeatedField<int32_t>* out) {
+  out->Clear();
+  for (NodeId n : nodes) out->Add(n.value());
+}
+
+// The topic named `name` whose id is `topic_id` (any id when `topic_id` is empty).
+Result<TopicMetadata*> FindTopic(MetadataImage& image, const std::string& name,
+                                 const std::string& topic_id) {
+  auto it = image.topics.find(name);
+  if (it == image.topics.end()) return Status::NotFound("unknown topic '" + name + "'");
+  if (!topic_id.empty() && it->second.topic_id != topic_id) {
+    return Status::NotFound("topic '" + name + "' has id " + it->second.topic_id + ", not " +
+                            topic_id + " (it was deleted and re-created)");
+  }
+  return &it->second;
+}
+
+Status CheckNodes(const std::vector<NodeId>& nodes, const char* what) {
+  for (NodeId n : nodes) {
+    if (n.value() <= 0) {
+      return Status::InvalidArgument(std::string(what) + " has node id " +
+                                     std::to_string(n.value()) + ", not > 0");
+    }
+  }
+  return Status::OK();
+}
+
+Status ApplyPartition(MetadataImage& image, const pb::PartitionRecord& r) {
+  RILL_ASSIGN_OR_RETURN(TopicMetadata * topic, FindTopic(image, r.topic(), r.topic_id()));
+  if (r.partition() != static_cast<int32_t>(topic->partitions.size())) {
+    return Status::InvalidArgument(
+        "topic '" + r.topic() + "' has " + std::to_string(topic->partitions.size()) +
+        " partitions; partition " + std::to_string(r.partition()) + " is not the next one");
+  }
+  if (r.replicas().empty()) {
+    return Status::InvalidArgument("partition " + std::to_string(r.partition()) + " of topic '" +
+                                   r.topic() + "' has no replicas");
+  }
+  PartitionAssignment p;
+  p.partition = r.partition();
+  p.replicas = ToNodes(r.replicas());
+  p.isr = ToNodes(r.isr());
+  p.leader = NodeId(r.leader());
+  p.leader_epoch = LeaderEpoch(r.leader_epoch());
+  RILL_RETURN_IF_ERROR(CheckNodes(p.replicas, "replica list"));
+  RILL_RETURN_IF_ERROR(CheckNodes(p.isr, "ISR"));
+  topic->partitions.push_back(std::move(p));
+  return Status::OK();
+}
+
+Status ApplyPartitionChange(MetadataImage& image, const pb::PartitionChangeRecord& r) {
+  RILL_ASSIGN_OR_RETURN(TopicMetadata * topic, FindTopic(image, r.topic(), r.topic_id()));
+  if (r.partition() < 0 || r.partition() >= static_cast<int32_t>(topic->partitions.size())) {
+    return Status::NotFound("topic '" + r.topic() + "' has no partition " +
+                            std::to_string(r.partition()));
+  }
+  PartitionAssignment next = topic->partitions[r.partition()];
+  if (r.has_replicas()) {
+    if (r.replicas().ids().empty()) {
+      return Status::InvalidArgument("partition change leaves no replicas");
+    }
+    next.replicas = ToNodes(r.replicas().ids());
+    RILL_RETURN_IF_ERROR(CheckNodes(next.replicas, "replica list"));
+  }
+  if (r.has_isr()) {
+    next.isr = ToNodes(r.isr().ids());
+    RILL_RETURN_IF_ERROR(CheckNodes(next.isr, "ISR"));
+  }
+  if (r.has_leader() && NodeId(r.leader()) != next.leader) {
+    next.leader = NodeId(r.leader());
+    next.leader_epoch += 1;
+  }
+  topic->partitions[r.partition()] = std::move(next);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ApplyMetadataRecord(MetadataImage& image, const pb::MetadataRecord& record) {
+  switch (record.record_case()) {
+    case pb::MetadataRecord::kClusterId:
+      // The first cluster id wins; a later one (two leaders racing to bootstrap) is ignored.
+      if (image.cluster_id.empty()) image.cluster_id = record.cluster_id().cluster_id();
+      return Status::OK();
+    case pb::MetadataRecord::kRegisterBroker: {
+      const auto& r = record.register_broker();
+      if (r.node_id() <= 0) {
+        return Status::InvalidArgument("broker id " + std::to_string(r.node_id()) + " is not > 0");
+      }
+      BrokerRegistration& b = image.brokers[NodeId(r.node_id())];
+      b.node_id = NodeId(r.node_id());
+      b.host = r.host();
+      b.port = r.port();
+      b.internal_port = r.internal_port();
+      b.rack = r.rack();
+      b.fenced = false;
+      return Status::OK();
+    }
+    case pb::MetadataRecord::kFenceBroker:
+    case pb::MetadataRecord::kUnfenceBroker: {
+      bool fence = record.record_case() == pb::MetadataRecord::kFenceBroker;
+      int32_t id = fence ? record.fence_broker().node_id() : record.unfence_broker().node_id();
+      auto it = image.brokers.find(NodeId(id));
+      if (it == image.brokers.end()) {
+        return Status::NotFound("broker " + std::to_string(id) + " is not registered");
+      }
+      it->second.fenced = fence;
+      return Status::OK();
+    }
+    case pb::MetadataRecord::kTopic: {
+      const auto& r = record.topic();
+      if (image.topics.count(r.name()) != 0) {
+        return Status::AlreadyExists("topic '" + r.name() + "' already exists");
+      }
+      TopicMetadata t;
+      t.name = r.name();
+      t.topic_id = r.topic_id();
+      t.internal = r.internal();
+      image.topics.emplace(r.name(), std::move(t));
+      return Status::OK();
+    }
+    case pb::MetadataRecord::kPartition:
+      return ApplyPartition(image, record.partition());
+    case pb::MetadataRecord::kPartitionChange:
+      return ApplyPartitionChange(image, record.partition_change());
+    case pb::MetadataRecord::kRemoveTopic: {
+      const auto& r = record.remove_topic();
+      RILL_RETURN_IF_ERROR(FindTopic(image, r.name(), r.topic_id()).status());
+      image.topics.erase(r.name());
+      return Status::OK();
+    }
+    case pb::MetadataRecord::kConfig: {
+      const auto& r = record.config();
+      RILL_ASSIGN_OR_RETURN(TopicMetadata * topic, FindTopic(image, r.topic(), r.topic_id()));
+      if (r.remove()) {
+        topic->configs.erase(r.key());
+      } else {
+        topic->configs[r.key()] = r.value();
+      }
+      return Status::OK();
+    }
+    case pb::MetadataRecord::RECORD_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("metadata record of unknown kind " +
+                                 std::to_string(static_cast<int>(record.record_case())));
+}
+
+Status ApplyMetadataBatch(MetadataImage& image, const pb::MetadataBatch& batch) {
+  for (const pb::MetadataRecord& r : batch.records()) {
+    RILL_RETURN_IF_ERROR(ApplyMetadataRecord(image, r));
+  }
+  return Status::OK();
+}
+
+pb::MetadataSnapshot SnapshotOfImage(const MetadataImage& image) {
+  pb::MetadataSnapshot s;
+  s.set_applied_index(image.applied_index);
+  if (!image.cluster_id.empty()) *s.add_records() = ClusterIdRecordOf(image.cluster_id);
+  for (const auto& [id, b] : image.brokers) {
+    *s.add_records() = RegisterBrokerRecordOf(b);
+    if (b.fenced) s.add_records()->mutable_fence_broker()->set_node_id(id.value());
+  }
+  for (const auto& [name, t] : image.topics) {
+    *s.add_records() = TopicRecordOf(name, t.topic_id, t.internal);
+    for (const PartitionAssignment& p : t.partitions) {
+      pb::PartitionRecord* r = s.add_records()->mutable_partition();
+      r->set_topic(name);
+      r->set_topic_id(t.topic_id);
+      r->set_partition(p.partition);
+      FromNodes(p.replicas, r->mutable_replicas());
+      FromNodes(p.isr, r->mutable_isr());
+      r->set_leader(p.leader.value());
+      r->set_leader_epoch(p.leader_epoch.value());
+    }
+    for (const auto& [key, value] : t.configs) {
+      *s.add_records() = ConfigRecordOf(name, t.topic_id, key, value, false);
+    }
+  }
+  return s;
+}
+
+Result<MetadataImage> ImageFromSnapshot(const pb::MetadataSnapshot& snapshot) {
+  MetadataImage image;
+  for (int i = 0; i < snapshot.records_size(); ++i) {
+    Status st = ApplyMetadataRecord(image, snapshot.records(i));
+    if (!st.ok()) {
+      return Status::Corruption("metadata snapshot at index " +
+                                std::to_string(snapshot.applied_index()) + ": record " +
+                                std::to_string(i) + " does not apply: " + st.ToString());
+    }
+  }
+  image.applied_index = snapshot.applied_index();
+  return image;
+}
+
+std::vector<NodeId> UnfencedBrokers(const MetadataImage& image) {
+  std::vector<NodeId> out;
+  for (const auto& [id, b] : image.brokers) {
+    if (!b.fenced) out.push_back(id);
+  }
+  return out;  // std::map iterates in ascending id order
+}
+
+std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& brokers,
+                                                int32_t first_partition, int32_t count,
+                                                int32_t replication_factor, size_t start) {
+  RILL_ASSERT(!brokers.empty() && replication_factor >= 1 &&
+                  static_cast<size_t>(replication_factor) <= brokers.size(),
+              "AssignReplicas: replication factor %d with %zu brokers", replication_factor,
+              brokers.size());
+  std::vector<std::vector<NodeId>> out;
+  out.reserve(count);
+  size_t n = brokers.size();
+  for (int32_t i = 0; i < count; ++i) {
+    size_t first = (start + static_cast<size_t>(first_partition) + i) % n;
+    std::vector<NodeId> replicas;
+    for (int32_t j = 0; j < replication_factor; ++j) replicas.push_back(brokers[(first + j) % n]);
+    out.push_back(std::move(replicas));
+  }
+  return out;
+}
+
+pb::MetadataRecord TopicRecordOf(const std::string& name, const std::string& topic_id,
+                                 bool internal) {
+  pb::MetadataRecord r;
+  r.mutable_topic()->set_name(name);
+  r.mutable_topic()->set_topic_id(topic_id);
+  r.mutable_topic()->set_internal(internal);
+  return r;
+}
+
+pb::MetadataRecord PartitionRecordOf(const std::string& topic, const std::string& topic_id,
+                                     int32_t partition, const std::vector<NodeId>& replicas) {
+  pb::MetadataRecord r;
+  pb::PartitionRecord* p = r.mutable_partition();
+  p->set_topic(topic);
+  p->set_topic_id(topic_id);
+  p->set_partition(partition);
+  FromNodes(replicas, p->mutable_replicas());
+  FromNodes(replicas, p->mutable_isr());
+  p->set_leader(replicas.empty() ? -1 : replicas.front().value());
+  p->set_leader_epoch(0);
+  return r;
+}
+
+pb::MetadataRecord ConfigRecordOf(const std::string& topic, const std::string& topic_id,
+                                  const std::string& key, const std::string& value, bool remove) {
+  pb::MetadataRecord r;
+  pb::ConfigRecord* c = r.mutable_config();
+  c->set_topic(topic);
+  c->set_topic_id(topic_id);
+  c->set_key(key);
+  if (!remove) c->set_value(value);
+  c->set_remove(remove);
+  return r;
+}
+
+pb::MetadataRecord RemoveTopicRecordOf(const std::string& name, const std::string& topic_id) {
+  pb::MetadataRecord r;
+  r.mutable_remove_topic()->set_name(name);
+  r.mutable_remove_topic()->set_topic_id(topic_id);
+  return r;
+}
+
+pb::MetadataRecord RegisterBrokerRecordOf(const BrokerRegistration& broker) {
+  pb::MetadataRecord r;
+  pb::RegisterBrokerRecord* b = r.mutable_register_broker();
+  b->set_node_id(broker.node_id.value());
+  b->set_host(broker.host);
+  b->set_port(broker.port);
+  b->set_internal_port(broker.internal_port);
+  b->set_rack(broker.rack);
+  return r;
+}
+
+pb::MetadataRecord ClusterIdRecordOf(const std::string& cluster_id) {
+  pb::MetadataRecord r;
+  r.mutable_cluster_id()->set_cluster_id(cluster_id);
+  return r;
+}
+
+}  // namespace rill::broker

@@ -1,0 +1,62 @@
+#pragma once
+
+// Replaying metadata records into a MetadataImage (controller.h), and the image's snapshot form.
+// These are pure functions: every node applies the same committed records in the same order and
+// reaches the same image, which is what the tests check without any Raft.
+//
+// Thread-safety: pure functions over the arguments; callers own the image they mutate.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "controller.h"
+#include "rill/internal/v1/metadata.pb.h"
+#include "rill/proto/status.h"
+
+namespace rill::broker {
+
+// Applies one record to `image`. A record that does not fit the image leaves it unchanged and
+// returns: AlreadyExists (a TopicRecord for an existing name), NotFound (unknown topic, topic id,
+// partition or broker), InvalidArgument (a partition number that is not the next one, empty
+// replicas, a node id <= 0).
+Status ApplyMetadataRecord(MetadataImage& image, const internal::v1::MetadataRecord& record);
+
+// Applies the records of `batch` in order and stops at the first that does not fit, returning its
+// status. The controller builds batches whose only record that can fail is the first, so an
+// operation is applied whole or not at all.
+Status ApplyMetadataBatch(MetadataImage& image, const internal::v1::MetadataBatch& batch);
+
+// The records that rebuild `image` from an empty one (cluster id, brokers, topics with their
+// partitions and configs), with image.applied_index.
+internal::v1::MetadataSnapshot SnapshotOfImage(const MetadataImage& image);
+// Rebuilds an image from a snapshot. Corruption when a record does not apply.
+Result<MetadataImage> ImageFromSnapshot(const internal::v1::MetadataSnapshot& snapshot);
+
+// Registered brokers that are not fenced, by ascending id.
+std::vector<NodeId> UnfencedBrokers(const MetadataImage& image);
+
+// Replica lists for partitions first_partition .. first_partition + count - 1: round-robin over
+// `brokers` (replication_factor <= brokers.size()) starting at brokers[start % size] for
+// first_partition, so consecutive partitions start on consecutive brokers. The first replica of
+// each list is the preferred leader.
+std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& brokers,
+                                                int32_t first_partition, int32_t count,
+                                                int32_t replication_factor, size_t start);
+
+// Record builders.
+internal::v1::MetadataRecord TopicRecordOf(const std::string& name, const std::string& topic_id,
+                                           bool internal);
+// A new partition led by replicas[0] with ISR = replicas and leader epoch 0.
+internal::v1::MetadataRecord PartitionRecordOf(const std::string& topic,
+                                               const std::string& topic_id, int32_t partition,
+                                               const std::vector<NodeId>& replicas);
+internal::v1::MetadataRecord ConfigRecordOf(const std::string& topic, const std::string& topic_id,
+                                            const std::string& key, const std::string& value,
+                                            bool remove);
+internal::v1::MetadataRecord RemoveTopicRecordOf(const std::string& name,
+                                                 const std::string& topic_id);
+internal::v1::MetadataRecord RegisterBrokerRecordOf(const BrokerRegistration& broker);
+internal::v1::MetadataRecord ClusterIdRecordOf(const std::string& cluster_id);
+
+}  // namespace rill::broker

@@ -1,0 +1,223 @@
+#include "metadata_image.h"
+
+#include <gtest/gtest.h>
+
+namespace rill::broker {
+namespace {
+
+namespace pb = internal::v1;
+
+BrokerRegistration Broker(int id) {
+  BrokerRegistration b;
+  b.node_id = NodeId(id);
+  b.host = "127.0.0.1";
+  b.port = 9000 + id;
+  b.internal_port = 9100 + id;
+  return b;
+}
+
+pb::MetadataBatch Batch(std::vector<pb::MetadataRecord> records) {
+  pb::MetadataBatch b;
+  for (auto& r : records) *b.add_records() = std::move(r);
+  return b;
+}
+
+std::vector<NodeId> Nodes(std::initializer_list<int> ids) {
+  std::vector<NodeId> out;
+  for (int id : ids) out.emplace_back(id);
+  return out;
+}
+
+// An image with brokers 1..3, topic "orders" (2 partitions) and one config override.
+MetadataImage Sample() {
+  MetadataImage image;
+  EXPECT_TRUE(ApplyMetadataRecord(image, ClusterIdRecordOf("cluster-a")).ok());
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(Broker(id))).ok());
+  }
+  EXPECT_TRUE(ApplyMetadataBatch(
+                  image, Batch({TopicRecordOf("orders", "id1", false),
+                                PartitionRecordOf("orders", "id1", 0, Nodes({1, 2})),
+                                PartitionRecordOf("orders", "id1", 1, Nodes({2, 3})),
+                                ConfigRecordOf("orders", "id1", "retention.ms", "1000", false)}))
+                  .ok());
+  return image;
+}
+
+TEST(MetadataImageTest, ReplayBuildsTheImage) {
+  MetadataImage image = Sample();
+  EXPECT_EQ(image.cluster_id, "cluster-a");
+  ASSERT_EQ(image.brokers.size(), 3u);
+  EXPECT_EQ(image.brokers.at(NodeId(2)).port, 9002);
+  EXPECT_EQ(image.brokers.at(NodeId(2)).internal_port, 9102);
+  const TopicMetadata* t = image.FindTopic("orders");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->topic_id, "id1");
+  ASSERT_EQ(t->partitions.size(), 2u);
+  EXPECT_EQ(t->partitions[1].partition, 1);
+  EXPECT_EQ(t->partitions[1].leader, NodeId(2));
+  EXPECT_EQ(t->partitions[1].leader_epoch, LeaderEpoch(0));
+  EXPECT_EQ(t->partitions[1].replicas, Nodes({2, 3}));
+  EXPECT_EQ(t->partitions[1].isr, Nodes({2, 3}));
+  EXPECT_EQ(t->configs.at("retention.ms"), "1000");
+
+  // The cluster id is written once.
+  ASSERT_TRUE(ApplyMetadataRecord(image, ClusterIdRecordOf("other")).ok());
+  EXPECT_EQ(image.cluster_id, "cluster-a");
+}
+
+TEST(MetadataImageTest, RecordsThatDoNotFitAreRefusedWithoutChange) {
+  MetadataImage image = Sample();
+  EXPECT_EQ(ApplyMetadataRecord(image, TopicRecordOf("orders", "id2", false)).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(image.FindTopic("orders")->topic_id, "id1");
+  // Partition numbers must be the next one.
+  EXPECT_EQ(ApplyMetadataRecord(image, PartitionRecordOf("orders", "id1", 3, Nodes({1}))).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyMetadataRecord(image, PartitionRecordOf("orders", "id1", 1, Nodes({1}))).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyMetadataRecord(image, PartitionRecordOf("orders", "id1", 2, {})).code(),
+            StatusCode::kInvalidArgument);
+  // A record naming an old incarnation of the topic (stale id) does not touch the new one.
+  EXPECT_EQ(ApplyMetadataRecord(image, ConfigRecordOf("orders", "old", "retention.ms", "5", false))
+                .code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(ApplyMetadataRecord(image, RemoveTopicRecordOf("orders", "old")).code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(
+      ApplyMetadataRecord(image, ConfigRecordOf("nope", "", "retention.ms", "5", false)).code(),
+      StatusCode::kNotFound);
+  pb::MetadataRecord fence;
+  fence.mutable_fence_broker()->set_node_id(9);
+  EXPECT_EQ(ApplyMetadataRecord(image, fence).code(), StatusCode::kNotFound);
+  EXPECT_EQ(ApplyMetadataRecord(image, pb::MetadataRecord()).code(), StatusCode::kInvalidArgument);
+
+  MetadataImage unchanged = Sample();
+  EXPECT_EQ(image.FindTopic("orders")->partitions.size(), 2u);
+  EXPECT_EQ(image.FindTopic("orders")->configs, unchanged.FindTopic("orders")->configs);
+}
+
+TEST(MetadataImageTest, BatchStopsAtItsFirstFailingRecord) {
+  MetadataImage image = Sample();
+  // A second creation of "orders" fails at its TopicRecord; its partitions (with the new id) and
+  // configs must not land on the existing topic.
+  Status st =
+      ApplyMetadataBatch(image, Batch({TopicRecordOf("orders", "id2", false),
+                                       PartitionRecordOf("orders", "id2", 2, Nodes({1})),
+                                       ConfigRecordOf("orders", "", "retention.ms", "1", false)}));
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(image.FindTopic("orders")->partitions.size(), 2u);
+  EXPECT_EQ(image.FindTopic("orders")->configs.at("retention.ms"), "1000");
+}
+
+TEST(MetadataImageTest, PartitionChangeBumpsLeaderEpochOnlyOnLeaderChange) {
+  MetadataImage image = Sample();
+  pb::MetadataRecord change;
+  auto* c = change.mutable_partition_change();
+  c->set_topic("orders");
+  c->set_topic_id("id1");
+  c->set_partition(0);
+  c->mutable_isr()->add_ids(1);  // ISR shrinks to {1}, leader unchanged
+  ASSERT_TRUE(ApplyMetadataRecord(image, change).ok());
+  const PartitionAssignment& p = image.FindTopic("orders")->partitions[0];
+  EXPECT_EQ(p.isr, Nodes({1}));
+  EXPECT_EQ(p.leader_epoch, LeaderEpoch(0));
+  EXPECT_EQ(p.replicas, Nodes({1, 2}));
+
+  c->clear_isr();
+  c->set_leader(2);
+  ASSERT_TRUE(ApplyMetadataRecord(image, change).ok());
+  EXPECT_EQ(image.FindTopic("orders")->partitions[0].leader, NodeId(2));
+  EXPECT_EQ(image.FindTopic("orders")->partitions[0].leader_epoch, LeaderEpoch(1));
+  EXPECT_EQ(image.FindTopic("orders")->partitions[0].isr, Nodes({1}));
+  // Same leader again: no bump.
+  ASSERT_TRUE(ApplyMetadataRecord(image, change).ok());
+  EXPECT_EQ(image.FindTopic("orders")->partitions[0].leader_epoch, LeaderEpoch(1));
+
+  c->set_partition(7);
+  EXPECT_EQ(ApplyMetadataRecord(image, change).code(), StatusCode::kNotFound);
+}
+
+TEST(MetadataImageTest, FencingAndRemoval) {
+  MetadataImage image = Sample();
+  pb::MetadataRecord fence;
+  fence.mutable_fence_broker()->set_node_id(2);
+  ASSERT_TRUE(ApplyMetadataRecord(image, fence).ok());
+  EXPECT_TRUE(image.brokers.at(NodeId(2)).fenced);
+  EXPECT_EQ(UnfencedBrokers(image), Nodes({1, 3}));
+  // Registering again unfences.
+  ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(Broker(2))).ok());
+  EXPECT_EQ(UnfencedBrokers(image), Nodes({1, 2, 3}));
+
+  ASSERT_TRUE(ApplyMetadataRecord(image, RemoveTopicRecordOf("orders", "id1")).ok());
+  EXPECT_EQ(image.FindTopic("orders"), nullptr);
+  // Re-created with a new id, it starts empty.
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("orders", "id9", false)).ok());
+  EXPECT_TRUE(image.FindTopic("orders")->partitions.empty());
+  EXPECT_TRUE(image.FindTopic("orders")->configs.empty());
+}
+
+TEST(MetadataImageTest, SnapshotRoundTripsTheImage) {
+  MetadataImage image = Sample();
+  pb::MetadataRecord fence;
+  fence.mutable_fence_broker()->set_node_id(3);
+  ASSERT_TRUE(ApplyMetadataRecord(image, fence).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("__internal", "x", true)).ok());
+  image.applied_index = 42;
+
+  pb::MetadataSnapshot snap = SnapshotOfImage(image);
+  pb::MetadataSnapshot decoded;
+  ASSERT_TRUE(decoded.ParseFromString(snap.SerializeAsString()));
+  Result<MetadataImage> back = ImageFromSnapshot(decoded);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->applied_index, 42u);
+  EXPECT_EQ(back->cluster_id, "cluster-a");
+  ASSERT_EQ(back->brokers.size(), 3u);
+  EXPECT_TRUE(back->brokers.at(NodeId(3)).fenced);
+  EXPECT_FALSE(back->brokers.at(NodeId(1)).fenced);
+  EXPECT_EQ(back->brokers.at(NodeId(1)).internal_port, 9101);
+  ASSERT_EQ(back->topics.size(), 2u);
+  EXPECT_TRUE(back->FindTopic("__internal")->internal);
+  const TopicMetadata* t = back->FindTopic("orders");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->configs, image.FindTopic("orders")->configs);
+  ASSERT_EQ(t->partitions.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const PartitionAssignment& a = t->partitions[i];
+    const PartitionAssignment& b = image.FindTopic("orders")->partitions[i];
+    EXPECT_EQ(a.leader, b.leader);
+    EXPECT_EQ(a.leader_epoch, b.leader_epoch);
+    EXPECT_EQ(a.replicas, b.replicas);
+    EXPECT_EQ(a.isr, b.isr);
+  }
+
+  // A snapshot whose records contradict each other is reported as corruption.
+  *decoded.add_records() = TopicRecordOf("orders", "dup", false);
+  EXPECT_EQ(ImageFromSnapshot(decoded).status().code(), StatusCode::kCorruption);
+}
+
+TEST(MetadataImageTest, AssignmentIsRoundRobinWithFirstReplicaLeading) {
+  std::vector<NodeId> brokers = Nodes({1, 2, 3});
+  auto a = AssignReplicas(brokers, 0, 4, 2, 0);
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0], Nodes({1, 2}));
+  EXPECT_EQ(a[1], Nodes({2, 3}));
+  EXPECT_EQ(a[2], Nodes({3, 1}));
+  EXPECT_EQ(a[3], Nodes({1, 2}));
+  // Added partitions continue the rotation.
+  auto more = AssignReplicas(brokers, 4, 1, 3, 0);
+  EXPECT_EQ(more[0], Nodes({2, 3, 1}));
+  // Leaders spread evenly over the brokers.
+  auto spread = AssignReplicas(brokers, 0, 9, 1, 5);
+  std::map<int, int> leaders;
+  for (const auto& r : spread) leaders[r[0].value()]++;
+  EXPECT_EQ(leaders, (std::map<int, int>{{1, 3}, {2, 3}, {3, 3}}));
+
+  pb::MetadataRecord rec = PartitionRecordOf("t", "id", 0, Nodes({3, 1}));
+  EXPECT_EQ(rec.partition().leader(), 3);
+  EXPECT_EQ(rec.partition().leader_epoch(), 0);
+  EXPECT_EQ(rec.partition().isr_size(), 2);
+}
+
+}  // namespace
+}  // namespace rill::broker
