@@ -575,7 +575,8 @@ TEST(RecordBatchMalformed, OversizedDecompression) {
 }
 
 TEST(RecordBatchMalformed, ErrorIsSticky) {
-  auto reader = BatchReader::Open(RawBatch(Rec(Body(0)) + Rec(Body(0)), 2, 1));
+  std::string batch = RawBatch(Rec(Body(0)) + Rec(Body(0)), 2, 1);
+  auto reader = BatchReader::Open(batch);
   ASSERT_TRUE(reader.ok());
   RecordView v;
   EXPECT_TRUE(*reader->Next(&v));
