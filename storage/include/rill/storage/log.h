@@ -1,0 +1,194 @@
+#pragma once
+
+// Log: one partition's append-only log of RecordBatch v2 batches, stored as segments in
+// `<data_dir>/<topic>-<partition>/` (docs/STORAGE.md has the on-disk format and the recovery
+// algorithm). The log never decodes records: it validates each batch's header and CRC, assigns
+// offsets by rewriting baseOffset in place and stamps partitionLeaderEpoch (both outside the CRC).
+//
+// Thread-safety:
+//   - Append, TruncateTo, ApplyRetention, Flush and Close serialise on an internal writer
+//     mutex; they may be called from any thread, but the log is meant to have one writer.
+//   - Read, OffsetForTimestamp, WaitDurable, OnDurable and all accessors may be called from any
+//     thread at any time, concurrently with the writer; reads are positional (pread) and never
+//     wait for an append or an fsync. A Read that races with TruncateTo may return batches that
+//     the truncation is removing.
+//
+// Failure: a failed write or fsync puts the log into a failed, read-only state (the contents of
+// the page cache versus the disk are then unknown): every pending and later durability waiter
+// gets the error, appends fail with kFailed naming the partition and the cause, reads continue.
+// Reopening the log (recovery) is the only way out.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rill/proto/status.h"
+#include "rill/proto/types.h"
+#include "rill/storage/file_system.h"
+#include "rill/storage/log_config.h"
+
+namespace rill::storage {
+
+class Segment;
+struct Checkpoint;
+
+struct AppendResult {
+  Offset base_offset;      // offset assigned to the first record of the first batch
+  Offset last_offset;      // offset of the last record of the last batch
+  int64_t log_append_time; // the clock when the batches were appended (ms)
+  uint64_t position;       // byte position of the first batch in its segment file
+  Offset segment_base;     // base offset (file name) of that segment
+};
+
+struct ReadResult {
+  std::string data;         // whole batches, back to back (empty when nothing to return)
+  Offset next_offset;       // offset after the last returned batch (the next fetch offset)
+  Offset log_end_offset;    // log end offset when the read started
+  Offset log_start_offset;
+};
+
+class Log {
+ public:
+  // Opens (recovering if the last stop was unclean) or creates the log in `dir`. `name` is the
+  // partition name used in messages ("topic-3"). `fs` and must outlive the Log.
+  static Result<std::unique_ptr<Log>> Open(FileSystem* fs, std::string dir, std::string name,
+                                           LogConfig config, Clock clock = SystemClock());
+
+  // Destroying a Log without Close stops its threads without flushing or writing the recovery
+  // checkpoint, like a crash of the process (the next Open recovers). Pending waiters get
+  // kUnavailable.
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends one batch or several whole batches back to back in `batches`. Each is validated
+  // (header, size <= max_batch_bytes, CRC); then baseOffsets are rewritten in `batches` to
+  // consecutive offsets from log_end_offset() and partitionLeaderEpoch is set to `epoch`. The
+  // bytes are in the page cache on return; durability follows the flush policy (WaitDurable /
+  // OnDurable). Errors: kCorruption / kInvalidArgument for a bad batch (nothing written),
+  // kNoSpace / kIOError for a write error (the log then fails), kFailed once failed.
+  Result<AppendResult> Append(std::span<char> batches, LeaderEpoch epoch);
+
+  // Whole batches starting with the batch that contains `from`, from one segment, up to
+  // `max_bytes` (but at least one whole batch even if it is larger), stopping before any batch
+  // whose base offset is > `max_offset`. kOutOfRange when `from` is below log_start_offset() or
+  // beyond log_end_offset(); empty data when `from` == log_end_offset().
+  Result<ReadResult> Read(Offset from, size_t max_bytes, Offset max_offset = Offset::max()) const;
+
+  // Base offset of the first batch whose maxTimestamp >= `timestamp_ms`; kNotFound if none.
+  Result<Offset> OffsetForTimestamp(int64_t timestamp_ms) const;
+
+  // Removes every batch at or after `offset` (a batch containing `offset` is removed whole, so
+  // the new log end offset may be below `offset`), across segments, durably. An offset at or
+  // below log_start_offset() empties the log and restarts it at `offset`. No-op when `offset` >=
+  // log_end_offset(). Waiters for removed offsets get kOutOfRange.
+  Status TruncateTo(Offset offset);
+
+  // Deletes whole closed segments (never the active one) older than retention_ms (by their
+  // largest batch timestamp) or beyond retention_bytes, advancing log_start_offset().
+  // Returns the number of segments deleted.
+  Result<int> ApplyRetention(int64_t now_ms);
+
+  // Makes everything appended so far durable now (fsync), whatever the policy.
+  Status Flush();
+
+  // Flushes, trims the active segment, writes the recovery checkpoint and stops the flusher.
+  // Afterwards only accessors and reads work. Idempotent.
+  Status Close();
+
+  // Blocks until offset `offset` is durable under the flush policy (durable_offset() > offset),
+  // the log fails (its error), is closed or destroyed (kUnavailable), the offset is truncated
+  // away (kOutOfRange) or `deadline` passes (kTimeout).
+  Status WaitDurable(Offset offset, std::chrono::steady_clock::time_point deadline);
+  // Calls `done` once `offset` is durable (OK) or can never be (the error, as WaitDurable).
+  // `done` runs on the flusher thread, or inline when the outcome is already known; it must not
+  // call back into this Log's writer methods.
+  void OnDurable(Offset offset, std::function<void(Status)> done);
+
+  Offset log_start_offset() const { return Offset(log_start_.load(std::memory_order_acquire)); }
+  Offset log_end_offset() const { return Offset(log_end_.load(std::memory_order_acquire)); }
+  // Offsets below this hold the flush policy's promise (for `none`: equals log_end_offset()).
+  Offset durable_offset() const { return Offset(durable_.load(std::memory_order_acquire)); }
+  uint64_t size_bytes() const;
+  size_t segment_count() const;
+  // OK, or the error that failed the log.
+  Status health() const;
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  const LogConfig& config() const { return config_; }
+
+ private:
+  Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Clock clock);
+
+  struct Waiter {
+    Offset offset;
+    std::function<void(Status)> done;
+  };
+
+  Status Recover();
+  Status LoadCheckpoint(Checkpoint* cp);
+  Status WriteCheckpoint(bool clean);
+  Status RollLocked(Offset base_offset);
+  Status AppendLocked(std::span<char> batches, LeaderEpoch epoch, AppendResult* result);
+  Status TruncateLocked(Offset offset);
+  Status DeleteSegmentFiles(const std::shared_ptr<Segment>& seg);
+  Status Fail(Status cause);
+  // Raises durable_offset() and completes waiters below it, unless a truncation happened since
+  // the caller read `truncations_seen` (UINT64_MAX: do not check).
+  void AdvanceDurable(Offset durable, uint64_t truncations_seen = UINT64_MAX);
+  void FailWaiters(const Status& st, Offset from);
+  void FlusherLoop();
+  Status SyncPending(bool* did_work);
+  void PreallocateIdle();
+  std::shared_ptr<Segment> SegmentFor(Offset offset) const;
+  std::shared_ptr<Segment> active() const;
+
+  FileSystem* const fs_;
+  const std::string dir_;
+  const std::string name_;
+  const LogConfig config_;
+  const Clock clock_;
+
+  // Writer state.
+  mutable std::mutex write_mu_;
+  bool closed_ = false;
+  int64_t active_created_ms_ = 0;
+  // Segments rolled since the last sync whose data the flusher must still fsync.
+  std::vector<std::shared_ptr<Segment>> unsynced_closed_;
+  bool dir_dirty_ = false;
+
+  // Segments by base offset; the last is the active one. Guarded by segments_mu_ (readers
+  // take it shared to copy a shared_ptr; the writer takes it exclusive to add or remove).
+  mutable std::shared_mutex segments_mu_;
+  std::vector<std::shared_ptr<Segment>> segments_;
+
+  std::atomic<int64_t> log_start_{0};
+  std::atomic<int64_t> log_end_{0};
+  std::atomic<int64_t> durable_{0};
+
+  // Durability waiters, failure state and the flusher's wake-up.
+  mutable std::mutex durable_mu_;
+  std::condition_variable durable_cv_;   // waiters in WaitDurable
+  std::condition_variable flusher_cv_;   // the flusher waits for work here
+  std::multimap<int64_t, std::function<void(Status)>> callbacks_;
+  Status failure_;
+  bool stopping_ = false;
+  int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable
+  // Counts truncations (written under write_mu_ and durable_mu_, read under either): a sync
+  // that raced with a truncation must not advance durable_.
+  uint64_t truncations_ = 0;
+  std::thread flusher_;
+};
+
+}  // namespace rill::storage

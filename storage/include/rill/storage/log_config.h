@@ -1,0 +1,44 @@
+#pragma once
+
+// Per-partition log settings (Kafka topic-config names in comments) and the injectable clock.
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "rill/proto/status.h"
+
+namespace rill::storage {
+
+enum class FlushPolicy : uint8_t {
+  kGroup,     // a flusher thread fsyncs once per group of appends (group commit); the default
+  kInterval,  // the flusher fsyncs every flush_interval_ms
+  kNone,      // never fsync on the append path; acknowledged when in the page cache
+};
+
+std::string_view FlushPolicyName(FlushPolicy p);
+Result<FlushPolicy> ParseFlushPolicy(std::string_view name);  // "group" | "interval" | "none"
+
+struct LogConfig {
+  int64_t segment_bytes = 1LL << 30;            // segment.bytes: roll when the next append
+                                                // would take the active segment past this
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // segment.ms: roll a non-empty segment this old
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // retention.ms; -1 = unlimited
+  int64_t retention_bytes = -1;                 // retention.bytes; -1 = unlimited
+  FlushPolicy flush_policy = FlushPolicy::kGroup;  // flush.policy
+  int64_t flush_interval_ms = 1000;             // flush.interval.ms (policy interval)
+  int64_t index_interval_bytes = 4096;          // index.interval.bytes
+  int64_t max_batch_bytes = 1 << 20;            // max.message.bytes: largest batch accepted
+  // Active-segment preallocation (group/interval policies): while the flusher is idle it
+  // zero-fills and syncs up to this many bytes ahead of the write position, in chunks of
+  // preallocate_chunk_bytes, so group fsyncs overwrite already-written space. 0 disables it.
+  int64_t preallocate_bytes = 64LL << 20;
+  int64_t preallocate_chunk_bytes = 16LL << 20;
+};
+
+// Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
+// clock. Must be callable from any thread.
+using Clock = std::function<int64_t()>;
+Clock SystemClock();
+
+}  // namespace rill::storage

@@ -1,0 +1,756 @@
+#include "rill/storage/log.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cinttypes>
+#include <sstream>
+
+#include "rill/proto/batch_header.h"
+#include "rill/proto/crc32c.h"
+#include "segment.h"
+
+namespace rill::storage {
+
+namespace {
+constexpr std::string_view kCheckpointFile = "recovery-checkpoint";
+constexpr std::string_view kCheckpointMagic = "rill-recovery-checkpoint 1";
+
+bool ParseSegmentName(const std::string& name, int64_t* base) {
+  if (name.size() != 24 || name.substr(20) != ".log") return false;
+  auto [p, ec] = std::from_chars(name.data(), name.data() + 20, *base);
+  return ec == std::errc() && p == name.data() + 20 && *base >= 0;
+}
+}  // namespace
+
+std::string_view FlushPolicyName(FlushPolicy p) {
+  switch (p) {
+    case FlushPolicy::kGroup: return "group";
+    case FlushPolicy::kInterval: return "interval";
+    case FlushPolicy::kNone: return "none";
+  }
+  return "?";
+}
+
+Result<FlushPolicy> ParseFlushPolicy(std::string_view name) {
+  if (name == "group") return FlushPolicy::kGroup;
+  if (name == "interval") return FlushPolicy::kInterval;
+  if (name == "none") return FlushPolicy::kNone;
+  return Status::InvalidArgument("unknown flush.policy '" + std::string(name) +
+                                 "' (expected group, interval or none)");
+}
+
+Clock SystemClock() {
+  return [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+}
+
+// What a clean Close leaves behind: enough to trust every segment without scanning it.
+struct Checkpoint {
+  int64_t log_start_offset = -1;
+  int64_t log_end_offset = -1;
+  int64_t active_base = -1;
+  int64_t active_size = -1;
+};
+
+Log::Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Clock clock)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      name_(std::move(name)),
+      config_(config),
+      clock_(std::move(clock)) {}
+
+Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::string name,
+                                       LogConfig config, Clock clock) {
+  if (config.segment_bytes < 1024 || config.segment_bytes > (int64_t{1} << 32) - 1) {
+    return Status::InvalidArgument("segment.bytes must be in [1 KiB, 4 GiB)");
+  }
+  if (config.max_batch_bytes <= 0 || config.index_interval_bytes <= 0) {
+    return Status::InvalidArgument("max.message.bytes and index.interval.bytes must be > 0");
+  }
+  std::unique_ptr<Log> log(new Log(fs, std::move(dir), std::move(name), config, std::move(clock)));
+  RILL_RETURN_IF_ERROR(fs->CreateDir(log->dir_));
+  RILL_RETURN_IF_ERROR(log->Recover());
+  log->active_created_ms_ = log->clock_();
+  if (config.flush_policy != FlushPolicy::kNone) {
+    log->flusher_ = std::thread([l = log.get()] { l->FlusherLoop(); });
+  }
+  return log;
+}
+
+Status Log::LoadCheckpoint(Checkpoint* cp) {
+  auto text = ReadWholeFile(fs_, JoinPath(dir_, kCheckpointFile));
+  if (!text.ok()) return text.status();
+  auto nl = text->rfind("crc ");
+  if (nl == std::string::npos) return Status::Corruption("checkpoint without crc");
+  std::string body = text->substr(0, nl);
+  uint32_t crc = 0;
+  if (std::sscanf(text->c_str() + nl, "crc %" SCNu32, &crc) != 1 ||
+      crc != crc32c::Value(body)) {
+    return Status::Corruption("checkpoint crc mismatch");
+  }
+  std::istringstream in(body);
+  std::string line;
+  std::getline(in, line);
+  if (line != kCheckpointMagic) return Status::Corruption("bad checkpoint magic");
+  std::string key;
+  int64_t v;
+  while (in >> key >> v) {
+    if (key == "log_start_offset") cp->log_start_offset = v;
+    if (key == "log_end_offset") cp->log_end_offset = v;
+    if (key == "active_base") cp->active_base = v;
+    if (key == "active_size") cp->active_size = v;
+  }
+  if (cp->log_start_offset < 0 || cp->log_end_offset < cp->log_start_offset ||
+      cp->active_base < 0 || cp->active_size < 0) {
+    return Status::Corruption("incomplete checkpoint");
+  }
+  return Status::OK();
+}
+
+Status Log::WriteCheckpoint(bool clean) {
+  std::string path = JoinPath(dir_, kCheckpointFile);
+  if (!clean) {
+    Status st = fs_->Remove(path);
+    if (st.IsNotFound()) return Status::OK();
+    RILL_RETURN_IF_ERROR(st);
+    return fs_->SyncDir(dir_);
+  }
+  auto act = active();
+  std::string body = std::string(kCheckpointMagic) + "\n" +
+                     "log_start_offset " + std::to_string(log_start_offset().value()) + "\n" +
+                     "log_end_offset " + std::to_string(log_end_offset().value()) + "\n" +
+                     "active_base " + std::to_string(act->base_offset().value()) + "\n" +
+                     "active_size " + std::to_string(act->size()) + "\n";
+  body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
+  return WriteFileAtomically(fs_, path, body);
+}
+
+Status Log::Recover() {
+  RILL_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir_));
+  std::vector<int64_t> bases;
+  for (const auto& n : names) {
+    int64_t base;
+    if (ParseSegmentName(n, &base)) bases.push_back(base);
+  }
+  std::sort(bases.begin(), bases.end());
+
+  Checkpoint cp;
+  Status cp_st = LoadCheckpoint(&cp);
+  bool clean = cp_st.ok() && !bases.empty() && bases.back() == cp.active_base;
+  if (!cp_st.ok() && !cp_st.IsNotFound()) {
+    spdlog::warn("partition {}: unreadable recovery checkpoint ({}); scanning every segment",
+                 name_, cp_st.message());
+  }
+
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (int64_t b : bases) {
+    RILL_ASSIGN_OR_RETURN(auto s, Segment::OpenExisting(fs_, dir_, Offset(b),
+                                                        config_.index_interval_bytes));
+    segs.push_back(std::move(s));
+  }
+  if (clean) {
+    if (segs.back()->prepared_end() != static_cast<uint64_t>(cp.active_size)) clean = false;
+  }
+  if (clean) {
+    for (size_t i = 0; i < segs.size() && clean; ++i) {
+      Offset next = i + 1 < segs.size() ? segs[i + 1]->base_offset() : Offset(cp.log_end_offset);
+      if (!segs[i]->LoadTrusted(name_, next).ok()) clean = false;
+    }
+    if (!clean) {
+      spdlog::warn("partition {}: segments disagree with the recovery checkpoint; scanning all",
+                   name_);
+    }
+  }
+  if (!clean) {
+    // Scan every segment; the log ends at the first torn or corrupt batch, or at the first gap
+    // between one segment's end and the next one's base offset.
+    size_t keep = segs.size();
+    for (size_t i = 0; i < segs.size(); ++i) {
+      if (i > 0 && segs[i]->base_offset() != segs[i - 1]->next_offset()) {
+        spdlog::warn("partition {}: segment {} starts at offset {} but the log ends at {}; "
+                     "dropping it and every later segment",
+                     name_, segs[i]->log_path(), segs[i]->base_offset().value(),
+                     segs[i - 1]->next_offset().value());
+        keep = i;
+        break;
+      }
+      Status st = segs[i]->Recover(name_);
+      if (!st.ok() && i + 1 < segs.size()) {
+        spdlog::warn("partition {}: dropping {} segment(s) after the corruption", name_,
+                     segs.size() - i - 1);
+        keep = i + 1;
+        break;
+      }
+    }
+    for (size_t i = keep; i < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
+    segs.resize(keep);
+    // Empty segments other than the last carry nothing; drop them.
+    for (size_t i = 0; i + 1 < segs.size();) {
+      if (segs[i]->empty()) {
+        RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
+        segs.erase(segs.begin() + static_cast<ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    for (size_t i = 0; i + 1 < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->Trim());
+  }
+  // Index files without a .log are leftovers of an interrupted deletion.
+  for (const auto& n : names) {
+    bool stray = n.ends_with(".tmp");
+    int64_t b;
+    if ((n.size() == 26 && n.ends_with(".index")) ||
+        (n.size() == 30 && n.ends_with(".timeindex"))) {
+      stray = !ParseSegmentName(n.substr(0, 20) + ".log", &b) ||
+              !std::any_of(segs.begin(), segs.end(),
+                           [&](const auto& s) { return s->base_offset().value() == b; });
+    }
+    if (stray) (void)fs_->Remove(JoinPath(dir_, n));
+  }
+
+  int64_t start = clean ? cp.log_start_offset : (segs.empty() ? 0 : segs[0]->base_offset().value());
+  if (!segs.empty()) start = std::max(start, segs[0]->base_offset().value());
+  if (segs.empty()) {
+    if (cp_st.ok()) start = cp.log_start_offset;
+    RILL_ASSIGN_OR_RETURN(auto s, Segment::Create(fs_, dir_, Offset(start),
+                                                  config_.index_interval_bytes));
+    segs.push_back(std::move(s));
+  }
+  int64_t end = segs.back()->next_offset().value();
+  {
+    std::unique_lock lock(segments_mu_);
+    segments_ = std::move(segs);
+  }
+  log_start_.store(start);
+  log_end_.store(end);
+  durable_.store(end);
+  flush_requested_ = end;
+  // From here on the files change: the checkpoint no longer describes them.
+  RILL_RETURN_IF_ERROR(WriteCheckpoint(/*clean=*/false));
+  RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  if (!clean && bases.size() > 0) {
+    spdlog::info("partition {}: recovered {} segment(s), offsets [{}, {})", name_,
+                 segment_count(), start, end);
+  }
+  return Status::OK();
+}
+
+Log::~Log() {
+  {
+    std::lock_guard lock(durable_mu_);
+    stopping_ = true;
+  }
+  flusher_cv_.notify_all();
+  durable_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  FailWaiters(Status::Unavailable("partition " + name_ + ": log closed"), Offset(INT64_MIN));
+}
+
+std::shared_ptr<Segment> Log::active() const {
+  std::shared_lock lock(segments_mu_);
+  return segments_.back();
+}
+
+std::shared_ptr<Segment> Log::SegmentFor(Offset offset) const {
+  std::shared_lock lock(segments_mu_);
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                             [](Offset o, const auto& s) { return o < s->base_offset(); });
+  if (it == segments_.begin()) return nullptr;
+  return *std::prev(it);
+}
+
+uint64_t Log::size_bytes() const {
+  std::shared_lock lock(segments_mu_);
+  uint64_t n = 0;
+  for (const auto& s : segments_) n += s->size();
+  return n;
+}
+
+size_t Log::segment_count() const {
+  std::shared_lock lock(segments_mu_);
+  return segments_.size();
+}
+
+Status Log::health() const {
+  std::lock_guard lock(durable_mu_);
+  return failure_;
+}
+
+Status Log::Fail(Status cause) {
+  std::vector<std::function<void(Status)>> cbs;
+  Status failure;
+  {
+    std::lock_guard lock(durable_mu_);
+    if (failure_.ok()) {
+      failure_ = Status::Failed("partition " + name_ + " is failed and read-only after " +
+                                cause.ToString());
+      spdlog::error("{}", failure_.message());
+    }
+    failure = failure_;
+    for (auto& [o, cb] : callbacks_) cbs.push_back(std::move(cb));
+    callbacks_.clear();
+  }
+  durable_cv_.notify_all();
+  for (auto& cb : cbs) cb(failure);
+  // The first caller sees the cause itself (kNoSpace, kIOError); later ones kFailed.
+  return Status(cause.code(), "partition " + name_ + ": " + cause.message());
+}
+
+void Log::AdvanceDurable(Offset durable, uint64_t truncations_seen) {
+  std::vector<std::function<void(Status)>> cbs;
+  {
+    std::lock_guard lock(durable_mu_);
+    if (!failure_.ok()) return;
+    // A truncation since the caller's snapshot set durable_ itself; `durable` may be stale.
+    if (truncations_seen != UINT64_MAX && truncations_seen != truncations_) return;
+    if (durable.value() <= durable_.load()) return;
+    durable_.store(durable.value(), std::memory_order_release);
+    auto end = callbacks_.lower_bound(durable.value());
+    for (auto it = callbacks_.begin(); it != end; ++it) cbs.push_back(std::move(it->second));
+    callbacks_.erase(callbacks_.begin(), end);
+  }
+  durable_cv_.notify_all();
+  for (auto& cb : cbs) cb(Status::OK());
+}
+
+void Log::FailWaiters(const Status& st, Offset from) {
+  std::vector<std::function<void(Status)>> cbs;
+  {
+    std::lock_guard lock(durable_mu_);
+    auto begin = callbacks_.lower_bound(from.value());
+    for (auto it = begin; it != callbacks_.end(); ++it) cbs.push_back(std::move(it->second));
+    callbacks_.erase(begin, callbacks_.end());
+  }
+  durable_cv_.notify_all();
+  for (auto& cb : cbs) cb(st);
+}
+
+Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
+  // Validate before taking the lock: nothing is written unless every batch is sound.
+  std::vector<BatchMeta> metas;
+  {
+    batch::BatchIterator it(std::string_view(batches.data(), batches.size()));
+    size_t covered = 0;
+    while (it.Next()) {
+      const auto& h = it.header();
+      if (h.total_size() > static_cast<size_t>(config_.max_batch_bytes)) {
+        return Status::InvalidArgument("partition " + name_ + ": batch of " +
+                                       std::to_string(h.total_size()) +
+                                       " bytes exceeds max.message.bytes " +
+                                       std::to_string(config_.max_batch_bytes));
+      }
+      metas.push_back({0, h.last_offset_delta, h.max_timestamp,
+                       static_cast<uint32_t>(h.total_size())});
+      covered = it.position() + h.total_size();
+    }
+    if (!it.status().ok()) {
+      return Status(it.status().code(), "partition " + name_ + ": " + it.status().message());
+    }
+    if (metas.empty() || covered != batches.size()) {
+      return Status::InvalidArgument("partition " + name_ + ": append needs whole batches");
+    }
+  }
+  std::lock_guard lock(write_mu_);
+  if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
+  {
+    std::lock_guard dl(durable_mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  AppendResult result;
+  int64_t now = clock_();
+  auto seg = active();
+  int64_t span = 0;
+  for (const auto& m : metas) span += m.last_offset + 1;
+  if (!seg->empty() &&
+      (seg->size() + batches.size() > static_cast<uint64_t>(config_.segment_bytes) ||
+       now - active_created_ms_ >= config_.segment_ms ||
+       log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX)) {
+    Status st = RollLocked(log_end_offset());
+    if (!st.ok()) return Fail(st);
+    seg = active();
+  }
+  int64_t next = log_end_offset().value();
+  size_t pos = 0;
+  for (auto& m : metas) {
+    std::span<char> b = batches.subspan(pos, m.size);
+    batch::SetBaseOffset(b, next);
+    batch::SetPartitionLeaderEpoch(b, epoch.value());
+    m.base_offset = next;
+    m.last_offset = next + m.last_offset;  // held lastOffsetDelta until now
+    next = m.last_offset + 1;
+    pos += m.size;
+  }
+  result.base_offset = Offset(metas.front().base_offset);
+  result.last_offset = Offset(metas.back().last_offset);
+  result.log_append_time = now;
+  result.position = seg->size();
+  result.segment_base = seg->base_offset();
+  Status st = seg->Write(std::string_view(batches.data(), batches.size()), metas);
+  if (!st.ok()) return Fail(st);
+  log_end_.store(next, std::memory_order_release);
+  if (config_.flush_policy == FlushPolicy::kNone) {
+    AdvanceDurable(Offset(next));
+  } else {
+    {
+      std::lock_guard dl(durable_mu_);
+      flush_requested_ = next;
+    }
+    if (config_.flush_policy == FlushPolicy::kGroup) flusher_cv_.notify_one();
+  }
+  return result;
+}
+
+Status Log::RollLocked(Offset base_offset) {
+  auto old = active();
+  RILL_RETURN_IF_ERROR(old->Trim());
+  RILL_RETURN_IF_ERROR(old->SyncIndexes());
+  RILL_ASSIGN_OR_RETURN(auto seg, Segment::Create(fs_, dir_, base_offset,
+                                                  config_.index_interval_bytes));
+  {
+    std::unique_lock lock(segments_mu_);
+    segments_.push_back(std::move(seg));
+  }
+  unsynced_closed_.push_back(std::move(old));
+  dir_dirty_ = true;
+  active_created_ms_ = clock_();
+  return Status::OK();
+}
+
+Status Log::SyncPending(bool* did_work) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  int64_t target;
+  bool dir_dirty;
+  uint64_t seen;
+  {
+    std::lock_guard lock(write_mu_);
+    target = log_end_offset().value();
+    segs = std::move(unsynced_closed_);
+    unsynced_closed_.clear();
+    segs.push_back(active());
+    dir_dirty = dir_dirty_;
+    dir_dirty_ = false;
+    seen = truncations_;
+  }
+  *did_work = true;
+  for (const auto& s : segs) {
+    Status st = s->Sync();
+    if (!st.ok()) return Fail(st);
+  }
+  if (dir_dirty) {
+    Status st = fs_->SyncDir(dir_);
+    if (!st.ok()) return Fail(st);
+  }
+  AdvanceDurable(Offset(target), seen);
+  return Status::OK();
+}
+
+Status Log::Flush() {
+  {
+    std::lock_guard dl(durable_mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  bool did;
+  return SyncPending(&did);
+}
+
+void Log::PreallocateIdle() {
+  if (config_.preallocate_bytes <= 0) return;
+  std::shared_ptr<Segment> seg;
+  uint64_t added = 0;
+  // Zero-fill one chunk ahead of the write position, 1 MiB at a time, giving way to appends:
+  // it stops as soon as an append is waiting for a sync.
+  const uint64_t piece = 1 << 20;
+  while (added < static_cast<uint64_t>(config_.preallocate_chunk_bytes)) {
+    std::lock_guard lock(write_mu_);
+    if (closed_ || log_end_offset() > durable_offset()) break;
+    auto act = active();
+    if (seg != nullptr && act != seg) break;
+    seg = act;
+    uint64_t limit = std::min<uint64_t>(
+        static_cast<uint64_t>(config_.segment_bytes),
+        seg->size() + static_cast<uint64_t>(config_.preallocate_bytes));
+    uint64_t from = std::max(seg->prepared_end(), seg->size());
+    // Work only in whole chunks: a nearly full window is left alone.
+    if (added == 0 && from + static_cast<uint64_t>(config_.preallocate_chunk_bytes) > limit) break;
+    if (from >= limit) break;
+    auto n = seg->Preallocate(std::min(limit, from + piece));
+    if (!n.ok()) {
+      // A failed zero-fill leaves the file's tail unknown: fail like any write error.
+      (void)Fail(n.status());
+      return;
+    }
+    added += *n;
+  }
+  if (added == 0) return;
+  Status st = seg->Sync();
+  if (!st.ok()) (void)Fail(st);
+}
+
+void Log::FlusherLoop() {
+  const bool group = config_.flush_policy == FlushPolicy::kGroup;
+  auto next_tick = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(config_.flush_interval_ms);
+  while (true) {
+    bool work;
+    {
+      std::unique_lock lock(durable_mu_);
+      if (group) {
+        // Idle: use the time to zero-fill ahead, then wait for appends.
+        if (!stopping_ && failure_.ok() && flush_requested_ <= durable_.load()) {
+          lock.unlock();
+          PreallocateIdle();
+          lock.lock();
+        }
+        flusher_cv_.wait(lock, [&] {
+          return stopping_ || (failure_.ok() && flush_requested_ > durable_.load());
+        });
+      } else {
+        flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_; });
+        next_tick = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(config_.flush_interval_ms);
+      }
+      if (stopping_) return;
+      work = failure_.ok() && flush_requested_ > durable_.load();
+    }
+    if (work) {
+      bool did;
+      (void)SyncPending(&did);
+    } else if (!group) {
+      PreallocateIdle();
+    }
+  }
+}
+
+Status Log::WaitDurable(Offset offset, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(durable_mu_);
+  while (true) {
+    if (durable_.load() > offset.value()) return Status::OK();
+    if (!failure_.ok()) return failure_;
+    if (stopping_) return Status::Unavailable("partition " + name_ + ": log closed");
+    if (durable_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      if (durable_.load() > offset.value()) return Status::OK();
+      return Status::Timeout("partition " + name_ + ": offset " +
+                             std::to_string(offset.value()) + " not durable by the deadline");
+    }
+  }
+}
+
+void Log::OnDurable(Offset offset, std::function<void(Status)> done) {
+  Status outcome;
+  {
+    std::lock_guard lock(durable_mu_);
+    if (durable_.load() <= offset.value()) {
+      if (!failure_.ok()) {
+        outcome = failure_;
+      } else if (stopping_) {
+        outcome = Status::Unavailable("partition " + name_ + ": log closed");
+      } else {
+        callbacks_.emplace(offset.value(), std::move(done));
+        return;
+      }
+    }
+  }
+  done(outcome);
+}
+
+Result<ReadResult> Log::Read(Offset from, size_t max_bytes, Offset max_offset) const {
+  ReadResult r;
+  r.log_start_offset = log_start_offset();
+  r.log_end_offset = log_end_offset();
+  if (from < r.log_start_offset || from > r.log_end_offset) {
+    return Status::OutOfRange("partition " + name_ + ": offset " + std::to_string(from.value()) +
+                              " outside [" + std::to_string(r.log_start_offset.value()) + ", " +
+                              std::to_string(r.log_end_offset.value()) + "]");
+  }
+  r.next_offset = from;
+  while (from < r.log_end_offset) {
+    auto seg = SegmentFor(from);
+    if (seg == nullptr) break;
+    Offset next;
+    RILL_RETURN_IF_ERROR(seg->Read(from, max_bytes, max_offset, &r.data, &next));
+    if (!r.data.empty()) {
+      r.next_offset = next;
+      break;
+    }
+    // Nothing at `from` in this segment: continue in the next one, if any.
+    Offset seg_end = seg->next_offset();
+    if (seg_end <= from || next > max_offset) break;
+    from = seg_end;
+  }
+  return r;
+}
+
+Result<Offset> Log::OffsetForTimestamp(int64_t timestamp_ms) const {
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock(segments_mu_);
+    segs = segments_;
+  }
+  for (const auto& s : segs) {
+    RILL_ASSIGN_OR_RETURN(int64_t o, s->OffsetForTimestamp(timestamp_ms));
+    if (o >= 0 && o >= log_start_offset().value()) return Offset(o);
+  }
+  return Status::NotFound("partition " + name_ + ": no batch with timestamp >= " +
+                          std::to_string(timestamp_ms));
+}
+
+Status Log::TruncateTo(Offset offset) {
+  std::lock_guard lock(write_mu_);
+  if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
+  {
+    std::lock_guard dl(durable_mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  if (offset >= log_end_offset()) return Status::OK();
+  Status st = TruncateLocked(offset);
+  if (!st.ok()) return Fail(st);
+  return Status::OK();
+}
+
+Status Log::TruncateLocked(Offset offset) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock(segments_mu_);
+    segs = segments_;
+  }
+  std::vector<std::shared_ptr<Segment>> doomed;
+  Offset new_end;
+  if (offset <= log_start_offset()) {
+    // Everything goes; the log restarts empty at `offset`.
+    RILL_ASSIGN_OR_RETURN(auto fresh, Segment::Create(fs_, dir_, offset,
+                                                      config_.index_interval_bytes));
+    doomed = segs;
+    {
+      std::unique_lock lock(segments_mu_);
+      segments_.assign(1, fresh);
+    }
+    new_end = offset;
+    log_start_.store(offset.value(), std::memory_order_release);
+  } else {
+    size_t i = segs.size() - 1;
+    while (segs[i]->base_offset() > offset) --i;
+    uint64_t pos;
+    Offset batch_base;
+    RILL_RETURN_IF_ERROR(segs[i]->FindBatch(offset, &pos, &batch_base));
+    size_t keep = i + 1;
+    if (pos == 0 && i > 0) {
+      keep = i;  // the whole segment goes; the previous one becomes active again
+      new_end = segs[i]->base_offset();
+    } else {
+      RILL_RETURN_IF_ERROR(segs[i]->TruncateAt(pos, batch_base));
+      new_end = batch_base;
+    }
+    doomed.assign(segs.begin() + static_cast<ptrdiff_t>(keep), segs.end());
+    {
+      std::unique_lock lock(segments_mu_);
+      segments_.resize(keep);
+    }
+  }
+  std::erase_if(unsynced_closed_, [&](const auto& s) {
+    return std::find(doomed.begin(), doomed.end(), s) != doomed.end();
+  });
+  for (const auto& s : doomed) RILL_RETURN_IF_ERROR(s->RemoveFiles());
+  RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  log_end_.store(new_end.value(), std::memory_order_release);
+  {
+    std::lock_guard dl(durable_mu_);
+    ++truncations_;
+    if (durable_.load() > new_end.value()) durable_.store(new_end.value());
+    flush_requested_ = std::min(flush_requested_, new_end.value());
+  }
+  // What is left is durable up to what was durable before; what was removed can never be.
+  FailWaiters(Status::OutOfRange("partition " + name_ + ": offsets from " +
+                                 std::to_string(new_end.value()) + " were truncated"),
+              new_end);
+  if (config_.flush_policy == FlushPolicy::kNone) AdvanceDurable(new_end);
+  return Status::OK();
+}
+
+Result<int> Log::ApplyRetention(int64_t now_ms) {
+  std::lock_guard lock(write_mu_);
+  if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock2(segments_mu_);
+    segs = segments_;
+  }
+  size_t drop = 0;
+  uint64_t total = 0;
+  for (const auto& s : segs) total += s->size();
+  while (drop + 1 < segs.size()) {
+    const auto& s = segs[drop];
+    bool by_time = config_.retention_ms >= 0 && s->max_timestamp() < now_ms - config_.retention_ms;
+    bool by_size = config_.retention_bytes >= 0 &&
+                   total - s->size() >= static_cast<uint64_t>(config_.retention_bytes);
+    if (!by_time && !by_size) break;
+    total -= s->size();
+    ++drop;
+  }
+  if (drop == 0) return 0;
+  {
+    std::unique_lock lock2(segments_mu_);
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(drop));
+    log_start_.store(std::max(log_start_.load(), segments_.front()->base_offset().value()),
+                     std::memory_order_release);
+  }
+  for (size_t i = 0; i < drop; ++i) {
+    std::erase(unsynced_closed_, segs[i]);
+    Status st = segs[i]->RemoveFiles();
+    if (!st.ok()) return Fail(st);
+  }
+  Status st = fs_->SyncDir(dir_);
+  if (!st.ok()) return Fail(st);
+  spdlog::info("partition {}: retention deleted {} segment(s); log start offset now {}", name_,
+               drop, log_start_offset().value());
+  return static_cast<int>(drop);
+}
+
+Status Log::Close() {
+  {
+    std::lock_guard lock(durable_mu_);
+    stopping_ = true;
+  }
+  flusher_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  std::lock_guard lock(write_mu_);
+  if (closed_) return Status::OK();
+  closed_ = true;
+  Status failure = health();
+  if (!failure.ok()) {
+    FailWaiters(failure, Offset(INT64_MIN));
+    return failure;
+  }
+  auto fail = [&](Status st) {
+    Status out = Fail(st);
+    return out;
+  };
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock2(segments_mu_);
+    segs = segments_;
+  }
+  auto act = segs.back();
+  Status st = act->Trim();
+  for (const auto& s : unsynced_closed_) {
+    if (st.ok()) st = s->Sync();
+  }
+  unsynced_closed_.clear();
+  if (st.ok()) st = act->Sync();
+  for (const auto& s : segs) {
+    if (st.ok()) st = s->SyncIndexes();
+  }
+  if (st.ok()) st = fs_->SyncDir(dir_);
+  if (!st.ok()) return fail(st);
+  AdvanceDurable(log_end_offset());
+  st = WriteCheckpoint(/*clean=*/true);
+  if (!st.ok()) return fail(st);
+  FailWaiters(Status::Unavailable("partition " + name_ + ": log closed"), Offset(INT64_MIN));
+  return Status::OK();
+}
+
+}  // namespace rill::storage
