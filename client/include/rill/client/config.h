@@ -1,0 +1,68 @@
+#pragma once
+
+// Options of the producer, consumer and admin client. Every field has a default that works
+// against a single local broker; names follow Kafka's (linger.ms -> linger_ms).
+
+#include <cstdint>
+#include <string>
+
+#include "rill/proto/compression.h"
+
+namespace rill::client {
+
+// Shared connection settings.
+struct ConnectionConfig {
+  std::string bootstrap = "localhost:9092";  // host:port of any broker
+  std::string client_id = "rill-client";
+  int32_t request_timeout_ms = 30000;  // deadline of one RPC (long polls add their wait)
+};
+
+struct ProducerConfig : ConnectionConfig {
+  // 0: do not wait for the broker; 1: the leader has it (per its flush policy); -1: all ISR.
+  int32_t acks = 1;
+  batch::Compression compression = batch::Compression::kNone;
+  // A partition's batch is sent when it reaches batch_size bytes (uncompressed estimate), or
+  // linger_ms after its first record, or at Flush()/Close(). Records bigger than batch_size get a
+  // batch of their own.
+  int32_t batch_size = 256 * 1024;
+  int32_t linger_ms = 5;
+  // Bound on one ProduceRequest (several partitions' batches go in one request).
+  int32_t max_request_bytes = 4 * 1024 * 1024 - 64 * 1024;
+  // Requests sent to one broker and not yet answered.
+  int32_t max_in_flight = 5;
+  // Bytes of records buffered and in flight. When full, Send() blocks up to max_block_ms and then
+  // fails with ResourceExhausted.
+  int64_t buffer_memory = 64ll * 1024 * 1024;
+  int32_t max_block_ms = 60000;
+  // Retriable failures (NOT_LEADER, REQUEST_TIMED_OUT, RESOURCE_EXHAUSTED, UNAVAILABLE, ...) are
+  // retried up to `retries` times, waiting retry_backoff_ms doubled per attempt up to
+  // retry_backoff_max_ms, while the batch is younger than delivery_timeout_ms. With
+  // max_in_flight > 1 a retried batch can land after a later batch of the same partition (as in
+  // Kafka without idempotence); set max_in_flight = 1 for strict per-partition order.
+  int32_t retries = 2147483647;
+  int32_t retry_backoff_ms = 100;
+  int32_t retry_backoff_max_ms = 1000;
+  int32_t delivery_timeout_ms = 120000;
+  // Metadata is refreshed after errors and at least this often.
+  int32_t metadata_max_age_ms = 300000;
+};
+
+enum class OffsetReset { kEarliest, kLatest, kError };
+
+struct ConsumerConfig : ConnectionConfig {
+  // Where to start when a partition has no position, or its position is out of range.
+  OffsetReset auto_offset_reset = OffsetReset::kLatest;
+  int32_t fetch_max_wait_ms = 500;
+  int32_t fetch_min_bytes = 1;
+  int32_t fetch_max_bytes = 64 * 1024 * 1024;
+  int32_t max_partition_fetch_bytes = 8 * 1024 * 1024;
+  // The background fetcher stops fetching while this many fetched bytes wait for Poll().
+  int64_t max_prefetch_bytes = 128ll * 1024 * 1024;
+  // Poll() returns about this many records at most (whole batches; it may exceed by one batch).
+  int32_t max_poll_records = 10000;
+  bool check_crcs = true;
+};
+
+struct AdminConfig : ConnectionConfig {};
+
+}  // namespace rill::client

@@ -1,0 +1,45 @@
+#pragma once
+
+// gRPC plumbing shared by the producer, consumer and admin client.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rill/proto/status.h"
+
+namespace rill::client::internal {
+
+// An insecure channel to host:port with no message size limit on receive (fetch responses are
+// bounded by fetch_max_bytes instead). Each call makes its own connection.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// A transport status as a rill Status naming the address and what was being done:
+// "Unavailable: cannot reach localhost:9092 (Metadata.Get): failed to connect ...".
+Status FromGrpc(const grpc::Status& status, std::string_view what, const std::string& address);
+
+// True for transport failures worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED, ...).
+bool IsRetriableGrpc(const grpc::Status& status);
+
+inline void SetTimeout(grpc::ClientContext* ctx, int64_t timeout_ms) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+}
+
+// Monotonic milliseconds.
+inline int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+// Wall-clock milliseconds since the epoch (record timestamps).
+inline int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace rill::client::internal

@@ -1,0 +1,561 @@
+#include "rill/client/producer.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "grpc_util.h"
+#include "metadata_cache.h"
+#include "record_accumulator.h"
+#include "rill/client/errors.h"
+#include "rill/v1/producer.grpc.pb.h"
+
+namespace rill::client {
+
+using internal::MonotonicMs;
+using internal::ProducerBatch;
+
+class ProducerImpl {
+ public:
+  explicit ProducerImpl(const ProducerConfig& config);
+  ~ProducerImpl();
+
+  void Send(const ProducerRecord& record, SendCallback callback);
+  void Flush();
+  void Close();
+
+  const ProducerConfig config_;
+
+ private:
+  // One ProduceRequest awaiting its response. Each group is one PartitionProduceData: the
+  // batches of one partition, concatenated in sequence order.
+  struct InFlightRequest {
+    struct Group {
+      TopicPartition tp;
+      std::vector<std::unique_ptr<ProducerBatch>> batches;
+    };
+    std::shared_ptr<v1::ProduceRequest> request;  // holds the batch bytes while in flight
+    std::vector<Group> groups;
+    int64_t sent_ms = 0;
+  };
+
+  // One ProduceStream to one broker, with a reader thread matching responses to requests.
+  struct Connection {
+    int32_t node = -1;
+    std::string address;
+    std::unique_ptr<v1::Producer::Stub> stub;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>> stream;
+    std::thread reader;
+    std::mutex write_mu;  // serialises Write/WritesDone with Finish
+    std::mutex mu;
+    std::unordered_map<uint64_t, InFlightRequest> inflight;  // guarded by mu
+    bool broken = false;                                     // guarded by mu
+    std::atomic<int> inflight_count{0};
+  };
+
+  void SenderLoop();
+  void ReaderLoop(Connection* c);
+  Connection* GetConnection(int32_t node);
+  void SendBatches(Connection* c, std::vector<std::unique_ptr<ProducerBatch>> batches,
+                   int64_t now_ms);
+  void HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp);
+  // Puts the bytes of every batch back from the request (for a retry).
+  static void RecoverBytes(InFlightRequest& req);
+  void Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable, int64_t now_ms);
+  void Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset, int64_t log_append_time);
+  void Fail(std::unique_ptr<ProducerBatch> b, const Status& st);
+  Status EnsureTopic(const std::string& topic);
+  void RefreshMetadata();
+  void Wakeup();
+  void ShutdownConnections();
+
+  internal::RecordAccumulator acc_;
+  internal::MetadataCache meta_;
+  std::mutex topic_mu_;  // one first-time topic lookup at a time
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;      // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::atomic<bool> need_metadata_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex close_mu_;
+
+  // Sender thread only.
+  std::map<int32_t, std::unique_ptr<Connection>> conns_;
+  uint64_t next_request_id_ = 0;
+  int64_t last_metadata_ms_ = 0;
+  std::thread sender_;
+};
+
+namespace {
+
+internal::AccumulatorOptions AccOptions(const ProducerConfig& c) {
+  internal::AccumulatorOptions o;
+  o.batch_size = c.batch_size;
+  o.linger_ms = c.linger_ms;
+  o.buffer_memory = c.buffer_memory;
+  o.max_block_ms = c.max_block_ms;
+  o.delivery_timeout_ms = c.delivery_timeout_ms;
+  o.compression = c.compression;
+  return o;
+}
+
+}  // namespace
+
+ProducerImpl::ProducerImpl(const ProducerConfig& config)
+    : config_(config),
+      acc_(AccOptions(config)),
+      meta_(config.bootstrap, config.request_timeout_ms) {
+  last_metadata_ms_ = MonotonicMs();
+  sender_ = std::thread([this] { SenderLoop(); });
+}
+
+ProducerImpl::~ProducerImpl() { Close(); }
+
+void ProducerImpl::Wakeup() {
+  {
+    std::lock_guard lk(mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+Status ProducerImpl::EnsureTopic(const std::string& topic) {
+  std::lock_guard lk(topic_mu_);
+  if (acc_.PartitionCount(topic) >= 0) return Status::OK();
+  RILL_ASSIGN_OR_RETURN(v1::MetadataResponse resp, meta_.Refresh({topic}));
+  for (const auto& t : resp.topics()) {
+    if (t.name() != topic) continue;
+    if (t.error() != v1::NONE) {
+      return StatusFromErrorCode(t.error(), t.error_message().empty()
+                                                ? "topic '" + topic + "' does not exist"
+                                                : t.error_message());
+    }
+    if (t.partitions_size() == 0) {
+      return Status::Unavailable("topic '" + topic + "' has no partitions yet");
+    }
+    acc_.SetPartitionCount(topic, t.partitions_size());
+    return Status::OK();
+  }
+  return StatusFromErrorCode(v1::UNKNOWN_TOPIC, "topic '" + topic + "' does not exist");
+}
+
+void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
+  if (closed_.load(std::memory_order_relaxed)) {
+    if (callback) callback(Status::Failed("producer is closed"));
+    return;
+  }
+  const int64_t ts = record.timestamp_ms ? *record.timestamp_ms : internal::WallMs();
+  auto r = acc_.Append(record, ts, callback, MonotonicMs());
+  if (!r.ok() && r.status().IsNotFound()) {
+    Status st = EnsureTopic(record.topic);
+    if (!st.ok()) {
+      if (callback) callback(st);
+      return;
+    }
+    r = acc_.Append(record, ts, std::move(callback), MonotonicMs());
+  } else if (!r.ok()) {
+    if (callback) callback(r.status());
+    return;
+  }
+  if (!r.ok()) {
+    // `callback` was moved only on success, so it is still ours here.
+    if (callback) callback(r.status());
+    return;
+  }
+  if (r->wake_sender) Wakeup();
+}
+
+void ProducerImpl::Flush() {
+  acc_.BeginFlush();
+  Wakeup();
+  acc_.WaitUntilEmpty();
+  acc_.EndFlush();
+}
+
+void ProducerImpl::Close() {
+  std::lock_guard close_lk(close_mu_);
+  if (closed_.exchange(true)) return;
+  Flush();
+  acc_.Close();
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (sender_.joinable()) sender_.join();
+  ShutdownConnections();
+  for (auto& b : acc_.TakeAll()) Fail(std::move(b), Status::Failed("producer closed"));
+}
+
+void ProducerImpl::ShutdownConnections() {
+  for (auto& [node, c] : conns_) {
+    if (c->ctx) c->ctx->TryCancel();
+    if (c->reader.joinable()) c->reader.join();
+  }
+  conns_.clear();
+}
+
+void ProducerImpl::RefreshMetadata() {
+  auto topics = acc_.Topics();
+  if (topics.empty()) return;
+  auto r = meta_.Refresh(topics);
+  if (!r.ok()) return;  // retried on the next round
+  for (const auto& t : r->topics()) {
+    if (t.error() == v1::NONE && t.partitions_size() > 0) {
+      acc_.SetPartitionCount(t.name(), t.partitions_size());
+    }
+  }
+}
+
+ProducerImpl::Connection* ProducerImpl::GetConnection(int32_t node) {
+  auto& slot = conns_[node];
+  if (slot) {
+    bool broken;
+    {
+      std::lock_guard lk(slot->mu);
+      broken = slot->broken;
+    }
+    if (!broken) return slot.get();
+    if (slot->reader.joinable()) slot->reader.join();
+    slot.reset();
+  }
+  auto c = std::make_unique<Connection>();
+  c->node = node;
+  c->address = meta_.AddressOf(node);
+  c->stub = v1::Producer::NewStub(internal::MakeChannel(c->address));
+  c->ctx = std::make_unique<grpc::ClientContext>();
+  c->stream = c->stub->ProduceStream(c->ctx.get());
+  Connection* raw = c.get();
+  c->reader = std::thread([this, raw] { ReaderLoop(raw); });
+  slot = std::move(c);
+  return raw;
+}
+
+void ProducerImpl::SenderLoop() {
+  while (true) {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) break;
+    }
+    int64_t now = MonotonicMs();
+    if ((need_metadata_.load() && now - last_metadata_ms_ >= config_.retry_backoff_ms) ||
+        now - last_metadata_ms_ >= config_.metadata_max_age_ms) {
+      need_metadata_ = false;
+      RefreshMetadata();
+      last_metadata_ms_ = now = MonotonicMs();
+    }
+    for (auto& b : acc_.Expire(now)) {
+      Fail(std::move(b), Status::Timeout("delivery_timeout_ms (" +
+                                         std::to_string(config_.delivery_timeout_ms) +
+                                         ") expired before the batch was acknowledged"));
+    }
+    // A request unanswered for request_timeout_ms breaks its stream; its batches are retried.
+    for (auto& [node, c] : conns_) {
+      std::lock_guard lk(c->mu);
+      if (c->broken) continue;
+      for (const auto& [id, req] : c->inflight) {
+        if (now - req.sent_ms > config_.request_timeout_ms) {
+          c->ctx->TryCancel();
+          break;
+        }
+      }
+    }
+
+    bool sent = false;
+    std::set<int32_t> nodes = meta_.LeaderNodes();
+    for (int32_t node : nodes) {
+      Connection* c = GetConnection(node);
+      while (c->inflight_count.load() < config_.max_in_flight) {
+        auto batches = acc_.Drain(now, config_.max_request_bytes, [&](const TopicPartition& tp) {
+          const int32_t leader = meta_.LeaderOf(tp);
+          if (leader < 0) need_metadata_ = true;
+          return leader == node;
+        });
+        if (batches.empty()) break;
+        SendBatches(c, std::move(batches), now);
+        sent = true;
+        std::lock_guard lk(c->mu);
+        if (c->broken) break;
+      }
+    }
+    if (sent) continue;
+
+    const int64_t delay = acc_.NextReadyDelay(now);
+    int64_t wait_ms = 100;
+    if (delay == 0) {
+      // Ready but not sendable: windows full (a response wakes us), or no leader known.
+      if (nodes.empty()) need_metadata_ = true;
+      if (need_metadata_) wait_ms = std::max<int64_t>(1, config_.retry_backoff_ms);
+    } else if (delay > 0) {
+      wait_ms = std::min<int64_t>(delay, 100);
+    }
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return wake_ || stopping_; });
+    wake_ = false;
+  }
+}
+
+void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<ProducerBatch>> batches,
+                               int64_t now_ms) {
+  auto request = std::make_shared<v1::ProduceRequest>();
+  request->set_request_id(++next_request_id_);
+  request->set_acks(config_.acks);
+  request->set_timeout_ms(config_.request_timeout_ms);
+  request->set_client_id(config_.client_id);
+  InFlightRequest ifr;
+  ifr.request = request;
+  ifr.sent_ms = now_ms;
+  // Drain returns each partition's batches contiguously and in sequence order.
+  std::vector<std::vector<ProducerBatch*>> parts;
+  for (auto& b : batches) {
+    Status st = b->Build();
+    if (!st.ok()) {
+      Fail(std::move(b), st);
+      continue;
+    }
+    ++b->attempts;
+    if (ifr.groups.empty() || ifr.groups.back().tp != b->tp) {
+      ifr.groups.push_back({b->tp, {}});
+    }
+    ifr.groups.back().batches.push_back(std::move(b));
+  }
+  if (ifr.groups.empty()) return;
+  for (auto& g : ifr.groups) {
+    v1::PartitionProduceData* pd = request->add_partitions();
+    pd->set_topic(g.tp.topic);
+    pd->set_partition(g.tp.partition);
+    if (g.batches.size() == 1) {
+      pd->set_records(std::move(g.batches[0]->bytes));
+    } else {
+      size_t total = 0;
+      for (auto& b : g.batches) total += b->built_size;
+      std::string* out = pd->mutable_records();
+      out->reserve(total);
+      for (auto& b : g.batches) {
+        out->append(b->bytes);
+        b->bytes = std::string();
+      }
+    }
+  }
+
+  if (config_.acks == 0) {
+    bool ok;
+    {
+      std::lock_guard wl(c->write_mu);
+      ok = c->stream->Write(*request);
+    }
+    if (!ok) RecoverBytes(ifr);
+    for (auto& g : ifr.groups) {
+      for (auto& b : g.batches) {
+        if (ok) {
+          Succeed(std::move(b), -1, -1);
+        } else {
+          Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"),
+                true, now_ms);
+        }
+      }
+    }
+    return;
+  }
+
+  const uint64_t id = request->request_id();
+  {
+    std::unique_lock lk(c->mu);
+    if (c->broken) {
+      lk.unlock();
+      RecoverBytes(ifr);
+      for (auto& g : ifr.groups) {
+        for (auto& b : g.batches) {
+          Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"),
+                true, now_ms);
+        }
+      }
+      return;
+    }
+    c->inflight.emplace(id, std::move(ifr));
+    c->inflight_count.fetch_add(1);
+  }
+  // A failed Write means the stream is broken: the reader fails the in-flight requests.
+  std::lock_guard wl(c->write_mu);
+  c->stream->Write(*request);
+}
+
+void ProducerImpl::RecoverBytes(InFlightRequest& req) {
+  if (!req.request) return;
+  for (int i = 0; i < req.request->partitions_size() && i < static_cast<int>(req.groups.size());
+       ++i) {
+    const std::string& records = req.request->partitions(i).records();
+    size_t pos = 0;
+    for (auto& b : req.groups[i].batches) {
+      b->bytes.assign(records, pos, b->built_size);
+      pos += b->built_size;
+    }
+  }
+  req.request.reset();
+}
+
+void ProducerImpl::ReaderLoop(Connection* c) {
+  v1::ProduceResponse resp;
+  while (c->stream->Read(&resp)) {
+    InFlightRequest req;
+    {
+      std::lock_guard lk(c->mu);
+      auto it = c->inflight.find(resp.request_id());
+      if (it == c->inflight.end()) continue;  // acks=0 answers, or already failed
+      req = std::move(it->second);
+      c->inflight.erase(it);
+    }
+    c->inflight_count.fetch_sub(1);
+    HandleResponse(req, resp);
+    Wakeup();
+  }
+  grpc::Status status;
+  {
+    std::lock_guard wl(c->write_mu);
+    status = c->stream->Finish();
+  }
+  std::unordered_map<uint64_t, InFlightRequest> orphans;
+  {
+    std::lock_guard lk(c->mu);
+    c->broken = true;
+    orphans.swap(c->inflight);
+    c->inflight_count.store(0);
+  }
+  Status st = status.ok() ? Status::Unavailable("produce stream to " + c->address + " closed")
+                          : internal::FromGrpc(status, "Producer.ProduceStream", c->address);
+  const bool retriable = status.ok() || internal::IsRetriableGrpc(status);
+  if (!orphans.empty()) need_metadata_ = true;
+  const int64_t now = MonotonicMs();
+  // Retry in request order so sequences stay ordered in the accumulator either way.
+  std::map<uint64_t, InFlightRequest*> ordered;
+  for (auto& [id, req] : orphans) ordered[id] = &req;
+  for (auto& [id, req] : ordered) {
+    RecoverBytes(*req);
+    for (auto& g : req->groups) {
+      for (auto& b : g.batches) Retry(std::move(b), st, retriable, now);
+    }
+  }
+  Wakeup();
+}
+
+void ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp) {
+  const int64_t now = MonotonicMs();
+  bool recovered = false;
+  for (size_t i = 0; i < req.groups.size(); ++i) {
+    auto& g = req.groups[i];
+    const v1::PartitionProduceResult* r = nullptr;
+    if (i < static_cast<size_t>(resp.partitions_size()) &&
+        resp.partitions(i).topic() == g.tp.topic &&
+        resp.partitions(i).partition() == g.tp.partition) {
+      r = &resp.partitions(i);
+    } else {
+      for (const auto& p : resp.partitions()) {
+        if (p.topic() == g.tp.topic && p.partition() == g.tp.partition) r = &p;
+      }
+    }
+    if (r != nullptr && r->error() == v1::NONE) {
+      int64_t base = r->base_offset();
+      for (auto& b : g.batches) {
+        const int32_t n = b->record_count();
+        Succeed(std::move(b), base, r->log_append_time_ms());
+        base += n;
+      }
+      continue;
+    }
+    if (!recovered) {
+      RecoverBytes(req);
+      recovered = true;
+    }
+    Status st = r == nullptr ? Status::Failed("the broker's response has no result for " +
+                                              g.tp.ToString())
+                             : StatusFromErrorCode(r->error(), r->error_message());
+    const bool retriable = r != nullptr && IsRetriableErrorCode(r->error());
+    if (r != nullptr && (r->error() == v1::NOT_LEADER || r->error() == v1::UNKNOWN_PARTITION)) {
+      need_metadata_ = true;
+    }
+    for (auto& b : g.batches) Retry(std::move(b), st, retriable, now);
+  }
+}
+
+void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable,
+                         int64_t now_ms) {
+  if (retriable && b->attempts <= config_.retries &&
+      now_ms - b->created_ms < config_.delivery_timeout_ms) {
+    int64_t backoff = config_.retry_backoff_ms;
+    for (int i = 1; i < b->attempts && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
+    backoff = std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
+    acc_.Reenqueue(std::move(b), now_ms + backoff);
+    return;
+  }
+  std::string why = retriable ? " (gave up after " + std::to_string(b->attempts) + " attempts)"
+                              : "";
+  Fail(std::move(b), Status(st.code(), st.message() + why));
+}
+
+void ProducerImpl::Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset,
+                           int64_t log_append_time) {
+  Result<RecordMetadata> md(RecordMetadata{b->tp.topic, b->tp.partition, -1, -1});
+  int64_t offset = base_offset;
+  for (auto& r : b->records) {
+    if (r.callback) {
+      md->offset = base_offset < 0 ? -1 : offset;
+      md->timestamp_ms = log_append_time >= 0 ? log_append_time : r.timestamp_ms;
+      r.callback(md);
+    }
+    ++offset;
+  }
+  acc_.Release(b->buffer_bytes);
+}
+
+void ProducerImpl::Fail(std::unique_ptr<ProducerBatch> b, const Status& st) {
+  Status full(st.code(), b->tp.ToString() + ": " + st.message());
+  Result<RecordMetadata> err(full);
+  for (auto& r : b->records) {
+    if (r.callback) r.callback(err);
+  }
+  acc_.Release(b->buffer_bytes);
+}
+
+// ------------------------------------------------------------------ Producer
+
+Producer::Producer(std::unique_ptr<ProducerImpl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() { impl_->Close(); }
+
+Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
+  if (c.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
+  if (c.acks != 0 && c.acks != 1 && c.acks != -1) {
+    return Status::InvalidArgument("acks must be 0, 1 or -1 (all), not " + std::to_string(c.acks));
+  }
+  if (c.batch_size <= 0 || c.linger_ms < 0 || c.max_in_flight <= 0 || c.buffer_memory <= 0 ||
+      c.max_block_ms < 0 || c.retries < 0 || c.retry_backoff_ms < 0 ||
+      c.delivery_timeout_ms <= 0 || c.request_timeout_ms <= 0 || c.max_request_bytes <= 0) {
+    return Status::InvalidArgument(
+        "batch_size, max_in_flight, buffer_memory, delivery_timeout_ms, request_timeout_ms and "
+        "max_request_bytes must be positive; linger_ms, max_block_ms, retries and "
+        "retry_backoff_ms non-negative");
+  }
+  return std::unique_ptr<Producer>(new Producer(std::make_unique<ProducerImpl>(c)));
+}
+
+void Producer::Send(const ProducerRecord& record, SendCallback callback) {
+  impl_->Send(record, std::move(callback));
+}
+
+std::future<Result<RecordMetadata>> Producer::Send(const ProducerRecord& record) {
+  auto promise = std::make_shared<std::promise<Result<RecordMetadata>>>();
+  auto future = promise->get_future();
+  impl_->Send(record, [promise](const Result<RecordMetadata>& r) { promise->set_value(r); });
+  return future;
+}
+
+void Producer::Flush() { impl_->Flush(); }
+void Producer::Close() { impl_->Close(); }
+const ProducerConfig& Producer::config() const { return impl_->config_; }
+
+}  // namespace rill::client

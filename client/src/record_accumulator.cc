@@ -1,0 +1,295 @@
+#include "record_accumulator.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace rill::client::internal {
+
+Status ProducerBatch::Build() {
+  if (built) return Status::OK();
+  RILL_ASSIGN_OR_RETURN(bytes, builder.Build());
+  built = true;
+  built_size = bytes.size();
+  return Status::OK();
+}
+
+int64_t RecordBufferSize(const ProducerRecord& r) {
+  int64_t size = 24;  // varint lengths, attributes, deltas
+  if (r.key) size += static_cast<int64_t>(r.key->size());
+  if (r.value) size += static_cast<int64_t>(r.value->size());
+  for (const Header& h : r.headers) {
+    size += 10 + static_cast<int64_t>(h.key.size()) +
+            (h.value ? static_cast<int64_t>(h.value->size()) : 0);
+  }
+  return size;
+}
+
+RecordAccumulator::RecordAccumulator(AccumulatorOptions options, uint64_t seed)
+    : options_(options), sticky_(seed) {}
+
+void RecordAccumulator::SetPartitionCount(const std::string& topic, int32_t num_partitions) {
+  std::lock_guard lk(mu_);
+  TopicState& t = topics_[topic];
+  while (static_cast<int32_t>(t.partitions.size()) < num_partitions) {
+    auto q = std::make_unique<PartitionQueue>();
+    q->tp = TopicPartition{topic, static_cast<int32_t>(t.partitions.size())};
+    all_.push_back(q.get());
+    t.partitions.push_back(std::move(q));
+  }
+}
+
+int32_t RecordAccumulator::PartitionCount(const std::string& topic) const {
+  std::lock_guard lk(mu_);
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? -1 : static_cast<int32_t>(it->second.partitions.size());
+}
+
+std::vector<std::string> RecordAccumulator::Topics() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, t] : topics_) out.push_back(name);
+  return out;
+}
+
+void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions) {
+  ProducerBatch& b = *q.batches.back();
+  b.full = true;
+  sticky_.OnBatchClosed(q.tp.topic, q.tp.partition, num_partitions);
+}
+
+Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerRecord& record,
+                                                              int64_t timestamp_ms,
+                                                              SendCallback callback,
+                                                              int64_t now_ms) {
+  const int64_t size = RecordBufferSize(record);
+  const bool keyed = !record.partition && record.key.has_value();
+  const int32_t hash = keyed ? ToPositive(Murmur2(*record.key)) : 0;
+
+  std::unique_lock lk(mu_);
+  if (closed_) return Status::Failed("producer is closed");
+  if (used_bytes_ + size > options_.buffer_memory) {
+    if (size > options_.buffer_memory) {
+      return Status::ResourceExhausted("record of " + std::to_string(size) +
+                                       " bytes is larger than buffer_memory (" +
+                                       std::to_string(options_.buffer_memory) + " bytes)");
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
+    const bool got = space_cv_.wait_until(lk, deadline, [&] {
+      return closed_ || used_bytes_ + size <= options_.buffer_memory;
+    });
+    if (closed_) return Status::Failed("producer is closed");
+    if (!got) {
+      return Status::ResourceExhausted(
+          "producer buffer full: " + std::to_string(used_bytes_) + " of buffer_memory " +
+          std::to_string(options_.buffer_memory) + " bytes in use after waiting max_block_ms " +
+          std::to_string(options_.max_block_ms) + " (is the broker reachable and keeping up?)");
+    }
+  }
+  auto it = topics_.find(record.topic);
+  if (it == topics_.end()) {
+    return Status::NotFound("unknown topic '" + record.topic + "'");
+  }
+  TopicState& topic = it->second;
+  const auto n = static_cast<int32_t>(topic.partitions.size());
+  int32_t p;
+  if (record.partition) {
+    p = *record.partition;
+    if (p < 0 || p >= n) {
+      return Status::InvalidArgument("partition " + std::to_string(p) + " of topic '" +
+                                     record.topic + "' does not exist (it has " +
+                                     std::to_string(n) + ")");
+    }
+  } else if (keyed) {
+    p = hash % n;
+  } else {
+    p = sticky_.Partition(record.topic, n);
+  }
+
+  bool wake = false;
+  PartitionQueue* q = topic.partitions[p].get();
+  ProducerBatch* open = nullptr;
+  if (!q->batches.empty()) {
+    ProducerBatch* last = q->batches.back().get();
+    if (!last->full && !last->built) open = last;
+  }
+  if (open != nullptr && open->record_count() > 0 &&
+      static_cast<int64_t>(open->builder.estimated_size()) + size > options_.batch_size) {
+    CloseOpenBatchLocked(*q, n);
+    wake = true;
+    open = nullptr;
+    if (!record.partition && !keyed) {
+      // The sticky partition moved on with the closed batch: follow it.
+      p = sticky_.Partition(record.topic, n);
+      q = topic.partitions[p].get();
+      if (!q->batches.empty()) {
+        ProducerBatch* last = q->batches.back().get();
+        if (!last->full && !last->built) open = last;
+      }
+    }
+  }
+  if (open == nullptr) {
+    auto b = std::make_unique<ProducerBatch>(options_.compression);
+    b->tp = q->tp;
+    b->sequence = q->next_sequence++;
+    b->created_ms = now_ms;
+    open = b.get();
+    q->batches.push_back(std::move(b));
+    wake = true;
+  }
+  std::optional<std::string_view> key, value;
+  if (record.key) key = *record.key;
+  if (record.value) value = *record.value;
+  Status st = open->builder.Add(key, value, timestamp_ms, record.headers);
+  if (!st.ok()) {
+    if (open->record_count() == 0) q->batches.pop_back();
+    return st;
+  }
+  open->records.push_back(RecordCompletion{std::move(callback), timestamp_ms});
+  open->buffer_bytes += size;
+  used_bytes_ += size;
+  if (static_cast<int64_t>(open->builder.estimated_size()) >= options_.batch_size) {
+    CloseOpenBatchLocked(*q, n);
+    wake = true;
+  }
+  return Appended{p, wake};
+}
+
+bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) const {
+  if (b.retry_at_ms > now_ms) return false;
+  return b.full || b.built || flushes_ > 0 || closed_ ||
+         now_ms - b.created_ms >= options_.linger_ms;
+}
+
+std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
+    int64_t now_ms, int64_t max_bytes,
+    const std::function<bool(const TopicPartition&)>& sendable) {
+  std::vector<std::unique_ptr<ProducerBatch>> out;
+  std::lock_guard lk(mu_);
+  if (all_.empty()) return out;
+  int64_t total = 0;
+  const size_t n = all_.size();
+  bool budget_left = true;
+  for (size_t i = 0; i < n && budget_left; ++i) {
+    PartitionQueue& q = *all_[(drain_start_ + i) % n];
+    if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_ms)) continue;
+    if (!sendable(q.tp)) continue;
+    while (!q.batches.empty() && ReadyLocked(*q.batches.front(), now_ms)) {
+      ProducerBatch& b = *q.batches.front();
+      const auto size = static_cast<int64_t>(b.built ? b.built_size : b.builder.estimated_size());
+      if (total > 0 && total + size > max_bytes) {
+        budget_left = false;
+        break;
+      }
+      if (!b.full && !b.built) {
+        auto it = topics_.find(q.tp.topic);
+        sticky_.OnBatchClosed(q.tp.topic, q.tp.partition,
+                              static_cast<int32_t>(it->second.partitions.size()));
+      }
+      total += size;
+      out.push_back(std::move(q.batches.front()));
+      q.batches.pop_front();
+    }
+  }
+  drain_start_ = (drain_start_ + 1) % n;
+  return out;
+}
+
+std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t now_ms) {
+  std::vector<std::unique_ptr<ProducerBatch>> out;
+  std::lock_guard lk(mu_);
+  for (PartitionQueue* q : all_) {
+    for (auto it = q->batches.begin(); it != q->batches.end();) {
+      if (now_ms - (*it)->created_ms >= options_.delivery_timeout_ms) {
+        out.push_back(std::move(*it));
+        it = q->batches.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return out;
+}
+
+int64_t RecordAccumulator::NextReadyDelay(int64_t now_ms) const {
+  std::lock_guard lk(mu_);
+  int64_t best = -1;
+  for (const PartitionQueue* q : all_) {
+    if (q->batches.empty()) continue;
+    const ProducerBatch& b = *q->batches.front();
+    int64_t d;
+    if (b.retry_at_ms > now_ms) {
+      d = b.retry_at_ms - now_ms;
+    } else if (ReadyLocked(b, now_ms)) {
+      return 0;
+    } else {
+      d = b.created_ms + options_.linger_ms - now_ms;
+    }
+    if (best < 0 || d < best) best = d;
+  }
+  return best;
+}
+
+void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms) {
+  std::lock_guard lk(mu_);
+  batch->retry_at_ms = retry_at_ms;
+  auto it = topics_.find(batch->tp.topic);
+  RILL_ASSERT(it != topics_.end() &&
+                  batch->tp.partition < static_cast<int32_t>(it->second.partitions.size()),
+              "re-enqueued batch for an unknown partition %s", batch->tp.ToString().c_str());
+  auto& q = it->second.partitions[batch->tp.partition]->batches;
+  auto pos = std::find_if(q.begin(), q.end(), [&](const std::unique_ptr<ProducerBatch>& b) {
+    return b->sequence > batch->sequence;
+  });
+  q.insert(pos, std::move(batch));
+}
+
+void RecordAccumulator::Release(int64_t bytes) {
+  {
+    std::lock_guard lk(mu_);
+    used_bytes_ -= bytes;
+    RILL_ASSERT(used_bytes_ >= 0, "buffer accounting went negative: %lld",
+                static_cast<long long>(used_bytes_));
+  }
+  space_cv_.notify_all();
+}
+
+void RecordAccumulator::BeginFlush() {
+  std::lock_guard lk(mu_);
+  ++flushes_;
+}
+
+void RecordAccumulator::EndFlush() {
+  std::lock_guard lk(mu_);
+  --flushes_;
+}
+
+void RecordAccumulator::WaitUntilEmpty() {
+  std::unique_lock lk(mu_);
+  space_cv_.wait(lk, [&] { return used_bytes_ == 0; });
+}
+
+void RecordAccumulator::Close() {
+  {
+    std::lock_guard lk(mu_);
+    closed_ = true;
+  }
+  space_cv_.notify_all();
+}
+
+std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
+  std::vector<std::unique_ptr<ProducerBatch>> out;
+  std::lock_guard lk(mu_);
+  for (PartitionQueue* q : all_) {
+    for (auto& b : q->batches) out.push_back(std::move(b));
+    q->batches.clear();
+  }
+  return out;
+}
+
+int64_t RecordAccumulator::buffered_bytes() const {
+  std::lock_guard lk(mu_);
+  return used_bytes_;
+}
+
+}  // namespace rill::client::internal

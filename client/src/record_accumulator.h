@@ -1,0 +1,153 @@
+#pragma once
+
+// RecordAccumulator: the producer's per-partition batches, between Send() and the sender thread.
+//
+// Each partition has a queue of batches; only the last one is open for appends. A batch is ready
+// to send when it is closed (full: the next record did not fit in batch_size), when linger_ms
+// passed since its first record, or while a flush or close is in progress; a batch put back for a
+// retry waits until its backoff time. Buffered and in-flight record bytes are bounded by
+// buffer_memory: Append blocks up to max_block_ms for space, then fails with ResourceExhausted.
+//
+// Time is passed in (now_ms, any monotonic milliseconds) so tests drive it; only the blocking
+// wait of Append uses the real clock. Thread-safe: one mutex guards everything (one short
+// critical section per Append).
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rill/client/partitioner.h"
+#include "rill/client/types.h"
+#include "rill/proto/compression.h"
+#include "rill/proto/record_batch.h"
+#include "rill/proto/status.h"
+
+namespace rill::client::internal {
+
+struct RecordCompletion {
+  SendCallback callback;  // may be empty
+  int64_t timestamp_ms;
+};
+
+// One batch of one partition, owned by the accumulator until drained, then by the sender until
+// it completes (or is put back for a retry).
+struct ProducerBatch {
+  TopicPartition tp;
+  uint64_t sequence = 0;  // per partition, in creation order
+  batch::BatchBuilder builder;
+  std::string bytes;  // the built batch, once drained (kept across retries)
+  bool built = false;
+  size_t built_size = 0;  // bytes.size() after Build(), kept while the bytes travel in a request
+  std::vector<RecordCompletion> records;
+  int64_t created_ms = 0;
+  int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
+  int32_t attempts = 0;      // sends so far
+  int64_t retry_at_ms = 0;
+  bool full = false;
+
+  explicit ProducerBatch(batch::Compression c) : builder(c) {}
+  int32_t record_count() const { return static_cast<int32_t>(records.size()); }
+  // Builds `bytes` from the builder once; later calls return the same bytes.
+  Status Build();
+};
+
+struct AccumulatorOptions {
+  int64_t batch_size = 256 * 1024;
+  int64_t linger_ms = 5;
+  int64_t buffer_memory = 64ll * 1024 * 1024;
+  int64_t max_block_ms = 60000;
+  int64_t delivery_timeout_ms = 120000;
+  batch::Compression compression = batch::Compression::kNone;
+};
+
+class RecordAccumulator {
+ public:
+  explicit RecordAccumulator(AccumulatorOptions options, uint64_t seed = std::random_device{}());
+
+  // Sets (or grows) a topic's partition count, from metadata.
+  void SetPartitionCount(const std::string& topic, int32_t num_partitions);
+  // -1 when unknown.
+  int32_t PartitionCount(const std::string& topic) const;
+  std::vector<std::string> Topics() const;
+
+  struct Appended {
+    int32_t partition;
+    bool wake_sender;  // a batch was created or became full: the sender should look again
+  };
+  // Appends a record to its partition's open batch. The partition is record.partition, or the
+  // murmur2 partition of record.key, or the topic's sticky partition. Errors: NotFound for a
+  // topic without a partition count, InvalidArgument for a partition out of range,
+  // ResourceExhausted when no buffer space freed up within max_block_ms, Failed after Close().
+  // The callback is kept only on success.
+  Result<Appended> Append(const ProducerRecord& record, int64_t timestamp_ms,
+                          SendCallback callback, int64_t now_ms);
+
+  // Removes and returns ready batches in partition order (rotating the starting partition between
+  // calls), several per partition if they are ready, until max_bytes is reached (at least one
+  // batch). `sendable(tp)` is asked for partitions with a ready batch: false skips them.
+  std::vector<std::unique_ptr<ProducerBatch>> Drain(
+      int64_t now_ms, int64_t max_bytes,
+      const std::function<bool(const TopicPartition&)>& sendable);
+
+  // Removes and returns batches older than delivery_timeout_ms that are still buffered.
+  std::vector<std::unique_ptr<ProducerBatch>> Expire(int64_t now_ms);
+
+  // Milliseconds until some batch is ready (0: one is ready now), or -1 when nothing is buffered.
+  int64_t NextReadyDelay(int64_t now_ms) const;
+
+  // Puts a drained batch back for a retry at retry_at_ms, ahead of its partition's later batches
+  // (ordered by sequence).
+  void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms);
+
+  // Frees buffer memory of a completed batch and wakes blocked Appends and WaitUntilEmpty.
+  void Release(int64_t bytes);
+
+  // While a flush is in progress every batch is ready.
+  void BeginFlush();
+  void EndFlush();
+  // Waits until no record is buffered or in flight (all buffer memory released).
+  void WaitUntilEmpty();
+
+  // Later Appends fail; every batch becomes ready.
+  void Close();
+  // Removes every buffered batch (used when giving up at shutdown).
+  std::vector<std::unique_ptr<ProducerBatch>> TakeAll();
+
+  int64_t buffered_bytes() const;
+
+ private:
+  struct PartitionQueue {
+    TopicPartition tp;
+    std::deque<std::unique_ptr<ProducerBatch>> batches;
+    uint64_t next_sequence = 0;
+  };
+  struct TopicState {
+    std::vector<std::unique_ptr<PartitionQueue>> partitions;
+  };
+
+  bool ReadyLocked(const ProducerBatch& b, int64_t now_ms) const;
+  void CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions);
+
+  const AccumulatorOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable space_cv_;  // buffer space freed
+  std::unordered_map<std::string, TopicState> topics_;
+  std::vector<PartitionQueue*> all_;  // every partition queue, for Drain's rotation
+  size_t drain_start_ = 0;
+  StickyPartitioner sticky_;
+  int64_t used_bytes_ = 0;
+  int flushes_ = 0;
+  bool closed_ = false;
+};
+
+// Bytes a record reserves from buffer_memory: a slightly pessimistic encoded size.
+int64_t RecordBufferSize(const ProducerRecord& record);
+
+}  // namespace rill::client::internal
