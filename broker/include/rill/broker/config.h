@@ -1,0 +1,87 @@
+#pragma once
+
+// The broker's configuration: one TOML file plus command-line overrides (DESIGN.md §9).
+// Every option has a default that works for a single node; config/rill.toml and
+// broker/README.md document each one. Option names are the TOML section and key joined by a dot
+// (`[node] id = 1` is `--node.id 1` on the command line); the command line wins over the file.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "rill/proto/status.h"
+
+namespace rill::broker {
+
+struct HostPort {
+  std::string host;
+  int32_t port = 0;  // 0 = pick a free port at start
+  std::string ToString() const { return host + ":" + std::to_string(port); }
+};
+
+// "host:port"; the host may be empty ("":9092 means all interfaces). InvalidArgument otherwise.
+Result<HostPort> ParseHostPort(const std::string& s);
+
+struct Voter {
+  int32_t node_id = 0;
+  HostPort address;  // internal listener of the voter
+};
+
+// "1@127.0.0.1:9093,2@127.0.0.2:9093". InvalidArgument naming the bad entry otherwise.
+Result<std::vector<Voter>> ParseVoters(const std::string& s);
+
+struct BrokerConfig {
+  // [node]
+  int32_t node_id = 1;
+  std::vector<std::string> roles = {"broker", "controller"};
+  std::string rack;
+  // [data]
+  std::string data_dir = "./data";
+  // [listeners]
+  HostPort client_listener{"0.0.0.0", 9092};
+  HostPort internal_listener{"127.0.0.1", 9093};
+  HostPort http_listener{"0.0.0.0", 9644};
+  std::string advertised_host = "127.0.0.1";  // host given to clients in metadata
+  std::string ports_file;  // when set, the bound ports are written there once listening
+  // [controller]
+  std::string voters = "1@127.0.0.1:9093";  // empty = {self at the internal listener}
+  std::string cluster_id;                   // used when bootstrapping a new cluster
+  int32_t tick_ms = 50;
+  int32_t election_ticks = 20;
+  int32_t heartbeat_ticks = 2;
+  uint64_t snapshot_every_records = 10000;
+  // [flush]
+  std::string flush_policy = "group";  // group | interval | none
+  int32_t flush_interval_ms = 100;     // for policy interval
+  // [topic] defaults for new topics
+  int32_t default_partitions = 1;
+  int32_t default_replication_factor = 1;
+  int32_t max_partitions_per_topic = 10000;
+  // Broker-wide defaults of topic configs ("key=value"), applied below each topic's overrides.
+  std::map<std::string, std::string> topic_defaults;
+  // [limits]
+  int64_t max_inflight_produce_bytes = 256ll << 20;             // whole broker
+  int64_t max_inflight_produce_bytes_per_stream = 64ll << 20;  // one ProduceStream
+  int32_t fetch_max_bytes = 64 << 20;            // one Fetch response / Subscribe message
+  int32_t fetch_partition_max_bytes = 8 << 20;   // default per partition when 0 is asked
+  int32_t fetch_max_wait_ms = 30000;             // cap on a long poll's max_wait_ms
+  int32_t max_request_bytes = 128 << 20;         // gRPC max receive message size
+  int32_t produce_timeout_ms = 30000;            // default acks wait when the request says 0
+  int32_t io_threads = 2;                        // long-poll and push threads
+  // [log]
+  std::string log_level = "info";  // trace | debug | info | warn | error | off
+
+  bool has_role(const std::string& r) const;
+};
+
+// Parses argv (which may name a TOML file with --config). Returns the config, or
+// InvalidArgument with a message naming the bad option. `--help` yields NotFound carrying the
+// help text as its message (the caller prints it and exits 0).
+Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv);
+
+// The effective topic defaults the broker applies below topic overrides: topic_defaults plus
+// flush.policy / flush.interval.ms from [flush].
+std::map<std::string, std::string> BrokerTopicDefaults(const BrokerConfig& config);
+
+}  // namespace rill::broker

@@ -1,0 +1,237 @@
+#include "broker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+namespace rill::broker {
+
+Result<int> PickFreePort(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::IOError("socket: " + std::string(strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = INADDR_ANY;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return Status::IOError("bind " + host + ":0: " + std::string(strerror(errno)));
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+Broker::Broker(BrokerConfig config, ControllerFactory make_controller,
+               std::unique_ptr<LogStore> store)
+    : config_(std::move(config)),
+      make_controller_(std::move(make_controller)),
+      store_(std::move(store)) {}
+
+Broker::~Broker() { Shutdown(); }
+
+bool Broker::ready() const {
+  return started_ && !shut_down_ && controller_ && controller_->image() != nullptr &&
+         partitions_->image() != nullptr && partitions_->ready();
+}
+
+Status Broker::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) return Status::IOError("creating data dir " + config_.data_dir + ": " + ec.message());
+
+  // Ports first: the controller registers this broker with them.
+  client_port_ = config_.client_listener.port;
+  internal_port_ = config_.internal_listener.port;
+  if (client_port_ == 0) {
+    RILL_ASSIGN_OR_RETURN(client_port_, PickFreePort(config_.client_listener.host));
+  }
+  if (internal_port_ == 0) {
+    RILL_ASSIGN_OR_RETURN(internal_port_, PickFreePort(config_.internal_listener.host));
+  }
+
+  ControllerConfig cc;
+  cc.node_id = NodeId(config_.node_id);
+  RILL_ASSIGN_OR_RETURN(auto voters, ParseVoters(config_.voters));
+  for (const auto& v : voters) {
+    int port = v.address.port;
+    if (v.node_id == config_.node_id && port == 0) port = internal_port_;
+    cc.voters.push_back({NodeId(v.node_id), v.address.host, port});
+  }
+  if (cc.voters.empty()) {
+    cc.voters.push_back({NodeId(config_.node_id), config_.internal_listener.host, internal_port_});
+  }
+  // A single-voter quorum on this node follows the chosen internal port.
+  for (auto& v : cc.voters) {
+    if (v.node_id.value() == config_.node_id && cc.voters.size() == 1) v.port = internal_port_;
+  }
+  cc.metadata_dir = (std::filesystem::path(config_.data_dir) / "__cluster_metadata-0").string();
+  cc.cluster_id = config_.cluster_id;
+  cc.default_partitions = config_.default_partitions;
+  cc.default_replication_factor = config_.default_replication_factor;
+  cc.max_partitions_per_topic = config_.max_partitions_per_topic;
+  cc.tick_ms = config_.tick_ms;
+  cc.election_ticks = config_.election_ticks;
+  cc.heartbeat_ticks = config_.heartbeat_ticks;
+  cc.snapshot_every_records = config_.snapshot_every_records;
+  cc.self.node_id = NodeId(config_.node_id);
+  cc.self.host = config_.advertised_host;
+  cc.self.port = client_port_;
+  cc.self.internal_port = internal_port_;
+  cc.self.rack = config_.rack;
+  controller_ = make_controller_(std::move(cc));
+  partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
+                                                   BrokerTopicDefaults(config_));
+
+  // Internal listener: the controller's Raft service.
+  {
+    grpc::ServerBuilder b;
+    b.AddListeningPort(config_.internal_listener.host + ":" + std::to_string(internal_port_),
+                       grpc::InsecureServerCredentials(), &internal_port_);
+    if (grpc::Service* s = controller_->internal_service()) b.RegisterService(s);
+    b.SetMaxReceiveMessageSize(config_.max_request_bytes);
+    internal_server_ = b.BuildAndStart();
+    if (!internal_server_ || internal_port_ == 0) {
+      return Status::IOError("cannot listen on internal " + config_.internal_listener.host + ":" +
+                             std::to_string(config_.internal_listener.port));
+    }
+  }
+
+  controller_->AddListener(
+      [this](std::shared_ptr<const MetadataImage> image) { partitions_->ApplyImage(image); });
+  Status st = controller_->Start();
+  if (!st.ok()) {
+    internal_server_->Shutdown();
+    return st;
+  }
+
+  // I/O threads for long polls and pushes.
+  work_.emplace(io_.get_executor());
+  for (int i = 0; i < config_.io_threads; ++i) {
+    io_threads_.emplace_back([this] { io_.run(); });
+  }
+
+  ctx_.config = &config_;
+  ctx_.controller = controller_.get();
+  ctx_.partitions = partitions_.get();
+  ctx_.metrics = &metrics_;
+  ctx_.io = &io_;
+  producer_ = std::make_unique<ProducerService>(&ctx_);
+  consumer_ = std::make_unique<ConsumerService>(&ctx_);
+  admin_ = std::make_unique<AdminService>(&ctx_);
+  metadata_ = std::make_unique<MetadataService>(&ctx_);
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  {
+    grpc::ServerBuilder b;
+    b.AddListeningPort(config_.client_listener.host + ":" + std::to_string(client_port_),
+                       grpc::InsecureServerCredentials(), &client_port_);
+    b.RegisterService(producer_.get());
+    b.RegisterService(consumer_.get());
+    b.RegisterService(admin_.get());
+    b.RegisterService(metadata_.get());
+    b.SetMaxReceiveMessageSize(config_.max_request_bytes);
+    b.SetMaxSendMessageSize(std::max(config_.fetch_max_bytes, 4 << 20) + (1 << 20));
+    client_server_ = b.BuildAndStart();
+    if (!client_server_ || client_port_ == 0) {
+      Shutdown();
+      return Status::IOError("cannot listen on client " + config_.client_listener.host + ":" +
+                             std::to_string(config_.client_listener.port));
+    }
+  }
+
+  http_ = std::make_unique<HttpServer>([this](const std::string& path) { return HandleHttp(path); });
+  st = http_->Start(config_.http_listener.host, config_.http_listener.port);
+  if (!st.ok()) {
+    Shutdown();
+    return st;
+  }
+  started_ = true;
+  spdlog::info("node {} listening: client {}:{}, internal {}:{}, http {}:{}", config_.node_id,
+               config_.client_listener.host, client_port_, config_.internal_listener.host,
+               internal_port_, config_.http_listener.host, http_->port());
+  if (!config_.ports_file.empty()) {
+    st = WritePortsFile();
+    if (!st.ok()) {
+      Shutdown();
+      return st;
+    }
+  }
+  return Status::OK();
+}
+
+Status Broker::WritePortsFile() const {
+  std::string tmp = config_.ports_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "client=" << client_port_ << "\ninternal=" << internal_port_
+        << "\nhttp=" << http_->port() << "\n";
+    if (!out) return Status::IOError("writing " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, config_.ports_file, ec);
+  if (ec) return Status::IOError("renaming " + tmp + ": " + ec.message());
+  return Status::OK();
+}
+
+HttpResponse Broker::HandleHttp(const std::string& path) {
+  HttpResponse r;
+  if (path == "/metrics") {
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.Render(partitions_.get());
+  } else if (path == "/healthz") {
+    r.body = "ok\n";
+  } else if (path == "/readyz") {
+    if (ready()) {
+      r.body = "ready\n";
+    } else {
+      r.status = 503;
+      r.body = "not ready\n";
+    }
+  } else {
+    r.status = 404;
+    r.body = "not found: try /metrics, /healthz or /readyz\n";
+  }
+  return r;
+}
+
+void Broker::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (!controller_) return;
+  spdlog::info("shutting down");
+  // End long polls and pushes, then stop accepting and answer what is in flight.
+  ctx_.stopping.store(true, std::memory_order_release);
+  if (partitions_) {
+    for (auto& p : partitions_->All()) p->NotifyWaiters();
+  }
+  if (client_server_) {
+    client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+  work_.reset();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  if (controller_) controller_->Stop();
+  if (internal_server_) {
+    internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  if (http_) http_->Stop();
+  if (store_) {
+    Status st = store_->CloseAll();
+    if (!st.ok()) spdlog::error("closing logs: {}", st.ToString());
+  }
+  spdlog::info("shut down cleanly");
+}
+
+}  // namespace rill::broker

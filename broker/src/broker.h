@@ -1,0 +1,85 @@
+#pragma once
+
+// The broker process: wires the controller, the local partitions, the gRPC listeners (client API
+// with reflection, internal API with the controller's Raft service), the I/O threads and the
+// HTTP endpoint (DESIGN.md §7, §8).
+//
+// Thread-safety: Start and Shutdown are called from one thread (main); the accessors from any.
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "admin_service.h"
+#include "consumer_service.h"
+#include "controller/controller.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "partition_log.h"
+#include "partition_manager.h"
+#include "producer_service.h"
+#include "rill/broker/config.h"
+#include "service_context.h"
+
+namespace rill::broker {
+
+class Broker {
+ public:
+  using ControllerFactory = std::function<std::unique_ptr<Controller>(ControllerConfig)>;
+
+  Broker(BrokerConfig config, ControllerFactory make_controller, std::unique_ptr<LogStore> store);
+  ~Broker();
+
+  // Binds every listener (port 0 picks a free one), starts the controller, and serves. Writes
+  // the ports file if configured. On error nothing is left running.
+  Status Start();
+  // Graceful: stops accepting, ends long polls and pushes, answers in-flight requests, stops the
+  // controller, flushes and closes every log (recovery checkpoints). Idempotent.
+  void Shutdown();
+
+  int client_port() const { return client_port_; }
+  int internal_port() const { return internal_port_; }
+  int http_port() const { return http_ ? http_->port() : 0; }
+  // The controller has an image and every local partition it names is open.
+  bool ready() const;
+
+  PartitionManager& partitions() { return *partitions_; }
+  Controller& controller() { return *controller_; }
+
+ private:
+  HttpResponse HandleHttp(const std::string& path);
+  Status WritePortsFile() const;
+
+  BrokerConfig config_;
+  ControllerFactory make_controller_;
+  std::unique_ptr<LogStore> store_;
+  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<PartitionManager> partitions_;
+  Metrics metrics_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> io_threads_;
+  ServiceContext ctx_;
+  std::unique_ptr<ProducerService> producer_;
+  std::unique_ptr<ConsumerService> consumer_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<MetadataService> metadata_;
+  std::unique_ptr<grpc::Server> internal_server_;
+  std::unique_ptr<grpc::Server> client_server_;
+  std::unique_ptr<HttpServer> http_;
+  int client_port_ = 0;
+  int internal_port_ = 0;
+  bool started_ = false;
+  bool shut_down_ = false;
+};
+
+// Picks a free TCP port on `host` by binding port 0 (for listeners configured with port 0).
+Result<int> PickFreePort(const std::string& host);
+
+}  // namespace rill::broker

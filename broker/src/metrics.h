@@ -1,0 +1,77 @@
+#pragma once
+
+// Broker metrics in Prometheus text format: request counts and latency histograms per API,
+// bytes in and out, produce durability (flush) latency. Partition gauges are rendered at scrape
+// time from the PartitionManager.
+//
+// Thread-safety: every method may be called from any thread; counters are relaxed atomics.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace rill::broker {
+
+class PartitionManager;
+
+enum class Api : int {
+  kProduce = 0,
+  kProduceStream,  // per streamed request
+  kFetch,
+  kSubscribe,      // per pushed message
+  kListOffsets,
+  kCreateTopics,
+  kDeleteTopics,
+  kListTopics,
+  kDescribeTopics,
+  kCreatePartitions,
+  kDescribeConfigs,
+  kAlterConfigs,
+  kDescribeCluster,
+  kMetadata,
+  kCount
+};
+
+const char* ApiName(Api api);
+
+// Latency histogram with fixed exponential buckets from 50 us to ~52 s.
+class Histogram {
+ public:
+  static constexpr int kBuckets = 21;
+  static double BucketBound(int i);  // seconds, upper bound of bucket i
+  void Observe(double seconds);
+  void Render(std::string* out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets + 1> buckets_{};  // last = +Inf
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_us_{0};
+};
+
+class Metrics {
+ public:
+  void RecordRequest(Api api, std::chrono::steady_clock::time_point start, bool error);
+  void AddBytesIn(uint64_t n) { bytes_in_.fetch_add(n, std::memory_order_relaxed); }
+  void AddBytesOut(uint64_t n) { bytes_out_.fetch_add(n, std::memory_order_relaxed); }
+  void RecordDurable(std::chrono::steady_clock::time_point appended);
+  void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
+
+  // Prometheus text exposition; `partitions` may be null.
+  std::string Render(const PartitionManager* partitions) const;
+
+ private:
+  struct PerApi {
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> errors{0};
+    Histogram latency;
+  };
+  std::array<PerApi, static_cast<int>(Api::kCount)> apis_;
+  std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> bytes_out_{0};
+  std::atomic<int64_t> inflight_{0};
+  Histogram durable_latency_;
+};
+
+}  // namespace rill::broker

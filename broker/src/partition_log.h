@@ -1,0 +1,76 @@
+#pragma once
+
+// The seam between the broker and storage/: one partition's log as the data path uses it, and
+// the store that opens and removes logs. The production implementation wraps storage::Log and
+// storage::LogManager (storage_log_store.cc); tests use an in-memory one.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "rill/proto/status.h"
+#include "rill/proto/types.h"
+
+namespace rill::broker {
+
+struct ReadInfo {
+  std::string data;        // whole batches back to back
+  Offset next_offset{-1};  // offset after the last returned batch
+};
+
+struct AppendInfo {
+  Offset base_offset{-1};  // first offset of the first batch appended
+  Offset last_offset{-1};  // last offset of the last batch appended
+};
+
+// Effective topic configs (defaults, broker defaults, topic overrides merged).
+using TopicConfigMap = std::map<std::string, std::string>;
+
+// Thread-safety: Append() has a single caller at a time (Partition serialises it); every other
+// method may be called from any thread concurrently with Append().
+class PartitionLog {
+ public:
+  virtual ~PartitionLog() = default;
+
+  // Appends whole, validated batches (concatenated) in place: stamps base offsets and
+  // `epoch` into `batches`, writes them to the page cache. Durability comes later (OnDurable).
+  virtual Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) = 0;
+
+  // Whole batches from the one holding `from` onwards, none starting at or after `max_offset`,
+  // at most `max_bytes` except that the first batch is always returned whole so a consumer can
+  // progress. Empty when from >= max_offset. OutOfRange when `from` is below the log start.
+  virtual Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) = 0;
+
+  // First offset whose batch max timestamp is >= ts_ms; Offset(-1) when none.
+  virtual Result<Offset> OffsetForTimestamp(int64_t ts_ms) = 0;
+
+  virtual Offset log_start_offset() const = 0;
+  // The next offset to assign.
+  virtual Offset log_end_offset() const = 0;
+  // Every offset below this is durable per the flush policy (exclusive end).
+  virtual Offset durable_end_offset() const = 0;
+  virtual uint64_t size_bytes() const = 0;
+
+  // Calls `done` once every offset below `end` is durable, or with the error that prevents it.
+  // `done` may run inline or on a storage thread; it must not block.
+  virtual void OnDurable(Offset end, std::function<void(Status)> done) = 0;
+
+  virtual Status ApplyConfig(const TopicConfigMap& config) = 0;
+};
+
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
+  // Opens (recovering) or creates the log of topic-partition.
+  virtual Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
+                                                     const TopicConfigMap& config) = 0;
+  // Closes the log and deletes its files. The caller has dropped its references.
+  virtual Status Remove(const std::string& topic, int32_t partition) = 0;
+  // Flushes and closes every log (writes recovery checkpoints).
+  virtual Status CloseAll() = 0;
+};
+
+}  // namespace rill::broker

@@ -1,0 +1,143 @@
+#include "rill/broker/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace rill::broker {
+namespace {
+
+Result<BrokerConfig> Parse(std::vector<std::string> args) {
+  std::vector<const char*> argv = {"rill-broker"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  return ParseBrokerConfig(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string WriteFile(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("rill_config_test_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(BrokerConfig, DefaultsWorkForOneNode) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, 1);
+  EXPECT_TRUE(c->has_role("broker"));
+  EXPECT_TRUE(c->has_role("controller"));
+  EXPECT_EQ(c->client_listener.port, 9092);
+  EXPECT_EQ(c->internal_listener.port, 9093);
+  EXPECT_EQ(c->http_listener.port, 9644);
+  EXPECT_EQ(c->flush_policy, "group");
+  auto voters = ParseVoters(c->voters);
+  ASSERT_TRUE(voters.ok());
+  ASSERT_EQ(voters->size(), 1u);
+  EXPECT_EQ((*voters)[0].node_id, 1);
+}
+
+TEST(BrokerConfig, FileThenCommandLineWins) {
+  std::string path = WriteFile(R"(
+[node]
+id = 7
+roles = ["broker"]
+
+[data]
+dir = "/tmp/rill-x"
+
+[listeners]
+client = "127.0.0.1:0"
+http = "127.0.0.1:19644"
+
+[flush]
+policy = "interval"
+interval_ms = 250
+
+[topic]
+partitions = 3
+configs = ["retention.ms=1000", "segment.bytes=1048576"]
+
+[limits]
+fetch_max_bytes = 2097152
+
+[log]
+level = "debug"
+)");
+  auto c = Parse({"--config", path, "--node.id", "9", "--flush.policy=none"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, 9);  // command line wins
+  EXPECT_EQ(c->roles, std::vector<std::string>{"broker"});
+  EXPECT_EQ(c->data_dir, "/tmp/rill-x");
+  EXPECT_EQ(c->client_listener.host, "127.0.0.1");
+  EXPECT_EQ(c->client_listener.port, 0);
+  EXPECT_EQ(c->http_listener.port, 19644);
+  EXPECT_EQ(c->flush_policy, "none");
+  EXPECT_EQ(c->flush_interval_ms, 250);
+  EXPECT_EQ(c->default_partitions, 3);
+  EXPECT_EQ(c->topic_defaults.at("retention.ms"), "1000");
+  EXPECT_EQ(c->topic_defaults.at("segment.bytes"), "1048576");
+  EXPECT_EQ(c->fetch_max_bytes, 2097152);
+  EXPECT_EQ(c->log_level, "debug");
+  auto d = BrokerTopicDefaults(*c);
+  EXPECT_EQ(d.at("flush.policy"), "none");
+  EXPECT_EQ(d.at("retention.ms"), "1000");
+  std::filesystem::remove(path);
+}
+
+TEST(BrokerConfig, ShippedConfigParses) {
+  auto c = Parse({"--config", std::string(RILL_SOURCE_DIR) + "/config/rill.toml"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, 1);
+  EXPECT_EQ(c->client_listener.port, 9092);
+}
+
+TEST(BrokerConfig, BadValuesNameTheOption) {
+  auto c = Parse({"--flush.policy", "sometimes"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("flush.policy"), std::string::npos) << c.status().message();
+
+  c = Parse({"--listeners.client", "localhost"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("host:port"), std::string::npos);
+
+  c = Parse({"--controller.voters", "1@127.0.0.1:9093,x@h:1"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("voters"), std::string::npos);
+
+  c = Parse({"--no.such.option", "1"});
+  ASSERT_FALSE(c.ok());
+
+  std::string path = WriteFile("[node]\nunknown_key = 3\n");
+  c = Parse({"--config", path});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("unknown_key"), std::string::npos) << c.status().message();
+  std::filesystem::remove(path);
+
+  c = Parse({"--config", "/nonexistent/rill.toml"});
+  ASSERT_FALSE(c.ok());
+}
+
+TEST(BrokerConfig, HelpIsReported) {
+  auto c = Parse({"--help"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(c.status().IsNotFound());
+  EXPECT_NE(c.status().message().find("--flush.policy"), std::string::npos);
+}
+
+TEST(BrokerConfig, Voters) {
+  auto v = ParseVoters("1@127.0.0.1:9093,2@10.0.0.2:9093,3@[::1]:9093");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(v->size(), 3u);
+  EXPECT_EQ((*v)[1].node_id, 2);
+  EXPECT_EQ((*v)[1].address.host, "10.0.0.2");
+  EXPECT_EQ((*v)[2].address.host, "::1");
+  EXPECT_FALSE(ParseVoters("1@127.0.0.1").ok());
+  EXPECT_FALSE(ParseVoters("1@127.0.0.1:70000").ok());
+}
+
+}  // namespace
+}  // namespace rill::broker

@@ -1,0 +1,180 @@
+#pragma once
+
+// Test-only in-memory LogStore/PartitionLog. Durability is manual: appends become durable when
+// the test calls MakeDurable() (or at once with auto_durable), which runs the OnDurable
+// callbacks like storage's flusher would.
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "partition_log.h"
+#include "rill/proto/batch_header.h"
+
+namespace rill::broker::testing {
+
+class MemoryLog final : public PartitionLog {
+ public:
+  explicit MemoryLog(bool auto_durable) : auto_durable_(auto_durable) {}
+
+  Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) override {
+    std::vector<std::pair<int64_t, std::string>> out;
+    int64_t next;
+    {
+      std::lock_guard lock(mu_);
+      next = end_;
+    }
+    AppendInfo info;
+    std::string_view all(batches.data(), batches.size());
+    batch::BatchIterator it(all, true);
+    size_t pos = 0;
+    while (it.Next()) {
+      std::span<char> b(batches.data() + it.position(), it.batch().size());
+      batch::SetBaseOffset(b, next);
+      batch::SetPartitionLeaderEpoch(b, epoch.value());
+      if (info.base_offset.value() < 0) info.base_offset = Offset(next);
+      int64_t last = next + it.header().last_offset_delta;
+      info.last_offset = Offset(last);
+      out.emplace_back(next, std::string(b.data(), b.size()));
+      next = last + 1;
+      pos = it.position() + it.batch().size();
+    }
+    if (!it.status().ok()) return it.status();
+    if (pos != batches.size() || out.empty()) return Status::Corruption("no batch");
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [o, b] : out) {
+        batches_[o] = std::move(b);
+        size_ += batches_[o].size();
+      }
+      end_ = next;
+    }
+    if (auto_durable_) MakeDurable();
+    return info;
+  }
+
+  Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) override {
+    std::lock_guard lock(mu_);
+    if (from.value() < start_ || from.value() > end_) return Status::OutOfRange("out of range");
+    ReadInfo r{{}, from};
+    auto it = batches_.upper_bound(from.value());
+    if (it != batches_.begin()) --it;
+    for (; it != batches_.end(); ++it) {
+      auto h = batch::DecodeHeader(it->second.data());
+      if (h.last_offset() < from.value()) continue;
+      if (it->first >= max_offset.value()) break;
+      if (!r.data.empty() && r.data.size() + it->second.size() > max_bytes) break;
+      r.data += it->second;
+      r.next_offset = Offset(h.last_offset() + 1);
+    }
+    return r;
+  }
+
+  Result<Offset> OffsetForTimestamp(int64_t ts) override {
+    std::lock_guard lock(mu_);
+    for (auto& [o, b] : batches_) {
+      if (batch::DecodeHeader(b.data()).max_timestamp >= ts) return Offset(o);
+    }
+    return Offset(-1);
+  }
+
+  Offset log_start_offset() const override { return Offset(start_); }
+  Offset log_end_offset() const override {
+    std::lock_guard lock(mu_);
+    return Offset(end_);
+  }
+  Offset durable_end_offset() const override {
+    std::lock_guard lock(mu_);
+    return Offset(durable_);
+  }
+  uint64_t size_bytes() const override {
+    std::lock_guard lock(mu_);
+    return size_;
+  }
+
+  void OnDurable(Offset end, std::function<void(Status)> done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (end.value() > durable_) {
+        waiters_.emplace(end.value(), std::move(done));
+        return;
+      }
+    }
+    done(Status::OK());
+  }
+
+  Status ApplyConfig(const TopicConfigMap& config) override {
+    std::lock_guard lock(mu_);
+    config_ = config;
+    return Status::OK();
+  }
+
+  // Makes everything appended durable and runs the callbacks.
+  void MakeDurable() {
+    std::vector<std::function<void(Status)>> ready;
+    {
+      std::lock_guard lock(mu_);
+      durable_ = end_;
+      while (!waiters_.empty() && waiters_.begin()->first <= durable_) {
+        ready.push_back(std::move(waiters_.begin()->second));
+        waiters_.erase(waiters_.begin());
+      }
+    }
+    for (auto& f : ready) f(Status::OK());
+  }
+
+  TopicConfigMap config() const {
+    std::lock_guard lock(mu_);
+    return config_;
+  }
+
+ private:
+  const bool auto_durable_;
+  mutable std::mutex mu_;
+  std::map<int64_t, std::string> batches_;
+  std::multimap<int64_t, std::function<void(Status)>> waiters_;
+  int64_t start_ = 0;
+  int64_t end_ = 0;
+  int64_t durable_ = 0;
+  uint64_t size_ = 0;
+  TopicConfigMap config_;
+};
+
+class MemoryLogStore final : public LogStore {
+ public:
+  explicit MemoryLogStore(bool auto_durable = true) : auto_durable_(auto_durable) {}
+
+  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
+                                             const TopicConfigMap& config) override {
+    std::lock_guard lock(mu_);
+    auto& log = logs_[{topic, partition}];
+    if (!log) log = std::make_shared<MemoryLog>(auto_durable_);
+    (void)log->ApplyConfig(config);
+    ++opens_;
+    return std::shared_ptr<PartitionLog>(log);
+  }
+  Status Remove(const std::string& topic, int32_t partition) override {
+    std::lock_guard lock(mu_);
+    logs_.erase({topic, partition});
+    ++removes_;
+    return Status::OK();
+  }
+  Status CloseAll() override { return Status::OK(); }
+
+  std::shared_ptr<MemoryLog> Get(const std::string& topic, int32_t partition) {
+    std::lock_guard lock(mu_);
+    auto it = logs_.find({topic, partition});
+    return it == logs_.end() ? nullptr : it->second;
+  }
+  int opens() const { return opens_; }
+  int removes() const { return removes_; }
+
+ private:
+  const bool auto_durable_;
+  std::mutex mu_;
+  std::map<std::pair<std::string, int32_t>, std::shared_ptr<MemoryLog>> logs_;
+  int opens_ = 0;
+  int removes_ = 0;
+};
+
+}  // namespace rill::broker::testing
