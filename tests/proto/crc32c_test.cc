@@ -77,5 +77,19 @@ TEST(Crc32c, HardwareMatchesPortableOnRandomBuffers) {
   }
 }
 
+// Lengths around the hardware path's 3-way block boundaries (3 x 256 and 3 x 8192 bytes).
+TEST(Crc32c, HardwareMatchesPortableAtBlockBoundaries) {
+  if (!HardwareAvailable()) GTEST_SKIP() << "no SSE4.2 on this CPU";
+  std::string buf(3 * 8192 * 2 + 64, '\0');
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<char>(i * 131 + (i >> 7));
+  for (size_t base : {size_t{3 * 256}, size_t{3 * 8192}, size_t{2 * 3 * 8192}}) {
+    for (size_t len = base - 9; len <= base + 9; ++len) {
+      ASSERT_EQ(ExtendHardware(0x12345678u, buf.data() + 1, len),
+                ExtendPortable(0x12345678u, buf.data() + 1, len))
+          << "len " << len;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rill::crc32c
