@@ -621,14 +621,17 @@ Status Log::TruncateLocked(Offset offset) {
   std::vector<std::shared_ptr<Segment>> doomed;
   Offset new_end;
   if (offset <= log_start_offset()) {
-    // Everything goes; the log restarts empty at `offset`.
+    // Everything goes; the log restarts empty at `offset` (whose file name an old segment may
+    // hold: remove the old files first).
+    for (const auto& s : segs) RILL_RETURN_IF_ERROR(s->RemoveFiles());
     RILL_ASSIGN_OR_RETURN(auto fresh, Segment::Create(fs_, dir_, offset,
                                                       config_.index_interval_bytes));
-    doomed = segs;
     {
       std::unique_lock lock(segments_mu_);
       segments_.assign(1, fresh);
     }
+    unsynced_closed_.clear();
+    dir_dirty_ = true;
     new_end = offset;
     log_start_.store(offset.value(), std::memory_order_release);
   } else {
