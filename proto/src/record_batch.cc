@@ -148,7 +148,11 @@ Result<std::string> BatchBuilder::Build() {
   be::Store32(p + kBaseSequencePos, static_cast<uint32_t>(base_sequence_));
   be::Store32(p + kRecordCountPos, static_cast<uint32_t>(count_));
   UpdateCrc(std::span<char>(out.data(), out.size()));
-  if (compression_ == Compression::kNone) buf_ = std::string();
+  if (compression_ == Compression::kNone) {
+    // The buffer moved out with the batch; the next batch is likely as large as this one.
+    buf_ = std::string();
+    buf_.reserve(out.size());
+  }
   Reset();
   return out;
 }
