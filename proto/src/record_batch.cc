@@ -30,6 +30,14 @@ inline char* PutBytesField(char* p, std::optional<std::string_view> s) {
   return p + s->size();
 }
 
+inline std::string_view HeaderKey(const RecordHeader& h) { return h.key; }
+inline std::string_view HeaderKey(const RecordHeaderView& h) { return h.key; }
+inline std::optional<std::string_view> HeaderValue(const RecordHeader& h) {
+  if (!h.value) return std::nullopt;
+  return std::string_view(*h.value);
+}
+inline std::optional<std::string_view> HeaderValue(const RecordHeaderView& h) { return h.value; }
+
 constexpr size_t kMaxFieldSize = static_cast<size_t>(kMaxBatchSize);
 
 }  // namespace
@@ -63,6 +71,19 @@ Status BatchBuilder::Add(const Record& r) {
 Status BatchBuilder::Add(std::optional<std::string_view> key,
                          std::optional<std::string_view> value, int64_t timestamp_ms,
                          std::span<const RecordHeader> headers) {
+  return AddRecord(key, value, timestamp_ms, headers);
+}
+
+Status BatchBuilder::Add(std::optional<std::string_view> key,
+                         std::optional<std::string_view> value, int64_t timestamp_ms,
+                         std::span<const RecordHeaderView> headers) {
+  return AddRecord(key, value, timestamp_ms, headers);
+}
+
+template <typename H>
+Status BatchBuilder::AddRecord(std::optional<std::string_view> key,
+                               std::optional<std::string_view> value, int64_t timestamp_ms,
+                               std::span<const H> headers) {
   if (count_ >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return Status::ResourceExhausted("batch already holds INT32_MAX records");
   }
@@ -76,12 +97,13 @@ Status BatchBuilder::Add(std::optional<std::string_view> key,
   size_t body = 1 + varint::VarlongSize(ts_delta) + varint::VarintSize(offset_delta) +
                 BytesFieldSize(key) + BytesFieldSize(value) +
                 varint::VarintSize(static_cast<int32_t>(headers.size()));
-  for (const RecordHeader& h : headers) {
-    if (h.key.size() > kMaxFieldSize || (h.value && h.value->size() > kMaxFieldSize)) {
+  for (const H& h : headers) {
+    std::string_view hk = HeaderKey(h);
+    std::optional<std::string_view> hv = HeaderValue(h);
+    if (hk.size() > kMaxFieldSize || (hv && hv->size() > kMaxFieldSize)) {
       return Status::ResourceExhausted("record header larger than the maximum batch size");
     }
-    body += BytesFieldSize(h.key);
-    body += h.value ? BytesFieldSize(std::string_view(*h.value)) : 1;
+    body += BytesFieldSize(hk) + BytesFieldSize(hv);
   }
   if (body > kMaxFieldSize ||
       buf_.size() + varint::kMaxVarintBytes + body > static_cast<size_t>(kMaxBatchSize)) {
@@ -100,9 +122,9 @@ Status BatchBuilder::Add(std::optional<std::string_view> key,
   p = PutBytesField(p, key);
   p = PutBytesField(p, value);
   p = varint::EncodeVarint(p, static_cast<int32_t>(headers.size()));
-  for (const RecordHeader& h : headers) {
-    p = PutBytesField(p, std::string_view(h.key));
-    p = h.value ? PutBytesField(p, std::string_view(*h.value)) : PutBytesField(p, std::nullopt);
+  for (const H& h : headers) {
+    p = PutBytesField(p, HeaderKey(h));
+    p = PutBytesField(p, HeaderValue(h));
   }
   RILL_ASSERT(p == buf_.data() + at + total, "record size miscomputed: %zu vs %zu",
               static_cast<size_t>(p - (buf_.data() + at)), total);

@@ -179,6 +179,21 @@ TEST(RecordBatch, BuilderEstimatedSizeResetAndReuse) {
   EXPECT_EQ((*recs)[0].timestamp_ms, 20);
 }
 
+TEST(RecordBatch, HeaderViewsEncodeLikeOwnedHeaders) {
+  std::vector<RecordHeader> owned{{"a", "1"}, {"b", std::nullopt}, {"", ""}};
+  std::vector<RecordHeaderView> views{{"a", "1"}, {"b", std::nullopt}, {"", ""}};
+  BatchBuilder b1, b2;
+  ASSERT_TRUE(b1.Add("k", "v", 7, owned).ok());
+  ASSERT_TRUE(b2.Add("k", "v", 7, views).ok());
+  auto x = b1.Build();
+  auto y = b2.Build();
+  ASSERT_TRUE(x.ok() && y.ok());
+  EXPECT_EQ(*x, *y);
+  auto recs = DecodeRecords(*y);
+  ASSERT_TRUE(recs.ok()) << recs.status().ToString();
+  EXPECT_EQ((*recs)[0].headers, owned);
+}
+
 TEST(RecordBatch, LogAppendTimeGivesEveryRecordMaxTimestamp) {
   for (Compression c : kCodecs) {
     std::string batch = MustBuild(c, SimpleRecords(5));

@@ -31,6 +31,12 @@ struct RecordHeader {
   bool operator==(const RecordHeader&) const = default;
 };
 
+// A record header by reference, for adding records without copying header bytes first.
+struct RecordHeaderView {
+  std::string_view key;
+  std::optional<std::string_view> value;
+};
+
 // An owned record, as a producer hands it over or DecodeRecords returns it.
 struct Record {
   std::optional<std::string> key;
@@ -53,6 +59,8 @@ class BatchBuilder {
   // bytes or INT32_MAX records; the builder is unchanged then.
   Status Add(std::optional<std::string_view> key, std::optional<std::string_view> value,
              int64_t timestamp_ms, std::span<const RecordHeader> headers = {});
+  Status Add(std::optional<std::string_view> key, std::optional<std::string_view> value,
+             int64_t timestamp_ms, std::span<const RecordHeaderView> headers);
   Status Add(const Record& record);
 
   size_t record_count() const { return count_; }
@@ -67,6 +75,10 @@ class BatchBuilder {
   void Reset();
 
  private:
+  template <typename H>
+  Status AddRecord(std::optional<std::string_view> key, std::optional<std::string_view> value,
+                   int64_t timestamp_ms, std::span<const H> headers);
+
   Compression compression_;
   int64_t producer_id_;
   int16_t producer_epoch_;
