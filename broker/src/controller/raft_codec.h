@@ -1,0 +1,26 @@
+#pragma once
+
+// Conversion between the Raft core's C++ structs (replication/raft_types.h) and their
+// rill.internal.v1 protobufs: the network edge of the controller quorum.
+//
+// Thread-safety: pure functions.
+
+#include "rill/internal/v1/raft.pb.h"
+#include "rill/proto/status.h"
+#include "rill/replication/raft_types.h"
+
+namespace rill::broker {
+
+void EncodeRaftEntry(const raft::Entry& e, internal::v1::RaftEntry* out);
+// InvalidArgument for an unknown entry type.
+Result<raft::Entry> DecodeRaftEntry(const internal::v1::RaftEntry& e);
+void EncodeRaftSnapshot(const raft::Snapshot& s, internal::v1::RaftSnapshot* out);
+raft::Snapshot DecodeRaftSnapshot(const internal::v1::RaftSnapshot& s);
+void EncodeRaftHardState(const raft::HardState& hs, internal::v1::RaftHardState* out);
+raft::HardState DecodeRaftHardState(const internal::v1::RaftHardState& hs);
+
+void EncodeRaftMessage(const raft::Message& m, internal::v1::RaftMessage* out);
+// InvalidArgument for an unknown message or entry type.
+Result<raft::Message> DecodeRaftMessage(const internal::v1::RaftMessage& m);
+
+}  // namespace rill::broker
