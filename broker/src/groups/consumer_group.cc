@@ -190,10 +190,10 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
 
   GroupMember& m = members_.at(member_id);
   m.session_deadline_ms = now_ms + m.session_timeout_ms;
-  BumpMemberEpoch(m);
   MarkMember(member_id);
   MaybeRebalance(topics, subscription_changed);
-  Reconcile(m, now_ms);
+  // A join always moves the member to a new epoch, once, whether or not it gets partitions.
+  if (!Reconcile(m, now_ms)) BumpMemberEpoch(m);
 
   auto& r = result.response;
   r.set_error(v1::NONE);
