@@ -78,10 +78,8 @@ Status ConfigFileArgs(const std::string& path, std::vector<std::string>* out) {
   }
   for (const auto& item : items) {
     if (item.name == "++" || item.name == "--") continue;  // section markers
+    if (item.inputs.empty()) continue;  // an empty list keeps the default
     out->push_back("--" + item.fullname());
-    if (item.inputs.empty()) {
-      out->push_back("");
-    }
     for (const auto& v : item.inputs) out->push_back(v);
   }
   return Status::OK();
@@ -193,6 +191,7 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   RILL_ASSIGN_OR_RETURN(c.internal_listener, ParseHostPort(internal));
   RILL_ASSIGN_OR_RETURN(c.http_listener, ParseHostPort(http));
   for (const auto& kv : topic_configs) {
+    if (kv.empty()) continue;
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
       return Status::InvalidArgument("--topic.configs: '" + kv + "' is not key=value");

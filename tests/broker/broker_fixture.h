@@ -28,7 +28,7 @@
 namespace rill::broker::testing {
 
 inline std::string MakeBatch(int n, const std::string& prefix = "v",
-                             Compression c = Compression::kNone, int64_t ts = 1000) {
+                             batch::Compression c = batch::Compression::kNone, int64_t ts = 1000) {
   batch::BatchBuilder b(c);
   for (int i = 0; i < n; ++i) {
     std::string v = prefix + std::to_string(i);

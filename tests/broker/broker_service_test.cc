@@ -300,8 +300,8 @@ TEST_F(BrokerServiceTest, SubscribePushesWithinCredit) {
 TEST_F(BrokerServiceTest, ListOffsets) {
   StartBroker();
   CreateTopic("t", 1);
-  Produce("t", 0, MakeBatch(5, "a", Compression::kNone, 1000));
-  Produce("t", 0, MakeBatch(5, "b", Compression::kNone, 5000));
+  Produce("t", 0, MakeBatch(5, "a", batch::Compression::kNone, 1000));
+  Produce("t", 0, MakeBatch(5, "b", batch::Compression::kNone, 5000));
   grpc::ClientContext ctx;
   v1::ListOffsetsRequest req;
   for (int64_t ts : {-1l, -2l, 4000l, 1002l, 99999l}) {

@@ -1,0 +1,143 @@
+#pragma once
+
+// Runs the real rill-broker binary (RILL_BROKER_BINARY) on free loopback ports with a temporary
+// data dir, waits for /readyz with a deadline, and hands out gRPC stubs.
+
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "process.h"
+#include "rill/v1/admin.grpc.pb.h"
+#include "rill/v1/consumer.grpc.pb.h"
+#include "rill/v1/metadata.grpc.pb.h"
+#include "rill/v1/producer.grpc.pb.h"
+
+namespace rill::testing {
+
+// GET http://127.0.0.1:port/path; returns "<status> <body>" ("" when it cannot connect).
+inline std::string HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, n);
+  ::close(fd);
+  auto sp = resp.find(' ');
+  auto body = resp.find("\r\n\r\n");
+  if (sp == std::string::npos || body == std::string::npos) return resp;
+  return resp.substr(sp + 1, 3) + " " + resp.substr(body + 4);
+}
+
+class BrokerProcess {
+ public:
+  explicit BrokerProcess(std::string dir) : dir_(std::move(dir)) {
+    std::filesystem::create_directories(dir_);
+  }
+  ~BrokerProcess() { process_.reset(); }
+
+  // Starts the broker and waits until /readyz answers 200 (deadline 60 s).
+  void Start(std::vector<std::string> extra = {}) {
+    std::filesystem::remove(ports_file());
+    std::vector<std::string> argv = {RILL_BROKER_BINARY,
+                                     "--data.dir", dir_ + "/data",
+                                     "--listeners.client", "127.0.0.1:0",
+                                     "--listeners.internal", "127.0.0.1:0",
+                                     "--listeners.http", "127.0.0.1:0",
+                                     "--controller.voters", "1@127.0.0.1:0",
+                                     "--ports-file", ports_file()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = Process::Spawn(argv, log_file());
+    ASSERT_NE(process_, nullptr);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE(process_->running()) << "broker exited:\n" << ReadFile(log_file());
+      if (ReadPorts() && HttpGet(http_port_, "/readyz").rfind("200", 0) == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(HttpGet(http_port_, "/readyz").substr(0, 3), "200") << ReadFile(log_file());
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(256 << 20);
+    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(client_port_),
+                                         grpc::InsecureChannelCredentials(), args);
+    producer = v1::Producer::NewStub(channel_);
+    consumer = v1::Consumer::NewStub(channel_);
+    admin = v1::Admin::NewStub(channel_);
+    metadata = v1::Metadata::NewStub(channel_);
+  }
+
+  // SIGTERM and wait; returns the exit code (-1 on timeout).
+  int Stop() {
+    if (!process_) return -1;
+    process_->Signal(SIGTERM);
+    auto code = process_->Wait(std::chrono::seconds(60));
+    process_.reset();
+    return code.value_or(-1);
+  }
+
+  void Kill9() {
+    process_->Signal(SIGKILL);
+    process_->Wait(std::chrono::seconds(30));
+    process_.reset();
+  }
+
+  bool running() { return process_ && process_->running(); }
+  int client_port() const { return client_port_; }
+  int http_port() const { return http_port_; }
+  std::string log() const { return ReadFile(log_file()); }
+
+  std::unique_ptr<v1::Producer::Stub> producer;
+  std::unique_ptr<v1::Consumer::Stub> consumer;
+  std::unique_ptr<v1::Admin::Stub> admin;
+  std::unique_ptr<v1::Metadata::Stub> metadata;
+
+ private:
+  std::string ports_file() const { return dir_ + "/ports"; }
+  std::string log_file() const { return dir_ + "/broker.log"; }
+
+  bool ReadPorts() {
+    std::string text = ReadFile(ports_file());
+    std::map<std::string, int> ports;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      auto eq = line.find('=');
+      if (eq != std::string::npos) ports[line.substr(0, eq)] = std::stoi(line.substr(eq + 1));
+    }
+    if (!ports.count("client") || !ports.count("http")) return false;
+    client_port_ = ports["client"];
+    http_port_ = ports["http"];
+    return true;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Process> process_;
+  std::shared_ptr<grpc::Channel> channel_;
+  int client_port_ = 0;
+  int http_port_ = 0;
+};
+
+}  // namespace rill::testing
