@@ -25,6 +25,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   return std::unique_ptr<KvStore>(new KvStore(db));
 }
 
+KvStore::KvStore(rocksdb::DB* db) : db_(db) {}
 KvStore::~KvStore() = default;
 
 Status KvStore::Write(const WriteBatch& batch, bool sync) {

@@ -55,7 +55,7 @@ class KvStore {
       std::string_view prefix) const;
 
  private:
-  explicit KvStore(rocksdb::DB* db) : db_(db) {}
+  explicit KvStore(rocksdb::DB* db);
   std::unique_ptr<rocksdb::DB> db_;
 };
 
