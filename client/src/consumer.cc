@@ -53,8 +53,8 @@ class ConsumerImpl {
   // ListOffsets for `tps` with the given spec (-2 earliest, -1 latest, else a timestamp).
   Result<std::map<TopicPartition, int64_t>> ListOffsets(const std::vector<TopicPartition>& tps,
                                                         int64_t spec);
-  // Resolves partitions without a position per auto_offset_reset.
-  void ResetPositions();
+  // Resolves partitions without a position per auto_offset_reset; false on a transport error.
+  bool ResetPositions();
   // Decodes the next batch of the chunk into `out`; false when the chunk is used up.
   Status DecodeBatch(FetchedChunk& chunk, PartitionState& st, std::vector<ConsumerRecord>* out);
 
@@ -199,7 +199,7 @@ Result<int64_t> ConsumerImpl::Position(const TopicPartition& tp) const {
   return it->second.position;
 }
 
-void ConsumerImpl::ResetPositions() {
+bool ConsumerImpl::ResetPositions() {
   std::vector<TopicPartition> todo;
   {
     std::lock_guard lk(mu_);
@@ -207,7 +207,7 @@ void ConsumerImpl::ResetPositions() {
       if (st.position < 0 && st.error.ok() && !st.stopped) todo.push_back(tp);
     }
   }
-  if (todo.empty()) return;
+  if (todo.empty()) return true;
   if (config_.auto_offset_reset == OffsetReset::kError) {
     std::lock_guard lk(mu_);
     for (const auto& tp : todo) {
@@ -218,7 +218,7 @@ void ConsumerImpl::ResetPositions() {
       }
     }
     data_cv_.notify_all();
-    return;
+    return true;
   }
   const int64_t spec = config_.auto_offset_reset == OffsetReset::kEarliest ? -2 : -1;
   auto r = ListOffsets(todo, spec);
@@ -231,8 +231,9 @@ void ConsumerImpl::ResetPositions() {
         if (it != parts_.end() && it->second.position < 0) it->second.error = r.status();
       }
       data_cv_.notify_all();
+      return true;
     }
-    return;
+    return false;
   }
   for (const auto& [tp, off] : *r) {
     auto it = parts_.find(tp);
@@ -241,6 +242,7 @@ void ConsumerImpl::ResetPositions() {
     it->second.fetch_position = off;
     it->second.epoch++;
   }
+  return true;
 }
 
 void ConsumerImpl::FetcherLoop() {
@@ -257,7 +259,10 @@ void ConsumerImpl::FetcherLoop() {
         if (stopping_) return;
       }
     }
-    ResetPositions();
+    if (!ResetPositions()) {
+      backoff_until = MonotonicMs() + 200;
+      continue;
+    }
     {
       std::unique_lock lk(mu_);
       fetcher_cv_.wait(lk, [&] {
@@ -285,8 +290,7 @@ void ConsumerImpl::FetcherLoop() {
       }
     }
     if (req.partitions_size() == 0) {
-      backoff_until = MonotonicMs() + 100;  // positions being reset
-      continue;
+      continue;  // only positions to reset: ResetPositions runs first
     }
     v1::FetchResponse resp;
     grpc::ClientContext ctx;

@@ -151,21 +151,18 @@ void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
     return;
   }
   const int64_t ts = record.timestamp_ms ? *record.timestamp_ms : internal::WallMs();
-  auto r = acc_.Append(record, ts, callback, MonotonicMs());
+  auto r = acc_.Append(record, ts, std::move(callback), MonotonicMs());
   if (!r.ok() && r.status().IsNotFound()) {
+    // A topic seen for the first time: fetch its metadata, then try once more.
     Status st = EnsureTopic(record.topic);
     if (!st.ok()) {
       if (callback) callback(st);
       return;
     }
     r = acc_.Append(record, ts, std::move(callback), MonotonicMs());
-  } else if (!r.ok()) {
-    if (callback) callback(r.status());
-    return;
   }
   if (!r.ok()) {
-    // `callback` was moved only on success, so it is still ours here.
-    if (callback) callback(r.status());
+    if (callback) callback(r.status());  // Append leaves the callback with us on error
     return;
   }
   if (r->wake_sender) Wakeup();

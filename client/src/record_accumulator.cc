@@ -59,7 +59,7 @@ void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_part
 
 Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerRecord& record,
                                                               int64_t timestamp_ms,
-                                                              SendCallback callback,
+                                                              SendCallback&& callback,
                                                               int64_t now_ms) {
   const int64_t size = RecordBufferSize(record);
   const bool keyed = !record.partition && record.key.has_value();

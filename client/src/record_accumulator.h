@@ -85,9 +85,9 @@ class RecordAccumulator {
   // murmur2 partition of record.key, or the topic's sticky partition. Errors: NotFound for a
   // topic without a partition count, InvalidArgument for a partition out of range,
   // ResourceExhausted when no buffer space freed up within max_block_ms, Failed after Close().
-  // The callback is kept only on success.
+  // The callback is moved from only on success; on error the caller still owns it.
   Result<Appended> Append(const ProducerRecord& record, int64_t timestamp_ms,
-                          SendCallback callback, int64_t now_ms);
+                          SendCallback&& callback, int64_t now_ms);
 
   // Removes and returns ready batches in partition order (rotating the starting partition between
   // calls), several per partition if they are ready, until max_bytes is reached (at least one

@@ -1,0 +1,325 @@
+// Producer against an in-process fake broker (a real gRPC server on a free loopback port):
+// delivery, offsets, ordering, retries on retriable errors, failures, backpressure, codecs.
+
+#include "rill/client/producer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "fake_broker.h"
+#include "rill/client/errors.h"
+#include "rill/client/partitioner.h"
+
+namespace rill::client {
+namespace {
+
+using testing::FakeBroker;
+
+ProducerConfig Config(const FakeBroker& broker) {
+  ProducerConfig c;
+  c.bootstrap = broker.address();
+  c.linger_ms = 0;
+  c.retry_backoff_ms = 1;
+  c.retry_backoff_max_ms = 5;
+  c.request_timeout_ms = 10000;
+  return c;
+}
+
+// Collects callback results in completion order.
+struct Results {
+  std::mutex mu;
+  std::vector<std::pair<int, Result<RecordMetadata>>> done;
+  SendCallback For(int i) {
+    return [this, i](const Result<RecordMetadata>& r) {
+      std::lock_guard lk(mu);
+      done.emplace_back(i, r);
+    };
+  }
+};
+
+ProducerRecord Rec(const std::string& topic, std::optional<int32_t> partition, std::string value) {
+  ProducerRecord r;
+  r.topic = topic;
+  r.partition = partition;
+  r.value = std::move(value);
+  return r;
+}
+
+TEST(ProducerTest, DeliversWithOffsetsKeysHeadersAndNulls) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  auto p = Producer::Create(Config(broker));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ProducerRecord r1 = Rec("t", 0, "v1");
+  r1.key = "k1";
+  r1.headers = {{"h", "x"}, {"n", std::nullopt}};
+  r1.timestamp_ms = 1234;
+  ProducerRecord r2;
+  r2.topic = "t";  // null key and value
+  auto f1 = (*p)->Send(r1);
+  auto f2 = (*p)->Send(r2);
+  auto m1 = f1.get();
+  auto m2 = f2.get();
+  ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+  ASSERT_TRUE(m2.ok()) << m2.status().ToString();
+  EXPECT_EQ(m1->topic, "t");
+  EXPECT_EQ(m1->partition, 0);
+  EXPECT_EQ(m1->offset, 0);
+  EXPECT_EQ(m1->timestamp_ms, 1234);
+  EXPECT_EQ(m2->offset, 1);
+  auto stored = broker.Records({"t", 0});
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].key, "k1");
+  EXPECT_EQ(stored[0].value, "v1");
+  EXPECT_EQ(stored[0].timestamp_ms, 1234);
+  ASSERT_EQ(stored[0].headers.size(), 2u);
+  EXPECT_EQ(stored[0].headers[1].value, std::nullopt);
+  EXPECT_EQ(stored[1].key, std::nullopt);
+  EXPECT_EQ(stored[1].value, std::nullopt);
+}
+
+TEST(ProducerTest, KeyedRecordsLandOnTheirMurmur2Partition) {
+  FakeBroker broker;
+  broker.AddTopic("t", 5);
+  auto p = Producer::Create(Config(broker));
+  ASSERT_TRUE(p.ok());
+  for (const std::string key : {"21", "foobar", "a", "b", "c"}) {
+    ProducerRecord r = Rec("t", std::nullopt, "v");
+    r.key = key;
+    auto md = (*p)->Send(r).get();
+    ASSERT_TRUE(md.ok()) << md.status().ToString();
+    EXPECT_EQ(md->partition, KeyPartition(key, 5)) << key;
+  }
+}
+
+TEST(ProducerTest, RetriesNotLeaderAndDeliversInOrder) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  broker.FailNextProduces(3, v1::NOT_LEADER);
+  ProducerConfig c = Config(broker);
+  c.max_in_flight = 1;
+  c.batch_size = 200;  // a few records per batch: many batches must stay in order
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  Results results;
+  constexpr int kRecords = 200;
+  for (int i = 0; i < kRecords; ++i) (*p)->Send(Rec("t", 0, std::to_string(i)), results.For(i));
+  (*p)->Flush();
+  ASSERT_EQ(results.done.size(), static_cast<size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) {
+    const auto& [idx, r] = results.done[i];
+    EXPECT_EQ(idx, i);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->offset, i);
+  }
+  auto stored = broker.Records({"t", 0});
+  ASSERT_EQ(stored.size(), static_cast<size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(stored[i].value, std::to_string(i));
+  // Three refused requests were sent again, and NOT_LEADER made it refresh metadata.
+  EXPECT_GE(broker.produce_requests(), 4);
+  EXPECT_GE(broker.metadata_requests(), 2);
+}
+
+TEST(ProducerTest, RetriesBrokenStreamsAndTimeouts) {
+  FakeBroker broker;
+  broker.AddTopic("t", 2);
+  broker.BreakNextStreams(2);
+  broker.FailNextProduces(2, v1::REQUEST_TIMED_OUT);
+  ProducerConfig c = Config(broker);
+  c.max_in_flight = 1;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  Results results;
+  for (int i = 0; i < 50; ++i) (*p)->Send(Rec("t", i % 2, std::to_string(i)), results.For(i));
+  (*p)->Flush();
+  ASSERT_EQ(results.done.size(), 50u);
+  for (const auto& [i, r] : results.done) ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+  auto p0 = broker.Records({"t", 0});
+  auto p1 = broker.Records({"t", 1});
+  ASSERT_EQ(p0.size(), 25u);
+  ASSERT_EQ(p1.size(), 25u);
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_EQ(p0[i].value, std::to_string(2 * i));
+    EXPECT_EQ(p1[i].value, std::to_string(2 * i + 1));
+  }
+}
+
+TEST(ProducerTest, PipelinedRequestsDeliverEverything) {
+  FakeBroker broker;
+  broker.AddTopic("t", 3);
+  broker.FailNextProduces(2, v1::RESOURCE_EXHAUSTED);
+  ProducerConfig c = Config(broker);
+  c.max_in_flight = 5;
+  c.batch_size = 1000;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  std::atomic<int> ok{0}, failed{0};
+  constexpr int kRecords = 5000;
+  for (int i = 0; i < kRecords; ++i) {
+    (*p)->Send(Rec("t", std::nullopt, std::string(50, 'x')), [&](const Result<RecordMetadata>& r) {
+      (r.ok() ? ok : failed)++;
+    });
+  }
+  (*p)->Flush();
+  EXPECT_EQ(ok.load(), kRecords);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(broker.end_offset({"t", 0}) + broker.end_offset({"t", 1}) +
+                broker.end_offset({"t", 2}),
+            kRecords);
+}
+
+TEST(ProducerTest, NonRetriableErrorFailsTheRecordsOnce) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  broker.FailNextProduces(1, v1::MESSAGE_TOO_LARGE);
+  auto p = Producer::Create(Config(broker));
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("MESSAGE_TOO_LARGE"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(broker.produce_requests(), 1);
+  EXPECT_EQ(broker.end_offset({"t", 0}), 0);
+}
+
+TEST(ProducerTest, GivesUpAfterRetries) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  broker.FailNextProduces(1000, v1::NOT_LEADER);
+  ProducerConfig c = Config(broker);
+  c.retries = 2;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("NOT_LEADER"), std::string::npos);
+  EXPECT_NE(r.status().message().find("3 attempts"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(broker.produce_requests(), 3);
+}
+
+TEST(ProducerTest, UnknownTopicAndBadPartitionFailFast) {
+  FakeBroker broker;
+  broker.AddTopic("t", 2);
+  auto p = Producer::Create(Config(broker));
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("nope", std::nullopt, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  EXPECT_NE(r.status().message().find("UNKNOWN_TOPIC"), std::string::npos);
+  auto bad = (*p)->Send(Rec("t", 7, "v")).get();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ProducerTest, ConnectionRefusedIsAClearError) {
+  // A port nobody listens on: bind, read the port, close.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  ProducerConfig c;
+  c.bootstrap = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("cannot reach broker"), std::string::npos)
+      << r.status().ToString();
+}
+
+TEST(ProducerTest, FullBufferBlocksThenFailsWithAClearError) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  broker.SetSilent(true);  // requests are never answered: nothing frees the buffer
+  ProducerConfig c = Config(broker);
+  c.buffer_memory = 2000;
+  c.max_block_ms = 50;
+  c.delivery_timeout_ms = 2000;  // bounds Close() once the broker is gone
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  Results results;
+  int sent = 0;
+  Status error;
+  for (; sent < 100; ++sent) {
+    bool failed_now = false;
+    (*p)->Send(Rec("t", 0, std::string(300, 'x')), [&](const Result<RecordMetadata>& r) {
+      if (!r.ok() && r.status().code() == StatusCode::kResourceExhausted) {
+        failed_now = true;
+        error = r.status();
+      }
+    });
+    if (failed_now) break;
+  }
+  EXPECT_LT(sent, 10);  // ~2000 / 324 bytes fit
+  EXPECT_EQ(error.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(error.message().find("buffer full"), std::string::npos) << error.ToString();
+  broker.Shutdown();  // lets Close() give up on the unanswered records
+}
+
+TEST(ProducerTest, EveryCodecRoundTrips) {
+  for (auto codec : {batch::Compression::kNone, batch::Compression::kGzip,
+                     batch::Compression::kSnappy, batch::Compression::kLz4,
+                     batch::Compression::kZstd}) {
+    SCOPED_TRACE(std::string(batch::CompressionName(codec)));
+    FakeBroker broker;
+    broker.AddTopic("t", 1);
+    ProducerConfig c = Config(broker);
+    c.compression = codec;
+    c.linger_ms = 1000;  // one batch, sent by Flush
+    auto p = Producer::Create(c);
+    ASSERT_TRUE(p.ok());
+    for (int i = 0; i < 100; ++i) (*p)->Send(Rec("t", 0, "value-" + std::to_string(i)), nullptr);
+    (*p)->Flush();
+    auto stored = broker.Records({"t", 0});
+    ASSERT_EQ(stored.size(), 100u);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(stored[i].value, "value-" + std::to_string(i));
+  }
+}
+
+TEST(ProducerTest, AcksZeroCompletesWithoutOffsets) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  ProducerConfig c = Config(broker);
+  c.acks = 0;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->offset, -1);
+}
+
+TEST(ProducerTest, ClosedProducerRejectsSends) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  auto p = Producer::Create(Config(broker));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->Send(Rec("t", 0, "v")).get().ok());
+  (*p)->Close();
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("closed"), std::string::npos);
+}
+
+TEST(ProducerTest, InvalidConfigIsRejected) {
+  ProducerConfig c;
+  c.acks = 2;
+  EXPECT_FALSE(Producer::Create(c).ok());
+  c.acks = 1;
+  c.batch_size = 0;
+  EXPECT_FALSE(Producer::Create(c).ok());
+}
+
+}  // namespace
+}  // namespace rill::client

@@ -1,0 +1,277 @@
+#include "record_accumulator.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace rill::client::internal {
+namespace {
+
+ProducerRecord Rec(std::string topic, std::optional<int32_t> partition, std::string value,
+                   std::optional<std::string> key = std::nullopt) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = partition;
+  r.value = std::move(value);
+  r.key = std::move(key);
+  return r;
+}
+
+auto All = [](const TopicPartition&) { return true; };
+
+AccumulatorOptions Opts(int64_t batch_size, int64_t linger_ms) {
+  AccumulatorOptions o;
+  o.batch_size = batch_size;
+  o.linger_ms = linger_ms;
+  return o;
+}
+
+TEST(RecordAccumulatorTest, UnknownTopicAndBadPartitionAreErrors) {
+  RecordAccumulator acc(Opts(1000, 10));
+  auto r = acc.Append(Rec("t", 0, "v"), 1, nullptr, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  acc.SetPartitionCount("t", 2);
+  auto bad = acc.Append(Rec("t", 2, "v"), 1, nullptr, 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(acc.buffered_bytes(), 0);
+}
+
+TEST(RecordAccumulatorTest, LingerDecidesWhenASmallBatchIsReady) {
+  RecordAccumulator acc(Opts(1 << 20, 10));
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "a"), 1, nullptr, 100).ok());
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "b"), 1, nullptr, 105).ok());
+  EXPECT_EQ(acc.NextReadyDelay(105), 5);  // linger counts from the first record
+  EXPECT_TRUE(acc.Drain(109, 1 << 20, All).empty());
+  auto ready = acc.Drain(110, 1 << 20, All);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0]->record_count(), 2);
+  EXPECT_EQ(acc.NextReadyDelay(110), -1);
+}
+
+TEST(RecordAccumulatorTest, BatchSizeClosesABatchBeforeLinger) {
+  RecordAccumulator acc(Opts(300, 1000000));
+  acc.SetPartitionCount("t", 1);
+  // Each 100-byte record adds ~107 bytes to the 61-byte header: two fit in 300 bytes; the third
+  // closes the batch (it becomes ready long before linger) and opens the next one.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+    EXPECT_NE(acc.NextReadyDelay(0), 0);
+  }
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+  EXPECT_EQ(acc.NextReadyDelay(0), 0);
+  const int appended = 2;
+  auto ready = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_TRUE(ready[0]->full);
+  EXPECT_EQ(ready[0]->record_count(), appended);
+  EXPECT_LE(static_cast<int64_t>(ready[0]->builder.estimated_size()), 300);
+  ASSERT_TRUE(ready[0]->Build().ok());
+  auto records = batch::DecodeRecords(ready[0]->bytes);
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(static_cast<int>(records->size()), appended);
+}
+
+TEST(RecordAccumulatorTest, RecordThatDoesNotFitStartsANewBatch) {
+  RecordAccumulator acc(Opts(250, 1000000));
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'a')), 1, nullptr, 0).ok());
+  EXPECT_NE(acc.NextReadyDelay(0), 0);
+  // 61 + ~110 + ~110 > 250: the first batch is closed (ready), the record opens a second one.
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'b')), 1, nullptr, 0).ok());
+  EXPECT_EQ(acc.NextReadyDelay(0), 0);
+  auto ready = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0]->record_count(), 1);
+  // A record larger than batch_size still gets a batch of its own.
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(1000, 'c')), 1, nullptr, 0).ok());
+  auto more = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(more.size(), 2u);
+  EXPECT_EQ(more[0]->record_count(), 1);
+  EXPECT_EQ(more[1]->record_count(), 1);
+  EXPECT_LT(more[0]->sequence, more[1]->sequence);
+}
+
+TEST(RecordAccumulatorTest, FlushMakesEverythingReady) {
+  RecordAccumulator acc(Opts(1 << 20, 1000000));
+  acc.SetPartitionCount("t", 3);
+  for (int p = 0; p < 3; ++p) ASSERT_TRUE(acc.Append(Rec("t", p, "v"), 1, nullptr, 0).ok());
+  EXPECT_TRUE(acc.Drain(1, 1 << 20, All).empty());
+  acc.BeginFlush();
+  EXPECT_EQ(acc.Drain(1, 1 << 20, All).size(), 3u);
+  acc.EndFlush();
+}
+
+TEST(RecordAccumulatorTest, DrainRespectsMaxBytesAndSendable) {
+  RecordAccumulator acc(Opts(1 << 20, 0));
+  acc.SetPartitionCount("t", 4);
+  for (int p = 0; p < 4; ++p) {
+    ASSERT_TRUE(acc.Append(Rec("t", p, std::string(1000, 'x')), 1, nullptr, 0).ok());
+  }
+  auto none = acc.Drain(0, 1 << 20, [](const TopicPartition&) { return false; });
+  EXPECT_TRUE(none.empty());
+  auto odd = acc.Drain(0, 1 << 20, [](const TopicPartition& tp) { return tp.partition % 2 == 1; });
+  ASSERT_EQ(odd.size(), 2u);
+  // max_bytes below two batches: one per drain, but always at least one.
+  auto one = acc.Drain(0, 1500, All);
+  EXPECT_EQ(one.size(), 1u);
+  auto two = acc.Drain(0, 10, All);
+  EXPECT_EQ(two.size(), 1u);
+  EXPECT_TRUE(acc.Drain(0, 1 << 20, All).empty());
+}
+
+TEST(RecordAccumulatorTest, KeyedRecordsGoToTheirMurmur2Partition) {
+  RecordAccumulator acc(Opts(1 << 20, 0));
+  acc.SetPartitionCount("t", 10);
+  auto r = acc.Append(Rec("t", std::nullopt, "v", "21"), 1, nullptr, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->partition, KeyPartition("21", 10));
+  auto r2 = acc.Append(Rec("t", std::nullopt, "v", "foobar"), 1, nullptr, 0);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->partition, KeyPartition("foobar", 10));
+}
+
+TEST(RecordAccumulatorTest, NullKeysStickToOnePartitionUntilItsBatchCloses) {
+  RecordAccumulator acc(Opts(400, 1000000), /*seed=*/3);
+  acc.SetPartitionCount("t", 4);
+  auto first = acc.Append(Rec("t", std::nullopt, std::string(100, 'x')), 1, nullptr, 0);
+  ASSERT_TRUE(first.ok());
+  const int32_t sticky = first->partition;
+  int32_t p = sticky;
+  int same = 1;
+  while (p == sticky) {
+    auto r = acc.Append(Rec("t", std::nullopt, std::string(100, 'x')), 1, nullptr, 0);
+    ASSERT_TRUE(r.ok());
+    p = r->partition;
+    if (p == sticky) ++same;
+    ASSERT_LT(same, 10);
+  }
+  // It moved exactly when the sticky partition's batch filled up.
+  EXPECT_GE(same, 2);
+  auto ready = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0]->tp.partition, sticky);
+  EXPECT_EQ(ready[0]->record_count(), same);
+  // Draining the new sticky partition's open batch (linger) moves it again.
+  auto r = acc.Append(Rec("t", std::nullopt, "y"), 1, nullptr, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->partition, p);
+  acc.BeginFlush();
+  ASSERT_EQ(acc.Drain(0, 1 << 20, All).size(), 1u);
+  acc.EndFlush();
+  auto after = acc.Append(Rec("t", std::nullopt, "z"), 1, nullptr, 0);
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->partition, p);
+}
+
+TEST(RecordAccumulatorTest, ReenqueuedBatchGoesFirstAndWaitsForBackoff) {
+  RecordAccumulator acc(Opts(1 << 20, 0));
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "first"), 1, nullptr, 0).ok());
+  auto b1 = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(b1.size(), 1u);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "second"), 1, nullptr, 0).ok());
+  acc.Reenqueue(std::move(b1[0]), /*retry_at_ms=*/50);
+  // The retried batch blocks the partition until its backoff passes: order is kept.
+  EXPECT_TRUE(acc.Drain(10, 1 << 20, All).empty());
+  EXPECT_EQ(acc.NextReadyDelay(10), 40);
+  auto both = acc.Drain(50, 1 << 20, All);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_LT(both[0]->sequence, both[1]->sequence);
+}
+
+TEST(RecordAccumulatorTest, ExpireRemovesOldBatches) {
+  AccumulatorOptions o = Opts(1 << 20, 1000000);
+  o.delivery_timeout_ms = 100;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "v"), 1, nullptr, 0).ok());
+  EXPECT_TRUE(acc.Expire(99).empty());
+  auto expired = acc.Expire(100);
+  ASSERT_EQ(expired.size(), 1u);
+  acc.Release(expired[0]->buffer_bytes);
+  EXPECT_EQ(acc.buffered_bytes(), 0);
+}
+
+TEST(RecordAccumulatorTest, FullBufferBlocksThenFailsAfterMaxBlock) {
+  AccumulatorOptions o = Opts(1 << 20, 0);
+  o.buffer_memory = 300;
+  o.max_block_ms = 30;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+  auto r = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("buffer full"), std::string::npos) << r.status().ToString();
+  // A record larger than the whole buffer fails at once with its own message.
+  auto huge = acc.Append(Rec("t", 0, std::string(1000, 'x')), 1, nullptr, 0);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("larger than buffer_memory"), std::string::npos);
+}
+
+TEST(RecordAccumulatorTest, ReleasingSpaceUnblocksAWaitingAppend) {
+  AccumulatorOptions o = Opts(1 << 20, 0);
+  o.buffer_memory = 300;
+  o.max_block_ms = 60000;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", 1);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+  ASSERT_TRUE(acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0).ok());
+  auto drained = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(drained.size(), 1u);
+  std::atomic<bool> done{false};
+  Status result;
+  std::thread t([&] {
+    auto r = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 0);
+    result = r.status();
+    done = true;
+  });
+  // The third append blocks (max_block_ms is a minute) until the drained batch completes;
+  // if Release did not wake it, it would fail with ResourceExhausted.
+  acc.Release(drained[0]->buffer_bytes);
+  t.join();
+  EXPECT_TRUE(result.ok()) << result.ToString();
+  EXPECT_TRUE(done.load());
+}
+
+TEST(RecordAccumulatorTest, ConcurrentAppendsAndDrainsLoseNothing) {
+  RecordAccumulator acc(Opts(2000, 0));
+  acc.SetPartitionCount("t", 3);
+  constexpr int kThreads = 3, kPerThread = 2000;
+  std::atomic<int> writers{kThreads};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.emplace_back([&, i] {
+      for (int j = 0; j < kPerThread; ++j) {
+        ASSERT_TRUE(acc.Append(Rec("t", std::nullopt, "v" + std::to_string(j),
+                                   "k" + std::to_string(i * kPerThread + j)),
+                               1, nullptr, j)
+                        .ok());
+      }
+      writers--;
+    });
+  }
+  int64_t records = 0;
+  while (true) {
+    const bool last = writers.load() == 0;
+    acc.BeginFlush();
+    for (auto& b : acc.Drain(0, 1 << 30, All)) {
+      records += b->record_count();
+      acc.Release(b->buffer_bytes);
+    }
+    acc.EndFlush();
+    if (last) break;
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(records, kThreads * kPerThread);
+  EXPECT_EQ(acc.buffered_bytes(), 0);
+}
+
+}  // namespace
+}  // namespace rill::client::internal
