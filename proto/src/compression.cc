@@ -202,8 +202,8 @@ Result<std::string> Lz4Decompress(std::string_view in, size_t limit) {
   if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) {
     return Status::Failed("lz4: cannot create a decompression context");
   }
-  std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)> guard(
-      ctx, LZ4F_freeDecompressionContext);
+  std::unique_ptr<LZ4F_dctx, LZ4F_errorCode_t (*)(LZ4F_dctx*)> guard(ctx,
+                                                                     LZ4F_freeDecompressionContext);
   BoundedOutput out(limit, in.size());
   size_t pos = 0;
   if (in.empty()) return Truncated("lz4");
@@ -212,8 +212,7 @@ Result<std::string> Lz4Decompress(std::string_view in, size_t limit) {
     size_t room = out.free_size();
     size_t dst_size = room;
     size_t src_size = in.size() - pos;
-    size_t r = LZ4F_decompress(ctx, out.free_ptr(), &dst_size, in.data() + pos, &src_size,
-                               nullptr);
+    size_t r = LZ4F_decompress(ctx, out.free_ptr(), &dst_size, in.data() + pos, &src_size, nullptr);
     if (LZ4F_isError(r)) return Status::Corruption(std::string("lz4: ") + LZ4F_getErrorName(r));
     pos += src_size;
     out.Commit(dst_size);
@@ -267,11 +266,16 @@ Result<std::string> ZstdDecompress(std::string_view in, size_t limit) {
 
 std::string_view CompressionName(Compression c) {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kSnappy: return "snappy";
-    case Compression::kLz4: return "lz4";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kSnappy:
+      return "snappy";
+    case Compression::kLz4:
+      return "lz4";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "unknown";
 }
@@ -286,11 +290,16 @@ std::optional<Compression> ParseCompression(std::string_view name) {
 
 Result<std::string> Compress(Compression c, std::string_view input) {
   switch (c) {
-    case Compression::kNone: return std::string(input);
-    case Compression::kGzip: return GzipCompress(input);
-    case Compression::kSnappy: return SnappyCompress(input);
-    case Compression::kLz4: return Lz4Compress(input);
-    case Compression::kZstd: return ZstdCompress(input);
+    case Compression::kNone:
+      return std::string(input);
+    case Compression::kGzip:
+      return GzipCompress(input);
+    case Compression::kSnappy:
+      return SnappyCompress(input);
+    case Compression::kLz4:
+      return Lz4Compress(input);
+    case Compression::kZstd:
+      return ZstdCompress(input);
   }
   return Status::InvalidArgument("unknown compression codec " +
                                  std::to_string(static_cast<int>(c)));
@@ -305,10 +314,14 @@ Result<std::string> Decompress(Compression c, std::string_view input,
                                          std::to_string(max_decompressed_bytes) + " bytes");
       }
       return std::string(input);
-    case Compression::kGzip: return GzipDecompress(input, max_decompressed_bytes);
-    case Compression::kSnappy: return SnappyDecompress(input, max_decompressed_bytes);
-    case Compression::kLz4: return Lz4Decompress(input, max_decompressed_bytes);
-    case Compression::kZstd: return ZstdDecompress(input, max_decompressed_bytes);
+    case Compression::kGzip:
+      return GzipDecompress(input, max_decompressed_bytes);
+    case Compression::kSnappy:
+      return SnappyDecompress(input, max_decompressed_bytes);
+    case Compression::kLz4:
+      return Lz4Decompress(input, max_decompressed_bytes);
+    case Compression::kZstd:
+      return ZstdDecompress(input, max_decompressed_bytes);
   }
   return Status::Corruption("unknown compression codec " + std::to_string(static_cast<int>(c)));
 }

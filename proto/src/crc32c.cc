@@ -37,9 +37,9 @@ uint32_t ExtendPortable(uint32_t crc, const void* data, size_t n) {
     std::memcpy(&w, p, 8);  // little-endian host assumed (x86-64, aarch64)
     uint32_t lo = static_cast<uint32_t>(w) ^ c;
     uint32_t hi = static_cast<uint32_t>(w >> 32);
-    c = kTables.t[7][lo & 0xFF] ^ kTables.t[6][(lo >> 8) & 0xFF] ^
-        kTables.t[5][(lo >> 16) & 0xFF] ^ kTables.t[4][lo >> 24] ^ kTables.t[3][hi & 0xFF] ^
-        kTables.t[2][(hi >> 8) & 0xFF] ^ kTables.t[1][(hi >> 16) & 0xFF] ^ kTables.t[0][hi >> 24];
+    c = kTables.t[7][lo & 0xFF] ^ kTables.t[6][(lo >> 8) & 0xFF] ^ kTables.t[5][(lo >> 16) & 0xFF] ^
+        kTables.t[4][lo >> 24] ^ kTables.t[3][hi & 0xFF] ^ kTables.t[2][(hi >> 8) & 0xFF] ^
+        kTables.t[1][(hi >> 16) & 0xFF] ^ kTables.t[0][hi >> 24];
     p += 8;
     n -= 8;
   }

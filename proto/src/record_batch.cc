@@ -68,15 +68,13 @@ Status BatchBuilder::Add(const Record& r) {
   return Add(key, value, r.timestamp_ms, r.headers);
 }
 
-Status BatchBuilder::Add(std::optional<std::string_view> key,
-                         std::optional<std::string_view> value, int64_t timestamp_ms,
-                         std::span<const RecordHeader> headers) {
+Status BatchBuilder::Add(std::optional<std::string_view> key, std::optional<std::string_view> value,
+                         int64_t timestamp_ms, std::span<const RecordHeader> headers) {
   return AddRecord(key, value, timestamp_ms, headers);
 }
 
-Status BatchBuilder::Add(std::optional<std::string_view> key,
-                         std::optional<std::string_view> value, int64_t timestamp_ms,
-                         std::span<const RecordHeaderView> headers) {
+Status BatchBuilder::Add(std::optional<std::string_view> key, std::optional<std::string_view> value,
+                         int64_t timestamp_ms, std::span<const RecordHeaderView> headers) {
   return AddRecord(key, value, timestamp_ms, headers);
 }
 
@@ -189,8 +187,7 @@ Result<BatchReader> BatchReader::Open(std::string_view batch, const DecodeOption
                               std::to_string(h.batch_length) + ")");
   }
   if (options.verify_crc && !CrcMatches(batch)) {
-    uint32_t computed =
-        crc32c::Value(batch.data() + kAttributesPos, batch.size() - kAttributesPos);
+    uint32_t computed = crc32c::Value(batch.data() + kAttributesPos, batch.size() - kAttributesPos);
     return Status::Corruption("batch CRC32C mismatch: stored " + std::to_string(h.crc) +
                               ", computed " + std::to_string(computed));
   }
@@ -246,9 +243,9 @@ Result<bool> BatchReader::Next(RecordView* out) {
     return false;
   }
   if (index_ >= header_.record_count) {
-    error_ = Status::Corruption(std::to_string(end - p) + " bytes left after the " +
-                                std::to_string(header_.record_count) +
-                                " records recordCount announces");
+    error_ =
+        Status::Corruption(std::to_string(end - p) + " bytes left after the " +
+                           std::to_string(header_.record_count) + " records recordCount announces");
     return error_;
   }
 
@@ -348,8 +345,8 @@ Result<std::vector<Record>> DecodeRecords(std::string_view batch, const DecodeOp
     r.timestamp_ms = v.timestamp_ms;
     r.headers.reserve(v.headers.size());
     for (const auto& [k, hv] : v.headers) {
-      r.headers.push_back(RecordHeader{std::string(k), hv ? std::optional<std::string>(*hv)
-                                                          : std::nullopt});
+      r.headers.push_back(
+          RecordHeader{std::string(k), hv ? std::optional<std::string>(*hv) : std::nullopt});
     }
     records.push_back(std::move(r));
   }

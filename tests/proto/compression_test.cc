@@ -34,8 +34,8 @@ TEST(Compression, RoundTripEveryCodecAndSize) {
   SCOPED_TRACE(rill::testing::SeedTrace(seed));
   std::mt19937_64 rng(seed);
   for (Compression c : kCodecs) {
-    for (size_t n : {size_t{0}, size_t{1}, size_t{100}, size_t{32768}, size_t{65537},
-                     size_t{1} << 20}) {
+    for (size_t n :
+         {size_t{0}, size_t{1}, size_t{100}, size_t{32768}, size_t{65537}, size_t{1} << 20}) {
       for (bool compressible : {false, true}) {
         std::string in = RandomBytes(rng, n, compressible);
         auto z = Compress(c, in);
@@ -151,7 +151,7 @@ TEST(Compression, SnappyDecodesRawBlock) {
   // Raw snappy of "hello hello hello": preamble 17, literal "hello ", copy 11 bytes at offset 6.
   // Built by hand so the test does not depend on the encoder.
   std::string raw;
-  raw.push_back(17);                  // uncompressed length varint
+  raw.push_back(17);                               // uncompressed length varint
   raw.push_back(static_cast<char>((6 - 1) << 2));  // literal, 6 bytes
   raw += "hello ";
   raw.push_back(static_cast<char>(0x02 | ((11 - 1) << 2)));  // copy, 2-byte offset, len 11

@@ -36,9 +36,12 @@ std::string RandomString(std::mt19937_64& rng, size_t max_len) {
 
 std::optional<std::string> RandomNullable(std::mt19937_64& rng, size_t max_len) {
   switch (rng() % 6) {
-    case 0: return std::nullopt;
-    case 1: return std::string();
-    default: return RandomString(rng, max_len);
+    case 0:
+      return std::nullopt;
+    case 1:
+      return std::string();
+    default:
+      return RandomString(rng, max_len);
   }
 }
 
@@ -51,10 +54,18 @@ Record RandomRecord(std::mt19937_64& rng, int64_t base_ts) {
     r.headers.push_back(RecordHeader{RandomString(rng, 20), RandomNullable(rng, 30)});
   }
   switch (rng() % 8) {
-    case 0: r.timestamp_ms = static_cast<int64_t>(rng()); break;  // anything, even negative
-    case 1: r.timestamp_ms = std::numeric_limits<int64_t>::min(); break;
-    case 2: r.timestamp_ms = std::numeric_limits<int64_t>::max(); break;
-    default: r.timestamp_ms = base_ts + static_cast<int64_t>(rng() % 20000) - 10000; break;
+    case 0:
+      r.timestamp_ms = static_cast<int64_t>(rng());
+      break;  // anything, even negative
+    case 1:
+      r.timestamp_ms = std::numeric_limits<int64_t>::min();
+      break;
+    case 2:
+      r.timestamp_ms = std::numeric_limits<int64_t>::max();
+      break;
+    default:
+      r.timestamp_ms = base_ts + static_cast<int64_t>(rng() % 20000) - 10000;
+      break;
   }
   return r;
 }
@@ -227,16 +238,16 @@ TEST(RecordBatch, StampingOffsetAndEpochKeepsCrcValid) {
 TEST(RecordBatch, MatchesHandEncodedKafkaBatch) {
   std::string records;
   // Record 0: key "k1", value "v1", timestamp 1000 (delta 0), no headers. Body 10 bytes.
-  records += std::string("\x14", 1);                 // length 10 (zigzag 20)
-  records += std::string("\x00\x00\x00", 3);         // attributes, timestampDelta 0, offsetDelta 0
-  records += "\x04k1\x04v1";                         // keyLength 2, key, valueLength 2, value
-  records += std::string("\x00", 1);                 // 0 headers
+  records += std::string("\x14", 1);          // length 10 (zigzag 20)
+  records += std::string("\x00\x00\x00", 3);  // attributes, timestampDelta 0, offsetDelta 0
+  records += "\x04k1\x04v1";                  // keyLength 2, key, valueLength 2, value
+  records += std::string("\x00", 1);          // 0 headers
   // Record 1: null key, value "hello", timestamp 1005 (delta 5), header h=x. Body 15 bytes.
-  records += "\x1e";                                 // length 15
-  records += std::string("\x00\x0a\x02", 3);         // attributes, timestampDelta 5, offsetDelta 1
-  records += "\x01";                                 // keyLength -1 (null)
-  records += "\x0ahello";                            // valueLength 5, value
-  records += "\x02\x02h\x02x";                       // 1 header: keyLength 1 "h", valueLength 1 "x"
+  records += "\x1e";                          // length 15
+  records += std::string("\x00\x0a\x02", 3);  // attributes, timestampDelta 5, offsetDelta 1
+  records += "\x01";                          // keyLength -1 (null)
+  records += "\x0ahello";                     // valueLength 5, value
+  records += "\x02\x02h\x02x";                // 1 header: keyLength 1 "h", valueLength 1 "x"
   ASSERT_EQ(records.size(), 27u);
 
   std::string after_crc;
@@ -251,10 +262,10 @@ TEST(RecordBatch, MatchesHandEncodedKafkaBatch) {
   after_crc += records;
 
   std::string expected;
-  expected += std::string(8, '\0');                    // baseOffset 0
-  expected += std::string("\x00\x00\x00\x4c", 4);      // batchLength 76 = 88 - 12
-  expected += std::string(4, '\xff');                  // partitionLeaderEpoch -1
-  expected += "\x02";                                  // magic
+  expected += std::string(8, '\0');                // baseOffset 0
+  expected += std::string("\x00\x00\x00\x4c", 4);  // batchLength 76 = 88 - 12
+  expected += std::string(4, '\xff');              // partitionLeaderEpoch -1
+  expected += "\x02";                              // magic
   char crc[4];
   be::Store32(crc, ReferenceCrc32c(after_crc));
   expected += std::string(crc, 4);
@@ -316,8 +327,7 @@ TEST(RecordBatch, IteratorStopsAtTruncatedTail) {
     EXPECT_EQ(it.batch(), a);
     EXPECT_FALSE(it.Next());
     EXPECT_TRUE(it.status().IsCorruption()) << "cut " << cut;
-    EXPECT_NE(it.status().message().find("truncated"), std::string::npos)
-        << it.status().ToString();
+    EXPECT_NE(it.status().message().find("truncated"), std::string::npos) << it.status().ToString();
   }
 }
 
@@ -553,8 +563,8 @@ TEST(RecordBatchMalformed, OffsetDeltaGapsAreValid) {
 }
 
 TEST(RecordBatchMalformed, CorruptCompressedRecords) {
-  for (Compression c : {Compression::kGzip, Compression::kSnappy, Compression::kLz4,
-                        Compression::kZstd}) {
+  for (Compression c :
+       {Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd}) {
     std::string junk = "this is not compressed data at all, not in any codec";
     Status s = DecodeAll(RawBatch(junk, 1, 0, static_cast<int16_t>(c)));
     ExpectCorruption(s, "records section");
@@ -563,8 +573,8 @@ TEST(RecordBatchMalformed, CorruptCompressedRecords) {
 }
 
 TEST(RecordBatchMalformed, CompressedRecordsThemselvesMalformed) {
-  for (Compression c : {Compression::kGzip, Compression::kSnappy, Compression::kLz4,
-                        Compression::kZstd}) {
+  for (Compression c :
+       {Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd}) {
     std::string inner = Rec(Body(0)) + Rec(Body(0));  // offset deltas do not increase
     ExpectCorruption(DecodeAll(RawBatch(*Compress(c, inner), 2, 1, static_cast<int16_t>(c))),
                      "does not increase");
@@ -574,8 +584,8 @@ TEST(RecordBatchMalformed, CompressedRecordsThemselvesMalformed) {
 TEST(RecordBatchMalformed, OversizedDecompression) {
   std::vector<Record> records;
   for (int i = 0; i < 200; ++i) records.push_back(Record{"k", std::string(10000, 'a'), {}, i});
-  for (Compression c : {Compression::kGzip, Compression::kSnappy, Compression::kLz4,
-                        Compression::kZstd}) {
+  for (Compression c :
+       {Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd}) {
     std::string batch = MustBuild(c, records);
     DecodeOptions opts;
     opts.max_decompressed_bytes = 1 << 20;
@@ -622,8 +632,7 @@ TEST(RecordBatchMalformed, RandomMutationsNeverCrash) {
       if (rng() % 4 == 0) m.resize(rng() % m.size());
       Status s = DecodeAll(m, opts);
       if (!s.ok()) {
-        EXPECT_TRUE(s.IsCorruption() || s.code() == StatusCode::kResourceExhausted)
-            << s.ToString();
+        EXPECT_TRUE(s.IsCorruption() || s.code() == StatusCode::kResourceExhausted) << s.ToString();
         EXPECT_FALSE(s.message().empty());
       }
     }
