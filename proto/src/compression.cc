@@ -153,6 +153,10 @@ Status SnappyBlock(std::string_view block, size_t limit, std::string* out) {
                                      std::to_string(limit) + " bytes");
   }
   size_t at = out->size();
+  if (at + n > out->capacity()) {
+    // Grow geometrically, but never reserve beyond the limit.
+    out->reserve(std::min(std::max(at + n, 2 * out->capacity()), limit));
+  }
   out->resize(at + n);
   if (!snappy::RawUncompress(block.data(), block.size(), out->data() + at)) {
     return Status::Corruption("snappy: invalid compressed block");
