@@ -437,6 +437,7 @@ Status Log::SyncPending(bool* did_work) {
     seen = truncations_;
   }
   *did_work = true;
+  sync_count_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& s : segs) {
     Status st = s->Sync();
     if (!st.ok()) return Fail(st);

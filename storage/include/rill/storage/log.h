@@ -121,6 +121,8 @@ class Log {
   // Offsets below this hold the flush policy's promise (for `none`: equals log_end_offset()).
   Offset durable_offset() const { return Offset(durable_.load(std::memory_order_acquire)); }
   uint64_t size_bytes() const;
+  // Number of fsync rounds of the log's data so far (group commit: one per group).
+  uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
   size_t segment_count() const;
   // OK, or the error that failed the log.
   Status health() const;
@@ -176,6 +178,7 @@ class Log {
   std::atomic<int64_t> log_start_{0};
   std::atomic<int64_t> log_end_{0};
   std::atomic<int64_t> durable_{0};
+  std::atomic<uint64_t> sync_count_{0};
 
   // Durability waiters, failure state and the flusher's wake-up.
   mutable std::mutex durable_mu_;
