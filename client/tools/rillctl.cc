@@ -1,0 +1,649 @@
+// rillctl: the admin and terminal client of Rill.
+//
+//   rillctl [--bootstrap host:port] [--json] topic create|list|describe|delete|alter-config|add-partitions
+//   rillctl cluster info
+//   rillctl produce TOPIC [--file F] [--key-separator S]     (lines from stdin or a file)
+//   rillctl consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
+//
+// Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found (unknown topic), 4 broker unreachable.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rill/client/admin.h"
+#include "rill/client/consumer.h"
+#include "rill/client/producer.h"
+#include "tool_util.h"
+
+namespace rill::tools {
+namespace {
+
+using client::Admin;
+using client::AdminConfig;
+
+constexpr std::string_view kTool = "rillctl";
+
+struct Globals {
+  std::string bootstrap = "localhost:9092";
+  bool json = false;
+  int32_t timeout_ms = 30000;
+};
+
+Result<std::unique_ptr<Admin>> MakeAdmin(const Globals& g) {
+  AdminConfig c;
+  c.bootstrap = g.bootstrap;
+  c.client_id = "rillctl";
+  c.request_timeout_ms = g.timeout_ms;
+  return Admin::Create(c);
+}
+
+std::string JoinInts(const std::vector<int32_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+std::string JsonInts(const std::vector<int32_t>& v) { return "[" + JoinInts(v) + "]"; }
+
+std::string JsonMap(const std::map<std::string, std::string>& m) {
+  std::string s = "{";
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    s += (first ? "" : ",") + JsonString(k) + ":" + JsonString(v);
+    first = false;
+  }
+  return s + "}";
+}
+
+// Prints per-topic outcomes; returns the exit code of the first failure.
+int ReportOutcomes(const Globals& g, const std::vector<client::TopicOutcome>& outcomes,
+                   std::string_view verb) {
+  int rc = 0;
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const auto& o = outcomes[i];
+      s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(o.topic) +
+           ",\"ok\":" + (o.status.ok() ? "true" : "false");
+      if (!o.status.ok()) s += ",\"error\":" + JsonString(o.status.message());
+      s += "}";
+    }
+    std::printf("%s]\n", s.c_str());
+  }
+  for (const auto& o : outcomes) {
+    if (o.status.ok()) {
+      if (!g.json) std::printf("%.*s topic '%s'\n", static_cast<int>(verb.size()), verb.data(),
+                               o.topic.c_str());
+    } else {
+      const int code = Fail(kTool, o.status);
+      if (rc == 0) rc = code;
+    }
+  }
+  return rc;
+}
+
+// ------------------------------------------------------------------ topic commands
+
+int TopicCreate(const Globals& g, const std::string& name, int32_t partitions, int32_t rf,
+                const std::vector<std::string>& configs, bool validate_only) {
+  client::NewTopic t{.name = name, .partitions = partitions, .replication_factor = rf};
+  for (const auto& kv : configs) {
+    auto p = ParseKeyValue(kv);
+    if (!p.ok()) return Fail(kTool, p.status());
+    t.configs[p->first] = p->second;
+  }
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->CreateTopics({t}, validate_only);
+  if (!r.ok()) return Fail(kTool, r.status());
+  return ReportOutcomes(g, *r, validate_only ? "validated" : "created");
+}
+
+int TopicList(const Globals& g, bool internal) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->ListTopics(internal);
+  if (!r.ok()) return Fail(kTool, r.status());
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& t = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"name\":") + JsonString(t.name) +
+           ",\"partitions\":" + std::to_string(t.partitions) +
+           ",\"replication_factor\":" + std::to_string(t.replication_factor) +
+           ",\"internal\":" + (t.internal ? "true" : "false") + "}";
+    }
+    std::printf("%s]\n", s.c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {{"TOPIC", "PARTITIONS", "REPLICATION", "INTERNAL"}};
+  for (const auto& t : *r) {
+    rows.push_back({t.name, std::to_string(t.partitions), std::to_string(t.replication_factor),
+                    t.internal ? "yes" : "no"});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->DescribeTopics(names);
+  if (!r.ok()) return Fail(kTool, r.status());
+  int rc = 0;
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& t = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"name\":") + JsonString(t.name);
+      if (!t.status.ok()) {
+        s += ",\"error\":" + JsonString(t.status.message()) + "}";
+        continue;
+      }
+      s += ",\"internal\":" + std::string(t.internal ? "true" : "false") + ",\"partitions\":[";
+      for (size_t j = 0; j < t.partitions.size(); ++j) {
+        const auto& p = t.partitions[j];
+        s += (j ? "," : "") + std::string("{\"partition\":") + std::to_string(p.partition) +
+             ",\"leader\":" + std::to_string(p.leader_id) +
+             ",\"leader_epoch\":" + std::to_string(p.leader_epoch) +
+             ",\"replicas\":" + JsonInts(p.replicas) + ",\"isr\":" + JsonInts(p.isr) +
+             ",\"log_start_offset\":" + std::to_string(p.log_start_offset) +
+             ",\"high_watermark\":" + std::to_string(p.high_watermark) +
+             ",\"log_end_offset\":" + std::to_string(p.log_end_offset) +
+             ",\"size_bytes\":" + std::to_string(p.size_bytes) + "}";
+      }
+      s += "],\"configs\":" + JsonMap(t.configs) + "}";
+    }
+    std::printf("%s]\n", s.c_str());
+  }
+  for (const auto& t : *r) {
+    if (!t.status.ok()) {
+      const int code = Fail(kTool, t.status);
+      if (rc == 0) rc = code;
+      continue;
+    }
+    if (g.json) continue;
+    std::printf("Topic: %s  partitions: %zu%s\n", t.name.c_str(), t.partitions.size(),
+                t.internal ? "  (internal)" : "");
+    std::vector<std::vector<std::string>> rows = {{"PARTITION", "LEADER", "EPOCH", "REPLICAS",
+                                                   "ISR", "START", "HIGH_WATERMARK", "END",
+                                                   "SIZE"}};
+    for (const auto& p : t.partitions) {
+      rows.push_back({std::to_string(p.partition), std::to_string(p.leader_id),
+                      std::to_string(p.leader_epoch), JoinInts(p.replicas), JoinInts(p.isr),
+                      std::to_string(p.log_start_offset), std::to_string(p.high_watermark),
+                      std::to_string(p.log_end_offset), std::to_string(p.size_bytes)});
+    }
+    PrintTable(rows);
+    if (!t.configs.empty()) {
+      std::printf("Configs:\n");
+      for (const auto& [k, v] : t.configs) std::printf("  %s=%s\n", k.c_str(), v.c_str());
+    }
+  }
+  return rc;
+}
+
+int TopicDelete(const Globals& g, const std::vector<std::string>& names) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->DeleteTopics(names);
+  if (!r.ok()) return Fail(kTool, r.status());
+  return ReportOutcomes(g, *r, "deleted");
+}
+
+int TopicAlterConfig(const Globals& g, const std::string& name, const std::vector<std::string>& set,
+                     const std::vector<std::string>& reset, bool validate_only) {
+  std::map<std::string, std::string> m;
+  for (const auto& kv : set) {
+    auto p = ParseKeyValue(kv);
+    if (!p.ok()) return Fail(kTool, p.status());
+    m[p->first] = p->second;
+  }
+  if (m.empty() && reset.empty()) {
+    return Fail(kTool, Status::InvalidArgument("nothing to change: give --set k=v or --delete k"));
+  }
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  Status st = (*admin)->AlterConfigs(name, m, reset, validate_only);
+  if (!st.ok()) return Fail(kTool, st);
+  if (g.json) {
+    std::printf("{\"topic\":%s,\"ok\":true}\n", JsonString(name).c_str());
+  } else {
+    std::printf("%s configs of topic '%s'\n", validate_only ? "validated" : "altered",
+                name.c_str());
+  }
+  return 0;
+}
+
+int TopicDescribeConfigs(const Globals& g, const std::string& name) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->DescribeConfigs(name);
+  if (!r.ok()) return Fail(kTool, r.status());
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& e = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"name\":") + JsonString(e.name) +
+           ",\"value\":" + JsonString(e.value) +
+           ",\"default\":" + (e.is_default ? "true" : "false") + "}";
+    }
+    std::printf("%s]\n", s.c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {{"CONFIG", "VALUE", "DEFAULT"}};
+  for (const auto& e : *r) rows.push_back({e.name, e.value, e.is_default ? "yes" : "no"});
+  PrintTable(rows);
+  return 0;
+}
+
+int TopicAddPartitions(const Globals& g, const std::string& name, int32_t total) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  Status st = (*admin)->CreatePartitions(name, total);
+  if (!st.ok()) return Fail(kTool, st);
+  if (g.json) {
+    std::printf("{\"topic\":%s,\"partitions\":%d}\n", JsonString(name).c_str(), total);
+  } else {
+    std::printf("topic '%s' now has %d partitions\n", name.c_str(), total);
+  }
+  return 0;
+}
+
+int ClusterInfo(const Globals& g) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->DescribeCluster();
+  if (!r.ok()) return Fail(kTool, r.status());
+  if (g.json) {
+    std::string s = "{\"cluster_id\":" + JsonString(r->cluster_id) +
+                    ",\"controller_id\":" + std::to_string(r->controller_id) + ",\"brokers\":[";
+    for (size_t i = 0; i < r->brokers.size(); ++i) {
+      const auto& b = r->brokers[i];
+      s += (i ? "," : "") + std::string("{\"node_id\":") + std::to_string(b.node_id) +
+           ",\"host\":" + JsonString(b.host) + ",\"port\":" + std::to_string(b.port) +
+           ",\"rack\":" + JsonString(b.rack) + "}";
+    }
+    std::printf("%s]}\n", s.c_str());
+    return 0;
+  }
+  std::printf("Cluster: %s  controller: %d\n", r->cluster_id.c_str(), r->controller_id);
+  std::vector<std::vector<std::string>> rows = {{"NODE", "HOST", "PORT", "RACK"}};
+  for (const auto& b : r->brokers) {
+    rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port), b.rack});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
+// ------------------------------------------------------------------ produce
+
+struct ProduceOptions {
+  std::string topic;
+  std::string file;
+  std::string key_separator;
+  std::optional<int32_t> partition;
+  int32_t acks = 1;
+  std::string compression = "none";
+  int32_t linger_ms = 5;
+  std::vector<std::string> headers;
+};
+
+int Produce(const Globals& g, const ProduceOptions& o) {
+  auto codec = batch::ParseCompression(o.compression);
+  if (!codec) {
+    return Fail(kTool, Status::InvalidArgument("unknown compression '" + o.compression +
+                                               "' (none, gzip, snappy, lz4, zstd)"));
+  }
+  std::vector<client::Header> headers;
+  for (const auto& kv : o.headers) {
+    auto p = ParseKeyValue(kv);
+    if (!p.ok()) return Fail(kTool, p.status());
+    headers.push_back({p->first, p->second});
+  }
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  int64_t file_size = -1;
+  if (!o.file.empty()) {
+    file.open(o.file, std::ios::binary);
+    if (!file) return Fail(kTool, Status::NotFound("cannot open " + o.file));
+    file.seekg(0, std::ios::end);
+    file_size = file.tellg();
+    file.seekg(0);
+    in = &file;
+  }
+  client::ProducerConfig pc;
+  pc.bootstrap = g.bootstrap;
+  pc.client_id = "rillctl";
+  pc.acks = o.acks;
+  pc.compression = *codec;
+  pc.linger_ms = o.linger_ms;
+  pc.request_timeout_ms = g.timeout_ms;
+  pc.delivery_timeout_ms = std::max(g.timeout_ms * 2, 1000);
+  auto producer = client::Producer::Create(pc);
+  if (!producer.ok()) return Fail(kTool, producer.status());
+
+  std::atomic<int64_t> acked{0}, failed{0};
+  std::mutex err_mu;
+  Status first_error;
+  auto on_done = [&](const Result<client::RecordMetadata>& r) {
+    if (r.ok()) {
+      acked.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    failed.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lk(err_mu);
+    if (first_error.ok()) first_error = r.status();
+  };
+
+  const bool progress = file_size > 0 && ::isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  auto last_draw = start;
+  int64_t sent = 0, bytes = 0, bytes_read = 0;
+  client::ProducerRecord rec;
+  rec.topic = o.topic;
+  rec.partition = o.partition;
+  rec.headers = headers;
+  std::string line;
+  while (std::getline(*in, line)) {
+    bytes_read += static_cast<int64_t>(line.size()) + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!o.key_separator.empty()) {
+      const auto pos = line.find(o.key_separator);
+      if (pos == std::string::npos) {
+        rec.key.reset();
+        rec.value = line;
+      } else {
+        rec.key = line.substr(0, pos);
+        rec.value = line.substr(pos + o.key_separator.size());
+      }
+    } else {
+      rec.value = line;
+    }
+    bytes += static_cast<int64_t>(rec.value->size()) + (rec.key ? rec.key->size() : 0);
+    (*producer)->Send(rec, on_done);
+    ++sent;
+    // A failure on the first records (unknown topic, broker down) ends the run early.
+    if (failed.load(std::memory_order_relaxed) > 0 && acked.load() == 0 && sent < 2) break;
+    if (progress && (sent & 1023) == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_draw > std::chrono::milliseconds(100)) {
+        last_draw = now;
+        const double frac = static_cast<double>(bytes_read) / static_cast<double>(file_size);
+        const int width = 40;
+        const int filled = static_cast<int>(frac * width);
+        const double secs = std::chrono::duration<double>(now - start).count();
+        std::fprintf(stderr, "\r[%s%s] %5.1f%%  %lld records  %.0f rec/s", std::string(filled, '#').c_str(),
+                     std::string(width - filled, ' ').c_str(), frac * 100,
+                     static_cast<long long>(sent), secs > 0 ? sent / secs : 0.0);
+      }
+    }
+  }
+  (*producer)->Flush();
+  (*producer)->Close();
+  if (progress) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (g.json) {
+    std::printf("{\"topic\":%s,\"sent\":%lld,\"acked\":%lld,\"failed\":%lld,\"bytes\":%lld,"
+                "\"seconds\":%.3f%s}\n",
+                JsonString(o.topic).c_str(), static_cast<long long>(sent),
+                static_cast<long long>(acked.load()), static_cast<long long>(failed.load()),
+                static_cast<long long>(bytes), secs,
+                first_error.ok() ? "" : (",\"error\":" + JsonString(first_error.message())).c_str());
+  } else {
+    std::fprintf(stderr, "produced %lld records (%lld bytes) to '%s' in %.2f s (%.0f records/s)%s\n",
+                 static_cast<long long>(acked.load()), static_cast<long long>(bytes),
+                 o.topic.c_str(), secs, secs > 0 ? acked.load() / secs : 0.0,
+                 failed.load() ? (", " + std::to_string(failed.load()) + " failed").c_str() : "");
+  }
+  if (!first_error.ok()) return Fail(kTool, first_error);
+  return 0;
+}
+
+// ------------------------------------------------------------------ consume
+
+struct ConsumeOptions {
+  std::string topic;
+  std::string from = "earliest";
+  std::vector<int32_t> partitions;
+  int64_t count = -1;
+  int64_t idle_timeout_ms = -1;
+  std::string format = "value";
+};
+
+std::string_view Or(const std::optional<std::string_view>& v, std::string_view dflt) {
+  return v ? *v : dflt;
+}
+
+int Consume(const Globals& g, const ConsumeOptions& o) {
+  if (o.format != "value" && o.format != "key=value" && o.format != "json") {
+    return Fail(kTool, Status::InvalidArgument("--format must be value, key=value or json"));
+  }
+  // --from: earliest | latest | offset:N | timestamp:T (also "offset=N", "timestamp=T").
+  enum { kEarliest, kLatest, kOffset, kTimestamp } from;
+  int64_t from_arg = 0;
+  const std::string& f = o.from;
+  try {
+    if (f == "earliest" || f == "beginning") {
+      from = kEarliest;
+    } else if (f == "latest" || f == "end") {
+      from = kLatest;
+    } else if (f.rfind("offset", 0) == 0 && f.size() > 7 && (f[6] == ':' || f[6] == '=')) {
+      from = kOffset;
+      from_arg = std::stoll(f.substr(7));
+    } else if (f.rfind("timestamp", 0) == 0 && f.size() > 10 && (f[9] == ':' || f[9] == '=')) {
+      from = kTimestamp;
+      from_arg = std::stoll(f.substr(10));
+    } else {
+      throw std::invalid_argument(f);
+    }
+  } catch (const std::exception&) {
+    return Fail(kTool, Status::InvalidArgument("--from must be earliest, latest, offset:N or "
+                                               "timestamp:T (ms), not '" + f + "'"));
+  }
+
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto md = (*admin)->Metadata({o.topic});
+  if (!md.ok()) return Fail(kTool, md.status());
+  if (md->topics.empty()) {
+    return Fail(kTool, Status::NotFound("UNKNOWN_TOPIC: topic '" + o.topic + "' does not exist"));
+  }
+  if (!md->topics[0].status.ok()) return Fail(kTool, md->topics[0].status);
+  const auto num_partitions = static_cast<int32_t>(md->topics[0].partitions.size());
+  std::vector<client::TopicPartition> tps;
+  if (o.partitions.empty()) {
+    for (int32_t p = 0; p < num_partitions; ++p) tps.push_back({o.topic, p});
+  } else {
+    for (int32_t p : o.partitions) {
+      if (p < 0 || p >= num_partitions) {
+        return Fail(kTool, Status::NotFound("topic '" + o.topic + "' has no partition " +
+                                            std::to_string(p) + " (it has " +
+                                            std::to_string(num_partitions) + ")"));
+      }
+      tps.push_back({o.topic, p});
+    }
+  }
+
+  client::ConsumerConfig cc;
+  cc.bootstrap = g.bootstrap;
+  cc.client_id = "rillctl";
+  cc.request_timeout_ms = g.timeout_ms;
+  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  auto consumer = client::Consumer::Create(cc);
+  if (!consumer.ok()) return Fail(kTool, consumer.status());
+  auto& c = **consumer;
+  if (Status st = c.Assign(tps); !st.ok()) return Fail(kTool, st);
+  Status st;
+  switch (from) {
+    case kEarliest: st = c.SeekToBeginning(tps); break;
+    case kLatest: st = c.SeekToEnd(tps); break;
+    case kTimestamp: st = c.SeekToTimestamp(tps, from_arg); break;
+    case kOffset:
+      for (const auto& tp : tps) {
+        st = c.Seek(tp, from_arg);
+        if (!st.ok()) break;
+      }
+      break;
+  }
+  if (!st.ok()) return Fail(kTool, st);
+
+  int64_t n = 0;
+  auto last_record = std::chrono::steady_clock::now();
+  while (o.count < 0 || n < o.count) {
+    auto records = c.Poll(std::chrono::milliseconds(200));
+    if (!records.ok()) return Fail(kTool, records.status());
+    if (records->empty()) {
+      if (o.idle_timeout_ms >= 0 &&
+          std::chrono::steady_clock::now() - last_record >=
+              std::chrono::milliseconds(o.idle_timeout_ms)) {
+        break;
+      }
+      continue;
+    }
+    last_record = std::chrono::steady_clock::now();
+    for (const auto& r : *records) {
+      if (o.count >= 0 && n >= o.count) break;
+      ++n;
+      if (o.format == "value") {
+        const auto v = Or(r.value, "");
+        std::fwrite(v.data(), 1, v.size(), stdout);
+        std::fputc('\n', stdout);
+      } else if (o.format == "key=value") {
+        const auto k = Or(r.key, ""), v = Or(r.value, "");
+        std::fwrite(k.data(), 1, k.size(), stdout);
+        std::fputc('=', stdout);
+        std::fwrite(v.data(), 1, v.size(), stdout);
+        std::fputc('\n', stdout);
+      } else {
+        std::string s = "{\"topic\":" + JsonString(r.topic) +
+                        ",\"partition\":" + std::to_string(r.partition) +
+                        ",\"offset\":" + std::to_string(r.offset) +
+                        ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
+                        ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
+                        ",\"value\":" + (r.value ? JsonString(*r.value) : "null") +
+                        ",\"headers\":{";
+        for (size_t i = 0; i < r.headers.size(); ++i) {
+          s += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
+               (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
+        }
+        s += "}}\n";
+        std::fwrite(s.data(), 1, s.size(), stdout);
+      }
+    }
+    std::fflush(stdout);
+  }
+  if (!g.json && ::isatty(STDERR_FILENO)) {
+    std::fprintf(stderr, "consumed %lld records\n", static_cast<long long>(n));
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"rillctl: manage topics and produce/consume records on a Rill cluster"};
+  app.footer("Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found, 4 broker unreachable.");
+  Globals g;
+  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")
+      ->capture_default_str();
+  app.add_flag("--json", g.json, "Machine-readable JSON output");
+  app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")->capture_default_str();
+  app.require_subcommand(1);
+  int rc = 0;
+
+  auto* topic = app.add_subcommand("topic", "Create, list, describe, delete and configure topics");
+  topic->require_subcommand(1);
+
+  std::string name;
+  int32_t partitions = 0, rf = 0, total = 0;
+  std::vector<std::string> configs, reset, names;
+  bool validate_only = false, internal = false;
+
+  auto* create = topic->add_subcommand("create", "Create a topic");
+  create->add_option("name", name, "Topic name")->required();
+  create->add_option("--partitions,-p", partitions, "Partition count (0 = broker default)");
+  create->add_option("--replication-factor,-r", rf, "Replication factor (0 = broker default)");
+  create->add_option("--config,-c", configs, "Topic config key=value (repeatable)");
+  create->add_flag("--validate-only", validate_only, "Check the request without creating");
+  create->callback([&] { rc = TopicCreate(g, name, partitions, rf, configs, validate_only); });
+
+  auto* list = topic->add_subcommand("list", "List topics");
+  list->add_flag("--internal", internal, "Include internal topics");
+  list->callback([&] { rc = TopicList(g, internal); });
+
+  auto* describe = topic->add_subcommand("describe", "Describe topics: partitions, offsets, configs");
+  describe->add_option("names", names, "Topic names")->required();
+  describe->callback([&] { rc = TopicDescribe(g, names); });
+
+  auto* del = topic->add_subcommand("delete", "Delete topics");
+  del->add_option("names", names, "Topic names")->required();
+  del->callback([&] { rc = TopicDelete(g, names); });
+
+  auto* alter = topic->add_subcommand("alter-config", "Set or reset topic configs");
+  alter->add_option("name", name, "Topic name")->required();
+  alter->add_option("--set,-s", configs, "key=value to set (repeatable)");
+  alter->add_option("--delete,-d", reset, "Config to reset to its default (repeatable)");
+  alter->add_flag("--validate-only", validate_only, "Check the request without applying");
+  alter->callback([&] { rc = TopicAlterConfig(g, name, configs, reset, validate_only); });
+
+  auto* dconf = topic->add_subcommand("describe-config", "Show a topic's configs");
+  dconf->add_option("name", name, "Topic name")->required();
+  dconf->callback([&] { rc = TopicDescribeConfigs(g, name); });
+
+  auto* addp = topic->add_subcommand("add-partitions", "Grow a topic to a new partition count");
+  addp->add_option("name", name, "Topic name")->required();
+  addp->add_option("--total,-t", total, "New total partition count")->required();
+  addp->callback([&] { rc = TopicAddPartitions(g, name, total); });
+
+  auto* cluster = app.add_subcommand("cluster", "Cluster information");
+  cluster->require_subcommand(1);
+  auto* info = cluster->add_subcommand("info", "Cluster id, controller and brokers");
+  info->callback([&] { rc = ClusterInfo(g); });
+
+  ProduceOptions po;
+  int32_t produce_partition = -1;
+  auto* produce = app.add_subcommand("produce", "Produce lines from stdin or a file as records");
+  produce->add_option("topic", po.topic, "Topic")->required();
+  produce->add_option("--file,-f", po.file, "Read lines from this file instead of stdin");
+  produce->add_option("--key-separator,-k", po.key_separator,
+                      "Split each line into key and value at the first occurrence");
+  produce->add_option("--partition,-p", produce_partition, "Partition (default: by key / sticky)");
+  produce->add_option("--acks", po.acks, "0, 1 or -1 (all)")->capture_default_str();
+  produce->add_option("--compression", po.compression, "none, gzip, snappy, lz4, zstd")
+      ->capture_default_str();
+  produce->add_option("--linger-ms", po.linger_ms, "Batching delay")->capture_default_str();
+  produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
+  produce->callback([&] {
+    if (produce_partition >= 0) po.partition = produce_partition;
+    rc = Produce(g, po);
+  });
+
+  ConsumeOptions co;
+  auto* consume = app.add_subcommand("consume", "Print records of a topic");
+  consume->add_option("topic", co.topic, "Topic")->required();
+  consume->add_option("--from", co.from, "earliest, latest, offset:N or timestamp:T (ms)")
+      ->capture_default_str();
+  consume->add_option("--partition,-p", co.partitions, "Partition(s) to read (default: all)");
+  consume->add_option("--count,-n", co.count, "Stop after N records");
+  consume->add_option("--idle-timeout", co.idle_timeout_ms,
+                      "Stop after this many ms without a record (default: wait forever)");
+  consume->add_option("--format", co.format, "value, key=value or json")->capture_default_str();
+  consume->callback([&] { rc = Consume(g, co); });
+
+  CLI11_PARSE(app, argc, argv);
+  return rc;
+}
+
+}  // namespace
+}  // namespace rill::tools
+
+int main(int argc, char** argv) { return rill::tools::Main(argc, argv); }
