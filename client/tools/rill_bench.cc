@@ -1,1 +1,391 @@
-int main() { return 0; }
+// rill-bench: load generator. Produces and/or consumes N records of S bytes to a topic with P
+// partitions and reports throughput and latency percentiles.
+//
+//   rill-bench --records 3000000 --record-size 100 --partitions 1 --acks 1        # throughput
+//   rill-bench --rate 50000 --records 1000000                                     # latency
+//   rill-bench --mode consume --records 3000000                                   # read back
+//
+// Modes: produce (produce only), consume (read N records from the beginning), both (default:
+// a consumer tails the topic while the producer runs, for end-to-end latency).
+// Latency: produce-to-ack is measured from the record's *intended* send time when --rate paces the
+// producer (open loop, so a stall is not hidden by coordinated omission); end-to-end from the
+// send time stamped in the first 8 bytes of the value to the moment the consumer sees it.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rill/client/admin.h"
+#include "rill/client/consumer.h"
+#include "rill/client/producer.h"
+#include "tool_util.h"
+
+namespace rill::tools {
+namespace {
+
+constexpr std::string_view kTool = "rill-bench";
+constexpr size_t kMaxSamples = 2'000'000;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Options {
+  std::string bootstrap = "localhost:9092";
+  std::string topic = "rill-bench";
+  std::string mode = "both";
+  int32_t partitions = 1;
+  int32_t replication_factor = 0;
+  int64_t records = 1'000'000;
+  int32_t record_size = 100;
+  int32_t key_size = 0;
+  int32_t acks = 1;
+  std::string compression = "none";
+  int32_t linger_ms = 5;
+  int32_t batch_size = 256 * 1024;
+  int32_t max_in_flight = 5;
+  int64_t buffer_memory = 128ll << 20;
+  double rate = 0;
+  int32_t idle_timeout_ms = 10000;
+  bool json = false;
+};
+
+// Latency samples (ns): every `stride`-th record, each slot written once.
+struct Samples {
+  explicit Samples(int64_t n) : stride(std::max<int64_t>(1, n / static_cast<int64_t>(kMaxSamples))) {
+    values.assign(static_cast<size_t>(n / stride + 1), -1);
+  }
+  void Record(int64_t i, int64_t ns) {
+    if (i % stride == 0 && static_cast<size_t>(i / stride) < values.size()) values[i / stride] = ns;
+  }
+  struct Summary {
+    int64_t count = 0;
+    double p50 = 0, p99 = 0, p999 = 0, max = 0;  // ms
+  };
+  Summary Summarise() const {
+    std::vector<int64_t> v;
+    for (int64_t x : values) {
+      if (x >= 0) v.push_back(x);
+    }
+    Summary s;
+    s.count = static_cast<int64_t>(v.size());
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) {
+      return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]) / 1e6;
+    };
+    s.p50 = at(0.5);
+    s.p99 = at(0.99);
+    s.p999 = at(0.999);
+    s.max = static_cast<double>(v.back()) / 1e6;
+    return s;
+  }
+  int64_t stride;
+  std::vector<int64_t> values;
+};
+
+struct ProduceState {
+  explicit ProduceState(int64_t n) : ack_latency(n) {}
+  Samples ack_latency;
+  std::atomic<int64_t> acked{0};
+  std::atomic<int64_t> failed{0};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::mutex mu;
+  Status first_error;
+};
+ProduceState* g_produce = nullptr;  // the callbacks' state (keeps their captures small)
+
+Status EnsureTopic(const Options& o) {
+  client::AdminConfig ac;
+  ac.bootstrap = o.bootstrap;
+  ac.client_id = "rill-bench";
+  RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
+  RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({o.topic}));
+  if (md.topics.empty() || !md.topics[0].status.ok()) {
+    RILL_ASSIGN_OR_RETURN(auto out, admin->CreateTopics({client::NewTopic{
+                                        .name = o.topic,
+                                        .partitions = o.partitions,
+                                        .replication_factor = o.replication_factor}}));
+    Status st = client::Admin::FirstError(out);
+    if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+  } else if (static_cast<int32_t>(md.topics[0].partitions.size()) != o.partitions) {
+    std::fprintf(stderr, "note: topic '%s' exists with %zu partitions (asked for %d)\n",
+                 o.topic.c_str(), md.topics[0].partitions.size(), o.partitions);
+  }
+  // Wait until every partition has a leader.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    RILL_ASSIGN_OR_RETURN(auto m, admin->Metadata({o.topic}));
+    bool ready = !m.topics.empty() && m.topics[0].status.ok() && !m.topics[0].partitions.empty();
+    if (ready) {
+      for (const auto& p : m.topics[0].partitions) ready = ready && p.leader_id >= 0;
+    }
+    if (ready) return Status::OK();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::Timeout("topic '" + o.topic + "' has no leader for every partition after 30 s");
+}
+
+Result<std::vector<client::TopicPartition>> Partitions(const Options& o) {
+  client::AdminConfig ac;
+  ac.bootstrap = o.bootstrap;
+  RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
+  RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({o.topic}));
+  if (md.topics.empty()) return Status::NotFound("topic '" + o.topic + "' does not exist");
+  RILL_RETURN_IF_ERROR(md.topics[0].status);
+  std::vector<client::TopicPartition> tps;
+  for (const auto& p : md.topics[0].partitions) tps.push_back({o.topic, p.partition});
+  return tps;
+}
+
+struct ConsumeResult {
+  int64_t records = 0;
+  int64_t bytes = 0;
+  double seconds = 0;
+  Samples::Summary e2e;
+  Status status;
+};
+
+// Consumes `n` records from the current end (tail) or the beginning.
+void RunConsumer(const Options& o, bool tail, std::atomic<bool>* ready,
+                 std::atomic<bool>* producer_done, ConsumeResult* out) {
+  client::ConsumerConfig cc;
+  cc.bootstrap = o.bootstrap;
+  cc.client_id = "rill-bench";
+  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  cc.fetch_max_wait_ms = 100;
+  auto consumer = client::Consumer::Create(cc);
+  auto tps = Partitions(o);
+  if (!consumer.ok() || !tps.ok()) {
+    out->status = consumer.ok() ? tps.status() : consumer.status();
+    ready->store(true);
+    return;
+  }
+  auto& c = **consumer;
+  Status st = c.Assign(*tps);
+  if (st.ok()) st = tail ? c.SeekToEnd() : c.SeekToBeginning();
+  ready->store(true);
+  if (!st.ok()) {
+    out->status = st;
+    return;
+  }
+  Samples e2e(o.records);
+  int64_t start_ns = 0;
+  auto last_record = std::chrono::steady_clock::now();
+  while (out->records < o.records) {
+    auto rs = c.Poll(std::chrono::milliseconds(100));
+    if (!rs.ok()) {
+      out->status = rs.status();
+      break;
+    }
+    const int64_t now = NowNs();
+    if (rs->empty()) {
+      const bool give_up = (!tail || producer_done->load()) &&
+                           std::chrono::steady_clock::now() - last_record >
+                               std::chrono::milliseconds(o.idle_timeout_ms);
+      if (give_up) {
+        out->status = Status::Timeout("consumer idle for " + std::to_string(o.idle_timeout_ms) +
+                                      " ms after " + std::to_string(out->records) + " records");
+        break;
+      }
+      continue;
+    }
+    last_record = std::chrono::steady_clock::now();
+    if (start_ns == 0) start_ns = now;
+    for (const auto& r : *rs) {
+      if (r.value && r.value->size() >= 8 && tail) {
+        int64_t sent;
+        std::memcpy(&sent, r.value->data(), 8);
+        e2e.Record(out->records, now - sent);
+      }
+      out->bytes += static_cast<int64_t>(r.value ? r.value->size() : 0);
+      ++out->records;
+    }
+  }
+  out->seconds = static_cast<double>(NowNs() - start_ns) / 1e9;
+  out->e2e = e2e.Summarise();
+}
+
+int Run(const Options& o) {
+  auto codec = batch::ParseCompression(o.compression);
+  if (!codec) return Fail(kTool, Status::InvalidArgument("unknown compression " + o.compression));
+  if (o.mode != "produce" && o.mode != "consume" && o.mode != "both") {
+    return Fail(kTool, Status::InvalidArgument("--mode must be produce, consume or both"));
+  }
+  if (o.record_size < 8) return Fail(kTool, Status::InvalidArgument("--record-size must be >= 8"));
+  const bool produce = o.mode != "consume";
+  if (produce) {
+    if (Status st = EnsureTopic(o); !st.ok()) return Fail(kTool, st);
+  }
+
+  ConsumeResult consumed;
+  std::atomic<bool> consumer_ready{false}, producer_done{false};
+  std::thread consumer_thread;
+  if (o.mode != "produce") {
+    consumer_thread = std::thread(
+        [&] { RunConsumer(o, o.mode == "both", &consumer_ready, &producer_done, &consumed); });
+    while (!consumer_ready.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  ProduceState state(o.records);
+  double produce_secs = 0;
+  if (produce) {
+    g_produce = &state;
+    client::ProducerConfig pc;
+    pc.bootstrap = o.bootstrap;
+    pc.client_id = "rill-bench";
+    pc.acks = o.acks;
+    pc.compression = *codec;
+    pc.linger_ms = o.linger_ms;
+    pc.batch_size = o.batch_size;
+    pc.max_in_flight = o.max_in_flight;
+    pc.buffer_memory = o.buffer_memory;
+    auto producer = client::Producer::Create(pc);
+    if (!producer.ok()) return Fail(kTool, producer.status());
+    client::ProducerRecord rec;
+    rec.topic = o.topic;
+    // Random-ish printable payload so compression has realistic (not degenerate) input.
+    std::mt19937_64 rng(42);
+    rec.value = std::string(static_cast<size_t>(o.record_size), 'x');
+    for (char& ch : *rec.value) ch = static_cast<char>('a' + rng() % 26);
+    std::string key(static_cast<size_t>(o.key_size), 'k');
+    const int64_t start = NowNs();
+    const double ns_per_record = o.rate > 0 ? 1e9 / o.rate : 0;
+    for (int64_t i = 0; i < o.records; ++i) {
+      int64_t send_ns;
+      if (ns_per_record > 0) {
+        send_ns = start + static_cast<int64_t>(static_cast<double>(i) * ns_per_record);
+        int64_t now = NowNs();
+        if (send_ns - now > 200'000) {
+          std::this_thread::sleep_for(std::chrono::nanoseconds(send_ns - now - 100'000));
+        }
+        while (NowNs() < send_ns) {
+        }
+      } else {
+        send_ns = NowNs();
+      }
+      std::memcpy(rec.value->data(), &send_ns, 8);
+      if (o.key_size > 0) {
+        // The record index in decimal, padded to key_size: distinct keys, no allocation.
+        std::fill(key.begin(), key.end(), 'k');
+        std::to_chars(key.data(), key.data() + key.size(), i);
+        rec.key = key;
+      }
+      (*producer)->Send(rec, [i, send_ns](const Result<client::RecordMetadata>& r) {
+        ProduceState* s = g_produce;
+        const int64_t now = NowNs();
+        if (!r.ok()) {
+          s->failed.fetch_add(1, std::memory_order_relaxed);
+          std::lock_guard lk(s->mu);
+          if (s->first_error.ok()) s->first_error = r.status();
+        } else {
+          s->ack_latency.Record(i, now - send_ns);
+          s->acked.fetch_add(1, std::memory_order_relaxed);
+        }
+        s->last_ack_ns.store(now, std::memory_order_relaxed);
+      });
+    }
+    (*producer)->Flush();
+    produce_secs = static_cast<double>(state.last_ack_ns.load() - start) / 1e9;
+    (*producer)->Close();
+    producer_done = true;
+  }
+  if (consumer_thread.joinable()) consumer_thread.join();
+
+  const auto ack = state.ack_latency.Summarise();
+  const double mb = 1024.0 * 1024.0;
+  const double produced_bytes = static_cast<double>(state.acked.load()) * o.record_size;
+  if (o.json) {
+    std::printf("{\"records\":%lld,\"record_size\":%d,\"partitions\":%d,\"acks\":%d,"
+                "\"compression\":%s,\"rate\":%.0f",
+                static_cast<long long>(o.records), o.record_size, o.partitions, o.acks,
+                JsonString(o.compression).c_str(), o.rate);
+    if (produce) {
+      std::printf(",\"produce\":{\"acked\":%lld,\"failed\":%lld,\"seconds\":%.3f,"
+                  "\"records_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"ack_latency_ms\":{\"p50\":%.3f,"
+                  "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}}",
+                  static_cast<long long>(state.acked.load()),
+                  static_cast<long long>(state.failed.load()), produce_secs,
+                  state.acked.load() / produce_secs, produced_bytes / mb / produce_secs, ack.p50,
+                  ack.p99, ack.p999, ack.max);
+    }
+    if (o.mode != "produce") {
+      std::printf(",\"consume\":{\"records\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,"
+                  "\"mb_per_sec\":%.1f",
+                  static_cast<long long>(consumed.records), consumed.seconds,
+                  consumed.records / std::max(consumed.seconds, 1e-9),
+                  consumed.bytes / mb / std::max(consumed.seconds, 1e-9));
+      if (o.mode == "both") {
+        std::printf(",\"e2e_latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
+                    consumed.e2e.p50, consumed.e2e.p99, consumed.e2e.p999, consumed.e2e.max);
+      }
+      std::printf("}");
+    }
+    std::printf("}\n");
+  } else {
+    if (produce) {
+      std::printf("produce: %lld records of %d B in %.2f s: %.0f records/s, %.1f MB/s (%lld failed)\n",
+                  static_cast<long long>(state.acked.load()), o.record_size, produce_secs,
+                  state.acked.load() / produce_secs, produced_bytes / mb / produce_secs,
+                  static_cast<long long>(state.failed.load()));
+      std::printf("  produce-to-ack latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+                  ack.p50, ack.p99, ack.p999, ack.max);
+    }
+    if (o.mode != "produce") {
+      std::printf("consume: %lld records in %.2f s: %.0f records/s, %.1f MB/s\n",
+                  static_cast<long long>(consumed.records), consumed.seconds,
+                  consumed.records / std::max(consumed.seconds, 1e-9),
+                  consumed.bytes / mb / std::max(consumed.seconds, 1e-9));
+      if (o.mode == "both") {
+        std::printf("  end-to-end latency ms:     p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+                    consumed.e2e.p50, consumed.e2e.p99, consumed.e2e.p999, consumed.e2e.max);
+      }
+    }
+  }
+  if (!state.first_error.ok()) return Fail(kTool, state.first_error);
+  if (!consumed.status.ok()) return Fail(kTool, consumed.status);
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"rill-bench: produce/consume load generator with throughput and latency"};
+  Options o;
+  app.add_option("--bootstrap,-b", o.bootstrap, "Broker host:port")->capture_default_str();
+  app.add_option("--topic,-t", o.topic, "Topic (created if missing)")->capture_default_str();
+  app.add_option("--mode", o.mode, "produce, consume or both")->capture_default_str();
+  app.add_option("--partitions,-p", o.partitions, "Partitions when creating")->capture_default_str();
+  app.add_option("--replication-factor", o.replication_factor, "0 = broker default");
+  app.add_option("--records,-n", o.records, "Records to produce/consume")->capture_default_str();
+  app.add_option("--record-size,-s", o.record_size, "Value bytes (>= 8)")->capture_default_str();
+  app.add_option("--key-size", o.key_size, "Key bytes (0 = null keys, sticky partitioner)");
+  app.add_option("--acks", o.acks, "0, 1 or -1")->capture_default_str();
+  app.add_option("--compression", o.compression, "none, gzip, snappy, lz4, zstd")
+      ->capture_default_str();
+  app.add_option("--linger-ms", o.linger_ms, "Producer linger")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "Producer batch size, bytes")->capture_default_str();
+  app.add_option("--max-in-flight", o.max_in_flight, "Requests in flight per broker")
+      ->capture_default_str();
+  app.add_option("--buffer-memory", o.buffer_memory, "Producer buffer bytes")->capture_default_str();
+  app.add_option("--rate", o.rate, "Target records/s, open loop (0 = as fast as possible)");
+  app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "Consumer gives up after this idle time")
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "JSON output");
+  CLI11_PARSE(app, argc, argv);
+  return Run(o);
+}
+
+}  // namespace
+}  // namespace rill::tools
+
+int main(int argc, char** argv) { return rill::tools::Main(argc, argv); }
