@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -360,6 +361,12 @@ TEST(ControllerTest, SnapshotsBoundTheLogAndRestartFromThem) {
   c->Stop();
 }
 
+size_t UnfencedCount(const MetadataImage& img) {
+  size_t n = 0;
+  for (const auto& [id, b] : img.brokers) n += b.fenced ? 0 : 1;
+  return n;
+}
+
 // Three controller voters in one process, each with its own gRPC server on a free loopback port.
 class ThreeVoters {
  public:
@@ -377,6 +384,7 @@ class ThreeVoters {
       c.heartbeat_ticks = 2;
       c.default_partitions = 3;
       c.default_replication_factor = 3;
+      c.broker_session_timeout_ms = 1000;
       c.self.node_id = NodeId(id);
       c.self.host = "127.0.0.1";
       c.self.port = 20000 + id;
@@ -513,6 +521,36 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
     return img.FindTopic("orders") != nullptr && img.FindTopic("from-follower") != nullptr &&
            img.FindTopic("orders")->configs.at("retention.ms") == "5000";
   }));
+  // The old leader's broker misses its heartbeats: it is fenced, and every partition it led
+  // gets a live leader from its ISR, with a new leader epoch.
+  NodeId gone(leader + 1);
+  ASSERT_TRUE(cluster.WaitFor([&] {
+    return cluster.AllImages([&](const MetadataImage& img) {
+      const TopicMetadata* o = img.FindTopic("orders");
+      if (!img.brokers.at(gone).fenced || o == nullptr) return false;
+      for (const PartitionAssignment& p : o->partitions) {
+        if (p.leader == gone || p.leader.value() < 0) return false;
+        if (std::find(p.isr.begin(), p.isr.end(), gone) != p.isr.end()) return false;
+      }
+      return true;
+    });
+  })) << "the stopped broker was not fenced";
+  {
+    auto img = cluster.node(next)->image();
+    for (const PartitionAssignment& p : img->FindTopic("orders")->partitions) {
+      EXPECT_EQ(p.isr.size(), 2u);
+      EXPECT_EQ(p.replicas.size(), 3u);
+      if (p.replicas[0] == gone) {
+        EXPECT_EQ(p.leader_epoch, LeaderEpoch(1));  // moved once
+      } else {
+        EXPECT_EQ(p.leader, p.replicas[0]);
+        EXPECT_EQ(p.leader_epoch, LeaderEpoch(0));
+      }
+    }
+  }
+  // The live brokers keep heartbeating, so they stay unfenced.
+  EXPECT_TRUE(cluster.AllImages([&](const MetadataImage& img) { return UnfencedCount(img) == 2; }));
+
   // The new leader still commits with two of three voters.
   results = Await([&](auto done) {
     cluster.node(next)->CreateTopics({Topic("after-failover", 2, 2)}, false, done);

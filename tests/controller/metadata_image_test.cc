@@ -196,6 +196,48 @@ TEST(MetadataImageTest, SnapshotRoundTripsTheImage) {
   EXPECT_EQ(ImageFromSnapshot(decoded).status().code(), StatusCode::kCorruption);
 }
 
+TEST(MetadataImageTest, FenceAndElectMovesLeadershipWithinTheIsr) {
+  MetadataImage image = Sample();  // orders: p0 replicas {1,2}, p1 replicas {2,3}
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("solo", "id2", false)).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, PartitionRecordOf("solo", "id2", 0, Nodes({2}))).ok());
+
+  // Nothing to fence, every leader live: no records.
+  EXPECT_TRUE(FenceAndElect(image, {}, 100).empty());
+
+  auto records = FenceAndElect(image, {NodeId(2)}, 100);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0].fence_broker().node_id(), 2);
+  for (const auto& r : records) ASSERT_TRUE(ApplyMetadataRecord(image, r).ok());
+  EXPECT_TRUE(image.brokers.at(NodeId(2)).fenced);
+  const TopicMetadata* orders = image.FindTopic("orders");
+  // p0: follower 2 leaves the ISR; leader 1 and its epoch stay.
+  EXPECT_EQ(orders->partitions[0].leader, NodeId(1));
+  EXPECT_EQ(orders->partitions[0].isr, Nodes({1}));
+  EXPECT_EQ(orders->partitions[0].leader_epoch, LeaderEpoch(0));
+  // p1: leader 2 is replaced by 3 from the ISR, with a new epoch.
+  EXPECT_EQ(orders->partitions[1].leader, NodeId(3));
+  EXPECT_EQ(orders->partitions[1].isr, Nodes({3}));
+  EXPECT_EQ(orders->partitions[1].leader_epoch, LeaderEpoch(1));
+  // solo: no live ISR member: offline (-1), and 2 stays as the last ISR member.
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader, NodeId(-1));
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].isr, Nodes({2}));
+
+  // Stable: running again changes nothing.
+  EXPECT_TRUE(FenceAndElect(image, {}, 100).empty());
+
+  // Broker 2 registers again (unfenced): the offline partition gets it back as leader.
+  ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(Broker(2))).ok());
+  records = FenceAndElect(image, {}, 100);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_TRUE(ApplyMetadataRecord(image, records[0]).ok());
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader, NodeId(2));
+  // Two leader changes (2 -> none -> 2), two epochs.
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader_epoch, LeaderEpoch(2));
+
+  // The number of partition changes per call is bounded.
+  EXPECT_EQ(FenceAndElect(image, {NodeId(1), NodeId(3)}, 1).size(), 3u);  // 2 fences + 1
+}
+
 TEST(MetadataImageTest, AssignmentIsRoundRobinWithFirstReplicaLeading) {
   std::vector<NodeId> brokers = Nodes({1, 2, 3});
   auto a = AssignReplicas(brokers, 0, 4, 2, 0);

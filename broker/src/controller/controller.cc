@@ -83,6 +83,7 @@ std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
     case pb::ForwardRequest::kAlterConfigs:
       return {op.alter_configs().topic()};
     case pb::ForwardRequest::kRegisterBroker:
+    case pb::ForwardRequest::kBrokerHeartbeat:
       return {""};
     case pb::ForwardRequest::OP_NOT_SET:
       break;
@@ -236,6 +237,12 @@ class ControllerImpl final : public Controller {
   void ExecuteCreatePartitions(const v1::CreatePartitionsRequest& req, ResultsCallback done);
   void ExecuteAlterConfigs(const v1::AlterConfigsRequest& req, ResultsCallback done);
   void ExecuteRegisterBroker(const pb::ForwardRegisterBroker& req, ResultsCallback done);
+  // Leader: fences brokers whose session expired and elects leaders for partitions without a
+  // live one.
+  void MaybeFenceAndElect();
+  uint64_t SessionTicks() const {
+    return std::max<int64_t>(1, config_.broker_session_timeout_ms / config_.tick_ms);
+  }
   // Proposes `batch`; `done` runs with the status of its application (or why it was not).
   void Propose(const pb::MetadataBatch& batch, std::function<void(const Status&)> done);
   bool SelfRegistered() const;
@@ -268,6 +275,13 @@ class ControllerImpl final : public Controller {
   bool registration_in_flight_ = false;
   uint64_t next_registration_tick_ = 0;
   Term cluster_id_proposed_term_{0};
+  // Broker liveness, kept by the leader only (not replicated: a new leader gives every broker a
+  // full session before fencing it).
+  bool was_leader_ = false;
+  std::map<NodeId, uint64_t> last_heartbeat_tick_;
+  bool repair_in_flight_ = false;
+  bool heartbeat_in_flight_ = false;
+  uint64_t next_heartbeat_tick_ = 0;
   Status failed_;  // the storage failed: the node no longer persists or applies
 
   // ---- shared ----
@@ -646,6 +660,60 @@ void ControllerImpl::Housekeeping() {
         },
         false);
   }
+  // Broker liveness: the leader tracks heartbeats and fences; the others send them.
+  if (leader) {
+    if (!was_leader_) {
+      was_leader_ = true;
+      last_heartbeat_tick_.clear();
+      for (const auto& [id, b] : working_.brokers) last_heartbeat_tick_[id] = ticks_;
+    }
+    last_heartbeat_tick_[config_.self.node_id] = ticks_;
+    if (!repair_in_flight_) MaybeFenceAndElect();
+  } else {
+    was_leader_ = false;
+    if (raft_->leader() != raft::kNoNode && !heartbeat_in_flight_ &&
+        ticks_ >= next_heartbeat_tick_) {
+      heartbeat_in_flight_ = true;
+      pb::ForwardRequest op;
+      op.mutable_broker_heartbeat()->set_node_id(config_.self.node_id.value());
+      Execute(
+          op,
+          [this](Results) {
+            heartbeat_in_flight_ = false;
+            next_heartbeat_tick_ = ticks_ + std::max<uint64_t>(1, SessionTicks() / 3);
+          },
+          false);
+    }
+  }
+}
+
+void ControllerImpl::MaybeFenceAndElect() {
+  std::set<NodeId> fence;
+  for (const auto& [id, b] : working_.brokers) {
+    if (b.fenced || id == config_.self.node_id) continue;
+    auto [it, inserted] = last_heartbeat_tick_.emplace(id, ticks_);
+    if (ticks_ - it->second > SessionTicks()) fence.insert(id);
+  }
+  // Without a fencing, scan for leaderless partitions only now and then.
+  if (fence.empty() && ticks_ % 10 != 0) return;
+  constexpr size_t kMaxPartitionChangesPerBatch = 1000;
+  std::vector<pb::MetadataRecord> records =
+      FenceAndElect(working_, fence, kMaxPartitionChangesPerBatch);
+  if (records.empty()) return;
+  for (NodeId id : fence) {
+    spdlog::warn("controller {}: fencing broker {}: no heartbeat for {} ms",
+                 config_.node_id.value(), id.value(), config_.broker_session_timeout_ms);
+  }
+  pb::MetadataBatch batch;
+  for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
+  repair_in_flight_ = true;
+  Propose(batch, [this](const Status& st) {
+    repair_in_flight_ = false;
+    if (!st.ok()) {
+      spdlog::info("controller {}: fencing/leader election not applied: {}",
+                   config_.node_id.value(), st.ToString());
+    }
+  });
 }
 
 bool ControllerImpl::SelfRegistered() const {
@@ -748,6 +816,9 @@ void ControllerImpl::Execute(const pb::ForwardRequest& op, ResultsCallback done,
       return ExecuteAlterConfigs(op.alter_configs(), std::move(done));
     case pb::ForwardRequest::kRegisterBroker:
       return ExecuteRegisterBroker(op.register_broker(), std::move(done));
+    case pb::ForwardRequest::kBrokerHeartbeat:
+      last_heartbeat_tick_[NodeId(op.broker_heartbeat().node_id())] = ticks_;
+      return done({{"", v1::NONE, ""}});
     case pb::ForwardRequest::OP_NOT_SET:
       break;
   }

@@ -99,6 +99,9 @@ struct ControllerConfig {
   int32_t election_ticks = 20;
   int32_t heartbeat_ticks = 2;
   uint64_t snapshot_every_records = 10000;
+  // Brokers heartbeat to the active controller; one not heard from for this long is fenced and
+  // its partitions get new leaders from their ISR (Kafka's broker.session.timeout.ms).
+  int32_t broker_session_timeout_ms = 9000;
   BrokerRegistration self;            // registered on start
 };
 

@@ -238,6 +238,53 @@ std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& broke
   return out;
 }
 
+std::vector<pb::MetadataRecord> FenceAndElect(const MetadataImage& image,
+                                              const std::set<NodeId>& fence, size_t max_changes) {
+  std::vector<pb::MetadataRecord> out;
+  std::set<NodeId> live;
+  for (const auto& [id, b] : image.brokers) {
+    if (!b.fenced && fence.count(id) == 0) live.insert(id);
+  }
+  for (NodeId id : fence) {
+    if (image.brokers.count(id) == 0) continue;
+    pb::MetadataRecord r;
+    r.mutable_fence_broker()->set_node_id(id.value());
+    out.push_back(std::move(r));
+  }
+  size_t changes = 0;
+  for (const auto& [name, t] : image.topics) {
+    for (const PartitionAssignment& p : t.partitions) {
+      if (changes >= max_changes) return out;
+      std::vector<NodeId> isr;
+      for (NodeId n : p.isr) {
+        if (fence.count(n) == 0) isr.push_back(n);
+      }
+      if (isr.empty()) isr = p.isr;  // keep the last member
+      NodeId leader = p.leader;
+      if (leader.value() < 0 || live.count(leader) == 0) {
+        leader = NodeId(-1);
+        for (NodeId r : p.replicas) {
+          if (live.count(r) != 0 && std::find(isr.begin(), isr.end(), r) != isr.end()) {
+            leader = r;
+            break;
+          }
+        }
+      }
+      if (leader == p.leader && isr == p.isr) continue;
+      pb::MetadataRecord r;
+      pb::PartitionChangeRecord* c = r.mutable_partition_change();
+      c->set_topic(name);
+      c->set_topic_id(t.topic_id);
+      c->set_partition(p.partition);
+      if (leader != p.leader) c->set_leader(leader.value());
+      if (isr != p.isr) FromNodes(isr, c->mutable_isr()->mutable_ids());
+      out.push_back(std::move(r));
+      ++changes;
+    }
+  }
+  return out;
+}
+
 pb::MetadataRecord TopicRecordOf(const std::string& name, const std::string& topic_id,
                                  bool internal) {
   pb::MetadataRecord r;

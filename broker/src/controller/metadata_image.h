@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "controller.h"
@@ -43,6 +44,16 @@ std::vector<NodeId> UnfencedBrokers(const MetadataImage& image);
 std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& brokers,
                                                 int32_t first_partition, int32_t count,
                                                 int32_t replication_factor, size_t start);
+
+// The records that fence the brokers in `fence` (FenceBrokerRecords first) and repair partition
+// leadership (PartitionChangeRecords): a partition whose leader is fenced, about to be, or -1
+// gets as leader its first replica (in replica order) that is in the ISR and live, or -1 when
+// there is none (clean election only: never a replica outside the ISR); brokers being fenced
+// leave every ISR they are in, unless they are its last member (Kafka keeps the last ISR member
+// so that a clean election stays possible). At most `max_changes` partition changes.
+std::vector<internal::v1::MetadataRecord> FenceAndElect(const MetadataImage& image,
+                                                        const std::set<NodeId>& fence,
+                                                        size_t max_changes);
 
 // Record builders.
 internal::v1::MetadataRecord TopicRecordOf(const std::string& name, const std::string& topic_id,
