@@ -459,8 +459,8 @@ Status Log::Flush() {
   return SyncPending(&did);
 }
 
-void Log::PreallocateIdle() {
-  if (config_.preallocate_bytes <= 0) return;
+bool Log::PreallocateIdle() {
+  if (config_.preallocate_bytes <= 0) return false;
   std::shared_ptr<Segment> seg;
   uint64_t added = 0;
   // Zero-fill one chunk ahead of the write position, 1 MiB at a time, giving way to appends:
@@ -483,33 +483,40 @@ void Log::PreallocateIdle() {
     if (!n.ok()) {
       // A failed zero-fill leaves the file's tail unknown: fail like any write error.
       (void)Fail(n.status());
-      return;
+      return false;
     }
     added += *n;
   }
-  if (added == 0) return;
+  if (added == 0) return false;
   Status st = seg->Sync();
   if (!st.ok()) (void)Fail(st);
+  return st.ok();
 }
 
 void Log::FlusherLoop() {
   const bool group = config_.flush_policy == FlushPolicy::kGroup;
+  const auto idle = std::chrono::milliseconds(config_.preallocate_idle_ms);
   auto next_tick = std::chrono::steady_clock::now() +
                    std::chrono::milliseconds(config_.flush_interval_ms);
+  bool window_full = false;  // the last zero-fill found nothing to do; wait for appends
   while (true) {
     bool work;
     {
       std::unique_lock lock(durable_mu_);
+      auto pred = [&] {
+        return stopping_ || (failure_.ok() && flush_requested_ > durable_.load());
+      };
       if (group) {
-        // Idle: use the time to zero-fill ahead, then wait for appends.
-        if (!stopping_ && failure_.ok() && flush_requested_ <= durable_.load()) {
+        // Zero-fill ahead only after `preallocate_idle_ms` without appends: under sustained
+        // load it would double the bytes written (docs/STORAGE.md, Preallocation).
+        if (window_full) {
+          flusher_cv_.wait(lock, pred);
+        } else if (!flusher_cv_.wait_for(lock, idle, pred)) {
           lock.unlock();
-          PreallocateIdle();
-          lock.lock();
+          window_full = !PreallocateIdle();
+          continue;
         }
-        flusher_cv_.wait(lock, [&] {
-          return stopping_ || (failure_.ok() && flush_requested_ > durable_.load());
-        });
+        window_full = false;
       } else {
         flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_; });
         next_tick = std::chrono::steady_clock::now() +
@@ -522,7 +529,7 @@ void Log::FlusherLoop() {
       bool did;
       (void)SyncPending(&did);
     } else if (!group) {
-      PreallocateIdle();
+      (void)PreallocateIdle();
     }
   }
 }

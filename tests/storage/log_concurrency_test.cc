@@ -29,6 +29,7 @@ TEST(LogConcurrencyTest, ReadersAndWaitersRunWhileWritersAppend) {
   c.index_interval_bytes = 1024;
   c.preallocate_bytes = 128 * 1024;
   c.preallocate_chunk_bytes = 64 * 1024;
+  c.preallocate_idle_ms = 0;  // exercise zero-filled space
   c.retention_bytes = 1 << 20;
   auto opened = Log::Open(DefaultFileSystem(), dir, "c-0", c);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();

@@ -53,6 +53,7 @@ LogConfig CrashConfig(std::mt19937_64& rng) {
   c.max_batch_bytes = 8192;
   c.preallocate_bytes = rng() % 2 ? 16 * 1024 : 0;
   c.preallocate_chunk_bytes = 4096;
+  c.preallocate_idle_ms = 0;  // exercise zero-filled space
   return c;
 }
 

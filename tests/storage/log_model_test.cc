@@ -81,6 +81,7 @@ TEST(LogModelTest, RandomOperationsMatchTheModel) {
   config.max_batch_bytes = 8192;
   config.preallocate_bytes = 8192;
   config.preallocate_chunk_bytes = 4096;
+  config.preallocate_idle_ms = 0;  // exercise zero-filled space
   auto open = [&] {
     LogConfig c = config;
     c.flush_policy = pick(3) == 0 ? FlushPolicy::kGroup : FlushPolicy::kNone;

@@ -330,6 +330,7 @@ TEST_F(LogTest, GroupPolicyWaitDurableAndOnDurable) {
   c.flush_policy = FlushPolicy::kGroup;
   c.preallocate_bytes = 8192;
   c.preallocate_chunk_bytes = 4096;
+  c.preallocate_idle_ms = 0;  // exercise zero-filled space
   auto log = OpenLog(c);
   std::string b = MakeBatch(5, 100, 1);
   auto r = log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(0));
@@ -427,6 +428,7 @@ TEST(LogPosixTest, RealFilesWithPreallocationRecoverExactly) {
   c.segment_bytes = 1 << 20;
   c.preallocate_bytes = 512 * 1024;
   c.preallocate_chunk_bytes = 128 * 1024;
+  c.preallocate_idle_ms = 0;  // exercise zero-filled space
   std::string all;
   {
     auto log = Log::Open(DefaultFileSystem(), dir, "p-0", c);

@@ -152,7 +152,8 @@ class Log {
   void FailWaiters(const Status& st, Offset from);
   void FlusherLoop();
   Status SyncPending(bool* did_work);
-  void PreallocateIdle();
+  // Zero-fills one chunk ahead of the active segment's end; true if it added space.
+  bool PreallocateIdle();
   std::shared_ptr<Segment> SegmentFor(Offset offset) const;
   std::shared_ptr<Segment> active() const;
 

@@ -29,11 +29,13 @@ struct LogConfig {
   int64_t flush_interval_ms = 1000;             // flush.interval.ms (policy interval)
   int64_t index_interval_bytes = 4096;          // index.interval.bytes
   int64_t max_batch_bytes = 1 << 20;            // max.message.bytes: largest batch accepted
-  // Active-segment preallocation (group/interval policies): while the flusher is idle it
-  // zero-fills and syncs up to this many bytes ahead of the write position, in chunks of
-  // preallocate_chunk_bytes, so group fsyncs overwrite already-written space. 0 disables it.
+  // Active-segment preallocation (group/interval policies): once no append has arrived for
+  // preallocate_idle_ms, the flusher zero-fills and syncs up to preallocate_bytes ahead of the
+  // write position, in chunks of preallocate_chunk_bytes, so the group fsyncs of the next burst
+  // overwrite already-written space. 0 bytes disables it. docs/STORAGE.md has the measurements.
   int64_t preallocate_bytes = 64LL << 20;
   int64_t preallocate_chunk_bytes = 16LL << 20;
+  int64_t preallocate_idle_ms = 20;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
