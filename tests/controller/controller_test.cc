@@ -470,7 +470,8 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
       [&](auto done) { cluster.node(leader)->CreateTopics({Topic("orders", 3)}, false, done); });
   ASSERT_EQ(results.size(), 1u);
   ASSERT_EQ(results[0].error, v1::NONE) << results[0].message;
-  const TopicMetadata* t = cluster.node(leader)->image()->FindTopic("orders");
+  auto leader_image = cluster.node(leader)->image();  // keeps the image (and `t`) alive
+  const TopicMetadata* t = leader_image->FindTopic("orders");
   ASSERT_NE(t, nullptr);
   // Round-robin over the three brokers: each leads one partition; RF 3 = all replicas.
   std::set<int> leaders;
