@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "rill/replication/raft.h"
+#include "rill/replication/disk_raft_storage.h"
 #include "rill/replication/raft_storage.h"
+#include "rill/storage/faulty_file_system.h"
 
 namespace rill::raft::sim {
 namespace {
@@ -74,7 +76,12 @@ struct InFlight {
 struct Slot {
   NodeId id;
   std::unique_ptr<RaftNode> node;  // null while crashed
-  MemoryRaftStorage storage;
+  MemoryRaftStorage memory;
+  // --disk: DiskRaftStorage on a FaultyFileSystem of its own (crashes drop unsynced bytes or
+  // tear the last write).
+  std::unique_ptr<storage::FaultyFileSystem> fs;
+  std::unique_ptr<DiskRaftStorage> disk;
+  RaftLogStorage& storage() { return disk ? static_cast<RaftLogStorage&>(*disk) : memory; }
   StateMachine sm;
   LogIndex checked_commit;
   uint64_t restart_at = 0;
@@ -167,7 +174,13 @@ class Simulation {
     c.max_entries_per_append = 1 + rng_.Uniform(8);
     c.max_inflight_appends = 1 + rng_.Uniform(8);
     c.max_uncommitted_entries = 64;
-    auto loaded = s.storage.Load();
+    if (opt_.disk && !s.disk) {
+      if (!s.fs) s.fs = std::make_unique<storage::FaultyFileSystem>(rng_.Next());
+      auto opened = DiskRaftStorage::Open(s.fs.get(), "/raft");
+      if (!opened.ok()) return Fail("DiskRaftStorage::Open failed: " + opened.status().ToString());
+      s.disk = std::move(opened).value();
+    }
+    auto loaded = s.storage().Load();
     if (!loaded.ok()) return Fail("storage load failed: " + loaded.status().ToString());
     auto node = RaftNode::Create(c, std::move(loaded).value());
     if (!node.ok()) return Fail("restart of node failed: " + node.status().ToString());
@@ -185,9 +198,15 @@ class Simulation {
   void Crash(Slot& s, size_t keep_unsynced) {
     ++result_.crashes;
     Trace("crash node %d (keeps %zu of %zu unsynced writes)", s.id.value(), keep_unsynced,
-          s.storage.unsynced_writes());
+          s.memory.unsynced_writes());
     s.node.reset();
-    s.storage.Crash(keep_unsynced);
+    if (s.disk) {
+      s.disk.reset();
+      s.fs->Crash(keep_unsynced > 0 ? storage::FaultyFileSystem::CrashMode::kTornLastWrite
+                                    : storage::FaultyFileSystem::CrashMode::kDropUnsynced);
+    } else {
+      s.memory.Crash(keep_unsynced);
+    }
     s.restart_at = now_ + 1 + rng_.Uniform(4 * kElectionTick);
   }
 
@@ -196,14 +215,17 @@ class Simulation {
     while (result_.ok && s.node && s.node->HasReady()) {
       Ready rd = s.node->GetReady();
       CheckLogMatching(s, rd);
-      if (rd.snapshot) (void)s.storage.SaveSnapshot(*rd.snapshot);
-      if (!rd.entries.empty()) (void)s.storage.Append(rd.entries);
-      if (rd.hard_state) (void)s.storage.SaveHardState(*rd.hard_state);
+      RaftLogStorage& store = s.storage();
+      Status st;
+      if (rd.snapshot) st = store.SaveSnapshot(*rd.snapshot);
+      if (st.ok() && !rd.entries.empty()) st = store.Append(rd.entries);
+      if (st.ok() && rd.hard_state) st = store.SaveHardState(*rd.hard_state);
+      if (!st.ok()) return Fail("storage write failed: " + st.ToString());
       if (faults && rng_.Chance(f_.crash_in_ready)) {
         // Power cut before the fsync: some prefix of the unsynced writes may reach the disk.
-        return Crash(s, rng_.Uniform(s.storage.unsynced_writes() + 1));
+        return Crash(s, rng_.Uniform(s.memory.unsynced_writes() + 2));
       }
-      if (rd.must_sync) (void)s.storage.Sync();
+      if (rd.must_sync && !(st = store.Sync()).ok()) return Fail("sync failed: " + st.ToString());
       if (faults && rng_.Chance(f_.crash_in_ready)) return Crash(s, 0);  // synced, nothing sent
       for (Message& m : rd.messages) SendMessage(std::move(m), faults);
       if (rd.snapshot) InstallSnapshot(s, *rd.snapshot);
@@ -293,8 +315,9 @@ class Simulation {
     if (s.sm.applied != at) return Fail(Describe(s) + " state machine is behind applied index");
     Status st = n.CompactLog(at, s.sm.Encode());
     if (!st.ok()) return Fail("CompactLog failed: " + st.ToString());
-    (void)s.storage.SaveSnapshot(*n.snapshot());
-    (void)s.storage.Sync();
+    st = s.storage().SaveSnapshot(*n.snapshot());
+    if (st.ok()) st = s.storage().Sync();
+    if (!st.ok()) return Fail("saving a snapshot failed: " + st.ToString());
     Trace("node %d compacts to %lu", s.id.value(), (unsigned long)at.value());
   }
 
@@ -397,11 +420,12 @@ class Simulation {
   // Durability: every committed entry is on the synced storage of a quorum (or covered by a
   // synced snapshot there), so no combination of crashes can lose it.
   void CheckDurability() {
+    if (opt_.disk) return;  // the disk's synced state is checked by the crashes themselves
     for (size_t i = durable_checked_from_; i < committed_.size(); ++i) {
       if (!committed_[i]) continue;
       size_t holders = 0;
       for (auto& s : slots_) {
-        const RaftInitialState& d = s->storage.durable();
+        const RaftInitialState& d = s->memory.durable();
         LogIndex snap = d.snapshot ? d.snapshot->metadata.index : LogIndex(0);
         if (LogIndex(i) <= snap) {
           ++holders;
@@ -471,7 +495,7 @@ class Simulation {
     }
     if (rng_.Chance(f_.crash)) {
       Slot& s = *slots_[rng_.Uniform(slots_.size())];
-      if (s.node) Crash(s, rng_.Uniform(s.storage.unsynced_writes() + 1));
+      if (s.node) Crash(s, rng_.Uniform(s.memory.unsynced_writes() + 2));
     }
     TickAll(/*faults=*/true);
     if (rng_.Chance(f_.propose)) {
@@ -587,7 +611,8 @@ SimResult RunSimulation(const SimOptions& options) { return Simulation(options).
 
 std::string ReplayCommand(const SimOptions& o) {
   std::ostringstream os;
-  os << "rill_raft_sim --seed " << o.seed << " --nodes " << o.nodes << " --steps " << o.steps;
+  os << "rill_raft_sim --seed " << o.seed << " --nodes " << o.nodes << " --steps " << o.steps
+     << (o.disk ? " --disk" : "");
   return os.str();
 }
 

@@ -18,6 +18,7 @@ struct SimOptions {
   int steps = 800;           // ticks of the safety phase
   int liveness_ticks = 400;  // bound on the liveness phase
   bool trace = false;        // print every event to stderr
+  bool disk = false;         // DiskRaftStorage on FaultyFileSystem instead of MemoryRaftStorage
 };
 
 struct SimResult {

@@ -4,6 +4,7 @@
 //   rill_raft_sim --seeds 1000 --first-seed 1 [--nodes 0]
 //                                           seeds [first, first+count); --nodes 0 alternates 3/5
 //   --steps N (safety ticks), --trace (print every event)
+//   --disk: nodes persist with DiskRaftStorage on an in-memory FaultyFileSystem each
 //
 // Exit status 0 when every run passes. The first failure prints the violated property and the
 // exact command that replays it, then exits 1. An assertion inside the core prints the replay
@@ -34,7 +35,7 @@ void OnAbort(int) {
 [[noreturn]] void Usage() {
   std::fprintf(stderr,
                "usage: rill_raft_sim [--seed N | --seeds COUNT [--first-seed N]] [--nodes 3|5|0]"
-               " [--steps N] [--trace]\n");
+               " [--steps N] [--disk] [--trace]\n");
   std::exit(2);
 }
 
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
       nodes = std::atoi(next());
     } else if (a == "--steps") {
       base.steps = std::atoi(next());
+    } else if (a == "--disk") {
+      base.disk = true;
     } else if (a == "--trace") {
       base.trace = true;
     } else {
