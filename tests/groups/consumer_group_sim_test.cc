@@ -13,7 +13,7 @@
 // Stable and every subscribed partition is held by exactly one live client within a bounded
 // number of heartbeat rounds.
 //
-// RILL_SEED=<n> replays a run.
+// RILL_SEED=<n> replays a run; RILL_SIM_RUNS=<n> runs n seeds (default 25).
 
 #include <gtest/gtest.h>
 
@@ -531,7 +531,10 @@ TEST(ConsumerGroupSimTest, RandomisedMembershipChurn) {
   const bool replay = std::getenv("RILL_SEED") != nullptr;
   int max_rounds = 0, failovers = 0, zombies = 0, rejoins = 0;
   size_t intervals = 0;
-  for (int run = 0; run < (replay ? 1 : 40); ++run) {
+  // RILL_SIM_RUNS=<n> for a longer soak.
+  const char* runs_env = std::getenv("RILL_SIM_RUNS");
+  const int runs = replay ? 1 : (runs_env != nullptr ? std::atoi(runs_env) : 25);
+  for (int run = 0; run < runs; ++run) {
     const uint64_t seed = base + static_cast<uint64_t>(run);
     SCOPED_TRACE(rill::testing::SeedTrace(seed));
     GroupSim sim(seed);

@@ -272,6 +272,9 @@ TEST_F(ConsumerGroupTest, CommitValidation) {
   commit.set_member_epoch(a.epoch + 5);
   EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
             v1::FENCED_MEMBER_EPOCH);
+  commit.set_member_epoch(0);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
+            v1::FENCED_MEMBER_EPOCH);
   commit.set_member_id("");
   commit.set_member_epoch(-1);
   EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
@@ -383,6 +386,17 @@ TEST_F(ConsumerGroupTest, InvalidJoins) {
   auto r = JoinRequest({"t"});
   r.set_member_epoch(-7);
   EXPECT_EQ(group_.Heartbeat(r, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  // A heartbeat that changes the subscription is checked like a join.
+  Client a = Join({"t"});
+  auto beat = BeatRequest(a.id, a.epoch, a.owned);
+  beat.set_subscribed_topic_regex("[bad");
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  beat.set_subscribed_topic_regex("");
+  beat.set_server_assignor("magic");
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  beat.set_server_assignor("range");
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::NONE);
+  EXPECT_EQ(group_.assignor(), "range");
 }
 
 TEST_F(ConsumerGroupTest, MemberLimit) {

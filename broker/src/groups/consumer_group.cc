@@ -92,6 +92,30 @@ HeartbeatResult ConsumerGroup::Heartbeat(const v1::GroupHeartbeatRequest& reques
   return result;
 }
 
+std::string ConsumerGroup::CheckSubscription(const v1::GroupHeartbeatRequest& request) const {
+  if (!request.server_assignor().empty() && FindAssignor(request.server_assignor()) == nullptr) {
+    return "unknown server_assignor '" + request.server_assignor() + "' (uniform or range)";
+  }
+  if (static_cast<size_t>(request.subscribed_topic_names_size()) >
+      config_.max_subscribed_topic_names) {
+    return "more than " + std::to_string(config_.max_subscribed_topic_names) +
+           " subscribed topic names";
+  }
+  if (!request.subscribed_topic_regex().empty()) {
+    if (request.subscribed_topic_regex().size() > config_.max_regex_bytes) {
+      return "subscribed_topic_regex longer than " + std::to_string(config_.max_regex_bytes) +
+             " bytes";
+    }
+    try {
+      std::regex re(request.subscribed_topic_regex(), std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return "subscribed_topic_regex '" + request.subscribed_topic_regex() +
+             "' is not a valid regex: " + e.what();
+    }
+  }
+  return "";
+}
+
 HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, int64_t now_ms,
                                     const TopicPartitionCounts& topics) {
   HeartbeatResult result;
@@ -100,27 +124,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
                             "a joining member must subscribe to topic names or a topic regex");
     return result;
   }
-  if (!request.server_assignor().empty() && FindAssignor(request.server_assignor()) == nullptr) {
-    result.response = Error(v1::INVALID_REQUEST, "unknown server_assignor '" +
-                                                     request.server_assignor() +
-                                                     "' (uniform or range)");
+  if (std::string error = CheckSubscription(request); !error.empty()) {
+    result.response = Error(v1::INVALID_REQUEST, std::move(error));
     return result;
-  }
-  if (!request.subscribed_topic_regex().empty()) {
-    if (request.subscribed_topic_regex().size() > config_.max_regex_bytes) {
-      result.response = Error(v1::INVALID_REQUEST, "subscribed_topic_regex longer than " +
-                                                       std::to_string(config_.max_regex_bytes) +
-                                                       " bytes");
-      return result;
-    }
-    try {
-      std::regex re(request.subscribed_topic_regex(), std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      result.response = Error(v1::INVALID_REQUEST, "subscribed_topic_regex '" +
-                                                       request.subscribed_topic_regex() +
-                                                       "' is not a valid regex: " + e.what());
-      return result;
-    }
   }
 
   std::string member_id = request.member_id();
@@ -278,6 +284,10 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
                             "member " + id + " left the group as a static member; rejoin");
     return result;
   }
+  if (std::string error = CheckSubscription(request); !error.empty()) {
+    result.response = Error(v1::INVALID_REQUEST, std::move(error));
+    return result;
+  }
   const Assignment owned = FromTopicPartitions(request.owned_partitions());
   const bool owns_only_its_own = IsSubset(owned, m.Owned());
   bool caught_up;
@@ -333,8 +343,7 @@ bool ConsumerGroup::UpdateSubscription(GroupMember& m, const v1::GroupHeartbeatR
       changed = true;
     }
   }
-  if (!request.server_assignor().empty() && request.server_assignor() != m.server_assignor &&
-      FindAssignor(request.server_assignor()) != nullptr) {
+  if (!request.server_assignor().empty() && request.server_assignor() != m.server_assignor) {
     m.server_assignor = request.server_assignor();
     changed = true;
   }
@@ -390,6 +399,10 @@ std::set<std::string> ConsumerGroup::ResolveSubscription(const GroupMember& m,
 // Target assignment and reconciliation
 
 void ConsumerGroup::MaybeRebalance(const TopicPartitionCounts& topics, bool force) {
+  // Without a membership or subscription change only new topic metadata can change anything;
+  // skip resolving every member's subscription when the topics are the ones seen last time.
+  if (!force && topics == last_topics_) return;
+  last_topics_ = topics;
   TopicPartitionCounts subscribed;
   std::map<std::string, int> votes;
   for (const auto& [id, m] : members_) {
@@ -604,8 +617,8 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
       return fail_all(v1::FENCED_MEMBER_EPOCH,
                       "member " + m->member_id + " has left or its session expired");
     }
-    if (request.member_epoch() != m->member_epoch &&
-        request.member_epoch() != m->previous_member_epoch) {
+    if (request.member_epoch() <= 0 || (request.member_epoch() != m->member_epoch &&
+                                         request.member_epoch() != m->previous_member_epoch)) {
       return fail_all(v1::FENCED_MEMBER_EPOCH,
                       "member " + m->member_id + " committed at epoch " +
                           std::to_string(request.member_epoch()) + "; its epoch is " +

@@ -52,6 +52,7 @@ struct GroupConfig {
   size_t max_fenced_members = 1024;     // expired member ids remembered to answer FENCED
   size_t max_commit_metadata_bytes = 4096;
   size_t max_regex_bytes = 1024;
+  size_t max_subscribed_topic_names = 10000;
   std::string default_assignor = "uniform";
 };
 
@@ -153,6 +154,8 @@ class ConsumerGroup {
   HeartbeatResult Beat(const v1::GroupHeartbeatRequest& request, int64_t now_ms,
                        const TopicPartitionCounts& topics);
 
+  // Why the request's subscription fields are invalid, or "" when they are fine.
+  std::string CheckSubscription(const v1::GroupHeartbeatRequest& request) const;
   // Copies the subscription fields of the request into `m`; true if they changed.
   bool UpdateSubscription(GroupMember& m, const v1::GroupHeartbeatRequest& request);
   // Topics `m` subscribes to that exist (names and regex matches; regex never matches "__*").
@@ -183,6 +186,7 @@ class ConsumerGroup {
   int32_t assignment_epoch_ = 0;
   std::string assignor_;
   TopicPartitionCounts subscribed_topics_;  // metadata the current target was computed from
+  TopicPartitionCounts last_topics_;        // topic metadata of the last MaybeRebalance
   std::map<std::string, GroupMember> members_;
   std::map<std::string, std::string> static_members_;  // instance id -> member id
   std::map<TopicPartition, std::string> owner_;         // partition -> member owning it
