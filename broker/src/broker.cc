@@ -217,17 +217,28 @@ void Broker::Shutdown() {
     for (auto& p : partitions_->All()) p->NotifyWaiters();
   }
   if (client_server_) {
-    client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    // gRPC's Shutdown waits for idle client connections to go away as well as for calls, so
+    // the broker waits for its own in-flight produce requests (bounded), then gives gRPC a
+    // short deadline after which it cancels what is left (long polls have just been ended).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ctx_.inflight_produce_requests.load(std::memory_order_acquire) > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    spdlog::debug("client listener stopped");
   }
   work_.reset();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();
   if (controller_) controller_->Stop();
+  spdlog::debug("controller stopped");
   if (internal_server_) {
     internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   if (http_) http_->Stop();
   if (store_) {
+    spdlog::debug("closing logs");
     Status st = store_->CloseAll();
     if (!st.ok()) spdlog::error("closing logs: {}", st.ToString());
   }

@@ -27,6 +27,7 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
     return reactor;
   }
   ctx->metrics->AddInflightProduceBytes(bytes);
+  ctx->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
   // The request's bytes are appended in place (offsets stamped): the request is ours to mutate
   // until Finish, and nothing else reads it.
   auto* mutable_request = const_cast<v1::ProduceRequest*>(request);
@@ -35,12 +36,14 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
     ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, false);
     reactor->Finish(grpc::Status::OK);
+    ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
   });
   if (!st.ok()) {
     ctx->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
     ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, true);
     reactor->Finish(st);
+    ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
   }
   return reactor;
 }
@@ -77,6 +80,7 @@ class ProduceStreamReactor final
     }
     ctx_->inflight_produce_bytes.fetch_add(bytes, std::memory_order_acq_rel);
     ctx_->metrics->AddInflightProduceBytes(bytes);
+    ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
     auto* resp = new v1::ProduceResponse();
     grpc::Status st =
         HandleProduce(*ctx_, req.get(), resp, [this, resp, bytes, start] {
@@ -89,6 +93,7 @@ class ProduceStreamReactor final
       ctx_->metrics->RecordRequest(Api::kProduceStream, start, true);
       ctx_->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
       ctx_->metrics->AddInflightProduceBytes(-bytes);
+      ctx_->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
       std::unique_lock lock(mu_);
       inflight_bytes_ -= bytes;
       --inflight_requests_;
@@ -140,6 +145,7 @@ class ProduceStreamReactor final
   }
 
   void Complete(std::unique_ptr<v1::ProduceResponse> resp, int64_t bytes) {
+    ServiceContext* const ctx = ctx_;  // `this` may be deleted once Finish is called below
     ctx_->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
     ctx_->metrics->AddInflightProduceBytes(-bytes);
     std::unique_lock lock(mu_);
@@ -162,6 +168,8 @@ class ProduceStreamReactor final
     if (lock.owns_lock()) lock.unlock();
     if (resume) StartNextRead();
     if (to_write != nullptr) StartWrite(to_write);
+    // Counted down once the response is queued (or dropped for a gone client).
+    ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   // Finishes once reading is over, nothing is in flight and nothing is left to write.

@@ -29,7 +29,7 @@ class BrokerIntegrationTest : public ::testing::Test {
     broker_ = std::make_unique<BrokerProcess>(dir_);
   }
   void TearDown() override {
-    if (::testing::Test::HasFailure() && broker_) {
+    if ((::testing::Test::HasFailure() || getenv("RILL_IT_SHOW_LOG")) && broker_) {
       std::cerr << "---- broker log ----\n" << broker_->log() << "--------------------\n";
     }
     broker_.reset();

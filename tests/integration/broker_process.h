@@ -67,6 +67,10 @@ class BrokerProcess {
                                      "--listeners.http", "127.0.0.1:0",
                                      "--controller.voters", "1@127.0.0.1:0",
                                      "--ports-file", ports_file()};
+    if (const char* level = getenv("RILL_IT_LOG_LEVEL")) {
+      argv.push_back("--log.level");
+      argv.push_back(level);
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = Process::Spawn(argv, log_file());
     ASSERT_NE(process_, nullptr);
