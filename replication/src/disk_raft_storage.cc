@@ -100,7 +100,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view p) {
 }  // namespace
 
 Result<std::unique_ptr<DiskRaftStorage>> DiskRaftStorage::Open(storage::FileSystem* fs,
-                                                              std::string dir) {
+                                                               std::string dir) {
   RILL_RETURN_IF_ERROR(fs->CreateDir(dir));
   std::unique_ptr<DiskRaftStorage> s(new DiskRaftStorage(fs, std::move(dir)));
   RILL_RETURN_IF_ERROR(s->Recover());
@@ -220,8 +220,8 @@ Status DiskRaftStorage::Recover() {
 Result<RaftInitialState> DiskRaftStorage::Load() { return state_; }
 
 Status DiskRaftStorage::Check() const {
-  if (!failure_.ok()) return Status::Failed("raft storage in " + dir_ + " failed earlier: " +
-                                            failure_.ToString());
+  if (!failure_.ok())
+    return Status::Failed("raft storage in " + dir_ + " failed earlier: " + failure_.ToString());
   return Status::OK();
 }
 

@@ -19,11 +19,11 @@ struct RaftNode::Progress {
   LogIndex match;  // highest index known to be replicated on the node
   LogIndex next;   // next index to send; invariant: match < next
   State state = State::kProbe;
-  bool probe_sent = false;            // kProbe: an append is outstanding
-  std::deque<LogIndex> inflight;      // kReplicate: last index of each unacknowledged append
-  LogIndex pending_snapshot;          // kSnapshot: index of the snapshot sent
-  int snapshot_ticks = 0;             // kSnapshot: ticks since it was sent
-  bool recent_active = false;         // heard from since the last check-quorum
+  bool probe_sent = false;        // kProbe: an append is outstanding
+  std::deque<LogIndex> inflight;  // kReplicate: last index of each unacknowledged append
+  LogIndex pending_snapshot;      // kSnapshot: index of the snapshot sent
+  int snapshot_ticks = 0;         // kSnapshot: ticks since it was sent
+  bool recent_active = false;     // heard from since the last check-quorum
 
   void BecomeProbe() {
     if (state == State::kSnapshot) {
@@ -75,9 +75,12 @@ struct RaftNode::Progress {
   }
   bool IsPaused(size_t max_inflight) const {
     switch (state) {
-      case State::kProbe: return probe_sent;
-      case State::kReplicate: return inflight.size() >= max_inflight;
-      case State::kSnapshot: return true;
+      case State::kProbe:
+        return probe_sent;
+      case State::kReplicate:
+        return inflight.size() >= max_inflight;
+      case State::kSnapshot:
+        return true;
     }
     return true;
   }
@@ -87,10 +90,14 @@ RaftNode::~RaftNode() = default;
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }
@@ -445,8 +452,7 @@ Status RaftNode::Step(const Message& m) {
       // requester is partitioned or has a stale view). Transfers are the deliberate exception.
       if (!m.leader_transfer && InLease()) return Status::OK();
     }
-    if (m.type == MessageType::kPreVote ||
-        (m.type == MessageType::kPreVoteResponse && !m.reject)) {
+    if (m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteResponse && !m.reject)) {
       // A pre-vote neither changes our term nor is a reason to step down; a granted pre-vote
       // carries the future term the pre-candidate would campaign at.
     } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
@@ -479,10 +485,16 @@ Status RaftNode::Step(const Message& m) {
     return Status::OK();
   }
   switch (role_) {
-    case Role::kLeader: StepLeader(m); break;
+    case Role::kLeader:
+      StepLeader(m);
+      break;
     case Role::kCandidate:
-    case Role::kPreCandidate: StepCandidate(m); break;
-    case Role::kFollower: StepFollower(m); break;
+    case Role::kPreCandidate:
+      StepCandidate(m);
+      break;
+    case Role::kFollower:
+      StepFollower(m);
+      break;
   }
   return Status::OK();
 }
@@ -491,8 +503,8 @@ void RaftNode::HandleVoteRequest(const Message& m) {
   bool is_pre = m.type == MessageType::kPreVote;
   // We may vote if we already voted for this candidate in this term, or have not voted and
   // know no leader; a pre-vote for a later term does not bind us.
-  bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
-                  (is_pre && m.term > term_);
+  bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (is_pre && m.term > term_);
   Message r;
   r.type = is_pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   r.to = m.from;
@@ -590,7 +602,8 @@ void RaftNode::HandleAppend(const Message& m) {
     return;
   }
   // Mismatch: tell the leader where our log might agree with its, one step per term.
-  auto [hint_index, hint_term] = FindConflictByTerm(std::min(m.log_index, last_index()), m.log_term);
+  auto [hint_index, hint_term] =
+      FindConflictByTerm(std::min(m.log_index, last_index()), m.log_term);
   r.reject = true;
   r.log_index = m.log_index;
   r.reject_hint = hint_index;
@@ -633,9 +646,14 @@ void RaftNode::HandleSnapshot(const Message& m) {
 
 void RaftNode::StepLeader(const Message& m) {
   switch (m.type) {
-    case MessageType::kAppendResponse: HandleAppendResponse(m); return;
-    case MessageType::kHeartbeatResponse: HandleHeartbeatResponse(m); return;
-    default: return;
+    case MessageType::kAppendResponse:
+      HandleAppendResponse(m);
+      return;
+    case MessageType::kHeartbeatResponse:
+      HandleHeartbeatResponse(m);
+      return;
+    default:
+      return;
   }
 }
 
@@ -678,9 +696,8 @@ void RaftNode::HandleHeartbeatResponse(const Message& m) {
 }
 
 bool RaftNode::MaybeCommit() {
-  LogIndex n = config_.configuration.QuorumIndex([&](NodeId id) {
-    return id == this->id() ? last_index() : ProgressOf(id).match;
-  });
+  LogIndex n = config_.configuration.QuorumIndex(
+      [&](NodeId id) { return id == this->id() ? last_index() : ProgressOf(id).match; });
   // Raft §5.4.2: only an entry of the current term is committed by counting replicas.
   if (n > commit_ && TermAt(n) == term_) {
     commit_ = n;

@@ -30,16 +30,26 @@ bool Configuration::IsVoter(NodeId id) const {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResponse: return "PreVoteResponse";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kAppend: return "Append";
-    case MessageType::kAppendResponse: return "AppendResponse";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kInstallSnapshot: return "InstallSnapshot";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kInstallSnapshot:
+      return "InstallSnapshot";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
   }
   return "?";
 }

@@ -36,7 +36,8 @@ TEST(RaftPaper, AnyRoleUpdatesTermAndBecomesFollowerOnHigherTerm) {
 
 // §5.1: "If a server receives a request with a stale term number, it rejects the request."
 TEST(RaftPaper, RejectsRequestWithStaleTerm) {
-  auto n = NewNode(TestConfig(1, 3), RaftInitialState{HardState{Term(5), kNoNode, LogIndex(0)}});
+  auto n = NewNode(TestConfig(1, 3),
+                   RaftInitialState{HardState{Term(5), kNoNode, LogIndex(0)}, std::nullopt, {}});
   Message m = Msg(MessageType::kAppend, 2, 1, 4);
   m.entries = {Entry{Term(4), LogIndex(1), EntryType::kNormal, "stale"}};
   ASSERT_TRUE(n->Step(m).ok());
@@ -129,10 +130,11 @@ TEST(RaftPaper, FollowerVotesAtMostOncePerTerm) {
     int candidate;
     bool reject;
   };
-  std::vector<Case> cases = {{kNoNode, 2, false}, {kNoNode, 3, false}, {NodeId(2), 2, false},
+  std::vector<Case> cases = {{kNoNode, 2, false},   {kNoNode, 3, false},  {NodeId(2), 2, false},
                              {NodeId(3), 3, false}, {NodeId(2), 3, true}, {NodeId(3), 2, true}};
   for (const Case& c : cases) {
-    auto n = NewNode(TestConfig(1, 3), RaftInitialState{HardState{Term(1), c.voted, LogIndex(0)}});
+    auto n = NewNode(TestConfig(1, 3),
+                     RaftInitialState{HardState{Term(1), c.voted, LogIndex(0)}, std::nullopt, {}});
     ASSERT_TRUE(n->Step(Msg(MessageType::kVote, c.candidate, 1, 1)).ok());
     auto r = OfType(ReadMessages(*n), MessageType::kVoteResponse);
     ASSERT_EQ(r.size(), 1u);
@@ -315,10 +317,12 @@ TEST(RaftPaper, FollowerDeletesConflictingSuffixAndAppends) {
 // §5.3: the leader brings every follower's log, whatever it holds, to match its own.
 TEST(RaftPaper, LeaderMakesEveryFollowerLogMatchItsOwn) {
   // Figure 7 (a)-(f): followers with missing and extraneous entries.
-  std::vector<std::vector<uint64_t>> followers = {
-      {1, 1, 1, 4, 4, 5, 5, 6, 6},           {1, 1, 1, 4},
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},     {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},
-      {1, 1, 1, 4, 4, 4, 4},                 {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3}};
+  std::vector<std::vector<uint64_t>> followers = {{1, 1, 1, 4, 4, 5, 5, 6, 6},
+                                                  {1, 1, 1, 4},
+                                                  {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},
+                                                  {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},
+                                                  {1, 1, 1, 4, 4, 4, 4},
+                                                  {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3}};
   for (size_t i = 0; i < followers.size(); ++i) {
     Network net(3);
     RaftInitialState leader_state{HardState{Term(8), kNoNode, LogIndex(0)}, std::nullopt,

@@ -221,7 +221,8 @@ TEST(RaftScenario, LeadershipTransferWaitsForLaggingTargetToCatchUp) {
   auto refused = net[1].Propose("during");
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << "no proposals while transferring";
   net.Heal();
-  net.TickAll(1);  // the heartbeat response reveals the lag; the leader catches 3 up, then hands over
+  net.TickAll(
+      1);  // the heartbeat response reveals the lag; the leader catches 3 up, then hands over
   EXPECT_EQ(net[3].role(), Role::kLeader);
   EXPECT_EQ(net.AppliedData(3), (std::vector<std::string>{"a", "b"}));
 }
@@ -323,12 +324,14 @@ TEST(MemoryRaftStorage, AppendOverwritesSuffixAndSnapshotCompacts) {
   EXPECT_EQ(s.Load()->entries.size(), 3u);
   EXPECT_EQ(s.Load()->entries[2].term, Term(2));
   // A snapshot of an entry we hold keeps the suffix after it.
-  ASSERT_TRUE(s.SaveSnapshot(Snapshot{SnapshotMetadata{LogIndex(2), Term(1), Voters(3)}, "s"}).ok());
+  ASSERT_TRUE(
+      s.SaveSnapshot(Snapshot{SnapshotMetadata{LogIndex(2), Term(1), Voters(3)}, "s"}).ok());
   auto st = s.Load();
   ASSERT_EQ(st->entries.size(), 1u);
   EXPECT_EQ(st->entries[0].index, LogIndex(3));
   // A snapshot beyond our log replaces it.
-  ASSERT_TRUE(s.SaveSnapshot(Snapshot{SnapshotMetadata{LogIndex(9), Term(4), Voters(3)}, "t"}).ok());
+  ASSERT_TRUE(
+      s.SaveSnapshot(Snapshot{SnapshotMetadata{LogIndex(9), Term(4), Voters(3)}, "t"}).ok());
   st = s.Load();
   EXPECT_TRUE(st->entries.empty());
   EXPECT_EQ(st->snapshot->metadata.index, LogIndex(9));

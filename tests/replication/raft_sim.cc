@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "rill/replication/raft.h"
 #include "rill/replication/disk_raft_storage.h"
+#include "rill/replication/raft.h"
 #include "rill/replication/raft_storage.h"
 #include "rill/storage/faulty_file_system.h"
 
@@ -62,8 +62,8 @@ struct StateMachine {
 
 struct CommittedEntry {
   Term term;
-  uint64_t hash;         // EntryHash
-  Term observed_term;    // smallest term of a node seen holding it committed
+  uint64_t hash;       // EntryHash
+  Term observed_term;  // smallest term of a node seen holding it committed
   std::string data;
 };
 
@@ -92,12 +92,12 @@ struct Faults {
   double loss = 0;
   double duplicate = 0;
   int max_delay = 1;
-  double long_delay = 0;     // chance of a delay up to 4 election timeouts (reordering)
-  double crash = 0;          // per tick, of one node
-  double crash_in_ready = 0; // per Ready: crash between writing and syncing / sending
-  double partition = 0;      // per tick, of a new partition
-  double heal = 0;           // per tick
-  double skip_tick = 0;      // clock skew: a node misses a tick
+  double long_delay = 0;      // chance of a delay up to 4 election timeouts (reordering)
+  double crash = 0;           // per tick, of one node
+  double crash_in_ready = 0;  // per Ready: crash between writing and syncing / sending
+  double partition = 0;       // per tick, of a new partition
+  double heal = 0;            // per tick
+  double skip_tick = 0;       // clock skew: a node misses a tick
   double propose = 0;
   double transfer = 0;
   double compact = 0;
@@ -277,8 +277,8 @@ class Simulation {
 
   void Apply(Slot& s, const Entry& e) {
     if (e.index != s.sm.applied + 1) {
-      return Fail(Describe(s) + " applied index " + Str(e.index) + " after " +
-                  Str(s.sm.applied) + " (gap or repeat)");
+      return Fail(Describe(s) + " applied index " + Str(e.index) + " after " + Str(s.sm.applied) +
+                  " (gap or repeat)");
     }
     RecordCommitted(s, e);
     s.sm.applied = e.index;
@@ -409,9 +409,8 @@ class Simulation {
                     Str(e.index) + " term " + Str(e.term) + " than another node");
       }
       if (prev && it->second.second && *prev != *it->second.second) {
-        return Fail("log matching: " + Describe(s) + " entry " + Str(e.index) + "/" +
-                    Str(e.term) + " follows term " + Str(*prev) + " elsewhere " +
-                    Str(*it->second.second));
+        return Fail("log matching: " + Describe(s) + " entry " + Str(e.index) + "/" + Str(e.term) +
+                    " follows term " + Str(*prev) + " elsewhere " + Str(*it->second.second));
       }
       if (!it->second.second) it->second.second = prev;
     }
@@ -592,7 +591,7 @@ class Simulation {
   std::map<uint64_t, NodeId> leaders_;                    // term -> leader
   std::vector<std::optional<CommittedEntry>> committed_;  // by index
   LogIndex max_committed_;
-  std::vector<std::optional<uint64_t>> hash_at_;          // state after applying index i
+  std::vector<std::optional<uint64_t>> hash_at_;  // state after applying index i
   struct PairHash {
     size_t operator()(const std::pair<uint64_t, uint64_t>& p) const {
       return std::hash<uint64_t>()(p.first * 1000003 ^ p.second);

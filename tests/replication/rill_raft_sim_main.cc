@@ -10,12 +10,13 @@
 // exact command that replays it, then exits 1. An assertion inside the core prints the replay
 // command too (SIGABRT handler).
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 #include "raft_sim.h"
 

@@ -35,9 +35,9 @@ struct RaftConfig {
   bool check_quorum = true;
   uint64_t random_seed = 1;  // drives the randomised election timeout; no global randomness
   // Limits (STYLE.md: put a limit on everything).
-  size_t max_entries_per_append = 64;        // entries in one kAppend
-  size_t max_inflight_appends = 32;          // unacknowledged kAppends per follower
-  size_t max_uncommitted_entries = 4096;     // Propose refuses beyond this
+  size_t max_entries_per_append = 64;     // entries in one kAppend
+  size_t max_inflight_appends = 32;       // unacknowledged kAppends per follower
+  size_t max_uncommitted_entries = 4096;  // Propose refuses beyond this
   size_t max_committed_entries_per_ready = 1024;
 
   Status Validate() const;
@@ -67,10 +67,10 @@ struct RaftInitialState {
 struct Ready {
   std::optional<HardState> hard_state;  // set when term, vote or commit changed
   std::vector<Entry> entries;
-  std::optional<Snapshot> snapshot;     // received from the leader
+  std::optional<Snapshot> snapshot;  // received from the leader
   std::vector<Message> messages;
   std::vector<Entry> committed_entries;
-  bool must_sync = false;               // term, vote, entries or snapshot changed
+  bool must_sync = false;  // term, vote, entries or snapshot changed
 
   bool empty() const {
     return !hard_state && entries.empty() && !snapshot && messages.empty() &&
@@ -183,7 +183,7 @@ class RaftNode {
   // Entries up to stabled_ were handed out in a Ready (and so are durable once it is handled).
   // Invariant: snapshot_index_ <= stabled_ <= last_index().
   LogIndex stabled_;
-  LogIndex applied_;  // invariant: applied_ <= commit_ <= last_index()
+  LogIndex applied_;                          // invariant: applied_ <= commit_ <= last_index()
   std::optional<Snapshot> pending_snapshot_;  // received, not yet handed out in a Ready
 
   Role role_ = Role::kFollower;

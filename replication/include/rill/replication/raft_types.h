@@ -86,16 +86,16 @@ struct Snapshot {
 };
 
 enum class MessageType : uint8_t {
-  kPreVote,            // "would you vote for me at term+1?" (term not yet incremented)
+  kPreVote,  // "would you vote for me at term+1?" (term not yet incremented)
   kPreVoteResponse,
-  kVote,               // RequestVote
+  kVote,  // RequestVote
   kVoteResponse,
-  kAppend,             // AppendEntries carrying entries (possibly none)
-  kAppendResponse,     // also answers kInstallSnapshot
-  kHeartbeat,          // leader liveness + commit index, no log matching
+  kAppend,          // AppendEntries carrying entries (possibly none)
+  kAppendResponse,  // also answers kInstallSnapshot
+  kHeartbeat,       // leader liveness + commit index, no log matching
   kHeartbeatResponse,
   kInstallSnapshot,
-  kTimeoutNow,         // leadership transfer: "start an election now"
+  kTimeoutNow,  // leadership transfer: "start an election now"
 };
 std::string_view MessageTypeName(MessageType type);
 
