@@ -151,7 +151,7 @@ void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
     return;
   }
   const int64_t ts = record.timestamp_ms ? *record.timestamp_ms : internal::WallMs();
-  auto r = acc_.Append(record, ts, std::move(callback), MonotonicMs());
+  auto r = acc_.Append(record, ts, std::move(callback), internal::RecordAccumulator::kClockNow);
   if (!r.ok() && r.status().IsNotFound()) {
     // A topic seen for the first time: fetch its metadata, then try once more.
     Status st = EnsureTopic(record.topic);
@@ -159,7 +159,7 @@ void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
       if (callback) callback(st);
       return;
     }
-    r = acc_.Append(record, ts, std::move(callback), MonotonicMs());
+    r = acc_.Append(record, ts, std::move(callback), internal::RecordAccumulator::kClockNow);
   }
   if (!r.ok()) {
     if (callback) callback(r.status());  // Append leaves the callback with us on error

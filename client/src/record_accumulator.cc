@@ -4,6 +4,13 @@
 #include <chrono>
 
 namespace rill::client::internal {
+namespace {
+int64_t MonotonicClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
 
 Status ProducerBatch::Build() {
   if (built) return Status::OK();
@@ -132,7 +139,11 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     auto b = std::make_unique<ProducerBatch>(options_.compression);
     b->tp = q->tp;
     b->sequence = q->next_sequence++;
-    b->created_ms = now_ms;
+    b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
+    // Size the buffers for a full batch of records like this one: no regrowth while filling.
+    const int64_t expect = std::min<int64_t>(options_.batch_size, 16 << 20);
+    b->builder.Reserve(static_cast<size_t>(std::max<int64_t>(expect, size + 128)));
+    b->records.reserve(static_cast<size_t>(expect / std::max<int64_t>(1, size - 24) + 16));
     open = b.get();
     q->batches.push_back(std::move(b));
     wake = true;

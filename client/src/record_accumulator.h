@@ -69,6 +69,8 @@ struct AccumulatorOptions {
 
 class RecordAccumulator {
  public:
+  static constexpr int64_t kClockNow = INT64_MIN;
+
   explicit RecordAccumulator(AccumulatorOptions options, uint64_t seed = std::random_device{}());
 
   // Sets (or grows) a topic's partition count, from metadata.
@@ -85,7 +87,9 @@ class RecordAccumulator {
   // murmur2 partition of record.key, or the topic's sticky partition. Errors: NotFound for a
   // topic without a partition count, InvalidArgument for a partition out of range,
   // ResourceExhausted when no buffer space freed up within max_block_ms, Failed after Close().
-  // The callback is moved from only on success; on error the caller still owns it.
+  // now_ms = kClockNow reads the monotonic clock, and only when a new batch starts (the clock is
+  // not read per record). The callback is moved from only on success; on error the caller still
+  // owns it.
   Result<Appended> Append(const ProducerRecord& record, int64_t timestamp_ms,
                           SendCallback&& callback, int64_t now_ms);
 
