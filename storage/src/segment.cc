@@ -389,6 +389,68 @@ Status Segment::FindBatch(Offset offset, uint64_t* position, Offset* batch_base)
 
 Status Segment::Read(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
                      Offset* next) const {
+  // Fast path: one pread from the index entry at or before `from`, covering the batches to
+  // skip (at most about index_interval_bytes) plus max_bytes; the slow path handles the rest.
+  uint64_t size = this->size();
+  if (from >= next_offset()) {
+    *next = next_offset();
+    return Status::OK();
+  }
+  uint64_t pos = from <= base_ ? 0 : LookupIndex(from);
+  if (pos >= size) return ReadSlow(from, max_bytes, max_offset, out, next);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(
+      std::max<size_t>(max_bytes, 1) + static_cast<size_t>(index_interval_bytes_), size - pos));
+  size_t start = out->size();
+  out->resize(start + want);
+  RILL_ASSIGN_OR_RETURN(size_t got, log_->ReadAt(pos, out->data() + start, want));
+  const char* buf = out->data() + start;
+  size_t skip = 0;
+  bool found = false;
+  while (got - skip >= batch::kHeaderSize) {
+    batch::Header h = batch::DecodeHeader(buf + skip);
+    if (h.batch_length < static_cast<int32_t>(batch::kHeaderSize - batch::kLogOverhead)) break;
+    if (h.last_offset() >= from.value()) {
+      found = true;
+      break;
+    }
+    skip += h.total_size();
+    if (skip > got) break;
+  }
+  if (!found) {
+    out->resize(start);
+    return ReadSlow(from, max_bytes, max_offset, out, next);
+  }
+  if (Offset(batch::DecodeHeader(buf + skip).base_offset) > max_offset) {
+    out->resize(start);
+    *next = Offset(batch::DecodeHeader(buf + skip).base_offset);
+    return Status::OK();
+  }
+  size_t used = 0;
+  while (got - skip - used >= batch::kHeaderSize) {
+    batch::Header h = batch::DecodeHeader(buf + skip + used);
+    if (h.batch_length < static_cast<int32_t>(batch::kHeaderSize - batch::kLogOverhead)) {
+      return Status::Corruption("bad batch length in " + log_path_ + " at " +
+                                std::to_string(pos + skip + used));
+    }
+    if (used > 0 && (Offset(h.base_offset) > max_offset || used + h.total_size() > max_bytes)) {
+      break;
+    }
+    if (h.total_size() > got - skip - used) break;
+    used += h.total_size();
+    *next = Offset(h.last_offset() + 1);
+  }
+  if (used == 0) {
+    // The first batch does not fit in what was read: the slow path reads it whole.
+    out->resize(start);
+    return ReadSlow(from, max_bytes, max_offset, out, next);
+  }
+  if (skip > 0) std::memmove(out->data() + start, out->data() + start + skip, used);
+  out->resize(start + used);
+  return Status::OK();
+}
+
+Status Segment::ReadSlow(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
+                     Offset* next) const {
   // Snapshot the end before looking: bytes below it are whole, published batches.
   uint64_t size = this->size();
   uint64_t pos;

@@ -90,6 +90,8 @@ class Segment {
   Status OpenFiles(bool create);
   void IndexBatch(const BatchMeta& m, uint64_t position);  // index_mu_ held
   Status ReadHeaderAt(uint64_t pos, struct HeaderView* h) const;
+  Status ReadSlow(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
+                  Offset* next) const;
   uint64_t LookupIndex(Offset offset) const;
   Status WriteIndexFiles();
 
