@@ -314,7 +314,9 @@ TEST(AssignorRandomTest, UniformAgainstChecker) {
       const auto out = UniformAssignor().Assign(in);
       ASSERT_NO_FATAL_FAILURE(CheckComplete(in, out));
       ASSERT_NO_FATAL_FAILURE(CheckBalanced(in, out));
-      if (homogeneous) ASSERT_NO_FATAL_FAILURE(CheckSticky(in, out));
+      if (homogeneous) {
+        ASSERT_NO_FATAL_FAILURE(CheckSticky(in, out));
+      }
       ASSERT_EQ(out, UniformAssignor().Assign(in)) << "not deterministic";
       {
         // Fixpoint: fed its own output back with nothing else changed, nothing moves.

@@ -54,14 +54,18 @@ TEST(GroupRecordsTest, RoundTrip) {
   for (const auto& r : records) {
     EncodedGroupRecord e = Encode(r);
     EXPECT_FALSE(e.key.empty());
-    if (r.value.has_value()) EXPECT_FALSE(e.value->empty()) << "a value never encodes to nothing";
+    if (r.value.has_value()) {
+      EXPECT_FALSE(e.value->empty()) << "a value never encodes to nothing";
+    }
     std::optional<std::string_view> v;
     if (e.value) v = *e.value;
     auto d = Decode(e.key, v);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(d->key.SerializeAsString(), r.key.SerializeAsString());
     EXPECT_EQ(d->value.has_value(), r.value.has_value());
-    if (r.value) EXPECT_EQ(d->value->SerializeAsString(), r.value->SerializeAsString());
+    if (r.value) {
+      EXPECT_EQ(d->value->SerializeAsString(), r.value->SerializeAsString());
+    }
     EXPECT_EQ(RecordGroupId(d->key), "g");
   }
   // Same record, same bytes.
