@@ -1,0 +1,100 @@
+// PartitionManager follows metadata images: opens hosted partitions with effective configs,
+// sets leadership, applies config changes, removes deleted or re-created topics.
+
+#include "partition_manager.h"
+
+#include <gtest/gtest.h>
+
+#include "memory_log.h"
+
+namespace rill::broker::testing {
+namespace {
+
+PartitionAssignment Assign(int32_t p, int32_t leader, std::vector<int32_t> replicas,
+                           int32_t epoch = 1) {
+  PartitionAssignment a;
+  a.partition = p;
+  a.leader = NodeId(leader);
+  a.leader_epoch = LeaderEpoch(epoch);
+  for (auto r : replicas) a.replicas.push_back(NodeId(r));
+  a.isr = a.replicas;
+  return a;
+}
+
+std::shared_ptr<MetadataImage> Image(std::vector<TopicMetadata> topics) {
+  auto img = std::make_shared<MetadataImage>();
+  for (auto& t : topics) img->topics[t.name] = t;
+  return img;
+}
+
+TEST(PartitionManager, OpensOnlyHostedPartitionsWithRoles) {
+  MemoryLogStore store;
+  PartitionManager pm(NodeId(1), &store, {{"flush.policy", "none"}});
+  EXPECT_FALSE(pm.ready());
+  TopicMetadata t{"t", "id1", false,
+                  {Assign(0, 1, {1}), Assign(1, 2, {2, 1}, 7), Assign(2, 2, {2, 3})},
+                  {{"retention.ms", "5"}}};
+  pm.ApplyImage(Image({t}));
+  EXPECT_TRUE(pm.ready());
+  ASSERT_NE(pm.Get("t", 0), nullptr);
+  ASSERT_NE(pm.Get("t", 1), nullptr);
+  EXPECT_EQ(pm.Get("t", 2), nullptr);  // not a replica here
+  EXPECT_EQ(pm.Get("t", 9), nullptr);
+  EXPECT_EQ(pm.Get("t", -1), nullptr);
+  EXPECT_EQ(pm.Get("u", 0), nullptr);
+  EXPECT_EQ(pm.Get("t", 0)->role(), PartitionRole::kLeader);
+  EXPECT_EQ(pm.Get("t", 1)->role(), PartitionRole::kFollower);
+  EXPECT_EQ(pm.Get("t", 1)->leader_epoch(), LeaderEpoch(7));
+  EXPECT_EQ(pm.All().size(), 2u);
+  // Broker defaults below topic overrides.
+  auto cfg = store.Get("t", 0)->config();
+  EXPECT_EQ(cfg.at("flush.policy"), "none");
+  EXPECT_EQ(cfg.at("retention.ms"), "5");
+  // A follower refuses appends.
+  std::string b = "x";
+  EXPECT_FALSE(pm.Get("t", 1)->Append(std::span<char>(b.data(), b.size())).ok());
+}
+
+TEST(PartitionManager, AppliesConfigChangesAndLeadershipMoves) {
+  MemoryLogStore store;
+  PartitionManager pm(NodeId(1), &store, {});
+  TopicMetadata t{"t", "id1", false, {Assign(0, 1, {1, 2})}, {}};
+  pm.ApplyImage(Image({t}));
+  auto part = pm.Get("t", 0);
+  EXPECT_EQ(part->limits().max_message_bytes, 1048588);
+  t.configs["max.message.bytes"] = "100";
+  t.configs["message.timestamp.type"] = "LogAppendTime";
+  t.partitions[0] = Assign(0, 2, {1, 2}, 2);
+  pm.ApplyImage(Image({t}));
+  EXPECT_EQ(pm.Get("t", 0), part);  // same log, not reopened
+  EXPECT_EQ(store.opens(), 1);
+  EXPECT_EQ(part->limits().max_message_bytes, 100);
+  EXPECT_TRUE(part->limits().log_append_time);
+  EXPECT_EQ(store.Get("t", 0)->config().at("max.message.bytes"), "100");
+  EXPECT_EQ(part->role(), PartitionRole::kFollower);
+  EXPECT_EQ(part->leader_epoch(), LeaderEpoch(2));
+}
+
+TEST(PartitionManager, DeletedAndRecreatedTopicsLoseTheirLogs) {
+  MemoryLogStore store;
+  PartitionManager pm(NodeId(1), &store, {});
+  TopicMetadata t{"t", "id1", false, {Assign(0, 1, {1}), Assign(1, 1, {1})}, {}};
+  pm.ApplyImage(Image({t}));
+  pm.ApplyImage(Image({}));
+  EXPECT_EQ(pm.Get("t", 0), nullptr);
+  EXPECT_EQ(store.removes(), 2);
+  pm.ApplyImage(Image({t}));
+  auto before = pm.Get("t", 0);
+  t.topic_id = "id2";  // deleted and re-created between two images
+  pm.ApplyImage(Image({t}));
+  EXPECT_EQ(store.removes(), 4);
+  ASSERT_NE(pm.Get("t", 0), nullptr);
+  EXPECT_NE(pm.Get("t", 0), before);
+  // Added partitions open.
+  t.partitions.push_back(Assign(2, 1, {1}));
+  pm.ApplyImage(Image({t}));
+  EXPECT_NE(pm.Get("t", 2), nullptr);
+}
+
+}  // namespace
+}  // namespace rill::broker::testing
