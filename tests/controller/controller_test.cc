@@ -17,7 +17,8 @@
 #include <set>
 #include <tuple>
 
-#include "file_raft_storage.h"
+#include "rill/replication/disk_raft_storage.h"
+#include "rill/storage/file_system.h"
 #include "topic_config.h"
 
 namespace rill::broker {
@@ -347,7 +348,8 @@ TEST(ControllerTest, SnapshotsBoundTheLogAndRestartFromThem) {
   }
   {
     // The stored log starts from a snapshot and holds fewer entries than were written.
-    auto storage = std::move(FileRaftStorage::Open(meta)).value();
+    auto storage =
+        std::move(raft::DiskRaftStorage::Open(storage::DefaultFileSystem(), meta)).value();
     auto state = storage->Load();
     ASSERT_TRUE(state.ok());
     ASSERT_TRUE(state->snapshot.has_value());
@@ -430,6 +432,25 @@ class ThreeVoters {
 
   bool WaitFor(const std::function<bool()>& pred) { return waiter_.WaitFor(pred); }
 
+  // Each node's view, for failure messages.
+  std::string Describe() {
+    std::string out;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      out += "node " + std::to_string(i + 1) + (running(i) ? "" : " (stopped)") +
+             (node(i)->IsActive() ? " active" : "");
+      if (auto img = node(i)->image()) {
+        out += " controller=" + std::to_string(img->controller_id.value()) +
+               " applied=" + std::to_string(img->applied_index) + " brokers=";
+        for (const auto& [id, b] : img->brokers) {
+          out += std::to_string(id.value()) + (b.fenced ? "(fenced)" : "") + ",";
+        }
+        out += " cluster=" + img->cluster_id;
+      }
+      out += "\n";
+    }
+    return out;
+  }
+
   // True when every running node's image satisfies `pred`.
   bool AllImages(const std::function<bool(const MetadataImage&)>& pred) {
     for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -460,7 +481,8 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
       return img.brokers.size() == 3 && img.cluster_id == "three" &&
              img.controller_id == NodeId(a + 1);
     });
-  })) << "no leader with three registered brokers";
+  })) << "no leader with three registered brokers:\n"
+      << cluster.Describe();
   int leader = cluster.Active();
   ASSERT_GE(leader, 0);
   int follower = (leader + 1) % 3;
@@ -515,7 +537,8 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
     return a >= 0 && a != leader && cluster.AllImages([&](const MetadataImage& img) {
       return img.controller_id == NodeId(a + 1);
     });
-  })) << "no new leader";
+  })) << "no new leader:\n"
+      << cluster.Describe();
   int next = cluster.Active();
   ASSERT_NE(next, leader);
   EXPECT_TRUE(cluster.AllImages([](const MetadataImage& img) {
@@ -535,7 +558,8 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
       }
       return true;
     });
-  })) << "the stopped broker was not fenced";
+  })) << "the stopped broker was not fenced:\n"
+      << cluster.Describe();
   {
     auto img = cluster.node(next)->image();
     for (const PartitionAssignment& p : img->FindTopic("orders")->partitions) {

@@ -12,13 +12,14 @@
 #include <set>
 #include <thread>
 
-#include "file_raft_storage.h"
 #include "metadata_image.h"
 #include "raft_codec.h"
 #include "raft_transport.h"
 #include "rill/internal/v1/raft.grpc.pb.h"
+#include "rill/replication/disk_raft_storage.h"
 #include "rill/replication/raft.h"
 #include "rill/replication/raft_storage.h"
+#include "rill/storage/file_system.h"
 #include "topic_config.h"
 #include "topic_rules.h"
 
@@ -339,7 +340,8 @@ Status ControllerImpl::Start() {
   std::vector<NodeId> voter_ids;
   for (const VoterAddress& v : config_.voters) voter_ids.push_back(v.node_id);
 
-  RILL_ASSIGN_OR_RETURN(auto storage, FileRaftStorage::Open(config_.metadata_dir));
+  RILL_ASSIGN_OR_RETURN(auto storage, raft::DiskRaftStorage::Open(storage::DefaultFileSystem(),
+                                                                  config_.metadata_dir));
   RILL_ASSIGN_OR_RETURN(raft::RaftInitialState initial, storage->Load());
   storage_ = std::move(storage);
   if (initial.snapshot) {

@@ -107,16 +107,6 @@ raft::Snapshot DecodeRaftSnapshot(const pb::RaftSnapshot& s) {
   return out;
 }
 
-void EncodeRaftHardState(const raft::HardState& hs, pb::RaftHardState* out) {
-  out->set_term(hs.term.value());
-  out->set_vote(hs.vote.value());
-  out->set_commit(hs.commit.value());
-}
-
-raft::HardState DecodeRaftHardState(const pb::RaftHardState& hs) {
-  return raft::HardState{Term(hs.term()), NodeId(hs.vote()), raft::LogIndex(hs.commit())};
-}
-
 void EncodeRaftMessage(const raft::Message& m, pb::RaftMessage* out) {
   out->set_type(ToProto(m.type));
   out->set_from(m.from.value());

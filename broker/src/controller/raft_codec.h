@@ -16,8 +16,6 @@ void EncodeRaftEntry(const raft::Entry& e, internal::v1::RaftEntry* out);
 Result<raft::Entry> DecodeRaftEntry(const internal::v1::RaftEntry& e);
 void EncodeRaftSnapshot(const raft::Snapshot& s, internal::v1::RaftSnapshot* out);
 raft::Snapshot DecodeRaftSnapshot(const internal::v1::RaftSnapshot& s);
-void EncodeRaftHardState(const raft::HardState& hs, internal::v1::RaftHardState* out);
-raft::HardState DecodeRaftHardState(const internal::v1::RaftHardState& hs);
 
 void EncodeRaftMessage(const raft::Message& m, internal::v1::RaftMessage* out);
 // InvalidArgument for an unknown message or entry type.
