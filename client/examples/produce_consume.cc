@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   admin_config.bootstrap = bootstrap;
   auto admin = Admin::Create(admin_config);
   if (!admin.ok()) return std::fprintf(stderr, "%s\n", admin.status().ToString().c_str()), 1;
-  auto created = (*admin)->CreateTopics({NewTopic{.name = topic, .partitions = 1}});
+  auto created = (*admin)->CreateTopics({NewTopic{.name = topic, .partitions = 1, .configs = {}}});
   if (!created.ok()) {
     std::fprintf(stderr, "create topic: %s\n", created.status().ToString().c_str());
     return 1;

@@ -124,7 +124,8 @@ Status EnsureTopic(const Options& o) {
     RILL_ASSIGN_OR_RETURN(auto out, admin->CreateTopics({client::NewTopic{
                                         .name = o.topic,
                                         .partitions = o.partitions,
-                                        .replication_factor = o.replication_factor}}));
+                                        .replication_factor = o.replication_factor,
+                                        .configs = {}}}));
     Status st = client::Admin::FirstError(out);
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
   } else if (static_cast<int32_t>(md.topics[0].partitions.size()) != o.partitions) {

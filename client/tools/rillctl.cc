@@ -96,7 +96,7 @@ int ReportOutcomes(const Globals& g, const std::vector<client::TopicOutcome>& ou
 
 int TopicCreate(const Globals& g, const std::string& name, int32_t partitions, int32_t rf,
                 const std::vector<std::string>& configs, bool validate_only) {
-  client::NewTopic t{.name = name, .partitions = partitions, .replication_factor = rf};
+  client::NewTopic t{.name = name, .partitions = partitions, .replication_factor = rf, .configs = {}};
   for (const auto& kv : configs) {
     auto p = ParseKeyValue(kv);
     if (!p.ok()) return Fail(kTool, p.status());
