@@ -2,7 +2,8 @@
 // batches). Operations: append (one or several batches), read at random offsets, truncate,
 // retention, clock advance (time-based rolls), clean close + reopen, unclean stop + reopen.
 // After every operation the log's offsets must match the model; every 250 operations the whole
-// log is read back and compared byte for byte. RILL_SEED=<seed> replays a run.
+// log is read back and compared byte for byte. RILL_SEED=<seed> replays a run; RILL_TRACE=1
+// prints each operation.
 
 #include <gtest/gtest.h>
 
