@@ -373,7 +373,9 @@ TEST_F(BrokerServiceTest, AdminAndMetadata) {
         EXPECT_EQ(e.value(), "2000");
         EXPECT_FALSE(e.is_default());
       }
-      if (e.name() == "segment.bytes") EXPECT_TRUE(e.is_default());
+      if (e.name() == "segment.bytes") {
+        EXPECT_TRUE(e.is_default());
+      }
     }
     EXPECT_TRUE(found);
   }
