@@ -286,8 +286,7 @@ class GroupSim {
       req = BeatRequest(c.member_id, c.epoch, Union(c.owned, c.releasing));
     }
     const int32_t group_epoch_before = group_->group_epoch();
-    const std::string old_static_owner =
-        c.instance_id.empty() ? "" : StaticOwner(c.instance_id);
+    const std::string old_static_owner = c.instance_id.empty() ? "" : StaticOwner(c.instance_id);
     auto res = group_->Heartbeat(req, now_, topics_);
     Persist(res.records);
     const auto& r = res.response;
@@ -400,8 +399,8 @@ class GroupSim {
       }
       ASSERT_EQ(v.response.error(), v1::NONE) << v.response.error_message();
       for (const auto& pe : v.response.partitions()) {
-        ASSERT_EQ(pe.error(), v1::NONE) << pe.topic() << "-" << pe.partition() << ": "
-                                        << pe.error_message();
+        ASSERT_EQ(pe.error(), v1::NONE)
+            << pe.topic() << "-" << pe.partition() << ": " << pe.error_message();
       }
       Persist(v.records);
       const auto& first = v.records.front().key.offset_commit();
@@ -418,11 +417,10 @@ class GroupSim {
       const Assignment held = Union(c.owned, c.releasing);
       if (held.empty()) continue;
       const GroupMember* m = group_->FindMember(c.member_id);
-      ASSERT_NE(m, nullptr) << "client " << i << " holds " << ToString(held)
-                            << " but its member " << c.member_id << " is gone";
-      ASSERT_TRUE(IsSubset(held, m->Owned()))
-          << "client " << i << " holds " << ToString(held) << ", coordinator says "
-          << ToString(m->Owned());
+      ASSERT_NE(m, nullptr) << "client " << i << " holds " << ToString(held) << " but its member "
+                            << c.member_id << " is gone";
+      ASSERT_TRUE(IsSubset(held, m->Owned())) << "client " << i << " holds " << ToString(held)
+                                              << ", coordinator says " << ToString(m->Owned());
     }
   }
 
@@ -478,8 +476,9 @@ class GroupSim {
       group_ = std::make_unique<ConsumerGroup>("g", config_, CountingIds("f"));
       return;
     }
-    auto restored = ConsumerGroup::Restore("g", config_, CountingIds("f" + std::to_string(failovers_) + "-"),
-                                           *it->second.metadata, it->second.members, now_);
+    auto restored =
+        ConsumerGroup::Restore("g", config_, CountingIds("f" + std::to_string(failovers_) + "-"),
+                               *it->second.metadata, it->second.members, now_);
     ASSERT_TRUE(restored.ok()) << restored.status().ToString();
     auto a = group_->SnapshotRecords();
     auto b = restored->SnapshotRecords();
@@ -546,9 +545,10 @@ TEST(ConsumerGroupSimTest, RandomisedMembershipChurn) {
     rejoins += sim.static_rejoins();
     intervals += sim.intervals();
   }
-  std::printf("convergence within %d rounds (bound %d); %zu ownership intervals, %d failovers, "
-              "%d zombies fenced, %d static rejoins\n",
-              max_rounds, kConvergenceRounds, intervals, failovers, zombies, rejoins);
+  std::printf(
+      "convergence within %d rounds (bound %d); %zu ownership intervals, %d failovers, "
+      "%d zombies fenced, %d static rejoins\n",
+      max_rounds, kConvergenceRounds, intervals, failovers, zombies, rejoins);
   // The run exercised what it claims to.
   EXPECT_GT(intervals, 0u);
   if (!replay) {

@@ -59,8 +59,8 @@ class ConsumerGroupTest : public ::testing::Test {
       for (Client* c : clients) EXPECT_EQ(Beat(*c).error(), v1::NONE);
       if (group_.state() == GroupState::kStable) return round;
     }
-    ADD_FAILURE() << "group did not settle in " << max_rounds << " rounds: "
-                  << GroupStateName(group_.state());
+    ADD_FAILURE() << "group did not settle in " << max_rounds
+                  << " rounds: " << GroupStateName(group_.state());
     return max_rounds;
   }
 
@@ -132,8 +132,7 @@ TEST_F(ConsumerGroupTest, StaleEpochIsFenced) {
   ASSERT_EQ(a.epoch, 2);
   Beat(a);  // releases, epoch stays 2
   // Epoch 1 is now the previous epoch, but a reports owning partitions it no longer may.
-  auto res = group_.Heartbeat(BeatRequest(a.id, 1, group_.FindMember(a.id)->target), now_,
-                              topics_);
+  auto res = group_.Heartbeat(BeatRequest(a.id, 1, group_.FindMember(a.id)->target), now_, topics_);
   EXPECT_EQ(res.response.error(), v1::NONE) << "previous epoch owning only its own is accepted";
   res = group_.Heartbeat(BeatRequest(a.id, 1, {{"t", {0, 1, 2, 3, 4, 5}}}), now_, topics_);
   EXPECT_EQ(res.response.error(), v1::FENCED_MEMBER_EPOCH);
@@ -227,8 +226,7 @@ TEST_F(ConsumerGroupTest, CommitFromExpiredButNotYetTickedMemberIsFenced) {
   o->set_topic("t");
   o->set_partition(0);
   o->set_offset(1);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
-            v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
 }
 
 TEST_F(ConsumerGroupTest, CommitValidation) {
@@ -270,15 +268,12 @@ TEST_F(ConsumerGroupTest, CommitValidation) {
   EXPECT_EQ(v.records[0].value->offset_commit().commit_timestamp_ms(), now_);
 
   commit.set_member_epoch(a.epoch + 5);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
-            v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
   commit.set_member_epoch(0);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
-            v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
   commit.set_member_id("");
   commit.set_member_epoch(-1);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(),
-            v1::UNKNOWN_MEMBER_ID)
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::UNKNOWN_MEMBER_ID)
       << "outside commits only to a group without members";
 }
 
@@ -379,8 +374,7 @@ TEST_F(ConsumerGroupTest, RegexSubscriptionPicksUpNewTopics) {
 }
 
 TEST_F(ConsumerGroupTest, InvalidJoins) {
-  EXPECT_EQ(group_.Heartbeat(JoinRequest({}), now_, topics_).response.error(),
-            v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(JoinRequest({}), now_, topics_).response.error(), v1::INVALID_REQUEST);
   EXPECT_EQ(group_.Heartbeat(JoinRequest({"t"}, "", "magic"), now_, topics_).response.error(),
             v1::INVALID_REQUEST);
   auto r = JoinRequest({"t"});
@@ -451,8 +445,8 @@ TEST_F(ConsumerGroupTest, RestoreFromSnapshotRecords) {
     if (r.key.has_group_metadata()) metadata = r.value->group_metadata();
     if (r.key.has_member()) members[r.key.member().member_id()] = r.value->member();
   }
-  auto restored = ConsumerGroup::Restore("g", TestConfig(), CountingIds("r"), metadata, members,
-                                         now_);
+  auto restored =
+      ConsumerGroup::Restore("g", TestConfig(), CountingIds("r"), metadata, members, now_);
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   auto& g2 = restored.value();
   EXPECT_EQ(g2.group_epoch(), group_.group_epoch());

@@ -106,9 +106,9 @@ TEST_F(MaterializerTest, ApplyThenRead) {
 }
 
 TEST_F(MaterializerTest, ReapplyIsIdempotent) {
-  auto log = ToLog(0, {MakeOffsetCommitRecord("g", "t", 0, OffsetValue(5)),
-                       MakeMemberRecord("g", "m1", MemberValueWithEpoch(1)),
-                       MakeOffsetTombstone("g", "t", 0)});
+  auto log = ToLog(
+      0, {MakeOffsetCommitRecord("g", "t", 0, OffsetValue(5)),
+          MakeMemberRecord("g", "m1", MemberValueWithEpoch(1)), MakeOffsetTombstone("g", "t", 0)});
   ASSERT_TRUE(m_.Apply(std::span(log).first(2)).ok());
   const auto after_two = store_.data();
   // The whole log again: the first two are skipped, only the tombstone applies.
@@ -154,13 +154,12 @@ TEST_F(MaterializerTest, LoadRebuildsGroupsFromStoreAndSuffix) {
   meta.set_group_epoch(4);
   meta.set_assignment_epoch(4);
   meta.set_assignor("uniform");
-  auto log = ToLog(0, {MakeGroupMetadataRecord("g", meta),
-                       MakeMemberRecord("g", "m1", MemberValueWithEpoch(2)),
-                       MakeMemberRecord("g", "m2", MemberValueWithEpoch(3)),
-                       MakeOffsetCommitRecord("g", "t", 0, OffsetValue(10)),
-                       MakeOffsetCommitRecord("solo", "t", 1, OffsetValue(11)),
-                       MakeMemberTombstone("g", "m2"),
-                       MakeOffsetCommitRecord("g", "t", 0, OffsetValue(12))});
+  auto log = ToLog(
+      0, {MakeGroupMetadataRecord("g", meta), MakeMemberRecord("g", "m1", MemberValueWithEpoch(2)),
+          MakeMemberRecord("g", "m2", MemberValueWithEpoch(3)),
+          MakeOffsetCommitRecord("g", "t", 0, OffsetValue(10)),
+          MakeOffsetCommitRecord("solo", "t", 1, OffsetValue(11)), MakeMemberTombstone("g", "m2"),
+          MakeOffsetCommitRecord("g", "t", 0, OffsetValue(12))});
   // The store saw the first four; the log has all seven. The suffix given starts before the
   // applied offset (overlap is fine).
   ASSERT_TRUE(m_.Apply(std::span(log).first(4)).ok());
@@ -211,13 +210,13 @@ TEST(MaterializerRandomTest, CrashAndReplayMatchesModel) {
     MemoryOffsetStore store;
     std::vector<OffsetsLogRecord> log;
     std::map<std::pair<std::string, int32_t>, int64_t> model;  // (group, partition) -> offset
-    size_t applied = 0;  // records of `log` known applied
+    size_t applied = 0;                                        // records of `log` known applied
     for (int step = 0; step < 60; ++step) {
       const std::string group = "g" + std::to_string(pick(0, 3));
       const int32_t partition = pick(0, 4);
-      GroupRecord r = pick(0, 5) == 0 ? MakeOffsetTombstone(group, "t", partition)
-                                      : MakeOffsetCommitRecord(group, "t", partition,
-                                                               OffsetValue(step));
+      GroupRecord r = pick(0, 5) == 0
+                          ? MakeOffsetTombstone(group, "t", partition)
+                          : MakeOffsetCommitRecord(group, "t", partition, OffsetValue(step));
       auto enc = ToLog(static_cast<int64_t>(log.size()), {r});
       log.push_back(enc[0]);
       if (r.value) {

@@ -46,8 +46,7 @@ std::string_view GroupStateName(GroupState s) {
   return "Unknown";
 }
 
-ConsumerGroup::ConsumerGroup(std::string group_id, GroupConfig config,
-                             MemberIdGenerator member_ids)
+ConsumerGroup::ConsumerGroup(std::string group_id, GroupConfig config, MemberIdGenerator member_ids)
     : group_id_(std::move(group_id)),
       config_(std::move(config)),
       member_ids_(std::move(member_ids)),
@@ -137,9 +136,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
     // has dropped every partition, so they are free again.
     GroupMember& m = members_.at(member_id);
     if (m.instance_id != instance_id) {
-      result.response = Error(v1::INVALID_REQUEST, "member " + member_id + " has instance id '" +
-                                                       m.instance_id + "', not '" + instance_id +
-                                                       "'");
+      result.response =
+          Error(v1::INVALID_REQUEST, "member " + member_id + " has instance id '" + m.instance_id +
+                                         "', not '" + instance_id + "'");
       return result;
     }
     SetOwnership(m, {}, {});
@@ -176,9 +175,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
     subscription_changed = UpdateSubscription(it->second, request);
   } else {
     if (members_.size() >= config_.max_members) {
-      result.response = Error(v1::RESOURCE_EXHAUSTED,
-                              "group " + group_id_ + " has the maximum of " +
-                                  std::to_string(config_.max_members) + " members");
+      result.response =
+          Error(v1::RESOURCE_EXHAUSTED, "group " + group_id_ + " has the maximum of " +
+                                            std::to_string(config_.max_members) + " members");
       return result;
     }
     if (member_id.empty()) member_id = member_ids_();
@@ -223,7 +222,8 @@ HeartbeatResult ConsumerGroup::Leave(const v1::GroupHeartbeatRequest& request, i
       result.response.set_member_epoch(-1);
       return result;
     }
-    result.response = Error(v1::UNKNOWN_MEMBER_ID, "member " + id + " is not in group " + group_id_);
+    result.response =
+        Error(v1::UNKNOWN_MEMBER_ID, "member " + id + " is not in group " + group_id_);
     return result;
   }
   RemoveMember(id, /*fenced=*/false);
@@ -269,9 +269,10 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
   auto it = members_.find(id);
   if (it == members_.end()) {
     if (fenced_.contains(id)) {
-      result.response = Error(v1::FENCED_MEMBER_EPOCH,
-                              "member " + id + " was fenced (session expired or replaced); rejoin "
-                              "with epoch 0");
+      result.response =
+          Error(v1::FENCED_MEMBER_EPOCH, "member " + id +
+                                             " was fenced (session expired or replaced); rejoin "
+                                             "with epoch 0");
     } else {
       result.response =
           Error(v1::UNKNOWN_MEMBER_ID, "member " + id + " is not in group " + group_id_);
@@ -297,11 +298,11 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
     // The response that carried the current epoch was lost; resend it before moving on.
     caught_up = false;
   } else {
-    result.response = Error(
-        v1::FENCED_MEMBER_EPOCH,
-        "member " + id + " sent epoch " + std::to_string(request.member_epoch()) + " owning " +
-            ToString(owned) + "; its epoch is " + std::to_string(m.member_epoch) + " owning " +
-            ToString(m.Owned()));
+    result.response =
+        Error(v1::FENCED_MEMBER_EPOCH,
+              "member " + id + " sent epoch " + std::to_string(request.member_epoch()) +
+                  " owning " + ToString(owned) + "; its epoch is " +
+                  std::to_string(m.member_epoch) + " owning " + ToString(m.Owned()));
     return result;
   }
 
@@ -493,8 +494,8 @@ void ConsumerGroup::SetOwnership(GroupMember& m, Assignment assigned, Assignment
   for (const auto& [topic, parts] : m.Owned()) {
     for (int32_t p : parts) {
       auto [it, inserted] = owner_.emplace(TopicPartition{topic, p}, m.member_id);
-      RILL_ASSERT(inserted, "group %s: partition %s-%d owned by both %s and %s",
-                  group_id_.c_str(), topic.c_str(), p, it->second.c_str(), m.member_id.c_str());
+      RILL_ASSERT(inserted, "group %s: partition %s-%d owned by both %s and %s", group_id_.c_str(),
+                  topic.c_str(), p, it->second.c_str(), m.member_id.c_str());
     }
   }
 }
@@ -565,8 +566,7 @@ HeartbeatResult ConsumerGroup::Tick(int64_t now_ms) {
   return result;
 }
 
-HeartbeatResult ConsumerGroup::OnTopicsChanged(const TopicPartitionCounts& topics,
-                                               int64_t now_ms) {
+HeartbeatResult ConsumerGroup::OnTopicsChanged(const TopicPartitionCounts& topics, int64_t now_ms) {
   HeartbeatResult result;
   if (dead_) return result;
   MaybeRebalance(topics, /*force=*/false);
@@ -600,8 +600,8 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
   const GroupMember* m = nullptr;
   if (request.member_id().empty() && request.member_epoch() == -1) {
     if (!members_.empty()) {
-      return fail_all(v1::UNKNOWN_MEMBER_ID, "group " + group_id_ +
-                                                 " has active members; only they may commit");
+      return fail_all(v1::UNKNOWN_MEMBER_ID,
+                      "group " + group_id_ + " has active members; only they may commit");
     }
   } else {
     m = FindMember(request.member_id());
@@ -618,11 +618,11 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
                       "member " + m->member_id + " has left or its session expired");
     }
     if (request.member_epoch() <= 0 || (request.member_epoch() != m->member_epoch &&
-                                         request.member_epoch() != m->previous_member_epoch)) {
-      return fail_all(v1::FENCED_MEMBER_EPOCH,
-                      "member " + m->member_id + " committed at epoch " +
-                          std::to_string(request.member_epoch()) + "; its epoch is " +
-                          std::to_string(m->member_epoch));
+                                        request.member_epoch() != m->previous_member_epoch)) {
+      return fail_all(v1::FENCED_MEMBER_EPOCH, "member " + m->member_id + " committed at epoch " +
+                                                   std::to_string(request.member_epoch()) +
+                                                   "; its epoch is " +
+                                                   std::to_string(m->member_epoch));
     }
   }
 
@@ -640,14 +640,13 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
     if (t == topics.end()) {
       reject(v1::UNKNOWN_TOPIC, "topic " + c.topic() + " does not exist");
     } else if (c.partition() < 0 || c.partition() >= t->second) {
-      reject(v1::UNKNOWN_PARTITION, "topic " + c.topic() + " has no partition " +
-                                        std::to_string(c.partition()));
+      reject(v1::UNKNOWN_PARTITION,
+             "topic " + c.topic() + " has no partition " + std::to_string(c.partition()));
     } else if (c.offset() < 0) {
       reject(v1::INVALID_OFFSET, "offset " + std::to_string(c.offset()) + " is negative");
     } else if (c.metadata().size() > config_.max_commit_metadata_bytes) {
       reject(v1::INVALID_REQUEST, "metadata longer than " +
-                                      std::to_string(config_.max_commit_metadata_bytes) +
-                                      " bytes");
+                                      std::to_string(config_.max_commit_metadata_bytes) + " bytes");
     } else if (m != nullptr && !Contains(owned, c.topic(), c.partition())) {
       reject(v1::FENCED_MEMBER_EPOCH, "member " + m->member_id + " does not own " + c.topic() +
                                           "-" + std::to_string(c.partition()));
@@ -747,7 +746,8 @@ Result<ConsumerGroup> ConsumerGroup::Restore(std::string group_id, GroupConfig c
   g.group_epoch_ = metadata.group_epoch();
   g.assignment_epoch_ = metadata.assignment_epoch();
   g.assignor_ = metadata.assignor();
-  for (const auto& t : metadata.subscribed_topics()) g.subscribed_topics_[t.topic()] = t.partitions();
+  for (const auto& t : metadata.subscribed_topics())
+    g.subscribed_topics_[t.topic()] = t.partitions();
 
   std::set<TopicPartition> seen;
   for (const auto& [id, v] : members) {

@@ -48,8 +48,8 @@ struct GroupConfig {
   int32_t max_session_timeout_ms = 300000;
   int32_t default_rebalance_timeout_ms = 60000;  // time a member has to release partitions
   int32_t heartbeat_interval_ms = 3000;
-  size_t max_members = 1000;            // joins beyond this get RESOURCE_EXHAUSTED
-  size_t max_fenced_members = 1024;     // expired member ids remembered to answer FENCED
+  size_t max_members = 1000;         // joins beyond this get RESOURCE_EXHAUSTED
+  size_t max_fenced_members = 1024;  // expired member ids remembered to answer FENCED
   size_t max_commit_metadata_bytes = 4096;
   size_t max_regex_bytes = 1024;
   size_t max_subscribed_topic_names = 10000;
@@ -188,8 +188,8 @@ class ConsumerGroup {
   TopicPartitionCounts subscribed_topics_;  // metadata the current target was computed from
   TopicPartitionCounts last_topics_;        // topic metadata of the last MaybeRebalance
   std::map<std::string, GroupMember> members_;
-  std::map<std::string, std::string> static_members_;  // instance id -> member id
-  std::map<TopicPartition, std::string> owner_;         // partition -> member owning it
+  std::map<std::string, std::string> static_members_;      // instance id -> member id
+  std::map<TopicPartition, std::string> owner_;            // partition -> member owning it
   mutable std::map<std::string, std::regex> regex_cache_;  // pattern -> compiled (bounded)
   // Member ids whose session expired or who were replaced, in order of fencing (bounded).
   std::set<std::string> fenced_;

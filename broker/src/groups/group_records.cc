@@ -101,13 +101,12 @@ Result<GroupRecord> Decode(std::string_view key, const std::optional<std::string
   if (!r.value->ParseFromArray(value->data(), static_cast<int>(value->size()))) {
     return Status::Corruption("__consumer_offsets record value does not parse");
   }
-  const bool match =
-      (r.key.key_case() == pb::GroupRecordKey::kOffsetCommit &&
-       r.value->value_case() == pb::GroupRecordValue::kOffsetCommit) ||
-      (r.key.key_case() == pb::GroupRecordKey::kGroupMetadata &&
-       r.value->value_case() == pb::GroupRecordValue::kGroupMetadata) ||
-      (r.key.key_case() == pb::GroupRecordKey::kMember &&
-       r.value->value_case() == pb::GroupRecordValue::kMember);
+  const bool match = (r.key.key_case() == pb::GroupRecordKey::kOffsetCommit &&
+                      r.value->value_case() == pb::GroupRecordValue::kOffsetCommit) ||
+                     (r.key.key_case() == pb::GroupRecordKey::kGroupMetadata &&
+                      r.value->value_case() == pb::GroupRecordValue::kGroupMetadata) ||
+                     (r.key.key_case() == pb::GroupRecordKey::kMember &&
+                      r.value->value_case() == pb::GroupRecordValue::kMember);
   if (!match) {
     return Status::Corruption("__consumer_offsets record value type " +
                               std::to_string(r.value->value_case()) + " does not match key type " +

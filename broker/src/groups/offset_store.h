@@ -25,7 +25,9 @@ struct OffsetStoreBatch {
     std::string key;
     std::optional<std::string> value;  // nullopt: delete
   };
-  void Put(std::string key, std::string value) { ops.push_back({std::move(key), std::move(value)}); }
+  void Put(std::string key, std::string value) {
+    ops.push_back({std::move(key), std::move(value)});
+  }
   void Delete(std::string key) { ops.push_back({std::move(key), std::nullopt}); }
   std::vector<Op> ops;
 };

@@ -2,7 +2,6 @@
 
 #include <vector>
 
-
 namespace rill::groups {
 namespace {
 
@@ -122,10 +121,9 @@ Status OffsetsMaterializer::Apply(std::span<const OffsetsLogRecord> records) {
     if (r.value.has_value()) value = *r.value;
     auto decoded = Decode(r.key, value);
     if (!decoded.ok()) {
-      return Status::Corruption("__consumer_offsets partition " +
-                                std::to_string(offsets_partition_) + " offset " +
-                                std::to_string(r.offset.value()) + ": " +
-                                decoded.status().message());
+      return Status::Corruption(
+          "__consumer_offsets partition " + std::to_string(offsets_partition_) + " offset " +
+          std::to_string(r.offset.value()) + ": " + decoded.status().message());
     }
     std::string key = StoreKey(decoded->key);
     if (r.value.has_value()) {
@@ -152,14 +150,12 @@ Status OffsetsMaterializer::ApplyGroupRecords(Offset first_offset,
   return Apply(log);
 }
 
-Result<LoadedOffsetsPartition> OffsetsMaterializer::Load(
-    std::span<const OffsetsLogRecord> suffix) {
+Result<LoadedOffsetsPartition> OffsetsMaterializer::Load(std::span<const OffsetsLogRecord> suffix) {
   RILL_ASSIGN_OR_RETURN(Offset applied, AppliedOffset());
   if (!suffix.empty() && suffix.front().offset > applied + 1) {
-    return Status::OutOfRange("log suffix starts at " +
-                              std::to_string(suffix.front().offset.value()) +
-                              " but the store has applied only up to " +
-                              std::to_string(applied.value()));
+    return Status::OutOfRange(
+        "log suffix starts at " + std::to_string(suffix.front().offset.value()) +
+        " but the store has applied only up to " + std::to_string(applied.value()));
   }
   RILL_RETURN_IF_ERROR(Apply(suffix));
 
@@ -176,8 +172,7 @@ Result<LoadedOffsetsPartition> OffsetsMaterializer::Load(
     if (!k.String(&group)) return Status::Corruption("consumer-group store key without group");
     pb::GroupRecordValue v;
     if (!v.ParseFromString(value)) {
-      return Status::Corruption("consumer-group store value of group " + group +
-                                " does not parse");
+      return Status::Corruption("consumer-group store value of group " + group + " does not parse");
     }
     LoadedGroup& g = out.groups[group];
     if (type == kGroup && k.Done() && v.has_group_metadata()) {

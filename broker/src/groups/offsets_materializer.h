@@ -41,8 +41,8 @@ struct OffsetsLogRecord {
 
 // A group as found in the store.
 struct LoadedGroup {
-  std::optional<pb::GroupMetadataValue> metadata;     // absent for offsets-only groups
-  std::map<std::string, pb::MemberValue> members;     // member id -> member
+  std::optional<pb::GroupMetadataValue> metadata;  // absent for offsets-only groups
+  std::map<std::string, pb::MemberValue> members;  // member id -> member
   std::map<TopicPartition, pb::OffsetCommitValue> offsets;
 };
 
