@@ -230,6 +230,7 @@ class ControllerImpl final : public Controller {
   // Bootstrap of the cluster id and registration of this broker; driver thread.
   void Housekeeping();
   void FailPending(const Status& st);
+  void FailOverwrittenProposals();
 
   // Operations, on the driver thread.
   void Execute(const pb::ForwardRequest& op, ResultsCallback done, bool forwarded);
@@ -546,7 +547,24 @@ Status ControllerImpl::ProcessReady() {
   }
   bool leader = raft_->role() == raft::Role::kLeader;
   active_.store(leader, std::memory_order_release);
+  if (!leader) FailOverwrittenProposals();
   return Status::OK();
+}
+
+void ControllerImpl::FailOverwrittenProposals() {
+  // A proposal whose entry is no longer in the log with its term was replaced by a new leader:
+  // it will never commit. (One still there may yet commit; it waits to be applied.)
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    std::optional<Term> term = raft_->TermAt(it->first);
+    if (it->first > raft_->snapshot_index() && (!term || *term != it->second.term)) {
+      auto done = std::move(it->second.done);
+      it = pending_.erase(it);
+      done(Status::Unavailable(
+          "the controller lost its leadership before the operation committed; retry"));
+    } else {
+      ++it;
+    }
+  }
 }
 
 void ControllerImpl::ApplyCommitted(const raft::Entry& entry) {
