@@ -62,6 +62,7 @@ struct Options {
   double rate = 0;
   int32_t idle_timeout_ms = 10000;
   bool json = false;
+  std::vector<std::string> topic_configs;
 };
 
 // Latency samples (ns): every `stride`-th record, each slot written once.
@@ -121,11 +122,15 @@ Status EnsureTopic(const Options& o) {
   RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
   RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({o.topic}));
   if (md.topics.empty() || !md.topics[0].status.ok()) {
-    RILL_ASSIGN_OR_RETURN(auto out, admin->CreateTopics({client::NewTopic{
-                                        .name = o.topic,
-                                        .partitions = o.partitions,
-                                        .replication_factor = o.replication_factor,
-                                        .configs = {}}}));
+    client::NewTopic t{.name = o.topic,
+                       .partitions = o.partitions,
+                       .replication_factor = o.replication_factor,
+                       .configs = {}};
+    for (const auto& kv : o.topic_configs) {
+      RILL_ASSIGN_OR_RETURN(auto p, ParseKeyValue(kv));
+      t.configs[p.first] = p.second;
+    }
+    RILL_ASSIGN_OR_RETURN(auto out, admin->CreateTopics({t}));
     Status st = client::Admin::FirstError(out);
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
   } else if (static_cast<int32_t>(md.topics[0].partitions.size()) != o.partitions) {
@@ -390,6 +395,8 @@ int Main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Target records/s, open loop (0 = as fast as possible)");
   app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "Consumer gives up after this idle time")
       ->capture_default_str();
+  app.add_option("--topic-config", o.topic_configs,
+                 "key=value config of the topic when creating it (repeatable)");
   app.add_flag("--json", o.json, "JSON output");
   CLI11_PARSE(app, argc, argv);
   // Batch buffers are hundreds of KiB: keep them on the heap and keep freed memory mapped, so
