@@ -252,8 +252,9 @@ TEST(ProducerTest, FullBufferBlocksThenFailsWithAClearError) {
   Results results;
   int sent = 0;
   Status error;
+  // Outlives the producer: the callbacks of the unanswered records run at Close().
+  std::atomic<bool> failed_now{false};
   for (; sent < 100; ++sent) {
-    bool failed_now = false;
     (*p)->Send(Rec("t", 0, std::string(300, 'x')), [&](const Result<RecordMetadata>& r) {
       if (!r.ok() && r.status().code() == StatusCode::kResourceExhausted) {
         failed_now = true;
@@ -266,6 +267,7 @@ TEST(ProducerTest, FullBufferBlocksThenFailsWithAClearError) {
   EXPECT_EQ(error.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(error.message().find("buffer full"), std::string::npos) << error.ToString();
   broker.Shutdown();  // lets Close() give up on the unanswered records
+  (*p)->Close();
 }
 
 TEST(ProducerTest, EveryCodecRoundTrips) {
