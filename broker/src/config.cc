@@ -125,6 +125,10 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"group", "interval", "none"}));
   app.add_option("--flush.interval_ms", c.flush_interval_ms, "fsync period for policy interval")
       ->check(CLI::Range(1, 3600000));
+  app.add_option("--storage.preallocate_bytes", c.preallocate_bytes,
+                 "Bytes each partition's active segment is zero-filled ahead of its end, so group "
+                 "fsyncs overwrite written space (0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 34));
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,

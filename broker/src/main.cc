@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
 
   rill::broker::Broker broker(
       *config, [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
-      std::make_unique<rill::broker::StorageLogStore>(config->data_dir));
+      std::make_unique<rill::broker::StorageLogStore>(config->data_dir,
+                                                     config->preallocate_bytes));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

@@ -12,7 +12,8 @@ namespace rill::broker {
 
 namespace {
 
-Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective) {
+Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
+                                       int64_t preallocate_bytes) {
   // ParseTopicConfig takes overrides; the effective map is a valid set of overrides.
   std::map<std::string, std::string> known;
   for (const auto& [k, v] : effective) {
@@ -30,6 +31,10 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective) {
   c.flush_interval_ms = tc.flush_interval_ms;
   c.index_interval_bytes = tc.index_interval_bytes;
   c.max_batch_bytes = tc.max_message_bytes;
+  c.preallocate_bytes = preallocate_bytes;
+  if (c.preallocate_chunk_bytes > preallocate_bytes && preallocate_bytes > 0) {
+    c.preallocate_chunk_bytes = preallocate_bytes;
+  }
   return c;
 }
 
@@ -95,7 +100,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   }
 
   Status ApplyConfig(const TopicConfigMap& config) override {
-    RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config));
+    RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes));
     std::unique_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
     RILL_RETURN_IF_ERROR(log_->Close());
@@ -121,14 +126,15 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   storage::LogConfig config_;
 };
 
-StorageLogStore::StorageLogStore(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes)
+    : data_dir_(std::move(data_dir)), preallocate_bytes_(preallocate_bytes) {}
 
 StorageLogStore::~StorageLogStore() { (void)CloseAll(); }
 
 Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& topic,
                                                             int32_t partition,
                                                             const TopicConfigMap& config) {
-  RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config));
+  RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, preallocate_bytes_));
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_ASSIGN_OR_RETURN(auto log, storage::Log::Open(storage::DefaultFileSystem(), dir, name, c));

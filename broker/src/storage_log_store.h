@@ -16,7 +16,8 @@ namespace rill::broker {
 
 class StorageLogStore final : public LogStore {
  public:
-  explicit StorageLogStore(std::string data_dir);
+  // `preallocate_bytes`: storage::LogConfig::preallocate_bytes for every log.
+  StorageLogStore(std::string data_dir, int64_t preallocate_bytes);
   ~StorageLogStore() override;
 
   Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
@@ -27,6 +28,7 @@ class StorageLogStore final : public LogStore {
  private:
   class StorageLog;
   const std::string data_dir_;
+  const int64_t preallocate_bytes_;
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name
 };

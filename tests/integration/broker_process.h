@@ -66,7 +66,8 @@ class BrokerProcess {
                                      "--listeners.internal", "127.0.0.1:0",
                                      "--listeners.http", "127.0.0.1:0",
                                      "--controller.voters", "1@127.0.0.1:0",
-                                     "--ports-file", ports_file()};
+                                     "--ports-file", ports_file(),
+                                     "--storage.preallocate_bytes", "1048576"};
     if (const char* level = getenv("RILL_IT_LOG_LEVEL")) {
       argv.push_back("--log.level");
       argv.push_back(level);

@@ -50,7 +50,8 @@ class ClientE2ETest : public ::testing::Test {
   }
 
   void CreateTopic(const std::string& name, int partitions) {
-    auto r = admin_->CreateTopics({NewTopic{.name = name, .partitions = partitions, .configs = {}}});
+    auto r =
+        admin_->CreateTopics({NewTopic{.name = name, .partitions = partitions, .configs = {}}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_TRUE(Admin::FirstError(*r).ok()) << Admin::FirstError(*r).ToString();
   }
@@ -78,9 +79,9 @@ class ClientE2ETest : public ::testing::Test {
 TEST_F(ClientE2ETest, EveryCodecRoundTripsAtItsAcknowledgedOffset) {
   CreateTopic("rt", 3);
   std::map<std::pair<int32_t, int64_t>, ProducerRecord> acked;  // (partition, offset) -> record
-  for (auto codec : {batch::Compression::kNone, batch::Compression::kGzip,
-                     batch::Compression::kSnappy, batch::Compression::kLz4,
-                     batch::Compression::kZstd}) {
+  for (auto codec :
+       {batch::Compression::kNone, batch::Compression::kGzip, batch::Compression::kSnappy,
+        batch::Compression::kLz4, batch::Compression::kZstd}) {
     ProducerConfig pc;
     pc.bootstrap = bootstrap_;
     pc.compression = codec;
@@ -93,7 +94,8 @@ TEST_F(ClientE2ETest, EveryCodecRoundTripsAtItsAcknowledgedOffset) {
       ProducerRecord r;
       r.topic = "rt";
       if (i % 7 != 0) r.key = "key-" + std::to_string(i % 50);
-      if (i % 11 != 0) r.value = std::string(batch::CompressionName(codec)) + "-" + std::to_string(i);
+      if (i % 11 != 0)
+        r.value = std::string(batch::CompressionName(codec)) + "-" + std::to_string(i);
       if (i % 3 == 0) r.headers = {{"h", "v" + std::to_string(i)}, {"null", std::nullopt}};
       (*producer)->Send(r, [&, r](const Result<RecordMetadata>& md) {
         std::lock_guard lk(mu);
@@ -205,14 +207,15 @@ TEST_F(ClientE2ETest, RillctlProducesAndConsumesAFile) {
   std::tie(rc, out) = Rillctl({"produce", "cli", "--file", input, "--key-separator", ":"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("produced 100 records"), std::string::npos) << out;
-  std::tie(rc, out) = Rillctl({"consume", "cli", "--from", "earliest", "--count", "100",
-                               "--format", "key=value"});
+  std::tie(rc, out) =
+      Rillctl({"consume", "cli", "--from", "earliest", "--count", "100", "--format", "key=value"});
   ASSERT_EQ(rc, 0) << out;
   std::string expected;
-  for (int i = 0; i < 100; ++i) expected += "k" + std::to_string(i) + "=value " + std::to_string(i) + "\n";
+  for (int i = 0; i < 100; ++i)
+    expected += "k" + std::to_string(i) + "=value " + std::to_string(i) + "\n";
   EXPECT_EQ(out, expected);
-  std::tie(rc, out) = Rillctl({"consume", "cli", "--from", "offset:98", "--count", "2",
-                               "--format", "json"});
+  std::tie(rc, out) =
+      Rillctl({"consume", "cli", "--from", "offset:98", "--count", "2", "--format", "json"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"offset\":98"), std::string::npos) << out;
   EXPECT_NE(out.find("\"key\":\"k99\""), std::string::npos) << out;

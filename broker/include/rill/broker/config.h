@@ -54,6 +54,8 @@ struct BrokerConfig {
   // [flush]
   std::string flush_policy = "group";  // group | interval | none
   int32_t flush_interval_ms = 100;     // for policy interval
+  // [storage]
+  int64_t preallocate_bytes = 64ll << 20;  // zero-filled ahead of the active segment's end
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
   int32_t default_replication_factor = 1;
