@@ -79,9 +79,9 @@ Result<std::vector<TopicOutcome>> Admin::CreateTopics(const std::vector<NewTopic
   req.set_validate_only(validate_only);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::CreateTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.CreateTopics", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->CreateTopics(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(
+      impl_->Call("Admin.CreateTopics", req, &resp,
+                  [&](auto* c, auto& q, auto* r) { return impl_->admin->CreateTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -90,9 +90,9 @@ Result<std::vector<TopicOutcome>> Admin::DeleteTopics(const std::vector<std::str
   for (const auto& t : topics) req.add_topics(t);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::DeleteTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.DeleteTopics", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->DeleteTopics(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(
+      impl_->Call("Admin.DeleteTopics", req, &resp,
+                  [&](auto* c, auto& q, auto* r) { return impl_->admin->DeleteTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -114,9 +114,9 @@ Result<std::vector<TopicInfo>> Admin::DescribeTopics(const std::vector<std::stri
   v1::DescribeTopicsRequest req;
   for (const auto& t : topics) req.add_topics(t);
   v1::DescribeTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.DescribeTopics", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->DescribeTopics(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.DescribeTopics", req, &resp,
+      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeTopics(c, q, r); }));
   std::vector<TopicInfo> out;
   for (const auto& t : resp.topics()) {
     TopicInfo ti;
@@ -148,9 +148,9 @@ Status Admin::CreatePartitions(const std::string& topic, int32_t new_total_count
   req.set_new_total_count(new_total_count);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::CreatePartitionsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.CreatePartitions", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->CreatePartitions(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.CreatePartitions", req, &resp,
+      [&](auto* c, auto& q, auto* r) { return impl_->admin->CreatePartitions(c, q, r); }));
   return TopicStatus(topic, resp.result().error(), resp.result().error_message());
 }
 
@@ -158,9 +158,9 @@ Result<std::vector<ConfigEntry>> Admin::DescribeConfigs(const std::string& topic
   v1::DescribeConfigsRequest req;
   req.set_topic(topic);
   v1::DescribeConfigsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.DescribeConfigs", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->DescribeConfigs(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.DescribeConfigs", req, &resp,
+      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeConfigs(c, q, r); }));
   RILL_RETURN_IF_ERROR(TopicStatus(topic, resp.error(), resp.error_message()));
   std::vector<ConfigEntry> out;
   for (const auto& e : resp.entries()) {
@@ -177,18 +177,18 @@ Status Admin::AlterConfigs(const std::string& topic, const std::map<std::string,
   for (const auto& k : reset) req.add_delete_(k);
   req.set_validate_only(validate_only);
   v1::AlterConfigsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.AlterConfigs", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->AlterConfigs(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(
+      impl_->Call("Admin.AlterConfigs", req, &resp,
+                  [&](auto* c, auto& q, auto* r) { return impl_->admin->AlterConfigs(c, q, r); }));
   return TopicStatus(topic, resp.result().error(), resp.result().error_message());
 }
 
 Result<ClusterInfo> Admin::DescribeCluster() {
   v1::DescribeClusterRequest req;
   v1::DescribeClusterResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.DescribeCluster", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->DescribeCluster(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.DescribeCluster", req, &resp,
+      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeCluster(c, q, r); }));
   ClusterInfo out;
   out.cluster_id = resp.cluster_id();
   out.controller_id = resp.controller_id();

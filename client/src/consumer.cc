@@ -45,8 +45,8 @@ class ConsumerImpl {
     int64_t fetch_position = -1;  // next offset to fetch (ahead of position)
     uint64_t epoch = 0;           // bumped by every seek
     bool fetch_in_flight = false;
-    Status error;                 // an unrecoverable error, reported once by Poll
-    bool stopped = false;         // after an error: not fetched until sought again
+    Status error;          // an unrecoverable error, reported once by Poll
+    bool stopped = false;  // after an error: not fetched until sought again
   };
 
   void FetcherLoop();
@@ -63,8 +63,8 @@ class ConsumerImpl {
   std::unique_ptr<v1::Consumer::Stub> stub_;
 
   mutable std::mutex mu_;
-  std::condition_variable data_cv_;     // chunks arrived or an error
-  std::condition_variable fetcher_cv_;  // assignment, positions or queue space changed
+  std::condition_variable data_cv_;                 // chunks arrived or an error
+  std::condition_variable fetcher_cv_;              // assignment, positions or queue space changed
   std::map<TopicPartition, PartitionState> parts_;  // guarded by mu_
   std::deque<FetchedChunk> queue_;                  // guarded by mu_
   int64_t queued_bytes_ = 0;                        // guarded by mu_
@@ -123,7 +123,8 @@ std::vector<TopicPartition> ConsumerImpl::Assignment() const {
 }
 
 Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
-  if (offset < 0) return Status::InvalidArgument("offset must be >= 0, not " + std::to_string(offset));
+  if (offset < 0)
+    return Status::InvalidArgument("offset must be >= 0, not " + std::to_string(offset));
   std::lock_guard lk(mu_);
   auto it = parts_.find(tp);
   if (it == parts_.end()) return Status::InvalidArgument(tp.ToString() + " is not assigned");
@@ -160,7 +161,8 @@ Result<std::map<TopicPartition, int64_t>> ConsumerImpl::ListOffsets(
     out[tp] = r.offset();
   }
   for (const auto& tp : tps) {
-    if (!out.count(tp)) return Status::Failed("ListOffsets returned no result for " + tp.ToString());
+    if (!out.count(tp))
+      return Status::Failed("ListOffsets returned no result for " + tp.ToString());
   }
   return out;
 }
@@ -213,8 +215,8 @@ bool ConsumerImpl::ResetPositions() {
     for (const auto& tp : todo) {
       auto it = parts_.find(tp);
       if (it != parts_.end() && it->second.position < 0) {
-        it->second.error = Status::OutOfRange(tp.ToString() +
-                                              ": no position and auto_offset_reset is 'error'");
+        it->second.error =
+            Status::OutOfRange(tp.ToString() + ": no position and auto_offset_reset is 'error'");
       }
     }
     data_cv_.notify_all();
@@ -225,7 +227,8 @@ bool ConsumerImpl::ResetPositions() {
   std::lock_guard lk(mu_);
   if (!r.ok()) {
     // Unknown topic and the like are reported; transport errors are retried.
-    if (r.status().code() != StatusCode::kUnavailable && r.status().code() != StatusCode::kTimeout) {
+    if (r.status().code() != StatusCode::kUnavailable &&
+        r.status().code() != StatusCode::kTimeout) {
       for (const auto& tp : todo) {
         auto it = parts_.find(tp);
         if (it != parts_.end() && it->second.position < 0) it->second.error = r.status();
@@ -327,11 +330,10 @@ void ConsumerImpl::FetcherLoop() {
         PartitionState& st = it->second;
         if (r.error() == v1::OFFSET_OUT_OF_RANGE) {
           if (config_.auto_offset_reset == OffsetReset::kError) {
-            st.error = Status::OutOfRange(tp.ToString() + ": offset " +
-                                          std::to_string(st.fetch_position) +
-                                          " is out of range [" +
-                                          std::to_string(r.log_start_offset()) + ", " +
-                                          std::to_string(r.high_watermark()) + "]");
+            st.error =
+                Status::OutOfRange(tp.ToString() + ": offset " + std::to_string(st.fetch_position) +
+                                   " is out of range [" + std::to_string(r.log_start_offset()) +
+                                   ", " + std::to_string(r.high_watermark()) + "]");
             any = true;
           } else {
             st.position = -1;

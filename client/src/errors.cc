@@ -93,7 +93,12 @@ Status StatusFromErrorCode(int32_t code, std::string_view message) {
 
 bool IsRetriableErrorCode(int32_t code) {
   switch (code) {
-    case 2: case 4: case 6: case 14: case 16: case 24:
+    case 2:
+    case 4:
+    case 6:
+    case 14:
+    case 16:
+    case 24:
       return true;
     default:
       return false;

@@ -248,9 +248,9 @@ void ProducerImpl::SenderLoop() {
       last_metadata_ms_ = now = MonotonicMs();
     }
     for (auto& b : acc_.Expire(now)) {
-      Fail(std::move(b), Status::Timeout("delivery_timeout_ms (" +
-                                         std::to_string(config_.delivery_timeout_ms) +
-                                         ") expired before the batch was acknowledged"));
+      Fail(std::move(b),
+           Status::Timeout("delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
+                           ") expired before the batch was acknowledged"));
     }
     // A request unanswered for request_timeout_ms breaks its stream; its batches are retried.
     for (auto& [node, c] : conns_) {
@@ -469,9 +469,9 @@ void ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
       RecoverBytes(req);
       recovered = true;
     }
-    Status st = r == nullptr ? Status::Failed("the broker's response has no result for " +
-                                              g.tp.ToString())
-                             : StatusFromErrorCode(r->error(), r->error_message());
+    Status st = r == nullptr
+                    ? Status::Failed("the broker's response has no result for " + g.tp.ToString())
+                    : StatusFromErrorCode(r->error(), r->error_message());
     const bool retriable = r != nullptr && IsRetriableErrorCode(r->error());
     if (r != nullptr && (r->error() == v1::NOT_LEADER || r->error() == v1::UNKNOWN_PARTITION)) {
       need_metadata_ = true;
@@ -490,8 +490,8 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
     acc_.Reenqueue(std::move(b), now_ms + backoff);
     return;
   }
-  std::string why = retriable ? " (gave up after " + std::to_string(b->attempts) + " attempts)"
-                              : "";
+  std::string why =
+      retriable ? " (gave up after " + std::to_string(b->attempts) + " attempts)" : "";
   Fail(std::move(b), Status(st.code(), st.message() + why));
 }
 
@@ -530,8 +530,8 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
     return Status::InvalidArgument("acks must be 0, 1 or -1 (all), not " + std::to_string(c.acks));
   }
   if (c.batch_size <= 0 || c.linger_ms < 0 || c.max_in_flight <= 0 || c.buffer_memory <= 0 ||
-      c.max_block_ms < 0 || c.retries < 0 || c.retry_backoff_ms < 0 ||
-      c.delivery_timeout_ms <= 0 || c.request_timeout_ms <= 0 || c.max_request_bytes <= 0) {
+      c.max_block_ms < 0 || c.retries < 0 || c.retry_backoff_ms < 0 || c.delivery_timeout_ms <= 0 ||
+      c.request_timeout_ms <= 0 || c.max_request_bytes <= 0) {
     return Status::InvalidArgument(
         "batch_size, max_in_flight, buffer_memory, delivery_timeout_ms, request_timeout_ms and "
         "max_request_bytes must be positive; linger_ms, max_block_ms, retries and "

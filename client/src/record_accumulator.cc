@@ -82,9 +82,8 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     }
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
-    const bool got = space_cv_.wait_until(lk, deadline, [&] {
-      return closed_ || used_bytes_ + size <= options_.buffer_memory;
-    });
+    const bool got = space_cv_.wait_until(
+        lk, deadline, [&] { return closed_ || used_bytes_ + size <= options_.buffer_memory; });
     if (closed_) return Status::Failed("producer is closed");
     if (!got) {
       return Status::ResourceExhausted(
@@ -173,8 +172,7 @@ bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) cons
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
-    int64_t now_ms, int64_t max_bytes,
-    const std::function<bool(const TopicPartition&)>& sendable) {
+    int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable) {
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
   if (all_.empty()) return out;

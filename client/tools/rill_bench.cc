@@ -67,7 +67,8 @@ struct Options {
 
 // Latency samples (ns): every `stride`-th record, each slot written once.
 struct Samples {
-  explicit Samples(int64_t n) : stride(std::max<int64_t>(1, n / static_cast<int64_t>(kMaxSamples))) {
+  explicit Samples(int64_t n)
+      : stride(std::max<int64_t>(1, n / static_cast<int64_t>(kMaxSamples))) {
     values.assign(static_cast<size_t>(n / stride + 1), -1);
   }
   void Record(int64_t i, int64_t ns) {
@@ -91,7 +92,8 @@ struct Samples {
     if (v.empty()) return s;
     std::sort(v.begin(), v.end());
     auto at = [&](double q) {
-      return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]) / 1e6;
+      return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]) /
+             1e6;
     };
     s.p50 = at(0.5);
     s.p99 = at(0.99);
@@ -205,9 +207,9 @@ void RunConsumer(const Options& o, bool tail, std::atomic<bool>* ready,
     }
     const int64_t now = NowNs();
     if (rs->empty()) {
-      const bool give_up = (!tail || producer_done->load()) &&
-                           std::chrono::steady_clock::now() - last_record >
-                               std::chrono::milliseconds(o.idle_timeout_ms);
+      const bool give_up =
+          (!tail || producer_done->load()) && std::chrono::steady_clock::now() - last_record >
+                                                  std::chrono::milliseconds(o.idle_timeout_ms);
       if (give_up) {
         out->status = Status::Timeout("consumer idle for " + std::to_string(o.idle_timeout_ms) +
                                       " ms after " + std::to_string(out->records) + " records");
@@ -322,25 +324,27 @@ int Run(const Options& o) {
   const double mb = 1024.0 * 1024.0;
   const double produced_bytes = static_cast<double>(state.acked.load()) * o.record_size;
   if (o.json) {
-    std::printf("{\"records\":%lld,\"record_size\":%d,\"partitions\":%d,\"acks\":%d,"
-                "\"compression\":%s,\"rate\":%.0f",
-                static_cast<long long>(o.records), o.record_size, o.partitions, o.acks,
-                JsonString(o.compression).c_str(), o.rate);
+    std::printf(
+        "{\"records\":%lld,\"record_size\":%d,\"partitions\":%d,\"acks\":%d,"
+        "\"compression\":%s,\"rate\":%.0f",
+        static_cast<long long>(o.records), o.record_size, o.partitions, o.acks,
+        JsonString(o.compression).c_str(), o.rate);
     if (produce) {
-      std::printf(",\"produce\":{\"acked\":%lld,\"failed\":%lld,\"seconds\":%.3f,"
-                  "\"records_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"ack_latency_ms\":{\"p50\":%.3f,"
-                  "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}}",
-                  static_cast<long long>(state.acked.load()),
-                  static_cast<long long>(state.failed.load()), produce_secs,
-                  state.acked.load() / produce_secs, produced_bytes / mb / produce_secs, ack.p50,
-                  ack.p99, ack.p999, ack.max);
+      std::printf(
+          ",\"produce\":{\"acked\":%lld,\"failed\":%lld,\"seconds\":%.3f,"
+          "\"records_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"ack_latency_ms\":{\"p50\":%.3f,"
+          "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}}",
+          static_cast<long long>(state.acked.load()), static_cast<long long>(state.failed.load()),
+          produce_secs, state.acked.load() / produce_secs, produced_bytes / mb / produce_secs,
+          ack.p50, ack.p99, ack.p999, ack.max);
     }
     if (o.mode != "produce") {
-      std::printf(",\"consume\":{\"records\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,"
-                  "\"mb_per_sec\":%.1f",
-                  static_cast<long long>(consumed.records), consumed.seconds,
-                  consumed.records / std::max(consumed.seconds, 1e-9),
-                  consumed.bytes / mb / std::max(consumed.seconds, 1e-9));
+      std::printf(
+          ",\"consume\":{\"records\":%lld,\"seconds\":%.3f,\"records_per_sec\":%.0f,"
+          "\"mb_per_sec\":%.1f",
+          static_cast<long long>(consumed.records), consumed.seconds,
+          consumed.records / std::max(consumed.seconds, 1e-9),
+          consumed.bytes / mb / std::max(consumed.seconds, 1e-9));
       if (o.mode == "both") {
         std::printf(",\"e2e_latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
                     consumed.e2e.p50, consumed.e2e.p99, consumed.e2e.p999, consumed.e2e.max);
@@ -350,10 +354,11 @@ int Run(const Options& o) {
     std::printf("}\n");
   } else {
     if (produce) {
-      std::printf("produce: %lld records of %d B in %.2f s: %.0f records/s, %.1f MB/s (%lld failed)\n",
-                  static_cast<long long>(state.acked.load()), o.record_size, produce_secs,
-                  state.acked.load() / produce_secs, produced_bytes / mb / produce_secs,
-                  static_cast<long long>(state.failed.load()));
+      std::printf(
+          "produce: %lld records of %d B in %.2f s: %.0f records/s, %.1f MB/s (%lld failed)\n",
+          static_cast<long long>(state.acked.load()), o.record_size, produce_secs,
+          state.acked.load() / produce_secs, produced_bytes / mb / produce_secs,
+          static_cast<long long>(state.failed.load()));
       std::printf("  produce-to-ack latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
                   ack.p50, ack.p99, ack.p999, ack.max);
     }
@@ -379,7 +384,8 @@ int Main(int argc, char** argv) {
   app.add_option("--bootstrap,-b", o.bootstrap, "Broker host:port")->capture_default_str();
   app.add_option("--topic,-t", o.topic, "Topic (created if missing)")->capture_default_str();
   app.add_option("--mode", o.mode, "produce, consume or both")->capture_default_str();
-  app.add_option("--partitions,-p", o.partitions, "Partitions when creating")->capture_default_str();
+  app.add_option("--partitions,-p", o.partitions, "Partitions when creating")
+      ->capture_default_str();
   app.add_option("--replication-factor", o.replication_factor, "0 = broker default");
   app.add_option("--records,-n", o.records, "Records to produce/consume")->capture_default_str();
   app.add_option("--record-size,-s", o.record_size, "Value bytes (>= 8)")->capture_default_str();
@@ -391,7 +397,8 @@ int Main(int argc, char** argv) {
   app.add_option("--batch-size", o.batch_size, "Producer batch size, bytes")->capture_default_str();
   app.add_option("--max-in-flight", o.max_in_flight, "Requests in flight per broker")
       ->capture_default_str();
-  app.add_option("--buffer-memory", o.buffer_memory, "Producer buffer bytes")->capture_default_str();
+  app.add_option("--buffer-memory", o.buffer_memory, "Producer buffer bytes")
+      ->capture_default_str();
   app.add_option("--rate", o.rate, "Target records/s, open loop (0 = as fast as possible)");
   app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "Consumer gives up after this idle time")
       ->capture_default_str();

@@ -1,9 +1,9 @@
 // rillctl: the admin and terminal client of Rill.
 //
-//   rillctl [--bootstrap host:port] [--json] topic create|list|describe|delete|alter-config|add-partitions
-//   rillctl cluster info
-//   rillctl produce TOPIC [--file F] [--key-separator S]     (lines from stdin or a file)
-//   rillctl consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
+//   rillctl [--bootstrap host:port] [--json] topic
+//   create|list|describe|delete|alter-config|add-partitions rillctl cluster info rillctl produce
+//   TOPIC [--file F] [--key-separator S]     (lines from stdin or a file) rillctl consume TOPIC
+//   [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
 //
 // Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found (unknown topic), 4 broker unreachable.
 
@@ -82,8 +82,9 @@ int ReportOutcomes(const Globals& g, const std::vector<client::TopicOutcome>& ou
   }
   for (const auto& o : outcomes) {
     if (o.status.ok()) {
-      if (!g.json) std::printf("%.*s topic '%s'\n", static_cast<int>(verb.size()), verb.data(),
-                               o.topic.c_str());
+      if (!g.json)
+        std::printf("%.*s topic '%s'\n", static_cast<int>(verb.size()), verb.data(),
+                    o.topic.c_str());
     } else {
       const int code = Fail(kTool, o.status);
       if (rc == 0) rc = code;
@@ -96,7 +97,8 @@ int ReportOutcomes(const Globals& g, const std::vector<client::TopicOutcome>& ou
 
 int TopicCreate(const Globals& g, const std::string& name, int32_t partitions, int32_t rf,
                 const std::vector<std::string>& configs, bool validate_only) {
-  client::NewTopic t{.name = name, .partitions = partitions, .replication_factor = rf, .configs = {}};
+  client::NewTopic t{
+      .name = name, .partitions = partitions, .replication_factor = rf, .configs = {}};
   for (const auto& kv : configs) {
     auto p = ParseKeyValue(kv);
     if (!p.ok()) return Fail(kTool, p.status());
@@ -383,25 +385,28 @@ int Produce(const Globals& g, const ProduceOptions& o) {
         const int width = 40;
         const int filled = static_cast<int>(frac * width);
         const double secs = std::chrono::duration<double>(now - start).count();
-        std::fprintf(stderr, "\r[%s%s] %5.1f%%  %lld records  %.0f rec/s", std::string(filled, '#').c_str(),
-                     std::string(width - filled, ' ').c_str(), frac * 100,
-                     static_cast<long long>(sent), secs > 0 ? sent / secs : 0.0);
+        std::fprintf(stderr, "\r[%s%s] %5.1f%%  %lld records  %.0f rec/s",
+                     std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+                     frac * 100, static_cast<long long>(sent), secs > 0 ? sent / secs : 0.0);
       }
     }
   }
   (*producer)->Flush();
   (*producer)->Close();
   if (progress) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (g.json) {
-    std::printf("{\"topic\":%s,\"sent\":%lld,\"acked\":%lld,\"failed\":%lld,\"bytes\":%lld,"
-                "\"seconds\":%.3f%s}\n",
-                JsonString(o.topic).c_str(), static_cast<long long>(sent),
-                static_cast<long long>(acked.load()), static_cast<long long>(failed.load()),
-                static_cast<long long>(bytes), secs,
-                first_error.ok() ? "" : (",\"error\":" + JsonString(first_error.message())).c_str());
+    std::printf(
+        "{\"topic\":%s,\"sent\":%lld,\"acked\":%lld,\"failed\":%lld,\"bytes\":%lld,"
+        "\"seconds\":%.3f%s}\n",
+        JsonString(o.topic).c_str(), static_cast<long long>(sent),
+        static_cast<long long>(acked.load()), static_cast<long long>(failed.load()),
+        static_cast<long long>(bytes), secs,
+        first_error.ok() ? "" : (",\"error\":" + JsonString(first_error.message())).c_str());
   } else {
-    std::fprintf(stderr, "produced %lld records (%lld bytes) to '%s' in %.2f s (%.0f records/s)%s\n",
+    std::fprintf(stderr,
+                 "produced %lld records (%lld bytes) to '%s' in %.2f s (%.0f records/s)%s\n",
                  static_cast<long long>(acked.load()), static_cast<long long>(bytes),
                  o.topic.c_str(), secs, secs > 0 ? acked.load() / secs : 0.0,
                  failed.load() ? (", " + std::to_string(failed.load()) + " failed").c_str() : "");
@@ -449,7 +454,8 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
     }
   } catch (const std::exception&) {
     return Fail(kTool, Status::InvalidArgument("--from must be earliest, latest, offset:N or "
-                                               "timestamp:T (ms), not '" + f + "'"));
+                                               "timestamp:T (ms), not '" +
+                                               f + "'"));
   }
 
   auto admin = MakeAdmin(g);
@@ -486,9 +492,15 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
   if (Status st = c.Assign(tps); !st.ok()) return Fail(kTool, st);
   Status st;
   switch (from) {
-    case kEarliest: st = c.SeekToBeginning(tps); break;
-    case kLatest: st = c.SeekToEnd(tps); break;
-    case kTimestamp: st = c.SeekToTimestamp(tps, from_arg); break;
+    case kEarliest:
+      st = c.SeekToBeginning(tps);
+      break;
+    case kLatest:
+      st = c.SeekToEnd(tps);
+      break;
+    case kTimestamp:
+      st = c.SeekToTimestamp(tps, from_arg);
+      break;
     case kOffset:
       for (const auto& tp : tps) {
         st = c.Seek(tp, from_arg);
@@ -504,9 +516,8 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
     auto records = c.Poll(std::chrono::milliseconds(200));
     if (!records.ok()) return Fail(kTool, records.status());
     if (records->empty()) {
-      if (o.idle_timeout_ms >= 0 &&
-          std::chrono::steady_clock::now() - last_record >=
-              std::chrono::milliseconds(o.idle_timeout_ms)) {
+      if (o.idle_timeout_ms >= 0 && std::chrono::steady_clock::now() - last_record >=
+                                        std::chrono::milliseconds(o.idle_timeout_ms)) {
         break;
       }
       continue;
@@ -526,13 +537,12 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
         std::fwrite(v.data(), 1, v.size(), stdout);
         std::fputc('\n', stdout);
       } else {
-        std::string s = "{\"topic\":" + JsonString(r.topic) +
-                        ",\"partition\":" + std::to_string(r.partition) +
-                        ",\"offset\":" + std::to_string(r.offset) +
-                        ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
-                        ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
-                        ",\"value\":" + (r.value ? JsonString(*r.value) : "null") +
-                        ",\"headers\":{";
+        std::string s =
+            "{\"topic\":" + JsonString(r.topic) + ",\"partition\":" + std::to_string(r.partition) +
+            ",\"offset\":" + std::to_string(r.offset) +
+            ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
+            ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
+            ",\"value\":" + (r.value ? JsonString(*r.value) : "null") + ",\"headers\":{";
         for (size_t i = 0; i < r.headers.size(); ++i) {
           s += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
                (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
@@ -553,8 +563,7 @@ int Main(int argc, char** argv) {
   CLI::App app{"rillctl: manage topics and produce/consume records on a Rill cluster"};
   app.footer("Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found, 4 broker unreachable.");
   Globals g;
-  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")
-      ->capture_default_str();
+  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")->capture_default_str();
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")->capture_default_str();
   app.require_subcommand(1);
@@ -580,7 +589,8 @@ int Main(int argc, char** argv) {
   list->add_flag("--internal", internal, "Include internal topics");
   list->callback([&] { rc = TopicList(g, internal); });
 
-  auto* describe = topic->add_subcommand("describe", "Describe topics: partitions, offsets, configs");
+  auto* describe =
+      topic->add_subcommand("describe", "Describe topics: partitions, offsets, configs");
   describe->add_option("names", names, "Topic names")->required();
   describe->callback([&] { rc = TopicDescribe(g, names); });
 

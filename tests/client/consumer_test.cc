@@ -90,9 +90,9 @@ TEST(ConsumerTest, DecodesEveryCodec) {
   FakeBroker broker;
   broker.AddTopic("t", 1);
   int first = 0;
-  for (auto codec : {batch::Compression::kGzip, batch::Compression::kSnappy,
-                     batch::Compression::kLz4, batch::Compression::kZstd,
-                     batch::Compression::kNone}) {
+  for (auto codec :
+       {batch::Compression::kGzip, batch::Compression::kSnappy, batch::Compression::kLz4,
+        batch::Compression::kZstd, batch::Compression::kNone}) {
     AppendRecords(broker, {"t", 0}, first, 5, codec);
     first += 5;
   }

@@ -210,8 +210,8 @@ class FakeBroker final : public v1::Metadata::Service,
         std::string* out = r->mutable_records();
         for (size_t i = 0; i < log.batches.size(); ++i) {
           if (log.last[i] < fp.fetch_offset()) continue;
-          if (!out->empty() && out->size() + log.batches[i].size() >
-                                   static_cast<size_t>(fp.partition_max_bytes())) {
+          if (!out->empty() &&
+              out->size() + log.batches[i].size() > static_cast<size_t>(fp.partition_max_bytes())) {
             break;
           }
           out->append(log.batches[i]);

@@ -4,12 +4,12 @@
 #include "rill/client/producer.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
 
 #include "fake_broker.h"
 #include "rill/client/errors.h"
@@ -161,15 +161,13 @@ TEST(ProducerTest, PipelinedRequestsDeliverEverything) {
   std::atomic<int> ok{0}, failed{0};
   constexpr int kRecords = 5000;
   for (int i = 0; i < kRecords; ++i) {
-    (*p)->Send(Rec("t", std::nullopt, std::string(50, 'x')), [&](const Result<RecordMetadata>& r) {
-      (r.ok() ? ok : failed)++;
-    });
+    (*p)->Send(Rec("t", std::nullopt, std::string(50, 'x')),
+               [&](const Result<RecordMetadata>& r) { (r.ok() ? ok : failed)++; });
   }
   (*p)->Flush();
   EXPECT_EQ(ok.load(), kRecords);
   EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(broker.end_offset({"t", 0}) + broker.end_offset({"t", 1}) +
-                broker.end_offset({"t", 2}),
+  EXPECT_EQ(broker.end_offset({"t", 0}) + broker.end_offset({"t", 1}) + broker.end_offset({"t", 2}),
             kRecords);
 }
 
@@ -271,9 +269,9 @@ TEST(ProducerTest, FullBufferBlocksThenFailsWithAClearError) {
 }
 
 TEST(ProducerTest, EveryCodecRoundTrips) {
-  for (auto codec : {batch::Compression::kNone, batch::Compression::kGzip,
-                     batch::Compression::kSnappy, batch::Compression::kLz4,
-                     batch::Compression::kZstd}) {
+  for (auto codec :
+       {batch::Compression::kNone, batch::Compression::kGzip, batch::Compression::kSnappy,
+        batch::Compression::kLz4, batch::Compression::kZstd}) {
     SCOPED_TRACE(std::string(batch::CompressionName(codec)));
     FakeBroker broker;
     broker.AddTopic("t", 1);

@@ -13,7 +13,9 @@
 // and up to max_in_flight requests per broker, and retries retriable failures. Completions run on
 // the producer's I/O thread, in order per partition.
 //
-// Thread-safety: Send, Flush and Close may be called from any number of threads.
+// Thread-safety: Send, Flush and Close may be called from any number of threads, but not from
+// inside a completion callback (Flush and Close wait for the thread that runs the callbacks).
+// Send from a callback is allowed while the buffer has room.
 
 #include <future>
 #include <memory>
