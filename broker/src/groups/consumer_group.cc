@@ -87,8 +87,30 @@ HeartbeatResult ConsumerGroup::Heartbeat(const v1::GroupHeartbeatRequest& reques
                             "member_epoch " + std::to_string(epoch) + " is not 0, -1, -2 or > 0");
   }
   result.records = TakeRecords();
-  CheckInvariants();
+  // SetOwnership asserts the no-double-ownership invariant on every change. The full cross-check
+  // of the ownership index costs O(partitions of the group), so a plain heartbeat checks only
+  // its own member; joins, leaves, expiry and metadata changes check the whole group.
+  const GroupMember* m = epoch > 0 ? FindMember(request.member_id()) : nullptr;
+  if (m != nullptr) {
+    CheckMemberOwnership(*m);
+  } else {
+    CheckInvariants();
+  }
   return result;
+}
+
+void ConsumerGroup::CheckMemberOwnership(const GroupMember& m) const {
+  for (const auto& [topic, parts] : m.Owned()) {
+    for (int32_t p : parts) {
+      auto it = owner_.find(TopicPartition{topic, p});
+      RILL_ASSERT(it != owner_.end() && it->second == m.member_id,
+                  "group %s: %s-%d owned by member %s but not in the ownership index",
+                  group_id_.c_str(), topic.c_str(), p, m.member_id.c_str());
+    }
+  }
+  RILL_ASSERT(assignment_epoch_ == group_epoch_,
+              "group %s: target assignment epoch %d behind group epoch %d", group_id_.c_str(),
+              assignment_epoch_, group_epoch_);
 }
 
 std::string ConsumerGroup::CheckSubscription(const v1::GroupHeartbeatRequest& request) const {

@@ -172,6 +172,7 @@ class ConsumerGroup {
   void RemoveMember(const std::string& member_id, bool fenced);
   void RememberFenced(const std::string& member_id);
   void CheckInvariants() const;
+  void CheckMemberOwnership(const GroupMember& m) const;
 
   pb::MemberValue MemberToValue(const GroupMember& m) const;
   pb::GroupMetadataValue MetadataValue() const;
