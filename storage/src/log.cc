@@ -17,10 +17,15 @@ namespace {
 constexpr std::string_view kCheckpointFile = "recovery-checkpoint";
 constexpr std::string_view kCheckpointMagic = "rill-recovery-checkpoint 1";
 
-bool ParseSegmentName(const std::string& name, int64_t* base) {
-  if (name.size() != 24 || name.substr(20) != ".log") return false;
+constexpr std::string_view kPoolExt = ".recycle";
+
+bool ParseOffsetName(const std::string& name, std::string_view ext, int64_t* base) {
+  if (name.size() != 20 + ext.size() || name.substr(20) != ext) return false;
   auto [p, ec] = std::from_chars(name.data(), name.data() + 20, *base);
   return ec == std::errc() && p == name.data() + 20 && *base >= 0;
+}
+bool ParseSegmentName(const std::string& name, int64_t* base) {
+  return ParseOffsetName(name, ".log", base);
 }
 }  // namespace
 
@@ -179,12 +184,16 @@ Status Log::Recover() {
         keep = i;
         break;
       }
+      // A scan that stops early (corruption, torn write) ends before the next segment's base,
+      // and the check above then drops every later segment. When the scan still reached exactly
+      // the next segment's base, every offset of this segment is present and what it stopped at
+      // lies past the data (recycled or zero-filled space whose trim was not yet durable).
       Status st = segs[i]->Recover(name_);
-      if (!st.ok() && i + 1 < segs.size()) {
-        spdlog::warn("partition {}: dropping {} segment(s) after the corruption", name_,
-                     segs.size() - i - 1);
-        keep = i + 1;
-        break;
+      if (!st.ok() && i + 1 < segs.size() &&
+          segs[i + 1]->base_offset() == segs[i]->next_offset()) {
+        spdlog::info("partition {}: segment {} is complete; the bytes after its data were not "
+                     "batches of the log",
+                     name_, segs[i]->log_path());
       }
     }
     for (size_t i = keep; i < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
@@ -220,6 +229,26 @@ Status Log::Recover() {
     RILL_ASSIGN_OR_RETURN(auto s, Segment::Create(fs_, dir_, Offset(start),
                                                   config_.index_interval_bytes));
     segs.push_back(std::move(s));
+  }
+  // Pool files: kept only while their end offset is <= the log start offset (then no offset
+  // in them can ever be expected again); anything else, or beyond the bound, is deleted.
+  {
+    std::vector<std::pair<int64_t, std::string>> pool;
+    for (const auto& n : names) {
+      int64_t e;
+      if (!ParseOffsetName(n, kPoolExt, &e)) continue;
+      if (config_.recycle_segments && e <= start) {
+        pool.emplace_back(e, JoinPath(dir_, n));
+      } else {
+        RILL_RETURN_IF_ERROR(fs_->Remove(JoinPath(dir_, n)));
+      }
+    }
+    std::sort(pool.begin(), pool.end());
+    while (pool.size() > static_cast<size_t>(std::max(config_.recycle_pool_files, 0))) {
+      RILL_RETURN_IF_ERROR(fs_->Remove(pool.front().second));
+      pool.erase(pool.begin());
+    }
+    for (auto& [e, path] : pool) pool_.push_back({std::move(path), Offset(e), nullptr});
   }
   int64_t end = segs.back()->next_offset().value();
   {
@@ -409,8 +438,24 @@ Status Log::RollLocked(Offset base_offset) {
   auto old = active();
   RILL_RETURN_IF_ERROR(old->Trim());
   RILL_RETURN_IF_ERROR(old->SyncIndexes());
-  RILL_ASSIGN_OR_RETURN(auto seg, Segment::Create(fs_, dir_, base_offset,
-                                                  config_.index_interval_bytes));
+  std::shared_ptr<Segment> seg;
+  // Reuse a pool file no reader still holds (a reader of the retired segment must keep seeing
+  // its old bytes): the new segment then overwrites already-written space.
+  auto it = std::find_if(pool_.begin(), pool_.end(), [&](const PoolFile& f) {
+    return f.end <= base_offset && (f.retired == nullptr || f.retired.use_count() == 1);
+  });
+  if (config_.recycle_segments && it != pool_.end()) {
+    RILL_ASSIGN_OR_RETURN(seg, Segment::CreateRecycled(fs_, dir_, base_offset,
+                                                       config_.index_interval_bytes, it->path));
+    pool_.erase(it);
+    recycled_count_.fetch_add(1, std::memory_order_relaxed);
+    // The pool name must be gone for good before any new batch lands in the file: a crash that
+    // reverted the rename would otherwise leave offsets >= the pool file's end under its name.
+    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  } else {
+    RILL_ASSIGN_OR_RETURN(seg, Segment::Create(fs_, dir_, base_offset,
+                                               config_.index_interval_bytes));
+  }
   {
     std::unique_lock lock(segments_mu_);
     segments_.push_back(std::move(seg));
@@ -628,6 +673,9 @@ Status Log::TruncateLocked(Offset offset) {
   }
   std::vector<std::shared_ptr<Segment>> doomed;
   Offset new_end;
+  // The offsets from `offset` on will be assigned again; below the log start offset that
+  // includes offsets the pool files hold. The pool goes, durably with the rest (SyncDir below).
+  if (offset < log_start_offset()) RILL_RETURN_IF_ERROR(ClearPoolLocked());
   if (offset <= log_start_offset()) {
     // Everything goes; the log restarts empty at `offset` (whose file name an old segment may
     // hold: remove the old files first).
@@ -711,7 +759,7 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
   }
   for (size_t i = 0; i < drop; ++i) {
     std::erase(unsynced_closed_, segs[i]);
-    Status st = segs[i]->RemoveFiles();
+    Status st = RetireLocked(segs[i], segs[i + 1]->base_offset());
     if (!st.ok()) return Fail(st);
   }
   Status st = fs_->SyncDir(dir_);
@@ -719,6 +767,32 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
   spdlog::info("partition {}: retention deleted {} segment(s); log start offset now {}", name_,
                drop, log_start_offset().value());
   return static_cast<int>(drop);
+}
+
+std::string Log::PoolPath(Offset end) const {
+  return JoinPath(dir_, SegmentFileName(end, kPoolExt));
+}
+
+Status Log::RetireLocked(const std::shared_ptr<Segment>& seg, Offset end) {
+  if (!config_.recycle_segments || config_.recycle_pool_files <= 0) return seg->RemoveFiles();
+  if (pool_.size() >= static_cast<size_t>(config_.recycle_pool_files)) {
+    Status st = fs_->Remove(pool_.front().path);
+    if (!st.ok() && !st.IsNotFound()) return st;
+    pool_.erase(pool_.begin());
+  }
+  std::string path = PoolPath(end);
+  RILL_RETURN_IF_ERROR(seg->RetireTo(path));
+  pool_.push_back({std::move(path), end, seg});
+  return Status::OK();
+}
+
+Status Log::ClearPoolLocked() {
+  for (const auto& f : pool_) {
+    Status st = fs_->Remove(f.path);
+    if (!st.ok() && !st.IsNotFound()) return st;
+  }
+  pool_.clear();
+  return Status::OK();
 }
 
 Status Log::Close() {

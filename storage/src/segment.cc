@@ -55,6 +55,19 @@ Result<std::shared_ptr<Segment>> Segment::Create(FileSystem* fs, const std::stri
   return s;
 }
 
+Result<std::shared_ptr<Segment>> Segment::CreateRecycled(FileSystem* fs, const std::string& dir,
+                                                         Offset base,
+                                                         int64_t index_interval_bytes,
+                                                         const std::string& recycled) {
+  std::shared_ptr<Segment> s(new Segment(fs, dir, base, index_interval_bytes));
+  RILL_RETURN_IF_ERROR(fs->Rename(recycled, s->log_path_));
+  RILL_ASSIGN_OR_RETURN(s->log_, fs->Open(s->log_path_, /*create=*/false));
+  RILL_ASSIGN_OR_RETURN(uint64_t size, s->log_->Size());
+  s->prepared_end_ = size;  // old bytes up to here: Trim drops them when the segment closes
+  RILL_RETURN_IF_ERROR(s->WriteIndexFiles());
+  return s;
+}
+
 Result<std::shared_ptr<Segment>> Segment::OpenExisting(FileSystem* fs, const std::string& dir,
                                                        Offset base,
                                                        int64_t index_interval_bytes) {
@@ -94,6 +107,7 @@ Status Segment::Recover(const std::string& partition) {
   int64_t expected = base_.value();
   std::string buf;
   Status end;
+  bool stale = false;
   while (pos < file_size) {
     // Load a chunk that starts at `pos` and holds at least the next whole batch.
     size_t want = static_cast<size_t>(std::min<uint64_t>(kScanChunk, file_size - pos));
@@ -136,6 +150,13 @@ Status Segment::Recover(const std::string& partition) {
         stop = true;
         break;
       }
+      if (h->base_offset < base_.value()) {
+        // A whole batch from before this segment: the old contents of a recycled file (every
+        // offset in it is below the log start offset). The clean end of the data.
+        stale = true;
+        stop = true;
+        break;
+      }
       if (h->base_offset != expected) {
         end = Status::Corruption("batch base offset " + std::to_string(h->base_offset) +
                                  ", expected " + std::to_string(expected));
@@ -158,6 +179,9 @@ Status Segment::Recover(const std::string& partition) {
     spdlog::warn("partition {}: corrupt or torn batch in segment {} at byte position {}: {}; "
                  "truncating the log there ({} bytes dropped)",
                  partition, log_path_, pos, end.message(), file_size - pos);
+  } else if (stale) {
+    spdlog::info("partition {}: segment {} ends at byte position {} (recycled bytes after it)",
+                 partition, log_path_, pos);
   } else if (pos < file_size) {
     bool zeros = true;
     std::string tail(static_cast<size_t>(std::min<uint64_t>(file_size - pos, 64)), '\0');
@@ -171,7 +195,11 @@ Status Segment::Recover(const std::string& partition) {
                    partition, log_path_, pos, file_size - pos);
     }
   }
-  if (pos < file_size) RILL_RETURN_IF_ERROR(log_->Truncate(pos));
+  if (pos < file_size) {
+    // Durably: new batches will reuse these offsets at these positions.
+    RILL_RETURN_IF_ERROR(log_->Truncate(pos));
+    RILL_RETURN_IF_ERROR(log_->Sync());
+  }
   prepared_end_ = pos;
   size_.store(pos, std::memory_order_release);
   next_offset_.store(expected, std::memory_order_release);
@@ -336,6 +364,14 @@ Status Segment::RemoveFiles() {
     if (!st.ok() && !st.IsNotFound()) return st;
   }
   return Status::OK();
+}
+
+Status Segment::RetireTo(const std::string& to) {
+  for (auto* path : {&index_path_, &timeindex_path_}) {
+    Status st = fs_->Remove(*path);
+    if (!st.ok() && !st.IsNotFound()) return st;
+  }
+  return fs_->Rename(log_path_, to);
 }
 
 Status Segment::ReadHeaderAt(uint64_t pos, HeaderView* h) const {

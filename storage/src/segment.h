@@ -40,6 +40,14 @@ class Segment {
   // Creates empty files for a new segment (replacing leftovers of the same name).
   static Result<std::shared_ptr<Segment>> Create(FileSystem* fs, const std::string& dir,
                                                  Offset base, int64_t index_interval_bytes);
+  // Creates a new segment by renaming the retired segment file `recycled` to this segment's
+  // name, without truncating it: the file keeps its old bytes (batches of offsets below the log
+  // start offset, which recovery never accepts at this segment's expected offsets) and writes
+  // overwrite them from position 0. The rename is durable only after SyncDir.
+  static Result<std::shared_ptr<Segment>> CreateRecycled(FileSystem* fs, const std::string& dir,
+                                                         Offset base,
+                                                         int64_t index_interval_bytes,
+                                                         const std::string& recycled);
   // Opens an existing segment's .log; indexes are loaded with LoadIndexes or rebuilt by Recover.
   static Result<std::shared_ptr<Segment>> OpenExisting(FileSystem* fs, const std::string& dir,
                                                        Offset base, int64_t index_interval_bytes);
@@ -66,6 +74,9 @@ class Segment {
   Status Sync();         // fdatasync of the .log
   Status SyncIndexes();  // rewrites and syncs both index files
   Status RemoveFiles();
+  // Removes the index files and renames the .log to `to` (a pool file). The segment must no
+  // longer be in the log; readers holding it keep reading the same inode.
+  Status RetireTo(const std::string& to);
 
   // Position of the batch that contains `offset` (or the first batch after it), with that
   // batch's base offset; {size(), next_offset()} when `offset` >= next_offset().

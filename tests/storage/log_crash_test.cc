@@ -54,6 +54,11 @@ LogConfig CrashConfig(std::mt19937_64& rng) {
   c.preallocate_bytes = rng() % 2 ? 16 * 1024 : 0;
   c.preallocate_chunk_bytes = 4096;
   c.preallocate_idle_ms = 0;  // exercise zero-filled space
+  // Retention by size so that retired segment files are recycled (when recycling is on).
+  c.retention_ms = -1;
+  c.retention_bytes = rng() % 4 == 0 ? -1 : c.segment_bytes * 2;
+  c.recycle_segments = rng() % 4 != 0;
+  c.recycle_pool_files = 1 + static_cast<int>(rng() % 3);
   return c;
 }
 
@@ -63,6 +68,7 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
   std::mt19937_64 master(seed);
   constexpr int kRounds = 300;
+  uint64_t recycled = 0;
   for (int round = 0; round < kRounds && !::testing::Test::HasFailure(); ++round) {
     const uint64_t round_seed = master();
     SCOPED_TRACE("seed " + std::to_string(seed) + " round " + std::to_string(round));
@@ -76,6 +82,7 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
     };
     auto log = open();
     std::vector<Appended> appended;
+    int64_t start = 0;  // log start offset: every batch in `appended` is at or above it
     // Highest offset acknowledged durable. A truncation bumps `generation` so that callbacks
     // still in flight for offsets it removed do not count.
     std::mutex ack_mu;
@@ -124,12 +131,18 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
         int64_t to = 1 + static_cast<int64_t>(rng() % static_cast<uint64_t>(appended.back().last + 1));
         ASSERT_TRUE(log->TruncateTo(Offset(to)).ok());
         while (!appended.empty() && appended.back().last >= to) appended.pop_back();
-        int64_t end = appended.empty() ? 0 : appended.back().last + 1;
+        start = std::min(start, to);
+        int64_t end = appended.empty() ? start : appended.back().last + 1;
         ASSERT_EQ(log->log_end_offset(), Offset(end));
         std::lock_guard l(ack_mu);
         ++generation;
         acked_value = std::min(acked_value, end - 1);
-      } else if (kind < 83) {
+      } else if (kind < 88) {
+        ASSERT_TRUE(log->ApplyRetention(0).ok());
+        start = log->log_start_offset().value();
+        std::erase_if(appended, [&](const Appended& a) { return a.last < start; });
+      } else if (kind < 91) {
+        recycled += log->recycled_count();
         ASSERT_TRUE(log->Close().ok());
         log.reset();
         log = open();
@@ -138,6 +151,7 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
       }
     }
     // Power loss at this point: the flusher may be anywhere in its work.
+    recycled += log->recycled_count();
     log.reset();  // joins the flusher: no callback runs after this
     const int64_t acked = acked_value;
     auto mode = static_cast<FaultyFileSystem::CrashMode>(rng() % 3);
@@ -158,13 +172,14 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
         break;
       }
     }
-    int64_t expected_end = k == 0 ? 0 : appended[k - 1].last + 1;
+    int64_t expected_end = k == 0 ? start : appended[k - 1].last + 1;
     log = open();
     SCOPED_TRACE("crash mode " + std::to_string(static_cast<int>(mode)));
+    ASSERT_EQ(log->log_start_offset(), Offset(start));
     ASSERT_EQ(log->log_end_offset(), Offset(expected_end));
     ASSERT_GT(expected_end, acked) << "an acknowledged append was lost";
     std::string got;
-    Offset from(0);
+    Offset from(start);
     while (from < log->log_end_offset()) {
       auto r = log->Read(from, 1 << 16);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -186,6 +201,10 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
     ASSERT_TRUE(log->WaitDurable(r->last_offset, Deadline()).ok());
     ASSERT_TRUE(log->Close().ok());
   }
+  // The recycling path was really exercised (and crashed into).
+  EXPECT_GT(recycled, 0u);
+  std::printf("LogCrashTest: %llu segment(s) created from recycled files\n",
+              static_cast<unsigned long long>(recycled));
   if (::testing::Test::HasFailure()) {
     std::printf("LogCrashTest FAILED with seed=%llu\n", static_cast<unsigned long long>(seed));
   }

@@ -123,6 +123,8 @@ class Log {
   uint64_t size_bytes() const;
   // Number of fsync rounds of the log's data so far (group commit: one per group).
   uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
+  // Segments created by reusing a retired segment file (recycling) since Open.
+  uint64_t recycled_count() const { return recycled_count_.load(std::memory_order_relaxed); }
   size_t segment_count() const;
   // OK, or the error that failed the log.
   Status health() const;
@@ -156,6 +158,11 @@ class Log {
   bool PreallocateIdle();
   std::shared_ptr<Segment> SegmentFor(Offset offset) const;
   std::shared_ptr<Segment> active() const;
+  // Recycling pool (write_mu_ held). RetireLocked pools or deletes a segment retention removed
+  // (`end` = the base offset of the segment after it); ClearPoolLocked deletes every pool file.
+  Status RetireLocked(const std::shared_ptr<Segment>& seg, Offset end);
+  Status ClearPoolLocked();
+  std::string PoolPath(Offset end) const;
 
   FileSystem* const fs_;
   const std::string dir_;
@@ -170,6 +177,16 @@ class Log {
   // Segments rolled since the last sync whose data the flusher must still fsync.
   std::vector<std::shared_ptr<Segment>> unsynced_closed_;
   bool dir_dirty_ = false;
+  // Retired segment files waiting for reuse, oldest first. Invariant: every batch in a pool file
+  // has an offset below its `end`, and `end` <= the log start offset (TruncateTo below the
+  // log start clears the pool; Open deletes files that break it). `retired` is the segment that
+  // owned the file (null after Open): the file is reused only when no reader still holds it.
+  struct PoolFile {
+    std::string path;
+    Offset end;
+    std::shared_ptr<Segment> retired;
+  };
+  std::vector<PoolFile> pool_;
 
   // Segments by base offset; the last is the active one. Guarded by segments_mu_ (readers
   // take it shared to copy a shared_ptr; the writer takes it exclusive to add or remove).
@@ -180,6 +197,7 @@ class Log {
   std::atomic<int64_t> log_end_{0};
   std::atomic<int64_t> durable_{0};
   std::atomic<uint64_t> sync_count_{0};
+  std::atomic<uint64_t> recycled_count_{0};
 
   // Durability waiters, failure state and the flusher's wake-up.
   mutable std::mutex durable_mu_;

@@ -36,6 +36,14 @@ struct LogConfig {
   int64_t preallocate_bytes = 64LL << 20;
   int64_t preallocate_chunk_bytes = 16LL << 20;
   int64_t preallocate_idle_ms = 20;
+  // Segment recycling: a segment that retention deletes is renamed into a pool
+  // (`<end offset>.recycle` in the partition directory, at most recycle_pool_files files) and the
+  // next roll renames a pool file to the new segment's name instead of creating a growing file,
+  // so appends (and their group fsyncs) overwrite already-written space. Safe because recovery
+  // accepts a batch only at the expected next offset and every pooled byte belongs to offsets
+  // below the log start offset (docs/STORAGE.md, Recycling). false: unlink as before.
+  bool recycle_segments = true;
+  int recycle_pool_files = 2;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
