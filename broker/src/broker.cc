@@ -131,6 +131,25 @@ Status Broker::Start() {
   consumer_ = std::make_unique<ConsumerService>(&ctx_);
   admin_ = std::make_unique<AdminService>(&ctx_);
   metadata_ = std::make_unique<MetadataService>(&ctx_);
+  {
+    GroupCoordinatorConfig gc;
+    gc.dir = (std::filesystem::path(config_.data_dir) / "__groups").string();
+    gc.offsets_partitions = config_.groups_offsets_partitions;
+    gc.offsets_replication_factor = config_.groups_offsets_replication_factor;
+    gc.max_groups = static_cast<size_t>(config_.groups_max_groups);
+    gc.group.max_members = static_cast<size_t>(config_.groups_max_members);
+    gc.group.default_session_timeout_ms = config_.groups_session_timeout_ms;
+    gc.group.min_session_timeout_ms = config_.groups_min_session_timeout_ms;
+    gc.group.max_session_timeout_ms = config_.groups_max_session_timeout_ms;
+    gc.group.heartbeat_interval_ms = config_.groups_heartbeat_interval_ms;
+    coordinator_ = std::make_unique<GroupCoordinator>(&ctx_, std::move(gc));
+    st = coordinator_->Start();
+    if (!st.ok()) {
+      Shutdown();
+      return st;
+    }
+    groups_ = std::make_unique<GroupsService>(coordinator_.get());
+  }
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   {
@@ -141,6 +160,7 @@ Status Broker::Start() {
     b.RegisterService(consumer_.get());
     b.RegisterService(admin_.get());
     b.RegisterService(metadata_.get());
+    b.RegisterService(groups_.get());
     b.SetMaxReceiveMessageSize(config_.max_request_bytes);
     b.SetMaxSendMessageSize(std::max(config_.fetch_max_bytes, 4 << 20) + (1 << 20));
     client_server_ = b.BuildAndStart();
@@ -190,6 +210,7 @@ HttpResponse Broker::HandleHttp(const std::string& path) {
   if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.Render(partitions_.get());
+    if (coordinator_) r.body += coordinator_->RenderMetrics();
   } else if (path == "/healthz") {
     r.body = "ok\n";
   } else if (path == "/readyz") {
@@ -228,6 +249,7 @@ void Broker::Shutdown() {
     client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     spdlog::debug("client listener stopped");
   }
+  if (coordinator_) coordinator_->Stop();
   work_.reset();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();

@@ -19,6 +19,8 @@
 #include "admin_service.h"
 #include "consumer_service.h"
 #include "controller/controller.h"
+#include "group_coordinator.h"
+#include "groups_service.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "partition_log.h"
@@ -51,6 +53,7 @@ class Broker {
 
   PartitionManager& partitions() { return *partitions_; }
   Controller& controller() { return *controller_; }
+  GroupCoordinator& coordinator() { return *coordinator_; }
 
  private:
   HttpResponse HandleHttp(const std::string& path);
@@ -70,6 +73,8 @@ class Broker {
   std::unique_ptr<ConsumerService> consumer_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<MetadataService> metadata_;
+  std::unique_ptr<GroupCoordinator> coordinator_;
+  std::unique_ptr<GroupsService> groups_;
   std::unique_ptr<grpc::Server> internal_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<HttpServer> http_;

@@ -165,6 +165,30 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 3600000));
   app.add_option("--limits.io_threads", c.io_threads, "Threads for long polls and pushes")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--groups.offsets_partitions", c.groups_offsets_partitions,
+                 "Partitions of __consumer_offsets when it is created")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--groups.offsets_replication_factor", c.groups_offsets_replication_factor,
+                 "Replication factor of __consumer_offsets (0 = topic.replication_factor)")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--groups.max_groups", c.groups_max_groups,
+                 "Groups one coordinator node holds; more get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--groups.max_members", c.groups_max_members,
+                 "Members of one group; more joins get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--groups.session_timeout_ms", c.groups_session_timeout_ms,
+                 "Session timeout of a member that asks for 0")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.min_session_timeout_ms", c.groups_min_session_timeout_ms,
+                 "Lower bound on a member's session timeout")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.max_session_timeout_ms", c.groups_max_session_timeout_ms,
+                 "Upper bound on a member's session timeout")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.heartbeat_interval_ms", c.groups_heartbeat_interval_ms,
+                 "Heartbeat interval told to members")
+      ->check(CLI::Range(1, 3600000));
   app.add_option("--log.level", c.log_level, "trace | debug | info | warn | error | off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 

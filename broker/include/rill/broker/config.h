@@ -71,6 +71,15 @@ struct BrokerConfig {
   int32_t max_request_bytes = 128 << 20;         // gRPC max receive message size
   int32_t produce_timeout_ms = 30000;            // default acks wait when the request says 0
   int32_t io_threads = 2;                        // long-poll and push threads
+  // [groups] consumer groups (DESIGN.md §6)
+  int32_t groups_offsets_partitions = 8;       // partitions of __consumer_offsets at creation
+  int32_t groups_offsets_replication_factor = 0;  // 0: topic.replication_factor
+  int32_t groups_max_groups = 10000;           // groups coordinated by one node
+  int32_t groups_max_members = 1000;           // members of one group
+  int32_t groups_session_timeout_ms = 45000;   // default when a member says 0
+  int32_t groups_min_session_timeout_ms = 1000;
+  int32_t groups_max_session_timeout_ms = 300000;
+  int32_t groups_heartbeat_interval_ms = 3000;
   // [log]
   std::string log_level = "info";  // trace | debug | info | warn | error | off
 
