@@ -80,8 +80,7 @@ v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPart
   const TopicMetadata* topic = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr;
   if (topic == nullptr || topic->partitions.empty()) {
     *message = "__consumer_offsets does not exist yet; retry";
-    if (!creating_topic_ && ctx_->controller->IsActive()) {
-      creating_topic_ = true;
+    if (ctx_->controller->IsActive() && !creating_topic_.exchange(true)) {
       NewTopicSpec spec;
       spec.name = kConsumerOffsetsTopic;
       spec.partitions = config_.offsets_partitions;
@@ -93,8 +92,7 @@ v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPart
             spdlog::warn("creating {}: {}", kConsumerOffsetsTopic, x.message);
           }
         }
-        std::lock_guard lock(mu_);
-        creating_topic_ = false;
+        creating_topic_.store(false);
       });
     }
     return v1::COORDINATOR_NOT_AVAILABLE;

@@ -13,6 +13,7 @@
 // and RocksDB reads/writes of the coordinator's own key range. Completions (`done`) run on an
 // I/O thread (ServiceContext::io) or inline when nothing had to be appended; they must not block.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -126,7 +127,7 @@ class GroupCoordinator {
   std::map<int32_t, OffsetsPartition> partitions_;
   std::map<std::string, GroupEntry> groups_;
   std::shared_ptr<const MetadataImage> last_image_;
-  bool creating_topic_ = false;
+  std::atomic<bool> creating_topic_{false};  // may be reset inline by CreateTopics' callback
   std::mt19937_64 rng_;
   uint64_t member_counter_ = 0;
 
