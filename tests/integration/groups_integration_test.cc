@@ -202,6 +202,26 @@ TEST_F(GroupsIntegrationTest, AcknowledgedCommitsSurviveKill9) {
   EXPECT_EQ(offsets, acked);
 }
 
+// The materialised store is a cache of the log: without it, a restart replays
+// __consumer_offsets from the start and rebuilds the same offsets and membership.
+TEST_F(GroupsIntegrationTest, LostStoreIsRebuiltFromTheLog) {
+  StartBroker();
+  CreateTopic("logs", 2);
+  Member m = JoinAndOwn("rebuild", "logs", 2, 60000);
+  ASSERT_EQ(Commit("rebuild", m, "logs", 0, 7), v1::NONE);
+  ASSERT_EQ(Commit("rebuild", m, "logs", 1, 8), v1::NONE);
+  ASSERT_EQ(broker_->Stop(), 0);
+  std::filesystem::remove_all(dir_ + "/data/__groups");
+
+  StartBroker();
+  auto offsets = FetchAll("rebuild");
+  EXPECT_EQ(offsets, (std::map<int32_t, int64_t>{{0, 7}, {1, 8}}));
+  auto d = Describe("rebuild");
+  ASSERT_EQ(d.members_size(), 1);
+  EXPECT_EQ(d.members(0).member_id(), m.id);
+  EXPECT_NE(broker_->log().find("replayed"), std::string::npos);
+}
+
 TEST_F(GroupsIntegrationTest, ZombieMemberIsFenced) {
   StartBroker();
   CreateTopic("z", 2);
