@@ -111,12 +111,10 @@ v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPart
   }
   auto it = partitions_.find(p);
   if (it == partitions_.end() || !it->second.loaded || it->second.partition != local) {
-    Status st = LoadPartition(p, local);
-    if (!st.ok()) {
-      *message = "loading __consumer_offsets-" + std::to_string(p) + ": " + st.ToString();
-      return v1::COORDINATOR_NOT_AVAILABLE;
-    }
-    it = partitions_.find(p);
+    // The ticker thread loads (reads the log suffix); gRPC threads never do.
+    *message = "loading __consumer_offsets-" + std::to_string(p) + "; retry";
+    ticker_cv_.notify_one();
+    return v1::COORDINATOR_NOT_AVAILABLE;
   }
   *out = &it->second;
   return v1::NONE;
@@ -166,16 +164,16 @@ Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition>
     GroupEntry e;
     e.partition = index;
     if (lg.metadata) {
-      auto g = ConsumerGroup::Restore(gid, config_.group, [this] { return NewMemberId(); },
-                                      *lg.metadata, lg.members, now);
+      auto g = ConsumerGroup::Restore(
+          gid, config_.group, [this] { return NewMemberId(); }, *lg.metadata, lg.members, now);
       if (!g.ok()) {
         spdlog::error("restoring group {}: {}", gid, g.status().ToString());
         continue;
       }
       e.group = std::make_unique<ConsumerGroup>(std::move(g).value());
     } else {
-      e.group = std::make_unique<ConsumerGroup>(gid, config_.group,
-                                                [this] { return NewMemberId(); });
+      e.group =
+          std::make_unique<ConsumerGroup>(gid, config_.group, [this] { return NewMemberId(); });
     }
     groups_[gid] = std::move(e);
   }
@@ -269,8 +267,8 @@ ConsumerGroup* GroupCoordinator::CreateGroup(const std::string& group_id, int32_
   if (groups_.size() >= config_.max_groups) return nullptr;
   GroupEntry e;
   e.partition = index;
-  e.group = std::make_unique<ConsumerGroup>(group_id, config_.group,
-                                            [this] { return NewMemberId(); });
+  e.group =
+      std::make_unique<ConsumerGroup>(group_id, config_.group, [this] { return NewMemberId(); });
   auto* g = e.group.get();
   groups_[group_id] = std::move(e);
   return g;
@@ -312,8 +310,8 @@ void GroupCoordinator::Heartbeat(const v1::GroupHeartbeatRequest& request,
     g = CreateGroup(request.group_id(), index);
     if (g == nullptr) {
       response->set_error(v1::RESOURCE_EXHAUSTED);
-      response->set_error_message("too many groups (groups.max_groups = " +
-                                  std::to_string(config_.max_groups) + ")");
+      response->set_error_message(
+          "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
       lock.unlock();
       return done();
     }
@@ -360,8 +358,8 @@ void GroupCoordinator::CommitOffsets(const v1::CommitOffsetsRequest& request,
     g = CreateGroup(request.group_id(), index);
     if (g == nullptr) {
       response->set_error(v1::RESOURCE_EXHAUSTED);
-      response->set_error_message("too many groups (groups.max_groups = " +
-                                  std::to_string(config_.max_groups) + ")");
+      response->set_error_message(
+          "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
       lock.unlock();
       return done();
     }
@@ -422,20 +420,7 @@ void GroupCoordinator::FetchOffsets(const v1::FetchOffsetsRequest& request,
 
 void GroupCoordinator::ListGroups(v1::ListGroupsResponse* response) {
   std::lock_guard lock(mu_);
-  // Make sure every partition this node leads is loaded.
-  auto image = ctx_->controller->image();
-  if (const TopicMetadata* t = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr) {
-    for (size_t p = 0; p < t->partitions.size(); ++p) {
-      if (t->partitions[p].leader.value() != ctx_->config->node_id) continue;
-      auto local = ctx_->partitions->Get(kConsumerOffsetsTopic, static_cast<int32_t>(p));
-      if (!local || local->role() != PartitionRole::kLeader) continue;
-      auto it = partitions_.find(static_cast<int32_t>(p));
-      if (it == partitions_.end() || !it->second.loaded || it->second.partition != local) {
-        Status st = LoadPartition(static_cast<int32_t>(p), local);
-        if (!st.ok()) spdlog::warn("loading offsets partition {}: {}", p, st.ToString());
-      }
-    }
-  }
+  // Groups of the partitions this node leads and has loaded (the ticker loads them at start).
   for (const auto& [gid, e] : groups_) {
     auto* l = response->add_groups();
     l->set_group_id(gid);
@@ -607,16 +592,16 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
     v.set_offset(target);
     if (it != offsets->end()) v.set_metadata(it->second.metadata());
     v.set_commit_timestamp_ms(now);
-    records.push_back(groups::MakeOffsetCommitRecord(request.group_id(), tp.topic, tp.partition,
-                                                     std::move(v)));
+    records.push_back(
+        groups::MakeOffsetCommitRecord(request.group_id(), tp.topic, tp.partition, std::move(v)));
   }
   if (request.dry_run() || records.empty()) {
     lock.unlock();
     return done();
   }
   if (g == nullptr && CreateGroup(request.group_id(), index) == nullptr) {
-    return fail(v1::RESOURCE_EXHAUSTED, "too many groups (groups.max_groups = " +
-                                            std::to_string(config_.max_groups) + ")");
+    return fail(v1::RESOURCE_EXHAUSTED,
+                "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
   }
   Append(index, std::move(records), [response, done](Status st) {
     if (!st.ok()) {
@@ -651,8 +636,7 @@ void GroupCoordinator::DeleteGroup(const v1::DeleteGroupRequest& request,
   if (g != nullptr) {
     if (g->Delete(&records) == v1::GROUP_NOT_EMPTY) {
       return fail(v1::GROUP_NOT_EMPTY, "group " + request.group_id() + " has " +
-                                           std::to_string(g->members().size()) +
-                                           " active members");
+                                           std::to_string(g->members().size()) + " active members");
     }
     groups_.erase(request.group_id());
   }

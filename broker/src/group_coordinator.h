@@ -10,8 +10,10 @@
 //
 // Thread-safety: every public method may be called from any thread. All group state is guarded
 // by one mutex; calls never wait for I/O while holding it except the log appends (page cache)
-// and RocksDB reads/writes of the coordinator's own key range. Completions (`done`) run on an
-// I/O thread (ServiceContext::io) or inline when nothing had to be appended; they must not block.
+// and RocksDB reads/writes of the coordinator's own key range. Loading a partition (reading the
+// log suffix) happens only on the ticker thread; until then calls get COORDINATOR_NOT_AVAILABLE.
+// Completions (`done`) run on an I/O thread (ServiceContext::io) or inline when nothing had to be
+// appended; they must not block.
 
 #include <atomic>
 #include <condition_variable>
@@ -40,12 +42,12 @@ namespace rill::broker {
 inline constexpr const char* kConsumerOffsetsTopic = "__consumer_offsets";
 
 struct GroupCoordinatorConfig {
-  std::string dir;                      // RocksDB directory of the materialised state
-  int32_t offsets_partitions = 8;       // partitions of __consumer_offsets when created
+  std::string dir;                         // RocksDB directory of the materialised state
+  int32_t offsets_partitions = 8;          // partitions of __consumer_offsets when created
   int32_t offsets_replication_factor = 0;  // 0: the cluster default
-  size_t max_groups = 10000;            // groups per coordinator node
-  int32_t tick_ms = 100;                // session expiry / topic change check period
-  groups::GroupConfig group;            // per-group bounds and timeouts
+  size_t max_groups = 10000;               // groups per coordinator node
+  int32_t tick_ms = 100;                   // session expiry / topic change check period
+  groups::GroupConfig group;               // per-group bounds and timeouts
 };
 
 // The __consumer_offsets partition of `group_id` for a topic of `partitions` partitions.
@@ -67,12 +69,11 @@ class GroupCoordinator {
   // Each fills `response` and calls `done` exactly once (maybe inline).
   void Heartbeat(const v1::GroupHeartbeatRequest& request, v1::GroupHeartbeatResponse* response,
                  Done done);
-  void CommitOffsets(const v1::CommitOffsetsRequest& request,
-                     v1::CommitOffsetsResponse* response, Done done);
+  void CommitOffsets(const v1::CommitOffsetsRequest& request, v1::CommitOffsetsResponse* response,
+                     Done done);
   void FetchOffsets(const v1::FetchOffsetsRequest& request, v1::FetchOffsetsResponse* response);
   void ListGroups(v1::ListGroupsResponse* response);
-  void DescribeGroup(const v1::DescribeGroupRequest& request,
-                     v1::DescribeGroupResponse* response);
+  void DescribeGroup(const v1::DescribeGroupRequest& request, v1::DescribeGroupResponse* response);
   void ResetOffsets(const v1::ResetOffsetsRequest& request, v1::ResetOffsetsResponse* response,
                     Done done);
   void DeleteGroup(const v1::DeleteGroupRequest& request, v1::DeleteGroupResponse* response,
