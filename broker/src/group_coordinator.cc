@@ -709,14 +709,8 @@ void GroupCoordinator::TickOnce() {
   auto image = ctx_->controller->image();
   if (!image) return;
   const TopicMetadata* t = image->FindTopic(kConsumerOffsetsTopic);
-  if (t == nullptr) {
-    // Create the topic at start when this node is the active controller.
-    std::string m;
-    OffsetsPartition* op;
-    int32_t idx;
-    (void)Resolve("_", &op, &idx, &m);
-    return;
-  }
+  // The topic is created on first group use (Resolve), so clusters without groups have none.
+  if (t == nullptr) return;
   // Load every partition this node leads (start-up, leadership change); forget the others.
   for (size_t p = 0; p < t->partitions.size(); ++p) {
     int32_t idx = static_cast<int32_t>(p);

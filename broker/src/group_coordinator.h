@@ -60,8 +60,9 @@ class GroupCoordinator {
   GroupCoordinator(ServiceContext* ctx, GroupCoordinatorConfig config);
   ~GroupCoordinator();
 
-  // Opens the store and starts the ticker thread (session expiry, topic changes, creating
-  // __consumer_offsets when this node is the active controller, loading led partitions).
+  // Opens the store and starts the ticker thread (session expiry, topic changes, loading the
+  // partitions of __consumer_offsets this node leads). The topic itself is created through the
+  // controller on the first group call that finds it missing.
   Status Start();
   // Stops the ticker. Idempotent.
   void Stop();
