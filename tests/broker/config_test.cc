@@ -93,6 +93,19 @@ TEST(BrokerConfig, ShippedConfigParses) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->node_id, 1);
   EXPECT_EQ(c->client_listener.port, 9092);
+  EXPECT_EQ(c->groups_offsets_partitions, 8);
+  EXPECT_EQ(c->groups_max_members, 1000);
+}
+
+TEST(BrokerConfig, GroupOptions) {
+  auto c = Parse({"--groups.offsets_partitions", "3", "--groups.max_groups", "7",
+                  "--groups.max_members", "5", "--groups.min_session_timeout_ms", "100"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->groups_offsets_partitions, 3);
+  EXPECT_EQ(c->groups_max_groups, 7);
+  EXPECT_EQ(c->groups_max_members, 5);
+  EXPECT_EQ(c->groups_min_session_timeout_ms, 100);
+  EXPECT_FALSE(Parse({"--groups.offsets_partitions", "0"}).ok());
 }
 
 TEST(BrokerConfig, BadValuesNameTheOption) {
