@@ -315,5 +315,18 @@ TEST_F(GroupsServiceTest, MaxMembersIsEnforced) {
   EXPECT_EQ(resp.error(), v1::RESOURCE_EXHAUSTED) << resp.error_message();
 }
 
+TEST_F(GroupsServiceTest, MaxGroupsIsEnforced) {
+  broker_->Shutdown();
+  broker_.reset();
+  config_.groups_max_groups = 1;
+  StartBroker();
+  groups_ = v1::Groups::NewStub(channel_);
+  CreateTopic("tg", 1);
+  Join("only", "tg");
+  auto resp = Heartbeat(JoinRequest("second", "tg"));
+  EXPECT_EQ(resp.error(), v1::RESOURCE_EXHAUSTED) << resp.error_message();
+  EXPECT_NE(resp.error_message().find("groups.max_groups"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rill::broker::testing
