@@ -315,6 +315,24 @@ TEST_F(GroupsServiceTest, MaxMembersIsEnforced) {
   EXPECT_EQ(resp.error(), v1::RESOURCE_EXHAUSTED) << resp.error_message();
 }
 
+TEST_F(GroupsServiceTest, NewPartitionsAreAssigned) {
+  CreateTopic("tp", 2);
+  Member m = Join("gp", "tp");
+  ASSERT_TRUE(WaitFor([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 2; }));
+  int32_t epoch = Describe("gp").group_epoch();
+  {
+    grpc::ClientContext ctx;
+    v1::CreatePartitionsRequest req;
+    req.set_topic("tp");
+    req.set_new_total_count(4);
+    v1::CreatePartitionsResponse resp;
+    ASSERT_TRUE(admin_->CreatePartitions(&ctx, req, &resp).ok());
+  }
+  // The coordinator's ticker sees the new metadata and the member is granted the new partitions.
+  ASSERT_TRUE(WaitFor([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 4; }));
+  EXPECT_GT(Describe("gp").group_epoch(), epoch);
+}
+
 TEST_F(GroupsServiceTest, MaxGroupsIsEnforced) {
   broker_->Shutdown();
   broker_.reset();
