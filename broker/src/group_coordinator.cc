@@ -436,13 +436,13 @@ void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
   int32_t index = 0;
   std::string message;
   response->set_group_id(request.group_id());
-  response->set_coordinator_id(ctx_->config->node_id);
   v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
   if (code != v1::NONE) {
     response->set_error(code);
     response->set_error_message(message);
     return;
   }
+  response->set_coordinator_id(ctx_->config->node_id);
   ConsumerGroup* g = FindGroup(request.group_id());
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
   if (!offsets.ok()) {
