@@ -27,7 +27,7 @@ bench: build
 	@bash scripts/bench.sh
 
 run: build
-	@bash scripts/run.sh
+	@bash scripts/run.sh $(ARGS)
 
 clean:
 	rm -rf build

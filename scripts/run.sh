@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Starts one broker in the foreground with its data in ./data.
+# Starts one broker in the foreground with its data in ./data (`make run` builds it first).
+# Extra arguments are passed to rill-broker, e.g. `make run ARGS="--log.level debug"` or
+# `scripts/run.sh --listeners.client 127.0.0.1:19092`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x build/rel/broker/rill-broker ]; then
-  echo "rill-broker is not built yet (the broker arrives with issue 4)" >&2
-  exit 1
-fi
+mkdir -p data
 exec build/rel/broker/rill-broker --config config/rill.toml --data-dir ./data "$@"
