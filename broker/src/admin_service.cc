@@ -233,22 +233,31 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
   return reactor;
 }
 
+namespace {
+// Cluster id, active controller and live (unfenced) brokers: shared by DescribeCluster and
+// Metadata.Get, whose responses carry the same three fields.
+template <typename Response>
+void FillCluster(const MetadataImage& image, Response* response) {
+  response->set_cluster_id(image.cluster_id);
+  response->set_controller_id(image.controller_id.value());
+  for (const auto& [id, b] : image.brokers) {
+    if (b.fenced) continue;
+    auto* out = response->add_brokers();
+    out->set_node_id(id.value());
+    out->set_host(b.host);
+    out->set_port(b.port);
+    out->set_rack(b.rack);
+  }
+}
+}  // namespace
+
 grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerContext* context,
                                                         const v1::DescribeClusterRequest* request,
                                                         v1::DescribeClusterResponse* response) {
   auto start = Clock::now();
   auto image = ctx_->controller->image();
   if (image) {
-    response->set_cluster_id(image->cluster_id);
-    response->set_controller_id(image->controller_id.value());
-    for (const auto& [id, b] : image->brokers) {
-      if (b.fenced) continue;
-      auto* out = response->add_brokers();
-      out->set_node_id(id.value());
-      out->set_host(b.host);
-      out->set_port(b.port);
-      out->set_rack(b.rack);
-    }
+    FillCluster(*image, response);
   }
   ctx_->metrics->RecordRequest(Api::kDescribeCluster, start, false);
   auto* reactor = context->DefaultReactor();
@@ -262,16 +271,7 @@ grpc::ServerUnaryReactor* MetadataService::Get(grpc::CallbackServerContext* cont
   auto start = Clock::now();
   auto image = ctx_->controller->image();
   if (image) {
-    response->set_cluster_id(image->cluster_id);
-    response->set_controller_id(image->controller_id.value());
-    for (const auto& [id, b] : image->brokers) {
-      if (b.fenced) continue;
-      auto* out = response->add_brokers();
-      out->set_node_id(id.value());
-      out->set_host(b.host);
-      out->set_port(b.port);
-      out->set_rack(b.rack);
-    }
+    FillCluster(*image, response);
     std::vector<std::string> names(request->topics().begin(), request->topics().end());
     if (names.empty()) {
       for (const auto& [name, t] : image->topics) names.push_back(name);
