@@ -1,9 +1,16 @@
 #include "rill/client/admin.h"
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include "grpc_util.h"
 #include "metadata_cache.h"
 #include "rill/client/errors.h"
+#include "rill/proto/crc32c.h"
 #include "rill/v1/admin.grpc.pb.h"
+#include "rill/v1/groups.grpc.pb.h"
 #include "rill/v1/metadata.grpc.pb.h"
 
 namespace rill::client {
@@ -14,7 +21,8 @@ class AdminImpl {
       : config(c),
         channel(internal::MakeChannel(c.bootstrap)),
         admin(v1::Admin::NewStub(channel)),
-        metadata(v1::Metadata::NewStub(channel)) {}
+        metadata(v1::Metadata::NewStub(channel)),
+        groups(v1::Groups::NewStub(channel)) {}
 
   // Runs one unary RPC with the configured deadline.
   template <typename Req, typename Resp, typename Fn>
@@ -25,10 +33,89 @@ class AdminImpl {
     return internal::FromGrpc(s, what, config.bootstrap);
   }
 
+  // A Groups stub for `address` (the bootstrap stub for the bootstrap address). Stubs live as
+  // long as the Admin.
+  v1::Groups::Stub* GroupsStubFor(const std::string& address) {
+    if (address == config.bootstrap) return groups.get();
+    std::lock_guard lk(mu);
+    auto& stub = other_groups[address];
+    if (!stub) stub = v1::Groups::NewStub(internal::MakeChannel(address));
+    return stub.get();
+  }
+
+  // The address of group_id's coordinator from the metadata (the leader of its
+  // __consumer_offsets partition); the bootstrap address when that cannot be told (the topic
+  // does not exist yet, no leader, a single-broker cluster).
+  Result<std::string> FindCoordinator(const std::string& group_id) {
+    v1::MetadataRequest req;
+    req.add_topics(std::string(kOffsetsTopic));
+    v1::MetadataResponse resp;
+    RILL_RETURN_IF_ERROR(Call("Metadata.Get", req, &resp,
+                              [&](auto* c, auto& q, auto* r) { return metadata->Get(c, q, r); }));
+    if (resp.brokers_size() <= 1 || resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
+        resp.topics(0).partitions_size() == 0) {
+      return config.bootstrap;
+    }
+    const auto& t = resp.topics(0);
+    const uint32_t h = crc32c::Value(group_id) & 0x7fffffffu;
+    const auto index = static_cast<int32_t>(h % static_cast<uint32_t>(t.partitions_size()));
+    for (const auto& p : t.partitions()) {
+      if (p.partition() != index) continue;
+      for (const auto& b : resp.brokers()) {
+        if (b.node_id() == p.leader_id()) return b.host() + ":" + std::to_string(b.port());
+      }
+    }
+    return config.bootstrap;
+  }
+
+  // Runs a Groups RPC on group_id's coordinator. NOT_COORDINATOR makes it look the coordinator
+  // up again; COORDINATOR_NOT_AVAILABLE is retried with a growing backoff. Both end when
+  // request_timeout_ms has passed since the first attempt, with the last response kept. Returns
+  // the transport status; the caller reads resp->error().
+  template <typename Req, typename Resp, typename Fn>
+  Status GroupCall(std::string_view what, const std::string& group_id, const Req& req, Resp* resp,
+                   Fn fn) {
+    const int64_t deadline = internal::MonotonicMs() + config.request_timeout_ms;
+    std::string address;
+    {
+      std::lock_guard lk(mu);
+      auto it = coordinators.find(group_id);
+      address = it == coordinators.end() ? config.bootstrap : it->second;
+    }
+    int64_t backoff_ms = 5;
+    for (;;) {
+      resp->Clear();
+      grpc::ClientContext ctx;
+      internal::SetTimeout(&ctx, std::max<int64_t>(deadline - internal::MonotonicMs(), 1));
+      grpc::Status s = fn(GroupsStubFor(address), &ctx, req, resp);
+      RILL_RETURN_IF_ERROR(internal::FromGrpc(s, what, address));
+      const int32_t e = resp->error();
+      if (e != v1::NOT_COORDINATOR && e != v1::COORDINATOR_NOT_AVAILABLE) {
+        std::lock_guard lk(mu);
+        coordinators[group_id] = address;
+        return Status::OK();
+      }
+      if (internal::MonotonicMs() + backoff_ms >= deadline) return Status::OK();
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 200);
+      if (e == v1::NOT_COORDINATOR) {
+        auto found = FindCoordinator(group_id);
+        address = found.ok() ? *found : config.bootstrap;
+      }
+    }
+  }
+
+  static constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+
   const AdminConfig config;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Admin::Stub> admin;
   std::unique_ptr<v1::Metadata::Stub> metadata;
+  std::unique_ptr<v1::Groups::Stub> groups;
+
+  std::mutex mu;  // guards the two maps below
+  std::map<std::string, std::unique_ptr<v1::Groups::Stub>> other_groups;  // by address
+  std::map<std::string, std::string> coordinators;  // group id -> last coordinator address
 };
 
 namespace {
@@ -48,6 +135,51 @@ std::vector<TopicOutcome> Outcomes(const google::protobuf::RepeatedPtrField<v1::
 }
 
 BrokerInfo ToBroker(const v1::Broker& b) { return {b.node_id(), b.host(), b.port(), b.rack()}; }
+
+// A group-level broker error as a Status: "GROUP_ID_NOT_FOUND: no group g".
+Status GroupStatus(int32_t code, const std::string& message) {
+  return StatusFromErrorCode(code, message);
+}
+
+std::vector<TopicPartition> ToTopicPartitions(
+    const google::protobuf::RepeatedPtrField<v1::TopicPartitions>& tps) {
+  std::vector<TopicPartition> out;
+  for (const auto& tp : tps) {
+    for (int32_t p : tp.partitions()) out.push_back({tp.topic(), p});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Groups partitions by topic, in the wire form.
+void AddTopicPartitions(const std::vector<TopicPartition>& tps,
+                        google::protobuf::RepeatedPtrField<v1::TopicPartitions>* out) {
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (const auto& tp : tps) by_topic[tp.topic].push_back(tp.partition);
+  for (const auto& [topic, parts] : by_topic) {
+    auto* t = out->Add();
+    t->set_topic(topic);
+    for (int32_t p : parts) t->add_partitions(p);
+  }
+}
+
+std::vector<GroupOffset> ToGroupOffsets(
+    const google::protobuf::RepeatedPtrField<v1::CommittedOffset>& offsets) {
+  std::vector<GroupOffset> out;
+  for (const auto& o : offsets) {
+    GroupOffset g;
+    g.topic = o.topic();
+    g.partition = o.partition();
+    g.offset = o.offset();
+    g.metadata = o.metadata();
+    if (o.error() != v1::NONE) {
+      g.status = StatusFromErrorCode(
+          o.error(), "partition " + o.topic() + "-" + std::to_string(o.partition()));
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -225,6 +357,168 @@ Result<ClusterMetadata> Admin::Metadata(const std::vector<std::string>& topics) 
     out.topics.push_back(std::move(tm));
   }
   return out;
+}
+
+Result<std::vector<GroupListing>> Admin::ListGroups() {
+  // Each broker lists the groups it coordinates: ask every broker (the bootstrap alone when the
+  // cluster has one broker, so an advertised address that differs from it does not matter).
+  std::vector<std::string> addresses;
+  {
+    v1::MetadataRequest req;
+    req.add_topics(std::string(AdminImpl::kOffsetsTopic));
+    v1::MetadataResponse resp;
+    RILL_RETURN_IF_ERROR(impl_->Call("Metadata.Get", req, &resp, [&](auto* c, auto& q, auto* r) {
+      return impl_->metadata->Get(c, q, r);
+    }));
+    if (resp.brokers_size() <= 1) {
+      addresses.push_back(impl_->config.bootstrap);
+    } else {
+      for (const auto& b : resp.brokers()) {
+        addresses.push_back(b.host() + ":" + std::to_string(b.port()));
+      }
+    }
+  }
+  std::map<std::string, GroupListing> merged;
+  for (const auto& address : addresses) {
+    v1::ListGroupsRequest req;
+    v1::ListGroupsResponse resp;
+    grpc::ClientContext ctx;
+    internal::SetTimeout(&ctx, impl_->config.request_timeout_ms);
+    grpc::Status s = impl_->GroupsStubFor(address)->ListGroups(&ctx, req, &resp);
+    RILL_RETURN_IF_ERROR(internal::FromGrpc(s, "Groups.ListGroups", address));
+    for (const auto& g : resp.groups()) {
+      merged[g.group_id()] = {g.group_id(), g.state(), g.members()};
+    }
+  }
+  std::vector<GroupListing> out;
+  for (auto& [id, g] : merged) out.push_back(std::move(g));
+  return out;
+}
+
+Result<GroupDescription> Admin::DescribeGroup(const std::string& group_id) {
+  v1::DescribeGroupRequest req;
+  req.set_group_id(group_id);
+  v1::DescribeGroupResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->GroupCall(
+      "Groups.DescribeGroup", group_id, req, &resp,
+      [](auto* stub, auto* c, auto& q, auto* r) { return stub->DescribeGroup(c, q, r); }));
+  RILL_RETURN_IF_ERROR(GroupStatus(resp.error(), resp.error_message()));
+  GroupDescription d;
+  d.group_id = resp.group_id();
+  d.state = resp.state();
+  d.group_epoch = resp.group_epoch();
+  d.assignor = resp.assignor();
+  d.coordinator_id = resp.coordinator_id();
+  for (const auto& m : resp.members()) {
+    GroupMemberDescription md;
+    md.member_id = m.member_id();
+    md.instance_id = m.instance_id();
+    md.client_id = m.client_id();
+    md.host = m.client_host();
+    md.member_epoch = m.member_epoch();
+    md.assignment = ToTopicPartitions(m.assignment());
+    md.target_assignment = ToTopicPartitions(m.target_assignment());
+    d.members.push_back(std::move(md));
+  }
+  for (const auto& o : resp.offsets()) {
+    d.partitions.push_back({o.topic(), o.partition(), o.committed_offset(), o.log_end_offset(),
+                            o.lag(), o.owner_member_id()});
+  }
+  std::sort(d.partitions.begin(), d.partitions.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+  });
+  d.total_lag = resp.total_lag();
+  return d;
+}
+
+Result<std::vector<GroupOffset>> Admin::FetchOffsets(
+    const std::string& group_id, const std::vector<TopicPartition>& partitions) {
+  v1::FetchOffsetsRequest req;
+  req.set_group_id(group_id);
+  AddTopicPartitions(partitions, req.mutable_partitions());
+  v1::FetchOffsetsResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->GroupCall(
+      "Groups.FetchOffsets", group_id, req, &resp,
+      [](auto* stub, auto* c, auto& q, auto* r) { return stub->FetchOffsets(c, q, r); }));
+  RILL_RETURN_IF_ERROR(GroupStatus(resp.error(), resp.error_message()));
+  auto out = ToGroupOffsets(resp.offsets());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+  });
+  return out;
+}
+
+Result<std::vector<GroupOffset>> Admin::CommitOffsets(const std::string& group_id,
+                                                      const std::vector<GroupOffset>& offsets) {
+  v1::CommitOffsetsRequest req;
+  req.set_group_id(group_id);
+  req.set_member_epoch(-1);  // from outside the group
+  for (const auto& o : offsets) {
+    auto* c = req.add_offsets();
+    c->set_topic(o.topic);
+    c->set_partition(o.partition);
+    c->set_offset(o.offset);
+    c->set_metadata(o.metadata);
+  }
+  v1::CommitOffsetsResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->GroupCall(
+      "Groups.CommitOffsets", group_id, req, &resp,
+      [](auto* stub, auto* c, auto& q, auto* r) { return stub->CommitOffsets(c, q, r); }));
+  RILL_RETURN_IF_ERROR(GroupStatus(resp.error(), resp.error_message()));
+  std::map<TopicPartition, const v1::PartitionError*> errors;
+  for (const auto& e : resp.partitions()) errors[{e.topic(), e.partition()}] = &e;
+  std::vector<GroupOffset> out = offsets;
+  for (auto& o : out) {
+    auto it = errors.find({o.topic, o.partition});
+    if (it != errors.end() && it->second->error() != v1::NONE) {
+      o.status = StatusFromErrorCode(it->second->error(), it->second->error_message());
+    } else {
+      o.status = Status::OK();
+    }
+  }
+  return out;
+}
+
+Result<std::vector<GroupOffset>> Admin::ResetOffsets(const std::string& group_id,
+                                                     const GroupOffsetReset& reset) {
+  v1::ResetOffsetsRequest req;
+  req.set_group_id(group_id);
+  for (const auto& t : reset.topics) req.add_topics(t);
+  AddTopicPartitions(reset.partitions, req.mutable_partitions());
+  switch (reset.to) {
+    case GroupOffsetReset::To::kEarliest:
+      req.set_earliest(true);
+      break;
+    case GroupOffsetReset::To::kLatest:
+      req.set_latest(true);
+      break;
+    case GroupOffsetReset::To::kOffset:
+      req.set_offset(reset.value);
+      break;
+    case GroupOffsetReset::To::kTimestamp:
+      req.set_timestamp_ms(reset.value);
+      break;
+    case GroupOffsetReset::To::kShiftBy:
+      req.set_shift_by(reset.value);
+      break;
+  }
+  req.set_dry_run(reset.dry_run);
+  v1::ResetOffsetsResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->GroupCall(
+      "Groups.ResetOffsets", group_id, req, &resp,
+      [](auto* stub, auto* c, auto& q, auto* r) { return stub->ResetOffsets(c, q, r); }));
+  RILL_RETURN_IF_ERROR(GroupStatus(resp.error(), resp.error_message()));
+  return ToGroupOffsets(resp.offsets());
+}
+
+Status Admin::DeleteGroup(const std::string& group_id) {
+  v1::DeleteGroupRequest req;
+  req.set_group_id(group_id);
+  v1::DeleteGroupResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->GroupCall(
+      "Groups.DeleteGroup", group_id, req, &resp,
+      [](auto* stub, auto* c, auto& q, auto* r) { return stub->DeleteGroup(c, q, r); }));
+  return GroupStatus(resp.error(), resp.error_message());
 }
 
 }  // namespace rill::client

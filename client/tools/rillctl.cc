@@ -1,15 +1,19 @@
 // rillctl: the admin and terminal client of Rill.
 //
-//   rillctl [--bootstrap host:port] [--json] topic
-//   create|list|describe|delete|alter-config|add-partitions rillctl cluster info rillctl produce
-//   TOPIC [--file F] [--key-separator S]     (lines from stdin or a file) rillctl consume TOPIC
-//   [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
+//   rillctl [--bootstrap host:port] [--json] ...
+//     topic create|list|describe|delete|alter-config|describe-config|add-partitions
+//     cluster info
+//     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
+//     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
+//     consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
 //
-// Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found (unknown topic), 4 broker unreachable.
+// Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found (unknown
+// topic or group), 4 broker unreachable.
 
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -288,6 +292,238 @@ int ClusterInfo(const Globals& g) {
   return 0;
 }
 
+// ------------------------------------------------------------------ group commands
+
+std::string JsonTopicPartitions(const std::vector<client::TopicPartition>& tps) {
+  // [{"topic":"a","partitions":[0,1]}], topics in first-seen order.
+  std::vector<std::pair<std::string, std::vector<int32_t>>> by_topic;
+  for (const auto& tp : tps) {
+    auto it = std::find_if(by_topic.begin(), by_topic.end(),
+                           [&](const auto& e) { return e.first == tp.topic; });
+    if (it == by_topic.end()) it = by_topic.insert(by_topic.end(), {tp.topic, {}});
+    it->second.push_back(tp.partition);
+  }
+  std::string s = "[";
+  for (size_t i = 0; i < by_topic.size(); ++i) {
+    s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(by_topic[i].first) +
+         ",\"partitions\":" + JsonInts(by_topic[i].second) + "}";
+  }
+  return s + "]";
+}
+
+int GroupList(const Globals& g) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->ListGroups();
+  if (!r.ok()) return Fail(kTool, r.status());
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& l = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"group_id\":") + JsonString(l.group_id) +
+           ",\"state\":" + JsonString(l.state) + ",\"members\":" + std::to_string(l.members) + "}";
+    }
+    std::printf("%s]\n", s.c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {{"GROUP", "STATE", "MEMBERS"}};
+  for (const auto& l : *r) rows.push_back({l.group_id, l.state, std::to_string(l.members)});
+  PrintTable(rows);
+  return 0;
+}
+
+int GroupDescribe(const Globals& g, const std::string& group) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->DescribeGroup(group);
+  if (!r.ok()) return Fail(kTool, r.status());
+  const auto& d = *r;
+  if (g.json) {
+    std::string s = "{\"group_id\":" + JsonString(d.group_id) +
+                    ",\"state\":" + JsonString(d.state) +
+                    ",\"group_epoch\":" + std::to_string(d.group_epoch) +
+                    ",\"assignor\":" + JsonString(d.assignor) +
+                    ",\"coordinator_id\":" + std::to_string(d.coordinator_id) + ",\"members\":[";
+    for (size_t i = 0; i < d.members.size(); ++i) {
+      const auto& m = d.members[i];
+      s += (i ? "," : "") + std::string("{\"member_id\":") + JsonString(m.member_id) +
+           ",\"instance_id\":" + JsonString(m.instance_id) +
+           ",\"client_id\":" + JsonString(m.client_id) + ",\"host\":" + JsonString(m.host) +
+           ",\"member_epoch\":" + std::to_string(m.member_epoch) +
+           ",\"assignment\":" + JsonTopicPartitions(m.assignment) +
+           ",\"target_assignment\":" + JsonTopicPartitions(m.target_assignment) + "}";
+    }
+    s += "],\"partitions\":[";
+    for (size_t i = 0; i < d.partitions.size(); ++i) {
+      const auto& p = d.partitions[i];
+      s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(p.topic) +
+           ",\"partition\":" + std::to_string(p.partition) +
+           ",\"committed_offset\":" + std::to_string(p.committed_offset) +
+           ",\"log_end_offset\":" + std::to_string(p.log_end_offset) +
+           ",\"lag\":" + std::to_string(p.lag) +
+           ",\"owner\":" + (p.owner_member_id.empty() ? "null" : JsonString(p.owner_member_id)) +
+           "}";
+    }
+    s += "],\"total_lag\":" + std::to_string(d.total_lag) + "}";
+    std::printf("%s\n", s.c_str());
+    return 0;
+  }
+  std::printf("Group: %s  state: %s  epoch: %d  assignor: %s  coordinator: %d  members: %zu\n",
+              d.group_id.c_str(), d.state.c_str(), d.group_epoch,
+              d.assignor.empty() ? "-" : d.assignor.c_str(), d.coordinator_id, d.members.size());
+  if (!d.members.empty()) {
+    std::printf("\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"MEMBER", "INSTANCE", "CLIENT", "HOST", "EPOCH", "ASSIGNED", "TARGET"}};
+    for (const auto& m : d.members) {
+      rows.push_back({m.member_id, m.instance_id.empty() ? "-" : m.instance_id,
+                      m.client_id.empty() ? "-" : m.client_id, m.host.empty() ? "-" : m.host,
+                      std::to_string(m.member_epoch), FormatTopicPartitions(m.assignment),
+                      FormatTopicPartitions(m.target_assignment)});
+    }
+    PrintTable(rows);
+  }
+  std::printf("\n");
+  std::vector<std::vector<std::string>> rows = {
+      {"TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "OWNER"}};
+  for (const auto& p : d.partitions) {
+    rows.push_back({p.topic, std::to_string(p.partition), OffsetCell(p.committed_offset),
+                    std::to_string(p.log_end_offset), std::to_string(p.lag),
+                    p.owner_member_id.empty() ? "-" : p.owner_member_id});
+  }
+  PrintTable(rows);
+  std::printf("\nTotal lag: %lld\n", static_cast<long long>(d.total_lag));
+  return 0;
+}
+
+struct ResetOptions {
+  std::string group;
+  std::vector<std::string> topics;  // T or T:P,P
+  bool to_earliest = false;
+  bool to_latest = false;
+  std::optional<int64_t> to_offset;
+  std::optional<int64_t> to_timestamp;
+  std::optional<int64_t> shift_by;
+  bool dry_run = false;
+};
+
+int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
+  client::GroupOffsetReset reset;
+  const int modes = int{o.to_earliest} + int{o.to_latest} + int{o.to_offset.has_value()} +
+                    int{o.to_timestamp.has_value()} + int{o.shift_by.has_value()};
+  if (modes != 1) {
+    std::fprintf(stderr,
+                 "rillctl: error: give exactly one of --to-earliest, --to-latest, --to-offset N, "
+                 "--to-timestamp MS, --shift-by N\n");
+    return 2;
+  }
+  using To = client::GroupOffsetReset::To;
+  if (o.to_earliest) reset.to = To::kEarliest;
+  if (o.to_latest) reset.to = To::kLatest;
+  if (o.to_offset) {
+    reset.to = To::kOffset;
+    reset.value = *o.to_offset;
+  }
+  if (o.to_timestamp) {
+    reset.to = To::kTimestamp;
+    reset.value = *o.to_timestamp;
+  }
+  if (o.shift_by) {
+    reset.to = To::kShiftBy;
+    reset.value = *o.shift_by;
+  }
+  for (const auto& arg : o.topics) {
+    auto tp = ParseTopicPartitions(arg);
+    if (!tp.ok()) {
+      std::fprintf(stderr, "rillctl: error: --topic: %s\n", tp.status().message().c_str());
+      return 2;
+    }
+    if (tp->partitions.empty()) {
+      reset.topics.push_back(tp->topic);
+    } else {
+      for (int32_t p : tp->partitions) reset.partitions.push_back({tp->topic, p});
+    }
+  }
+  reset.dry_run = o.dry_run;
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  // The offsets before the reset, to show what changes (best effort: a group that does not
+  // exist yet has none).
+  std::map<client::TopicPartition, int64_t> before;
+  if (auto prev = (*admin)->FetchOffsets(o.group); prev.ok()) {
+    for (const auto& p : *prev) before[{p.topic, p.partition}] = p.offset;
+  } else if (prev.status().code() == StatusCode::kUnavailable) {
+    return Fail(kTool, prev.status());
+  }
+  auto r = (*admin)->ResetOffsets(o.group, reset);
+  if (!r.ok()) {
+    const int rc = Fail(kTool, r.status());
+    if (r.status().message().rfind("GROUP_NOT_EMPTY", 0) == 0) {
+      std::fprintf(stderr,
+                   "rillctl: offsets can only be reset while the group has no active members; "
+                   "stop its consumers (or wait for their sessions to expire) and retry\n");
+    }
+    return rc;
+  }
+  auto previous = [&](const client::GroupOffset& x) {
+    auto it = before.find({x.topic, x.partition});
+    return it == before.end() ? int64_t{-1} : it->second;
+  };
+  if (g.json) {
+    std::string s = "{\"group_id\":" + JsonString(o.group) +
+                    ",\"dry_run\":" + (o.dry_run ? "true" : "false") + ",\"partitions\":[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& x = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(x.topic) +
+           ",\"partition\":" + std::to_string(x.partition) +
+           ",\"previous_offset\":" + std::to_string(previous(x));
+      if (x.status.ok()) {
+        s += ",\"new_offset\":" + std::to_string(x.offset) + "}";
+      } else {
+        s += ",\"error\":" + JsonString(x.status.message()) + "}";
+      }
+    }
+    std::printf("%s]}\n", s.c_str());
+  } else {
+    std::vector<std::vector<std::string>> rows = {{"TOPIC", "PARTITION", "PREVIOUS", "NEW"}};
+    for (const auto& x : *r) {
+      rows.push_back({x.topic, std::to_string(x.partition), OffsetCell(previous(x)),
+                      x.status.ok() ? std::to_string(x.offset) : "error"});
+    }
+    PrintTable(rows);
+  }
+  int rc = 0;
+  size_t done = 0;
+  for (const auto& x : *r) {
+    if (x.status.ok()) {
+      ++done;
+      continue;
+    }
+    const int code = Fail(kTool, x.status);
+    if (rc == 0) rc = code;
+  }
+  if (!g.json) {
+    std::printf(o.dry_run
+                    ? "dry run: %zu offsets of group '%s' would be reset (nothing committed)\n"
+                    : "reset %zu offsets of group '%s'\n",
+                done, o.group.c_str());
+  }
+  return rc;
+}
+
+int GroupDelete(const Globals& g, const std::string& group) {
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  Status st = (*admin)->DeleteGroup(group);
+  if (!st.ok()) return Fail(kTool, st);
+  if (g.json) {
+    std::printf("{\"group_id\":%s,\"ok\":true}\n", JsonString(group).c_str());
+  } else {
+    std::printf("deleted group '%s'\n", group.c_str());
+  }
+  return 0;
+}
+
 // ------------------------------------------------------------------ produce
 
 struct ProduceOptions {
@@ -560,8 +796,11 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"rillctl: manage topics and produce/consume records on a Rill cluster"};
-  app.footer("Exit codes: 0 ok, 1 error, 2 bad usage, 3 not found, 4 broker unreachable.");
+  CLI::App app{
+      "rillctl: manage topics and consumer groups, produce/consume records on a Rill cluster"};
+  app.footer(
+      "Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found "
+      "(topic or group), 4 broker unreachable.");
   Globals g;
   app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")->capture_default_str();
   app.add_flag("--json", g.json, "Machine-readable JSON output");
@@ -618,6 +857,34 @@ int Main(int argc, char** argv) {
   cluster->require_subcommand(1);
   auto* info = cluster->add_subcommand("info", "Cluster id, controller and brokers");
   info->callback([&] { rc = ClusterInfo(g); });
+
+  auto* group = app.add_subcommand("group", "List, describe, reset and delete consumer groups");
+  group->require_subcommand(1);
+  std::string group_id;
+  auto* glist = group->add_subcommand("list", "List consumer groups");
+  glist->callback([&] { rc = GroupList(g); });
+  auto* gdesc = group->add_subcommand(
+      "describe", "Members, and per partition the committed offset, log end and lag");
+  gdesc->add_option("group", group_id, "Group id")->required();
+  gdesc->callback([&] { rc = GroupDescribe(g, group_id); });
+  ResetOptions ro;
+  auto* greset = group->add_subcommand(
+      "reset-offsets", "Move a group's committed offsets (only while it has no active members)");
+  greset->add_option("group", ro.group, "Group id")->required();
+  greset->add_option("--topic,-t", ro.topics,
+                     "TOPIC (every partition) or TOPIC:P,P,... (repeatable; none = every "
+                     "partition the group has committed)");
+  greset->add_flag("--to-earliest", ro.to_earliest, "To the log start offset");
+  greset->add_flag("--to-latest", ro.to_latest, "To the log end (high watermark)");
+  greset->add_option("--to-offset", ro.to_offset, "To this offset (clamped to the log)");
+  greset->add_option("--to-timestamp", ro.to_timestamp,
+                     "To the first record at or after this time (ms since the epoch)");
+  greset->add_option("--shift-by", ro.shift_by, "Shift the committed offset by N (may be < 0)");
+  greset->add_flag("--dry-run", ro.dry_run, "Show the new offsets without committing them");
+  greset->callback([&] { rc = GroupResetOffsets(g, ro); });
+  auto* gdel = group->add_subcommand("delete", "Delete a group and its committed offsets");
+  gdel->add_option("group", group_id, "Group id")->required();
+  gdel->callback([&] { rc = GroupDelete(g, group_id); });
 
   ProduceOptions po;
   int32_t produce_partition = -1;

@@ -1,7 +1,9 @@
 #include "tool_util.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <map>
 
 namespace rill::tools {
 
@@ -102,5 +104,56 @@ Result<std::pair<std::string, std::string>> ParseKeyValue(std::string_view kv) {
   }
   return std::make_pair(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
 }
+
+Result<TopicPartitionsArg> ParseTopicPartitions(std::string_view arg) {
+  TopicPartitionsArg out;
+  const auto colon = arg.rfind(':');
+  out.topic = std::string(arg.substr(0, colon));
+  if (out.topic.empty()) {
+    return Status::InvalidArgument("expected TOPIC or TOPIC:P,P,..., got '" + std::string(arg) +
+                                   "'");
+  }
+  if (colon == std::string_view::npos) return out;
+  std::string_view rest = arg.substr(colon + 1);
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    int32_t p = -1;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), p);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || p < 0) {
+      return Status::InvalidArgument("bad partition '" + std::string(item) + "' in '" +
+                                     std::string(arg) +
+                                     "' (expected TOPIC:P,P,... with partitions >= 0)");
+    }
+    if (std::find(out.partitions.begin(), out.partitions.end(), p) == out.partitions.end()) {
+      out.partitions.push_back(p);
+    }
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return out;
+}
+
+std::string FormatTopicPartitions(const std::vector<client::TopicPartition>& tps) {
+  if (tps.empty()) return "-";
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (const auto& tp : tps) {
+    auto [it, inserted] = by_topic.try_emplace(tp.topic);
+    if (inserted) order.push_back(tp.topic);
+    it->second.push_back(tp.partition);
+  }
+  std::string out;
+  for (const auto& topic : order) {
+    auto& parts = by_topic[topic];
+    std::sort(parts.begin(), parts.end());
+    if (!out.empty()) out += ' ';
+    out += topic + ':';
+    for (size_t i = 0; i < parts.size(); ++i) out += (i ? "," : "") + std::to_string(parts[i]);
+  }
+  return out;
+}
+
+std::string OffsetCell(int64_t offset) { return offset < 0 ? "-" : std::to_string(offset); }
 
 }  // namespace rill::tools

@@ -8,12 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include "rill/client/types.h"
 #include "rill/proto/status.h"
 
 namespace rill::tools {
 
-// Exit codes: 0 success, 1 failure, 2 bad usage (CLI11), 3 not found (unknown topic),
-// 4 broker unreachable or timed out.
+// Exit codes: 0 success, 1 failure (also a group reset/delete refused while the group has active
+// members), 2 bad usage (CLI11), 3 not found (unknown topic or group), 4 broker unreachable or
+// timed out.
 int ExitCodeFor(const Status& status);
 
 // Prints "rillctl: error: <message>" to stderr and returns ExitCodeFor(status).
@@ -27,5 +29,21 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows);
 
 // "a=b" -> {"a", "b"}; InvalidArgument without '='.
 Result<std::pair<std::string, std::string>> ParseKeyValue(std::string_view kv);
+
+// A `--topic` argument of rillctl group reset-offsets: "orders" (every partition) or
+// "orders:0,2,5" (those partitions; empty `partitions` means every partition).
+struct TopicPartitionsArg {
+  std::string topic;
+  std::vector<int32_t> partitions;
+};
+// InvalidArgument for an empty topic, an empty or non-numeric or negative partition.
+Result<TopicPartitionsArg> ParseTopicPartitions(std::string_view arg);
+
+// Partitions grouped by topic in first-seen topic order, partitions sorted:
+// {a-1, a-0, b-3} -> "a:0,1 b:3"; "-" when empty.
+std::string FormatTopicPartitions(const std::vector<client::TopicPartition>& tps);
+
+// An offset for a table cell: "-" for a negative (unset) offset.
+std::string OffsetCell(int64_t offset);
 
 }  // namespace rill::tools

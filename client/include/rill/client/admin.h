@@ -1,7 +1,8 @@
 #pragma once
 
-// rill::client::Admin: topics, partitions, configs, the cluster and metadata. Each call is one
-// blocking RPC with request_timeout_ms as its deadline. Transport failures come back as the
+// rill::client::Admin: topics, partitions, configs, the cluster, metadata and consumer groups.
+// Each call is one blocking RPC with request_timeout_ms as its deadline (group calls may take a
+// few RPCs: see the consumer-group section below). Transport failures come back as the
 // Result's Status (Unavailable "cannot reach localhost:9092: ..."); per-topic outcomes are values
 // in the result (TopicOutcome.status), so a call on several topics can partly succeed.
 // Thread-safety: every method may be called from any thread.
@@ -100,6 +101,69 @@ struct ClusterMetadata {
   std::vector<TopicMetadata> topics;
 };
 
+// ---------------------------------------------------------------- consumer groups
+
+struct GroupListing {
+  std::string group_id;
+  std::string state;  // Empty, Assigning, Reconciling, Stable, Dead
+  int32_t members = 0;
+};
+
+struct GroupMemberDescription {
+  std::string member_id;
+  std::string instance_id;  // empty unless static membership (group.instance.id)
+  std::string client_id;
+  std::string host;
+  int32_t member_epoch = 0;
+  std::vector<TopicPartition> assignment;         // what the member owns now
+  std::vector<TopicPartition> target_assignment;  // where reconciliation is heading
+};
+
+struct GroupPartitionLag {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t committed_offset = -1;  // -1: nothing committed
+  int64_t log_end_offset = 0;     // the high watermark
+  int64_t lag = 0;                // log end - committed (from the log start when uncommitted)
+  std::string owner_member_id;    // empty when no member owns the partition
+};
+
+struct GroupDescription {
+  std::string group_id;
+  std::string state;
+  int32_t group_epoch = 0;
+  std::string assignor;
+  int32_t coordinator_id = -1;
+  std::vector<GroupMemberDescription> members;
+  std::vector<GroupPartitionLag> partitions;  // sorted by topic, partition
+  int64_t total_lag = 0;
+};
+
+// One partition's committed offset, as read (FetchOffsets), written (CommitOffsets) or
+// computed (ResetOffsets). `status` is that partition's outcome (OK, or e.g. UNKNOWN_TOPIC).
+struct GroupOffset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;  // the next offset to consume; -1: nothing committed
+  std::string metadata;
+  Status status;
+};
+
+// What ResetOffsets moves the committed offsets to. The broker clamps the result to
+// [log start, high watermark]; kTimestamp with no record at or after `value` goes to the end;
+// kShiftBy shifts the committed offset (the log start when nothing is committed) by `value`.
+struct GroupOffsetReset {
+  enum class To { kEarliest, kLatest, kOffset, kTimestamp, kShiftBy };
+  To to = To::kEarliest;
+  int64_t value = 0;  // the offset, timestamp (ms) or shift; unused for kEarliest/kLatest
+  // Which partitions: every partition of `topics`, plus `partitions`. Both empty: every
+  // partition the group has committed offsets for.
+  std::vector<std::string> topics;
+  std::vector<TopicPartition> partitions;
+  // Compute and return the new offsets without committing them.
+  bool dry_run = false;
+};
+
 class AdminImpl;
 
 class Admin {
@@ -121,6 +185,31 @@ class Admin {
   Result<ClusterInfo> DescribeCluster();
   // Metadata.Get; an empty list means every topic.
   Result<ClusterMetadata> Metadata(const std::vector<std::string>& topics = {});
+
+  // Consumer groups. Each call goes to the group's coordinator (the leader of its
+  // __consumer_offsets partition): the Admin follows NOT_COORDINATOR to it and retries
+  // COORDINATOR_NOT_AVAILABLE (the coordinator is loading, or __consumer_offsets is being created
+  // on first use) until request_timeout_ms has passed. Broker errors come back as a Status
+  // carrying the broker's code and message ("GROUP_ID_NOT_FOUND: no group g" is kNotFound,
+  // "GROUP_NOT_EMPTY: ..." is kFailed).
+  //
+  // Every group of every broker (each broker lists the groups it coordinates).
+  Result<std::vector<GroupListing>> ListGroups();
+  // State, members and per-partition lag. NotFound for a group with neither members nor offsets.
+  Result<GroupDescription> DescribeGroup(const std::string& group_id);
+  // Committed offsets of `partitions`, or of every committed partition when empty.
+  Result<std::vector<GroupOffset>> FetchOffsets(const std::string& group_id,
+                                                const std::vector<TopicPartition>& partitions = {});
+  // Commits offsets from outside the group (Kafka's alterConsumerGroupOffsets); the broker
+  // accepts it for a group that has no active members. Per-partition outcomes are in the result.
+  Result<std::vector<GroupOffset>> CommitOffsets(const std::string& group_id,
+                                                 const std::vector<GroupOffset>& offsets);
+  // Moves committed offsets (see GroupOffsetReset). Refused with GROUP_NOT_EMPTY (kFailed) while
+  // the group has active members. Returns the new offsets (also with dry_run).
+  Result<std::vector<GroupOffset>> ResetOffsets(const std::string& group_id,
+                                                const GroupOffsetReset& reset);
+  // Deletes the group and its offsets. GROUP_NOT_EMPTY while members remain; NotFound if unknown.
+  Status DeleteGroup(const std::string& group_id);
 
   // Convenience: the first error of a CreateTopics/DeleteTopics outcome list, or OK.
   static Status FirstError(const std::vector<TopicOutcome>& outcomes);
