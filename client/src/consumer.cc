@@ -8,15 +8,28 @@
 #include <thread>
 #include <unordered_map>
 
+#include "group_membership.h"
+#include "group_rpc.h"
 #include "grpc_util.h"
 #include "metadata_cache.h"
 #include "rill/client/errors.h"
 #include "rill/proto/endian.h"
 #include "rill/v1/consumer.grpc.pb.h"
+#include "rill/v1/groups.grpc.pb.h"
 
 namespace rill::client {
 
+using internal::GroupMembership;
 using internal::MonotonicMs;
+using internal::PartitionSet;
+using internal::RebalanceEvent;
+using internal::RebalanceEventKind;
+
+static_assert(internal::kErrFencedMemberEpoch == v1::FENCED_MEMBER_EPOCH);
+static_assert(internal::kErrUnknownMemberId == v1::UNKNOWN_MEMBER_ID);
+static_assert(internal::kErrNotCoordinator == v1::NOT_COORDINATOR);
+static_assert(internal::kErrCoordinatorNotAvailable == v1::COORDINATOR_NOT_AVAILABLE);
+static_assert(internal::kErrUnreleasedInstanceId == v1::UNRELEASED_INSTANCE_ID);
 
 // Fetched batches of one partition, waiting for Poll.
 struct FetchedChunk {
@@ -39,6 +52,17 @@ class ConsumerImpl {
   Result<int64_t> Position(const TopicPartition& tp) const;
   void Close();
 
+  // Consumer groups.
+  Status Subscribe(std::vector<std::string> topics, std::string regex,
+                   ConsumerRebalanceListener* listener);
+  Status Unsubscribe();
+  std::vector<std::string> Subscription() const;
+  Status Commit(const OffsetMap* offsets);
+  void CommitAsync(CommitCallback callback);
+  Result<OffsetMap> Committed(const std::vector<TopicPartition>& partitions);
+  std::string MemberId() const;
+  int32_t MemberEpoch() const;
+
  private:
   struct PartitionState {
     int64_t position = -1;        // next offset for the user; -1: unknown (reset pending)
@@ -47,7 +71,46 @@ class ConsumerImpl {
     bool fetch_in_flight = false;
     Status error;          // an unrecoverable error, reported once by Poll
     bool stopped = false;  // after an error: not fetched until sought again
+    bool use_committed = false;  // group: start at the committed offset (FetchOffsets)
+    bool revoking = false;  // group: revoked or lost; never fetched or returned again
   };
+
+  // A commit for the commit thread; `waiter` is set for synchronous commits.
+  struct CommitWaiter {
+    bool done = false;
+    Status status;
+  };
+  struct CommitJob {
+    OffsetMap offsets;
+    CommitCallback callback;
+    std::shared_ptr<CommitWaiter> waiter;
+  };
+  struct CommitDone {
+    CommitCallback callback;
+    Status status;
+    OffsetMap offsets;
+  };
+
+  bool group() const { return rpc_ != nullptr; }
+  void HeartbeatLoop();
+  void CommitLoop();
+  // Sends one commit with retries (commit thread).
+  Status SendCommit(const OffsetMap& offsets);
+  // Queues a commit; waits for it when `callback` is null and `wait` is set. mu_ not held.
+  Status CommitAndWait(OffsetMap offsets);
+  // Positions of owned partitions (all, or those in `only`). mu_ held.
+  OffsetMap PositionsLocked(const PartitionSet* only) const;
+  // Stops fetching `tps` and drops their queued data. mu_ held.
+  void StopFetchingLocked(const PartitionSet& tps);
+  // Polling thread: async commit callbacks, rebalance events, auto-commit. Releases `lk` around
+  // user callbacks.
+  Status RunGroupWork(std::unique_lock<std::mutex>& lk);
+  void HandleEvent(const RebalanceEvent& ev, std::unique_lock<std::mutex>& lk);
+  // Revokes everything (callback, commit) and leaves the group.
+  void LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable);
+  // Group: resolves positions of partitions waiting for their committed offset; false on a
+  // retriable failure.
+  bool FetchCommittedPositions();
 
   void FetcherLoop();
   // ListOffsets for `tps` with the given spec (-2 earliest, -1 latest, else a timestamp).
@@ -72,16 +135,70 @@ class ConsumerImpl {
   bool closed_ = false;
   grpc::ClientContext* fetch_ctx_ = nullptr;  // guarded by mu_: the fetch in progress
   std::thread fetcher_;
+
+  // Consumer group state (group_id set); all guarded by mu_ unless noted.
+  bool manual_ = false;  // Assign() with partitions was used
+  std::unique_ptr<internal::GroupRpc> rpc_;  // thread-safe
+  std::unique_ptr<GroupMembership> membership_;
+  ConsumerRebalanceListener* listener_ = nullptr;
+  Status group_error_;  // reported once by Poll
+  uint64_t leave_generation_ = 0;  // bumped by every leave: stale heartbeat answers are dropped
+  bool hb_stopping_ = false;
+  std::condition_variable hb_cv_;
+  internal::RpcCanceller hb_cancel_;
+  std::thread heartbeat_;
+  std::deque<CommitJob> commit_queue_;
+  std::deque<CommitDone> commit_done_;  // async completions for the polling thread
+  bool commit_stopping_ = false;
+  std::condition_variable commit_cv_;       // commit_queue_ grew or stopping
+  std::condition_variable commit_done_cv_;  // a synchronous commit finished
+  std::thread committer_;
+  int64_t next_auto_commit_ms_ = 0;
+  OffsetMap last_auto_commit_;
 };
 
 ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
     : config_(config),
       meta_(config.bootstrap, config.request_timeout_ms),
       stub_(v1::Consumer::NewStub(internal::MakeChannel(config.bootstrap))) {
+  if (!config_.group_id.empty()) {
+    internal::GroupMembershipConfig mc;
+    mc.group_id = config_.group_id;
+    mc.instance_id = config_.group_instance_id;
+    mc.client_id = config_.client_id;
+    mc.session_timeout_ms = config_.session_timeout_ms;
+    mc.rebalance_timeout_ms = config_.rebalance_timeout_ms;
+    mc.assignor = config_.group_remote_assignor;
+    mc.retry_backoff_ms = config_.retry_backoff_ms;
+    mc.retry_backoff_max_ms = config_.retry_backoff_max_ms;
+    membership_ = std::make_unique<GroupMembership>(mc);
+    rpc_ = std::make_unique<internal::GroupRpc>(&meta_, config_.group_id,
+                                                config_.request_timeout_ms);
+    next_auto_commit_ms_ = MonotonicMs() + config_.auto_commit_interval_ms;
+    heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+    committer_ = std::thread([this] { CommitLoop(); });
+  }
   fetcher_ = std::thread([this] { FetcherLoop(); });
 }
 
 void ConsumerImpl::Close() {
+  if (group()) {
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return;
+      hb_stopping_ = true;
+    }
+    hb_cv_.notify_all();
+    hb_cancel_.Cancel();
+    if (heartbeat_.joinable()) heartbeat_.join();
+    {
+      std::unique_lock lk(mu_);
+      LeaveGroup(lk, /*stay_usable=*/false);
+      commit_stopping_ = true;
+    }
+    commit_cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
+  }
   {
     std::lock_guard lk(mu_);
     if (closed_) return;
@@ -97,6 +214,11 @@ void ConsumerImpl::Close() {
 Status ConsumerImpl::Assign(const std::vector<TopicPartition>& partitions) {
   std::lock_guard lk(mu_);
   if (closed_) return Status::Failed("consumer is closed");
+  if (group() && membership_->state() != GroupMembership::State::kUnsubscribed) {
+    return Status::InvalidArgument("Assign() cannot be used while subscribed to group '" +
+                                   config_.group_id + "'; call Unsubscribe() first");
+  }
+  manual_ = !partitions.empty();
   std::map<TopicPartition, PartitionState> next;
   for (const auto& tp : partitions) {
     if (tp.topic.empty() || tp.partition < 0) {
@@ -201,12 +323,64 @@ Result<int64_t> ConsumerImpl::Position(const TopicPartition& tp) const {
   return it->second.position;
 }
 
+bool ConsumerImpl::FetchCommittedPositions() {
+  v1::FetchOffsetsRequest req;
+  std::map<TopicPartition, uint64_t> epochs;
+  {
+    std::lock_guard lk(mu_);
+    std::map<std::string, v1::TopicPartitions*> by_topic;
+    for (auto& [tp, st] : parts_) {
+      if (!st.use_committed || st.position >= 0 || st.revoking || st.stopped) continue;
+      auto& t = by_topic[tp.topic];
+      if (t == nullptr) {
+        t = req.add_partitions();
+        t->set_topic(tp.topic);
+      }
+      t->add_partitions(tp.partition);
+      epochs[tp] = st.epoch;
+    }
+  }
+  if (epochs.empty()) return true;
+  req.set_group_id(config_.group_id);
+  auto r = rpc_->FetchOffsets(req);
+  if (!r.ok() || r->error() == v1::NOT_COORDINATOR || r->error() == v1::COORDINATOR_NOT_AVAILABLE) {
+    rpc_->FindCoordinator();
+    return false;
+  }
+  if (r->error() != v1::NONE) {
+    Status es = StatusFromErrorCode(r->error(), r->error_message());
+    std::lock_guard lk(mu_);
+    group_error_ = Status(es.code(), "FetchOffsets of group '" + config_.group_id +
+                                         "' failed: " + es.message());
+    data_cv_.notify_all();
+    return false;
+  }
+  std::lock_guard lk(mu_);
+  for (const auto& c : r->offsets()) {
+    TopicPartition tp{c.topic(), c.partition()};
+    auto it = parts_.find(tp);
+    auto e = epochs.find(tp);
+    if (it == parts_.end() || e == epochs.end() || it->second.epoch != e->second) continue;
+    PartitionState& st = it->second;
+    if (st.position >= 0 || st.revoking || c.error() != v1::NONE) continue;
+    st.use_committed = false;
+    if (c.offset() >= 0) {
+      st.position = c.offset();
+      st.fetch_position = c.offset();
+      st.epoch++;
+    }
+  }
+  return true;
+}
+
 bool ConsumerImpl::ResetPositions() {
+  if (group() && !FetchCommittedPositions()) return false;
   std::vector<TopicPartition> todo;
   {
     std::lock_guard lk(mu_);
     for (auto& [tp, st] : parts_) {
-      if (st.position < 0 && st.error.ok() && !st.stopped) todo.push_back(tp);
+      if (st.position < 0 && st.error.ok() && !st.stopped && !st.revoking && !st.use_committed)
+        todo.push_back(tp);
     }
   }
   if (todo.empty()) return true;
@@ -272,7 +446,7 @@ void ConsumerImpl::FetcherLoop() {
         if (stopping_) return true;
         if (queued_bytes_ >= config_.max_prefetch_bytes) return false;
         for (auto& [tp, st] : parts_) {
-          if (!st.error.ok() || st.stopped) continue;
+          if (!st.error.ok() || st.stopped || st.revoking) continue;
           if (st.fetch_position >= 0 || st.position < 0) return true;  // fetch, or reset
         }
         return false;
@@ -283,7 +457,7 @@ void ConsumerImpl::FetcherLoop() {
       req.set_max_bytes(config_.fetch_max_bytes);
       req.set_client_id(config_.client_id);
       for (auto& [tp, st] : parts_) {
-        if (st.fetch_position < 0 || !st.error.ok() || st.stopped) continue;
+        if (st.fetch_position < 0 || !st.error.ok() || st.stopped || st.revoking) continue;
         auto* p = req.add_partitions();
         p->set_topic(tp.topic);
         p->set_partition(tp.partition);
@@ -326,7 +500,10 @@ void ConsumerImpl::FetcherLoop() {
         TopicPartition tp{r.topic(), r.partition()};
         auto it = parts_.find(tp);
         auto e = epochs.find(tp);
-        if (it == parts_.end() || e == epochs.end() || it->second.epoch != e->second) continue;
+        if (it == parts_.end() || e == epochs.end() || it->second.epoch != e->second ||
+            it->second.revoking) {
+          continue;
+        }
         PartitionState& st = it->second;
         if (r.error() == v1::OFFSET_OUT_OF_RANGE) {
           if (config_.auto_offset_reset == OffsetReset::kError) {
@@ -450,6 +627,7 @@ Result<std::vector<ConsumerRecord>> ConsumerImpl::Poll(std::chrono::milliseconds
   std::unique_lock lk(mu_);
   if (closed_) return Status::Failed("consumer is closed");
   while (true) {
+    if (group()) RILL_RETURN_IF_ERROR(RunGroupWork(lk));
     for (auto& [tp, st] : parts_) {
       if (!st.error.ok()) {
         // Reported once; the partition stays stopped until it is sought again.
@@ -463,7 +641,7 @@ Result<std::vector<ConsumerRecord>> ConsumerImpl::Poll(std::chrono::milliseconds
     while (!queue_.empty() && static_cast<int32_t>(out.size()) < config_.max_poll_records) {
       FetchedChunk& chunk = queue_.front();
       auto it = parts_.find(chunk.tp);
-      if (it == parts_.end() || it->second.epoch != chunk.epoch ||
+      if (it == parts_.end() || it->second.epoch != chunk.epoch || it->second.revoking ||
           chunk.pos >= chunk.bytes->size()) {
         queued_bytes_ -= static_cast<int64_t>(chunk.bytes->size());
         queue_.pop_front();
@@ -490,10 +668,442 @@ Result<std::vector<ConsumerRecord>> ConsumerImpl::Poll(std::chrono::milliseconds
     if (!out.empty()) return out;
     if (data_cv_.wait_until(lk, deadline) == std::cv_status::timeout) {
       // One last look before giving up.
-      if (queue_.empty()) return out;
+      if (queue_.empty() && (!group() || !membership_->HasEvents())) return out;
     }
     if (stopping_) return Status::Failed("consumer is closed");
   }
+}
+
+// ------------------------------------------------------------------ consumer groups
+
+namespace {
+
+v1::GroupHeartbeatRequest ToProto(const internal::HeartbeatRequest& hr,
+                                  const ConsumerConfig& config) {
+  v1::GroupHeartbeatRequest req;
+  req.set_group_id(config.group_id);
+  req.set_member_id(hr.member_id);
+  req.set_member_epoch(hr.member_epoch);
+  req.set_instance_id(config.group_instance_id);
+  if (hr.member_epoch >= 0) {
+    req.set_client_id(config.client_id);
+    req.set_rebalance_timeout_ms(config.rebalance_timeout_ms);
+    req.set_session_timeout_ms(config.session_timeout_ms);
+    req.set_server_assignor(config.group_remote_assignor);
+    for (const auto& t : hr.topics) req.add_subscribed_topic_names(t);
+    req.set_subscribed_topic_regex(hr.topic_regex);
+  }
+  v1::TopicPartitions* cur = nullptr;
+  for (const auto& tp : hr.owned) {  // sorted by topic
+    if (cur == nullptr || cur->topic() != tp.topic) {
+      cur = req.add_owned_partitions();
+      cur->set_topic(tp.topic);
+    }
+    cur->add_partitions(tp.partition);
+  }
+  return req;
+}
+
+internal::HeartbeatResponse FromProto(const v1::GroupHeartbeatResponse& r) {
+  internal::HeartbeatResponse out;
+  out.error = r.error();
+  out.error_message = r.error_message();
+  out.member_id = r.member_id();
+  out.member_epoch = r.member_epoch();
+  out.heartbeat_interval_ms = r.heartbeat_interval_ms();
+  out.has_assignment = r.has_assignment();
+  for (const auto& t : r.assignment()) {
+    for (int32_t p : t.partitions()) out.assignment.insert(TopicPartition{t.topic(), p});
+  }
+  return out;
+}
+
+bool RetriableCoordinatorError(int32_t code) {
+  return code == v1::NOT_COORDINATOR || code == v1::COORDINATOR_NOT_AVAILABLE ||
+         code == v1::REQUEST_TIMED_OUT;
+}
+
+}  // namespace
+
+void ConsumerImpl::HeartbeatLoop() {
+  std::unique_lock lk(mu_);
+  while (!hb_stopping_) {
+    const int64_t now = MonotonicMs();
+    const int64_t due = membership_->NextHeartbeatMs();
+    if (due > now) {
+      if (due == INT64_MAX) {
+        hb_cv_.wait(lk);
+      } else {
+        hb_cv_.wait_for(lk, std::chrono::milliseconds(due - now));
+      }
+      continue;
+    }
+    const uint64_t generation = leave_generation_;
+    v1::GroupHeartbeatRequest req = ToProto(membership_->MakeHeartbeat(now), config_);
+    lk.unlock();
+    const int32_t timeout =
+        std::max(1000, std::min(config_.request_timeout_ms, config_.session_timeout_ms));
+    auto r = rpc_->Heartbeat(req, timeout, &hb_cancel_);
+    lk.lock();
+    if (hb_stopping_) break;
+    if (generation != leave_generation_) continue;  // left meanwhile: the answer is stale
+    internal::Reconcile rec = r.ok() ? membership_->OnHeartbeatResponse(FromProto(*r), MonotonicMs())
+                                     : membership_->OnHeartbeatFailure(MonotonicMs());
+    StopFetchingLocked(rec.stop_fetching);
+    if (!rec.error.ok()) group_error_ = rec.error;
+    if (!rec.error.ok() || membership_->HasEvents()) data_cv_.notify_all();
+    if (rec.find_coordinator) {
+      lk.unlock();
+      rpc_->FindCoordinator();
+      lk.lock();
+    }
+  }
+}
+
+void ConsumerImpl::StopFetchingLocked(const PartitionSet& tps) {
+  if (tps.empty()) return;
+  for (const auto& tp : tps) {
+    auto it = parts_.find(tp);
+    if (it == parts_.end()) continue;
+    it->second.revoking = true;
+    it->second.epoch++;  // in-flight fetch results are dropped
+  }
+  // Queued records of these partitions are never returned.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (tps.contains(it->tp)) {
+      queued_bytes_ -= static_cast<int64_t>(it->bytes->size());
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  fetcher_cv_.notify_all();
+}
+
+OffsetMap ConsumerImpl::PositionsLocked(const PartitionSet* only) const {
+  OffsetMap out;
+  for (const auto& [tp, st] : parts_) {
+    if (st.position < 0 || !membership_->owned().contains(tp)) continue;
+    if (only != nullptr && !only->contains(tp)) continue;
+    out[tp] = st.position;
+  }
+  return out;
+}
+
+void ConsumerImpl::CommitLoop() {
+  std::unique_lock lk(mu_);
+  while (true) {
+    commit_cv_.wait(lk, [&] { return commit_stopping_ || !commit_queue_.empty(); });
+    if (commit_queue_.empty()) return;  // stopping and drained
+    CommitJob job = std::move(commit_queue_.front());
+    commit_queue_.pop_front();
+    lk.unlock();
+    Status st = SendCommit(job.offsets);
+    lk.lock();
+    if (job.waiter != nullptr) {
+      job.waiter->done = true;
+      job.waiter->status = st;
+      commit_done_cv_.notify_all();
+    } else if (job.callback) {
+      commit_done_.push_back(CommitDone{std::move(job.callback), st, std::move(job.offsets)});
+    }
+  }
+}
+
+Status ConsumerImpl::SendCommit(const OffsetMap& offsets) {
+  if (offsets.empty()) return Status::OK();
+  const int64_t deadline = MonotonicMs() + config_.request_timeout_ms;
+  int32_t backoff = config_.retry_backoff_ms;
+  while (true) {
+    v1::CommitOffsetsRequest req;
+    req.set_group_id(config_.group_id);
+    {
+      std::lock_guard lk(mu_);
+      if (membership_->member_id().empty()) {
+        return Status::Failed("commit to group '" + config_.group_id +
+                              "': this consumer is not a member of the group (not joined, "
+                              "fenced or left)");
+      }
+      req.set_member_id(membership_->member_id());
+      req.set_member_epoch(membership_->member_epoch());
+    }
+    for (const auto& [tp, off] : offsets) {
+      auto* o = req.add_offsets();
+      o->set_topic(tp.topic);
+      o->set_partition(tp.partition);
+      o->set_offset(off);
+    }
+    auto r = rpc_->Commit(req);
+    Status st;
+    bool retry = false;
+    if (!r.ok()) {
+      st = r.status();
+      retry = st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kTimeout;
+      if (retry) rpc_->FindCoordinator();
+    } else if (r->error() != v1::NONE) {
+      Status es = StatusFromErrorCode(r->error(), r->error_message());
+      st = Status(es.code(), es.message() + " (commit to group '" + config_.group_id + "')");
+      retry = RetriableCoordinatorError(r->error());
+      if (r->error() == v1::NOT_COORDINATOR) rpc_->FindCoordinator();
+    } else {
+      for (const auto& pe : r->partitions()) {
+        if (pe.error() == v1::NONE) continue;
+        Status es = StatusFromErrorCode(pe.error(), pe.error_message());
+        st = Status(es.code(), es.message() + " (commit of " + pe.topic() + "-" +
+                                   std::to_string(pe.partition()) + " to group '" +
+                                   config_.group_id + "')");
+        retry = RetriableCoordinatorError(pe.error());
+        break;
+      }
+      if (st.ok()) return st;
+    }
+    if (!retry || MonotonicMs() + backoff > deadline) return st;
+    {
+      std::unique_lock lk(mu_);
+      // Woken early only by Close (then the commit is still finished or failed normally).
+      commit_done_cv_.wait_for(lk, std::chrono::milliseconds(backoff));
+    }
+    backoff = std::min(backoff * 2, config_.retry_backoff_max_ms);
+  }
+}
+
+Status ConsumerImpl::CommitAndWait(OffsetMap offsets) {
+  if (offsets.empty()) return Status::OK();
+  auto waiter = std::make_shared<CommitWaiter>();
+  std::unique_lock lk(mu_);
+  if (commit_stopping_) return Status::Failed("consumer is closed");
+  commit_queue_.push_back(CommitJob{std::move(offsets), nullptr, waiter});
+  commit_cv_.notify_all();
+  commit_done_cv_.wait(lk, [&] { return waiter->done; });
+  return waiter->status;
+}
+
+Status ConsumerImpl::Commit(const OffsetMap* offsets) {
+  if (!group()) return Status::InvalidArgument("Commit() needs ConsumerConfig::group_id");
+  OffsetMap todo;
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) return Status::Failed("consumer is closed");
+    if (offsets != nullptr) {
+      for (const auto& [tp, off] : *offsets) {
+        if (off < 0) {
+          return Status::InvalidArgument("commit offset of " + tp.ToString() +
+                                         " must be >= 0, not " + std::to_string(off));
+        }
+      }
+      todo = *offsets;
+    } else {
+      todo = PositionsLocked(nullptr);
+    }
+  }
+  return CommitAndWait(std::move(todo));
+}
+
+void ConsumerImpl::CommitAsync(CommitCallback callback) {
+  std::lock_guard lk(mu_);
+  if (!group() || closed_ || commit_stopping_) {
+    if (callback) {
+      commit_done_.push_back(CommitDone{
+          std::move(callback),
+          group() ? Status::Failed("consumer is closed")
+                  : Status::InvalidArgument("CommitAsync() needs ConsumerConfig::group_id"),
+          {}});
+    }
+    return;
+  }
+  commit_queue_.push_back(CommitJob{PositionsLocked(nullptr), std::move(callback), nullptr});
+  commit_cv_.notify_all();
+}
+
+Result<OffsetMap> ConsumerImpl::Committed(const std::vector<TopicPartition>& partitions) {
+  if (!group()) return Status::InvalidArgument("Committed() needs ConsumerConfig::group_id");
+  v1::FetchOffsetsRequest req;
+  req.set_group_id(config_.group_id);
+  for (const auto& tp : partitions) {
+    auto* t = req.add_partitions();
+    t->set_topic(tp.topic);
+    t->add_partitions(tp.partition);
+  }
+  const int64_t deadline = MonotonicMs() + config_.request_timeout_ms;
+  while (true) {
+    auto r = rpc_->FetchOffsets(req);
+    int32_t code = r.ok() ? r->error() : -1;
+    if (r.ok() && code == v1::NONE) {
+      OffsetMap out;
+      for (const auto& c : r->offsets()) out[{c.topic(), c.partition()}] = c.offset();
+      return out;
+    }
+    const bool retry = !r.ok() ? (r.status().code() == StatusCode::kUnavailable)
+                               : RetriableCoordinatorError(code);
+    if (!retry || MonotonicMs() + config_.retry_backoff_ms > deadline) {
+      if (!r.ok()) return r.status();
+      return StatusFromErrorCode(code, r->error_message());
+    }
+    rpc_->FindCoordinator();
+    std::this_thread::sleep_for(std::chrono::milliseconds(config_.retry_backoff_ms));
+  }
+}
+
+Status ConsumerImpl::RunGroupWork(std::unique_lock<std::mutex>& lk) {
+  while (!commit_done_.empty()) {
+    CommitDone d = std::move(commit_done_.front());
+    commit_done_.pop_front();
+    lk.unlock();
+    d.callback(d.status, d.offsets);
+    lk.lock();
+  }
+  while (auto ev = membership_->TakeEvent()) HandleEvent(*ev, lk);
+  const int64_t now = MonotonicMs();
+  if (config_.enable_auto_commit && now >= next_auto_commit_ms_) {
+    next_auto_commit_ms_ = now + config_.auto_commit_interval_ms;
+    OffsetMap positions = PositionsLocked(nullptr);
+    if (!positions.empty() && positions != last_auto_commit_ &&
+        membership_->state() == GroupMembership::State::kMember) {
+      last_auto_commit_ = positions;
+      commit_queue_.push_back(CommitJob{std::move(positions), nullptr, nullptr});
+      commit_cv_.notify_all();
+    }
+  }
+  if (!group_error_.ok()) return std::exchange(group_error_, Status::OK());
+  return Status::OK();
+}
+
+void ConsumerImpl::HandleEvent(const RebalanceEvent& ev, std::unique_lock<std::mutex>& lk) {
+  ConsumerRebalanceListener* listener = listener_;
+  switch (ev.kind) {
+    case RebalanceEventKind::kAssigned: {
+      for (const auto& tp : ev.partitions) {
+        PartitionState st;
+        st.use_committed = true;
+        parts_[tp] = st;
+      }
+      fetcher_cv_.notify_all();
+      lk.unlock();
+      if (listener != nullptr) listener->OnPartitionsAssigned(ev.partitions);
+      lk.lock();
+      return;
+    }
+    case RebalanceEventKind::kRevoked: {
+      lk.unlock();
+      if (listener != nullptr) listener->OnPartitionsRevoked(ev.partitions);
+      lk.lock();
+      if (config_.enable_auto_commit) {
+        PartitionSet only(ev.partitions.begin(), ev.partitions.end());
+        OffsetMap offsets = PositionsLocked(&only);
+        lk.unlock();
+        // A failed commit (e.g. fenced) still releases the partitions: the next owner resumes
+        // from the last successful commit.
+        (void)CommitAndWait(std::move(offsets));
+        lk.lock();
+      }
+      for (const auto& tp : ev.partitions) {
+        auto it = parts_.find(tp);
+        if (it != parts_.end() && it->second.revoking) parts_.erase(it);
+      }
+      membership_->RevocationDone(ev.partitions);
+      hb_cv_.notify_all();
+      return;
+    }
+    case RebalanceEventKind::kLost: {
+      lk.unlock();
+      if (listener != nullptr) listener->OnPartitionsLost(ev.partitions);
+      lk.lock();
+      for (const auto& tp : ev.partitions) {
+        auto it = parts_.find(tp);
+        if (it != parts_.end() && it->second.revoking) parts_.erase(it);
+      }
+      membership_->LostDone();
+      hb_cv_.notify_all();
+      return;
+    }
+  }
+}
+
+void ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable) {
+  // Deliver what is pending so that the callbacks the user sees stay paired.
+  while (auto ev = membership_->TakeEvent()) HandleEvent(*ev, lk);
+  std::vector<TopicPartition> owned;
+  for (const auto& [tp, st] : parts_) {
+    if (!st.revoking && membership_->owned().contains(tp)) owned.push_back(tp);
+  }
+  if (!owned.empty()) {
+    StopFetchingLocked(PartitionSet(owned.begin(), owned.end()));
+    ConsumerRebalanceListener* listener = listener_;
+    lk.unlock();
+    if (listener != nullptr) listener->OnPartitionsRevoked(owned);
+    lk.lock();
+    if (config_.enable_auto_commit) {
+      OffsetMap offsets = PositionsLocked(nullptr);
+      lk.unlock();
+      (void)CommitAndWait(std::move(offsets));
+      lk.lock();
+    }
+  }
+  std::optional<internal::HeartbeatRequest> leave = membership_->MakeLeave(stay_usable);
+  leave_generation_++;
+  parts_.clear();
+  for (const auto& c : queue_) queued_bytes_ -= static_cast<int64_t>(c.bytes->size());
+  queue_.clear();
+  fetcher_cv_.notify_all();
+  if (leave.has_value()) {
+    v1::GroupHeartbeatRequest req = ToProto(*leave, config_);
+    lk.unlock();
+    // Best effort: a member that cannot tell the coordinator is removed by its session timeout.
+    (void)rpc_->Heartbeat(req, std::min(config_.request_timeout_ms, 5000));
+    lk.lock();
+  }
+  // Async commit callbacks still owed.
+  while (!commit_done_.empty()) {
+    CommitDone d = std::move(commit_done_.front());
+    commit_done_.pop_front();
+    lk.unlock();
+    d.callback(d.status, d.offsets);
+    lk.lock();
+  }
+}
+
+Status ConsumerImpl::Subscribe(std::vector<std::string> topics, std::string regex,
+                               ConsumerRebalanceListener* listener) {
+  if (!group()) {
+    return Status::InvalidArgument("Subscribe() needs ConsumerConfig::group_id (or use Assign())");
+  }
+  std::lock_guard lk(mu_);
+  if (closed_) return Status::Failed("consumer is closed");
+  if (manual_) {
+    return Status::InvalidArgument(
+        "Subscribe() cannot be used after Assign(); call Assign({}) first");
+  }
+  RILL_RETURN_IF_ERROR(regex.empty() ? membership_->Subscribe(std::move(topics))
+                                     : membership_->SubscribePattern(std::move(regex)));
+  listener_ = listener;
+  hb_cv_.notify_all();
+  return Status::OK();
+}
+
+Status ConsumerImpl::Unsubscribe() {
+  if (!group()) return Status::OK();
+  std::unique_lock lk(mu_);
+  if (closed_) return Status::Failed("consumer is closed");
+  LeaveGroup(lk, /*stay_usable=*/true);
+  listener_ = nullptr;
+  return Status::OK();
+}
+
+std::vector<std::string> ConsumerImpl::Subscription() const {
+  std::lock_guard lk(mu_);
+  if (!group()) return {};
+  if (!membership_->topic_regex().empty()) return {membership_->topic_regex()};
+  return membership_->topics();
+}
+
+std::string ConsumerImpl::MemberId() const {
+  std::lock_guard lk(mu_);
+  return group() ? membership_->member_id() : std::string();
+}
+
+int32_t ConsumerImpl::MemberEpoch() const {
+  std::lock_guard lk(mu_);
+  return group() ? membership_->member_epoch() : 0;
 }
 
 // ------------------------------------------------------------------ Consumer
@@ -509,8 +1119,43 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerConfig& c) {
         "fetch_max_bytes, max_partition_fetch_bytes, max_poll_records and max_prefetch_bytes "
         "must be positive, fetch_max_wait_ms non-negative");
   }
+  if (!c.group_id.empty()) {
+    if (c.session_timeout_ms <= 0 || c.rebalance_timeout_ms <= 0 ||
+        c.auto_commit_interval_ms <= 0 || c.retry_backoff_ms <= 0 ||
+        c.retry_backoff_max_ms < c.retry_backoff_ms) {
+      return Status::InvalidArgument(
+          "session_timeout_ms, rebalance_timeout_ms, auto_commit_interval_ms and "
+          "retry_backoff_ms must be positive, retry_backoff_max_ms >= retry_backoff_ms");
+    }
+    if (!c.group_remote_assignor.empty() && c.group_remote_assignor != "uniform" &&
+        c.group_remote_assignor != "range") {
+      return Status::InvalidArgument("group_remote_assignor must be 'uniform' or 'range', not '" +
+                                     c.group_remote_assignor + "'");
+    }
+  } else if (!c.group_instance_id.empty()) {
+    return Status::InvalidArgument("group_instance_id needs group_id");
+  }
   return std::unique_ptr<Consumer>(new Consumer(std::make_unique<ConsumerImpl>(c)));
 }
+
+Status Consumer::Subscribe(const std::vector<std::string>& topics,
+                           ConsumerRebalanceListener* listener) {
+  return impl_->Subscribe(topics, "", listener);
+}
+Status Consumer::SubscribePattern(const std::string& regex, ConsumerRebalanceListener* listener) {
+  if (regex.empty()) return Status::InvalidArgument("subscribe: empty topic pattern");
+  return impl_->Subscribe({}, regex, listener);
+}
+Status Consumer::Unsubscribe() { return impl_->Unsubscribe(); }
+std::vector<std::string> Consumer::Subscription() const { return impl_->Subscription(); }
+Status Consumer::Commit() { return impl_->Commit(nullptr); }
+Status Consumer::Commit(const OffsetMap& offsets) { return impl_->Commit(&offsets); }
+void Consumer::CommitAsync(CommitCallback callback) { impl_->CommitAsync(std::move(callback)); }
+Result<OffsetMap> Consumer::Committed(const std::vector<TopicPartition>& partitions) {
+  return impl_->Committed(partitions);
+}
+std::string Consumer::MemberId() const { return impl_->MemberId(); }
+int32_t Consumer::MemberEpoch() const { return impl_->MemberEpoch(); }
 
 Status Consumer::Assign(const std::vector<TopicPartition>& p) { return impl_->Assign(p); }
 std::vector<TopicPartition> Consumer::Assignment() const { return impl_->Assignment(); }

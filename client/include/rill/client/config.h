@@ -50,7 +50,8 @@ struct ProducerConfig : ConnectionConfig {
 enum class OffsetReset { kEarliest, kLatest, kError };
 
 struct ConsumerConfig : ConnectionConfig {
-  // Where to start when a partition has no position, or its position is out of range.
+  // Where to start when a partition has no position (with a group: no committed offset), or its
+  // position is out of range.
   OffsetReset auto_offset_reset = OffsetReset::kLatest;
   int32_t fetch_max_wait_ms = 500;
   int32_t fetch_min_bytes = 1;
@@ -61,6 +62,26 @@ struct ConsumerConfig : ConnectionConfig {
   // Poll() returns about this many records at most (whole batches; it may exceed by one batch).
   int32_t max_poll_records = 10000;
   bool check_crcs = true;
+
+  // Consumer group (Subscribe()). Empty group_id: no group; Assign() only.
+  std::string group_id;
+  // Static membership (group.instance.id): a member that restarts with the same id within the
+  // session timeout gets its partitions back without a rebalance.
+  std::string group_instance_id;
+  // The coordinator removes a member it has not heard from for this long (clamped by the
+  // broker's groups.min/max_session_timeout_ms).
+  int32_t session_timeout_ms = 45000;
+  // Time a member has to release revoked partitions (its Poll must run the revocation).
+  int32_t rebalance_timeout_ms = 60000;
+  // Commit the positions every auto_commit_interval_ms (from Poll), before partitions are
+  // revoked, and at Close().
+  bool enable_auto_commit = true;
+  int32_t auto_commit_interval_ms = 5000;
+  // Server-side assignor: "uniform" (balanced and sticky) or "range"; empty: the group's.
+  std::string group_remote_assignor = "uniform";
+  // Backoff of heartbeat and commit retries (doubled per attempt up to the max).
+  int32_t retry_backoff_ms = 100;
+  int32_t retry_backoff_max_ms = 1000;
 };
 
 struct AdminConfig : ConnectionConfig {};
