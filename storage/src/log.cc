@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cinttypes>
 #include <sstream>
+#include <thread>
 
 #include "rill/proto/batch_header.h"
 #include "rill/proto/crc32c.h"
@@ -538,6 +539,15 @@ bool Log::PreallocateIdle() {
   return st.ok();
 }
 
+void Log::PollForAppend() {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::microseconds(config_.group_commit_poll_us);
+  while (log_end_.load(std::memory_order_acquire) <= durable_.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+}
+
 void Log::FlusherLoop() {
   const bool group = config_.flush_policy == FlushPolicy::kGroup;
   const auto idle = std::chrono::milliseconds(config_.preallocate_idle_ms);
@@ -551,6 +561,11 @@ void Log::FlusherLoop() {
       auto pred = [&] {
         return stopping_ || (failure_.ok() && flush_requested_ > durable_.load());
       };
+      if (group && !pred() && config_.group_commit_poll_us > 0) {
+        lock.unlock();
+        PollForAppend();
+        lock.lock();
+      }
       if (group) {
         // Zero-fill ahead only after `preallocate_idle_ms` without appends: under sustained
         // load it would double the bytes written (docs/STORAGE.md, Preallocation).

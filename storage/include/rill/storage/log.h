@@ -152,6 +152,8 @@ class Log {
   // the caller read `truncations_seen` (UINT64_MAX: do not check).
   void AdvanceDurable(Offset durable, uint64_t truncations_seen = UINT64_MAX);
   void FailWaiters(const Status& st, Offset from);
+  // Group policy: waits up to group_commit_poll_us for an append, yielding the CPU.
+  void PollForAppend();
   void FlusherLoop();
   Status SyncPending(bool* did_work);
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.

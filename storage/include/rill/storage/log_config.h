@@ -44,6 +44,10 @@ struct LogConfig {
   // below the log start offset (docs/STORAGE.md, Recycling). false: unlink as before.
   bool recycle_segments = true;
   int recycle_pool_files = 2;
+  // Group policy: after an fsync, the flusher polls (yielding the CPU) up to this long for the
+  // next append before it sleeps on its condition variable, so a steady stream of appenders is
+  // picked up without a futex wake-up between groups. 0 disables it.
+  int64_t group_commit_poll_us = 50;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
