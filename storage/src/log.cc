@@ -320,6 +320,7 @@ Status Log::Fail(Status cause) {
       failure_ = Status::Failed("partition " + name_ + " is failed and read-only after " +
                                 cause.ToString());
       spdlog::error("{}", failure_.message());
+      failed_.store(true, std::memory_order_release);
     }
     failure = failure_;
     for (auto& [o, cb] : callbacks_) cbs.push_back(std::move(cb));
@@ -340,9 +341,12 @@ void Log::AdvanceDurable(Offset durable, uint64_t truncations_seen) {
     if (truncations_seen != UINT64_MAX && truncations_seen != truncations_) return;
     if (durable.value() <= durable_.load()) return;
     durable_.store(durable.value(), std::memory_order_release);
-    auto end = callbacks_.lower_bound(durable.value());
-    for (auto it = callbacks_.begin(); it != end; ++it) cbs.push_back(std::move(it->second));
-    callbacks_.erase(callbacks_.begin(), end);
+    if (!callbacks_.empty()) {
+      auto end = callbacks_.lower_bound(durable.value());
+      for (auto it = callbacks_.begin(); it != end; ++it) cbs.push_back(std::move(it->second));
+      callbacks_.erase(callbacks_.begin(), end);
+    }
+    if (durable_waiters_ == 0 && cbs.empty()) return;
   }
   durable_cv_.notify_all();
   for (auto& cb : cbs) cb(Status::OK());
@@ -362,7 +366,9 @@ void Log::FailWaiters(const Status& st, Offset from) {
 
 Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   // Validate before taking the lock: nothing is written unless every batch is sound.
-  std::vector<BatchMeta> metas;
+  // (One reused vector per thread: no allocation per append.)
+  thread_local std::vector<BatchMeta> metas;
+  metas.clear();
   {
     batch::BatchIterator it(std::string_view(batches.data(), batches.size()));
     size_t covered = 0;
@@ -387,10 +393,7 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   }
   std::lock_guard lock(write_mu_);
   if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
-  {
-    std::lock_guard dl(durable_mu_);
-    if (!failure_.ok()) return failure_;
-  }
+  if (failed_.load(std::memory_order_acquire)) return health();
   AppendResult result;
   int64_t now = clock_();
   auto seg = active();
@@ -600,7 +603,10 @@ Status Log::WaitDurable(Offset offset, std::chrono::steady_clock::time_point dea
     if (durable_.load() > offset.value()) return Status::OK();
     if (!failure_.ok()) return failure_;
     if (stopping_) return Status::Unavailable("partition " + name_ + ": log closed");
-    if (durable_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    ++durable_waiters_;
+    std::cv_status waited = durable_cv_.wait_until(lock, deadline);
+    --durable_waiters_;
+    if (waited == std::cv_status::timeout) {
       if (durable_.load() > offset.value()) return Status::OK();
       return Status::Timeout("partition " + name_ + ": offset " +
                              std::to_string(offset.value()) + " not durable by the deadline");

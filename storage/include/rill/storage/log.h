@@ -207,6 +207,8 @@ class Log {
   std::condition_variable flusher_cv_;   // the flusher waits for work here
   std::multimap<int64_t, std::function<void(Status)>> callbacks_;
   Status failure_;
+  std::atomic<bool> failed_{false};  // !failure_.ok(), readable without durable_mu_
+  int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
   int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable
   // Counts truncations (written under write_mu_ and durable_mu_, read under either): a sync
