@@ -134,60 +134,6 @@ void BM_BaselineWrite(benchmark::State& state) {
 
 // ---- flush group, 4 appenders ----------------------------------------------------------------
 
-std::unique_ptr<Log> g_log;
-std::map<std::pair<int64_t, int64_t>, double> g_group_bytes;  // (batch size, prealloc) -> bytes
-uint64_t g_syncs_before = 0;
-
-void BM_LogAppendGroup(benchmark::State& state) {
-  const auto size = static_cast<size_t>(state.range(0));
-  const bool prealloc = state.range(1) != 0;
-  if (state.thread_index() == 0) {
-    g_log = FreshLog("append-group", BenchConfig(FlushPolicy::kGroup, prealloc));
-    if (prealloc) {
-      // Let the idle flusher zero-fill its window ahead before timing (a broker between bursts).
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (std::chrono::steady_clock::now() < deadline) {
-        std::string probe = MakeBatch(128);
-        (void)probe;
-        if (std::filesystem::file_size(g_log->dir() + "/00000000000000000000.log") >=
-            static_cast<uint64_t>(g_log->config().preallocate_bytes)) {
-          break;
-        }
-        std::this_thread::yield();
-      }
-    }
-    g_syncs_before = g_log->sync_count();
-  }
-  std::string b = MakeBatch(size);
-  int64_t n = 0;
-  for (auto _ : state) {
-    auto r = g_log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
-    if (!r.ok()) {
-      state.SkipWithError(r.status().ToString().c_str());
-      break;
-    }
-    Status st = g_log->WaitDurable(r->last_offset,
-                                   std::chrono::steady_clock::now() + std::chrono::seconds(60));
-    if (!st.ok()) {
-      state.SkipWithError(st.ToString().c_str());
-      break;
-    }
-    if (state.thread_index() == 0 && (++n & 63) == 0) (void)g_log->ApplyRetention(0);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
-  if (state.thread_index() == 0) {
-    uint64_t syncs = g_log->sync_count() - g_syncs_before;
-    // Every thread ran about as many iterations as thread 0.
-    double group = syncs ? static_cast<double>(state.iterations() * size * state.threads()) /
-                               static_cast<double>(syncs)
-                         : 0.0;
-    state.counters["group_bytes"] = group;
-    g_group_bytes[{state.range(0), state.range(1)}] = group;
-    (void)g_log->Close();
-    g_log.reset();
-  }
-}
-
 // write()+fdatasync() of `group` bytes at a time into a file whose blocks were written and synced
 // before timing (the space a recycled segment offers), for `seconds`; returns bytes/s.
 double OverwriteRate(size_t group, double seconds) {
@@ -221,6 +167,88 @@ double OverwriteRate(size_t group, double seconds) {
   ::close(fd);
   ::unlink(path.c_str());
   return written / std::chrono::duration<double>(now - start).count();
+}
+
+// The same into growing files (each write extends the file; rotated like segments).
+double GrowingRate(size_t group, double seconds) {
+  group = std::max<size_t>(group, 512);
+  std::string buf = MakeBatch(group);
+  RotatingFile f(BenchDir() + "/baseline-paired-grow");
+  double written = 0;
+  auto start = std::chrono::steady_clock::now();
+  auto end = start + std::chrono::duration<double>(seconds);
+  auto now = start;
+  while (now < end) {
+    f.Write(buf.data(), buf.size());
+    if (::fdatasync(f.fd()) != 0) std::abort();
+    written += static_cast<double>(group);
+    now = std::chrono::steady_clock::now();
+  }
+  return written / std::chrono::duration<double>(now - start).count();
+}
+
+std::unique_ptr<Log> g_log;
+std::map<std::pair<int64_t, int64_t>, double> g_group_bytes;  // (batch size, prealloc) -> bytes
+uint64_t g_syncs_before = 0;
+
+void BM_LogAppendGroup(benchmark::State& state) {
+  const auto size = static_cast<size_t>(state.range(0));
+  const bool prealloc = state.range(1) != 0;
+  if (state.thread_index() == 0) {
+    g_log = FreshLog("append-group", BenchConfig(FlushPolicy::kGroup, prealloc));
+    if (prealloc) {
+      // Let the idle flusher zero-fill its window ahead before timing (a broker between bursts).
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (std::chrono::steady_clock::now() < deadline) {
+        std::string probe = MakeBatch(128);
+        (void)probe;
+        if (std::filesystem::file_size(g_log->dir() + "/00000000000000000000.log") >=
+            static_cast<uint64_t>(g_log->config().preallocate_bytes)) {
+          break;
+        }
+        std::this_thread::yield();
+      }
+    }
+    g_syncs_before = g_log->sync_count();
+  }
+  std::string b = MakeBatch(size);
+  int64_t n = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    auto r = g_log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
+    Status st = g_log->WaitDurable(r->last_offset,
+                                   std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    if (!st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      break;
+    }
+    if (state.thread_index() == 0 && (++n & 63) == 0) (void)g_log->ApplyRetention(0);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+  if (state.thread_index() == 0) {
+    uint64_t syncs = g_log->sync_count() - g_syncs_before;
+    // Every thread ran about as many iterations as thread 0.
+    double group = syncs ? static_cast<double>(state.iterations() * size * state.threads()) /
+                               static_cast<double>(syncs)
+                         : 0.0;
+    state.counters["group_bytes"] = group;
+    g_group_bytes[{state.range(0), state.range(1)}] = group;
+    (void)g_log->Close();
+    g_log.reset();
+    // Paired baselines of the log's own group size, run right after it for as long.
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double log_rate = static_cast<double>(state.iterations() * size * state.threads()) /
+                            seconds;
+    const double written = OverwriteRate(static_cast<size_t>(group), seconds);
+    const double growing = GrowingRate(static_cast<size_t>(group), seconds);
+    state.counters["vs_written"] = written > 0 ? log_rate / written : 0.0;
+    state.counters["vs_growing"] = growing > 0 ? log_rate / growing : 0.0;
+  }
 }
 
 // The steady state of a broker with retention: segments of kSegmentBytes, retention.bytes
