@@ -1,12 +1,88 @@
 #include "produce_handler.h"
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "rill/proto/batch_header.h"
 
 namespace rill::broker {
+
+ProduceDeadlines::ProduceDeadlines() : thread_([this] { Run(); }) {}
+
+ProduceDeadlines::~ProduceDeadlines() {
+  Stop();
+  // The last reference may be dropped by an expiring request on the thread itself.
+  if (thread_.joinable()) thread_.detach();
+}
+
+void ProduceDeadlines::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+ProduceDeadlines::Key ProduceDeadlines::Add(Clock::time_point deadline,
+                                            std::weak_ptr<Entry> entry) {
+  bool earliest;
+  Key key;
+  {
+    std::lock_guard lock(mu_);
+    key = Key{deadline, ++next_id_};
+    auto it = entries_.emplace(key, std::move(entry)).first;
+    earliest = it == entries_.begin();
+  }
+  if (earliest) cv_.notify_one();
+  return key;
+}
+
+void ProduceDeadlines::Remove(const Key& key) {
+  std::lock_guard lock(mu_);
+  entries_.erase(key);
+}
+
+size_t ProduceDeadlines::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+void ProduceDeadlines::Run() {
+  std::unique_lock lock(mu_);
+  std::vector<std::weak_ptr<Entry>> due;
+  while (!stop_) {
+    if (entries_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto now = Clock::now();
+    if (entries_.begin()->first.deadline > now) {
+      cv_.wait_until(lock, entries_.begin()->first.deadline);
+      continue;
+    }
+    while (!entries_.empty() && entries_.begin()->first.deadline <= now) {
+      due.push_back(std::move(entries_.begin()->second));
+      entries_.erase(entries_.begin());
+    }
+    lock.unlock();
+    for (auto& w : due) {
+      if (auto e = w.lock()) e->Expire();
+    }
+    due.clear();
+    lock.lock();
+  }
+}
+
+std::chrono::milliseconds ProduceTimeout(const BrokerConfig& config,
+                                         const v1::ProduceRequest& request) {
+  int64_t ms = config.produce_timeout_ms;
+  if (request.timeout_ms() > 0) ms = std::min<int64_t>(ms, request.timeout_ms());
+  return std::chrono::milliseconds(ms);
+}
 
 int64_t ProduceBytes(const v1::ProduceRequest& request) {
   int64_t n = 0;
@@ -79,18 +155,117 @@ v1::ErrorCode CheckBatches(std::string* records, const PartitionLimits& limits,
   return v1::NONE;
 }
 
-struct Completion {
-  std::atomic<int> pending{1};
-  std::function<void()> done;
-  void Release() {
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+// One request's wait for its partitions' durability. The response is written under `mu_` until
+// the request is finished (all durable, or expired); afterwards late durability callbacks leave
+// it alone, since `done` may already have handed it to gRPC.
+class Completion final : public ProduceDeadlines::Entry {
+ public:
+  Completion(v1::ProduceResponse* resp, std::function<void()> done,
+             std::shared_ptr<ProduceDeadlines> deadlines)
+      : resp_(resp), done_(std::move(done)), deadlines_(std::move(deadlines)) {}
+
+  // One more partition waits for durability of [base, last].
+  void Await(int index, Offset base, Offset last) {
+    std::lock_guard lock(mu_);
+    ++pending_;
+    waiting_.push_back({index, base, last, true});
   }
+
+  // The partition registered as the `slot`-th Await is durable (or failed with `s`).
+  void Durable(size_t slot, const Status& s) {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      waiting_[slot].waiting = false;
+      if (!s.ok()) {
+        auto* r = resp_->mutable_partitions(waiting_[slot].index);
+        r->set_error(v1::STORAGE_ERROR);
+        r->set_error_message(s.ToString());
+      }
+      if (--pending_ > 0) return;
+      finished_ = true;
+    }
+    Finish();
+  }
+
+  // Called once by HandleProduce when every partition has been handled; arms the deadline when
+  // something still waits.
+  void Release(ProduceDeadlines::Clock::duration timeout,
+               const std::shared_ptr<Completion>& self) {
+    {
+      std::lock_guard lock(mu_);
+      if (--pending_ > 0) {
+        timeout_ = timeout;
+        if (deadlines_ != nullptr) {
+          key_ = deadlines_->Add(ProduceDeadlines::Clock::now() + timeout, self);
+          armed_ = true;
+        }
+        return;
+      }
+      finished_ = true;
+    }
+    Finish();
+  }
+
+  void Expire() override {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+      armed_ = false;  // the deadlines thread has dropped the key
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_).count();
+      for (const auto& w : waiting_) {
+        if (!w.waiting) continue;
+        auto* r = resp_->mutable_partitions(w.index);
+        r->set_error(v1::REQUEST_TIMED_OUT);
+        r->set_error_message("appended at offsets " + std::to_string(w.base.value()) + ".." +
+                             std::to_string(w.last.value()) + " but not durable within " +
+                             std::to_string(ms) +
+                             " ms; the outcome is unknown (the records may still become "
+                             "durable)");
+        r->set_base_offset(-1);
+        r->set_last_offset(-1);
+      }
+    }
+    done_();
+  }
+
+ private:
+  struct Waiting {
+    int index;
+    Offset base;
+    Offset last;
+    bool waiting;
+  };
+
+  void Finish() {
+    bool armed;
+    {
+      std::lock_guard lock(mu_);
+      armed = armed_;
+      armed_ = false;
+    }
+    if (armed) deadlines_->Remove(key_);
+    done_();
+  }
+
+  std::mutex mu_;
+  v1::ProduceResponse* const resp_;
+  const std::function<void()> done_;
+  const std::shared_ptr<ProduceDeadlines> deadlines_;
+  int pending_ = 1;  // HandleProduce's own reference until every partition is handled
+  bool finished_ = false;
+  bool armed_ = false;
+  ProduceDeadlines::Key key_;
+  ProduceDeadlines::Clock::duration timeout_{};
+  std::vector<Waiting> waiting_;
 };
 
 }  // namespace
 
-grpc::Status HandleProduce(ServiceContext& ctx, v1::ProduceRequest* req,
-                           v1::ProduceResponse* resp, std::function<void()> done) {
+grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDeadlines>& deadlines,
+                           v1::ProduceRequest* req, v1::ProduceResponse* resp,
+                           std::function<void()> done) {
   grpc::Status valid = ValidateRequest(*req);
   if (!valid.ok()) return valid;
   resp->set_request_id(req->request_id());
@@ -106,8 +281,8 @@ grpc::Status HandleProduce(ServiceContext& ctx, v1::ProduceRequest* req,
     r->set_log_append_time_ms(-1);
     r->set_log_start_offset(-1);
   }
-  auto completion = std::make_shared<Completion>();
-  completion->done = std::move(done);
+  auto completion = std::make_shared<Completion>(resp, std::move(done), deadlines);
+  size_t awaited = 0;
   Metrics* metrics = ctx.metrics;
 
   for (int i = 0; i < req->partitions_size(); ++i) {
@@ -163,21 +338,22 @@ grpc::Status HandleProduce(ServiceContext& ctx, v1::ProduceRequest* req,
     if (limits.log_append_time) r->set_log_append_time_ms(NowMs());
 
     // Durability wakes consumers (the high watermark moved) and, for acks != 0, completes.
-    if (acks != 0) completion->pending.fetch_add(1, std::memory_order_relaxed);
+    // The response field `r` is written only through `completion` from here on: after a
+    // timeout it may already be on its way to the client.
+    size_t slot = awaited;
+    if (acks != 0) {
+      completion->Await(i, appended->base_offset, appended->last_offset);
+      ++awaited;
+    }
     auto appended_at = std::chrono::steady_clock::now();
     part->log().OnDurable(appended->last_offset + 1,
-                          [part, r, acks, completion, metrics, appended_at](Status s) {
+                          [part, slot, acks, completion, metrics, appended_at](Status s) {
                             metrics->RecordDurable(appended_at);
                             part->NotifyWaiters();
-                            if (acks == 0) return;
-                            if (!s.ok()) {
-                              r->set_error(v1::STORAGE_ERROR);
-                              r->set_error_message(s.ToString());
-                            }
-                            completion->Release();
+                            if (acks != 0) completion->Durable(slot, s);
                           });
   }
-  completion->Release();
+  completion->Release(ProduceTimeout(*ctx.config, *req), completion);
   return grpc::Status::OK;
 }
 

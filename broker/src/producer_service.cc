@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 
-#include "produce_handler.h"
 
 namespace rill::broker {
 
@@ -31,7 +30,7 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
   // The request's bytes are appended in place (offsets stamped): the request is ours to mutate
   // until Finish, and nothing else reads it.
   auto* mutable_request = const_cast<v1::ProduceRequest*>(request);
-  grpc::Status st = HandleProduce(*ctx, mutable_request, response, [=] {
+  grpc::Status st = HandleProduce(*ctx, deadlines_, mutable_request, response, [=] {
     ctx->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
     ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, false);
@@ -58,7 +57,8 @@ namespace {
 class ProduceStreamReactor final
     : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
  public:
-  explicit ProduceStreamReactor(ServiceContext* ctx) : ctx_(ctx) {
+  ProduceStreamReactor(ServiceContext* ctx, std::shared_ptr<ProduceDeadlines> deadlines)
+      : ctx_(ctx), deadlines_(std::move(deadlines)) {
     reading_ = std::make_unique<v1::ProduceRequest>();
     StartRead(reading_.get());
   }
@@ -83,7 +83,7 @@ class ProduceStreamReactor final
     ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
     auto* resp = new v1::ProduceResponse();
     grpc::Status st =
-        HandleProduce(*ctx_, req.get(), resp, [this, resp, bytes, start] {
+        HandleProduce(*ctx_, deadlines_, req.get(), resp, [this, resp, bytes, start] {
           ctx_->metrics->RecordRequest(Api::kProduceStream, start, false);
           Complete(std::unique_ptr<v1::ProduceResponse>(resp), bytes);
         });
@@ -182,6 +182,7 @@ class ProduceStreamReactor final
   }
 
   ServiceContext* const ctx_;
+  const std::shared_ptr<ProduceDeadlines> deadlines_;
   std::unique_ptr<v1::ProduceRequest> reading_;  // owned by the outstanding read
 
   std::mutex mu_;
@@ -200,7 +201,7 @@ class ProduceStreamReactor final
 
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProducerService::ProduceStream(
     grpc::CallbackServerContext* context) {
-  return new ProduceStreamReactor(ctx_);
+  return new ProduceStreamReactor(ctx_, deadlines_);
 }
 
 }  // namespace rill::broker
