@@ -161,7 +161,8 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "Largest gRPC request message accepted")
       ->check(CLI::Range(1 << 16, 1 << 30));
   app.add_option("--limits.produce_timeout_ms", c.produce_timeout_ms,
-                 "Default acks wait when a request says 0")
+                 "Longest acks=1/-1 wait for durability before REQUEST_TIMED_OUT (caps a "
+                 "request's timeout_ms; used when it says 0)")
       ->check(CLI::Range(1, 3600000));
   app.add_option("--limits.io_threads", c.io_threads, "Threads for long polls and pushes")
       ->check(CLI::Range(1, 1024));

@@ -71,7 +71,7 @@ struct BrokerConfig {
   int32_t fetch_partition_max_bytes = 8 << 20;   // default per partition when 0 is asked
   int32_t fetch_max_wait_ms = 30000;             // cap on a long poll's max_wait_ms
   int32_t max_request_bytes = 128 << 20;         // gRPC max receive message size
-  int32_t produce_timeout_ms = 30000;            // default acks wait when the request says 0
+  int32_t produce_timeout_ms = 30000;  // acks wait cap (and default) before REQUEST_TIMED_OUT
   int32_t io_threads = 2;                        // long-poll and push threads
   // [groups] consumer groups (DESIGN.md §6)
   int32_t groups_offsets_partitions = 8;       // partitions of __consumer_offsets at creation
