@@ -26,8 +26,10 @@ class FakeBroker final : public v1::Metadata::Service,
                          public v1::Producer::Service,
                          public v1::Consumer::Service {
  public:
-  FakeBroker() {
+  // `extra`, when given, is served too (e.g. a fake Groups coordinator); it must outlive this.
+  explicit FakeBroker(grpc::Service* extra = nullptr) {
     grpc::ServerBuilder b;
+    if (extra != nullptr) b.RegisterService(extra);
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     b.SetMaxReceiveMessageSize(-1);
     b.RegisterService(static_cast<v1::Metadata::Service*>(this));
