@@ -120,6 +120,26 @@ v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPart
   return v1::NONE;
 }
 
+namespace {
+template <typename Response>
+void SetError(Response* response, v1::ErrorCode code, std::string message) {
+  response->set_error(code);
+  response->set_error_message(std::move(message));
+}
+}  // namespace
+
+template <typename Response>
+GroupCoordinator::OffsetsPartition* GroupCoordinator::ResolveOrFail(const std::string& group_id,
+                                                                    Response* response,
+                                                                    int32_t* index) {
+  OffsetsPartition* op = nullptr;
+  std::string message;
+  const v1::ErrorCode code = Resolve(group_id, &op, index, &message);
+  if (code == v1::NONE) return op;
+  SetError(response, code, std::move(message));
+  return nullptr;
+}
+
 Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition> partition) {
   auto mat = std::make_unique<groups::OffsetsMaterializer>(store_.get(), index);
   RILL_ASSIGN_OR_RETURN(Offset applied, mat->AppliedOffset());
@@ -288,13 +308,8 @@ void FillAssignment(const groups::Assignment& a,
 void GroupCoordinator::Heartbeat(const v1::GroupHeartbeatRequest& request,
                                  v1::GroupHeartbeatResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  OffsetsPartition* op = nullptr;
   int32_t index = 0;
-  std::string message;
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) {
-    response->set_error(code);
-    response->set_error_message(message);
+  if (ResolveOrFail(request.group_id(), response, &index) == nullptr) {
     lock.unlock();
     return done();
   }
@@ -337,13 +352,8 @@ void GroupCoordinator::Heartbeat(const v1::GroupHeartbeatRequest& request,
 void GroupCoordinator::CommitOffsets(const v1::CommitOffsetsRequest& request,
                                      v1::CommitOffsetsResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  OffsetsPartition* op = nullptr;
   int32_t index = 0;
-  std::string message;
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) {
-    response->set_error(code);
-    response->set_error_message(message);
+  if (ResolveOrFail(request.group_id(), response, &index) == nullptr) {
     lock.unlock();
     return done();
   }
@@ -382,15 +392,9 @@ void GroupCoordinator::CommitOffsets(const v1::CommitOffsetsRequest& request,
 void GroupCoordinator::FetchOffsets(const v1::FetchOffsetsRequest& request,
                                     v1::FetchOffsetsResponse* response) {
   std::lock_guard lock(mu_);
-  OffsetsPartition* op = nullptr;
   int32_t index = 0;
-  std::string message;
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) {
-    response->set_error(code);
-    response->set_error_message(message);
-    return;
-  }
+  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
+  if (op == nullptr) return;
   auto all = op->materializer->ReadGroupOffsets(request.group_id());
   if (!all.ok()) {
     response->set_error(v1::UNKNOWN);
@@ -432,16 +436,10 @@ void GroupCoordinator::ListGroups(v1::ListGroupsResponse* response) {
 void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
                                      v1::DescribeGroupResponse* response) {
   std::lock_guard lock(mu_);
-  OffsetsPartition* op = nullptr;
   int32_t index = 0;
-  std::string message;
   response->set_group_id(request.group_id());
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) {
-    response->set_error(code);
-    response->set_error_message(message);
-    return;
-  }
+  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
+  if (op == nullptr) return;
   response->set_coordinator_id(ctx_->config->node_id);
   ConsumerGroup* g = FindGroup(request.group_id());
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
@@ -507,17 +505,17 @@ void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
 void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
                                     v1::ResetOffsetsResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  OffsetsPartition* op = nullptr;
-  int32_t index = 0;
-  std::string message;
   auto fail = [&](v1::ErrorCode c, std::string m) {
-    response->set_error(c);
-    response->set_error_message(std::move(m));
+    SetError(response, c, std::move(m));
     lock.unlock();
     done();
   };
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) return fail(code, message);
+  int32_t index = 0;
+  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
+  if (op == nullptr) {
+    lock.unlock();
+    return done();
+  }
   ConsumerGroup* g = FindGroup(request.group_id());
   if (g != nullptr && !g->members().empty()) {
     return fail(v1::GROUP_NOT_EMPTY, "group " + request.group_id() + " has " +
@@ -615,17 +613,17 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
 void GroupCoordinator::DeleteGroup(const v1::DeleteGroupRequest& request,
                                    v1::DeleteGroupResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  OffsetsPartition* op = nullptr;
-  int32_t index = 0;
-  std::string message;
   auto fail = [&](v1::ErrorCode c, std::string m) {
-    response->set_error(c);
-    response->set_error_message(std::move(m));
+    SetError(response, c, std::move(m));
     lock.unlock();
     done();
   };
-  v1::ErrorCode code = Resolve(request.group_id(), &op, &index, &message);
-  if (code != v1::NONE) return fail(code, message);
+  int32_t index = 0;
+  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
+  if (op == nullptr) {
+    lock.unlock();
+    return done();
+  }
   ConsumerGroup* g = FindGroup(request.group_id());
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
   if (!offsets.ok()) return fail(v1::UNKNOWN, offsets.status().ToString());

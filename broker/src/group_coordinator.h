@@ -106,6 +106,10 @@ class GroupCoordinator {
   // returns the error code and fills `message`. Caller holds mu_.
   v1::ErrorCode Resolve(const std::string& group_id, OffsetsPartition** out, int32_t* index,
                         std::string* message);
+  // Resolve for a request handler: on failure sets `response`'s error and message and returns
+  // nullptr. Caller holds mu_.
+  template <typename Response>
+  OffsetsPartition* ResolveOrFail(const std::string& group_id, Response* response, int32_t* index);
   Status LoadPartition(int32_t index, std::shared_ptr<Partition> partition);
   // Appends `records` to the partition; `callback` runs on an I/O thread after the batch is
   // durable and applied to the store (or with the error). Caller holds mu_.
