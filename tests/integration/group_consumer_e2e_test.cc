@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "broker_process.h"
+#include "rill/client/consumer.h"
 #include "rill/client/producer.h"
 
 namespace rill::testing {
@@ -511,6 +513,73 @@ TEST_F(GroupConsumerE2ETest, KillNineRedeliversFromTheLastCommit) {
         << ", the victim's last commit was " << *allowed.begin() << " (pending "
         << *allowed.rbegin() << ")";
   }
+}
+
+// In-process consumers: a regex subscription gets every partition; Close() commits, so the next
+// member of the group resumes exactly after what the first one consumed.
+TEST_F(GroupConsumerE2ETest, PatternSubscriptionResumesAfterCloseAtTheCommit) {
+  client::ProducerConfig pc;
+  pc.bootstrap = bootstrap_;
+  auto producer = client::Producer::Create(pc);
+  ASSERT_TRUE(producer.ok());
+  auto produce = [&](int n) {
+    std::set<std::pair<int, int64_t>> out;
+    std::vector<std::future<Result<client::RecordMetadata>>> acks;
+    for (int i = 0; i < n; ++i) {
+      client::ProducerRecord r;
+      r.topic = kTopic;
+      r.partition = i % kPartitions;
+      r.value = "v" + std::to_string(i);
+      acks.push_back((*producer)->Send(r));
+    }
+    for (auto& f : acks) {
+      auto md = f.get();
+      EXPECT_TRUE(md.ok()) << md.status().ToString();
+      if (md.ok()) out.insert({md->partition, md->offset});
+    }
+    return out;
+  };
+  auto consume_all = [&](client::Consumer& c, const std::set<std::pair<int, int64_t>>& want) {
+    std::set<std::pair<int, int64_t>> got;
+    size_t records = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline && got.size() < want.size()) {
+      auto r = c.Poll(100ms);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      for (const auto& rec : *r) {
+        got.insert({rec.partition, rec.offset});
+        ++records;
+      }
+    }
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(records, want.size()) << "duplicates";
+  };
+
+  client::ConsumerConfig cc;
+  cc.bootstrap = bootstrap_;
+  cc.group_id = "pattern-group";
+  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  cc.fetch_max_wait_ms = 50;
+  const auto first = produce(240);
+  {
+    auto c = client::Consumer::Create(cc);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE((*c)->SubscribePattern("ev.*").ok());
+    consume_all(**c, first);
+    EXPECT_EQ((*c)->Assignment().size(), size_t{kPartitions});
+    (*c)->Close();  // commits the positions, leaves
+  }
+  const auto second = produce(120);
+  auto c = client::Consumer::Create(cc);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->SubscribePattern("ev.*").ok());
+  consume_all(**c, second);  // only the new records: the first member's Close committed
+  std::vector<client::TopicPartition> all;
+  for (int p = 0; p < kPartitions; ++p) all.push_back({kTopic, p});
+  ASSERT_TRUE((*c)->Commit().ok());
+  auto committed = (*c)->Committed(all);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  for (int p = 0; p < kPartitions; ++p) EXPECT_EQ(committed->at({kTopic, p}), 30) << p;
 }
 
 }  // namespace
