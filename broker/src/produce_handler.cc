@@ -60,8 +60,10 @@ void ProduceDeadlines::Run() {
       continue;
     }
     const auto now = Clock::now();
-    if (entries_.begin()->first.deadline > now) {
-      cv_.wait_until(lock, entries_.begin()->first.deadline);
+    // A copy: the entry may be removed while this thread waits.
+    const Clock::time_point first = entries_.begin()->first.deadline;
+    if (first > now) {
+      cv_.wait_until(lock, first);
       continue;
     }
     while (!entries_.empty() && entries_.begin()->first.deadline <= now) {

@@ -81,6 +81,9 @@ TEST_F(ProduceTimeoutTest, RequestTimeoutBelowTheLimitApplies) {
   EXPECT_EQ(resp.partitions(0).error(), v1::REQUEST_TIMED_OUT);
   EXPECT_NE(resp.partitions(0).error_message().find("within 100 ms"), std::string::npos)
       << resp.partitions(0).error_message();
+  // Late durability runs the leftover callback (the in-memory log would otherwise keep it).
+  store_->Get("t", 0)->MakeDurable();
+  EXPECT_EQ(Fetch("t", 0, 0).high_watermark(), 2);
 }
 
 // Only the partition still waiting times out; the one that became durable keeps its offsets.
