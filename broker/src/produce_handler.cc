@@ -146,8 +146,8 @@ v1::ErrorCode CheckBatches(std::string* records, const PartitionLimits& limits,
         *message = "batch at byte " + std::to_string(it.position()) + ": CRC mismatch";
         return v1::CORRUPT_BATCH;
       }
-      batch::SetLogAppendTime(
-          std::span<char>(records->data() + it.position(), h.total_size()), append_time);
+      batch::SetLogAppendTime(std::span<char>(records->data() + it.position(), h.total_size()),
+                              append_time);
     }
   }
   if (!it.status().ok()) {
@@ -192,8 +192,7 @@ class Completion final : public ProduceDeadlines::Entry {
 
   // Called once by HandleProduce when every partition has been handled; arms the deadline when
   // something still waits.
-  void Release(ProduceDeadlines::Clock::duration timeout,
-               const std::shared_ptr<Completion>& self) {
+  void Release(ProduceDeadlines::Clock::duration timeout, const std::shared_ptr<Completion>& self) {
     {
       std::lock_guard lock(mu_);
       if (--pending_ > 0) {
@@ -293,8 +292,8 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
     auto part = ctx.partitions->Get(data->topic(), data->partition());
     if (!part) {
       std::string msg;
-      r->set_error(MissingPartitionError(ctx, data->topic(), data->partition(), &msg,
-                                         r->mutable_leader()));
+      r->set_error(
+          MissingPartitionError(ctx, data->topic(), data->partition(), &msg, r->mutable_leader()));
       r->set_error_message(std::move(msg));
       continue;
     }

@@ -4,6 +4,8 @@
 // validate each batch header and size, append the request's bytes in place to each partition
 // under its single-writer lock, and complete per acks once the log reports durability.
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -13,8 +15,6 @@
 #include <mutex>
 #include <thread>
 #include <utility>
-
-#include <grpcpp/support/status.h>
 
 #include "rill/v1/producer.pb.h"
 #include "service_context.h"

@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 
-
 namespace rill::broker {
 
 grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* context,
@@ -82,11 +81,10 @@ class ProduceStreamReactor final
     ctx_->metrics->AddInflightProduceBytes(bytes);
     ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
     auto* resp = new v1::ProduceResponse();
-    grpc::Status st =
-        HandleProduce(*ctx_, deadlines_, req.get(), resp, [this, resp, bytes, start] {
-          ctx_->metrics->RecordRequest(Api::kProduceStream, start, false);
-          Complete(std::unique_ptr<v1::ProduceResponse>(resp), bytes);
-        });
+    grpc::Status st = HandleProduce(*ctx_, deadlines_, req.get(), resp, [this, resp, bytes, start] {
+      ctx_->metrics->RecordRequest(Api::kProduceStream, start, false);
+      Complete(std::unique_ptr<v1::ProduceResponse>(resp), bytes);
+    });
     req.reset();  // the bytes are in the log now
     if (!st.ok()) {
       delete resp;

@@ -94,11 +94,11 @@ TEST_F(ProduceTimeoutTest, OnlyTheLatePartitionTimesOut) {
   auto log0 = store_->Get("t", 0);
   auto log1 = store_->Get("t", 1);
   // Generous: partition 0 must be made durable before it passes.
-  auto fut = std::async(std::launch::async,
-                        [&] { return ProduceTo({{"t", 0}, {"t", 1}}, 1, /*timeout_ms=*/2000); });
-  ASSERT_TRUE(WaitFor([&] {
-    return log0->log_end_offset().value() == 2 && log1->log_end_offset().value() == 2;
-  }));
+  auto fut = std::async(std::launch::async, [&] {
+    return ProduceTo({{"t", 0}, {"t", 1}}, 1, /*timeout_ms=*/2000);
+  });
+  ASSERT_TRUE(WaitFor(
+      [&] { return log0->log_end_offset().value() == 2 && log1->log_end_offset().value() == 2; }));
   log0->MakeDurable();
   auto resp = fut.get();
   ASSERT_EQ(resp.partitions_size(), 2);
