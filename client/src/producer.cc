@@ -1,5 +1,6 @@
 #include "rill/client/producer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -103,6 +104,14 @@ internal::AccumulatorOptions AccOptions(const ProducerConfig& c) {
   o.delivery_timeout_ms = c.delivery_timeout_ms;
   o.compression = c.compression;
   return o;
+}
+
+// The ack wait the broker is asked for: a little under request_timeout_ms, so that a partition
+// whose append is not durable in time comes back as REQUEST_TIMED_OUT (outcome unknown; only its
+// batches are retried) before this client gives up on the whole stream at request_timeout_ms.
+int32_t BrokerAckTimeoutMs(int32_t request_timeout_ms) {
+  const int32_t margin = std::clamp(request_timeout_ms / 10, 1, 1000);
+  return std::max(1, request_timeout_ms - margin);
 }
 
 }  // namespace
@@ -303,7 +312,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
   auto request = std::make_shared<v1::ProduceRequest>();
   request->set_request_id(++next_request_id_);
   request->set_acks(config_.acks);
-  request->set_timeout_ms(config_.request_timeout_ms);
+  request->set_timeout_ms(BrokerAckTimeoutMs(config_.request_timeout_ms));
   request->set_client_id(config_.client_id);
   InFlightRequest ifr;
   ifr.request = request;

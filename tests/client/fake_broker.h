@@ -83,6 +83,11 @@ class FakeBroker final : public v1::Metadata::Service,
     std::lock_guard lk(mu_);
     return metadata_requests_;
   }
+  // timeout_ms of the last produce request received.
+  int32_t last_produce_timeout_ms() const {
+    std::lock_guard lk(mu_);
+    return last_produce_timeout_ms_;
+  }
   int64_t end_offset(const TopicPartition& tp) const {
     std::lock_guard lk(mu_);
     auto it = logs_.find(tp);
@@ -158,6 +163,7 @@ class FakeBroker final : public v1::Metadata::Service,
       {
         std::lock_guard lk(mu_);
         ++produce_requests_;
+        last_produce_timeout_ms_ = req.timeout_ms();
         if (break_streams_ > 0) {
           --break_streams_;
           return grpc::Status(grpc::StatusCode::UNAVAILABLE, "injected stream failure");
@@ -326,6 +332,7 @@ class FakeBroker final : public v1::Metadata::Service,
   int break_streams_ = 0;
   bool silent_ = false;
   int produce_requests_ = 0;
+  int32_t last_produce_timeout_ms_ = -1;
   int metadata_requests_ = 0;
 };
 

@@ -125,6 +125,23 @@ TEST(ProducerTest, RetriesNotLeaderAndDeliversInOrder) {
   EXPECT_GE(broker.metadata_requests(), 2);
 }
 
+// The broker is asked to answer (REQUEST_TIMED_OUT at worst) a little before the client's own
+// request timeout would break the stream.
+TEST(ProducerTest, AsksTheBrokerForAnAckTimeoutBelowItsOwn) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  for (auto [client_ms, broker_ms] : {std::pair{30000, 29000}, {5000, 4500}, {2000, 1800}}) {
+    ProducerConfig c = Config(broker);
+    c.request_timeout_ms = client_ms;
+    auto p = Producer::Create(c);
+    ASSERT_TRUE(p.ok());
+    Results results;
+    (*p)->Send(Rec("t", 0, "v"), results.For(0));
+    (*p)->Flush();
+    EXPECT_EQ(broker.last_produce_timeout_ms(), broker_ms) << client_ms;
+  }
+}
+
 TEST(ProducerTest, RetriesBrokenStreamsAndTimeouts) {
   FakeBroker broker;
   broker.AddTopic("t", 2);
