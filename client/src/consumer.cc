@@ -67,12 +67,12 @@ class ConsumerImpl {
   struct PartitionState {
     int64_t position = -1;        // next offset for the user; -1: unknown (reset pending)
     int64_t fetch_position = -1;  // next offset to fetch (ahead of position)
-    uint64_t epoch = 0;           // bumped by every seek
+    uint64_t epoch = 0;  // changed by every seek; unique across partition states (NextEpoch)
     bool fetch_in_flight = false;
-    Status error;          // an unrecoverable error, reported once by Poll
-    bool stopped = false;  // after an error: not fetched until sought again
+    Status error;                // an unrecoverable error, reported once by Poll
+    bool stopped = false;        // after an error: not fetched until sought again
     bool use_committed = false;  // group: start at the committed offset (FetchOffsets)
-    bool revoking = false;  // group: revoked or lost; never fetched or returned again
+    bool revoking = false;       // group: revoked or lost; never fetched or returned again
   };
 
   // A commit for the commit thread; `waiter` is set for synchronous commits.
@@ -92,6 +92,9 @@ class ConsumerImpl {
   };
 
   bool group() const { return rpc_ != nullptr; }
+  // A fresh seek epoch. Unique across partition states, so that the results of a fetch made for
+  // a partition that was revoked and assigned again never match its new state. mu_ held.
+  uint64_t NextEpoch() { return ++epoch_counter_; }
   void HeartbeatLoop();
   void CommitLoop();
   // Sends one commit with retries (commit thread).
@@ -131,17 +134,18 @@ class ConsumerImpl {
   std::map<TopicPartition, PartitionState> parts_;  // guarded by mu_
   std::deque<FetchedChunk> queue_;                  // guarded by mu_
   int64_t queued_bytes_ = 0;                        // guarded by mu_
+  uint64_t epoch_counter_ = 0;                      // guarded by mu_
   bool stopping_ = false;                           // guarded by mu_
   bool closed_ = false;
   grpc::ClientContext* fetch_ctx_ = nullptr;  // guarded by mu_: the fetch in progress
   std::thread fetcher_;
 
   // Consumer group state (group_id set); all guarded by mu_ unless noted.
-  bool manual_ = false;  // Assign() with partitions was used
+  bool manual_ = false;                      // Assign() with partitions was used
   std::unique_ptr<internal::GroupRpc> rpc_;  // thread-safe
   std::unique_ptr<GroupMembership> membership_;
   ConsumerRebalanceListener* listener_ = nullptr;
-  Status group_error_;  // reported once by Poll
+  Status group_error_;             // reported once by Poll
   uint64_t leave_generation_ = 0;  // bumped by every leave: stale heartbeat answers are dropped
   bool hb_stopping_ = false;
   std::condition_variable hb_cv_;
@@ -172,8 +176,8 @@ ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
     mc.retry_backoff_ms = config_.retry_backoff_ms;
     mc.retry_backoff_max_ms = config_.retry_backoff_max_ms;
     membership_ = std::make_unique<GroupMembership>(mc);
-    rpc_ = std::make_unique<internal::GroupRpc>(&meta_, config_.group_id,
-                                                config_.request_timeout_ms);
+    rpc_ =
+        std::make_unique<internal::GroupRpc>(&meta_, config_.group_id, config_.request_timeout_ms);
     next_auto_commit_ms_ = MonotonicMs() + config_.auto_commit_interval_ms;
     heartbeat_ = std::thread([this] { HeartbeatLoop(); });
     committer_ = std::thread([this] { CommitLoop(); });
@@ -228,7 +232,9 @@ Status ConsumerImpl::Assign(const std::vector<TopicPartition>& partitions) {
     if (it != parts_.end()) {
       next[tp] = it->second;
     } else {
-      next[tp] = PartitionState{};
+      PartitionState st;
+      st.epoch = NextEpoch();
+      next[tp] = st;
     }
   }
   parts_ = std::move(next);
@@ -252,7 +258,7 @@ Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
   if (it == parts_.end()) return Status::InvalidArgument(tp.ToString() + " is not assigned");
   it->second.position = offset;
   it->second.fetch_position = offset;
-  it->second.epoch++;
+  it->second.epoch = NextEpoch();
   it->second.error = Status::OK();
   it->second.stopped = false;
   fetcher_cv_.notify_all();
@@ -350,8 +356,8 @@ bool ConsumerImpl::FetchCommittedPositions() {
   if (r->error() != v1::NONE) {
     Status es = StatusFromErrorCode(r->error(), r->error_message());
     std::lock_guard lk(mu_);
-    group_error_ = Status(es.code(), "FetchOffsets of group '" + config_.group_id +
-                                         "' failed: " + es.message());
+    group_error_ = Status(
+        es.code(), "FetchOffsets of group '" + config_.group_id + "' failed: " + es.message());
     data_cv_.notify_all();
     return false;
   }
@@ -367,7 +373,7 @@ bool ConsumerImpl::FetchCommittedPositions() {
     if (c.offset() >= 0) {
       st.position = c.offset();
       st.fetch_position = c.offset();
-      st.epoch++;
+      st.epoch = NextEpoch();
     }
   }
   return true;
@@ -417,7 +423,7 @@ bool ConsumerImpl::ResetPositions() {
     if (it == parts_.end() || it->second.position >= 0) continue;
     it->second.position = off;
     it->second.fetch_position = off;
-    it->second.epoch++;
+    it->second.epoch = NextEpoch();
   }
   return true;
 }
@@ -515,7 +521,7 @@ void ConsumerImpl::FetcherLoop() {
           } else {
             st.position = -1;
             st.fetch_position = -1;
-            st.epoch++;
+            st.epoch = NextEpoch();
           }
           continue;
         }
@@ -653,7 +659,7 @@ Result<std::vector<ConsumerRecord>> ConsumerImpl::Poll(std::chrono::milliseconds
         queued_bytes_ -= static_cast<int64_t>(chunk.bytes->size());
         queue_.pop_front();
         it->second.fetch_position = -1;  // stop fetching it until sought
-        it->second.epoch++;
+        it->second.epoch = NextEpoch();
         fetcher_cv_.notify_all();
         it->second.stopped = true;
         if (!out.empty()) {
@@ -747,8 +753,9 @@ void ConsumerImpl::HeartbeatLoop() {
     lk.lock();
     if (hb_stopping_) break;
     if (generation != leave_generation_) continue;  // left meanwhile: the answer is stale
-    internal::Reconcile rec = r.ok() ? membership_->OnHeartbeatResponse(FromProto(*r), MonotonicMs())
-                                     : membership_->OnHeartbeatFailure(MonotonicMs());
+    internal::Reconcile rec = r.ok()
+                                  ? membership_->OnHeartbeatResponse(FromProto(*r), MonotonicMs())
+                                  : membership_->OnHeartbeatFailure(MonotonicMs());
     StopFetchingLocked(rec.stop_fetching);
     if (!rec.error.ok()) group_error_ = rec.error;
     if (!rec.error.ok() || membership_->HasEvents()) data_cv_.notify_all();
@@ -766,7 +773,7 @@ void ConsumerImpl::StopFetchingLocked(const PartitionSet& tps) {
     auto it = parts_.find(tp);
     if (it == parts_.end()) continue;
     it->second.revoking = true;
-    it->second.epoch++;  // in-flight fetch results are dropped
+    it->second.epoch = NextEpoch();  // in-flight fetch results are dropped
   }
   // Queued records of these partitions are never returned.
   for (auto it = queue_.begin(); it != queue_.end();) {
@@ -933,8 +940,8 @@ Result<OffsetMap> ConsumerImpl::Committed(const std::vector<TopicPartition>& par
       for (const auto& c : r->offsets()) out[{c.topic(), c.partition()}] = c.offset();
       return out;
     }
-    const bool retry = !r.ok() ? (r.status().code() == StatusCode::kUnavailable)
-                               : RetriableCoordinatorError(code);
+    const bool retry =
+        !r.ok() ? (r.status().code() == StatusCode::kUnavailable) : RetriableCoordinatorError(code);
     if (!retry || MonotonicMs() + config_.retry_backoff_ms > deadline) {
       if (!r.ok()) return r.status();
       return StatusFromErrorCode(code, r->error_message());
@@ -975,6 +982,7 @@ void ConsumerImpl::HandleEvent(const RebalanceEvent& ev, std::unique_lock<std::m
       for (const auto& tp : ev.partitions) {
         PartitionState st;
         st.use_committed = true;
+        st.epoch = NextEpoch();
         parts_[tp] = st;
       }
       fetcher_cv_.notify_all();

@@ -126,7 +126,8 @@ Reconcile GroupMembership::Fence(int64_t now_ms) {
   }
   // Pending assigned/revoked events are superseded: the lost event covers every partition the
   // user was given.
-  std::erase_if(events_, [](const RebalanceEvent& e) { return e.kind != RebalanceEventKind::kLost; });
+  std::erase_if(events_,
+                [](const RebalanceEvent& e) { return e.kind != RebalanceEventKind::kLost; });
   PushEvent(RebalanceEventKind::kLost, lost);
   owned_.clear();
   revoking_.clear();

@@ -56,7 +56,7 @@ class GroupRpc {
   const std::string group_id_;
   const int32_t timeout_ms_;
   mutable std::mutex mu_;
-  std::string address_;                   // guarded by mu_
+  std::string address_;                     // guarded by mu_
   std::shared_ptr<v1::Groups::Stub> stub_;  // guarded by mu_
 };
 

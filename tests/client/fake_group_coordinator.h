@@ -25,7 +25,7 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
     enum Kind { kHeartbeat, kCommit } kind;
     std::string member_id;
     int32_t epoch = 0;
-    std::set<TopicPartition> owned;        // heartbeats
+    std::set<TopicPartition> owned;             // heartbeats
     std::map<TopicPartition, int64_t> offsets;  // commits
   };
 

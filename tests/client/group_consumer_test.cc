@@ -118,7 +118,9 @@ TEST_F(GroupConsumerTest, JoinsAndStartsAtTheCommittedOffsetOrTheReset) {
   coordinator_.SetTarget({kP0, kP1});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 14; }, &got)) << got.size();
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 14; }, &got))
+      << got.size();
   EXPECT_EQ(got.size(), 14u);
   int64_t first_p0 = -1;
   for (const auto& r : got) {
@@ -140,10 +142,12 @@ TEST_F(GroupConsumerTest, RevocationRunsOnThePollingThreadAndCommitsBeforeTheRel
   coordinator_.SetTarget({kP0, kP1});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 10; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 10; }, &got));
 
   coordinator_.SetTarget({kP0});
-  ASSERT_TRUE(PollUntil(*c, [&] { return HasCall('R'); }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return HasCall('R'); }, &got));
   const Listener::Call revoke = listener_.calls.back();
   EXPECT_EQ(revoke.partitions, std::vector<TopicPartition>{kP1});
   EXPECT_EQ(revoke.thread, std::this_thread::get_id());
@@ -151,7 +155,8 @@ TEST_F(GroupConsumerTest, RevocationRunsOnThePollingThreadAndCommitsBeforeTheRel
   got.clear();
   AppendRecords(broker_, kP1, 5);
   AppendRecords(broker_, kP0, 5);
-  ASSERT_TRUE(PollUntil(*c, [&] { return Count(got, kP0) >= 5; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return Count(got, kP0) >= 5; }, &got));
   EXPECT_EQ(Count(got, kP1), 0u);
   EXPECT_EQ(c->Assignment(), std::vector<TopicPartition>{kP0});
 
@@ -189,16 +194,22 @@ TEST_F(GroupConsumerTest, FencingLosesPartitionsWithoutCommitAndRejoins) {
   coordinator_.SetTarget({kP0, kP1});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 5; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 5; }, &got));
   const std::string first_id = c->MemberId();
 
   coordinator_.FenceNextHeartbeat();
-  ASSERT_TRUE(PollUntil(*c, [&] { return HasCall('L'); }));
+  // Records returned from here on come after the rejoin (the Poll that runs OnPartitionsLost may
+  // go on to run OnPartitionsAssigned and return records).
+  got.clear();
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return HasCall('L'); }, &got));
   const Listener::Call lost = listener_.calls.back();
   EXPECT_EQ(lost.partitions, (std::vector<TopicPartition>{kP0, kP1}));
   EXPECT_EQ(lost.thread, std::this_thread::get_id());
   // Rejoined: a join (epoch 0, no member id) after the fence, then assigned again.
-  ASSERT_TRUE(PollUntil(*c, [&] { return listener_.calls.back().kind == 'A'; }));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return listener_.calls.back().kind == 'A'; }, &got));
   EXPECT_NE(c->MemberId(), first_id);
   const auto events = coordinator_.events();
   bool fenced_seen = false, rejoined = false;
@@ -217,8 +228,8 @@ TEST_F(GroupConsumerTest, FencingLosesPartitionsWithoutCommitAndRejoins) {
   }
   EXPECT_TRUE(rejoined);
   // Resumes from the committed offset (none: earliest) after the rejoin.
-  got.clear();
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 5; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 5; }, &got));
   EXPECT_EQ(got.front().offset, 0);
 }
 
@@ -227,7 +238,8 @@ TEST_F(GroupConsumerTest, FencedCommitReturnsAClearError) {
   coordinator_.SetTarget({kP0});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 3; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 3; }, &got));
   ASSERT_TRUE(c->Commit().ok());
   EXPECT_EQ(coordinator_.committed().at(kP0), 3);
   ASSERT_TRUE(c->Commit({{kP0, 1}}).ok());
@@ -248,7 +260,8 @@ TEST_F(GroupConsumerTest, CommitAsyncCallbackRunsOnThePollingThread) {
   coordinator_.SetTarget({kP0});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 4; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 4; }, &got));
   bool called = false;
   std::thread::id thread;
   OffsetMap seen;
@@ -282,7 +295,8 @@ TEST_F(GroupConsumerTest, CloseRevokesCommitsAndLeaves) {
   coordinator_.SetTarget({kP0});
   auto c = Subscribed(Config());
   std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(*c, [&] { return got.size() >= 7; }, &got));
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 7; }, &got));
   const std::string id = c->MemberId();
   c->Close();
   ASSERT_FALSE(listener_.calls.empty());

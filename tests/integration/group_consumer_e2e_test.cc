@@ -55,9 +55,9 @@ struct WorkerLog {
   std::vector<std::pair<int, int64_t>> consumed;  // (partition, offset) in order
   // partition -> start of the ownership interval -> offsets consumed in it, in order
   std::map<int, std::map<int64_t, std::vector<int64_t>>> consumed_in;
-  std::map<int, std::vector<Interval>> intervals;   // partition -> ownership intervals
-  std::map<int, int64_t> last_commit;                // partition -> last C offset
-  std::map<int, int64_t> pending_after_commit;       // partition -> P offset after the last C
+  std::map<int, std::vector<Interval>> intervals;  // partition -> ownership intervals
+  std::map<int, int64_t> last_commit;              // partition -> last C offset
+  std::map<int, int64_t> pending_after_commit;     // partition -> P offset after the last C
   std::vector<std::string> errors;
   bool closed = false;
 };
@@ -423,8 +423,8 @@ TEST_F(GroupConsumerE2ETest, CleanJoinAndLeaveConsumesEveryRecordExactlyOnce) {
     if (n > 1 && ++dup <= 5) {
       ADD_FAILURE() << "record " << r.first << "@" << r.second << " consumed " << n << " times";
     }
-    EXPECT_TRUE(produced.count(r)) << "consumed a record never produced: " << r.first << "@"
-                                   << r.second;
+    EXPECT_TRUE(produced.count(r))
+        << "consumed a record never produced: " << r.first << "@" << r.second;
   }
   EXPECT_EQ(dup, 0u) << "duplicated records";
   EXPECT_EQ(count.size(), produced.size());
@@ -508,10 +508,9 @@ TEST_F(GroupConsumerE2ETest, KillNineRedeliversFromTheLastCommit) {
       }
     }
     ASSERT_GE(first, 0) << "nothing of partition " << p << " consumed after the kill";
-    EXPECT_TRUE(allowed.count(first))
-        << "partition " << p << ": the new owner resumed at " << first
-        << ", the victim's last commit was " << *allowed.begin() << " (pending "
-        << *allowed.rbegin() << ")";
+    EXPECT_TRUE(allowed.count(first)) << "partition " << p << ": the new owner resumed at " << first
+                                      << ", the victim's last commit was " << *allowed.begin()
+                                      << " (pending " << *allowed.rbegin() << ")";
   }
 }
 

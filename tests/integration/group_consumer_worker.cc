@@ -58,7 +58,8 @@ class Recorder : public rill::client::ConsumerRebalanceListener {
       if (pos.ok()) positions[tp] = *pos;
     }
     if (positions.empty()) return;
-    for (const auto& [tp, off] : positions) fprintf(out_, "P %d %lld\n", tp.partition, (long long)off);
+    for (const auto& [tp, off] : positions)
+      fprintf(out_, "P %d %lld\n", tp.partition, (long long)off);
     fflush(out_);
     rill::Status s = (*consumer_)->Commit(positions);
     if (s.ok()) {

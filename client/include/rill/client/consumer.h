@@ -101,8 +101,9 @@ class Consumer {
   std::string MemberId() const;
   int32_t MemberEpoch() const;
 
-  // Replaces the assignment (manual assignment; InvalidArgument while subscribed). Partitions kept from the previous assignment keep their position;
-  // new ones start per auto_offset_reset unless Seek()ed.
+  // Replaces the assignment (manual assignment; InvalidArgument while subscribed). Partitions kept
+  // from the previous assignment keep their position; new ones start per auto_offset_reset unless
+  // Seek()ed.
   Status Assign(const std::vector<TopicPartition>& partitions);
   std::vector<TopicPartition> Assignment() const;
 
