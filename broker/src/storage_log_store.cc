@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <shared_mutex>
 
@@ -31,10 +32,12 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
   c.flush_interval_ms = tc.flush_interval_ms;
   c.index_interval_bytes = tc.index_interval_bytes;
   c.max_batch_bytes = tc.max_message_bytes;
+  // Zero-fill ahead whenever the flusher has nothing else to do, in 256 KiB pieces, once a
+  // quarter of the window is used (storage::LogConfig has the rules).
   c.preallocate_bytes = preallocate_bytes;
-  if (c.preallocate_chunk_bytes > preallocate_bytes && preallocate_bytes > 0) {
-    c.preallocate_chunk_bytes = preallocate_bytes;
-  }
+  c.preallocate_chunk_bytes = std::max<int64_t>(preallocate_bytes / 4, 4096);
+  c.preallocate_piece_bytes = 256 << 10;
+  c.preallocate_idle_ms = 0;
   return c;
 }
 

@@ -478,6 +478,11 @@ Status Log::SyncPending(bool* did_work) {
   {
     std::lock_guard lock(write_mu_);
     target = log_end_offset().value();
+    const uint64_t end_bytes = active()->size();
+    last_group_bytes_.store(
+        static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes),
+        std::memory_order_relaxed);
+    synced_size_ = end_bytes;
     segs = std::move(unsynced_closed_);
     unsynced_closed_.clear();
     segs.push_back(active());
@@ -510,31 +515,38 @@ Status Log::Flush() {
 
 bool Log::PreallocateIdle() {
   if (config_.preallocate_bytes <= 0) return false;
+  if (last_group_bytes_.load(std::memory_order_relaxed) > config_.preallocate_max_group_bytes) {
+    return false;
+  }
   std::shared_ptr<Segment> seg;
   uint64_t added = 0;
-  // Zero-fill one chunk ahead of the write position, 1 MiB at a time, giving way to appends:
-  // it stops as soon as an append is waiting for a sync.
-  const uint64_t piece = 1 << 20;
-  while (added < static_cast<uint64_t>(config_.preallocate_chunk_bytes)) {
+  {
+    // One piece ahead of the write position, and only while no append waits for a sync.
     std::lock_guard lock(write_mu_);
-    if (closed_ || log_end_offset() > durable_offset()) break;
-    auto act = active();
-    if (seg != nullptr && act != seg) break;
-    seg = act;
+    if (closed_ || log_end_offset() > durable_offset()) return false;
+    seg = active();
     uint64_t limit = std::min<uint64_t>(
         static_cast<uint64_t>(config_.segment_bytes),
         seg->size() + static_cast<uint64_t>(config_.preallocate_bytes));
     uint64_t from = std::max(seg->prepared_end(), seg->size());
-    // Work only in whole chunks: a nearly full window is left alone.
-    if (added == 0 && from + static_cast<uint64_t>(config_.preallocate_chunk_bytes) > limit) break;
-    if (from >= limit) break;
+    // Start only when a whole chunk of the window is missing; then fill it piece by piece.
+    if (!filling_ && from + static_cast<uint64_t>(config_.preallocate_chunk_bytes) > limit) {
+      return false;
+    }
+    if (from >= limit) {
+      filling_ = false;
+      return false;
+    }
+    filling_ = true;
+    const uint64_t piece =
+        static_cast<uint64_t>(std::max<int64_t>(config_.preallocate_piece_bytes, 4096));
     auto n = seg->Preallocate(std::min(limit, from + piece));
     if (!n.ok()) {
       // A failed zero-fill leaves the file's tail unknown: fail like any write error.
       (void)Fail(n.status());
       return false;
     }
-    added += *n;
+    added = *n;
   }
   if (added == 0) return false;
   Status st = seg->Sync();
@@ -570,8 +582,8 @@ void Log::FlusherLoop() {
         lock.lock();
       }
       if (group) {
-        // Zero-fill ahead only after `preallocate_idle_ms` without appends: under sustained
-        // load it would double the bytes written (docs/STORAGE.md, Preallocation).
+        // Zero-fill ahead, one piece at a time, only after `preallocate_idle_ms` without
+        // appends (docs/STORAGE.md, Preallocation).
         if (window_full) {
           flusher_cv_.wait(lock, pred);
         } else if (!flusher_cv_.wait_for(lock, idle, pred)) {
@@ -592,7 +604,8 @@ void Log::FlusherLoop() {
       bool did;
       (void)SyncPending(&did);
     } else if (!group) {
-      (void)PreallocateIdle();
+      while (PreallocateIdle()) {
+      }
     }
   }
 }

@@ -207,7 +207,12 @@ class Log {
   std::condition_variable flusher_cv_;   // the flusher waits for work here
   std::multimap<int64_t, std::function<void(Status)>> callbacks_;
   Status failure_;
-  std::atomic<bool> failed_{false};  // !failure_.ok(), readable without durable_mu_
+  std::atomic<bool> failed_{false};
+  // Zero-fill state (flusher thread; synced_size_ under write_mu_): bytes of the last group
+  // fsync, the active segment's size at that fsync, and whether a window fill is under way.
+  std::atomic<int64_t> last_group_bytes_{0};
+  uint64_t synced_size_ = 0;
+  bool filling_ = false;  // !failure_.ok(), readable without durable_mu_
   int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
   int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable

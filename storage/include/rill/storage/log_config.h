@@ -33,9 +33,16 @@ struct LogConfig {
   // preallocate_idle_ms, the flusher zero-fills and syncs up to preallocate_bytes ahead of the
   // write position, in chunks of preallocate_chunk_bytes, so the group fsyncs of the next burst
   // overwrite already-written space. 0 bytes disables it. docs/STORAGE.md has the measurements.
+  // The zero-fill goes in pieces of preallocate_piece_bytes, each written and synced on its own,
+  // and the flusher checks for waiting appends between pieces: a group fsync waits behind at most
+  // one piece. It is skipped while the last group fsync was larger than
+  // preallocate_max_group_bytes (sustained high throughput: the groups are large, their journal
+  // cost is amortised, and zero-filling would double the bytes written).
   int64_t preallocate_bytes = 64LL << 20;
   int64_t preallocate_chunk_bytes = 16LL << 20;
   int64_t preallocate_idle_ms = 20;
+  int64_t preallocate_piece_bytes = 1LL << 20;
+  int64_t preallocate_max_group_bytes = 256LL << 10;
   // Segment recycling: a segment that retention deletes is renamed into a pool
   // (`<end offset>.recycle` in the partition directory, at most recycle_pool_files files) and the
   // next roll renames a pool file to the new segment's name instead of creating a growing file,
