@@ -136,6 +136,32 @@ TEST_F(GroupConsumerTest, JoinsAndStartsAtTheCommittedOffsetOrTheReset) {
   EXPECT_EQ(c->Subscription(), std::vector<std::string>{"t"});
 }
 
+TEST_F(GroupConsumerTest, CommittedOffsetOutOfRangeFallsBackToTheReset) {
+  AppendRecords(broker_, kP0, 10);
+  coordinator_.SetCommitted(kP0, 50);  // beyond the log end
+  coordinator_.SetTarget({kP0});
+  auto c = Subscribed(Config());
+  std::vector<ConsumerRecord> got;
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 10; }, &got));
+  EXPECT_EQ(got.front().offset, 0);  // auto_offset_reset = earliest
+}
+
+TEST_F(GroupConsumerTest, NoCommitAndResetErrorIsReported) {
+  AppendRecords(broker_, kP0, 3);
+  coordinator_.SetTarget({kP0});
+  ConsumerConfig cfg = Config();
+  cfg.auto_offset_reset = OffsetReset::kError;
+  auto c = Subscribed(cfg);
+  Status error;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (error.ok() && std::chrono::steady_clock::now() < deadline) {
+    auto r = c->Poll(20ms);
+    if (!r.ok()) error = r.status();
+  }
+  EXPECT_EQ(error.code(), StatusCode::kOutOfRange) << error.ToString();
+}
+
 TEST_F(GroupConsumerTest, RevocationRunsOnThePollingThreadAndCommitsBeforeTheRelease) {
   AppendRecords(broker_, kP0, 5);
   AppendRecords(broker_, kP1, 5);
