@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <set>
+#include <tuple>
 
 #include "groups/kv_offset_store.h"
 #include "groups/lag.h"
@@ -209,11 +210,22 @@ Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition>
 
 void GroupCoordinator::Append(int32_t index, std::vector<GroupRecord> records,
                               std::function<void(Status)> callback) {
+  std::vector<std::pair<std::function<void(Status)>, Status>> ready;
+  // Nothing was appended, but the caller has already changed in-memory state for it.
   auto fail = [&](Status st) {
-    boost::asio::post(*ctx_->io, [callback = std::move(callback), st] { callback(st); });
+    Invalidate(index, st, &ready);
+    ready.emplace_back(std::move(callback), st);
+    // Never inline: the caller holds mu_.
+    boost::asio::post(*ctx_->io, [ready = std::move(ready)] {
+      for (const auto& [cb, st] : ready) {
+        if (cb) cb(st);
+      }
+    });
   };
   auto pit = partitions_.find(index);
-  if (pit == partitions_.end()) return fail(Status::Unavailable("offsets partition not loaded"));
+  if (pit == partitions_.end() || !pit->second.loaded) {
+    return fail(Status::Unavailable("offsets partition not loaded"));
+  }
   OffsetsPartition& op = pit->second;
   batch::BatchBuilder builder;
   int64_t ts = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -252,30 +264,62 @@ void GroupCoordinator::OnDurable(int32_t index, std::shared_ptr<PendingAppend> e
     entry->durable = true;
     entry->status = status;
     auto pit = partitions_.find(index);
-    if (pit == partitions_.end()) {
-      ready.emplace_back(std::move(entry->callback), Status::Unavailable("partition unloaded"));
-    } else {
-      auto& q = pit->second.pending;
-      if (std::find(q.begin(), q.end(), entry) == q.end()) {
-        // The partition was reloaded meanwhile; the reload replayed the log.
-        ready.emplace_back(std::move(entry->callback), entry->status);
+    const bool queued = pit != partitions_.end() &&
+                        std::find(pit->second.pending.begin(), pit->second.pending.end(), entry) !=
+                            pit->second.pending.end();
+    if (!queued) {
+      // The partition was reloaded or invalidated meanwhile (the callback may have run then).
+      if (entry->callback) {
+        ready.emplace_back(
+            std::exchange(entry->callback, nullptr),
+            pit == partitions_.end() ? Status::Unavailable("partition unloaded") : entry->status);
       }
+    } else if (!status.ok()) {
+      // This batch, and every later one built on the in-memory state it carried, may not be in
+      // the log: drop that state.
+      Invalidate(index, status, &ready);
+    } else {
       // Apply in log order: the materializer skips offsets at or below its applied offset.
+      auto& q = pit->second.pending;
       while (!q.empty() && q.front()->durable) {
         auto e = q.front();
         q.pop_front();
         Status st = e->status;
         if (st.ok()) {
           st = pit->second.materializer->ApplyGroupRecords(e->base_offset, e->records);
-          if (!st.ok()) spdlog::error("applying group records: {}", st.ToString());
         }
-        ready.emplace_back(std::move(e->callback), st);
+        if (!st.ok()) {
+          spdlog::error("applying group records: {}", st.ToString());
+          ready.emplace_back(std::exchange(e->callback, nullptr), st);
+          Invalidate(index, st, &ready);
+          break;
+        }
+        ready.emplace_back(std::exchange(e->callback, nullptr), st);
       }
     }
   }
   for (auto& [cb, st] : ready) {
     if (cb) cb(st);
   }
+}
+
+void GroupCoordinator::Invalidate(
+    int32_t index, const Status& cause,
+    std::vector<std::pair<std::function<void(Status)>, Status>>* failed) {
+  auto pit = partitions_.find(index);
+  if (pit == partitions_.end()) return;
+  OffsetsPartition& op = pit->second;
+  if (op.loaded) {
+    spdlog::warn("__consumer_offsets-{}: append failed ({}); reloading its groups from the log",
+                 index, cause.ToString());
+  }
+  std::erase_if(groups_, [index](const auto& kv) { return kv.second.partition == index; });
+  for (auto& e : op.pending) {
+    if (e->callback) failed->emplace_back(std::exchange(e->callback, nullptr), cause);
+  }
+  op.pending.clear();
+  op.loaded = false;
+  ticker_cv_.notify_one();
 }
 
 ConsumerGroup* GroupCoordinator::FindGroup(const std::string& group_id) {
@@ -716,6 +760,12 @@ void GroupCoordinator::TickOnce() {
     bool lead = t->partitions[p].leader.value() == ctx_->config->node_id && local &&
                 local->role() == PartitionRole::kLeader;
     auto it = partitions_.find(idx);
+    if (lead && it != partitions_.end() && !it->second.loaded && it->second.partition == local &&
+        local->log().durable_end_offset() < local->log().log_end_offset()) {
+      // Invalidated after a failed append: reload only once nothing appended is in flight, so the
+      // replay sees every batch that made it into the log.
+      continue;
+    }
     if (lead && (it == partitions_.end() || !it->second.loaded || it->second.partition != local)) {
       Status st = LoadPartition(idx, local);
       if (!st.ok()) spdlog::warn("loading offsets partition {}: {}", idx, st.ToString());
@@ -729,6 +779,8 @@ void GroupCoordinator::TickOnce() {
   last_image_ = image;
   groups::TopicPartitionCounts counts;
   if (topics_changed) counts = TopicCounts();
+  // Appends after the walk: a failed append drops the groups of its partition from groups_.
+  std::vector<std::tuple<int32_t, std::string, std::vector<GroupRecord>>> appends;
   for (auto& [gid, e] : groups_) {
     std::vector<GroupRecord> records;
     if (topics_changed) {
@@ -737,11 +789,12 @@ void GroupCoordinator::TickOnce() {
     }
     auto r = e.group->Tick(now);
     for (auto& x : r.records) records.push_back(std::move(x));
-    if (!records.empty()) {
-      Append(e.partition, std::move(records), [gid = gid](Status st) {
-        if (!st.ok()) spdlog::warn("appending state of group {}: {}", gid, st.ToString());
-      });
-    }
+    if (!records.empty()) appends.emplace_back(e.partition, gid, std::move(records));
+  }
+  for (auto& [partition, gid, records] : appends) {
+    Append(partition, std::move(records), [gid = gid](Status st) {
+      if (!st.ok()) spdlog::warn("appending state of group {}: {}", gid, st.ToString());
+    });
   }
 }
 

@@ -112,9 +112,18 @@ class GroupCoordinator {
   OffsetsPartition* ResolveOrFail(const std::string& group_id, Response* response, int32_t* index);
   Status LoadPartition(int32_t index, std::shared_ptr<Partition> partition);
   // Appends `records` to the partition; `callback` runs on an I/O thread after the batch is
-  // durable and applied to the store (or with the error). Caller holds mu_.
+  // durable and applied to the store (or with the error). Caller holds mu_ and has already
+  // applied the change to the in-memory group: if the append, its durability or its application
+  // to the store fails, Invalidate() drops that state. Caller holds mu_.
   void Append(int32_t index, std::vector<groups::GroupRecord> records,
               std::function<void(Status)> callback);
+  // A failed append leaves no in-memory change: drops the groups of offsets partition `index`
+  // (their state may include changes the log does not have), fails its pending appends with
+  // `cause` (their callbacks are moved to `failed`, to be run without mu_) and marks it
+  // unloaded, so calls get COORDINATOR_NOT_AVAILABLE until the ticker reloads it from the store
+  // and the log, once no append to it is in flight. Caller holds mu_.
+  void Invalidate(int32_t index, const Status& cause,
+                  std::vector<std::pair<std::function<void(Status)>, Status>>* failed);
   void OnDurable(int32_t index, std::shared_ptr<PendingAppend> entry, Status status);
   groups::ConsumerGroup* FindGroup(const std::string& group_id);
   groups::ConsumerGroup* CreateGroup(const std::string& group_id, int32_t index);

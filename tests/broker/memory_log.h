@@ -22,6 +22,7 @@ class MemoryLog final : public PartitionLog {
     int64_t next;
     {
       std::lock_guard lock(mu_);
+      if (!append_error_.ok()) return append_error_;
       next = end_;
     }
     AppendInfo info;
@@ -93,14 +94,38 @@ class MemoryLog final : public PartitionLog {
   }
 
   void OnDurable(Offset end, std::function<void(Status)> done) override {
+    Status status;
     {
       std::lock_guard lock(mu_);
       if (end.value() > durable_) {
-        waiters_.emplace(end.value(), std::move(done));
-        return;
+        if (durability_error_.ok()) {
+          waiters_.emplace(end.value(), std::move(done));
+          return;
+        }
+        status = durability_error_;
       }
     }
-    done(Status::OK());
+    done(status);
+  }
+
+  // Fault seams. While `status` is not OK, Append fails with it and appends nothing.
+  void SetAppendError(Status status) {
+    std::lock_guard lock(mu_);
+    append_error_ = std::move(status);
+  }
+  // While `status` is not OK, MakeDurable completes every waiter with it and leaves the appended
+  // batches non-durable (a failed fsync); DropNonDurable() then removes them (as recovery would).
+  void SetDurabilityError(Status status) {
+    std::lock_guard lock(mu_);
+    durability_error_ = std::move(status);
+  }
+  void DropNonDurable() {
+    std::lock_guard lock(mu_);
+    while (!batches_.empty() && batches_.rbegin()->first >= durable_) {
+      size_ -= batches_.rbegin()->second.size();
+      batches_.erase(std::prev(batches_.end()));
+    }
+    end_ = durable_;
   }
 
   Status ApplyConfig(const TopicConfigMap& config) override {
@@ -112,6 +137,19 @@ class MemoryLog final : public PartitionLog {
   // Makes everything appended durable and runs the callbacks.
   void MakeDurable() {
     std::vector<std::function<void(Status)>> ready;
+    Status status;
+    {
+      std::lock_guard lock(mu_);
+      status = durability_error_;
+      if (!status.ok()) {
+        for (auto& [end, f] : waiters_) ready.push_back(std::move(f));
+        waiters_.clear();
+      }
+    }
+    if (!status.ok()) {
+      for (auto& f : ready) f(status);
+      return;
+    }
     {
       std::lock_guard lock(mu_);
       durable_ = end_;
@@ -138,6 +176,8 @@ class MemoryLog final : public PartitionLog {
   int64_t durable_ = 0;
   uint64_t size_ = 0;
   TopicConfigMap config_;
+  Status append_error_;
+  Status durability_error_;
 };
 
 class MemoryLogStore final : public LogStore {
