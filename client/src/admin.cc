@@ -88,6 +88,10 @@ class AdminImpl {
       grpc::ClientContext ctx;
       internal::SetTimeout(&ctx, std::max<int64_t>(deadline - internal::MonotonicMs(), 1));
       grpc::Status s = fn(GroupsStubFor(address), &ctx, req, resp);
+      if (!s.ok()) {
+        std::lock_guard lk(mu);
+        coordinators.erase(group_id);  // the next call starts from the bootstrap again
+      }
       RILL_RETURN_IF_ERROR(internal::FromGrpc(s, what, address));
       const int32_t e = resp->error();
       if (e != v1::NOT_COORDINATOR && e != v1::COORDINATOR_NOT_AVAILABLE) {
