@@ -129,6 +129,10 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "Bytes each partition's active segment is zero-filled ahead of its end, so group "
                  "fsyncs overwrite written space (0 = off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 34));
+  app.add_option("--storage.cache_behind_bytes", c.cache_behind_bytes,
+                 "Page cache kept per partition behind the synced end; older synced data is "
+                 "dropped from the cache after each fsync (-1 = keep, the kernel decides)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,

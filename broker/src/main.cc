@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   rill::broker::Broker broker(
       *config, [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
       std::make_unique<rill::broker::StorageLogStore>(config->data_dir,
-                                                     config->preallocate_bytes));
+                                                     config->preallocate_bytes,
+                                                     config->cache_behind_bytes));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

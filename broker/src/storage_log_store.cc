@@ -14,7 +14,7 @@ namespace rill::broker {
 namespace {
 
 Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
-                                       int64_t preallocate_bytes) {
+                                       int64_t preallocate_bytes, int64_t cache_behind_bytes) {
   // ParseTopicConfig takes overrides; the effective map is a valid set of overrides.
   std::map<std::string, std::string> known;
   for (const auto& [k, v] : effective) {
@@ -38,6 +38,7 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
   c.preallocate_chunk_bytes = std::max<int64_t>(preallocate_bytes / 4, 4096);
   c.preallocate_piece_bytes = 256 << 10;
   c.preallocate_idle_ms = 0;
+  c.cache_behind_bytes = cache_behind_bytes;
   return c;
 }
 
@@ -103,7 +104,8 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   }
 
   Status ApplyConfig(const TopicConfigMap& config) override {
-    RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes));
+    RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes,
+                                                            config_.cache_behind_bytes));
     std::unique_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
     RILL_RETURN_IF_ERROR(log_->Close());
@@ -129,15 +131,19 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   storage::LogConfig config_;
 };
 
-StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes)
-    : data_dir_(std::move(data_dir)), preallocate_bytes_(preallocate_bytes) {}
+StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
+                                 int64_t cache_behind_bytes)
+    : data_dir_(std::move(data_dir)),
+      preallocate_bytes_(preallocate_bytes),
+      cache_behind_bytes_(cache_behind_bytes) {}
 
 StorageLogStore::~StorageLogStore() { (void)CloseAll(); }
 
 Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& topic,
                                                             int32_t partition,
                                                             const TopicConfigMap& config) {
-  RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, preallocate_bytes_));
+  RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, preallocate_bytes_,
+                                                            cache_behind_bytes_));
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_ASSIGN_OR_RETURN(auto log, storage::Log::Open(storage::DefaultFileSystem(), dir, name, c));

@@ -16,8 +16,9 @@ namespace rill::broker {
 
 class StorageLogStore final : public LogStore {
  public:
-  // `preallocate_bytes`: storage::LogConfig::preallocate_bytes for every log.
-  StorageLogStore(std::string data_dir, int64_t preallocate_bytes);
+  // `preallocate_bytes`, `cache_behind_bytes`: storage::LogConfig's fields for every log.
+  StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
+                  int64_t cache_behind_bytes = -1);
   ~StorageLogStore() override;
 
   Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
@@ -29,6 +30,7 @@ class StorageLogStore final : public LogStore {
   class StorageLog;
   const std::string data_dir_;
   const int64_t preallocate_bytes_;
+  const int64_t cache_behind_bytes_;
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name
 };

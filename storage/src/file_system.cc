@@ -56,6 +56,11 @@ class PosixFile : public File {
     return Status::OK();
   }
 
+  void DropCache(uint64_t offset, uint64_t len) override {
+    (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                          POSIX_FADV_DONTNEED);
+  }
+
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("ftruncate", path_, errno);

@@ -475,6 +475,7 @@ Status Log::SyncPending(bool* did_work) {
   int64_t target;
   bool dir_dirty;
   uint64_t seen;
+  uint64_t synced_active;
   {
     std::lock_guard lock(write_mu_);
     target = log_end_offset().value();
@@ -483,6 +484,7 @@ Status Log::SyncPending(bool* did_work) {
         static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes),
         std::memory_order_relaxed);
     synced_size_ = end_bytes;
+    synced_active = end_bytes;
     segs = std::move(unsynced_closed_);
     unsynced_closed_.clear();
     segs.push_back(active());
@@ -501,7 +503,33 @@ Status Log::SyncPending(bool* did_work) {
     if (!st.ok()) return Fail(st);
   }
   AdvanceDurable(Offset(target), seen);
+  if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
   return Status::OK();
+}
+
+void Log::DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes) {
+  std::unique_lock drop(cache_mu_, std::try_to_lock);
+  if (!drop.owns_lock()) return;  // another sync is doing it
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock(segments_mu_);
+    segs = segments_;
+  }
+  // Newest first: `synced` up to the bytes synced, older segments whole, until the newest
+  // cache_behind_bytes are accounted for; a segment found fully dropped ends the walk.
+  uint64_t keep = static_cast<uint64_t>(config_.cache_behind_bytes);
+  bool seen_synced = false;
+  for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+    if (!seen_synced) {
+      if (*it != synced) continue;  // segments newer than the sync: not synced yet
+      seen_synced = true;
+    }
+    uint64_t end = *it == synced ? synced_bytes : (*it)->size();
+    uint64_t drop_to = end > keep ? end - keep : 0;
+    if (*it != synced && drop_to == end && (*it)->cache_dropped() >= end) break;
+    (*it)->DropCacheBefore(drop_to, 4u << 20);
+    keep = keep > end ? keep - end : 0;
+  }
 }
 
 Status Log::Flush() {

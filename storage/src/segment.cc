@@ -327,6 +327,13 @@ Status Segment::Trim() {
 
 Status Segment::Sync() { return log_->Sync(); }
 
+void Segment::DropCacheBefore(uint64_t pos, uint64_t step) {
+  if (pos <= cache_dropped_) return;
+  if (pos - cache_dropped_ < step && pos < size()) return;
+  log_->DropCache(cache_dropped_, pos - cache_dropped_);
+  cache_dropped_ = pos;
+}
+
 Status Segment::WriteIndexFiles() {
   std::string oi, ti;
   {

@@ -92,6 +92,10 @@ class Segment {
   Offset next_offset() const { return Offset(next_offset_.load(std::memory_order_acquire)); }
   uint64_t size() const { return size_.load(std::memory_order_acquire); }
   uint64_t prepared_end() const { return prepared_end_; }
+  // Drops the page cache of [cache_dropped_, pos) once that is at least `step` bytes (or reaches
+  // `pos` == the segment's end). Callers serialise (Log's cache_mu_); the bytes must be synced.
+  void DropCacheBefore(uint64_t pos, uint64_t step);
+  uint64_t cache_dropped() const { return cache_dropped_; }
   int64_t max_timestamp() const { return max_timestamp_.load(std::memory_order_acquire); }
   bool empty() const { return size() == 0; }
   const std::string& log_path() const { return log_path_; }
@@ -115,6 +119,7 @@ class Segment {
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> next_offset_;
   std::atomic<int64_t> max_timestamp_{-1};
+  uint64_t cache_dropped_ = 0;     // page cache dropped below here (under Log's cache_mu_)
   uint64_t prepared_end_ = 0;       // file size including zero-filled space; writer only
   uint64_t bytes_since_index_ = 0;  // writer only
 

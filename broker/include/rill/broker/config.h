@@ -58,6 +58,9 @@ struct BrokerConfig {
   // Zero-filled ahead of the active segment's end; off by default: the idle zero-fill's 16 MiB
   // fsync delays the next group fsync (p99 ack 50-114 ms, bench/RESULTS.md broker perf pass).
   int64_t preallocate_bytes = 0;
+  // Page cache kept per partition behind the synced end; older synced bytes are dropped from the
+  // cache after each fsync (storage::LogConfig::cache_behind_bytes). -1 = the kernel decides.
+  int64_t cache_behind_bytes = 256LL << 20;
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
   int32_t default_replication_factor = 1;

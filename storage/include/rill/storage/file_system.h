@@ -36,6 +36,12 @@ class File {
   virtual Status Allocate(uint64_t size) = 0;
   virtual Result<uint64_t> Size() const = 0;
   virtual const std::string& path() const = 0;
+  // Advice that [offset, offset + len) is not needed in the page cache any more
+  // (posix_fadvise DONTNEED on synced data). Changes no content; a no-op where unsupported.
+  virtual void DropCache(uint64_t offset, uint64_t len) {
+    (void)offset;
+    (void)len;
+  }
 };
 
 class FileSystem {

@@ -154,6 +154,8 @@ class Log {
   void FailWaiters(const Status& st, Offset from);
   // Group policy: waits up to group_commit_poll_us for an append, yielding the CPU.
   void PollForAppend();
+  // After a sync: drops the page cache of synced bytes older than cache_behind_bytes.
+  void DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes);
   void FlusherLoop();
   Status SyncPending(bool* did_work);
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.
@@ -212,7 +214,8 @@ class Log {
   // fsync, the active segment's size at that fsync, and whether a window fill is under way.
   std::atomic<int64_t> last_group_bytes_{0};
   uint64_t synced_size_ = 0;
-  bool filling_ = false;  // !failure_.ok(), readable without durable_mu_
+  bool filling_ = false;
+  std::mutex cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
   int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
   int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable
