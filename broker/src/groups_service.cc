@@ -1,10 +1,32 @@
 #include "groups_service.h"
 
+#include <string>
+#include <string_view>
+
 namespace rill::broker {
 
 namespace {
 GroupCoordinator::Done FinishOk(grpc::ServerUnaryReactor* reactor) {
   return [reactor] { reactor->Finish(grpc::Status::OK); };
+}
+
+// The address part of a gRPC peer URI: "ipv4:127.0.0.1:5000" -> "127.0.0.1",
+// "ipv6:[::1]:5000" -> "::1"; other schemes (unix:...) as they are.
+std::string PeerHost(const std::string& peer) {
+  std::string_view p = peer;
+  if (p.starts_with("ipv4:")) {
+    p.remove_prefix(5);
+    return std::string(p.substr(0, p.rfind(':')));
+  }
+  if (p.starts_with("ipv6:")) {
+    p.remove_prefix(5);
+    if (p.starts_with("[")) {
+      auto end = p.find(']');
+      if (end != std::string_view::npos) return std::string(p.substr(1, end - 1));
+    }
+    return std::string(p);
+  }
+  return peer;
 }
 }  // namespace
 
@@ -12,6 +34,13 @@ grpc::ServerUnaryReactor* GroupsService::GroupHeartbeat(grpc::CallbackServerCont
                                                         const v1::GroupHeartbeatRequest* request,
                                                         v1::GroupHeartbeatResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (request->client_host().empty()) {
+    // As Kafka does: a member that does not name its host is shown with its connection's address.
+    v1::GroupHeartbeatRequest named = *request;
+    named.set_client_host(PeerHost(context->peer()));
+    coordinator_->Heartbeat(named, response, FinishOk(reactor));
+    return reactor;
+  }
   coordinator_->Heartbeat(*request, response, FinishOk(reactor));
   return reactor;
 }

@@ -178,6 +178,8 @@ TEST_F(GroupsIntegrationTest, CommittedOffsetsAndMembershipSurviveRestart) {
   ASSERT_EQ(d.error(), v1::NONE) << d.error_message();
   ASSERT_EQ(d.members_size(), 1);
   EXPECT_EQ(d.members(0).member_id(), m.id);
+  // The member named no host: the coordinator shows its connection's address.
+  EXPECT_EQ(d.members(0).client_host(), "127.0.0.1");
   // The member carries on with its epoch and assignment.
   EXPECT_EQ(Beat("billing", "orders", m, 60000), v1::NONE);
   EXPECT_EQ(m.owned.size(), 4u);
