@@ -134,20 +134,31 @@ void BM_BaselineWrite(benchmark::State& state) {
 
 // ---- flush group, 4 appenders ----------------------------------------------------------------
 
+// A file of `span` bytes whose blocks are written with zeros and synced (`zero_fill`), or only
+// reserved with fallocate (unwritten extents), before timing. Returns its descriptor.
+int PreparedFile(const std::string& path, size_t span, bool zero_fill) {
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) std::abort();
+  if (!zero_fill) {
+    if (::posix_fallocate(fd, 0, static_cast<off_t>(span)) != 0) std::abort();
+  } else {
+    std::string zeros(1 << 20, '\0');
+    for (size_t p = 0; p < span; p += zeros.size()) {
+      if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(p)) < 0) std::abort();
+    }
+  }
+  if (::fdatasync(fd) != 0) std::abort();
+  return fd;
+}
+
 // write()+fdatasync() of `group` bytes at a time into a file whose blocks were written and synced
 // before timing (the space a recycled segment offers), for `seconds`; returns bytes/s.
 double OverwriteRate(size_t group, double seconds) {
   group = std::max<size_t>(group, 512);
   std::string buf = MakeBatch(group);
   std::string path = BenchDir() + "/baseline-paired";
-  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
-  if (fd < 0) std::abort();
   const size_t span = kSegmentBytes;
-  std::string zeros(1 << 20, '\0');
-  for (size_t p = 0; p < span; p += zeros.size()) {
-    if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(p)) < 0) std::abort();
-  }
-  if (::fdatasync(fd) != 0) std::abort();
+  int fd = PreparedFile(path, span, /*zero_fill=*/true);
   size_t pos = 0;
   double written = 0;
   auto start = std::chrono::steady_clock::now();
@@ -343,18 +354,8 @@ void GroupIntoPrepared(benchmark::State& state, bool zero_fill) {
   const size_t g = GroupSize(state);
   std::string buf = MakeBatch(g);
   std::string path = BenchDir() + "/baseline-overwrite";
-  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
   const size_t span = kSegmentBytes;
-  if (!zero_fill) {
-    if (::posix_fallocate(fd, 0, static_cast<off_t>(span)) != 0) std::abort();
-    if (::fdatasync(fd) != 0) std::abort();
-  } else {
-    std::string zeros(1 << 20, '\0');
-    for (size_t p = 0; p < span; p += zeros.size()) {
-      if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(p)) < 0) std::abort();
-    }
-    if (::fdatasync(fd) != 0) std::abort();
-  }
+  int fd = PreparedFile(path, span, zero_fill);
   size_t pos = 0;
   for (auto _ : state) {
     if (pos + g > span) pos = 0;

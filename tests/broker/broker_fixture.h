@@ -24,6 +24,7 @@
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/metadata.grpc.pb.h"
 #include "rill/v1/producer.grpc.pb.h"
+#include "support/poll.h"
 
 namespace rill::broker::testing {
 
@@ -159,15 +160,6 @@ class BrokerFixture : public ::testing::Test {
   std::unique_ptr<v1::Metadata::Stub> metadata_;
 };
 
-// Polls `cond` until true or the deadline; returns its last value.
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return cond();
-}
+using ::rill::test::PollUntil;
 
 }  // namespace rill::broker::testing

@@ -168,7 +168,7 @@ TEST_F(BrokerServiceTest, AcksWaitForDurability) {
 
   auto fut = std::async(std::launch::async, [&] { return Produce("t", 0, MakeBatch(2), 1); });
   auto log = store_->Get("t", 0);
-  ASSERT_TRUE(WaitFor([&] { return log->log_end_offset().value() == 3; }));
+  ASSERT_TRUE(PollUntil([&] { return log->log_end_offset().value() == 3; }));
   EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   log->MakeDurable();
   auto r1 = fut.get();

@@ -21,7 +21,7 @@ class GroupsRollbackTest : public BrokerFixture {
     groups_ = v1::Groups::NewStub(channel_);
     CreateTopic("t", 2);
     // Group "g" with offset 5 on partition 0: creates and loads __consumer_offsets.
-    ASSERT_TRUE(WaitFor([&] { return Commit(5).error() != v1::COORDINATOR_NOT_AVAILABLE; }));
+    ASSERT_TRUE(PollUntil([&] { return Commit(5).error() != v1::COORDINATOR_NOT_AVAILABLE; }));
     ASSERT_EQ(Committed(), 5);
     log_ = store_->Get(kConsumerOffsetsTopic, OffsetsPartitionFor("g", kOffsetsPartitions));
     ASSERT_NE(log_, nullptr);
@@ -88,7 +88,7 @@ class GroupsRollbackTest : public BrokerFixture {
   // Waits until the coordinator serves "g" again (it reloads the partition on its ticker).
   v1::DescribeGroupResponse DescribeAfterReload() {
     v1::DescribeGroupResponse d;
-    EXPECT_TRUE(WaitFor([&] {
+    EXPECT_TRUE(PollUntil([&] {
       d = Describe();
       return d.error() != v1::COORDINATOR_NOT_AVAILABLE;
     }));

@@ -25,7 +25,7 @@ class GroupsServiceTest : public BrokerFixture {
   // Retries while the coordinator is not available yet (the offsets topic is created lazily).
   v1::GroupHeartbeatResponse Heartbeat(const v1::GroupHeartbeatRequest& req) {
     v1::GroupHeartbeatResponse resp;
-    EXPECT_TRUE(WaitFor([&] {
+    EXPECT_TRUE(PollUntil([&] {
       grpc::ClientContext ctx;
       resp.Clear();
       EXPECT_TRUE(groups_->GroupHeartbeat(&ctx, req, &resp).ok());
@@ -136,7 +136,7 @@ TEST_F(GroupsServiceTest, JoinAndHeartbeatAssignsEveryPartition) {
   Member m = Join("g", "t");
   EXPECT_FALSE(m.id.empty());
   EXPECT_GT(m.epoch, 0);
-  ASSERT_TRUE(WaitFor([&] { return Beat("g", m) == v1::NONE && m.owned["t"].size() == 4; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("g", m) == v1::NONE && m.owned["t"].size() == 4; }));
   auto d = Describe("g");
   EXPECT_EQ(d.error(), v1::NONE);
   EXPECT_EQ(d.state(), "Stable");
@@ -175,7 +175,7 @@ TEST_F(GroupsServiceTest, ThreeMembersGetBalancedDisjointAssignments) {
 TEST_F(GroupsServiceTest, CommitFetchAndStaleEpochIsFenced) {
   CreateTopic("tc", 2);
   Member m = Join("gc", "tc");
-  ASSERT_TRUE(WaitFor([&] { return Beat("gc", m) == v1::NONE && m.owned["tc"].size() == 2; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gc", m) == v1::NONE && m.owned["tc"].size() == 2; }));
   EXPECT_EQ(Fetched("gc", "tc", 0), -1);
   auto c = Commit("gc", &m, "tc", 0, 5);
   EXPECT_EQ(c.error(), v1::NONE) << c.error_message();
@@ -201,9 +201,9 @@ TEST_F(GroupsServiceTest, CommitFetchAndStaleEpochIsFenced) {
 TEST_F(GroupsServiceTest, ZombieAfterSessionExpiryIsFenced) {
   CreateTopic("tz", 1);
   Member m = Join("gz", "tz", /*session_timeout_ms=*/100);
-  ASSERT_TRUE(WaitFor([&] { return Beat("gz", m) == v1::NONE && m.owned["tz"].size() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gz", m) == v1::NONE && m.owned["tz"].size() == 1; }));
   // Stop heartbeating; the coordinator's ticker expires the session.
-  ASSERT_TRUE(WaitFor([&] { return Describe("gz").members_size() == 0; }));
+  ASSERT_TRUE(PollUntil([&] { return Describe("gz").members_size() == 0; }));
   auto c = Commit("gz", &m, "tz", 0, 3);
   EXPECT_EQ(c.error(), v1::FENCED_MEMBER_EPOCH) << c.error_message();
   EXPECT_EQ(Fetched("gz", "tz", 0), -1);
@@ -214,7 +214,7 @@ TEST_F(GroupsServiceTest, DescribeAndMetricsShowLag) {
   CreateTopic("tl", 2);
   ASSERT_EQ(Produce("tl", 0, MakeBatch(10)).error(), v1::NONE);
   Member m = Join("gl", "tl");
-  ASSERT_TRUE(WaitFor([&] { return Beat("gl", m) == v1::NONE && m.owned["tl"].size() == 2; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gl", m) == v1::NONE && m.owned["tl"].size() == 2; }));
   ASSERT_EQ(Commit("gl", &m, "tl", 0, 3).error(), v1::NONE);
   auto d = Describe("gl");
   ASSERT_EQ(d.error(), v1::NONE);
@@ -239,7 +239,7 @@ TEST_F(GroupsServiceTest, ResetOnlyWhenEmptyAndDelete) {
   CreateTopic("tr", 1);
   ASSERT_EQ(Produce("tr", 0, MakeBatch(10)).error(), v1::NONE);
   Member m = Join("gr", "tr");
-  ASSERT_TRUE(WaitFor([&] { return Beat("gr", m) == v1::NONE && m.owned["tr"].size() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gr", m) == v1::NONE && m.owned["tr"].size() == 1; }));
   ASSERT_EQ(Commit("gr", &m, "tr", 0, 4).error(), v1::NONE);
 
   auto reset = [&](auto set_to, bool dry_run) {
@@ -318,7 +318,7 @@ TEST_F(GroupsServiceTest, MaxMembersIsEnforced) {
 TEST_F(GroupsServiceTest, NewPartitionsAreAssigned) {
   CreateTopic("tp", 2);
   Member m = Join("gp", "tp");
-  ASSERT_TRUE(WaitFor([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 2; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 2; }));
   int32_t epoch = Describe("gp").group_epoch();
   {
     grpc::ClientContext ctx;
@@ -329,7 +329,7 @@ TEST_F(GroupsServiceTest, NewPartitionsAreAssigned) {
     ASSERT_TRUE(admin_->CreatePartitions(&ctx, req, &resp).ok());
   }
   // The coordinator's ticker sees the new metadata and the member is granted the new partitions.
-  ASSERT_TRUE(WaitFor([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 4; }));
+  ASSERT_TRUE(PollUntil([&] { return Beat("gp", m) == v1::NONE && m.owned["tp"].size() == 4; }));
   EXPECT_GT(Describe("gp").group_epoch(), epoch);
 }
 

@@ -12,9 +12,12 @@
 #include <thread>
 
 #include "memory_log.h"
+#include "support/poll.h"
 
 namespace rill::broker::testing {
 namespace {
+
+using ::rill::test::PollUntil;
 
 class LongPollTest : public ::testing::Test {
  protected:
@@ -26,15 +29,6 @@ class LongPollTest : public ::testing::Test {
   void TearDown() override {
     work_.reset();
     thread_.join();
-  }
-  template <typename F>
-  bool WaitFor(F f) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!f()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
   }
 
   boost::asio::io_context io_;
@@ -54,7 +48,7 @@ TEST_F(LongPollTest, SatisfiedAtOnce) {
   part_->NotifyWaiters();  // nothing is registered any more that attempts again
   std::atomic<bool> flushed{false};
   boost::asio::post(io_, [&] { flushed = true; });
-  ASSERT_TRUE(WaitFor([&] { return flushed.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return flushed.load(); }));
   EXPECT_EQ(attempts, 1);
 }
 
@@ -80,13 +74,13 @@ TEST_F(LongPollTest, WakesOnNotifyUntilSatisfied) {
   });
   EXPECT_EQ(attempts.load(), 1);
   part_->NotifyWaiters();
-  ASSERT_TRUE(WaitFor([&] { return attempts.load() == 2; }));
+  ASSERT_TRUE(PollUntil([&] { return attempts.load() == 2; }));
   part_->NotifyWaiters();
-  ASSERT_TRUE(WaitFor([&] { return done.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return done.load(); }));
   part_->NotifyWaiters();
   std::atomic<bool> flushed{false};
   boost::asio::post(io_, [&] { flushed = true; });
-  ASSERT_TRUE(WaitFor([&] { return flushed.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return flushed.load(); }));
   EXPECT_EQ(attempts.load(), 3);
 }
 
@@ -98,11 +92,11 @@ TEST_F(LongPollTest, TimesOutWithAFinalAttempt) {
     if (final) final_seen = true;
     return false;
   });
-  ASSERT_TRUE(WaitFor([&] { return final_seen.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return final_seen.load(); }));
   part_->NotifyWaiters();
   std::atomic<bool> flushed{false};
   boost::asio::post(io_, [&] { flushed = true; });
-  ASSERT_TRUE(WaitFor([&] { return flushed.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return flushed.load(); }));
   EXPECT_EQ(attempts.load(), 2);
 }
 
@@ -122,7 +116,7 @@ TEST_F(LongPollTest, ManyPollsOnePartitionAllWake) {
     });
   }
   part_->NotifyWaiters();
-  ASSERT_TRUE(WaitFor([&] { return completed.load() == kPolls; }));
+  ASSERT_TRUE(PollUntil([&] { return completed.load() == kPolls; }));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "produce_handler.h"
+#include "support/poll.h"
 
 namespace rill::broker {
 namespace {
@@ -27,15 +28,7 @@ struct Recorder final : ProduceDeadlines::Entry {
   std::vector<int>* order;
 };
 
-template <typename F>
-bool WaitFor(F cond) {
-  auto end = Clock::now() + std::chrono::seconds(20);
-  while (Clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return cond();
-}
+using ::rill::test::PollUntil;
 
 TEST(ProduceDeadlinesTest, ExpiresInDeadlineOrderSkippingRemovedAndDestroyed) {
   auto d = std::make_shared<ProduceDeadlines>();
@@ -53,8 +46,8 @@ TEST(ProduceDeadlinesTest, ExpiresInDeadlineOrderSkippingRemovedAndDestroyed) {
   d->Add(now, entries[0]);
   d->Remove(k2);
   entries[4].reset();
-  ASSERT_TRUE(WaitFor([&] { return d->size() == 0; }));
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(PollUntil([&] { return d->size() == 0; }));
+  ASSERT_TRUE(PollUntil([&] {
     std::lock_guard lock(mu);
     return order.size() == 4;
   }));
@@ -71,7 +64,7 @@ TEST(ProduceDeadlinesTest, AnEarlierDeadlineWakesTheThread) {
   auto soon = std::make_shared<Recorder>(2, &mu, &order);
   d->Add(Clock::now() + std::chrono::hours(1), late);
   d->Add(Clock::now(), soon);
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(PollUntil([&] {
     std::lock_guard lock(mu);
     return !order.empty();
   }));
@@ -122,7 +115,7 @@ TEST(ProduceDeadlinesTest, ConcurrentAddRemoveAndExpire) {
   }
   for (auto& th : threads) th.join();
   // Removed entries may still have expired first (Remove raced the deadline); kept ones all do.
-  ASSERT_TRUE(WaitFor([&] { return d->size() == 0 && expired.load() >= kept.load(); }));
+  ASSERT_TRUE(PollUntil([&] { return d->size() == 0 && expired.load() >= kept.load(); }));
   EXPECT_LE(expired.load(), 2000);
 }
 

@@ -64,7 +64,7 @@ TEST_F(ProduceTimeoutTest, BrokerLimitTimesOutAFlushThatNeverCompletes) {
   // The broker keeps serving: acks=0 does not wait, and a later durable append succeeds.
   EXPECT_EQ(ProduceTo({{"t", 0}}, 0, 0).partitions(0).error(), v1::NONE);
   auto fut = std::async(std::launch::async, [&] { return ProduceTo({{"t", 0}}, 1, 0); });
-  ASSERT_TRUE(WaitFor([&] { return log->log_end_offset().value() == 12; }));
+  ASSERT_TRUE(PollUntil([&] { return log->log_end_offset().value() == 12; }));
   log->MakeDurable();
   auto ok = fut.get();
   ASSERT_EQ(ok.partitions_size(), 1);
@@ -97,7 +97,7 @@ TEST_F(ProduceTimeoutTest, OnlyTheLatePartitionTimesOut) {
   auto fut = std::async(std::launch::async, [&] {
     return ProduceTo({{"t", 0}, {"t", 1}}, 1, /*timeout_ms=*/2000);
   });
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(PollUntil(
       [&] { return log0->log_end_offset().value() == 2 && log1->log_end_offset().value() == 2; }));
   log0->MakeDurable();
   auto resp = fut.get();
@@ -138,7 +138,7 @@ TEST_F(ProduceTimeoutTest, StreamAnswersTimedOutRequestsAndKeepsGoing) {
   req.set_timeout_ms(0);
   req.mutable_partitions(0)->set_records(MakeBatch(1));
   ASSERT_TRUE(stream->Write(req));
-  ASSERT_TRUE(WaitFor([&] { return log->log_end_offset().value() == 4; }));
+  ASSERT_TRUE(PollUntil([&] { return log->log_end_offset().value() == 4; }));
   log->MakeDurable();
   ASSERT_TRUE(stream->Read(&resp));
   EXPECT_EQ(resp.request_id(), 8u);

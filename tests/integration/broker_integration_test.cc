@@ -12,6 +12,7 @@
 
 #include "broker_process.h"
 #include "rill/proto/record_batch.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 namespace {
@@ -320,10 +321,8 @@ TEST_F(BrokerIntegrationTest, Kill9UnderLoadLosesNothingAcknowledged) {
       }
     });
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (total_acked.load() < 300 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_TRUE(test::PollUntil([&] { return total_acked.load() >= 300; }, std::chrono::seconds(60)))
+      << "only " << total_acked.load() << " records acknowledged before the kill";
   broker_->Kill9();  // mid-load: requests are in flight
   stop = true;
   for (auto& t : producers) t.join();

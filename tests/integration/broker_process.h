@@ -23,6 +23,7 @@
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/metadata.grpc.pb.h"
 #include "rill/v1/producer.grpc.pb.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 
@@ -75,12 +76,14 @@ class BrokerProcess {
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = Process::Spawn(argv, log_file());
     ASSERT_NE(process_, nullptr);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      ASSERT_TRUE(process_->running()) << "broker exited:\n" << ReadFile(log_file());
-      if (ReadPorts() && HttpGet(http_port_, "/readyz").rfind("200", 0) == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    // Ready, or exited (then the assertion below shows its log).
+    test::PollUntil(
+        [&] {
+          return !process_->running() ||
+                 (ReadPorts() && HttpGet(http_port_, "/readyz").rfind("200", 0) == 0);
+        },
+        std::chrono::seconds(60), std::chrono::milliseconds(10));
+    ASSERT_TRUE(process_->running()) << "broker exited:\n" << ReadFile(log_file());
     ASSERT_EQ(HttpGet(http_port_, "/readyz").substr(0, 3), "200") << ReadFile(log_file());
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);

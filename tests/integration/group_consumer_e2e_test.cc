@@ -25,6 +25,7 @@
 #include "broker_process.h"
 #include "rill/client/consumer.h"
 #include "rill/client/producer.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 namespace {
@@ -222,12 +223,9 @@ class GroupConsumerE2ETest : public ::testing::Test {
 
   // Waits until every partition is owned by a live worker (per the logs).
   void WaitAllOwned(const char* what) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (OwnedAt(AllIntervals(Logs()), MonoNs()) == kPartitions) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL() << "not every partition owned " << what;
+    ASSERT_TRUE(test::PollUntil(
+        [&] { return OwnedAt(AllIntervals(Logs()), MonoNs()) == kPartitions; }, 20s, 20ms))
+        << "not every partition owned " << what;
   }
 
   // Waits until the group consumed `n` more records than now.
@@ -238,11 +236,8 @@ class GroupConsumerE2ETest : public ::testing::Test {
   }
   void WaitConsumedMore(size_t n) {
     const size_t target = Consumed() + n;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline && Consumed() < target) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_GE(Consumed(), target) << "consumption stalled";
+    ASSERT_TRUE(test::PollUntil([&] { return Consumed() >= target; }, 20s, 20ms))
+        << "consumption stalled";
   }
 
   // Producer thread: ~2,000 records/s round-robin over the partitions until StopProducer.
@@ -299,17 +294,17 @@ class GroupConsumerE2ETest : public ::testing::Test {
   // Waits until the group consumed every produced record at least once.
   void WaitEverythingConsumed() {
     const auto produced = Produced();
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
     size_t missing = produced.size();
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::set<std::pair<int, int64_t>> seen;
-      for (const auto& l : Logs()) seen.insert(l.consumed.begin(), l.consumed.end());
-      missing = 0;
-      for (const auto& r : produced) missing += seen.count(r) == 0;
-      if (missing == 0) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    FAIL() << missing << " of " << produced.size() << " records never consumed";
+    ASSERT_TRUE(test::PollUntil(
+        [&] {
+          std::set<std::pair<int, int64_t>> seen;
+          for (const auto& l : Logs()) seen.insert(l.consumed.begin(), l.consumed.end());
+          missing = 0;
+          for (const auto& r : produced) missing += seen.count(r) == 0;
+          return missing == 0;
+        },
+        20s, 50ms))
+        << missing << " of " << produced.size() << " records never consumed";
   }
 
   // No two intervals of one partition overlap.
@@ -382,12 +377,9 @@ TEST_F(GroupConsumerE2ETest, CleanJoinAndLeaveConsumesEveryRecordExactlyOnce) {
   const int late = StartWorker("auto", 10000);
   // The late worker gets its share, and the group keeps consuming.
   {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline &&
-           Logs()[late].intervals.size() < kPartitions / 3) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_GE(Logs()[late].intervals.size(), size_t{kPartitions / 3}) << "late joiner got nothing";
+    ASSERT_TRUE(test::PollUntil(
+        [&] { return Logs()[late].intervals.size() >= size_t{kPartitions / 3}; }, 20s, 20ms))
+        << "late joiner got nothing";
   }
   WaitAllOwned("after the late join");
   WaitConsumedMore(2000);

@@ -9,6 +9,7 @@
 
 #include "broker_process.h"
 #include "rill/v1/groups.grpc.pb.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 namespace {
@@ -53,13 +54,13 @@ class GroupsIntegrationTest : public ::testing::Test {
   // Polls `f` (which returns an error code) while the coordinator is not available yet.
   template <typename F>
   v1::ErrorCode Retry(F f) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    v1::ErrorCode e = f();
-    while ((e == v1::COORDINATOR_NOT_AVAILABLE || e == v1::NOT_COORDINATOR) &&
-           std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      e = f();
-    }
+    v1::ErrorCode e;
+    test::PollUntil(
+        [&] {
+          e = f();
+          return e != v1::COORDINATOR_NOT_AVAILABLE && e != v1::NOT_COORDINATOR;
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(5));
     return e;
   }
 
@@ -230,11 +231,9 @@ TEST_F(GroupsIntegrationTest, ZombieMemberIsFenced) {
   Member zombie = JoinAndOwn("gz", "z", 2, 200);
   ASSERT_EQ(Commit("gz", zombie, "z", 0, 1), v1::NONE);
   // The zombie stops heartbeating; the coordinator expires its session.
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (Describe("gz").members_size() != 0 && std::chrono::steady_clock::now() < end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(Describe("gz").members_size(), 0);
+  ASSERT_TRUE(test::PollUntil([&] { return Describe("gz").members_size() == 0; },
+                              std::chrono::seconds(30), std::chrono::milliseconds(10)))
+      << "the zombie's session never expired";
   EXPECT_EQ(Commit("gz", zombie, "z", 0, 2), v1::FENCED_MEMBER_EPOCH);
   EXPECT_EQ(Beat("gz", "z", zombie, 200), v1::FENCED_MEMBER_EPOCH);
   EXPECT_EQ(FetchAll("gz")[0], 1);

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/poll.h"
+
 extern char** environ;
 
 namespace rill::testing {
@@ -49,17 +51,15 @@ void Process::Signal(int sig) {
 
 std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   if (exit_code_) return exit_code_;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return exit_code_;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  test::PollUntil(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+      },
+      timeout, std::chrono::milliseconds(5));
+  return exit_code_;
 }
 
 std::string ReadFile(const std::string& path) {
