@@ -106,13 +106,9 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   Status ApplyConfig(const TopicConfigMap& config) override {
     RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes,
                                                             config_.cache_behind_bytes));
-    std::unique_lock lock(mu_);
+    std::shared_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
-    RILL_RETURN_IF_ERROR(log_->Close());
-    log_.reset();
-    RILL_ASSIGN_OR_RETURN(log_, storage::Log::Open(storage::DefaultFileSystem(), dir_, name_, c));
-    config_ = c;
-    return Status::OK();
+    return log_->ApplyConfig(c);
   }
 
   Status Close() {
@@ -128,7 +124,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   const std::string name_;
   mutable std::shared_mutex mu_;
   std::unique_ptr<storage::Log> log_;  // null once closed
-  storage::LogConfig config_;
+  const storage::LogConfig config_;  // as opened (the broker-level fields are fixed)
 };
 
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,

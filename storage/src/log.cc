@@ -68,24 +68,92 @@ Log::Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Cl
       dir_(std::move(dir)),
       name_(std::move(name)),
       config_(config),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      segment_bytes_(config.segment_bytes),
+      segment_ms_(config.segment_ms),
+      retention_ms_(config.retention_ms),
+      retention_bytes_(config.retention_bytes),
+      flush_policy_(config.flush_policy),
+      flush_interval_ms_(config.flush_interval_ms),
+      index_interval_bytes_(config.index_interval_bytes),
+      max_batch_bytes_(config.max_batch_bytes) {}
 
-Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::string name,
-                                       LogConfig config, Clock clock) {
+Status Log::ValidateConfig(const LogConfig& config) {
   if (config.segment_bytes < 1024 || config.segment_bytes > (int64_t{1} << 32) - 1) {
     return Status::InvalidArgument("segment.bytes must be in [1 KiB, 4 GiB)");
   }
   if (config.max_batch_bytes <= 0 || config.index_interval_bytes <= 0) {
     return Status::InvalidArgument("max.message.bytes and index.interval.bytes must be > 0");
   }
+  if (config.segment_ms <= 0 || config.flush_interval_ms <= 0) {
+    return Status::InvalidArgument("segment.ms and flush.interval.ms must be > 0");
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::string name,
+                                       LogConfig config, Clock clock) {
+  RILL_RETURN_IF_ERROR(ValidateConfig(config));
   std::unique_ptr<Log> log(new Log(fs, std::move(dir), std::move(name), config, std::move(clock)));
   RILL_RETURN_IF_ERROR(fs->CreateDir(log->dir_));
   RILL_RETURN_IF_ERROR(log->Recover());
   log->active_created_ms_ = log->clock_();
-  if (config.flush_policy != FlushPolicy::kNone) {
-    log->flusher_ = std::thread([l = log.get()] { l->FlusherLoop(); });
-  }
+  // Every policy gets the flusher: ApplyConfig may switch a `none` log to `group` later.
+  log->flusher_ = std::thread([l = log.get()] { l->FlusherLoop(); });
   return log;
+}
+
+LogConfig Log::config() const {
+  LogConfig c = config_;
+  c.segment_bytes = segment_bytes_.load(std::memory_order_relaxed);
+  c.segment_ms = segment_ms_.load(std::memory_order_relaxed);
+  c.retention_ms = retention_ms_.load(std::memory_order_relaxed);
+  c.retention_bytes = retention_bytes_.load(std::memory_order_relaxed);
+  c.flush_policy = flush_policy();
+  c.flush_interval_ms = flush_interval_ms_.load(std::memory_order_relaxed);
+  c.index_interval_bytes = index_interval_bytes_.load(std::memory_order_relaxed);
+  c.max_batch_bytes = max_batch_bytes_.load(std::memory_order_relaxed);
+  return c;
+}
+
+Status Log::ApplyConfig(const LogConfig& config) {
+  RILL_RETURN_IF_ERROR(ValidateConfig(config));
+  std::lock_guard lock(write_mu_);  // no append runs while the settings change
+  if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
+  if (failed_.load(std::memory_order_acquire)) return health();
+  if (config.flush_policy == FlushPolicy::kNone && flush_policy() != FlushPolicy::kNone &&
+      log_end_offset() > durable_offset()) {
+    // Appends made under group/interval were promised an fsync: give it to them before `none`
+    // lets later appends move the durable offset past them. (The flusher may sync the same
+    // files at the same time; fsync is idempotent.)
+    const int64_t target = log_end_offset().value();
+    const uint64_t seen = truncations_;
+    std::vector<std::shared_ptr<Segment>> segs = unsynced_closed_;
+    segs.push_back(active());
+    for (const auto& s : segs) {
+      Status st = s->Sync();
+      if (!st.ok()) return Fail(st);
+    }
+    if (dir_dirty_) {
+      Status st = fs_->SyncDir(dir_);
+      if (!st.ok()) return Fail(st);
+    }
+    AdvanceDurable(Offset(target), seen);
+  }
+  segment_bytes_.store(config.segment_bytes, std::memory_order_relaxed);
+  segment_ms_.store(config.segment_ms, std::memory_order_relaxed);
+  retention_ms_.store(config.retention_ms, std::memory_order_relaxed);
+  retention_bytes_.store(config.retention_bytes, std::memory_order_relaxed);
+  flush_interval_ms_.store(config.flush_interval_ms, std::memory_order_relaxed);
+  index_interval_bytes_.store(config.index_interval_bytes, std::memory_order_relaxed);
+  max_batch_bytes_.store(config.max_batch_bytes, std::memory_order_relaxed);
+  {
+    std::lock_guard dl(durable_mu_);
+    flush_policy_.store(config.flush_policy, std::memory_order_release);
+    config_changed_ = true;
+  }
+  flusher_cv_.notify_all();
+  return Status::OK();
 }
 
 Status Log::LoadCheckpoint(Checkpoint* cp) {
@@ -156,7 +224,7 @@ Status Log::Recover() {
   std::vector<std::shared_ptr<Segment>> segs;
   for (int64_t b : bases) {
     RILL_ASSIGN_OR_RETURN(auto s, Segment::OpenExisting(fs_, dir_, Offset(b),
-                                                        config_.index_interval_bytes));
+                                                        index_interval_bytes_.load(std::memory_order_relaxed)));
     segs.push_back(std::move(s));
   }
   if (clean) {
@@ -228,7 +296,7 @@ Status Log::Recover() {
   if (segs.empty()) {
     if (cp_st.ok()) start = cp.log_start_offset;
     RILL_ASSIGN_OR_RETURN(auto s, Segment::Create(fs_, dir_, Offset(start),
-                                                  config_.index_interval_bytes));
+                                                  index_interval_bytes_.load(std::memory_order_relaxed)));
     segs.push_back(std::move(s));
   }
   // Pool files: kept only while their end offset is <= the log start offset (then no offset
@@ -369,16 +437,17 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   // (One reused vector per thread: no allocation per append.)
   thread_local std::vector<BatchMeta> metas;
   metas.clear();
+  const int64_t max_batch = max_batch_bytes_.load(std::memory_order_relaxed);
   {
     batch::BatchIterator it(std::string_view(batches.data(), batches.size()));
     size_t covered = 0;
     while (it.Next()) {
       const auto& h = it.header();
-      if (h.total_size() > static_cast<size_t>(config_.max_batch_bytes)) {
+      if (h.total_size() > static_cast<size_t>(max_batch)) {
         return Status::InvalidArgument("partition " + name_ + ": batch of " +
                                        std::to_string(h.total_size()) +
                                        " bytes exceeds max.message.bytes " +
-                                       std::to_string(config_.max_batch_bytes));
+                                       std::to_string(max_batch));
       }
       metas.push_back({0, h.last_offset_delta, h.max_timestamp,
                        static_cast<uint32_t>(h.total_size())});
@@ -400,8 +469,8 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   int64_t span = 0;
   for (const auto& m : metas) span += m.last_offset + 1;
   if (!seg->empty() &&
-      (seg->size() + batches.size() > static_cast<uint64_t>(config_.segment_bytes) ||
-       now - active_created_ms_ >= config_.segment_ms ||
+      (seg->size() + batches.size() > static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
+       now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
        log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX)) {
     Status st = RollLocked(log_end_offset());
     if (!st.ok()) return Fail(st);
@@ -426,14 +495,14 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   Status st = seg->Write(std::string_view(batches.data(), batches.size()), metas);
   if (!st.ok()) return Fail(st);
   log_end_.store(next, std::memory_order_release);
-  if (config_.flush_policy == FlushPolicy::kNone) {
+  if (flush_policy() == FlushPolicy::kNone) {
     AdvanceDurable(Offset(next));
   } else {
     {
       std::lock_guard dl(durable_mu_);
       flush_requested_ = next;
     }
-    if (config_.flush_policy == FlushPolicy::kGroup) flusher_cv_.notify_one();
+    if (flush_policy() == FlushPolicy::kGroup) flusher_cv_.notify_one();
   }
   return result;
 }
@@ -450,7 +519,7 @@ Status Log::RollLocked(Offset base_offset) {
   });
   if (config_.recycle_segments && it != pool_.end()) {
     RILL_ASSIGN_OR_RETURN(seg, Segment::CreateRecycled(fs_, dir_, base_offset,
-                                                       config_.index_interval_bytes, it->path));
+                                                       index_interval_bytes_.load(std::memory_order_relaxed), it->path));
     pool_.erase(it);
     recycled_count_.fetch_add(1, std::memory_order_relaxed);
     // The pool name must be gone for good before any new batch lands in the file: a crash that
@@ -458,7 +527,7 @@ Status Log::RollLocked(Offset base_offset) {
     RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   } else {
     RILL_ASSIGN_OR_RETURN(seg, Segment::Create(fs_, dir_, base_offset,
-                                               config_.index_interval_bytes));
+                                               index_interval_bytes_.load(std::memory_order_relaxed)));
   }
   {
     std::unique_lock lock(segments_mu_);
@@ -554,7 +623,7 @@ bool Log::PreallocateIdle() {
     if (closed_ || log_end_offset() > durable_offset()) return false;
     seg = active();
     uint64_t limit = std::min<uint64_t>(
-        static_cast<uint64_t>(config_.segment_bytes),
+        static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)),
         seg->size() + static_cast<uint64_t>(config_.preallocate_bytes));
     uint64_t from = std::max(seg->prepared_end(), seg->size());
     // Start only when a whole chunk of the window is missing; then fill it piece by piece.
@@ -592,17 +661,24 @@ void Log::PollForAppend() {
 }
 
 void Log::FlusherLoop() {
-  const bool group = config_.flush_policy == FlushPolicy::kGroup;
   const auto idle = std::chrono::milliseconds(config_.preallocate_idle_ms);
-  auto next_tick = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(config_.flush_interval_ms);
+  auto interval = [&] {
+    return std::chrono::milliseconds(flush_interval_ms_.load(std::memory_order_relaxed));
+  };
+  auto next_tick = std::chrono::steady_clock::now() + interval();
   bool window_full = false;  // the last zero-fill found nothing to do; wait for appends
   while (true) {
     bool work;
+    FlushPolicy policy;
     {
       std::unique_lock lock(durable_mu_);
+      // The policy is read afresh each round: ApplyConfig may change it (and wakes us).
+      config_changed_ = false;
+      policy = flush_policy();
+      const bool group = policy == FlushPolicy::kGroup;
       auto pred = [&] {
-        return stopping_ || (failure_.ok() && flush_requested_ > durable_.load());
+        return stopping_ || config_changed_ ||
+               (failure_.ok() && flush_requested_ > durable_.load());
       };
       if (group && !pred() && config_.group_commit_poll_us > 0) {
         lock.unlock();
@@ -621,17 +697,17 @@ void Log::FlusherLoop() {
         }
         window_full = false;
       } else {
-        flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_; });
-        next_tick = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(config_.flush_interval_ms);
+        // `interval` syncs once per tick; `none` never syncs, it only waits for a change.
+        flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_ || config_changed_; });
+        next_tick = std::chrono::steady_clock::now() + interval();
       }
       if (stopping_) return;
-      work = failure_.ok() && flush_requested_ > durable_.load();
+      work = policy != FlushPolicy::kNone && failure_.ok() && flush_requested_ > durable_.load();
     }
     if (work) {
       bool did;
       (void)SyncPending(&did);
-    } else if (!group) {
+    } else if (policy == FlushPolicy::kInterval) {
       while (PreallocateIdle()) {
       }
     }
@@ -743,7 +819,7 @@ Status Log::TruncateLocked(Offset offset) {
     // hold: remove the old files first).
     for (const auto& s : segs) RILL_RETURN_IF_ERROR(s->RemoveFiles());
     RILL_ASSIGN_OR_RETURN(auto fresh, Segment::Create(fs_, dir_, offset,
-                                                      config_.index_interval_bytes));
+                                                      index_interval_bytes_.load(std::memory_order_relaxed)));
     {
       std::unique_lock lock(segments_mu_);
       segments_.assign(1, fresh);
@@ -788,7 +864,7 @@ Status Log::TruncateLocked(Offset offset) {
   FailWaiters(Status::OutOfRange("partition " + name_ + ": offsets from " +
                                  std::to_string(new_end.value()) + " were truncated"),
               new_end);
-  if (config_.flush_policy == FlushPolicy::kNone) AdvanceDurable(new_end);
+  if (flush_policy() == FlushPolicy::kNone) AdvanceDurable(new_end);
   return Status::OK();
 }
 
@@ -800,14 +876,16 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
     std::shared_lock lock2(segments_mu_);
     segs = segments_;
   }
+  const int64_t retention_ms = retention_ms_.load(std::memory_order_relaxed);
+  const int64_t retention_bytes = retention_bytes_.load(std::memory_order_relaxed);
   size_t drop = 0;
   uint64_t total = 0;
   for (const auto& s : segs) total += s->size();
   while (drop + 1 < segs.size()) {
     const auto& s = segs[drop];
-    bool by_time = config_.retention_ms >= 0 && s->max_timestamp() < now_ms - config_.retention_ms;
-    bool by_size = config_.retention_bytes >= 0 &&
-                   total - s->size() >= static_cast<uint64_t>(config_.retention_bytes);
+    bool by_time = retention_ms >= 0 && s->max_timestamp() < now_ms - retention_ms;
+    bool by_size =
+        retention_bytes >= 0 && total - s->size() >= static_cast<uint64_t>(retention_bytes);
     if (!by_time && !by_size) break;
     total -= s->size();
     ++drop;

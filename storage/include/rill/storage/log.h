@@ -130,7 +130,19 @@ class Log {
   Status health() const;
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }
-  const LogConfig& config() const { return config_; }
+  // The current settings (ApplyConfig may have changed the topic-level ones since Open).
+  LogConfig config() const;
+
+  // Applies a topic config change to the open log without reopening it: segment_bytes,
+  // segment_ms (from the next append on), retention_ms, retention_bytes (the next
+  // ApplyRetention), flush_policy, flush_interval_ms, max_batch_bytes (the next append) and
+  // index_interval_bytes (segments created from now on). The other fields (preallocation,
+  // recycling, page-cache window, group-commit poll) keep their values from Open. Appends and
+  // reads go on throughout. A switch to `none` first makes everything appended so far durable
+  // (one fsync, appends wait for it), so no append is acknowledged with less than the policy it
+  // was appended under. kInvalidArgument for a setting Open would refuse (nothing changes);
+  // kUnavailable once closed; the log's error if the fsync fails.
+  Status ApplyConfig(const LogConfig& config);
 
  private:
   Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Clock clock);
@@ -140,6 +152,8 @@ class Log {
     std::function<void(Status)> done;
   };
 
+  static Status ValidateConfig(const LogConfig& config);
+  FlushPolicy flush_policy() const { return flush_policy_.load(std::memory_order_acquire); }
   Status Recover();
   Status LoadCheckpoint(Checkpoint* cp);
   Status WriteCheckpoint(bool clean);
@@ -171,8 +185,18 @@ class Log {
   FileSystem* const fs_;
   const std::string dir_;
   const std::string name_;
+  // Settings fixed at Open; the topic-level ones below are the live values.
   const LogConfig config_;
   const Clock clock_;
+  // Topic-level settings ApplyConfig changes while the log is open (read without a lock).
+  std::atomic<int64_t> segment_bytes_;
+  std::atomic<int64_t> segment_ms_;
+  std::atomic<int64_t> retention_ms_;
+  std::atomic<int64_t> retention_bytes_;
+  std::atomic<FlushPolicy> flush_policy_;
+  std::atomic<int64_t> flush_interval_ms_;
+  std::atomic<int64_t> index_interval_bytes_;
+  std::atomic<int64_t> max_batch_bytes_;
 
   // Writer state.
   mutable std::mutex write_mu_;
@@ -218,6 +242,7 @@ class Log {
   std::mutex cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
   int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
+  bool config_changed_ = false;  // ApplyConfig ran: the flusher re-reads the policy
   int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable
   // Counts truncations (written under write_mu_ and durable_mu_, read under either): a sync
   // that raced with a truncation must not advance durable_.
