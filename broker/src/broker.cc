@@ -9,12 +9,19 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 namespace rill::broker {
+
+namespace {
+// Directories of the data dir that are not partition logs.
+constexpr const char* kMetadataDirName = "__cluster_metadata-0";  // the controller's Raft log
+constexpr const char* kGroupsDirName = "__groups";                // GroupCoordinator's store
+}  // namespace
 
 Result<int> PickFreePort(const std::string& host) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -76,7 +83,7 @@ Status Broker::Start() {
   for (auto& v : cc.voters) {
     if (v.node_id.value() == config_.node_id && cc.voters.size() == 1) v.port = internal_port_;
   }
-  cc.metadata_dir = (std::filesystem::path(config_.data_dir) / "__cluster_metadata-0").string();
+  cc.metadata_dir = (std::filesystem::path(config_.data_dir) / kMetadataDirName).string();
   cc.cluster_id = config_.cluster_id;
   cc.default_partitions = config_.default_partitions;
   cc.default_replication_factor = config_.default_replication_factor;
@@ -90,6 +97,7 @@ Status Broker::Start() {
   cc.self.port = client_port_;
   cc.self.internal_port = internal_port_;
   cc.self.rack = config_.rack;
+  const bool sole_voter = cc.voters.size() == 1 && cc.voters[0].node_id == cc.node_id;
   controller_ = make_controller_(std::move(cc));
   partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
                                                    BrokerTopicDefaults(config_));
@@ -133,7 +141,7 @@ Status Broker::Start() {
   metadata_ = std::make_unique<MetadataService>(&ctx_);
   {
     GroupCoordinatorConfig gc;
-    gc.dir = (std::filesystem::path(config_.data_dir) / "__groups").string();
+    gc.dir = (std::filesystem::path(config_.data_dir) / kGroupsDirName).string();
     gc.offsets_partitions = config_.groups_offsets_partitions;
     gc.offsets_replication_factor = config_.groups_offsets_replication_factor;
     gc.max_groups = static_cast<size_t>(config_.groups_max_groups);
@@ -178,6 +186,16 @@ Status Broker::Start() {
     return st;
   }
   started_ = true;
+  // Stray logs (deleted topics whose removal a crash interrupted) are found by comparing the
+  // data dir with a current image; only the sole voter knows its image is current.
+  if (auto img = controller_->image();
+      sole_voter && img && img->controller_id == NodeId(config_.node_id)) {
+    StartStrayLogScan(img->applied_index);
+  } else {
+    spdlog::info(
+        "stray partition logs are not scanned for: this node is not the sole controller voter, "
+        "so it has no signal that its metadata image is current");
+  }
   spdlog::info("node {} listening: client {}:{}, internal {}:{}, http {}:{}", config_.node_id,
                config_.client_listener.host, client_port_, config_.internal_listener.host,
                internal_port_, config_.http_listener.host, http_->port());
@@ -189,6 +207,38 @@ Status Broker::Start() {
     }
   }
   return Status::OK();
+}
+
+void Broker::StartStrayLogScan(uint64_t min_applied_index) {
+  std::set<std::string> reserved = {kMetadataDirName, kGroupsDirName};
+  stray_scan_ = std::thread([this, min_applied_index, reserved = std::move(reserved)] {
+    while (true) {
+      auto removed = partitions_->RemoveStrayLogs(min_applied_index, reserved);
+      if (removed.ok()) {
+        spdlog::info("stray partition log scan done: {} removed", removed->size());
+        return;
+      }
+      if (removed.status().code() != StatusCode::kUnavailable) {
+        spdlog::error("stray partition log scan: {}", removed.status().ToString());
+        return;
+      }
+      // The partition manager has not applied the current image yet.
+      std::unique_lock lock(stray_scan_mu_);
+      if (stray_scan_cv_.wait_for(lock, std::chrono::milliseconds(20),
+                                  [this] { return stray_scan_stop_; })) {
+        return;
+      }
+    }
+  });
+}
+
+void Broker::StopStrayLogScan() {
+  {
+    std::lock_guard lock(stray_scan_mu_);
+    stray_scan_stop_ = true;
+  }
+  stray_scan_cv_.notify_all();
+  if (stray_scan_.joinable()) stray_scan_.join();
 }
 
 Status Broker::WritePortsFile() const {
@@ -232,6 +282,7 @@ void Broker::Shutdown() {
   shut_down_ = true;
   if (!controller_) return;
   spdlog::info("shutting down");
+  StopStrayLogScan();
   // End long polls and pushes, then stop accepting and answer what is in flight.
   ctx_.stopping.store(true, std::memory_order_release);
   if (partitions_) {

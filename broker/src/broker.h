@@ -8,8 +8,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -58,6 +60,12 @@ class Broker {
  private:
   HttpResponse HandleHttp(const std::string& path);
   Status WritePortsFile() const;
+  // Starts the one-shot stray log scan (PartitionManager::RemoveStrayLogs) on its own thread
+  // once the applied image reaches `min_applied_index`, the controller's image right after its
+  // start as the sole voter (then every committed record is applied: Raft commits the new
+  // leader's first entry, and with it the whole log, inside Controller::Start).
+  void StartStrayLogScan(uint64_t min_applied_index);
+  void StopStrayLogScan();
 
   BrokerConfig config_;
   ControllerFactory make_controller_;
@@ -78,6 +86,10 @@ class Broker {
   std::unique_ptr<grpc::Server> internal_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<HttpServer> http_;
+  std::thread stray_scan_;
+  std::mutex stray_scan_mu_;
+  std::condition_variable stray_scan_cv_;
+  bool stray_scan_stop_ = false;  // guarded by stray_scan_mu_
   int client_port_ = 0;
   int internal_port_ = 0;
   bool started_ = false;

@@ -36,10 +36,16 @@ int64_t GroupCoordinator::NowMs() {
 }
 
 Status GroupCoordinator::Start() {
+  ticker_ = std::thread([this] { TickerLoop(); });
+  return Status::OK();
+}
+
+Status GroupCoordinator::OpenStore() {
+  if (store_) return Status::OK();
   RILL_ASSIGN_OR_RETURN(kv_, storage::KvStore::Open(config_.dir));
   // Sync writes are unnecessary: the log is the source of truth and the suffix is replayed.
   store_ = std::make_unique<groups::KvOffsetStore>(kv_.get());
-  ticker_ = std::thread([this] { TickerLoop(); });
+  spdlog::info("opened the group offsets store {}", config_.dir);
   return Status::OK();
 }
 
@@ -142,6 +148,7 @@ GroupCoordinator::OffsetsPartition* GroupCoordinator::ResolveOrFail(const std::s
 }
 
 Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition> partition) {
+  RILL_RETURN_IF_ERROR(OpenStore());
   auto mat = std::make_unique<groups::OffsetsMaterializer>(store_.get(), index);
   RILL_ASSIGN_OR_RETURN(Offset applied, mat->AppliedOffset());
   // Read the durable suffix the store has not seen.

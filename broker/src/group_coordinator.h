@@ -60,9 +60,12 @@ class GroupCoordinator {
   GroupCoordinator(ServiceContext* ctx, GroupCoordinatorConfig config);
   ~GroupCoordinator();
 
-  // Opens the store and starts the ticker thread (session expiry, topic changes, loading the
-  // partitions of __consumer_offsets this node leads). The topic itself is created through the
-  // controller on the first group call that finds it missing.
+  // Starts the ticker thread (session expiry, topic changes, loading the partitions of
+  // __consumer_offsets this node leads). The topic itself is created through the controller on
+  // the first group call that finds it missing; the offsets store (RocksDB in config.dir) is
+  // opened by the ticker when it first loads a partition of it, so a broker whose clients use
+  // no groups never opens it. Until the store opens, group calls get COORDINATOR_NOT_AVAILABLE
+  // (the ticker retries and logs why).
   Status Start();
   // Stops the ticker. Idempotent.
   void Stop();
@@ -111,6 +114,9 @@ class GroupCoordinator {
   template <typename Response>
   OffsetsPartition* ResolveOrFail(const std::string& group_id, Response* response, int32_t* index);
   Status LoadPartition(int32_t index, std::shared_ptr<Partition> partition);
+  // Opens kv_ and store_ unless open. Ticker thread, caller holds mu_; set once, never reset
+  // while the coordinator lives (materializers keep store_.get()).
+  Status OpenStore();
   // Appends `records` to the partition; `callback` runs on an I/O thread after the batch is
   // durable and applied to the store (or with the error). Caller holds mu_ and has already
   // applied the change to the in-memory group: if the append, its durability or its application

@@ -8,8 +8,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
@@ -64,11 +66,20 @@ class PartitionLog {
 class LogStore {
  public:
   virtual ~LogStore() = default;
-  // Opens (recovering) or creates the log of topic-partition.
-  virtual Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
+  // Opens (recovering) or creates the log of topic-partition for the topic whose id is
+  // `topic_id`. A log left by another topic of the same name (an earlier topic id: the topic was
+  // deleted and re-created while this broker was not looking) is removed and a fresh log
+  // created; a log that names no topic id is adopted. An empty `topic_id` checks nothing.
+  virtual Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic,
+                                                     const std::string& topic_id,
+                                                     int32_t partition,
                                                      const TopicConfigMap& config) = 0;
   // Closes the log and deletes its files. The caller has dropped its references.
   virtual Status Remove(const std::string& topic, int32_t partition) = 0;
+  // Deletes every stored partition log whose name ("<topic>-<partition>") is not in `keep` and
+  // that is not open; returns the names removed. Only what the store recognises as one of its
+  // partition logs is touched.
+  virtual Result<std::vector<std::string>> RemoveStrayLogs(const std::set<std::string>& keep) = 0;
   // Flushes and closes every log (writes recovery checkpoints).
   virtual Status CloseAll() = 0;
 };

@@ -18,6 +18,7 @@ TopicConfigMap PartitionManager::EffectiveConfig(const TopicMetadata& topic) con
 
 void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& image) {
   if (!image) return;
+  std::lock_guard apply_lock(apply_mu_);
   bool all_open = true;
 
   // Topics gone (or re-created under a new id): drop them from the map first, then remove logs
@@ -86,7 +87,7 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
         }
       }
       if (!part) {
-        auto log = store_->Open(name, pa.partition, config);
+        auto log = store_->Open(name, t.topic_id, pa.partition, config);
         if (!log.ok()) {
           spdlog::error("opening log {}-{}: {}", name, pa.partition, log.status().ToString());
           all_open = false;
@@ -112,6 +113,24 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
     image_ = image;
   }
   ready_.store(all_open, std::memory_order_release);
+}
+
+Result<std::vector<std::string>> PartitionManager::RemoveStrayLogs(
+    uint64_t min_applied_index, const std::set<std::string>& reserved) {
+  std::lock_guard apply_lock(apply_mu_);
+  std::shared_ptr<const MetadataImage> img = image();
+  if (!img || img->applied_index < min_applied_index) {
+    return Status::Unavailable("the metadata image is not current yet");
+  }
+  std::set<std::string> keep = reserved;
+  for (const auto& [name, t] : img->topics) {
+    for (const auto& pa : t.partitions) {
+      if (std::find(pa.replicas.begin(), pa.replicas.end(), self_) != pa.replicas.end()) {
+        keep.insert(name + "-" + std::to_string(pa.partition));
+      }
+    }
+  }
+  return store_->RemoveStrayLogs(keep);
 }
 
 std::shared_ptr<Partition> PartitionManager::Get(const std::string& topic,

@@ -6,10 +6,13 @@
 // are applied to the open logs.
 //
 // Thread-safety: ApplyImage() is called by the controller's listener thread (one at a time);
-// Get() and the other readers may be called from any thread.
+// RemoveStrayLogs() may be called from any thread (it excludes ApplyImage while it runs); Get()
+// and the other readers may be called from any thread.
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -29,6 +32,14 @@ class PartitionManager {
   // Reconciles local partitions with `image`. Errors opening a log are logged; the partition
   // is then absent (clients get NOT_LEADER) and the manager is not ready.
   void ApplyImage(const std::shared_ptr<const MetadataImage>& image);
+
+  // Removes the stored logs the last applied image does not assign to this node (stray logs:
+  // a topic deleted or re-created while its removal was pending when the broker stopped),
+  // except those named in `reserved` ("<name>-<int>" directories that are not partition logs).
+  // Call once the applied image is known to be current; Unavailable while the applied image is
+  // older than `min_applied_index` (retry later). Returns the names removed.
+  Result<std::vector<std::string>> RemoveStrayLogs(uint64_t min_applied_index,
+                                                   const std::set<std::string>& reserved);
 
   // The local partition, or null.
   std::shared_ptr<Partition> Get(const std::string& topic, int32_t partition) const;
@@ -54,6 +65,9 @@ class PartitionManager {
   LogStore* const store_;
   const TopicConfigMap topic_defaults_;
 
+  // Held by ApplyImage and RemoveStrayLogs for their whole run: a stray scan never sees a log
+  // that an image being applied is about to open.
+  std::mutex apply_mu_;
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, LocalTopic> topics_;
   std::shared_ptr<const MetadataImage> image_;

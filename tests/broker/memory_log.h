@@ -184,10 +184,15 @@ class MemoryLogStore final : public LogStore {
  public:
   explicit MemoryLogStore(bool auto_durable = true) : auto_durable_(auto_durable) {}
 
-  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, int32_t partition,
+  // A log stored under another topic id is replaced by an empty one (as StorageLogStore does).
+  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic,
+                                             const std::string& topic_id, int32_t partition,
                                              const TopicConfigMap& config) override {
     std::lock_guard lock(mu_);
     auto& log = logs_[{topic, partition}];
+    auto& id = ids_[{topic, partition}];
+    if (log && !topic_id.empty() && !id.empty() && id != topic_id) log.reset();
+    if (!topic_id.empty()) id = topic_id;
     if (!log) log = std::make_shared<MemoryLog>(auto_durable_);
     (void)log->ApplyConfig(config);
     ++opens_;
@@ -196,8 +201,24 @@ class MemoryLogStore final : public LogStore {
   Status Remove(const std::string& topic, int32_t partition) override {
     std::lock_guard lock(mu_);
     logs_.erase({topic, partition});
+    ids_.erase({topic, partition});
     ++removes_;
     return Status::OK();
+  }
+  Result<std::vector<std::string>> RemoveStrayLogs(const std::set<std::string>& keep) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> removed;
+    for (auto it = logs_.begin(); it != logs_.end();) {
+      std::string name = it->first.first + "-" + std::to_string(it->first.second);
+      if (keep.count(name) == 0 && it->second.use_count() == 1) {
+        removed.push_back(name);
+        ids_.erase(it->first);
+        it = logs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return removed;
   }
   Status CloseAll() override { return Status::OK(); }
 
@@ -213,6 +234,7 @@ class MemoryLogStore final : public LogStore {
   const bool auto_durable_;
   std::mutex mu_;
   std::map<std::pair<std::string, int32_t>, std::shared_ptr<MemoryLog>> logs_;
+  std::map<std::pair<std::string, int32_t>, std::string> ids_;
   int opens_ = 0;
   int removes_ = 0;
 };
