@@ -400,13 +400,15 @@ grpc::ServerUnaryReactor* ConsumerService::ListOffsets(grpc::CallbackServerConte
     } else if (p.timestamp() == -2) {
       r->set_offset(part->log().log_start_offset().value());
     } else {
-      auto off = part->log().OffsetForTimestamp(p.timestamp());
-      if (!off.ok()) {
+      // The first record with timestamp >= the request's, and that record's timestamp (Kafka's
+      // semantics); offset and timestamp -1 when there is none below the high watermark.
+      auto found = part->log().FindOffsetForTimestamp(p.timestamp());
+      if (!found.ok()) {
         r->set_error(v1::STORAGE_ERROR);
-        r->set_error_message(off.status().message());
-      } else if (off->value() >= 0 && *off < hw) {
-        r->set_offset(off->value());
-        r->set_timestamp(p.timestamp());
+        r->set_error_message(found.status().message());
+      } else if (found->offset.value() >= 0 && found->offset < hw) {
+        r->set_offset(found->offset.value());
+        r->set_timestamp(found->timestamp_ms);
       }
     }
   }

@@ -28,6 +28,12 @@ struct AppendInfo {
   Offset last_offset{-1};  // last offset of the last batch appended
 };
 
+// A record found by timestamp.
+struct OffsetAndTimestamp {
+  Offset offset{-1};          // -1 when no record is that late
+  int64_t timestamp_ms = -1;  // the record's timestamp
+};
+
 // Effective topic configs (defaults, broker defaults, topic overrides merged).
 using TopicConfigMap = std::map<std::string, std::string>;
 
@@ -46,8 +52,15 @@ class PartitionLog {
   // progress. Empty when from >= max_offset. OutOfRange when `from` is below the log start.
   virtual Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) = 0;
 
-  // First offset whose batch max timestamp is >= ts_ms; Offset(-1) when none.
+  // Offset of the first record (in offset order, at or after the log start) whose timestamp is
+  // >= ts_ms, as Kafka's ListOffsets by timestamp; Offset(-1) when no record is that late.
   virtual Result<Offset> OffsetForTimestamp(int64_t ts_ms) = 0;
+  // OffsetForTimestamp with that record's timestamp. The default, for logs that only answer
+  // offsets, reports timestamp -1.
+  virtual Result<OffsetAndTimestamp> FindOffsetForTimestamp(int64_t ts_ms) {
+    RILL_ASSIGN_OR_RETURN(Offset offset, OffsetForTimestamp(ts_ms));
+    return OffsetAndTimestamp{offset, -1};
+  }
 
   virtual Offset log_start_offset() const = 0;
   // The next offset to assign.

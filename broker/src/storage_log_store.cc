@@ -160,11 +160,19 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   }
 
   Result<Offset> OffsetForTimestamp(int64_t ts_ms) override {
+    RILL_ASSIGN_OR_RETURN(OffsetAndTimestamp found, FindOffsetForTimestamp(ts_ms));
+    return found.offset;
+  }
+
+  Result<OffsetAndTimestamp> FindOffsetForTimestamp(int64_t ts_ms) override {
     std::shared_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
     auto r = log_->OffsetForTimestamp(ts_ms);
-    if (!r.ok() && r.status().IsNotFound()) return Offset(-1);
-    return r;
+    if (!r.ok()) {
+      if (r.status().IsNotFound()) return OffsetAndTimestamp{};
+      return r.status();
+    }
+    return OffsetAndTimestamp{r->offset, r->timestamp_ms};
   }
 
   Offset log_start_offset() const override {

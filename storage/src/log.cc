@@ -776,17 +776,26 @@ Result<ReadResult> Log::Read(Offset from, size_t max_bytes, Offset max_offset) c
   return r;
 }
 
-Result<Offset> Log::OffsetForTimestamp(int64_t timestamp_ms) const {
+Result<TimestampOffset> Log::OffsetForTimestamp(int64_t timestamp_ms) const {
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::shared_lock lock(segments_mu_);
     segs = segments_;
   }
+  // Records below the log start (segments retention is removing, a truncation below the start)
+  // are never answers.
+  const Offset start = log_start_offset();
   for (const auto& s : segs) {
-    RILL_ASSIGN_OR_RETURN(int64_t o, s->OffsetForTimestamp(timestamp_ms));
-    if (o >= 0 && o >= log_start_offset().value()) return Offset(o);
+    if (s->next_offset() <= start) continue;
+    auto found = s->OffsetForTimestamp(timestamp_ms, start);
+    if (!found.ok()) {
+      return Status(found.status().code(),
+                    "partition " + name_ + ": lookup of timestamp " +
+                        std::to_string(timestamp_ms) + ": " + found.status().message());
+    }
+    if (found->offset.value() >= 0) return *found;
   }
-  return Status::NotFound("partition " + name_ + ": no batch with timestamp >= " +
+  return Status::NotFound("partition " + name_ + ": no record with timestamp >= " +
                           std::to_string(timestamp_ms));
 }
 

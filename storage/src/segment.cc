@@ -9,6 +9,7 @@
 
 #include "rill/proto/batch_header.h"
 #include "rill/proto/endian.h"
+#include "rill/proto/record_batch.h"
 
 namespace rill::storage {
 
@@ -297,10 +298,12 @@ Status Segment::TruncateAt(uint64_t position, Offset next_offset) {
     uint32_t rel_end = static_cast<uint32_t>(next_offset.value() - base_.value());
     std::erase_if(offset_index_, [&](const auto& e) { return e.second >= position; });
     std::erase_if(time_index_, [&](const auto& e) { return e.second >= rel_end; });
-    max_timestamp_.store(time_index_.empty() ? -1 : time_index_.back().first);
+    // The largest timestamp of the batches that remain is unknown without a scan (the time
+    // index is sparse). Keep the old value, an upper bound: lookups by timestamp stay correct
+    // (they scan and find nothing beyond the real max) and retention keeps the segment a little
+    // longer. Lowering it to the last entry could hide remaining batches from lookups.
+    if (position == 0) max_timestamp_.store(-1);
   }
-  // The running max timestamp since the last index entry is unknown now; it only matters for
-  // retention and is refreshed by the next append or by the final entry on Trim.
   bytes_since_index_ = 0;
   prepared_end_ = position;
   next_offset_.store(next_offset.value(), std::memory_order_release);
@@ -543,8 +546,9 @@ Status Segment::ReadSlow(Offset from, size_t max_bytes, Offset max_offset, std::
   return Status::OK();
 }
 
-Result<int64_t> Segment::OffsetForTimestamp(int64_t ts) const {
-  if (max_timestamp() < ts) return int64_t{-1};
+Result<TimestampOffset> Segment::OffsetForTimestamp(int64_t ts, Offset min_offset) const {
+  const TimestampOffset none{Offset(-1), -1};
+  if (max_timestamp() < ts || min_offset >= next_offset()) return none;
   Offset start = base_;
   {
     std::lock_guard lock(index_mu_);
@@ -553,6 +557,7 @@ Result<int64_t> Segment::OffsetForTimestamp(int64_t ts) const {
                                [](const auto& e, int64_t t) { return e.first < t; });
     if (it != time_index_.begin()) start = base_ + std::prev(it)->second;
   }
+  start = std::max(start, min_offset);
   uint64_t size = this->size();
   uint64_t pos;
   Offset b;
@@ -560,10 +565,42 @@ Result<int64_t> Segment::OffsetForTimestamp(int64_t ts) const {
   while (pos < size) {
     HeaderView h;
     RILL_RETURN_IF_ERROR(ReadHeaderAt(pos, &h));
-    if (h.max_timestamp >= ts) return h.base_offset;
+    if (h.total_size > size - pos) {
+      return Status::Corruption("batch at byte position " + std::to_string(pos) + " of " +
+                                log_path_ + " runs past the segment's end");
+    }
+    if (h.max_timestamp >= ts && h.last_offset >= min_offset.value()) {
+      RILL_ASSIGN_OR_RETURN(TimestampOffset found,
+                            FindRecordInBatch(pos, h.total_size, ts, min_offset));
+      if (found.offset.value() >= 0) return found;
+      // The header's maxTimestamp promised a record no record has (a producer's lie): go on.
+    }
     pos += h.total_size;
   }
-  return int64_t{-1};
+  return none;
+}
+
+Result<TimestampOffset> Segment::FindRecordInBatch(uint64_t pos, uint64_t total_size, int64_t ts,
+                                                   Offset min_offset) const {
+  auto corrupt = [&](const Status& st) {
+    return Status(st.code(), "batch at byte position " + std::to_string(pos) + " of " +
+                                 log_path_ + " does not decode: " + st.message());
+  };
+  std::string bytes(static_cast<size_t>(total_size), '\0');
+  RILL_ASSIGN_OR_RETURN(size_t got, log_->ReadAt(pos, bytes.data(), bytes.size()));
+  if (got < bytes.size()) return corrupt(Status::Corruption("short read"));
+  auto reader = batch::BatchReader::Open(bytes);
+  if (!reader.ok()) return corrupt(reader.status());
+  batch::RecordView rec;
+  while (true) {
+    auto more = reader->Next(&rec);
+    if (!more.ok()) return corrupt(more.status());
+    if (!*more) break;
+    if (rec.timestamp_ms >= ts && rec.offset >= min_offset.value()) {
+      return TimestampOffset{Offset(rec.offset), rec.timestamp_ms};
+    }
+  }
+  return TimestampOffset{Offset(-1), -1};
 }
 
 }  // namespace rill::storage

@@ -22,6 +22,7 @@
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
 #include "rill/storage/file_system.h"
+#include "rill/storage/log.h"
 
 namespace rill::storage {
 
@@ -85,8 +86,13 @@ class Segment {
   // offset > max_offset. Appends them to *out; *next is the offset after the last one returned.
   Status Read(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
               Offset* next) const;
-  // Base offset of the first batch with maxTimestamp >= ts, or -1.
-  Result<int64_t> OffsetForTimestamp(int64_t ts) const;
+  // The first record, in offset order, with offset >= min_offset and timestamp >= ts (see
+  // Log::OffsetForTimestamp), with its timestamp; offset -1 when this segment has none. Starts
+  // at the time index's entry below ts, skips batches by their header (maxTimestamp < ts, or
+  // wholly below min_offset) and reads and decodes (decompressing) only the batches it must look
+  // inside: one, unless a batch's maxTimestamp claims a record no record has. kCorruption naming
+  // the segment and byte position when such a batch does not decode (CRC, records, codec).
+  Result<TimestampOffset> OffsetForTimestamp(int64_t ts, Offset min_offset) const;
 
   Offset base_offset() const { return base_; }
   Offset next_offset() const { return Offset(next_offset_.load(std::memory_order_acquire)); }
@@ -105,6 +111,10 @@ class Segment {
   Status OpenFiles(bool create);
   void IndexBatch(const BatchMeta& m, uint64_t position);  // index_mu_ held
   Status ReadHeaderAt(uint64_t pos, struct HeaderView* h) const;
+  // Decodes the batch at `pos` (`total_size` bytes) looking for the record OffsetForTimestamp
+  // wants; offset -1 when the batch has none.
+  Result<TimestampOffset> FindRecordInBatch(uint64_t pos, uint64_t total_size, int64_t ts,
+                                            Offset min_offset) const;
   Status ReadSlow(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
                   Offset* next) const;
   uint64_t LookupIndex(Offset offset) const;

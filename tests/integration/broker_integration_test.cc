@@ -244,9 +244,16 @@ TEST_F(BrokerIntegrationTest, ListOffsets) {
   ASSERT_EQ(CreateTopic("lo", 1).error(), v1::NONE);
   ASSERT_EQ(Produce("lo", 0, Build({Rec("a", "1", 1000), Rec("b", "2", 1001)})).error(), v1::NONE);
   ASSERT_EQ(Produce("lo", 0, Build({Rec("c", "3", 9000)})).error(), v1::NONE);
+  // One compressed batch (offsets 3-6) whose record timestamps are out of order.
+  ASSERT_EQ(Produce("lo", 0,
+                    Build({Rec("d", "4", 20000), Rec("e", "5", 30000), Rec("f", "6", 25000),
+                           Rec("g", "7", 40000)},
+                          Compression::kZstd))
+                .error(),
+            v1::NONE);
   grpc::ClientContext ctx;
   v1::ListOffsetsRequest req;
-  for (int64_t ts : {-1L, -2L, 5000L, 10000L}) {
+  for (int64_t ts : {-1L, -2L, 5000L, 1001L, 26000L, 30001L, 50000L}) {
     auto* p = req.add_partitions();
     p->set_topic("lo");
     p->set_partition(0);
@@ -254,11 +261,22 @@ TEST_F(BrokerIntegrationTest, ListOffsets) {
   }
   v1::ListOffsetsResponse resp;
   ASSERT_TRUE(broker_->consumer->ListOffsets(&ctx, req, &resp).ok());
-  ASSERT_EQ(resp.partitions_size(), 4);
-  EXPECT_EQ(resp.partitions(0).offset(), 3);
+  ASSERT_EQ(resp.partitions_size(), 7);
+  for (const auto& r : resp.partitions()) EXPECT_EQ(r.error(), v1::NONE) << r.error_message();
+  EXPECT_EQ(resp.partitions(0).offset(), 7);
   EXPECT_EQ(resp.partitions(1).offset(), 0);
+  // By timestamp: the first record whose own timestamp is >= the request's, and its timestamp;
+  // inside a batch, not the batch's base offset.
   EXPECT_EQ(resp.partitions(2).offset(), 2);
-  EXPECT_EQ(resp.partitions(3).offset(), -1);
+  EXPECT_EQ(resp.partitions(2).timestamp(), 9000);
+  EXPECT_EQ(resp.partitions(3).offset(), 1);
+  EXPECT_EQ(resp.partitions(3).timestamp(), 1001);
+  EXPECT_EQ(resp.partitions(4).offset(), 4);  // 30000, not 20000 (offset 3, too old)
+  EXPECT_EQ(resp.partitions(4).timestamp(), 30000);
+  EXPECT_EQ(resp.partitions(5).offset(), 6);  // 40000: 25000 at offset 5 is too old
+  EXPECT_EQ(resp.partitions(5).timestamp(), 40000);
+  EXPECT_EQ(resp.partitions(6).offset(), -1);
+  EXPECT_EQ(resp.partitions(6).timestamp(), -1);
 }
 
 TEST_F(BrokerIntegrationTest, RestartKeepsTopicsConfigsAndData) {

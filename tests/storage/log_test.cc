@@ -200,25 +200,34 @@ TEST_F(LogTest, IndexLookupFindsEveryOffsetAndSurvivesReopen) {
   check(*log);
 }
 
+// log_timestamp_test.cc has the record-level cases; this one covers many index entries.
 TEST_F(LogTest, OffsetForTimestamp) {
   LogConfig c = Config();
   c.index_interval_bytes = 300;
   auto log = OpenLog(c);
-  // Batch i has max timestamp 1000 + 10 * i and 2 records.
-  for (int i = 0; i < 200; ++i) Append(*log, 2, 200, 1000 + 10 * i);
+  // Batch i has 2 records with timestamps 1000 + 10 * i and 1000 + 10 * i + 1.
+  for (int i = 0; i < 200; ++i) {
+    std::string b = testing::MakeRecordBatch({1000 + 10 * i, 1000 + 10 * i + 1});
+    ASSERT_TRUE(log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1)).ok());
+  }
   for (int i = 0; i < 200; i += 7) {
     auto o = log->OffsetForTimestamp(1000 + 10 * i);
-    ASSERT_TRUE(o.ok());
-    EXPECT_EQ(*o, Offset(2 * i));
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
+    EXPECT_EQ(o->offset, Offset(2 * i));
+    EXPECT_EQ(o->timestamp_ms, 1000 + 10 * i);
     o = log->OffsetForTimestamp(1000 + 10 * i - 5);
     ASSERT_TRUE(o.ok());
-    EXPECT_EQ(*o, Offset(2 * i));
+    EXPECT_EQ(o->offset, Offset(2 * i));
+    o = log->OffsetForTimestamp(1000 + 10 * i + 1);
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(o->offset, Offset(2 * i + 1));
+    EXPECT_EQ(o->timestamp_ms, 1000 + 10 * i + 1);
   }
-  EXPECT_EQ(*log->OffsetForTimestamp(0), Offset(0));
+  EXPECT_EQ(log->OffsetForTimestamp(0)->offset, Offset(0));
   EXPECT_TRUE(log->OffsetForTimestamp(1000 + 10 * 200).status().IsNotFound());
   ASSERT_TRUE(log->Close().ok());
   log = OpenLog(c);
-  EXPECT_EQ(*log->OffsetForTimestamp(1000 + 10 * 150), Offset(300));
+  EXPECT_EQ(log->OffsetForTimestamp(1000 + 10 * 150)->offset, Offset(300));
 }
 
 TEST_F(LogTest, TruncateWithinAndAcrossSegments) {

@@ -51,6 +51,12 @@ struct AppendResult {
   Offset segment_base;     // base offset (file name) of that segment
 };
 
+// A record found by timestamp (Log::OffsetForTimestamp).
+struct TimestampOffset {
+  Offset offset;         // the record's offset
+  int64_t timestamp_ms;  // the record's timestamp
+};
+
 struct ReadResult {
   std::string data;         // whole batches, back to back (empty when nothing to return)
   Offset next_offset;       // offset after the last returned batch (the next fetch offset)
@@ -86,8 +92,15 @@ class Log {
   // beyond log_end_offset(); empty data when `from` == log_end_offset().
   Result<ReadResult> Read(Offset from, size_t max_bytes, Offset max_offset = Offset::max()) const;
 
-  // Base offset of the first batch whose maxTimestamp >= `timestamp_ms`; kNotFound if none.
-  Result<Offset> OffsetForTimestamp(int64_t timestamp_ms) const;
+  // Kafka's ListOffsets by timestamp: the first record, in offset order and at or after
+  // log_start_offset(), whose timestamp is >= `timestamp_ms`, with that record's timestamp
+  // (record timestamps need not grow with offsets; in a LogAppendTime batch every record has the
+  // batch's maxTimestamp). kNotFound when no record is that late (an empty log included).
+  // Finds the first batch whose maxTimestamp >= `timestamp_ms` through the time index and batch
+  // headers, then reads and decodes (decompressing) only that batch. kCorruption naming the
+  // partition, segment and byte position when that batch does not decode (bad CRC, malformed
+  // records, bad compressed data); kResourceExhausted when it decompresses beyond 64 MiB.
+  Result<TimestampOffset> OffsetForTimestamp(int64_t timestamp_ms) const;
 
   // Removes every batch at or after `offset` (a batch containing `offset` is removed whole, so
   // the new log end offset may be below `offset`), across segments, durably. An offset at or
