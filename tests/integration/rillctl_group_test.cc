@@ -56,7 +56,7 @@ class RillctlGroupTest : public ::testing::Test {
   }
 
   // Topic "t" with 3 partitions holding 50, 30 and 20 records; record i of a partition has
-  // timestamp kBaseTimestamp + i * 1000, and offset 30 of partition 0 is the first of a batch.
+  // timestamp kBaseTimestamp + i * 1000; each partition's records are one batch (sent at Flush).
   void CreateTopicWithRecords() {
     auto r = admin_->CreateTopics({NewTopic{.name = "t", .partitions = 3, .configs = {}}});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -64,14 +64,14 @@ class RillctlGroupTest : public ::testing::Test {
     ProducerConfig pc;
     pc.bootstrap = bootstrap_;
     pc.max_in_flight = 1;
+    pc.linger_ms = 60'000;  // Flush sends
     auto producer = Producer::Create(pc);
     ASSERT_TRUE(producer.ok());
     std::vector<std::future<Result<RecordMetadata>>> acks;
     const int counts[] = {50, 30, 20};
     for (int32_t p = 0; p < 3; ++p) {
       for (int i = 0; i < counts[p]; ++i) {
-        // Timestamp lookups find batches, not records: record 30 of partition 0 starts a batch.
-        if (p == 0 && i == 30) (*producer)->Flush();
+        // No flush before record 30: --to-timestamp must find it inside its batch.
         ProducerRecord rec;
         rec.topic = "t";
         rec.partition = p;
