@@ -110,5 +110,70 @@ TEST(LogConcurrencyTest, ReadersAndWaitersRunWhileWritersAppend) {
   std::filesystem::remove_all(dir);
 }
 
+// Lookups by timestamp decode batches while a writer appends and retention deletes segments.
+// Record o has timestamp 10 * (o / 2) + 5 * (o % 2) (two records a batch, increasing), so the
+// answer for t is the first such offset, or the log start if retention passed it.
+TEST(LogConcurrencyTest, LookupsByTimestampWhileAppendingAndRetaining) {
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     ("rill-conc-ts-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  LogConfig c;
+  c.segment_bytes = 16 * 1024;
+  c.index_interval_bytes = 512;
+  c.flush_policy = FlushPolicy::kNone;
+  c.preallocate_bytes = 0;
+  c.retention_ms = -1;
+  c.retention_bytes = 64 * 1024;
+  auto opened = Log::Open(DefaultFileSystem(), dir, "ts-0", c);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Log& log = **opened;
+  auto ts_of = [](int64_t o) { return 10 * (o / 2) + 5 * (o % 2); };
+  auto first_at = [](int64_t t) {
+    int64_t i = t / 10;
+    return t == 10 * i ? 2 * i : t <= 10 * i + 5 ? 2 * i + 1 : 2 * i + 2;
+  };
+  constexpr int kBatches = 3000;
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> found{0};
+  std::thread writer([&] {
+    for (int64_t i = 0; i < kBatches; ++i) {
+      std::string b = testing::MakeRecordBatch(
+          {10 * i, 10 * i + 5}, i % 2 ? batch::Compression::kLz4 : batch::Compression::kNone);
+      auto r = log.Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      if (i % 50 == 0) ASSERT_TRUE(log.ApplyRetention(0).ok());
+    }
+    done = true;
+  });
+  std::vector<std::thread> readers;
+  for (int rd = 0; rd < 2; ++rd) {
+    readers.emplace_back([&, rd] {
+      std::mt19937_64 rng(200 + rd);
+      while (!done.load()) {
+        int64_t end = log.log_end_offset().value();
+        int64_t t = static_cast<int64_t>(rng() % (10 * (end / 2) + 20));
+        auto r = log.OffsetForTimestamp(t);
+        if (!r.ok()) {
+          ASSERT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+          ASSERT_TRUE(end == 0 || t > ts_of(end - 1)) << t;
+          continue;
+        }
+        int64_t o = r->offset.value();
+        ASSERT_EQ(r->timestamp_ms, ts_of(o)) << t;
+        ASSERT_GE(o, first_at(t)) << t;
+        if (o > first_at(t)) ASSERT_LE(o, log.log_start_offset().value()) << t;
+        found++;
+      }
+    });
+  }
+  writer.join();
+  for (auto& t : readers) t.join();
+  EXPECT_GT(found.load(), 0);
+  EXPECT_GT(log.log_start_offset().value(), 0);
+  ASSERT_TRUE(log.Close().ok());
+  opened->reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace rill::storage
