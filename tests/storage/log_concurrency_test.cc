@@ -141,7 +141,9 @@ TEST(LogConcurrencyTest, LookupsByTimestampWhileAppendingAndRetaining) {
           {10 * i, 10 * i + 5}, i % 2 ? batch::Compression::kLz4 : batch::Compression::kNone);
       auto r = log.Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
-      if (i % 50 == 0) ASSERT_TRUE(log.ApplyRetention(0).ok());
+      if (i % 50 == 0) {
+        ASSERT_TRUE(log.ApplyRetention(0).ok());
+      }
     }
     done = true;
   });
@@ -161,7 +163,9 @@ TEST(LogConcurrencyTest, LookupsByTimestampWhileAppendingAndRetaining) {
         int64_t o = r->offset.value();
         ASSERT_EQ(r->timestamp_ms, ts_of(o)) << t;
         ASSERT_GE(o, first_at(t)) << t;
-        if (o > first_at(t)) ASSERT_LE(o, log.log_start_offset().value()) << t;
+        if (o > first_at(t)) {
+          ASSERT_LE(o, log.log_start_offset().value()) << t;
+        }
         found++;
       }
     });

@@ -125,7 +125,7 @@ TEST_F(LogTimestampTest, HeaderMaxTimestampWithoutSuchARecordMovesOn) {
   std::string lying = MakeRecordBatch({100, 200});
   be::Store64(lying.data() + batch::kMaxTimestampPos, 900);
   batch::UpdateCrc(std::span<char>(lying.data(), lying.size()));
-  Append(*log, std::move(lying));           // offsets 0-1
+  Append(*log, std::move(lying));             // offsets 0-1
   Append(*log, MakeRecordBatch({300, 800}));  // offsets 2-3
   EXPECT_EQ(Find(*log, 150), Found(1, 200));
   EXPECT_EQ(Find(*log, 250), Found(2, 300));
@@ -221,9 +221,9 @@ TEST_F(LogTimestampTest, CorruptBatchIsAClearError) {
   auto log = OpenLog(Config());
   Append(*log, MakeRecordBatch({100, 200}));  // offsets 0-1
   // Valid header and CRC, garbage records (the log accepts it: it never decodes on append).
-  AppendResult garbage = Append(*log, MakeBatch(3, 200, /*max_timestamp=*/300, 5));  // 2-4
+  AppendResult garbage = Append(*log, MakeBatch(3, 200, /*max_timestamp=*/300, 5));      // 2-4
   AppendResult flipped = Append(*log, MakeRecordBatch({400, 500}, Compression::kZstd));  // 5-6
-  Append(*log, MakeRecordBatch({600}));  // 7
+  Append(*log, MakeRecordBatch({600}));                                                  // 7
 
   EXPECT_EQ(Find(*log, 150), Found(1, 200));
   auto r = log->OffsetForTimestamp(250);
@@ -261,8 +261,7 @@ TEST_F(LogTimestampTest, RandomisedAgainstAModel) {
     for (int i = 0; i < n; ++i) ts.push_back(clock + static_cast<int64_t>(rng() % 200) - 100);
     clock += static_cast<int64_t>(rng() % 30);
     bool append_time = rng() % 8 == 0;
-    AppendResult a = Append(*log, MakeRecordBatch(ts, codecs[rng() % 5],
-                                                  append_time ? clock : -1));
+    AppendResult a = Append(*log, MakeRecordBatch(ts, codecs[rng() % 5], append_time ? clock : -1));
     for (int i = 0; i < n; ++i) {
       model.emplace_back(a.base_offset.value() + i, append_time ? clock : ts[i]);
     }
