@@ -84,8 +84,7 @@ class LogStore {
   // deleted and re-created while this broker was not looking) is removed and a fresh log
   // created; a log that names no topic id is adopted. An empty `topic_id` checks nothing.
   virtual Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic,
-                                                     const std::string& topic_id,
-                                                     int32_t partition,
+                                                     const std::string& topic_id, int32_t partition,
                                                      const TopicConfigMap& config) = 0;
   // Closes the log and deletes its files. The caller has dropped its references.
   virtual Status Remove(const std::string& topic, int32_t partition) = 0;

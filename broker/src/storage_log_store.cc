@@ -265,8 +265,7 @@ Status StorageLogStore::PrepareDir(const std::string& dir, const PartitionIdenti
   // The identity file before the first segment: a directory with segments but no identity file
   // is then always one written before identity files existed.
   RILL_RETURN_IF_ERROR(fs->CreateDir(dir));
-  RILL_RETURN_IF_ERROR(
-      storage::WriteFileAtomically(fs, id_path, EncodePartitionIdentity(want)));
+  RILL_RETURN_IF_ERROR(storage::WriteFileAtomically(fs, id_path, EncodePartitionIdentity(want)));
   return fs->SyncDir(data_dir_);
 }
 

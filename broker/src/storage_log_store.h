@@ -47,8 +47,8 @@ class StorageLogStore final : public LogStore {
   // directory of an earlier topic id (logged at warn with its size) and adopts a directory
   // without an identity file (logged at info). Corruption when the identity file cannot be
   // parsed or names another topic or partition: such a log is neither served nor removed.
-  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic,
-                                             const std::string& topic_id, int32_t partition,
+  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, const std::string& topic_id,
+                                             int32_t partition,
                                              const TopicConfigMap& config) override;
   Status Remove(const std::string& topic, int32_t partition) override;
   // A directory of the data dir is a stored partition log when its name is "<name>-<int>" and

@@ -185,8 +185,8 @@ class MemoryLogStore final : public LogStore {
   explicit MemoryLogStore(bool auto_durable = true) : auto_durable_(auto_durable) {}
 
   // A log stored under another topic id is replaced by an empty one (as StorageLogStore does).
-  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic,
-                                             const std::string& topic_id, int32_t partition,
+  Result<std::shared_ptr<PartitionLog>> Open(const std::string& topic, const std::string& topic_id,
+                                             int32_t partition,
                                              const TopicConfigMap& config) override {
     std::lock_guard lock(mu_);
     auto& log = logs_[{topic, partition}];

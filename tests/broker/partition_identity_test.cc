@@ -99,7 +99,8 @@ TEST(PartitionIdentityCodec, RoundTripsAndRejectsDamage) {
   EXPECT_TRUE(DecodePartitionIdentity("version: 2\ntopic: t\ntopic_id: a\npartition: 0\n")
                   .status()
                   .IsCorruption());
-  EXPECT_TRUE(DecodePartitionIdentity("version: 1\ntopic: t\npartition: 0\n").status().IsCorruption());
+  EXPECT_TRUE(
+      DecodePartitionIdentity("version: 1\ntopic: t\npartition: 0\n").status().IsCorruption());
   EXPECT_TRUE(DecodePartitionIdentity("version: 1\ntopic: t\ntopic_id: a\npartition: x\n")
                   .status()
                   .IsCorruption());

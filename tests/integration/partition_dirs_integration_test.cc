@@ -22,9 +22,9 @@ class PartitionDirsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = (fs::temp_directory_path() /
-            ("rill_it_" + std::to_string(::getpid()) + "_" + info->name()))
-               .string();
+    dir_ =
+        (fs::temp_directory_path() / ("rill_it_" + std::to_string(::getpid()) + "_" + info->name()))
+            .string();
     fs::remove_all(dir_);
     broker_ = std::make_unique<BrokerProcess>(dir_);
   }
@@ -156,8 +156,9 @@ TEST_F(PartitionDirsIntegrationTest, RestartDropsStrayAndForeignLogsAndKeepsTheR
   WriteText(data() / "README-0", "a file");
 
   broker_->Start();
-  test::PollUntil([&] { return !fs::exists(data() / "ghost-0") && !fs::exists(data() / "deleted.topic-3"); },
-                  std::chrono::seconds(30), std::chrono::milliseconds(10));
+  test::PollUntil(
+      [&] { return !fs::exists(data() / "ghost-0") && !fs::exists(data() / "deleted.topic-3"); },
+      std::chrono::seconds(30), std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(data() / "ghost-0"));
   EXPECT_FALSE(fs::exists(data() / "deleted.topic-3"));
   EXPECT_EQ(ReadText(data() / "operator-notes-1" / "todo.txt"), "keep me");
