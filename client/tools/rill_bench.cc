@@ -444,9 +444,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace rill::tools
 
-int main(int argc, char** argv) {
-  // As in rill-broker: large request buffers from the heap, not a fresh mmap per request.
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  return rill::tools::Main(argc, argv);
-}
+int main(int argc, char** argv) { return rill::tools::Main(argc, argv); }
