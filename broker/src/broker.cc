@@ -98,6 +98,15 @@ Status Broker::Start() {
   cc.self.internal_port = internal_port_;
   cc.self.rack = config_.rack;
   const bool sole_voter = cc.voters.size() == 1 && cc.voters[0].node_id == cc.node_id;
+  // A metadata log that this start creates (a new cluster, or one whose metadata directory was
+  // lost or moved) knows nothing of the partition directories beside it: they are not strays,
+  // and deleting them would lose acknowledged records.
+  bool metadata_existed = false;
+  {
+    std::error_code ec;
+    metadata_existed = std::filesystem::is_directory(cc.metadata_dir, ec) &&
+                       !std::filesystem::is_empty(cc.metadata_dir, ec);
+  }
   controller_ = make_controller_(std::move(cc));
   partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
                                                    BrokerTopicDefaults(config_));
@@ -189,8 +198,14 @@ Status Broker::Start() {
   // Stray logs (deleted topics whose removal a crash interrupted) are found by comparing the
   // data dir with a current image; only the sole voter knows its image is current.
   if (auto img = controller_->image();
-      sole_voter && img && img->controller_id == NodeId(config_.node_id)) {
+      sole_voter && img && img->controller_id == NodeId(config_.node_id) && metadata_existed) {
     StartStrayLogScan(img->applied_index);
+  } else if (sole_voter && !metadata_existed) {
+    spdlog::warn(
+        "stray partition logs are not scanned for: the metadata log {} was created by this start, "
+        "so partition directories already in {} belong to metadata this node no longer has; they "
+        "are left alone (remove them by hand if they are not wanted)",
+        cc.metadata_dir, config_.data_dir);
   } else {
     spdlog::info(
         "stray partition logs are not scanned for: this node is not the sole controller voter, "

@@ -194,5 +194,29 @@ TEST_F(PartitionDirsIntegrationTest, RestartDropsStrayAndForeignLogsAndKeepsTheR
   EXPECT_EQ(broker_->Stop(), 0);
 }
 
+// Losing the metadata log (a wiped or moved __cluster_metadata-0) must not turn every partition
+// directory into a "stray": the new metadata log knows none of them, and deleting them would
+// lose acknowledged records. They are left alone, and the broker says so.
+TEST_F(PartitionDirsIntegrationTest, ANewMetadataLogLeavesExistingPartitionDirsAlone) {
+  broker_->Start();
+  CreateTopic("precious", 1);
+  Produce("precious", 0, 6);
+  ASSERT_EQ(broker_->Stop(), 0);
+  const std::string segment = ReadText(data() / "precious-0" / "00000000000000000000.log");
+  ASSERT_FALSE(segment.empty());
+  fs::remove_all(data() / "__cluster_metadata-0");
+
+  broker_->Start();
+  ASSERT_TRUE(test::PollUntil([&] {
+    return broker_->log().find("stray partition logs are not scanned for: the metadata log") !=
+           std::string::npos;
+  })) << "the broker did not say why it skipped the scan";
+  EXPECT_EQ(broker_->log().find("stray partition log scan done"), std::string::npos);
+  EXPECT_EQ(ReadText(data() / "precious-0" / "00000000000000000000.log"), segment);
+  // Its identity file (naming the old topic id) stays too.
+  EXPECT_TRUE(fs::exists(data() / "precious-0" / "partition.metadata"));
+  EXPECT_EQ(broker_->Stop(), 0);
+}
+
 }  // namespace
 }  // namespace rill::testing
