@@ -624,8 +624,17 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
         target = request.offset();
         break;
       case v1::ResetOffsetsRequest::kTimestampMs: {
+        // No record that late moves the group to the log end (as Kafka does); a failed lookup
+        // (e.g. a corrupt batch) is this partition's error and leaves its offset as it was.
         auto r = part->log().OffsetForTimestamp(request.timestamp_ms());
-        target = r.ok() && r->value() >= 0 ? r->value() : end;
+        if (!r.ok()) {
+          spdlog::warn("group {}: reset-offsets of {}-{} to timestamp {}: {}", request.group_id(),
+                       tp.topic, tp.partition, request.timestamp_ms(), r.status().ToString());
+          o->set_error(v1::STORAGE_ERROR);
+          o->set_offset(-1);
+          continue;
+        }
+        target = r->value() >= 0 ? r->value() : end;
         break;
       }
       case v1::ResetOffsetsRequest::kShiftBy:

@@ -78,6 +78,8 @@ class GroupCoordinator {
   void FetchOffsets(const v1::FetchOffsetsRequest& request, v1::FetchOffsetsResponse* response);
   void ListGroups(v1::ListGroupsResponse* response);
   void DescribeGroup(const v1::DescribeGroupRequest& request, v1::DescribeGroupResponse* response);
+  // ResetOffsets reports a partition it cannot move (missing, or its log's lookup by timestamp
+  // failed) in that partition's `error` with offset -1 and commits nothing for it.
   void ResetOffsets(const v1::ResetOffsetsRequest& request, v1::ResetOffsetsResponse* response,
                     Done done);
   void DeleteGroup(const v1::DeleteGroupRequest& request, v1::DeleteGroupResponse* response,

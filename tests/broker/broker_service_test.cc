@@ -315,9 +315,30 @@ TEST_F(BrokerServiceTest, ListOffsets) {
   ASSERT_EQ(resp.partitions_size(), 5);
   EXPECT_EQ(resp.partitions(0).offset(), 10);
   EXPECT_EQ(resp.partitions(1).offset(), 0);
+  // By timestamp: the first record (not batch) with timestamp >= ts, and that record's timestamp.
   EXPECT_EQ(resp.partitions(2).offset(), 5);
-  EXPECT_EQ(resp.partitions(3).offset(), 0);
+  EXPECT_EQ(resp.partitions(2).timestamp(), 5000);
+  EXPECT_EQ(resp.partitions(3).offset(), 2);  // inside the first batch (1000..1004)
+  EXPECT_EQ(resp.partitions(3).timestamp(), 1002);
   EXPECT_EQ(resp.partitions(4).offset(), -1);
+  EXPECT_EQ(resp.partitions(4).timestamp(), -1);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(resp.partitions(i).error(), v1::NONE) << i;
+
+  // A failed lookup is that partition's STORAGE_ERROR, with its message.
+  store_->Get("t", 0)->SetTimestampLookupError(Status::Corruption("bad batch at 5"));
+  grpc::ClientContext ctx2;
+  v1::ListOffsetsRequest req2;
+  auto* p = req2.add_partitions();
+  p->set_topic("t");
+  p->set_partition(0);
+  p->set_timestamp(1002);
+  v1::ListOffsetsResponse resp2;
+  ASSERT_TRUE(consumer_->ListOffsets(&ctx2, req2, &resp2).ok());
+  ASSERT_EQ(resp2.partitions_size(), 1);
+  EXPECT_EQ(resp2.partitions(0).error(), v1::STORAGE_ERROR);
+  EXPECT_NE(resp2.partitions(0).error_message().find("bad batch at 5"), std::string::npos)
+      << resp2.partitions(0).error_message();
+  EXPECT_EQ(resp2.partitions(0).offset(), -1);
 }
 
 TEST_F(BrokerServiceTest, AdminAndMetadata) {

@@ -286,7 +286,9 @@ TEST_F(GroupsServiceTest, ResetOnlyWhenEmptyAndDelete) {
   EXPECT_EQ(reset([](auto& q) { q.set_offset(2); }, false).error(), v1::NONE);
   EXPECT_EQ(Fetched("gr", "tr", 0), 2);
   EXPECT_EQ(reset([](auto& q) { q.set_timestamp_ms(1005); }, false).error(), v1::NONE);
-  EXPECT_EQ(Fetched("gr", "tr", 0), 0);  // one batch: its first offset holds ts >= 1005
+  EXPECT_EQ(Fetched("gr", "tr", 0), 5);  // the first record with ts >= 1005 (ts 1000 + offset)
+  EXPECT_EQ(reset([](auto& q) { q.set_timestamp_ms(99999); }, false).error(), v1::NONE);
+  EXPECT_EQ(Fetched("gr", "tr", 0), 10);  // no record that late: the log end
 
   {
     grpc::ClientContext ctx;
@@ -300,6 +302,56 @@ TEST_F(GroupsServiceTest, ResetOnlyWhenEmptyAndDelete) {
   v1::ListGroupsResponse list;
   ASSERT_TRUE(groups_->ListGroups(&ctx, v1::ListGroupsRequest(), &list).ok());
   for (const auto& g : list.groups()) EXPECT_NE(g.group_id(), "gr");
+}
+
+// Reset to a timestamp: a partition whose lookup fails (a corrupt batch) reports STORAGE_ERROR
+// and keeps its committed offset; the others move (no record that late: the log end).
+TEST_F(GroupsServiceTest, ResetToTimestampReportsLookupErrorAndKeepsOffset) {
+  CreateTopic("ts", 3);
+  for (int32_t p = 0; p < 3; ++p) ASSERT_EQ(Produce("ts", p, MakeBatch(10)).error(), v1::NONE);
+  for (int32_t p = 0; p < 3; ++p) {
+    ASSERT_TRUE(PollUntil([&] { return Commit("gt", nullptr, "ts", p, 7).error() == v1::NONE; }));
+  }
+  store_->Get("ts", 1)->SetTimestampLookupError(Status::Corruption("bad crc"));
+
+  auto reset = [&](int64_t ts, bool dry_run) {
+    v1::ResetOffsetsRequest req;
+    req.set_group_id("gt");
+    req.add_topics("ts");
+    req.set_timestamp_ms(ts);
+    req.set_dry_run(dry_run);
+    grpc::ClientContext ctx;
+    v1::ResetOffsetsResponse resp;
+    EXPECT_TRUE(groups_->ResetOffsets(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.error(), v1::NONE) << resp.error_message();
+    std::map<int32_t, std::pair<v1::ErrorCode, int64_t>> by_partition;
+    for (const auto& o : resp.offsets()) by_partition[o.partition()] = {o.error(), o.offset()};
+    return by_partition;
+  };
+  using Outcome = std::pair<v1::ErrorCode, int64_t>;
+  auto dry = reset(1003, /*dry_run=*/true);
+  ASSERT_EQ(dry.size(), 3u);
+  EXPECT_EQ(dry[0], Outcome(v1::NONE, 3));
+  EXPECT_EQ(dry[1], Outcome(v1::STORAGE_ERROR, -1));
+  EXPECT_EQ(dry[2], Outcome(v1::NONE, 3));
+  for (int32_t p = 0; p < 3; ++p) EXPECT_EQ(Fetched("gt", "ts", p), 7) << p;
+
+  auto moved = reset(1003, /*dry_run=*/false);
+  EXPECT_EQ(moved[1], Outcome(v1::STORAGE_ERROR, -1));
+  EXPECT_EQ(Fetched("gt", "ts", 0), 3);
+  EXPECT_EQ(Fetched("gt", "ts", 1), 7);  // not sent to the log end
+  EXPECT_EQ(Fetched("gt", "ts", 2), 3);
+
+  auto late = reset(99999, /*dry_run=*/false);
+  EXPECT_EQ(late[0], Outcome(v1::NONE, 10));
+  EXPECT_EQ(late[1], Outcome(v1::STORAGE_ERROR, -1));
+  EXPECT_EQ(Fetched("gt", "ts", 0), 10);
+  EXPECT_EQ(Fetched("gt", "ts", 1), 7);
+
+  // Once the lookup works again the partition moves like the others.
+  store_->Get("ts", 1)->SetTimestampLookupError(Status::OK());
+  EXPECT_EQ(reset(1004, /*dry_run=*/false)[1], Outcome(v1::NONE, 4));
+  EXPECT_EQ(Fetched("gt", "ts", 1), 4);
 }
 
 TEST_F(GroupsServiceTest, MaxMembersIsEnforced) {

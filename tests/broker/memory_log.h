@@ -10,6 +10,7 @@
 
 #include "partition_log.h"
 #include "rill/proto/batch_header.h"
+#include "rill/proto/record_batch.h"
 
 namespace rill::broker::testing {
 
@@ -71,12 +72,30 @@ class MemoryLog final : public PartitionLog {
     return r;
   }
 
-  Result<Offset> OffsetForTimestamp(int64_t ts) override {
+  // As storage::Log: the first record (in offset order, at or after the log start) whose
+  // timestamp is >= ts, found by decoding the batches whose maxTimestamp reaches ts; offset and
+  // timestamp -1 when there is none. A batch that does not decode fails the lookup.
+  Result<OffsetAndTimestamp> FindOffsetForTimestamp(int64_t ts) override {
     std::lock_guard lock(mu_);
+    if (!timestamp_lookup_error_.ok()) return timestamp_lookup_error_;
     for (auto& [o, b] : batches_) {
-      if (batch::DecodeHeader(b.data()).max_timestamp >= ts) return Offset(o);
+      auto h = batch::DecodeHeader(b.data());
+      if (h.max_timestamp < ts || h.last_offset() < start_) continue;
+      RILL_ASSIGN_OR_RETURN(batch::BatchReader reader, batch::BatchReader::Open(b));
+      batch::RecordView rec;
+      while (true) {
+        RILL_ASSIGN_OR_RETURN(bool more, reader.Next(&rec));
+        if (!more) break;
+        if (rec.timestamp_ms >= ts && rec.offset >= start_) {
+          return OffsetAndTimestamp{Offset(rec.offset), rec.timestamp_ms};
+        }
+      }
     }
-    return Offset(-1);
+    return OffsetAndTimestamp{};
+  }
+  Result<Offset> OffsetForTimestamp(int64_t ts) override {
+    RILL_ASSIGN_OR_RETURN(OffsetAndTimestamp found, FindOffsetForTimestamp(ts));
+    return found.offset;
   }
 
   Offset log_start_offset() const override { return Offset(start_); }
@@ -112,6 +131,11 @@ class MemoryLog final : public PartitionLog {
   void SetAppendError(Status status) {
     std::lock_guard lock(mu_);
     append_error_ = std::move(status);
+  }
+  // While `status` is not OK, lookups by timestamp fail with it (a corrupt batch, a read error).
+  void SetTimestampLookupError(Status status) {
+    std::lock_guard lock(mu_);
+    timestamp_lookup_error_ = std::move(status);
   }
   // While `status` is not OK, MakeDurable completes every waiter with it and leaves the appended
   // batches non-durable (a failed fsync); DropNonDurable() then removes them (as recovery would).
@@ -178,6 +202,7 @@ class MemoryLog final : public PartitionLog {
   TopicConfigMap config_;
   Status append_error_;
   Status durability_error_;
+  Status timestamp_lookup_error_;
 };
 
 class MemoryLogStore final : public LogStore {
