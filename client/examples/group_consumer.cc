@@ -76,7 +76,12 @@ int main(int argc, char** argv) {
     // Auto-commit (the default) commits from Poll every auto_commit_interval_ms; an explicit
     // (*consumer)->Commit() here would commit synchronously after each batch instead.
   }
-  (*consumer)->Close();  // revoke, commit, leave
-  std::printf("closed (member %s left the group)\n", config.group_id.c_str());
+  // Revoke, commit, leave. An error means the final commit or the leave failed: the group then
+  // resumes from the last successful commit and drops the member at its session timeout.
+  if (rill::Status s = (*consumer)->Close(); !s.ok()) {
+    std::fprintf(stderr, "close: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("closed (left group %s)\n", config.group_id.c_str());
   return 0;
 }

@@ -42,7 +42,7 @@ struct FetchedChunk {
 class ConsumerImpl {
  public:
   explicit ConsumerImpl(const ConsumerConfig& config);
-  ~ConsumerImpl() { Close(); }
+  ~ConsumerImpl() { (void)Close(); }
 
   Status Assign(const std::vector<TopicPartition>& partitions);
   std::vector<TopicPartition> Assignment() const;
@@ -50,7 +50,7 @@ class ConsumerImpl {
   Status SeekTo(const std::vector<TopicPartition>& partitions, int64_t spec);
   Result<std::vector<ConsumerRecord>> Poll(std::chrono::milliseconds timeout);
   Result<int64_t> Position(const TopicPartition& tp) const;
-  void Close();
+  Status Close();
 
   // Consumer groups.
   Status Subscribe(std::vector<std::string> topics, std::string regex,
@@ -109,8 +109,9 @@ class ConsumerImpl {
   // user callbacks.
   Status RunGroupWork(std::unique_lock<std::mutex>& lk);
   void HandleEvent(const RebalanceEvent& ev, std::unique_lock<std::mutex>& lk);
-  // Revokes everything (callback, commit) and leaves the group.
-  void LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable);
+  // Revokes everything (callback, commit) and leaves the group. Returns the first error of the
+  // final commit and the leave heartbeat (the member has left its partitions either way).
+  Status LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable);
   // Group: resolves positions of partitions waiting for their committed offset; false on a
   // retriable failure.
   bool FetchCommittedPositions();
@@ -185,11 +186,12 @@ ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
   fetcher_ = std::thread([this] { FetcherLoop(); });
 }
 
-void ConsumerImpl::Close() {
+Status ConsumerImpl::Close() {
+  Status result;
   if (group()) {
     {
       std::lock_guard lk(mu_);
-      if (closed_) return;
+      if (closed_) return Status::OK();
       hb_stopping_ = true;
     }
     hb_cv_.notify_all();
@@ -197,7 +199,7 @@ void ConsumerImpl::Close() {
     if (heartbeat_.joinable()) heartbeat_.join();
     {
       std::unique_lock lk(mu_);
-      LeaveGroup(lk, /*stay_usable=*/false);
+      result = LeaveGroup(lk, /*stay_usable=*/false);
       commit_stopping_ = true;
     }
     commit_cv_.notify_all();
@@ -205,7 +207,7 @@ void ConsumerImpl::Close() {
   }
   {
     std::lock_guard lk(mu_);
-    if (closed_) return;
+    if (closed_) return Status::OK();
     closed_ = true;
     stopping_ = true;
     if (fetch_ctx_ != nullptr) fetch_ctx_->TryCancel();
@@ -213,6 +215,7 @@ void ConsumerImpl::Close() {
   fetcher_cv_.notify_all();
   data_cv_.notify_all();
   if (fetcher_.joinable()) fetcher_.join();
+  return result;
 }
 
 Status ConsumerImpl::Assign(const std::vector<TopicPartition>& partitions) {
@@ -1027,7 +1030,8 @@ void ConsumerImpl::HandleEvent(const RebalanceEvent& ev, std::unique_lock<std::m
   }
 }
 
-void ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable) {
+Status ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable) {
+  Status result;
   // Deliver what is pending so that the callbacks the user sees stay paired.
   while (auto ev = membership_->TakeEvent()) HandleEvent(*ev, lk);
   std::vector<TopicPartition> owned;
@@ -1043,7 +1047,7 @@ void ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable
     if (config_.enable_auto_commit) {
       OffsetMap offsets = PositionsLocked(nullptr);
       lk.unlock();
-      (void)CommitAndWait(std::move(offsets));
+      result = CommitAndWait(std::move(offsets));
       lk.lock();
     }
   }
@@ -1056,8 +1060,19 @@ void ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable
   if (leave.has_value()) {
     v1::GroupHeartbeatRequest req = ToProto(*leave, config_);
     lk.unlock();
-    // Best effort: a member that cannot tell the coordinator is removed by its session timeout.
-    (void)rpc_->Heartbeat(req, std::min(config_.request_timeout_ms, 5000));
+    // One attempt: a member that cannot tell the coordinator is removed by its session timeout.
+    // A coordinator that no longer knows the member (fenced, unknown) counts as left.
+    auto r = rpc_->Heartbeat(req, std::min(config_.request_timeout_ms, 5000));
+    Status left;
+    if (!r.ok()) {
+      left = r.status();
+    } else if (r->error() != v1::NONE && r->error() != v1::FENCED_MEMBER_EPOCH &&
+               r->error() != v1::UNKNOWN_MEMBER_ID) {
+      left = StatusFromErrorCode(r->error(), r->error_message());
+    }
+    if (result.ok() && !left.ok()) {
+      result = Status(left.code(), left.message() + " (leaving group '" + config_.group_id + "')");
+    }
     lk.lock();
   }
   // Async commit callbacks still owed.
@@ -1068,6 +1083,7 @@ void ConsumerImpl::LeaveGroup(std::unique_lock<std::mutex>& lk, bool stay_usable
     d.callback(d.status, d.offsets);
     lk.lock();
   }
+  return result;
 }
 
 Status ConsumerImpl::Subscribe(std::vector<std::string> topics, std::string regex,
@@ -1092,7 +1108,7 @@ Status ConsumerImpl::Unsubscribe() {
   if (!group()) return Status::OK();
   std::unique_lock lk(mu_);
   if (closed_) return Status::Failed("consumer is closed");
-  LeaveGroup(lk, /*stay_usable=*/true);
+  (void)LeaveGroup(lk, /*stay_usable=*/true);
   listener_ = nullptr;
   return Status::OK();
 }
@@ -1117,7 +1133,7 @@ int32_t ConsumerImpl::MemberEpoch() const {
 // ------------------------------------------------------------------ Consumer
 
 Consumer::Consumer(std::unique_ptr<ConsumerImpl> impl) : impl_(std::move(impl)) {}
-Consumer::~Consumer() { impl_->Close(); }
+Consumer::~Consumer() { (void)impl_->Close(); }
 
 Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerConfig& c) {
   if (c.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
@@ -1180,6 +1196,6 @@ Result<std::vector<ConsumerRecord>> Consumer::Poll(std::chrono::milliseconds tim
   return impl_->Poll(timeout);
 }
 Result<int64_t> Consumer::Position(const TopicPartition& tp) const { return impl_->Position(tp); }
-void Consumer::Close() { impl_->Close(); }
+Status Consumer::Close() { return impl_->Close(); }
 
 }  // namespace rill::client

@@ -42,6 +42,11 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
     std::lock_guard lk(mu_);
     fence_next_ = true;
   }
+  // The next leave heartbeat (epoch < 0) gets COORDINATOR_NOT_AVAILABLE.
+  void FailNextLeave() {
+    std::lock_guard lk(mu_);
+    fail_next_leave_ = true;
+  }
   // Commits get FENCED_MEMBER_EPOCH while set.
   void FenceCommits(bool fence) {
     std::lock_guard lk(mu_);
@@ -64,7 +69,14 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
       for (int32_t p : t.partitions()) e.owned.insert({t.topic(), p});
     }
     events_.push_back(e);
-    if (req->member_epoch() < 0) return grpc::Status::OK;  // leave
+    if (req->member_epoch() < 0) {  // leave
+      if (fail_next_leave_) {
+        fail_next_leave_ = false;
+        resp->set_error(v1::COORDINATOR_NOT_AVAILABLE);
+        resp->set_error_message("leave failed by the test");
+      }
+      return grpc::Status::OK;
+    }
     if (fence_next_) {
       fence_next_ = false;
       resp->set_error(v1::FENCED_MEMBER_EPOCH);
@@ -141,6 +153,7 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
   int joins_ = 0;
   bool fence_next_ = false;
   bool fence_commits_ = false;
+  bool fail_next_leave_ = false;
 };
 
 }  // namespace rill::client::testing

@@ -2,7 +2,8 @@
 // coordinator: start at the committed offset, revocation runs on the polling thread and commits
 // before the release is reported, no records of a revoked partition afterwards, fencing loses
 // partitions without a commit and rejoins, fenced commits fail clearly, Close revokes, commits
-// and leaves, Subscribe and Assign exclude each other.
+// and leaves (and returns the error of a failed final commit or leave), Subscribe and Assign
+// exclude each other.
 
 #include <gtest/gtest.h>
 
@@ -324,7 +325,8 @@ TEST_F(GroupConsumerTest, CloseRevokesCommitsAndLeaves) {
   ASSERT_TRUE(PollUntil(
       *c, [&] { return got.size() >= 7; }, &got));
   const std::string id = c->MemberId();
-  c->Close();
+  Status closed = c->Close();
+  EXPECT_TRUE(closed.ok()) << closed.ToString();
   ASSERT_FALSE(listener_.calls.empty());
   EXPECT_EQ(listener_.calls.back().kind, 'R');
   EXPECT_EQ(listener_.calls.back().partitions, std::vector<TopicPartition>{kP0});
@@ -338,6 +340,43 @@ TEST_F(GroupConsumerTest, CloseRevokesCommitsAndLeaves) {
   EXPECT_EQ(commit.kind, Event::kCommit);
   EXPECT_EQ(commit.offsets.at(kP0), 7);
   EXPECT_FALSE(c->Poll(1ms).ok());
+  EXPECT_TRUE(c->Close().ok());  // closing again does nothing
+  EXPECT_EQ(coordinator_.events().size(), events.size());
+}
+
+TEST_F(GroupConsumerTest, CloseReportsAFailedLeave) {
+  AppendRecords(broker_, kP0, 3);
+  coordinator_.SetTarget({kP0});
+  auto c = Subscribed(Config());
+  std::vector<ConsumerRecord> got;
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 3; }, &got));
+  coordinator_.FailNextLeave();
+  Status closed = c->Close();
+  EXPECT_EQ(closed.code(), StatusCode::kUnavailable) << closed.ToString();
+  EXPECT_NE(closed.message().find("COORDINATOR_NOT_AVAILABLE"), std::string::npos)
+      << closed.ToString();
+  EXPECT_NE(closed.message().find("leaving group 'g'"), std::string::npos) << closed.ToString();
+  // The final commit still went through before the leave was tried, and the consumer is closed.
+  EXPECT_EQ(coordinator_.committed().at(kP0), 3);
+  EXPECT_EQ(coordinator_.events().back().epoch, -1);
+  EXPECT_FALSE(c->Poll(1ms).ok());
+  EXPECT_TRUE(c->Close().ok());
+}
+
+TEST_F(GroupConsumerTest, CloseReportsAFailedFinalCommit) {
+  AppendRecords(broker_, kP0, 3);
+  coordinator_.SetTarget({kP0});
+  auto c = Subscribed(Config());
+  std::vector<ConsumerRecord> got;
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 3; }, &got));
+  coordinator_.FenceCommits(true);
+  Status closed = c->Close();
+  EXPECT_FALSE(closed.ok());
+  EXPECT_EQ(closed.message().rfind("FENCED_MEMBER_EPOCH", 0), 0u) << closed.ToString();
+  EXPECT_EQ(coordinator_.committed().count(kP0), 0u);
+  EXPECT_EQ(coordinator_.events().back().epoch, -1);  // it still left
 }
 
 TEST_F(GroupConsumerTest, StaticMemberLeavesWithEpochMinusTwo) {
@@ -346,7 +385,7 @@ TEST_F(GroupConsumerTest, StaticMemberLeavesWithEpochMinusTwo) {
   cfg.group_instance_id = "instance-1";
   auto c = Subscribed(cfg);
   ASSERT_TRUE(PollUntil(*c, [&] { return HasCall('A'); }));
-  c->Close();
+  EXPECT_TRUE(c->Close().ok());
   EXPECT_EQ(coordinator_.events().back().epoch, -2);
 }
 

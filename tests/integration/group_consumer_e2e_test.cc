@@ -558,7 +558,7 @@ TEST_F(GroupConsumerE2ETest, PatternSubscriptionResumesAfterCloseAtTheCommit) {
     ASSERT_TRUE((*c)->SubscribePattern("ev.*").ok());
     consume_all(**c, first);
     EXPECT_EQ((*c)->Assignment().size(), size_t{kPartitions});
-    (*c)->Close();  // commits the positions, leaves
+    EXPECT_TRUE((*c)->Close().ok());  // commits the positions, leaves
   }
   const auto second = produce(120);
   auto c = client::Consumer::Create(cc);
@@ -609,7 +609,7 @@ TEST_F(GroupConsumerE2ETest, StaticMemberRestartGetsItsPartitionsBack) {
     ASSERT_TRUE(c.ok());
     ASSERT_TRUE((*c)->Subscribe({kTopic}).ok());
     EXPECT_EQ(poll_n(**c, 24), 24u);
-    (*c)->Close();
+    EXPECT_TRUE((*c)->Close().ok());
   }
   for (int i = 0; i < 12; ++i) {
     client::ProducerRecord r;

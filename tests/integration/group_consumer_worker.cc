@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
     fflush(out);
     if (sync) recorder.CommitSync();
   }
-  consumer->Close();
+  if (rill::Status s = consumer->Close(); !s.ok()) {
+    fprintf(out, "E close: %s\n", s.ToString().c_str());
+  }
   fprintf(out, "X %lld\n", (long long)MonoNs());
   fclose(out);
   return 0;

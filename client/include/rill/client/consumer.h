@@ -70,7 +70,7 @@ using CommitCallback = std::function<void(const Status& status, const OffsetMap&
 class Consumer {
  public:
   static Result<std::unique_ptr<Consumer>> Create(const ConsumerConfig& config);
-  ~Consumer();  // Close()s
+  ~Consumer();  // Close()s, ignoring its result
 
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
@@ -128,8 +128,12 @@ class Consumer {
   // Group consumer: runs OnPartitionsRevoked for the owned partitions, commits their positions
   // (enable_auto_commit), leaves the group (member epoch -1, or -2 for a static member so it
   // keeps its partitions for a restart within the session timeout). Then stops the background
-  // threads. Further Polls fail. Calling it again does nothing.
-  void Close();
+  // threads. Further Polls fail. Returns OK, or the first error of the final commit and the
+  // leave (e.g. Unavailable: the coordinator could not be reached; the group then drops the
+  // member at its session timeout); the consumer is closed either way. A coordinator that no
+  // longer knows the member counts as left. Calling it again does nothing and returns OK; a
+  // manually assigned consumer's Close always returns OK.
+  Status Close();
 
  private:
   explicit Consumer(std::unique_ptr<ConsumerImpl> impl);
