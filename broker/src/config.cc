@@ -133,6 +133,12 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "Page cache kept per partition behind the synced end; older synced data is "
                  "dropped from the cache after each fsync (-1 = keep, the kernel decides)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+  app.add_option("--storage.standby_segment_bytes", c.standby_segment_bytes,
+                 "First standby segment of a partition whose fsync groups are small: zeros written "
+                 "between groups (at most twice the appended bytes) and rolled into early, so "
+                 "group fsyncs overwrite written space; each next one doubles up to segment.bytes "
+                 "(0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,

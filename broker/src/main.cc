@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
       *config, [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
       std::make_unique<rill::broker::StorageLogStore>(config->data_dir,
                                                      config->preallocate_bytes,
-                                                     config->cache_behind_bytes));
+                                                     config->cache_behind_bytes,
+                                                     config->standby_segment_bytes));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

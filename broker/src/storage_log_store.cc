@@ -17,7 +17,8 @@ namespace rill::broker {
 namespace {
 
 Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
-                                       int64_t preallocate_bytes, int64_t cache_behind_bytes) {
+                                       int64_t preallocate_bytes, int64_t cache_behind_bytes,
+                                       int64_t standby_segment_bytes) {
   // ParseTopicConfig takes overrides; the effective map is a valid set of overrides.
   std::map<std::string, std::string> known;
   for (const auto& [k, v] : effective) {
@@ -35,13 +36,15 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
   c.flush_interval_ms = tc.flush_interval_ms;
   c.index_interval_bytes = tc.index_interval_bytes;
   c.max_batch_bytes = tc.max_message_bytes;
-  // Zero-fill ahead whenever the flusher has nothing else to do, in 256 KiB pieces, once a
-  // quarter of the window is used (storage::LogConfig has the rules).
+  // Zero-fill ahead whenever the flusher has nothing else to do, in 64 KiB pieces, once a
+  // quarter of the window is used; standby segments use the same pieces (storage::LogConfig has
+  // the rules).
   c.preallocate_bytes = preallocate_bytes;
   c.preallocate_chunk_bytes = std::max<int64_t>(preallocate_bytes / 4, 4096);
-  c.preallocate_piece_bytes = 256 << 10;
+  c.preallocate_piece_bytes = 64 << 10;
   c.preallocate_idle_ms = 0;
   c.cache_behind_bytes = cache_behind_bytes;
+  c.standby_min_bytes = standby_segment_bytes;
   return c;
 }
 
@@ -203,7 +206,8 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 
   Status ApplyConfig(const TopicConfigMap& config) override {
     RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes,
-                                                            config_.cache_behind_bytes));
+                                                            config_.cache_behind_bytes,
+                                                            config_.standby_min_bytes));
     std::shared_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
     return log_->ApplyConfig(c);
@@ -226,10 +230,11 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 };
 
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
-                                 int64_t cache_behind_bytes)
+                                 int64_t cache_behind_bytes, int64_t standby_segment_bytes)
     : data_dir_(std::move(data_dir)),
       preallocate_bytes_(preallocate_bytes),
-      cache_behind_bytes_(cache_behind_bytes) {}
+      cache_behind_bytes_(cache_behind_bytes),
+      standby_segment_bytes_(standby_segment_bytes) {}
 
 StorageLogStore::~StorageLogStore() { (void)CloseAll(); }
 
@@ -274,7 +279,8 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
                                                             int32_t partition,
                                                             const TopicConfigMap& config) {
   RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, preallocate_bytes_,
-                                                            cache_behind_bytes_));
+                                                            cache_behind_bytes_,
+                                                            standby_segment_bytes_));
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_RETURN_IF_ERROR(PrepareDir(dir, PartitionIdentity{topic, topic_id, partition}));

@@ -38,9 +38,10 @@ Result<PartitionIdentity> DecodePartitionIdentity(std::string_view text);
 
 class StorageLogStore final : public LogStore {
  public:
-  // `preallocate_bytes`, `cache_behind_bytes`: storage::LogConfig's fields for every log.
+  // `preallocate_bytes`, `cache_behind_bytes`, `standby_segment_bytes` (standby_min_bytes):
+  // storage::LogConfig's fields for every log.
   StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
-                  int64_t cache_behind_bytes = -1);
+                  int64_t cache_behind_bytes = -1, int64_t standby_segment_bytes = 0);
   ~StorageLogStore() override;
 
   // Writes the identity file (atomically) before the log's first segment; removes the
@@ -64,6 +65,7 @@ class StorageLogStore final : public LogStore {
   const std::string data_dir_;
   const int64_t preallocate_bytes_;
   const int64_t cache_behind_bytes_;
+  const int64_t standby_segment_bytes_;
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name
 };

@@ -61,6 +61,17 @@ class PosixFile : public File {
                           POSIX_FADV_DONTNEED);
   }
 
+  Status WriteBack(uint64_t offset, uint64_t len, bool wait) override {
+    const unsigned flags =
+        wait ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
+             : SYNC_FILE_RANGE_WRITE;
+    if (::sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(len), flags) !=
+        0) {
+      return ErrnoStatus("sync_file_range", path_, errno);
+    }
+    return Status::OK();
+  }
+
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("ftruncate", path_, errno);

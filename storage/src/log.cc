@@ -468,10 +468,14 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   auto seg = active();
   int64_t span = 0;
   for (const auto& m : metas) span += m.last_offset + 1;
+  // Beyond its written space the active segment grows, and each group fsync of a growing file
+  // commits a journal transaction: roll early into a complete standby (written space) instead.
+  const bool grows = seg->size() + batches.size() > seg->prepared_end();
   if (!seg->empty() &&
       (seg->size() + batches.size() > static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
        now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
-       log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX)) {
+       log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX ||
+       (grows && StandbyInPoolLocked()))) {
     Status st = RollLocked(log_end_offset());
     if (!st.ok()) return Fail(st);
     seg = active();
@@ -495,6 +499,7 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   Status st = seg->Write(std::string_view(batches.data(), batches.size()), metas);
   if (!st.ok()) return Fail(st);
   log_end_.store(next, std::memory_order_release);
+  appended_since_roll_ += batches.size();
   if (flush_policy() == FlushPolicy::kNone) {
     AdvanceDurable(Offset(next));
   } else {
@@ -536,6 +541,7 @@ Status Log::RollLocked(Offset base_offset) {
   unsynced_closed_.push_back(std::move(old));
   dir_dirty_ = true;
   active_created_ms_ = clock_();
+  appended_since_roll_ = 0;
   return Status::OK();
 }
 
@@ -651,6 +657,94 @@ bool Log::PreallocateIdle() {
   return st.ok();
 }
 
+std::string Log::StandbyPath() const { return PoolPath(Offset(0)); }
+
+bool Log::StandbyInPoolLocked() const {
+  const std::string path = StandbyPath();
+  return std::any_of(pool_.begin(), pool_.end(), [&](const PoolFile& f) { return f.path == path; });
+}
+
+void Log::AbandonStandby(const Status& cause) {
+  spdlog::warn("partition {}: standby segment abandoned ({}); group fsyncs of a new segment will "
+               "commit the journal until retention recycles segments",
+               name_, cause.ToString());
+  standby_.reset();
+  (void)fs_->Remove(StandbyPath());
+  standby_off_ = true;
+}
+
+bool Log::StandbyStep() {
+  if (config_.standby_min_bytes <= 0 || !config_.recycle_segments ||
+      config_.recycle_pool_files <= 0 || standby_off_) {
+    return false;
+  }
+  // Large groups amortise their journal commits; zero-filling would only double the writes.
+  if (last_group_bytes_.load(std::memory_order_relaxed) > config_.preallocate_max_group_bytes) {
+    return false;
+  }
+  const uint64_t piece = std::min<uint64_t>(
+      Zeros().size(), static_cast<uint64_t>(std::max<int64_t>(config_.preallocate_piece_bytes, 4096)));
+  uint64_t allowance;
+  uint64_t segment_bytes;
+  {
+    std::lock_guard lock(write_mu_);
+    // Written space already waiting (a standby or a recycled file) needs no more.
+    if (closed_ || failed_.load(std::memory_order_acquire) || !pool_.empty()) return false;
+    // Twice the appended bytes, so a standby twice the active one's size is complete by the
+    // time the active one is full, plus a head start so that it is complete a little earlier.
+    allowance = 2 * appended_since_roll_ + static_cast<uint64_t>(config_.standby_min_bytes) / 4;
+    segment_bytes = static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed));
+  }
+  if (standby_ == nullptr) {
+    // A partition with little traffic gets none: its groups are rare, and zeros are disk space.
+    if (appended_since_roll_ < static_cast<uint64_t>(config_.standby_min_bytes) / 16) {
+      return false;
+    }
+    uint64_t target = std::max<uint64_t>(static_cast<uint64_t>(config_.standby_min_bytes),
+                                         2 * standby_last_size_);
+    target = std::min(target, segment_bytes);
+    standby_target_ = std::max<uint64_t>(piece, target / piece * piece);
+    auto f = fs_->Open(StandbyPath(), /*create=*/true, /*truncate=*/true);
+    if (!f.ok()) {
+      AbandonStandby(f.status());
+      return false;
+    }
+    standby_ = std::move(f).value();
+    standby_written_ = 0;
+    standby_pending_ = 0;
+  }
+  // The last piece's writeback first: it is usually done by now, and waiting here keeps the
+  // zeros out of the next group fsync's way.
+  if (standby_pending_ > 0) {
+    Status st = standby_->WriteBack(standby_written_ - standby_pending_, standby_pending_, true);
+    standby_pending_ = 0;
+    if (!st.ok()) {
+      AbandonStandby(st);
+      return false;
+    }
+  }
+  if (standby_written_ >= standby_target_) {
+    // Complete. Not fsynced: its blocks are written and their allocation reaches the journal
+    // with the next commit; the roll that takes it syncs the directory.
+    standby_.reset();
+    std::lock_guard lock(write_mu_);
+    if (closed_) return false;
+    pool_.push_back({StandbyPath(), Offset(0), nullptr});
+    standby_last_size_ = standby_target_;
+    return true;
+  }
+  if (standby_written_ + piece > allowance) return false;
+  Status st = standby_->WriteAt(standby_written_, std::string_view(Zeros()).substr(0, piece));
+  if (st.ok()) st = standby_->WriteBack(standby_written_, piece, /*wait=*/false);
+  if (!st.ok()) {
+    AbandonStandby(st);
+    return false;
+  }
+  standby_written_ += piece;
+  standby_pending_ = piece;
+  return true;
+}
+
 void Log::PollForAppend() {
   const auto until = std::chrono::steady_clock::now() +
                      std::chrono::microseconds(config_.group_commit_poll_us);
@@ -692,7 +786,7 @@ void Log::FlusherLoop() {
           flusher_cv_.wait(lock, pred);
         } else if (!flusher_cv_.wait_for(lock, idle, pred)) {
           lock.unlock();
-          window_full = !PreallocateIdle();
+          window_full = !PreallocateIdle() && !StandbyStep();
           continue;
         }
         window_full = false;
@@ -707,6 +801,10 @@ void Log::FlusherLoop() {
     if (work) {
       bool did;
       (void)SyncPending(&did);
+      // One standby piece per group as well: a steady stream may leave the flusher no idle
+      // moment, and the piece (a page-cache copy; the last piece's writeback is long done) costs
+      // the next group far less than a growing file's journal commit.
+      if (policy == FlushPolicy::kGroup) (void)StandbyStep();
     } else if (policy == FlushPolicy::kInterval) {
       while (PreallocateIdle()) {
       }

@@ -18,11 +18,12 @@ constexpr size_t kOffsetEntry = 8;
 constexpr size_t kTimeEntry = 12;
 constexpr size_t kScanChunk = 1 << 20;
 
+}  // namespace
+
 const std::string& Zeros() {
   static const std::string* z = new std::string(1 << 20, '\0');
   return *z;
 }
-}  // namespace
 
 // The header fields a lookup needs, read with one pread.
 struct HeaderView {

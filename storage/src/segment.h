@@ -36,6 +36,9 @@ struct BatchMeta {
 
 std::string SegmentFileName(Offset base, std::string_view ext);  // "000..123.log"
 
+// 1 MiB of zero bytes, for zero-fill writes.
+const std::string& Zeros();
+
 class Segment {
  public:
   // Creates empty files for a new segment (replacing leftovers of the same name).

@@ -59,6 +59,9 @@ LogConfig CrashConfig(std::mt19937_64& rng) {
   c.retention_bytes = rng() % 4 == 0 ? -1 : c.segment_bytes * 2;
   c.recycle_segments = rng() % 4 != 0;
   c.recycle_pool_files = 1 + static_cast<int>(rng() % 3);
+  // Standby segments (written between groups, rolled into early), half of the time.
+  c.standby_min_bytes = rng() % 2 ? 8 * 1024 : 0;
+  c.preallocate_piece_bytes = 4096;
   return c;
 }
 

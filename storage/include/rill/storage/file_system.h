@@ -42,6 +42,16 @@ class File {
     (void)offset;
     (void)len;
   }
+  // Starts writeback of [offset, offset + len) to the device (sync_file_range WRITE) and, when
+  // `wait`, first waits for any writeback of the range already under way and then for this one
+  // (WAIT_BEFORE | WRITE | WAIT_AFTER). Neither the metadata nor the device cache is flushed: it
+  // makes no promise about a crash (only Sync does). A no-op where unsupported.
+  virtual Status WriteBack(uint64_t offset, uint64_t len, bool wait) {
+    (void)offset;
+    (void)len;
+    (void)wait;
+    return Status::OK();
+  }
 };
 
 class FileSystem {

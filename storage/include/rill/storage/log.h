@@ -187,6 +187,12 @@ class Log {
   Status SyncPending(bool* did_work);
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.
   bool PreallocateIdle();
+  // Writes one piece of the standby segment (or completes it); true if it did any work.
+  bool StandbyStep();
+  // Closes and deletes an unfinished standby after an error; no more standbys for this Log.
+  void AbandonStandby(const Status& cause);
+  std::string StandbyPath() const;
+  bool StandbyInPoolLocked() const;  // write_mu_ held
   std::shared_ptr<Segment> SegmentFor(Offset offset) const;
   std::shared_ptr<Segment> active() const;
   // Recycling pool (write_mu_ held). RetireLocked pools or deletes a segment retention removed
@@ -252,6 +258,15 @@ class Log {
   std::atomic<int64_t> last_group_bytes_{0};
   uint64_t synced_size_ = 0;
   bool filling_ = false;
+  // Standby segment: the file being written and its progress (flusher thread only), and the
+  // bytes appended since the last roll, which bound its zero bytes (under write_mu_).
+  std::unique_ptr<File> standby_;
+  uint64_t standby_written_ = 0;
+  uint64_t standby_target_ = 0;
+  uint64_t standby_pending_ = 0;  // bytes of the last piece, whose writeback may be under way
+  uint64_t standby_last_size_ = 0;
+  bool standby_off_ = false;  // a standby write failed: no more (zero-fill is only a help)
+  uint64_t appended_since_roll_ = 0;
   std::mutex cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
   int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;

@@ -43,6 +43,18 @@ struct LogConfig {
   int64_t preallocate_idle_ms = 20;
   int64_t preallocate_piece_bytes = 1LL << 20;
   int64_t preallocate_max_group_bytes = 256LL << 10;
+  // Standby segments (group policy; docs/STORAGE.md, Standby segments). While the groups are
+  // small (the last group fsync <= preallocate_max_group_bytes) the flusher, after each group
+  // and whenever it has no group to sync, writes zeros into a standby file, one
+  // preallocate_piece_bytes piece at a time, each
+  // handed to writeback (sync_file_range) and never fsynced, and never more zero bytes than twice
+  // the bytes appended since the last roll plus standby_min_bytes / 4 (none before
+  // standby_min_bytes / 16 have been appended since the last roll). Once complete the file joins the recycling pool, and
+  // the next append that would grow the active segment beyond its written space rolls into it:
+  // group fsyncs then overwrite written space, which on ext4 commits no journal transaction. The
+  // first standby is standby_min_bytes, each next one twice the last, up to segment_bytes.
+  // Needs recycle_segments and recycle_pool_files >= 1. 0 disables.
+  int64_t standby_min_bytes = 0;
   // Segment recycling: a segment that retention deletes is renamed into a pool
   // (`<end offset>.recycle` in the partition directory, at most recycle_pool_files files) and the
   // next roll renames a pool file to the new segment's name instead of creating a growing file,

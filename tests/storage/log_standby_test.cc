@@ -1,0 +1,160 @@
+// Standby segments: with small groups the flusher writes a standby file of zeros (never more
+// than twice the bytes appended since the last roll), and the log rolls into it once the active
+// segment would grow, so group fsyncs overwrite written space. Sizes double up to segment_bytes;
+// large groups prepare nothing; a crash mid-standby loses nothing.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "rill/storage/faulty_file_system.h"
+#include "rill/storage/log.h"
+#include "support/poll.h"
+#include "test_batches.h"
+
+namespace rill::storage {
+namespace {
+
+using testing::MakeBatch;
+using namespace std::chrono_literals;
+
+constexpr char kDir[] = "data/t-0";
+constexpr char kStandby[] = "data/t-0/00000000000000000000.recycle";
+
+auto Deadline() { return std::chrono::steady_clock::now() + 30s; }
+
+class LogStandbyTest : public ::testing::Test {
+ protected:
+  static LogConfig Config() {
+    LogConfig c;
+    c.flush_policy = FlushPolicy::kGroup;
+    c.segment_bytes = 1 << 20;
+    c.index_interval_bytes = 4096;
+    c.preallocate_bytes = 0;
+    c.preallocate_idle_ms = 0;
+    c.preallocate_piece_bytes = 4096;
+    c.group_commit_poll_us = 0;
+    c.standby_min_bytes = 64 << 10;
+    return c;
+  }
+  std::unique_ptr<Log> OpenLog(const LogConfig& c) {
+    auto r = Log::Open(&fs_, kDir, "t-0", c, [] { return int64_t{1'000'000}; });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return std::move(r).value();
+  }
+  // Appends one batch of `payload` bytes and waits until it is durable (one small group).
+  void AppendDurable(Log& log, size_t payload) {
+    std::string b = MakeBatch(1, payload, 1000, seq_++);
+    auto r = log.Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(log.WaitDurable(r->last_offset, Deadline()).ok());
+    appended_ += b.size();
+  }
+  // Sizes of the segment files by base offset.
+  std::map<std::string, size_t> SegmentFiles() {
+    std::map<std::string, size_t> out;
+    auto names = fs_.ListDir(kDir);
+    EXPECT_TRUE(names.ok());
+    for (const auto& n : *names) {
+      if (n.size() == 24 && n.ends_with(".log")) out[n] = fs_.Contents(std::string(kDir) + "/" + n).size();
+    }
+    return out;
+  }
+
+  FaultyFileSystem fs_{5};
+  uint64_t seq_ = 1;
+  uint64_t appended_ = 0;
+};
+
+TEST_F(LogStandbyTest, StandbyStaysWithinTwiceTheAppendedBytesAndTheLogRollsIntoIt) {
+  auto log = OpenLog(Config());
+  size_t max_seen = 0;
+  while (log->recycled_count() == 0 && appended_ < (512u << 10)) {
+    AppendDurable(*log, 1000);
+    // The flusher may be writing a piece right now: one piece of slack.
+    const size_t standby = fs_.Contents(kStandby).size();
+    // Twice the appended bytes plus a quarter of standby_min_bytes, plus one piece of slack
+    // (the flusher may be writing one right now).
+    EXPECT_LE(standby, 2 * appended_ + (16 << 10) + 4096) << "after " << appended_ << " bytes";
+    max_seen = std::max(max_seen, standby);
+  }
+  ASSERT_EQ(log->recycled_count(), 1u) << "standby " << fs_.Contents(kStandby).size() << " exists " << fs_.Exists(kStandby) << "; no roll into the standby after " << appended_
+                                       << " appended bytes";
+  // The first standby is standby_min_bytes; it was complete (64 KiB) before the roll took it.
+  EXPECT_EQ(max_seen, 64u << 10);
+  EXPECT_EQ(log->segment_count(), 2u);
+  auto files = SegmentFiles();
+  ASSERT_EQ(files.size(), 2u);
+  // The new active segment is the standby: 64 KiB of written space, batches at its start.
+  EXPECT_EQ(files.rbegin()->second, 64u << 10);
+  // Everything reads back across the roll.
+  for (int64_t o = 0; o < log->log_end_offset().value(); ++o) {
+    auto r = log->Read(Offset(o), 1 << 20);
+    ASSERT_TRUE(r.ok()) << o << ": " << r.status().ToString();
+    ASSERT_FALSE(r->data.empty()) << o;
+  }
+}
+
+TEST_F(LogStandbyTest, EachStandbyIsTwiceTheLastUpToSegmentBytes) {
+  LogConfig c = Config();
+  c.segment_bytes = 256 << 10;
+  auto log = OpenLog(c);
+  // Right after each roll the new active segment is the whole standby file (data at its start).
+  std::vector<size_t> standby_sizes;
+  while (log->recycled_count() < 4 && appended_ < (8u << 20)) {
+    const uint64_t rolls = log->recycled_count();
+    AppendDurable(*log, 1000);
+    if (log->recycled_count() > rolls) standby_sizes.push_back(SegmentFiles().rbegin()->second);
+  }
+  EXPECT_EQ(standby_sizes, (std::vector<size_t>{64 << 10, 128 << 10, 256 << 10, 256 << 10}));
+  EXPECT_EQ(log->segment_count(), 5u);
+}
+
+TEST_F(LogStandbyTest, LargeGroupsPrepareNoStandby) {
+  LogConfig c = Config();
+  c.preallocate_max_group_bytes = 8 << 10;
+  auto log = OpenLog(c);
+  for (int i = 0; i < 40; ++i) AppendDurable(*log, 16 << 10);
+  EXPECT_FALSE(fs_.Exists(kStandby));
+  EXPECT_EQ(log->recycled_count(), 0u);
+}
+
+TEST_F(LogStandbyTest, OffWhenStandbyMinBytesIsZero) {
+  LogConfig c = Config();
+  c.standby_min_bytes = 0;
+  auto log = OpenLog(c);
+  for (int i = 0; i < 300; ++i) AppendDurable(*log, 1000);
+  EXPECT_FALSE(fs_.Exists(kStandby));
+  EXPECT_EQ(log->segment_count(), 1u);
+}
+
+TEST_F(LogStandbyTest, CrashWithAStandbyUnderWayLosesNothing) {
+  LogConfig c = Config();
+  c.standby_min_bytes = 512 << 10;  // still being written when the crash comes
+  Offset durable_end;
+  {
+    auto log = OpenLog(c);
+    while (fs_.Contents(kStandby).size() < (16u << 10)) AppendDurable(*log, 1000);
+    durable_end = log->durable_offset();
+    fs_.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
+  }
+  auto log = OpenLog(c);
+  EXPECT_GE(log->log_end_offset(), durable_end);
+  for (int64_t o = 0; o < durable_end.value(); ++o) {
+    auto r = log->Read(Offset(o), 1 << 20);
+    ASSERT_TRUE(r.ok()) << o << ": " << r.status().ToString();
+    ASSERT_FALSE(r->data.empty()) << o;
+  }
+  // The log goes on, preparing and using standbys again.
+  const uint64_t before = appended_;
+  while (log->recycled_count() == 0 && appended_ - before < (2u << 20)) AppendDurable(*log, 1000);
+  EXPECT_EQ(log->recycled_count(), 1u);
+  ASSERT_TRUE(log->Close().ok());
+}
+
+}  // namespace
+}  // namespace rill::storage
