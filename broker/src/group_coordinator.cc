@@ -631,6 +631,8 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
           spdlog::warn("group {}: reset-offsets of {}-{} to timestamp {}: {}", request.group_id(),
                        tp.topic, tp.partition, request.timestamp_ms(), r.status().ToString());
           o->set_error(v1::STORAGE_ERROR);
+          o->set_error_message("looking up timestamp " + std::to_string(request.timestamp_ms()) +
+                               ": " + r.status().ToString());
           o->set_offset(-1);
           continue;
         }

@@ -177,8 +177,9 @@ std::vector<GroupOffset> ToGroupOffsets(
     g.offset = o.offset();
     g.metadata = o.metadata();
     if (o.error() != v1::NONE) {
-      g.status = StatusFromErrorCode(
-          o.error(), "partition " + o.topic() + "-" + std::to_string(o.partition()));
+      std::string what = "partition " + o.topic() + "-" + std::to_string(o.partition());
+      if (!o.error_message().empty()) what += ": " + o.error_message();
+      g.status = StatusFromErrorCode(o.error(), what);
     }
     out.push_back(std::move(g));
   }

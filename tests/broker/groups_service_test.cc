@@ -325,7 +325,15 @@ TEST_F(GroupsServiceTest, ResetToTimestampReportsLookupErrorAndKeepsOffset) {
     EXPECT_TRUE(groups_->ResetOffsets(&ctx, req, &resp).ok());
     EXPECT_EQ(resp.error(), v1::NONE) << resp.error_message();
     std::map<int32_t, std::pair<v1::ErrorCode, int64_t>> by_partition;
-    for (const auto& o : resp.offsets()) by_partition[o.partition()] = {o.error(), o.offset()};
+    for (const auto& o : resp.offsets()) {
+      by_partition[o.partition()] = {o.error(), o.offset()};
+      // The failed partition says why; the others say nothing.
+      if (o.error() == v1::NONE) {
+        EXPECT_TRUE(o.error_message().empty()) << o.error_message();
+      } else {
+        EXPECT_NE(o.error_message().find("bad crc"), std::string::npos) << o.error_message();
+      }
+    }
     return by_partition;
   };
   using Outcome = std::pair<v1::ErrorCode, int64_t>;
