@@ -116,7 +116,7 @@ TEST_F(LogStandbyTest, EachStandbyIsTwiceTheLastUpToSegmentBytes) {
 
 TEST_F(LogStandbyTest, LargeGroupsPrepareNoStandby) {
   LogConfig c = Config();
-  c.preallocate_max_group_bytes = 8 << 10;
+  c.standby_max_group_bytes = 8 << 10;
   auto log = OpenLog(c);
   for (int i = 0; i < 40; ++i) AppendDurable(*log, 16 << 10);
   EXPECT_FALSE(fs_.Exists(kStandby));

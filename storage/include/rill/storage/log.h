@@ -257,6 +257,8 @@ class Log {
   // fsync, the active segment's size at that fsync, and whether a window fill is under way.
   std::atomic<int64_t> last_group_bytes_{0};
   uint64_t synced_size_ = 0;
+  // Moving average of the group fsyncs' bytes (written under write_mu_, read without it).
+  std::atomic<int64_t> group_bytes_avg_;
   bool filling_ = false;
   // Standby segment: the file being written and its progress (flusher thread only), and the
   // bytes appended since the last roll, which bound its zero bytes (under write_mu_).

@@ -44,7 +44,7 @@ struct LogConfig {
   int64_t preallocate_piece_bytes = 1LL << 20;
   int64_t preallocate_max_group_bytes = 256LL << 10;
   // Standby segments (group policy; docs/STORAGE.md, Standby segments). While the groups are
-  // small (the last group fsync <= preallocate_max_group_bytes) the flusher, after each group
+  // small (standby_max_group_bytes below) the flusher, after each group
   // and whenever it has no group to sync, writes zeros into a standby file, one
   // preallocate_piece_bytes piece at a time, each
   // handed to writeback (sync_file_range) and never fsynced, and never more zero bytes than twice
@@ -55,6 +55,9 @@ struct LogConfig {
   // first standby is standby_min_bytes, each next one twice the last, up to segment_bytes.
   // Needs recycle_segments and recycle_pool_files >= 1. 0 disables.
   int64_t standby_min_bytes = 0;
+  // Standbys are written only while the moving average of the group fsyncs (weight 1/8 per
+  // group) is at most this: the low-rate, latency-bound regime where journal commits dominate.
+  int64_t standby_max_group_bytes = 64LL << 10;
   // Segment recycling: a segment that retention deletes is renamed into a pool
   // (`<end offset>.recycle` in the partition directory, at most recycle_pool_files files) and the
   // next roll renames a pool file to the new segment's name instead of creating a growing file,
