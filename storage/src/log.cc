@@ -32,9 +32,12 @@ bool ParseSegmentName(const std::string& name, int64_t* base) {
 
 std::string_view FlushPolicyName(FlushPolicy p) {
   switch (p) {
-    case FlushPolicy::kGroup: return "group";
-    case FlushPolicy::kInterval: return "interval";
-    case FlushPolicy::kNone: return "none";
+    case FlushPolicy::kGroup:
+      return "group";
+    case FlushPolicy::kInterval:
+      return "interval";
+    case FlushPolicy::kNone:
+      return "none";
   }
   return "?";
 }
@@ -128,19 +131,9 @@ Status Log::ApplyConfig(const LogConfig& config) {
     // Appends made under group/interval were promised an fsync: give it to them before `none`
     // lets later appends move the durable offset past them. (The flusher may sync the same
     // files at the same time; fsync is idempotent.)
-    const int64_t target = log_end_offset().value();
-    const uint64_t seen = truncations_;
     std::vector<std::shared_ptr<Segment>> segs = unsynced_closed_;
     segs.push_back(active());
-    for (const auto& s : segs) {
-      Status st = s->Sync();
-      if (!st.ok()) return Fail(st);
-    }
-    if (dir_dirty_) {
-      Status st = fs_->SyncDir(dir_);
-      if (!st.ok()) return Fail(st);
-    }
-    AdvanceDurable(Offset(target), seen);
+    RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty_, log_end_offset().value(), truncations_));
   }
   segment_bytes_.store(config.segment_bytes, std::memory_order_relaxed);
   segment_ms_.store(config.segment_ms, std::memory_order_relaxed);
@@ -165,8 +158,7 @@ Status Log::LoadCheckpoint(Checkpoint* cp) {
   if (nl == std::string::npos) return Status::Corruption("checkpoint without crc");
   std::string body = text->substr(0, nl);
   uint32_t crc = 0;
-  if (std::sscanf(text->c_str() + nl, "crc %" SCNu32, &crc) != 1 ||
-      crc != crc32c::Value(body)) {
+  if (std::sscanf(text->c_str() + nl, "crc %" SCNu32, &crc) != 1 || crc != crc32c::Value(body)) {
     return Status::Corruption("checkpoint crc mismatch");
   }
   std::istringstream in(body);
@@ -197,11 +189,11 @@ Status Log::WriteCheckpoint(bool clean) {
     return fs_->SyncDir(dir_);
   }
   auto act = active();
-  std::string body = std::string(kCheckpointMagic) + "\n" +
-                     "log_start_offset " + std::to_string(log_start_offset().value()) + "\n" +
-                     "log_end_offset " + std::to_string(log_end_offset().value()) + "\n" +
-                     "active_base " + std::to_string(act->base_offset().value()) + "\n" +
-                     "active_size " + std::to_string(act->size()) + "\n";
+  std::string body = std::string(kCheckpointMagic) + "\n" + "log_start_offset " +
+                     std::to_string(log_start_offset().value()) + "\n" + "log_end_offset " +
+                     std::to_string(log_end_offset().value()) + "\n" + "active_base " +
+                     std::to_string(act->base_offset().value()) + "\n" + "active_size " +
+                     std::to_string(act->size()) + "\n";
   body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
   return WriteFileAtomically(fs_, path, body);
 }
@@ -219,14 +211,15 @@ Status Log::Recover() {
   Status cp_st = LoadCheckpoint(&cp);
   bool clean = cp_st.ok() && !bases.empty() && bases.back() == cp.active_base;
   if (!cp_st.ok() && !cp_st.IsNotFound()) {
-    spdlog::warn("partition {}: unreadable recovery checkpoint ({}); scanning every segment",
-                 name_, cp_st.message());
+    spdlog::warn("partition {}: unreadable recovery checkpoint ({}); scanning every segment", name_,
+                 cp_st.message());
   }
 
   std::vector<std::shared_ptr<Segment>> segs;
   for (int64_t b : bases) {
-    RILL_ASSIGN_OR_RETURN(auto s, Segment::OpenExisting(fs_, dir_, Offset(b),
-                                                        index_interval_bytes_.load(std::memory_order_relaxed)));
+    RILL_ASSIGN_OR_RETURN(
+        auto s, Segment::OpenExisting(fs_, dir_, Offset(b),
+                                      index_interval_bytes_.load(std::memory_order_relaxed)));
     segs.push_back(std::move(s));
   }
   if (clean) {
@@ -248,10 +241,11 @@ Status Log::Recover() {
     size_t keep = segs.size();
     for (size_t i = 0; i < segs.size(); ++i) {
       if (i > 0 && segs[i]->base_offset() != segs[i - 1]->next_offset()) {
-        spdlog::warn("partition {}: segment {} starts at offset {} but the log ends at {}; "
-                     "dropping it and every later segment",
-                     name_, segs[i]->log_path(), segs[i]->base_offset().value(),
-                     segs[i - 1]->next_offset().value());
+        spdlog::warn(
+            "partition {}: segment {} starts at offset {} but the log ends at {}; "
+            "dropping it and every later segment",
+            name_, segs[i]->log_path(), segs[i]->base_offset().value(),
+            segs[i - 1]->next_offset().value());
         keep = i;
         break;
       }
@@ -260,11 +254,11 @@ Status Log::Recover() {
       // the next segment's base, every offset of this segment is present and what it stopped at
       // lies past the data (recycled or zero-filled space whose trim was not yet durable).
       Status st = segs[i]->Recover(name_);
-      if (!st.ok() && i + 1 < segs.size() &&
-          segs[i + 1]->base_offset() == segs[i]->next_offset()) {
-        spdlog::info("partition {}: segment {} is complete; the bytes after its data were not "
-                     "batches of the log",
-                     name_, segs[i]->log_path());
+      if (!st.ok() && i + 1 < segs.size() && segs[i + 1]->base_offset() == segs[i]->next_offset()) {
+        spdlog::info(
+            "partition {}: segment {} is complete; the bytes after its data were not "
+            "batches of the log",
+            name_, segs[i]->log_path());
       }
     }
     for (size_t i = keep; i < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
@@ -297,8 +291,9 @@ Status Log::Recover() {
   if (!segs.empty()) start = std::max(start, segs[0]->base_offset().value());
   if (segs.empty()) {
     if (cp_st.ok()) start = cp.log_start_offset;
-    RILL_ASSIGN_OR_RETURN(auto s, Segment::Create(fs_, dir_, Offset(start),
-                                                  index_interval_bytes_.load(std::memory_order_relaxed)));
+    RILL_ASSIGN_OR_RETURN(auto s,
+                          Segment::Create(fs_, dir_, Offset(start),
+                                          index_interval_bytes_.load(std::memory_order_relaxed)));
     segs.push_back(std::move(s));
   }
   // Pool files: kept only while their end offset is <= the log start offset (then no offset
@@ -334,8 +329,8 @@ Status Log::Recover() {
   RILL_RETURN_IF_ERROR(WriteCheckpoint(/*clean=*/false));
   RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   if (!clean && bases.size() > 0) {
-    spdlog::info("partition {}: recovered {} segment(s), offsets [{}, {})", name_,
-                 segment_count(), start, end);
+    spdlog::info("partition {}: recovered {} segment(s), offsets [{}, {})", name_, segment_count(),
+                 start, end);
   }
   return Status::OK();
 }
@@ -446,13 +441,12 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
     while (it.Next()) {
       const auto& h = it.header();
       if (h.total_size() > static_cast<size_t>(max_batch)) {
-        return Status::InvalidArgument("partition " + name_ + ": batch of " +
-                                       std::to_string(h.total_size()) +
-                                       " bytes exceeds max.message.bytes " +
-                                       std::to_string(max_batch));
+        return Status::InvalidArgument(
+            "partition " + name_ + ": batch of " + std::to_string(h.total_size()) +
+            " bytes exceeds max.message.bytes " + std::to_string(max_batch));
       }
-      metas.push_back({0, h.last_offset_delta, h.max_timestamp,
-                       static_cast<uint32_t>(h.total_size())});
+      metas.push_back(
+          {0, h.last_offset_delta, h.max_timestamp, static_cast<uint32_t>(h.total_size())});
       covered = it.position() + h.total_size();
     }
     if (!it.status().ok()) {
@@ -473,11 +467,11 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
   // Beyond its written space the active segment grows, and each group fsync of a growing file
   // commits a journal transaction: roll early into a complete standby (written space) instead.
   const bool grows = seg->size() + batches.size() > seg->prepared_end();
-  if (!seg->empty() &&
-      (seg->size() + batches.size() > static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
-       now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
-       log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX ||
-       (grows && StandbyInPoolLocked()))) {
+  if (!seg->empty() && (seg->size() + batches.size() >
+                            static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
+                        now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
+                        log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX ||
+                        (grows && StandbyInPoolLocked()))) {
     Status st = RollLocked(log_end_offset());
     if (!st.ok()) return Fail(st);
     seg = active();
@@ -525,16 +519,19 @@ Status Log::RollLocked(Offset base_offset) {
     return f.end <= base_offset && (f.retired == nullptr || f.retired.use_count() == 1);
   });
   if (config_.recycle_segments && it != pool_.end()) {
-    RILL_ASSIGN_OR_RETURN(seg, Segment::CreateRecycled(fs_, dir_, base_offset,
-                                                       index_interval_bytes_.load(std::memory_order_relaxed), it->path));
+    RILL_ASSIGN_OR_RETURN(
+        seg,
+        Segment::CreateRecycled(fs_, dir_, base_offset,
+                                index_interval_bytes_.load(std::memory_order_relaxed), it->path));
     pool_.erase(it);
     recycled_count_.fetch_add(1, std::memory_order_relaxed);
     // The pool name must be gone for good before any new batch lands in the file: a crash that
     // reverted the rename would otherwise leave offsets >= the pool file's end under its name.
     RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   } else {
-    RILL_ASSIGN_OR_RETURN(seg, Segment::Create(fs_, dir_, base_offset,
-                                               index_interval_bytes_.load(std::memory_order_relaxed)));
+    RILL_ASSIGN_OR_RETURN(seg,
+                          Segment::Create(fs_, dir_, base_offset,
+                                          index_interval_bytes_.load(std::memory_order_relaxed)));
   }
   {
     std::unique_lock lock(segments_mu_);
@@ -575,6 +572,13 @@ Status Log::SyncPending(bool* did_work) {
   }
   *did_work = true;
   sync_count_.fetch_add(1, std::memory_order_relaxed);
+  RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen));
+  if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
+  return Status::OK();
+}
+
+Status Log::SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
+                           int64_t target, uint64_t truncations_seen) {
   for (const auto& s : segs) {
     Status st = s->Sync();
     if (!st.ok()) return Fail(st);
@@ -583,8 +587,7 @@ Status Log::SyncPending(bool* did_work) {
     Status st = fs_->SyncDir(dir_);
     if (!st.ok()) return Fail(st);
   }
-  AdvanceDurable(Offset(target), seen);
-  if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
+  AdvanceDurable(Offset(target), truncations_seen);
   return Status::OK();
 }
 
@@ -634,9 +637,9 @@ bool Log::PreallocateIdle() {
     std::lock_guard lock(write_mu_);
     if (closed_ || log_end_offset() > durable_offset()) return false;
     seg = active();
-    uint64_t limit = std::min<uint64_t>(
-        static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)),
-        seg->size() + static_cast<uint64_t>(config_.preallocate_bytes));
+    uint64_t limit =
+        std::min<uint64_t>(static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)),
+                           seg->size() + static_cast<uint64_t>(config_.preallocate_bytes));
     uint64_t from = std::max(seg->prepared_end(), seg->size());
     // Start only when a whole chunk of the window is missing; then fill it piece by piece.
     if (!filling_ && from + static_cast<uint64_t>(config_.preallocate_chunk_bytes) > limit) {
@@ -672,9 +675,10 @@ bool Log::StandbyInPoolLocked() const {
 }
 
 void Log::AbandonStandby(const Status& cause) {
-  spdlog::warn("partition {}: standby segment abandoned ({}); group fsyncs of a new segment will "
-               "commit the journal until retention recycles segments",
-               name_, cause.ToString());
+  spdlog::warn(
+      "partition {}: standby segment abandoned ({}); group fsyncs of a new segment will "
+      "commit the journal until retention recycles segments",
+      name_, cause.ToString());
   standby_.reset();
   (void)fs_->Remove(StandbyPath());
   standby_off_ = true;
@@ -694,7 +698,8 @@ bool Log::StandbyStep() {
     return false;
   }
   const uint64_t piece = std::min<uint64_t>(
-      Zeros().size(), static_cast<uint64_t>(std::max<int64_t>(config_.preallocate_piece_bytes, 4096)));
+      Zeros().size(),
+      static_cast<uint64_t>(std::max<int64_t>(config_.preallocate_piece_bytes, 4096)));
   uint64_t allowance;
   uint64_t segment_bytes;
   {
@@ -757,8 +762,8 @@ bool Log::StandbyStep() {
 }
 
 void Log::PollForAppend() {
-  const auto until = std::chrono::steady_clock::now() +
-                     std::chrono::microseconds(config_.group_commit_poll_us);
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(config_.group_commit_poll_us);
   while (log_end_.load(std::memory_order_acquire) <= durable_.load(std::memory_order_acquire) &&
          std::chrono::steady_clock::now() < until) {
     std::this_thread::yield();
@@ -834,8 +839,8 @@ Status Log::WaitDurable(Offset offset, std::chrono::steady_clock::time_point dea
     --durable_waiters_;
     if (waited == std::cv_status::timeout) {
       if (durable_.load() > offset.value()) return Status::OK();
-      return Status::Timeout("partition " + name_ + ": offset " +
-                             std::to_string(offset.value()) + " not durable by the deadline");
+      return Status::Timeout("partition " + name_ + ": offset " + std::to_string(offset.value()) +
+                             " not durable by the deadline");
     }
   }
 }
@@ -898,14 +903,14 @@ Result<TimestampOffset> Log::OffsetForTimestamp(int64_t timestamp_ms) const {
     if (s->next_offset() <= start) continue;
     auto found = s->OffsetForTimestamp(timestamp_ms, start);
     if (!found.ok()) {
-      return Status(found.status().code(),
-                    "partition " + name_ + ": lookup of timestamp " +
-                        std::to_string(timestamp_ms) + ": " + found.status().message());
+      return Status(found.status().code(), "partition " + name_ + ": lookup of timestamp " +
+                                               std::to_string(timestamp_ms) + ": " +
+                                               found.status().message());
     }
     if (found->offset.value() >= 0) return *found;
   }
-  return Status::NotFound("partition " + name_ + ": no record with timestamp >= " +
-                          std::to_string(timestamp_ms));
+  return Status::NotFound("partition " + name_ +
+                          ": no record with timestamp >= " + std::to_string(timestamp_ms));
 }
 
 Status Log::TruncateTo(Offset offset) {
@@ -936,8 +941,9 @@ Status Log::TruncateLocked(Offset offset) {
     // Everything goes; the log restarts empty at `offset` (whose file name an old segment may
     // hold: remove the old files first).
     for (const auto& s : segs) RILL_RETURN_IF_ERROR(s->RemoveFiles());
-    RILL_ASSIGN_OR_RETURN(auto fresh, Segment::Create(fs_, dir_, offset,
-                                                      index_interval_bytes_.load(std::memory_order_relaxed)));
+    RILL_ASSIGN_OR_RETURN(
+        auto fresh,
+        Segment::Create(fs_, dir_, offset, index_interval_bytes_.load(std::memory_order_relaxed)));
     {
       std::unique_lock lock(segments_mu_);
       segments_.assign(1, fresh);

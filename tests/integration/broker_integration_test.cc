@@ -39,16 +39,7 @@ class BrokerIntegrationTest : public ::testing::Test {
 
   v1::TopicResult CreateTopic(const std::string& name, int partitions,
                               std::map<std::string, std::string> configs = {}) {
-    grpc::ClientContext ctx;
-    v1::CreateTopicsRequest req;
-    auto* t = req.add_topics();
-    t->set_name(name);
-    t->set_partitions(partitions);
-    for (auto& [k, v] : configs) (*t->mutable_configs())[k] = v;
-    v1::CreateTopicsResponse resp;
-    auto st = broker_->admin->CreateTopics(&ctx, req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp.results_size() == 1 ? resp.results(0) : v1::TopicResult();
+    return broker_->CreateTopic(name, partitions, configs);
   }
 
   v1::PartitionProduceResult Produce(const std::string& topic, int partition, std::string records,
@@ -73,49 +64,10 @@ class BrokerIntegrationTest : public ::testing::Test {
 
   v1::FetchPartitionResult Fetch(const std::string& topic, int partition, int64_t offset,
                                  int max_wait_ms = 0, int min_bytes = 0) {
-    grpc::ClientContext ctx;
-    v1::FetchRequest req;
-    req.set_max_wait_ms(max_wait_ms);
-    req.set_min_bytes(min_bytes);
-    auto* p = req.add_partitions();
-    p->set_topic(topic);
-    p->set_partition(partition);
-    p->set_fetch_offset(offset);
-    v1::FetchResponse resp;
-    auto st = broker_->consumer->Fetch(&ctx, req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp.partitions_size() == 1 ? resp.partitions(0) : v1::FetchPartitionResult();
+    return broker_->Fetch(topic, partition, offset, max_wait_ms, min_bytes);
   }
-
-  struct OffsetRecord {
-    int64_t offset;
-    batch::Record record;
-  };
-
-  // Every record of the partition from offset 0 up to the high watermark.
-  std::vector<OffsetRecord> ReadAll(const std::string& topic, int partition) {
-    std::vector<OffsetRecord> out;
-    int64_t next = 0;
-    for (int guard = 0; guard < 100000; ++guard) {
-      auto f = Fetch(topic, partition, next);
-      EXPECT_EQ(f.error(), v1::NONE) << f.error_message();
-      if (f.error() != v1::NONE || f.records().empty()) break;
-      batch::BatchIterator it(f.records());
-      while (it.Next()) {
-        auto recs = batch::DecodeRecords(it.batch());
-        EXPECT_TRUE(recs.ok()) << recs.status().ToString();
-        if (!recs.ok()) return out;
-        int64_t off = it.header().base_offset;
-        for (auto& r : *recs) {
-          if (off >= next) out.push_back({off, std::move(r)});
-          ++off;
-        }
-        next = it.header().last_offset() + 1;
-      }
-      EXPECT_TRUE(it.status().ok()) << it.status().ToString();
-      if (next >= f.high_watermark()) break;
-    }
-    return out;
+  std::vector<BrokerProcess::FetchedRecord> ReadAll(const std::string& topic, int partition) {
+    return broker_->ReadAll(topic, partition);
   }
 
   std::string dir_;
@@ -174,7 +126,8 @@ TEST_F(BrokerIntegrationTest, ManyPartitionsInOneFetch) {
   ASSERT_EQ(CreateTopic("wide", kPartitions).error(), v1::NONE);
   for (int p = 0; p < kPartitions; ++p) {
     std::vector<batch::Record> recs;
-    for (int i = 0; i <= p; ++i) recs.push_back(Rec("p" + std::to_string(p), "v" + std::to_string(i), 1));
+    for (int i = 0; i <= p; ++i)
+      recs.push_back(Rec("p" + std::to_string(p), "v" + std::to_string(i), 1));
     ASSERT_EQ(Produce("wide", p, Build(recs)).error(), v1::NONE);
   }
   grpc::ClientContext ctx;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "process.h"
+#include "rill/proto/record_batch.h"
 #include "rill/v1/admin.grpc.pb.h"
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/metadata.grpc.pb.h"
@@ -61,14 +62,14 @@ class BrokerProcess {
   // Starts the broker and waits until /readyz answers 200 (deadline 60 s).
   void Start(std::vector<std::string> extra = {}) {
     std::filesystem::remove(ports_file());
-    std::vector<std::string> argv = {RILL_BROKER_BINARY,
-                                     "--data.dir", dir_ + "/data",
-                                     "--listeners.client", "127.0.0.1:0",
-                                     "--listeners.internal", "127.0.0.1:0",
-                                     "--listeners.http", "127.0.0.1:0",
-                                     "--controller.voters", "1@127.0.0.1:0",
-                                     "--ports-file", ports_file(),
-                                     "--storage.preallocate_bytes", "1048576"};
+    std::vector<std::string> argv = {RILL_BROKER_BINARY, "--data.dir",
+                                     dir_ + "/data",     "--listeners.client",
+                                     "127.0.0.1:0",      "--listeners.internal",
+                                     "127.0.0.1:0",      "--listeners.http",
+                                     "127.0.0.1:0",      "--controller.voters",
+                                     "1@127.0.0.1:0",    "--ports-file",
+                                     ports_file(),       "--storage.preallocate_bytes",
+                                     "1048576"};
     if (const char* level = getenv("RILL_IT_LOG_LEVEL")) {
       argv.push_back("--log.level");
       argv.push_back(level);
@@ -108,6 +109,73 @@ class BrokerProcess {
     process_->Signal(SIGKILL);
     process_->Wait(std::chrono::seconds(30));
     process_.reset();
+  }
+
+  // Creates one topic through the Admin API; returns its result (error NONE when created).
+  v1::TopicResult CreateTopic(const std::string& name, int partitions,
+                              const std::map<std::string, std::string>& configs = {}) {
+    grpc::ClientContext ctx;
+    v1::CreateTopicsRequest req;
+    auto* t = req.add_topics();
+    t->set_name(name);
+    t->set_partitions(partitions);
+    for (const auto& [k, v] : configs) (*t->mutable_configs())[k] = v;
+    v1::CreateTopicsResponse resp;
+    auto st = admin->CreateTopics(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.results_size() == 1 ? resp.results(0) : v1::TopicResult();
+  }
+
+  // One Fetch of one partition from `offset`.
+  v1::FetchPartitionResult Fetch(const std::string& topic, int partition, int64_t offset,
+                                 int max_wait_ms = 0, int min_bytes = 0) {
+    grpc::ClientContext ctx;
+    v1::FetchRequest req;
+    req.set_max_wait_ms(max_wait_ms);
+    req.set_min_bytes(min_bytes);
+    auto* p = req.add_partitions();
+    p->set_topic(topic);
+    p->set_partition(partition);
+    p->set_fetch_offset(offset);
+    v1::FetchResponse resp;
+    auto st = consumer->Fetch(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.partitions_size() == 1 ? resp.partitions(0) : v1::FetchPartitionResult();
+  }
+
+  struct FetchedRecord {
+    int64_t offset;
+    batch::Record record;
+  };
+
+  // Every record of the partition from offset 0 up to the high watermark, decoded, with its
+  // offset; `*high_watermark` (when given) is the last fetch's. Errors fail the calling test.
+  std::vector<FetchedRecord> ReadAll(const std::string& topic, int partition,
+                                     int64_t* high_watermark = nullptr) {
+    std::vector<FetchedRecord> out;
+    int64_t next = 0;
+    if (high_watermark) *high_watermark = -1;
+    for (int guard = 0; guard < 100000; ++guard) {
+      auto f = Fetch(topic, partition, next);
+      EXPECT_EQ(f.error(), v1::NONE) << f.error_message();
+      if (high_watermark) *high_watermark = f.high_watermark();
+      if (f.error() != v1::NONE || f.records().empty()) break;
+      batch::BatchIterator it(f.records());
+      while (it.Next()) {
+        auto recs = batch::DecodeRecords(it.batch());
+        EXPECT_TRUE(recs.ok()) << recs.status().ToString();
+        if (!recs.ok()) return out;
+        int64_t off = it.header().base_offset;
+        for (auto& r : *recs) {
+          if (off >= next) out.push_back({off, std::move(r)});
+          ++off;
+        }
+        next = it.header().last_offset() + 1;
+      }
+      EXPECT_TRUE(it.status().ok()) << it.status().ToString();
+      if (next >= f.high_watermark()) break;
+    }
+    return out;
   }
 
   bool running() { return process_ && process_->running(); }

@@ -41,14 +41,8 @@ class GroupsIntegrationTest : public ::testing::Test {
   }
 
   void CreateTopic(const std::string& name, int partitions) {
-    grpc::ClientContext ctx;
-    v1::CreateTopicsRequest req;
-    auto* t = req.add_topics();
-    t->set_name(name);
-    t->set_partitions(partitions);
-    v1::CreateTopicsResponse resp;
-    ASSERT_TRUE(broker_->admin->CreateTopics(&ctx, req, &resp).ok());
-    ASSERT_EQ(resp.results(0).error(), v1::NONE) << resp.results(0).error_message();
+    auto r = broker_->CreateTopic(name, partitions);
+    ASSERT_EQ(r.error(), v1::NONE) << r.error_message();
   }
 
   // Polls `f` (which returns an error code) while the coordinator is not available yet.

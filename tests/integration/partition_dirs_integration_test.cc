@@ -39,16 +39,8 @@ class PartitionDirsIntegrationTest : public ::testing::Test {
   fs::path data() const { return fs::path(dir_) / "data"; }
 
   void CreateTopic(const std::string& name, int partitions) {
-    grpc::ClientContext ctx;
-    v1::CreateTopicsRequest req;
-    auto* t = req.add_topics();
-    t->set_name(name);
-    t->set_partitions(partitions);
-    v1::CreateTopicsResponse resp;
-    auto st = broker_->admin->CreateTopics(&ctx, req, &resp);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    ASSERT_EQ(resp.results_size(), 1);
-    ASSERT_EQ(resp.results(0).error(), v1::NONE) << resp.results(0).error_message();
+    auto r = broker_->CreateTopic(name, partitions);
+    ASSERT_EQ(r.error(), v1::NONE) << r.error_message();
   }
 
   // Produces `n` records (values "<topic>-<partition>-<i>") in one batch, acks=all.
@@ -78,33 +70,8 @@ class PartitionDirsIntegrationTest : public ::testing::Test {
   // Every record value of the partition from offset 0, and its high watermark.
   std::vector<std::string> ReadAll(const std::string& topic, int partition, int64_t* hw) {
     std::vector<std::string> values;
-    int64_t next = 0;
-    *hw = -1;
-    for (int guard = 0; guard < 1000; ++guard) {
-      grpc::ClientContext ctx;
-      v1::FetchRequest req;
-      auto* p = req.add_partitions();
-      p->set_topic(topic);
-      p->set_partition(partition);
-      p->set_fetch_offset(next);
-      v1::FetchResponse resp;
-      auto st = broker_->consumer->Fetch(&ctx, req, &resp);
-      EXPECT_TRUE(st.ok()) << st.error_message();
-      if (!st.ok() || resp.partitions_size() != 1) break;
-      const auto& f = resp.partitions(0);
-      EXPECT_EQ(f.error(), v1::NONE) << f.error_message();
-      *hw = f.high_watermark();
-      if (f.error() != v1::NONE || f.records().empty()) break;
-      batch::BatchIterator it(f.records());
-      while (it.Next()) {
-        auto recs = batch::DecodeRecords(it.batch());
-        EXPECT_TRUE(recs.ok()) << recs.status().ToString();
-        if (!recs.ok()) return values;
-        for (auto& r : *recs) values.push_back(r.value.value_or(""));
-        next = it.header().last_offset() + 1;
-      }
-      if (next >= f.high_watermark()) break;
-    }
+    for (auto& r : broker_->ReadAll(topic, partition, hw))
+      values.push_back(r.record.value.value_or(""));
     return values;
   }
 

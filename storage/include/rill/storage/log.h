@@ -44,11 +44,11 @@ class Segment;
 struct Checkpoint;
 
 struct AppendResult {
-  Offset base_offset;      // offset assigned to the first record of the first batch
-  Offset last_offset;      // offset of the last record of the last batch
-  int64_t log_append_time; // the clock when the batches were appended (ms)
-  uint64_t position;       // byte position of the first batch in its segment file
-  Offset segment_base;     // base offset (file name) of that segment
+  Offset base_offset;       // offset assigned to the first record of the first batch
+  Offset last_offset;       // offset of the last record of the last batch
+  int64_t log_append_time;  // the clock when the batches were appended (ms)
+  uint64_t position;        // byte position of the first batch in its segment file
+  Offset segment_base;      // base offset (file name) of that segment
 };
 
 // A record found by timestamp (Log::OffsetForTimestamp).
@@ -58,9 +58,9 @@ struct TimestampOffset {
 };
 
 struct ReadResult {
-  std::string data;         // whole batches, back to back (empty when nothing to return)
-  Offset next_offset;       // offset after the last returned batch (the next fetch offset)
-  Offset log_end_offset;    // log end offset when the read started
+  std::string data;       // whole batches, back to back (empty when nothing to return)
+  Offset next_offset;     // offset after the last returned batch (the next fetch offset)
+  Offset log_end_offset;  // log end offset when the read started
   Offset log_start_offset;
 };
 
@@ -185,6 +185,10 @@ class Log {
   void DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes);
   void FlusherLoop();
   Status SyncPending(bool* did_work);
+  // fdatasyncs `segs` (and the directory when `dir_dirty`), then raises the durable offset to
+  // `target` unless a truncation came after `truncations_seen`. A failure fails the log.
+  Status SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
+                        int64_t target, uint64_t truncations_seen);
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.
   bool PreallocateIdle();
   // Writes one piece of the standby segment (or completes it); true if it did any work.
@@ -248,8 +252,8 @@ class Log {
 
   // Durability waiters, failure state and the flusher's wake-up.
   mutable std::mutex durable_mu_;
-  std::condition_variable durable_cv_;   // waiters in WaitDurable
-  std::condition_variable flusher_cv_;   // the flusher waits for work here
+  std::condition_variable durable_cv_;  // waiters in WaitDurable
+  std::condition_variable flusher_cv_;  // the flusher waits for work here
   std::multimap<int64_t, std::function<void(Status)>> callbacks_;
   Status failure_;
   std::atomic<bool> failed_{false};
@@ -269,8 +273,9 @@ class Log {
   uint64_t standby_last_size_ = 0;
   bool standby_off_ = false;  // a standby write failed: no more (zero-fill is only a help)
   uint64_t appended_since_roll_ = 0;
-  std::mutex cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
-  int durable_waiters_ = 0;          // threads inside WaitDurable (skip notify when none)
+  std::mutex
+      cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
+  int durable_waiters_ = 0;  // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
   bool config_changed_ = false;  // ApplyConfig ran: the flusher re-reads the policy
   int64_t flush_requested_ = 0;  // log end offset the flusher has been asked to make durable
