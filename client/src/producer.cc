@@ -31,8 +31,8 @@ class ProducerImpl {
   const ProducerConfig config_;
 
  private:
-  // One ProduceRequest awaiting its response. Each group is one PartitionProduceData: the
-  // batches of one partition, concatenated in sequence order.
+  // One ProduceRequest awaiting its response. Each group is one PartitionProduceData holding
+  // one batch (a partition's batches are consecutive entries, in sequence order).
   struct InFlightRequest {
     struct Group {
       TopicPartition tp;
@@ -326,9 +326,10 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
       continue;
     }
     ++b->attempts;
-    if (ifr.groups.empty() || ifr.groups.back().tp != b->tp) {
-      ifr.groups.push_back({b->tp, {}});
-    }
+    // One entry per batch, even for the same partition: the broker appends a request's entries
+    // in order, and the batch's bytes move into the request instead of being concatenated with
+    // the partition's other batches (a copy of every byte sent).
+    ifr.groups.push_back({b->tp, {}});
     ifr.groups.back().batches.push_back(std::move(b));
   }
   if (ifr.groups.empty()) return;
@@ -336,18 +337,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     v1::PartitionProduceData* pd = request->add_partitions();
     pd->set_topic(g.tp.topic);
     pd->set_partition(g.tp.partition);
-    if (g.batches.size() == 1) {
-      pd->set_records(std::move(g.batches[0]->bytes));
-    } else {
-      size_t total = 0;
-      for (auto& b : g.batches) total += b->built_size;
-      std::string* out = pd->mutable_records();
-      out->reserve(total);
-      for (auto& b : g.batches) {
-        out->append(b->bytes);
-        b->bytes = std::string();
-      }
-    }
+    pd->set_records(std::move(g.batches.front()->bytes));
   }
 
   if (config_.acks == 0) {

@@ -393,6 +393,42 @@ TEST_F(BrokerIntegrationTest, AlterConfigUnderLoadKeepsServing) {
   }
 }
 
+// One request may carry a partition in several entries (the producer sends one per batch): they
+// are appended in the order given, each with its own result.
+TEST_F(BrokerIntegrationTest, OnePartitionInSeveralEntriesOfOneRequest) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("multi", 2).error(), v1::NONE);
+  grpc::ClientContext ctx;
+  v1::ProduceRequest req;
+  req.set_acks(1);
+  const std::vector<std::pair<int, int>> entries = {{0, 3}, {1, 2}, {0, 4}, {0, 1}};
+  for (size_t e = 0; e < entries.size(); ++e) {
+    auto* p = req.add_partitions();
+    p->set_topic("multi");
+    p->set_partition(entries[e].first);
+    std::vector<batch::Record> recs;
+    for (int i = 0; i < entries[e].second; ++i) {
+      recs.push_back(Rec("k", "e" + std::to_string(e) + "-" + std::to_string(i), 1000));
+    }
+    p->set_records(Build(recs));
+  }
+  v1::ProduceResponse resp;
+  ASSERT_TRUE(broker_->producer->Produce(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.partitions_size(), 4);
+  const int64_t expected_base[] = {0, 0, 3, 7};
+  for (int e = 0; e < 4; ++e) {
+    EXPECT_EQ(resp.partitions(e).error(), v1::NONE) << resp.partitions(e).error_message();
+    EXPECT_EQ(resp.partitions(e).partition(), entries[e].first);
+    EXPECT_EQ(resp.partitions(e).base_offset(), expected_base[e]) << "entry " << e;
+  }
+  auto p0 = ReadAll("multi", 0);
+  ASSERT_EQ(p0.size(), 8u);
+  EXPECT_EQ(*p0[0].record.value, "e0-0");
+  EXPECT_EQ(*p0[3].record.value, "e2-0");
+  EXPECT_EQ(*p0[7].record.value, "e3-0");
+  EXPECT_EQ(ReadAll("multi", 1).size(), 2u);
+}
+
 TEST_F(BrokerIntegrationTest, BadInputGetsDocumentedErrorsAndBrokerKeepsServing) {
   broker_->Start();
   ASSERT_EQ(CreateTopic("bad", 1, {{"max.message.bytes", "4096"}}).error(), v1::NONE);
