@@ -3,6 +3,9 @@
 # when they are present).
 
 BUILD_DIR ?= build/rel
+# Optimised with line tables only (-g1): enough for perf and stack traces, and much less to
+# compile and link than full -g (scripts/test.sh uses the same flags for build/rel).
+RELWITHDEBINFO_FLAGS ?= -O2 -g1 -DNDEBUG
 JOBS ?= $(shell nproc)
 
 .PHONY: all deps configure build test test-fast bench run clean
@@ -13,7 +16,8 @@ deps:
 	@bash scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$(RELWITHDEBINFO_FLAGS)" >/dev/null
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
