@@ -690,8 +690,8 @@ bool Log::StandbyStep() {
     return false;
   }
   // Large groups amortise their journal commits; zero-filling would only add writes and CPU
-  // to a stream that is busy already (measured: 1 KiB produce 610 -> 480 MB/s with a 256 KiB
-  // limit on the last group; bench/RESULTS.md, broker, session 3).
+  // to a stream that is busy already (a first version, limited by the last group <= 256 KiB:
+  // 1 KiB produce 733 -> 463-549 MB/s; bench/RESULTS.md, broker, session 3).
   // (Read without the writer lock: this runs after every group, and an appender holds the lock
   // for its whole page-cache copy.)
   if (group_bytes_avg_.load(std::memory_order_relaxed) > config_.standby_max_group_bytes) {
@@ -702,18 +702,20 @@ bool Log::StandbyStep() {
       static_cast<uint64_t>(std::max<int64_t>(config_.preallocate_piece_bytes, 4096)));
   uint64_t allowance;
   uint64_t segment_bytes;
+  uint64_t appended;
   {
     std::lock_guard lock(write_mu_);
     // Written space already waiting (a standby or a recycled file) needs no more.
     if (closed_ || failed_.load(std::memory_order_acquire) || !pool_.empty()) return false;
     // Twice the appended bytes, so a standby twice the active one's size is complete by the
     // time the active one is full, plus a head start so that it is complete a little earlier.
-    allowance = 2 * appended_since_roll_ + static_cast<uint64_t>(config_.standby_min_bytes) / 4;
+    appended = appended_since_roll_;
+    allowance = 2 * appended + static_cast<uint64_t>(config_.standby_min_bytes) / 4;
     segment_bytes = static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed));
   }
   if (standby_ == nullptr) {
     // A partition with little traffic gets none: its groups are rare, and zeros are disk space.
-    if (appended_since_roll_ < static_cast<uint64_t>(config_.standby_min_bytes) / 16) {
+    if (appended < static_cast<uint64_t>(config_.standby_min_bytes) / 16) {
       return false;
     }
     uint64_t target = std::max<uint64_t>(static_cast<uint64_t>(config_.standby_min_bytes),
@@ -807,7 +809,10 @@ void Log::FlusherLoop() {
         }
         window_full = false;
       } else {
-        // `interval` syncs once per tick; `none` never syncs, it only waits for a change.
+        // `interval` syncs once per tick; `none` never syncs, it only waits for a change. A tick
+        // is never further away than the current interval (it may have just been shortened, or
+        // the log may have just left `group`, whose ticks were not kept).
+        next_tick = std::min(next_tick, std::chrono::steady_clock::now() + interval());
         flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_ || config_changed_; });
         next_tick = std::chrono::steady_clock::now() + interval();
       }
