@@ -31,15 +31,12 @@ class ProducerImpl {
   const ProducerConfig config_;
 
  private:
-  // One ProduceRequest awaiting its response. Each group is one PartitionProduceData holding
-  // one batch (a partition's batches are consecutive entries, in sequence order).
+  // One ProduceRequest awaiting its response. Entry i of the request (and of the response,
+  // which the broker answers in request order) holds batches[i]; a partition's batches are
+  // consecutive entries, in sequence order.
   struct InFlightRequest {
-    struct Group {
-      TopicPartition tp;
-      std::vector<std::unique_ptr<ProducerBatch>> batches;
-    };
     std::shared_ptr<v1::ProduceRequest> request;  // holds the batch bytes while in flight
-    std::vector<Group> groups;
+    std::vector<std::unique_ptr<ProducerBatch>> batches;
     int64_t sent_ms = 0;
   };
 
@@ -318,7 +315,6 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
   ifr.request = request;
   ifr.sent_ms = now_ms;
   // Drain returns each partition's batches contiguously and in sequence order.
-  std::vector<std::vector<ProducerBatch*>> parts;
   for (auto& b : batches) {
     Status st = b->Build();
     if (!st.ok()) {
@@ -329,16 +325,13 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     // One entry per batch, even for the same partition: the broker appends a request's entries
     // in order, and the batch's bytes move into the request instead of being concatenated with
     // the partition's other batches (a copy of every byte sent).
-    ifr.groups.push_back({b->tp, {}});
-    ifr.groups.back().batches.push_back(std::move(b));
-  }
-  if (ifr.groups.empty()) return;
-  for (auto& g : ifr.groups) {
     v1::PartitionProduceData* pd = request->add_partitions();
-    pd->set_topic(g.tp.topic);
-    pd->set_partition(g.tp.partition);
-    pd->set_records(std::move(g.batches.front()->bytes));
+    pd->set_topic(b->tp.topic);
+    pd->set_partition(b->tp.partition);
+    pd->set_records(std::move(b->bytes));
+    ifr.batches.push_back(std::move(b));
   }
+  if (ifr.batches.empty()) return;
 
   if (config_.acks == 0) {
     bool ok;
@@ -347,14 +340,12 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
       ok = c->stream->Write(*request);
     }
     if (!ok) RecoverBytes(ifr);
-    for (auto& g : ifr.groups) {
-      for (auto& b : g.batches) {
-        if (ok) {
-          Succeed(std::move(b), -1, -1);
-        } else {
-          Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"),
-                true, now_ms);
-        }
+    for (auto& b : ifr.batches) {
+      if (ok) {
+        Succeed(std::move(b), -1, -1);
+      } else {
+        Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"), true,
+              now_ms);
       }
     }
     return;
@@ -366,11 +357,9 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     if (c->broken) {
       lk.unlock();
       RecoverBytes(ifr);
-      for (auto& g : ifr.groups) {
-        for (auto& b : g.batches) {
-          Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"),
-                true, now_ms);
-        }
+      for (auto& b : ifr.batches) {
+        Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"), true,
+              now_ms);
       }
       return;
     }
@@ -384,14 +373,12 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
 
 void ProducerImpl::RecoverBytes(InFlightRequest& req) {
   if (!req.request) return;
-  for (int i = 0; i < req.request->partitions_size() && i < static_cast<int>(req.groups.size());
+  // The bytes move back: the request is dropped right after.
+  for (int i = 0; i < req.request->partitions_size() && i < static_cast<int>(req.batches.size());
        ++i) {
-    const std::string& records = req.request->partitions(i).records();
-    size_t pos = 0;
-    for (auto& b : req.groups[i].batches) {
-      b->bytes.assign(records, pos, b->built_size);
-      pos += b->built_size;
-    }
+    // A batch already completed (an earlier entry of a partly failed response) is gone.
+    if (req.batches[i] == nullptr) continue;
+    req.batches[i]->bytes = std::move(*req.request->mutable_partitions(i)->mutable_records());
   }
   req.request.reset();
 }
@@ -433,9 +420,7 @@ void ProducerImpl::ReaderLoop(Connection* c) {
   for (auto& [id, req] : orphans) ordered[id] = &req;
   for (auto& [id, req] : ordered) {
     RecoverBytes(*req);
-    for (auto& g : req->groups) {
-      for (auto& b : g.batches) Retry(std::move(b), st, retriable, now);
-    }
+    for (auto& b : req->batches) Retry(std::move(b), st, retriable, now);
   }
   Wakeup();
 }
@@ -443,39 +428,32 @@ void ProducerImpl::ReaderLoop(Connection* c) {
 void ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp) {
   const int64_t now = MonotonicMs();
   bool recovered = false;
-  for (size_t i = 0; i < req.groups.size(); ++i) {
-    auto& g = req.groups[i];
+  for (size_t i = 0; i < req.batches.size(); ++i) {
+    auto& b = req.batches[i];
+    // Results come in request order; a partition may have several entries, so only the entry at
+    // the same index can be this batch's.
     const v1::PartitionProduceResult* r = nullptr;
     if (i < static_cast<size_t>(resp.partitions_size()) &&
-        resp.partitions(i).topic() == g.tp.topic &&
-        resp.partitions(i).partition() == g.tp.partition) {
+        resp.partitions(i).topic() == b->tp.topic &&
+        resp.partitions(i).partition() == b->tp.partition) {
       r = &resp.partitions(i);
-    } else {
-      for (const auto& p : resp.partitions()) {
-        if (p.topic() == g.tp.topic && p.partition() == g.tp.partition) r = &p;
-      }
     }
     if (r != nullptr && r->error() == v1::NONE) {
-      int64_t base = r->base_offset();
-      for (auto& b : g.batches) {
-        const int32_t n = b->record_count();
-        Succeed(std::move(b), base, r->log_append_time_ms());
-        base += n;
-      }
+      Succeed(std::move(b), r->base_offset(), r->log_append_time_ms());
       continue;
     }
     if (!recovered) {
       RecoverBytes(req);
       recovered = true;
     }
-    Status st = r == nullptr
-                    ? Status::Failed("the broker's response has no result for " + g.tp.ToString())
-                    : StatusFromErrorCode(r->error(), r->error_message());
+    Status st = r == nullptr ? Status::Failed("the broker's response has no result for entry " +
+                                              std::to_string(i) + " (" + b->tp.ToString() + ")")
+                             : StatusFromErrorCode(r->error(), r->error_message());
     const bool retriable = r != nullptr && IsRetriableErrorCode(r->error());
     if (r != nullptr && (r->error() == v1::NOT_LEADER || r->error() == v1::UNKNOWN_PARTITION)) {
       need_metadata_ = true;
     }
-    for (auto& b : g.batches) Retry(std::move(b), st, retriable, now);
+    Retry(std::move(b), st, retriable, now);
   }
 }
 

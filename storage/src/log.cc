@@ -72,6 +72,7 @@ Log::Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Cl
       name_(std::move(name)),
       config_(config),
       clock_(std::move(clock)),
+      standby_path_(JoinPath(dir_, SegmentFileName(Offset(0), kPoolExt))),
       segment_bytes_(config.segment_bytes),
       segment_ms_(config.segment_ms),
       retention_ms_(config.retention_ms),
@@ -666,12 +667,9 @@ bool Log::PreallocateIdle() {
   return st.ok();
 }
 
-std::string Log::StandbyPath() const { return PoolPath(Offset(0)); }
-
 bool Log::StandbyInPoolLocked() const {
-  if (pool_.empty()) return false;  // the common case: no string built on the append path
-  const std::string path = StandbyPath();
-  return std::any_of(pool_.begin(), pool_.end(), [&](const PoolFile& f) { return f.path == path; });
+  return std::any_of(pool_.begin(), pool_.end(),
+                     [&](const PoolFile& f) { return f.path == standby_path_; });
 }
 
 void Log::AbandonStandby(const Status& cause) {
@@ -680,7 +678,7 @@ void Log::AbandonStandby(const Status& cause) {
       "commit the journal until retention recycles segments",
       name_, cause.ToString());
   standby_.reset();
-  (void)fs_->Remove(StandbyPath());
+  (void)fs_->Remove(standby_path_);
   standby_off_ = true;
 }
 
@@ -722,7 +720,7 @@ bool Log::StandbyStep() {
                                          2 * standby_last_size_);
     target = std::min(target, segment_bytes);
     standby_target_ = std::max<uint64_t>(piece, target / piece * piece);
-    auto f = fs_->Open(StandbyPath(), /*create=*/true, /*truncate=*/true);
+    auto f = fs_->Open(standby_path_, /*create=*/true, /*truncate=*/true);
     if (!f.ok()) {
       AbandonStandby(f.status());
       return false;
@@ -747,7 +745,7 @@ bool Log::StandbyStep() {
     standby_.reset();
     std::lock_guard lock(write_mu_);
     if (closed_) return false;
-    pool_.push_back({StandbyPath(), Offset(0), nullptr});
+    pool_.push_back({standby_path_, Offset(0), nullptr});
     standby_last_size_ = standby_target_;
     return true;
   }

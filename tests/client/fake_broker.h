@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,12 @@ class FakeBroker final : public v1::Metadata::Service,
     std::lock_guard lk(mu_);
     fail_produces_ = n;
     fail_code_ = code;
+  }
+  // Fails the entries of partition `tp` in the next `n` produce requests that carry it (the
+  // request's other entries are appended): a partly failed response.
+  void FailNextProducesOf(const TopicPartition& tp, int n, v1::ErrorCode code) {
+    std::lock_guard lock(mu_);
+    fail_partition_[tp] = {n, code};
   }
   // The next `n` ProduceStream calls end with gRPC UNAVAILABLE after reading one request.
   void BreakNextStreams(int n) {
@@ -292,6 +299,7 @@ class FakeBroker final : public v1::Metadata::Service,
     resp->set_request_id(req.request_id());
     const bool fail = fail_produces_ > 0;
     if (fail) --fail_produces_;
+    std::set<TopicPartition> failed_in_request;
     for (const auto& pd : req.partitions()) {
       auto* r = resp->add_partitions();
       r->set_topic(pd.topic());
@@ -303,6 +311,12 @@ class FakeBroker final : public v1::Metadata::Service,
         continue;
       }
       TopicPartition tp{pd.topic(), pd.partition()};
+      if (auto f = fail_partition_.find(tp); f != fail_partition_.end() && f->second.first > 0) {
+        failed_in_request.insert(tp);
+        r->set_error(f->second.second);
+        r->set_error_message("injected failure of " + tp.ToString());
+        continue;
+      }
       batch::BatchIterator it(pd.records());
       int64_t first = -1, last = -1;
       while (it.Next()) {
@@ -318,6 +332,7 @@ class FakeBroker final : public v1::Metadata::Service,
       r->set_base_offset(first);
       r->set_last_offset(last);
     }
+    for (const auto& tp : failed_in_request) --fail_partition_[tp].first;
   }
 
   int port_ = 0;
@@ -328,6 +343,7 @@ class FakeBroker final : public v1::Metadata::Service,
   std::map<std::string, int> topics_;
   std::map<TopicPartition, Log> logs_;
   int fail_produces_ = 0;
+  std::map<TopicPartition, std::pair<int, v1::ErrorCode>> fail_partition_;
   v1::ErrorCode fail_code_ = v1::NONE;
   int break_streams_ = 0;
   bool silent_ = false;

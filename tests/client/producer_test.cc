@@ -125,6 +125,43 @@ TEST(ProducerTest, RetriesNotLeaderAndDeliversInOrder) {
   EXPECT_GE(broker.metadata_requests(), 2);
 }
 
+// One request carries several batches of two partitions, each batch its own entry; the broker
+// fails one partition's entries and appends the other's. The failed batches are retried (their
+// bytes recovered from the request), the others complete once, and every record lands once, in
+// order, at the offset its callback reports. Whichever partition comes first in the request.
+TEST(ProducerTest, PartlyFailedRequestRetriesOnlyTheFailedEntries) {
+  for (int32_t failing = 0; failing < 2; ++failing) {
+    FakeBroker broker;
+    broker.AddTopic("t", 2);
+    broker.FailNextProducesOf({"t", failing}, 2, v1::NOT_LEADER);
+    ProducerConfig c = Config(broker);
+    c.max_in_flight = 1;
+    c.batch_size = 200;  // several batches per partition in one request
+    c.linger_ms = 1000;  // everything is sent together, at Flush
+    auto p = Producer::Create(c);
+    ASSERT_TRUE(p.ok());
+    Results results;
+    constexpr int kPerPartition = 40;
+    for (int i = 0; i < 2 * kPerPartition; ++i) {
+      (*p)->Send(Rec("t", i % 2, std::to_string(i)), results.For(i));
+    }
+    (*p)->Flush();
+    ASSERT_EQ(results.done.size(), static_cast<size_t>(2 * kPerPartition)) << "failing " << failing;
+    for (const auto& [i, r] : results.done) {
+      ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+      EXPECT_EQ(r->partition, i % 2);
+      EXPECT_EQ(r->offset, i / 2) << "record " << i;
+    }
+    for (int32_t part = 0; part < 2; ++part) {
+      auto stored = broker.Records({"t", part});
+      ASSERT_EQ(stored.size(), static_cast<size_t>(kPerPartition)) << "partition " << part;
+      for (int k = 0; k < kPerPartition; ++k) {
+        EXPECT_EQ(stored[k].value, std::to_string(2 * k + part));
+      }
+    }
+  }
+}
+
 // The broker is asked to answer (REQUEST_TIMED_OUT at worst) a little before the client's own
 // request timeout would break the stream.
 TEST(ProducerTest, AsksTheBrokerForAnAckTimeoutBelowItsOwn) {

@@ -1,18 +1,19 @@
 // Unit tests of the partition log: append, read, roll, indexes, timestamps, truncation,
 // retention, reopen (clean and unclean), flush policies and the log manager.
 
+#include "rill/storage/log.h"
+
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "rill/proto/batch_header.h"
 #include "rill/storage/faulty_file_system.h"
-#include "rill/storage/log.h"
 #include "rill/storage/log_manager.h"
 #include "test_batches.h"
 
@@ -23,6 +24,19 @@ using testing::MakeBatch;
 using namespace std::chrono_literals;
 
 auto Deadline() { return std::chrono::steady_clock::now() + 30s; }
+
+// Reads everything from `from` to the end, batch by batch.
+std::string ReadAll(Log& log, Offset from) {
+  std::string out;
+  while (from < log.log_end_offset()) {
+    auto r = log.Read(from, 1 << 20);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || r->data.empty()) break;
+    out += r->data;
+    from = r->next_offset;
+  }
+  return out;
+}
 
 class LogTest : public ::testing::Test {
  protected:
@@ -40,24 +54,11 @@ class LogTest : public ::testing::Test {
     return std::move(r).value();
   }
   // Appends a batch of `records` records; returns the stored bytes (offset and epoch stamped).
-  std::string Append(Log& log, int32_t records, size_t payload, int64_t ts = 1000,
-                     int epoch = 1) {
+  std::string Append(Log& log, int32_t records, size_t payload, int64_t ts = 1000, int epoch = 1) {
     std::string b = MakeBatch(records, payload, ts, seq_++);
     auto r = log.Append(std::span<char>(b.data(), b.size()), LeaderEpoch(epoch));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return b;
-  }
-  // Reads everything from `from` to the end, batch by batch.
-  std::string ReadAll(Log& log, Offset from) {
-    std::string out;
-    while (from < log.log_end_offset()) {
-      auto r = log.Read(from, 1 << 20);
-      EXPECT_TRUE(r.ok()) << r.status().ToString();
-      if (!r.ok() || r->data.empty()) break;
-      out += r->data;
-      from = r->next_offset;
-    }
-    return out;
   }
 
   FaultyFileSystem fs_{7};
@@ -431,9 +432,9 @@ TEST(LogManagerTest, CreatesReopensAndDeletesPartitions) {
 }
 
 TEST(LogPosixTest, RealFilesWithPreallocationRecoverExactly) {
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     ("rill-log-test-" + std::to_string(::getpid())))
-                        .string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / ("rill-log-test-" + std::to_string(::getpid())))
+          .string();
   std::filesystem::remove_all(dir);
   LogConfig c;
   c.segment_bytes = 1 << 20;
@@ -457,15 +458,7 @@ TEST(LogPosixTest, RealFilesWithPreallocationRecoverExactly) {
     auto log = Log::Open(DefaultFileSystem(), dir, "p-0", c);
     ASSERT_TRUE(log.ok());
     EXPECT_EQ((*log)->log_end_offset(), Offset(600));
-    std::string got;
-    Offset from(0);
-    while (from < (*log)->log_end_offset()) {
-      auto r = (*log)->Read(from, 1 << 20);
-      ASSERT_TRUE(r.ok());
-      got += r->data;
-      from = r->next_offset;
-    }
-    EXPECT_EQ(got, all);
+    EXPECT_EQ(ReadAll(**log, Offset(0)), all);
     ASSERT_TRUE((*log)->Close().ok());
   }
   // After a clean close every segment file is exactly its data.
@@ -517,18 +510,10 @@ TEST(LogCacheTest, SyncedDataBehindTheWindowLeavesThePageCache) {
   }
   ::munmap(map, len);
   ::close(fd);
-  EXPECT_LT(head, head_pages / 10) << "cached pages per MiB: " << by_mib << "; " << head << " of the first " << head_pages
-                                   << " pages still cached";
+  EXPECT_LT(head, head_pages / 10) << "cached pages per MiB: " << by_mib << "; " << head
+                                   << " of the first " << head_pages << " pages still cached";
   // Reading the dropped range goes to disk and returns the same bytes.
-  std::string got;
-  Offset from(0);
-  while (from < (*log)->log_end_offset()) {
-    auto r = (*log)->Read(from, 1 << 20);
-    ASSERT_TRUE(r.ok());
-    got += r->data;
-    from = r->next_offset;
-  }
-  EXPECT_EQ(got, all);
+  EXPECT_EQ(ReadAll(**log, Offset(0)), all);
   ASSERT_TRUE((*log)->Close().ok());
   std::filesystem::remove_all(dir);
 }

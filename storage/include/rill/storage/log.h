@@ -195,7 +195,6 @@ class Log {
   bool StandbyStep();
   // Closes and deletes an unfinished standby after an error; no more standbys for this Log.
   void AbandonStandby(const Status& cause);
-  std::string StandbyPath() const;
   bool StandbyInPoolLocked() const;  // write_mu_ held
   std::shared_ptr<Segment> SegmentFor(Offset offset) const;
   std::shared_ptr<Segment> active() const;
@@ -211,6 +210,7 @@ class Log {
   // Settings fixed at Open; the topic-level ones below are the live values.
   const LogConfig config_;
   const Clock clock_;
+  const std::string standby_path_;  // the standby segment's pool file
   // Topic-level settings ApplyConfig changes while the log is open (read without a lock).
   std::atomic<int64_t> segment_bytes_;
   std::atomic<int64_t> segment_ms_;
