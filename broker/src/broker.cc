@@ -1,4 +1,5 @@
 #include "broker.h"
+#include "rill/proto/thread_name.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,7 +45,11 @@ Broker::Broker(BrokerConfig config, ControllerFactory make_controller,
                std::unique_ptr<LogStore> store)
     : config_(std::move(config)),
       make_controller_(std::move(make_controller)),
-      store_(std::move(store)) {}
+      store_(std::move(store)) {
+  store_->SetFlushObserver([this](std::chrono::nanoseconds elapsed, uint64_t bytes) {
+    metrics_.RecordFlush(elapsed, bytes);
+  });
+}
 
 Broker::~Broker() { Shutdown(); }
 
@@ -136,7 +141,10 @@ Status Broker::Start() {
   // I/O threads for long polls and pushes.
   work_.emplace(io_.get_executor());
   for (int i = 0; i < config_.io_threads; ++i) {
-    io_threads_.emplace_back([this] { io_.run(); });
+    io_threads_.emplace_back([this] {
+      SetCurrentThreadName("rill-io");
+      io_.run();
+    });
   }
 
   ctx_.config = &config_;
@@ -227,6 +235,7 @@ Status Broker::Start() {
 void Broker::StartStrayLogScan(uint64_t min_applied_index) {
   std::set<std::string> reserved = {kMetadataDirName, kGroupsDirName};
   stray_scan_ = std::thread([this, min_applied_index, reserved = std::move(reserved)] {
+    SetCurrentThreadName("rill-stray-scan");
     while (true) {
       auto removed = partitions_->RemoveStrayLogs(min_applied_index, reserved);
       if (removed.ok()) {

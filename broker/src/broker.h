@@ -69,10 +69,10 @@ class Broker {
 
   BrokerConfig config_;
   ControllerFactory make_controller_;
+  Metrics metrics_;  // before store_: the store's logs report their fsyncs to it until closed
   std::unique_ptr<LogStore> store_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<PartitionManager> partitions_;
-  Metrics metrics_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;

@@ -12,6 +12,7 @@
 #include "rill/proto/crc32c.h"
 #include "rill/proto/record_batch.h"
 #include "rill/storage/kv_store.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 
@@ -36,7 +37,10 @@ int64_t GroupCoordinator::NowMs() {
 }
 
 Status GroupCoordinator::Start() {
-  ticker_ = std::thread([this] { TickerLoop(); });
+  ticker_ = std::thread([this] {
+    SetCurrentThreadName("rill-group-tick");
+    TickerLoop();
+  });
   return Status::OK();
 }
 

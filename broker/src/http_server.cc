@@ -1,4 +1,5 @@
 #include "http_server.h"
+#include "rill/proto/thread_name.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core.hpp>
@@ -79,7 +80,10 @@ Status HttpServer::Start(const std::string& host, int port) {
     return Status::IOError("HTTP listener " + host + ":" + std::to_string(port) + ": " + e.what());
   }
   Accept();
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("rill-http");
+    io_.run();
+  });
   return Status::OK();
 }
 

@@ -20,7 +20,7 @@ enum class Api : int {
   kProduce = 0,
   kProduceStream,  // per streamed request
   kFetch,
-  kSubscribe,      // per pushed message
+  kSubscribe,  // per pushed message
   kListOffsets,
   kCreateTopics,
   kDeleteTopics,
@@ -56,6 +56,8 @@ class Metrics {
   void AddBytesIn(uint64_t n) { bytes_in_.fetch_add(n, std::memory_order_relaxed); }
   void AddBytesOut(uint64_t n) { bytes_out_.fetch_add(n, std::memory_order_relaxed); }
   void RecordDurable(std::chrono::steady_clock::time_point appended);
+  // One log fsync round (storage::LogConfig::on_sync): its duration and the bytes it covered.
+  void RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes);
   void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
 
   // Prometheus text exposition; `partitions` may be null.
@@ -72,6 +74,8 @@ class Metrics {
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<int64_t> inflight_{0};
   Histogram durable_latency_;
+  Histogram flush_latency_;
+  std::atomic<uint64_t> flush_bytes_{0};
 };
 
 }  // namespace rill::broker

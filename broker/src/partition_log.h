@@ -4,6 +4,7 @@
 // the store that opens and removes logs. The production implementation wraps storage::Log and
 // storage::LogManager (storage_log_store.cc); tests use an in-memory one.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -94,6 +95,10 @@ class LogStore {
   virtual Result<std::vector<std::string>> RemoveStrayLogs(const std::set<std::string>& keep) = 0;
   // Flushes and closes every log (writes recovery checkpoints).
   virtual Status CloseAll() = 0;
+  // Called after each fsync round of a log opened from now on (for metrics); must be cheap and
+  // thread-safe. Stores without fsyncs ignore it.
+  using FlushObserver = std::function<void(std::chrono::nanoseconds elapsed, uint64_t bytes)>;
+  virtual void SetFlushObserver(FlushObserver observer) { (void)observer; }
 };
 
 }  // namespace rill::broker

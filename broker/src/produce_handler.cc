@@ -7,10 +7,15 @@
 #include <vector>
 
 #include "rill/proto/batch_header.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 
-ProduceDeadlines::ProduceDeadlines() : thread_([this] { Run(); }) {}
+ProduceDeadlines::ProduceDeadlines()
+    : thread_([this] {
+        SetCurrentThreadName("rill-deadlines");
+        Run();
+      }) {}
 
 ProduceDeadlines::~ProduceDeadlines() {
   Stop();
@@ -34,8 +39,8 @@ ProduceDeadlines::Key ProduceDeadlines::Add(Clock::time_point deadline,
   {
     std::lock_guard lock(mu_);
     key = Key{deadline, ++next_id_};
-    auto it = entries_.emplace(key, std::move(entry)).first;
-    earliest = it == entries_.begin();
+    entries_.emplace(key, std::move(entry));
+    earliest = deadline < wake_at_;
   }
   if (earliest) cv_.notify_one();
   return key;
@@ -55,27 +60,32 @@ void ProduceDeadlines::Run() {
   std::unique_lock lock(mu_);
   std::vector<std::weak_ptr<Entry>> due;
   while (!stop_) {
-    if (entries_.empty()) {
-      cv_.wait(lock);
-      continue;
-    }
     const auto now = Clock::now();
-    // A copy: the entry may be removed while this thread waits.
-    const Clock::time_point first = entries_.begin()->first.deadline;
-    if (first > now) {
-      cv_.wait_until(lock, first);
-      continue;
-    }
     while (!entries_.empty() && entries_.begin()->first.deadline <= now) {
       due.push_back(std::move(entries_.begin()->second));
       entries_.erase(entries_.begin());
     }
-    lock.unlock();
-    for (auto& w : due) {
-      if (auto e = w.lock()) e->Expire();
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& w : due) {
+        if (auto e = w.lock()) e->Expire();
+      }
+      due.clear();
+      lock.lock();
+      continue;
     }
-    due.clear();
-    lock.lock();
+    // Sleep until the earliest deadline; with the map empty, until the time already set (Add
+    // wakes us for anything earlier), and without any, until an Add.
+    if (!entries_.empty()) {
+      wake_at_ = entries_.begin()->first.deadline;
+    } else if (wake_at_ <= now) {
+      wake_at_ = Clock::time_point::max();
+    }
+    if (wake_at_ == Clock::time_point::max()) {
+      cv_.wait(lock);
+    } else {
+      cv_.wait_until(lock, wake_at_);
+    }
   }
 }
 

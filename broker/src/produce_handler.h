@@ -22,8 +22,10 @@
 namespace rill::broker {
 
 // Produce requests waiting for durability, by deadline. One thread sleeps until the earliest
-// deadline and expires what is due; adding a deadline later than the earliest wakes nobody, so
-// the common case (every request with the same timeout) costs a map insert and erase.
+// deadline and expires what is due. Adding a deadline wakes it only when the deadline is earlier
+// than the time it sleeps until, and an emptied map keeps that time: with one timeout for every
+// request the thread wakes about once per timeout, not once per request, and the common case
+// costs a map insert and erase.
 //
 // Thread-safety: Add/Remove from any thread. Expire() runs on the deadline thread, never with
 // the internal lock held. Stop() (idempotent; also run by the destructor) ends the thread
@@ -62,6 +64,7 @@ class ProduceDeadlines {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<Key, std::weak_ptr<Entry>> entries_;
+  Clock::time_point wake_at_ = Clock::time_point::max();  // when the thread wakes next
   uint64_t next_id_ = 0;
   bool stop_ = false;
   std::thread thread_;

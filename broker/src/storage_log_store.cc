@@ -16,9 +16,8 @@ namespace rill::broker {
 
 namespace {
 
-Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
-                                       int64_t preallocate_bytes, int64_t cache_behind_bytes,
-                                       int64_t standby_segment_bytes) {
+Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective, int64_t preallocate_bytes,
+                                       int64_t cache_behind_bytes, int64_t standby_segment_bytes) {
   // ParseTopicConfig takes overrides; the effective map is a valid set of overrides.
   std::map<std::string, std::string> known;
   for (const auto& [k, v] : effective) {
@@ -30,9 +29,10 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective,
   c.segment_ms = tc.segment_ms;
   c.retention_ms = tc.retention_ms;
   c.retention_bytes = tc.retention_bytes;
-  c.flush_policy = tc.flush_policy == TopicFlushPolicy::kGroup      ? storage::FlushPolicy::kGroup
-                   : tc.flush_policy == TopicFlushPolicy::kInterval ? storage::FlushPolicy::kInterval
-                                                                    : storage::FlushPolicy::kNone;
+  c.flush_policy = tc.flush_policy == TopicFlushPolicy::kGroup ? storage::FlushPolicy::kGroup
+                   : tc.flush_policy == TopicFlushPolicy::kInterval
+                       ? storage::FlushPolicy::kInterval
+                       : storage::FlushPolicy::kNone;
   c.flush_interval_ms = tc.flush_interval_ms;
   c.index_interval_bytes = tc.index_interval_bytes;
   c.max_batch_bytes = tc.max_message_bytes;
@@ -205,9 +205,9 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   }
 
   Status ApplyConfig(const TopicConfigMap& config) override {
-    RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, config_.preallocate_bytes,
-                                                            config_.cache_behind_bytes,
-                                                            config_.standby_min_bytes));
+    RILL_ASSIGN_OR_RETURN(storage::LogConfig c,
+                          ToLogConfig(config, config_.preallocate_bytes, config_.cache_behind_bytes,
+                                      config_.standby_min_bytes));
     std::shared_lock lock(mu_);
     if (!log_) return Status::Unavailable(name_ + " is closed");
     return log_->ApplyConfig(c);
@@ -226,7 +226,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   const std::string name_;
   mutable std::shared_mutex mu_;
   std::unique_ptr<storage::Log> log_;  // null once closed
-  const storage::LogConfig config_;  // as opened (the broker-level fields are fixed)
+  const storage::LogConfig config_;    // as opened (the broker-level fields are fixed)
 };
 
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
@@ -237,6 +237,11 @@ StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes
       standby_segment_bytes_(standby_segment_bytes) {}
 
 StorageLogStore::~StorageLogStore() { (void)CloseAll(); }
+
+void StorageLogStore::SetFlushObserver(FlushObserver observer) {
+  std::lock_guard lock(mu_);
+  flush_observer_ = std::move(observer);
+}
 
 Status StorageLogStore::PrepareDir(const std::string& dir, const PartitionIdentity& want) {
   storage::FileSystem* fs = storage::DefaultFileSystem();
@@ -278,9 +283,13 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
                                                             const std::string& topic_id,
                                                             int32_t partition,
                                                             const TopicConfigMap& config) {
-  RILL_ASSIGN_OR_RETURN(storage::LogConfig c, ToLogConfig(config, preallocate_bytes_,
-                                                            cache_behind_bytes_,
-                                                            standby_segment_bytes_));
+  RILL_ASSIGN_OR_RETURN(
+      storage::LogConfig c,
+      ToLogConfig(config, preallocate_bytes_, cache_behind_bytes_, standby_segment_bytes_));
+  {
+    std::lock_guard lock(mu_);
+    c.on_sync = flush_observer_;
+  }
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_RETURN_IF_ERROR(PrepareDir(dir, PartitionIdentity{topic, topic_id, partition}));

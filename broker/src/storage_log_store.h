@@ -40,8 +40,8 @@ class StorageLogStore final : public LogStore {
  public:
   // `preallocate_bytes`, `cache_behind_bytes`, `standby_segment_bytes` (standby_min_bytes):
   // storage::LogConfig's fields for every log.
-  StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
-                  int64_t cache_behind_bytes = -1, int64_t standby_segment_bytes = 0);
+  StorageLogStore(std::string data_dir, int64_t preallocate_bytes, int64_t cache_behind_bytes = -1,
+                  int64_t standby_segment_bytes = 0);
   ~StorageLogStore() override;
 
   // Writes the identity file (atomically) before the log's first segment; removes the
@@ -57,6 +57,7 @@ class StorageLogStore final : public LogStore {
   // metadata directory, __groups, files, symlinks) is never touched. Each removal is logged.
   Result<std::vector<std::string>> RemoveStrayLogs(const std::set<std::string>& keep) override;
   Status CloseAll() override;
+  void SetFlushObserver(FlushObserver observer) override;
 
  private:
   class StorageLog;
@@ -67,7 +68,8 @@ class StorageLogStore final : public LogStore {
   const int64_t cache_behind_bytes_;
   const int64_t standby_segment_bytes_;
   std::mutex mu_;
-  std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name
+  std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name; guarded by mu_
+  FlushObserver flush_observer_;                           // guarded by mu_
 };
 
 }  // namespace rill::broker

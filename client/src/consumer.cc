@@ -16,6 +16,7 @@
 #include "rill/proto/endian.h"
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/groups.grpc.pb.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::client {
 
@@ -180,10 +181,19 @@ ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
     rpc_ =
         std::make_unique<internal::GroupRpc>(&meta_, config_.group_id, config_.request_timeout_ms);
     next_auto_commit_ms_ = MonotonicMs() + config_.auto_commit_interval_ms;
-    heartbeat_ = std::thread([this] { HeartbeatLoop(); });
-    committer_ = std::thread([this] { CommitLoop(); });
+    heartbeat_ = std::thread([this] {
+      SetCurrentThreadName("rill-heartbeat");
+      HeartbeatLoop();
+    });
+    committer_ = std::thread([this] {
+      SetCurrentThreadName("rill-committer");
+      CommitLoop();
+    });
   }
-  fetcher_ = std::thread([this] { FetcherLoop(); });
+  fetcher_ = std::thread([this] {
+    SetCurrentThreadName("rill-fetcher");
+    FetcherLoop();
+  });
 }
 
 Status ConsumerImpl::Close() {

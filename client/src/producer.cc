@@ -12,6 +12,7 @@
 #include "metadata_cache.h"
 #include "record_accumulator.h"
 #include "rill/client/errors.h"
+#include "rill/proto/thread_name.h"
 #include "rill/v1/producer.grpc.pb.h"
 
 namespace rill::client {
@@ -60,7 +61,8 @@ class ProducerImpl {
   Connection* GetConnection(int32_t node);
   void SendBatches(Connection* c, std::vector<std::unique_ptr<ProducerBatch>> batches,
                    int64_t now_ms);
-  void HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp);
+  // Completes or retries each batch of `req`; true when some batch did not succeed.
+  bool HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp);
   // Puts the bytes of every batch back from the request (for a retry).
   static void RecoverBytes(InFlightRequest& req);
   void Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable, int64_t now_ms);
@@ -118,7 +120,10 @@ ProducerImpl::ProducerImpl(const ProducerConfig& config)
       acc_(AccOptions(config)),
       meta_(config.bootstrap, config.request_timeout_ms) {
   last_metadata_ms_ = MonotonicMs();
-  sender_ = std::thread([this] { SenderLoop(); });
+  sender_ = std::thread([this] {
+    SetCurrentThreadName("rill-sender");
+    SenderLoop();
+  });
 }
 
 ProducerImpl::~ProducerImpl() { Close(); }
@@ -235,7 +240,10 @@ ProducerImpl::Connection* ProducerImpl::GetConnection(int32_t node) {
   c->ctx = std::make_unique<grpc::ClientContext>();
   c->stream = c->stub->ProduceStream(c->ctx.get());
   Connection* raw = c.get();
-  c->reader = std::thread([this, raw] { ReaderLoop(raw); });
+  c->reader = std::thread([this, raw] {
+    SetCurrentThreadName("rill-reader");
+    ReaderLoop(raw);
+  });
   slot = std::move(c);
   return raw;
 }
@@ -394,9 +402,12 @@ void ProducerImpl::ReaderLoop(Connection* c) {
       req = std::move(it->second);
       c->inflight.erase(it);
     }
-    c->inflight_count.fetch_sub(1);
-    HandleResponse(req, resp);
-    Wakeup();
+    const int window = c->inflight_count.fetch_sub(1);
+    const bool retried = HandleResponse(req, resp);
+    // The sender waits for a response only when this connection's window was full or a batch
+    // went back for a retry; new batches wake it themselves. (A wake-up per response costs a
+    // context switch per request.)
+    if (retried || window >= config_.max_in_flight) Wakeup();
   }
   grpc::Status status;
   {
@@ -425,7 +436,7 @@ void ProducerImpl::ReaderLoop(Connection* c) {
   Wakeup();
 }
 
-void ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp) {
+bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp) {
   const int64_t now = MonotonicMs();
   bool recovered = false;
   for (size_t i = 0; i < req.batches.size(); ++i) {
@@ -455,6 +466,7 @@ void ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
     }
     Retry(std::move(b), st, retriable, now);
   }
+  return recovered;
 }
 
 void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable,

@@ -10,6 +10,7 @@
 
 #include "rill/proto/batch_header.h"
 #include "rill/proto/crc32c.h"
+#include "rill/proto/thread_name.h"
 #include "segment.h"
 
 namespace rill::storage {
@@ -105,7 +106,10 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::str
   RILL_RETURN_IF_ERROR(log->Recover());
   log->active_created_ms_ = log->clock_();
   // Every policy gets the flusher: ApplyConfig may switch a `none` log to `group` later.
-  log->flusher_ = std::thread([l = log.get()] { l->FlusherLoop(); });
+  log->flusher_ = std::thread([l = log.get()] {
+    SetCurrentThreadName("rill-flush");
+    l->FlusherLoop();
+  });
   return log;
 }
 
@@ -134,7 +138,8 @@ Status Log::ApplyConfig(const LogConfig& config) {
     // files at the same time; fsync is idempotent.)
     std::vector<std::shared_ptr<Segment>> segs = unsynced_closed_;
     segs.push_back(active());
-    RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty_, log_end_offset().value(), truncations_));
+    RILL_RETURN_IF_ERROR(
+        SyncAndAdvance(segs, dir_dirty_, log_end_offset().value(), truncations_, -1));
   }
   segment_bytes_.store(config.segment_bytes, std::memory_order_relaxed);
   segment_ms_.store(config.segment_ms, std::memory_order_relaxed);
@@ -551,6 +556,7 @@ Status Log::SyncPending(bool* did_work) {
   bool dir_dirty;
   uint64_t seen;
   uint64_t synced_active;
+  int64_t group_bytes;
   {
     std::lock_guard lock(write_mu_);
     target = log_end_offset().value();
@@ -558,6 +564,7 @@ Status Log::SyncPending(bool* did_work) {
     const auto group =
         static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes);
     last_group_bytes_.store(group, std::memory_order_relaxed);
+    group_bytes = group;
     // Average group size (weight 1/8 per group), for the standby's regime check: one small
     // group in a saturating stream must not start zero-filling.
     const int64_t avg = group_bytes_avg_.load(std::memory_order_relaxed);
@@ -573,13 +580,14 @@ Status Log::SyncPending(bool* did_work) {
   }
   *did_work = true;
   sync_count_.fetch_add(1, std::memory_order_relaxed);
-  RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen));
+  RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen, group_bytes));
   if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
   return Status::OK();
 }
 
 Status Log::SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
-                           int64_t target, uint64_t truncations_seen) {
+                           int64_t target, uint64_t truncations_seen, int64_t group_bytes) {
+  const auto start = std::chrono::steady_clock::now();
   for (const auto& s : segs) {
     Status st = s->Sync();
     if (!st.ok()) return Fail(st);
@@ -587,6 +595,9 @@ Status Log::SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bo
   if (dir_dirty) {
     Status st = fs_->SyncDir(dir_);
     if (!st.ok()) return Fail(st);
+  }
+  if (group_bytes >= 0 && config_.on_sync) {
+    config_.on_sync(std::chrono::steady_clock::now() - start, static_cast<uint64_t>(group_bytes));
   }
   AdvanceDurable(Offset(target), truncations_seen);
   return Status::OK();

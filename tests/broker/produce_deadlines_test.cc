@@ -73,6 +73,28 @@ TEST(ProduceDeadlinesTest, AnEarlierDeadlineWakesTheThread) {
   EXPECT_EQ(d->size(), 1u);
 }
 
+// The thread keeps sleeping until a removed entry's deadline (so that requests with one timeout
+// do not wake it each); an earlier deadline added to the emptied map must still wake it.
+TEST(ProduceDeadlinesTest, AnEarlierDeadlineAfterARemovalWakesTheThread) {
+  auto d = std::make_shared<ProduceDeadlines>();
+  std::mutex mu;
+  std::vector<int> order;
+  auto late = std::make_shared<Recorder>(1, &mu, &order);
+  auto soon = std::make_shared<Recorder>(2, &mu, &order);
+  auto later = std::make_shared<Recorder>(3, &mu, &order);
+  auto k = d->Add(Clock::now() + std::chrono::hours(1), late);
+  d->Remove(k);
+  d->Add(Clock::now() + std::chrono::hours(2), later);  // later than the thread's target
+  d->Add(Clock::now() + std::chrono::milliseconds(5), soon);
+  ASSERT_TRUE(PollUntil([&] {
+    std::lock_guard lock(mu);
+    return !order.empty();
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(order, std::vector<int>{2});
+  EXPECT_EQ(d->size(), 1u);
+}
+
 TEST(ProduceDeadlinesTest, StopLeavesPendingEntriesAlone) {
   auto d = std::make_shared<ProduceDeadlines>();
   std::mutex mu;

@@ -429,6 +429,26 @@ TEST_F(BrokerIntegrationTest, OnePartitionInSeveralEntriesOfOneRequest) {
   EXPECT_EQ(ReadAll("multi", 1).size(), 2u);
 }
 
+// /metrics reports each log fsync round (flush group): its latency and the bytes made durable.
+TEST_F(BrokerIntegrationTest, MetricsReportLogFlushes) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("flushed", 1).error(), v1::NONE);
+  std::string batch = Build({Rec("k", std::string(5000, 'v'), 1000)});
+  ASSERT_EQ(Produce("flushed", 0, batch).error(), v1::NONE);
+  ASSERT_EQ(Produce("flushed", 0, batch).error(), v1::NONE);
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  ASSERT_EQ(m.substr(0, 3), "200");
+  auto value_of = [&](const std::string& name) -> int64_t {
+    const size_t at = m.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(m.substr(at + name.size() + 2));
+  };
+  // acks=1 with flush group: each acknowledged append was covered by a sync round.
+  EXPECT_GE(value_of("rill_log_flush_latency_seconds_count{}"), 1) << m;
+  EXPECT_GE(value_of("rill_log_flush_bytes_total"), static_cast<int64_t>(2 * batch.size())) << m;
+  EXPECT_NE(m.find("rill_log_flush_latency_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+}
+
 TEST_F(BrokerIntegrationTest, BadInputGetsDocumentedErrorsAndBrokerKeepsServing) {
   broker_->Start();
   ASSERT_EQ(CreateTopic("bad", 1, {{"max.message.bytes", "4096"}}).error(), v1::NONE);

@@ -22,6 +22,7 @@
 #include "rill/storage/file_system.h"
 #include "topic_config.h"
 #include "topic_rules.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 namespace {
@@ -387,7 +388,10 @@ Status ControllerImpl::Start() {
 
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("rill-controller");
+    Run();
+  });
   return Status::OK();
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "raft_codec.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 
@@ -40,7 +41,10 @@ void RaftTransport::Start() {
   started_ = true;
   for (auto& [id, peer] : peers_) {
     Peer* p = peer.get();
-    p->thread = std::thread([this, p] { RunSender(p); });
+    p->thread = std::thread([this, p] {
+      SetCurrentThreadName("rill-raft-send");
+      RunSender(p);
+    });
   }
 }
 

@@ -186,9 +186,10 @@ class Log {
   void FlusherLoop();
   Status SyncPending(bool* did_work);
   // fdatasyncs `segs` (and the directory when `dir_dirty`), then raises the durable offset to
-  // `target` unless a truncation came after `truncations_seen`. A failure fails the log.
+  // `target` unless a truncation came after `truncations_seen`. A failure fails the log. With
+  // `group_bytes` >= 0 the syncs' duration and group_bytes go to config_.on_sync.
   Status SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
-                        int64_t target, uint64_t truncations_seen);
+                        int64_t target, uint64_t truncations_seen, int64_t group_bytes);
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.
   bool PreallocateIdle();
   // Writes one piece of the standby segment (or completes it); true if it did any work.
