@@ -10,6 +10,7 @@
 
 #include "grpc_util.h"
 #include "metadata_cache.h"
+#include "produce_encoding.h"
 #include "record_accumulator.h"
 #include "rill/client/errors.h"
 #include "rill/proto/thread_name.h"
@@ -17,6 +18,7 @@
 
 namespace rill::client {
 
+using internal::EncodedProduceRequest;
 using internal::MonotonicMs;
 using internal::ProducerBatch;
 
@@ -36,18 +38,23 @@ class ProducerImpl {
   // which the broker answers in request order) holds batches[i]; a partition's batches are
   // consecutive entries, in sequence order.
   struct InFlightRequest {
-    std::shared_ptr<v1::ProduceRequest> request;  // holds the batch bytes while in flight
+    // Holds the batch bytes while in flight; shared with the sender while it writes.
+    std::shared_ptr<EncodedProduceRequest> request;
     std::vector<std::unique_ptr<ProducerBatch>> batches;
     int64_t sent_ms = 0;
   };
 
   // One ProduceStream to one broker, with a reader thread matching responses to requests.
+  // Requests go out as EncodedProduceRequest (the batch bytes are not copied into a protobuf
+  // message); the stream is made the way generated stubs make theirs, with our request type.
   struct Connection {
     int32_t node = -1;
     std::string address;
-    std::unique_ptr<v1::Producer::Stub> stub;
+    std::shared_ptr<grpc::Channel> channel;
+    std::string method_name;
+    std::unique_ptr<grpc::internal::RpcMethod> method;  // refers to method_name
     std::unique_ptr<grpc::ClientContext> ctx;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>> stream;
+    std::unique_ptr<grpc::ClientReaderWriter<EncodedProduceRequest, v1::ProduceResponse>> stream;
     std::thread reader;
     std::mutex write_mu;  // serialises Write/WritesDone with Finish
     std::mutex mu;
@@ -236,9 +243,14 @@ ProducerImpl::Connection* ProducerImpl::GetConnection(int32_t node) {
   auto c = std::make_unique<Connection>();
   c->node = node;
   c->address = meta_.AddressOf(node);
-  c->stub = v1::Producer::NewStub(internal::MakeChannel(c->address));
+  c->channel = internal::MakeChannel(c->address);
+  c->method_name = "/" + std::string(v1::Producer::service_full_name()) + "/ProduceStream";
+  c->method = std::make_unique<grpc::internal::RpcMethod>(
+      c->method_name.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, c->channel);
   c->ctx = std::make_unique<grpc::ClientContext>();
-  c->stream = c->stub->ProduceStream(c->ctx.get());
+  c->stream.reset(
+      grpc::internal::ClientReaderWriterFactory<EncodedProduceRequest, v1::ProduceResponse>::Create(
+          c->channel.get(), *c->method, c->ctx.get()));
   Connection* raw = c.get();
   c->reader = std::thread([this, raw] {
     SetCurrentThreadName("rill-reader");
@@ -314,11 +326,9 @@ void ProducerImpl::SenderLoop() {
 
 void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<ProducerBatch>> batches,
                                int64_t now_ms) {
-  auto request = std::make_shared<v1::ProduceRequest>();
-  request->set_request_id(++next_request_id_);
-  request->set_acks(config_.acks);
-  request->set_timeout_ms(BrokerAckTimeoutMs(config_.request_timeout_ms));
-  request->set_client_id(config_.client_id);
+  auto request = std::make_shared<EncodedProduceRequest>(
+      ++next_request_id_, config_.acks, BrokerAckTimeoutMs(config_.request_timeout_ms),
+      config_.client_id);
   InFlightRequest ifr;
   ifr.request = request;
   ifr.sent_ms = now_ms;
@@ -333,10 +343,8 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     // One entry per batch, even for the same partition: the broker appends a request's entries
     // in order, and the batch's bytes move into the request instead of being concatenated with
     // the partition's other batches (a copy of every byte sent).
-    v1::PartitionProduceData* pd = request->add_partitions();
-    pd->set_topic(b->tp.topic);
-    pd->set_partition(b->tp.partition);
-    pd->set_records(std::move(b->bytes));
+    request->AddEntry(b->tp.topic, b->tp.partition,
+                      std::make_shared<std::string>(std::move(b->bytes)));
     ifr.batches.push_back(std::move(b));
   }
   if (ifr.batches.empty()) return;
@@ -381,12 +389,13 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
 
 void ProducerImpl::RecoverBytes(InFlightRequest& req) {
   if (!req.request) return;
-  // The bytes move back: the request is dropped right after.
-  for (int i = 0; i < req.request->partitions_size() && i < static_cast<int>(req.batches.size());
-       ++i) {
+  // The bytes move back (the request is dropped right after), unless gRPC still holds them.
+  for (size_t i = 0; i < req.request->entry_count() && i < req.batches.size(); ++i) {
     // A batch already completed (an earlier entry of a partly failed response) is gone.
     if (req.batches[i] == nullptr) continue;
-    req.batches[i]->bytes = std::move(*req.request->mutable_partitions(i)->mutable_records());
+    const std::shared_ptr<std::string>& records = req.request->records(i);
+    if (!records) continue;  // an empty batch
+    req.batches[i]->bytes = records.use_count() == 1 ? std::move(*records) : *records;
   }
   req.request.reset();
 }
@@ -429,8 +438,13 @@ void ProducerImpl::ReaderLoop(Connection* c) {
   // Retry in request order so sequences stay ordered in the accumulator either way.
   std::map<uint64_t, InFlightRequest*> ordered;
   for (auto& [id, req] : orphans) ordered[id] = &req;
+  {
+    // The sender may be about to write one of these requests (it was in flight before the
+    // stream broke): its Write reads the bytes, so they are taken back under the write lock.
+    std::lock_guard wl(c->write_mu);
+    for (auto& [id, req] : ordered) RecoverBytes(*req);
+  }
   for (auto& [id, req] : ordered) {
-    RecoverBytes(*req);
     for (auto& b : req->batches) Retry(std::move(b), st, retriable, now);
   }
   Wakeup();
