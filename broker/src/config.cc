@@ -37,7 +37,8 @@ Result<std::vector<Voter>> ParseVoters(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    std::string entry = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string entry =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     start = comma == std::string::npos ? s.size() + 1 : comma + 1;
     if (entry.empty()) continue;
     auto at = entry.find('@');
@@ -78,7 +79,7 @@ Status ConfigFileArgs(const std::string& path, std::vector<std::string>* out) {
   }
   for (const auto& item : items) {
     if (item.name == "++" || item.name == "--") continue;  // section markers
-    if (item.inputs.empty()) continue;  // an empty list keeps the default
+    if (item.inputs.empty()) continue;                     // an empty list keeps the default
     out->push_back("--" + item.fullname());
     for (const auto& v : item.inputs) out->push_back(v);
   }
@@ -139,6 +140,14 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "group fsyncs overwrite written space; each next one doubles up to segment.bytes "
                  "(0 = off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--storage.remove_step_bytes", c.remove_step_bytes,
+                 "Files that retention or truncation drop are shrunk in steps of this many bytes, "
+                 "each synced, before the unlink, so the disk's trim of the freed blocks never "
+                 "stalls other fsyncs for long (0 = unlink at once)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--storage.remove_bytes_per_sec", c.remove_bytes_per_sec,
+                 "Rate at which dropped files are shrunk (0 = no pause between steps)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,
@@ -240,7 +249,8 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   if (c.roles.empty()) return Status::InvalidArgument("--node.roles: at least one role");
   if (c.data_dir.empty()) return Status::InvalidArgument("--data.dir is empty");
   auto voters = ParseVoters(c.voters);
-  if (!voters.ok()) return Status::InvalidArgument("--controller.voters: " + voters.status().message());
+  if (!voters.ok())
+    return Status::InvalidArgument("--controller.voters: " + voters.status().message());
   if (c.node_id < 0) return Status::InvalidArgument("--node.id must be >= 0");
   return c;
 }

@@ -39,11 +39,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   rill::broker::Broker broker(
-      *config, [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
-      std::make_unique<rill::broker::StorageLogStore>(config->data_dir,
-                                                     config->preallocate_bytes,
-                                                     config->cache_behind_bytes,
-                                                     config->standby_segment_bytes));
+      *config,
+      [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
+      std::make_unique<rill::broker::StorageLogStore>(
+          config->data_dir, config->preallocate_bytes, config->cache_behind_bytes,
+          config->standby_segment_bytes, config->remove_step_bytes, config->remove_bytes_per_sec));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

@@ -11,6 +11,7 @@
 #include "rill/proto/batch_header.h"
 #include "rill/proto/crc32c.h"
 #include "rill/proto/thread_name.h"
+#include "rill/storage/file_remover.h"
 #include "segment.h"
 
 namespace rill::storage {
@@ -267,12 +268,12 @@ Status Log::Recover() {
             name_, segs[i]->log_path());
       }
     }
-    for (size_t i = keep; i < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
+    for (size_t i = keep; i < segs.size(); ++i) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(segs[i]));
     segs.resize(keep);
     // Empty segments other than the last carry nothing; drop them.
     for (size_t i = 0; i + 1 < segs.size();) {
       if (segs[i]->empty()) {
-        RILL_RETURN_IF_ERROR(segs[i]->RemoveFiles());
+        RILL_RETURN_IF_ERROR(RemoveSegmentFiles(segs[i]));
         segs.erase(segs.begin() + static_cast<ptrdiff_t>(i));
       } else {
         ++i;
@@ -291,6 +292,14 @@ Status Log::Recover() {
                            [&](const auto& s) { return s->base_offset().value() == b; });
     }
     if (stray) (void)fs_->Remove(JoinPath(dir_, n));
+    // A file the remover had not finished with when the process stopped.
+    if (n.ends_with(FileRemover::kDeletedSuffix)) {
+      if (config_.remover != nullptr) {
+        config_.remover->Enqueue(JoinPath(dir_, n));
+      } else {
+        (void)fs_->Remove(JoinPath(dir_, n));
+      }
+    }
   }
 
   int64_t start = clean ? cp.log_start_offset : (segs.empty() ? 0 : segs[0]->base_offset().value());
@@ -954,7 +963,7 @@ Status Log::TruncateLocked(Offset offset) {
   if (offset <= log_start_offset()) {
     // Everything goes; the log restarts empty at `offset` (whose file name an old segment may
     // hold: remove the old files first).
-    for (const auto& s : segs) RILL_RETURN_IF_ERROR(s->RemoveFiles());
+    for (const auto& s : segs) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(s));
     RILL_ASSIGN_OR_RETURN(
         auto fresh,
         Segment::Create(fs_, dir_, offset, index_interval_bytes_.load(std::memory_order_relaxed)));
@@ -989,7 +998,7 @@ Status Log::TruncateLocked(Offset offset) {
   std::erase_if(unsynced_closed_, [&](const auto& s) {
     return std::find(doomed.begin(), doomed.end(), s) != doomed.end();
   });
-  for (const auto& s : doomed) RILL_RETURN_IF_ERROR(s->RemoveFiles());
+  for (const auto& s : doomed) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(s));
   RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   log_end_.store(new_end.value(), std::memory_order_release);
   {
@@ -1047,15 +1056,28 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
   return static_cast<int>(drop);
 }
 
+Status Log::RemoveSegmentFiles(const std::shared_ptr<Segment>& seg) {
+  if (config_.remover == nullptr) return seg->RemoveFiles();
+  RILL_RETURN_IF_ERROR(config_.remover->Remove(seg->log_path(), seg));
+  return seg->RemoveIndexFiles();
+}
+
+Status Log::RemoveFile(const std::string& path, std::shared_ptr<const void> holder) {
+  if (config_.remover != nullptr) return config_.remover->Remove(path, std::move(holder));
+  Status st = fs_->Remove(path);
+  return st.IsNotFound() ? Status::OK() : st;
+}
+
 std::string Log::PoolPath(Offset end) const {
   return JoinPath(dir_, SegmentFileName(end, kPoolExt));
 }
 
 Status Log::RetireLocked(const std::shared_ptr<Segment>& seg, Offset end) {
-  if (!config_.recycle_segments || config_.recycle_pool_files <= 0) return seg->RemoveFiles();
+  if (!config_.recycle_segments || config_.recycle_pool_files <= 0) {
+    return RemoveSegmentFiles(seg);
+  }
   if (pool_.size() >= static_cast<size_t>(config_.recycle_pool_files)) {
-    Status st = fs_->Remove(pool_.front().path);
-    if (!st.ok() && !st.IsNotFound()) return st;
+    RILL_RETURN_IF_ERROR(RemoveFile(pool_.front().path, pool_.front().retired));
     pool_.erase(pool_.begin());
   }
   std::string path = PoolPath(end);
@@ -1065,10 +1087,7 @@ Status Log::RetireLocked(const std::shared_ptr<Segment>& seg, Offset end) {
 }
 
 Status Log::ClearPoolLocked() {
-  for (const auto& f : pool_) {
-    Status st = fs_->Remove(f.path);
-    if (!st.ok() && !st.IsNotFound()) return st;
-  }
+  for (const auto& f : pool_) RILL_RETURN_IF_ERROR(RemoveFile(f.path, f.retired));
   pool_.clear();
   return Status::OK();
 }

@@ -39,8 +39,7 @@ std::string SegmentFileName(Offset base, std::string_view ext) {
   return std::string(buf) + std::string(ext);
 }
 
-Segment::Segment(FileSystem* fs, const std::string& dir, Offset base,
-                 int64_t index_interval_bytes)
+Segment::Segment(FileSystem* fs, const std::string& dir, Offset base, int64_t index_interval_bytes)
     : fs_(fs),
       base_(base),
       index_interval_bytes_(index_interval_bytes),
@@ -58,8 +57,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(FileSystem* fs, const std::stri
 }
 
 Result<std::shared_ptr<Segment>> Segment::CreateRecycled(FileSystem* fs, const std::string& dir,
-                                                         Offset base,
-                                                         int64_t index_interval_bytes,
+                                                         Offset base, int64_t index_interval_bytes,
                                                          const std::string& recycled) {
   std::shared_ptr<Segment> s(new Segment(fs, dir, base, index_interval_bytes));
   RILL_RETURN_IF_ERROR(fs->Rename(recycled, s->log_path_));
@@ -71,8 +69,7 @@ Result<std::shared_ptr<Segment>> Segment::CreateRecycled(FileSystem* fs, const s
 }
 
 Result<std::shared_ptr<Segment>> Segment::OpenExisting(FileSystem* fs, const std::string& dir,
-                                                       Offset base,
-                                                       int64_t index_interval_bytes) {
+                                                       Offset base, int64_t index_interval_bytes) {
   std::shared_ptr<Segment> s(new Segment(fs, dir, base, index_interval_bytes));
   RILL_ASSIGN_OR_RETURN(s->log_, fs->Open(s->log_path_, /*create=*/false));
   RILL_ASSIGN_OR_RETURN(uint64_t size, s->log_->Size());
@@ -178,9 +175,10 @@ Status Segment::Recover(const std::string& partition) {
     if (stop || off == 0) break;
   }
   if (!end.ok()) {
-    spdlog::warn("partition {}: corrupt or torn batch in segment {} at byte position {}: {}; "
-                 "truncating the log there ({} bytes dropped)",
-                 partition, log_path_, pos, end.message(), file_size - pos);
+    spdlog::warn(
+        "partition {}: corrupt or torn batch in segment {} at byte position {}: {}; "
+        "truncating the log there ({} bytes dropped)",
+        partition, log_path_, pos, end.message(), file_size - pos);
   } else if (stale) {
     spdlog::info("partition {}: segment {} ends at byte position {} (recycled bytes after it)",
                  partition, log_path_, pos);
@@ -192,9 +190,10 @@ Status Segment::Recover(const std::string& partition) {
     zeros = std::all_of(tail.begin(), tail.end(), [](char c) { return c == 0; });
     if (!zeros) {
       end = Status::Corruption("torn batch");
-      spdlog::warn("partition {}: torn batch in segment {} at byte position {}; truncating the "
-                   "log there ({} bytes dropped)",
-                   partition, log_path_, pos, file_size - pos);
+      spdlog::warn(
+          "partition {}: torn batch in segment {} at byte position {}; truncating the "
+          "log there ({} bytes dropped)",
+          partition, log_path_, pos, file_size - pos);
     }
   }
   if (pos < file_size) {
@@ -216,8 +215,8 @@ Status Segment::LoadTrusted(const std::string& partition, Offset next_offset) {
   next_offset_.store(next_offset.value(), std::memory_order_release);
   auto idx = ReadWholeFile(fs_, index_path_);
   auto tidx = ReadWholeFile(fs_, timeindex_path_);
-  bool ok = idx.ok() && tidx.ok() && idx->size() % kOffsetEntry == 0 &&
-            tidx->size() % kTimeEntry == 0;
+  bool ok =
+      idx.ok() && tidx.ok() && idx->size() % kOffsetEntry == 0 && tidx->size() % kTimeEntry == 0;
   std::vector<std::pair<uint32_t, uint32_t>> oi;
   std::vector<std::pair<int64_t, uint32_t>> ti;
   if (ok) {
@@ -242,8 +241,8 @@ Status Segment::LoadTrusted(const std::string& partition, Offset next_offset) {
   if (ok && !oi.empty()) {
     // Spot check: the last entry must point at the batch it names.
     HeaderView h;
-    ok = ReadHeaderAt(oi.back().second, &h).ok() &&
-         h.base_offset == base_.value() + oi.back().first;
+    ok =
+        ReadHeaderAt(oi.back().second, &h).ok() && h.base_offset == base_.value() + oi.back().first;
   }
   if (ok && size > 0 && ti.empty()) ok = false;  // a closed non-empty segment has a final entry
   if (!ok) {
@@ -370,7 +369,13 @@ Status Segment::SyncIndexes() {
 }
 
 Status Segment::RemoveFiles() {
-  for (auto* path : {&log_path_, &index_path_, &timeindex_path_}) {
+  Status st = fs_->Remove(log_path_);
+  if (!st.ok() && !st.IsNotFound()) return st;
+  return RemoveIndexFiles();
+}
+
+Status Segment::RemoveIndexFiles() {
+  for (auto* path : {&index_path_, &timeindex_path_}) {
     Status st = fs_->Remove(*path);
     if (!st.ok() && !st.IsNotFound()) return st;
   }
@@ -389,8 +394,7 @@ Status Segment::ReadHeaderAt(uint64_t pos, HeaderView* h) const {
   char buf[batch::kHeaderSize];
   RILL_ASSIGN_OR_RETURN(size_t n, log_->ReadAt(pos, buf, sizeof buf));
   if (n < sizeof buf) {
-    return Status::Corruption("short batch header in " + log_path_ + " at " +
-                              std::to_string(pos));
+    return Status::Corruption("short batch header in " + log_path_ + " at " + std::to_string(pos));
   }
   batch::Header hd = batch::DecodeHeader(buf);
   if (hd.batch_length < static_cast<int32_t>(batch::kHeaderSize - batch::kLogOverhead)) {
@@ -497,7 +501,7 @@ Status Segment::Read(Offset from, size_t max_bytes, Offset max_offset, std::stri
 }
 
 Status Segment::ReadSlow(Offset from, size_t max_bytes, Offset max_offset, std::string* out,
-                     Offset* next) const {
+                         Offset* next) const {
   // Snapshot the end before looking: bytes below it are whole, published batches.
   uint64_t size = this->size();
   uint64_t pos;
@@ -584,8 +588,8 @@ Result<TimestampOffset> Segment::OffsetForTimestamp(int64_t ts, Offset min_offse
 Result<TimestampOffset> Segment::FindRecordInBatch(uint64_t pos, uint64_t total_size, int64_t ts,
                                                    Offset min_offset) const {
   auto corrupt = [&](const Status& st) {
-    return Status(st.code(), "batch at byte position " + std::to_string(pos) + " of " +
-                                 log_path_ + " does not decode: " + st.message());
+    return Status(st.code(), "batch at byte position " + std::to_string(pos) + " of " + log_path_ +
+                                 " does not decode: " + st.message());
   };
   std::string bytes(static_cast<size_t>(total_size), '\0');
   RILL_ASSIGN_OR_RETURN(size_t got, log_->ReadAt(pos, bytes.data(), bytes.size()));

@@ -49,8 +49,7 @@ class Segment {
   // start offset, which recovery never accepts at this segment's expected offsets) and writes
   // overwrite them from position 0. The rename is durable only after SyncDir.
   static Result<std::shared_ptr<Segment>> CreateRecycled(FileSystem* fs, const std::string& dir,
-                                                         Offset base,
-                                                         int64_t index_interval_bytes,
+                                                         Offset base, int64_t index_interval_bytes,
                                                          const std::string& recycled);
   // Opens an existing segment's .log; indexes are loaded with LoadIndexes or rebuilt by Recover.
   static Result<std::shared_ptr<Segment>> OpenExisting(FileSystem* fs, const std::string& dir,
@@ -75,9 +74,10 @@ class Segment {
   // Shrinks the file to the real data (drops preallocated space) and records the final
   // time-index entry. Called when the segment stops being the active one and on close.
   Status Trim();
-  Status Sync();         // fdatasync of the .log
-  Status SyncIndexes();  // rewrites and syncs both index files
-  Status RemoveFiles();
+  Status Sync();              // fdatasync of the .log
+  Status SyncIndexes();       // rewrites and syncs both index files
+  Status RemoveFiles();       // the .log, then the index files
+  Status RemoveIndexFiles();  // the index files only
   // Removes the index files and renames the .log to `to` (a pool file). The segment must no
   // longer be in the log; readers holding it keep reading the same inode.
   Status RetireTo(const std::string& to);
@@ -132,7 +132,7 @@ class Segment {
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> next_offset_;
   std::atomic<int64_t> max_timestamp_{-1};
-  uint64_t cache_dropped_ = 0;     // page cache dropped below here (under Log's cache_mu_)
+  uint64_t cache_dropped_ = 0;      // page cache dropped below here (under Log's cache_mu_)
   uint64_t prepared_end_ = 0;       // file size including zero-filled space; writer only
   uint64_t bytes_since_index_ = 0;  // writer only
 

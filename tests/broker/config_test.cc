@@ -95,6 +95,16 @@ TEST(BrokerConfig, ShippedConfigParses) {
   EXPECT_EQ(c->client_listener.port, 9092);
   EXPECT_EQ(c->groups_offsets_partitions, 8);
   EXPECT_EQ(c->groups_max_members, 1000);
+  EXPECT_EQ(c->remove_step_bytes, 8 << 20);
+  EXPECT_EQ(c->remove_bytes_per_sec, 256 << 20);
+}
+
+TEST(BrokerConfig, RemoveOptions) {
+  auto c = Parse({"--storage.remove_step_bytes", "0", "--storage.remove_bytes_per_sec", "1000"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->remove_step_bytes, 0);
+  EXPECT_EQ(c->remove_bytes_per_sec, 1000);
+  EXPECT_FALSE(Parse({"--storage.remove_step_bytes", "-1"}).ok());
 }
 
 TEST(BrokerConfig, GroupOptions) {

@@ -185,5 +185,46 @@ TEST_F(PartitionDirsIntegrationTest, ANewMetadataLogLeavesExistingPartitionDirsA
   EXPECT_EQ(broker_->Stop(), 0);
 }
 
+// A deleted topic's directory is renamed away at once and its files are shrunk and removed in
+// the background (storage.remove_step_bytes); a directory such a removal left behind when the
+// broker stopped is finished after the next start. The same name can be created again at once.
+TEST_F(PartitionDirsIntegrationTest, DeletedTopicsAreRemovedInTheBackground) {
+  // Leftover of an interrupted removal, with a file larger than one step.
+  fs::create_directories(data() / "old-0.12345.deleted");
+  WriteText(data() / "old-0.12345.deleted" / "00000000000000000000.log", std::string(200000, 'x'));
+  broker_->Start({"--storage.remove_step_bytes", "65536"});
+  CreateTopic("doomed", 1);
+  for (int i = 0; i < 20; ++i) Produce("doomed", 0, 50);
+  ASSERT_TRUE(fs::exists(data() / "doomed-0"));
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::DeleteTopicsRequest req;
+    req.add_topics("doomed");
+    v1::DeleteTopicsResponse resp;
+    ASSERT_TRUE(broker_->admin->DeleteTopics(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.results_size(), 1);
+    ASSERT_EQ(resp.results(0).error(), v1::NONE) << resp.results(0).error_message();
+  }
+  auto leftovers = [&] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(data())) {
+      const std::string name = e.path().filename().string();
+      if (name.ends_with(".deleted") || name == "doomed-0") ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(test::PollUntil([&] { return leftovers() == 0; }, std::chrono::seconds(30),
+                              std::chrono::milliseconds(10)));
+  // The name is free again.
+  CreateTopic("doomed", 1);
+  Produce("doomed", 0, 3);
+  int64_t hw = -1;
+  auto values = ReadAll("doomed", 0, &hw);
+  ASSERT_EQ(values.size(), 3u);
+  EXPECT_EQ(values[0], "doomed-0-0");
+  EXPECT_EQ(broker_->Stop(), 0);
+}
+
 }  // namespace
 }  // namespace rill::testing

@@ -66,6 +66,12 @@ struct BrokerConfig {
   // overwrite written space (durable latency of a paced 5 KB appender: p50 337 -> 234 us, p99
   // 847 -> 592 us, bench/RESULTS.md storage, session 3). 0 = off.
   int64_t standby_segment_bytes = 8LL << 20;
+  // Segment and pool files that retention or truncation drop are shrunk in steps of this many
+  // bytes, each made durable, at most remove_bytes_per_sec, before the unlink
+  // (storage/file_remover.h): on ext4 with `discard` a plain unlink stalls every fsync on the disk
+  // for ~90 ms per GiB (bench/scripts/unlink_probe.py). 0 = unlink at once.
+  int64_t remove_step_bytes = 8LL << 20;
+  int64_t remove_bytes_per_sec = 256LL << 20;
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
   int32_t default_replication_factor = 1;
@@ -73,20 +79,20 @@ struct BrokerConfig {
   // Broker-wide defaults of topic configs ("key=value"), applied below each topic's overrides.
   std::map<std::string, std::string> topic_defaults;
   // [limits]
-  int64_t max_inflight_produce_bytes = 256ll << 20;             // whole broker
+  int64_t max_inflight_produce_bytes = 256ll << 20;            // whole broker
   int64_t max_inflight_produce_bytes_per_stream = 64ll << 20;  // one ProduceStream
-  int32_t fetch_max_bytes = 64 << 20;            // one Fetch response / Subscribe message
-  int32_t fetch_partition_max_bytes = 8 << 20;   // default per partition when 0 is asked
-  int32_t fetch_max_wait_ms = 30000;             // cap on a long poll's max_wait_ms
-  int32_t max_request_bytes = 128 << 20;         // gRPC max receive message size
+  int32_t fetch_max_bytes = 64 << 20;           // one Fetch response / Subscribe message
+  int32_t fetch_partition_max_bytes = 8 << 20;  // default per partition when 0 is asked
+  int32_t fetch_max_wait_ms = 30000;            // cap on a long poll's max_wait_ms
+  int32_t max_request_bytes = 128 << 20;        // gRPC max receive message size
   int32_t produce_timeout_ms = 30000;  // acks wait cap (and default) before REQUEST_TIMED_OUT
-  int32_t io_threads = 2;                        // long-poll and push threads
+  int32_t io_threads = 2;              // long-poll and push threads
   // [groups] consumer groups (DESIGN.md §6)
-  int32_t groups_offsets_partitions = 8;       // partitions of __consumer_offsets at creation
+  int32_t groups_offsets_partitions = 8;          // partitions of __consumer_offsets at creation
   int32_t groups_offsets_replication_factor = 0;  // 0: topic.replication_factor
-  int32_t groups_max_groups = 10000;           // groups coordinated by one node
-  int32_t groups_max_members = 1000;           // members of one group
-  int32_t groups_session_timeout_ms = 45000;   // default when a member says 0
+  int32_t groups_max_groups = 10000;              // groups coordinated by one node
+  int32_t groups_max_members = 1000;              // members of one group
+  int32_t groups_session_timeout_ms = 45000;      // default when a member says 0
   int32_t groups_min_session_timeout_ms = 1000;
   int32_t groups_max_session_timeout_ms = 300000;
   int32_t groups_heartbeat_interval_ms = 3000;

@@ -204,6 +204,11 @@ class Log {
   Status RetireLocked(const std::shared_ptr<Segment>& seg, Offset end);
   Status ClearPoolLocked();
   std::string PoolPath(Offset end) const;
+  // Removes a dropped segment's files (its .log through config_.remover when set, not shrunk
+  // while a reader holds the segment).
+  Status RemoveSegmentFiles(const std::shared_ptr<Segment>& seg);
+  // Removes a pool file (through config_.remover when set); OK when absent.
+  Status RemoveFile(const std::string& path, std::shared_ptr<const void> holder);
 
   FileSystem* const fs_;
   const std::string dir_;

@@ -11,6 +11,8 @@
 
 namespace rill::storage {
 
+class FileRemover;
+
 enum class FlushPolicy : uint8_t {
   kGroup,     // a flusher thread fsyncs once per group of appends (group commit); the default
   kInterval,  // the flusher fsyncs every flush_interval_ms
@@ -21,15 +23,15 @@ std::string_view FlushPolicyName(FlushPolicy p);
 Result<FlushPolicy> ParseFlushPolicy(std::string_view name);  // "group" | "interval" | "none"
 
 struct LogConfig {
-  int64_t segment_bytes = 1LL << 30;            // segment.bytes: roll when the next append
-                                                // would take the active segment past this
-  int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // segment.ms: roll a non-empty segment this old
-  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // retention.ms; -1 = unlimited
-  int64_t retention_bytes = -1;                 // retention.bytes; -1 = unlimited
+  int64_t segment_bytes = 1LL << 30;               // segment.bytes: roll when the next append
+                                                   // would take the active segment past this
+  int64_t segment_ms = 7LL * 24 * 3600 * 1000;     // segment.ms: roll a non-empty segment this old
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;   // retention.ms; -1 = unlimited
+  int64_t retention_bytes = -1;                    // retention.bytes; -1 = unlimited
   FlushPolicy flush_policy = FlushPolicy::kGroup;  // flush.policy
-  int64_t flush_interval_ms = 1000;             // flush.interval.ms (policy interval)
-  int64_t index_interval_bytes = 4096;          // index.interval.bytes
-  int64_t max_batch_bytes = 1 << 20;            // max.message.bytes: largest batch accepted
+  int64_t flush_interval_ms = 1000;                // flush.interval.ms (policy interval)
+  int64_t index_interval_bytes = 4096;             // index.interval.bytes
+  int64_t max_batch_bytes = 1 << 20;               // max.message.bytes: largest batch accepted
   // Active-segment preallocation (group/interval policies): once no append has arrived for
   // preallocate_idle_ms, the flusher zero-fills and syncs up to preallocate_bytes ahead of the
   // write position, in chunks of preallocate_chunk_bytes, so the group fsyncs of the next burst
@@ -50,11 +52,11 @@ struct LogConfig {
   // preallocate_piece_bytes piece at a time, each
   // handed to writeback (sync_file_range) and never fsynced, and never more zero bytes than twice
   // the bytes appended since the last roll plus standby_min_bytes / 4 (none before
-  // standby_min_bytes / 16 have been appended since the last roll). Once complete the file joins the recycling pool, and
-  // the next append that would grow the active segment beyond its written space rolls into it:
-  // group fsyncs then overwrite written space, which on ext4 commits no journal transaction. The
-  // first standby is standby_min_bytes, each next one twice the last, up to segment_bytes.
-  // Needs recycle_segments and recycle_pool_files >= 1. 0 disables.
+  // standby_min_bytes / 16 have been appended since the last roll). Once complete the file joins
+  // the recycling pool, and the next append that would grow the active segment beyond its written
+  // space rolls into it: group fsyncs then overwrite written space, which on ext4 commits no
+  // journal transaction. The first standby is standby_min_bytes, each next one twice the last, up
+  // to segment_bytes. Needs recycle_segments and recycle_pool_files >= 1. 0 disables.
   int64_t standby_min_bytes = 0;
   // Standbys are written only while the moving average of the group fsyncs (weight 1/8 per
   // group) is at most this: the low-rate, latency-bound regime where journal commits dominate.
@@ -82,6 +84,11 @@ struct LogConfig {
   // duration and the bytes it made durable in the active segment; for metrics. Must be cheap and
   // thread-safe (several logs call it). Fixed at Open (ApplyConfig ignores it).
   std::function<void(std::chrono::nanoseconds elapsed, uint64_t bytes)> on_sync;
+  // Removes the segment and pool files that retention, truncation and recovery drop, shrinking
+  // them step by step in the background (rill/storage/file_remover.h: an unlink of a large file
+  // stalls every fsync on a disk mounted with `discard`). Must outlive the log and use the log's
+  // FileSystem. nullptr: unlink at once. Fixed at Open.
+  FileRemover* remover = nullptr;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
