@@ -67,6 +67,9 @@ struct Options {
   // sending every record that is due), or spin (busy-wait the last 100-200 us before each
   // record, which keeps one core busy: on 2 cores it delays every other thread's wake-up).
   std::string pacing = "sleep";
+  // --pacing sleep: the pacer wakes at most once per this many microseconds and sends every
+  // record that is due (each record's latency still counts from its own intended time).
+  int32_t pace_tick_us = 100;
   int32_t idle_timeout_ms = 10000;
   bool json = false;
   std::vector<std::string> topic_configs;
@@ -286,7 +289,7 @@ int Run(const Options& o) {
     const int64_t start = NowNs();
     const double ns_per_record = o.rate > 0 ? 1e9 / o.rate : 0;
     const int64_t sample_stride = ns_per_record > 0 ? 1 : state.ack_latency.stride;
-    constexpr int64_t kPaceTickNs = 100'000;
+    const int64_t kPaceTickNs = int64_t{o.pace_tick_us} * 1000;
     int64_t last_wake_ns = 0;
     for (int64_t i = 0; i < o.records; ++i) {
       int64_t send_ns;
@@ -425,6 +428,11 @@ int Main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Target records/s, open loop (0 = as fast as possible)");
   app.add_option("--pacing", o.pacing, "How --rate waits: sleep (default) or spin")
       ->check(CLI::IsMember({"sleep", "spin"}));
+  app.add_option("--pace-tick-us", o.pace_tick_us,
+                 "With --pacing sleep: wake at most once per this many us and send what is due "
+                 "(latency counts from each record's intended time)")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
   app.add_option("--idle-timeout-ms", o.idle_timeout_ms, "Consumer gives up after this idle time")
       ->capture_default_str();
   app.add_option("--topic-config", o.topic_configs,
