@@ -60,26 +60,28 @@ def main():
     make_big()
     p50, p99, mx = fsync_rounds(probe, a.n)
     print("alone:          4k fdatasync ms p50 %.3f p99 %.3f max %.3f" % (p50, p99, mx))
-    make_big()
-    took = {}
+    def during(removal, label, what):
+        """fsync rounds while `removal` (then a sync) runs on another thread."""
+        make_big()
+        took = {}
 
-    def remove():
-        t = time.perf_counter()
-        os.unlink(big)
-        os.sync()
-        took["s"] = time.perf_counter() - t
+        def run():
+            t = time.perf_counter()
+            removal()
+            os.sync()
+            took["s"] = time.perf_counter() - t
 
-    th = threading.Thread(target=remove)
-    p50, p99, mx = fsync_rounds(probe, a.n, during=th)
-    th.join()
-    print("during unlink:  4k fdatasync ms p50 %.3f p99 %.3f max %.3f  (unlink+sync of %d MiB: %.0f ms)"
-          % (p50, p99, mx, a.mb, took["s"] * 1e3))
+        th = threading.Thread(target=run)
+        p50, p99, mx = fsync_rounds(probe, a.n, during=th)
+        th.join()
+        print("%-15s 4k fdatasync ms p50 %.3f p99 %.3f max %.3f  (%s: %.0f ms)"
+              % (label, p50, p99, mx, what, took["s"] * 1e3))
+
+    during(lambda: os.unlink(big), "during unlink:", "unlink+sync of %d MiB" % a.mb)
     if a.chunk_mb <= 0:
         return
-    make_big()
 
     def shrink_then_remove():
-        t = time.perf_counter()
         fd = os.open(big, os.O_WRONLY)
         size = os.fstat(fd).st_size
         while size > 0:
@@ -88,15 +90,8 @@ def main():
             os.fdatasync(fd)
         os.close(fd)
         os.unlink(big)
-        os.sync()
-        took["s"] = time.perf_counter() - t
 
-    th = threading.Thread(target=shrink_then_remove)
-    p50, p99, mx = fsync_rounds(probe, a.n, during=th)
-    th.join()
-    print("during shrink:  4k fdatasync ms p50 %.3f p99 %.3f max %.3f  (%d MiB steps, then unlink: %.0f ms)"
-          % (p50, p99, mx, a.chunk_mb, took["s"] * 1e3))
-
+    during(shrink_then_remove, "during shrink:", "%d MiB steps, then unlink" % a.chunk_mb)
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,16 @@ struct Recorder final : ProduceDeadlines::Entry {
 
 using ::rill::test::PollUntil;
 
+// Waits until some entry has expired; returns the ids expired by then.
+std::vector<int> FirstExpired(std::mutex& mu, const std::vector<int>& order) {
+  EXPECT_TRUE(PollUntil([&] {
+    std::lock_guard lock(mu);
+    return !order.empty();
+  }));
+  std::lock_guard lock(mu);
+  return order;
+}
+
 TEST(ProduceDeadlinesTest, ExpiresInDeadlineOrderSkippingRemovedAndDestroyed) {
   auto d = std::make_shared<ProduceDeadlines>();
   std::mutex mu;
@@ -64,12 +74,7 @@ TEST(ProduceDeadlinesTest, AnEarlierDeadlineWakesTheThread) {
   auto soon = std::make_shared<Recorder>(2, &mu, &order);
   d->Add(Clock::now() + std::chrono::hours(1), late);
   d->Add(Clock::now(), soon);
-  ASSERT_TRUE(PollUntil([&] {
-    std::lock_guard lock(mu);
-    return !order.empty();
-  }));
-  std::lock_guard lock(mu);
-  EXPECT_EQ(order, std::vector<int>{2});
+  EXPECT_EQ(FirstExpired(mu, order), std::vector<int>{2});
   EXPECT_EQ(d->size(), 1u);
 }
 
@@ -86,12 +91,7 @@ TEST(ProduceDeadlinesTest, AnEarlierDeadlineAfterARemovalWakesTheThread) {
   d->Remove(k);
   d->Add(Clock::now() + std::chrono::hours(2), later);  // later than the thread's target
   d->Add(Clock::now() + std::chrono::milliseconds(5), soon);
-  ASSERT_TRUE(PollUntil([&] {
-    std::lock_guard lock(mu);
-    return !order.empty();
-  }));
-  std::lock_guard lock(mu);
-  EXPECT_EQ(order, std::vector<int>{2});
+  EXPECT_EQ(FirstExpired(mu, order), std::vector<int>{2});
   EXPECT_EQ(d->size(), 1u);
 }
 
