@@ -13,6 +13,16 @@ FileRemover::Options Sane(FileRemover::Options o) {
   return o;
 }
 
+// "<path>.<n>.deleted", with n unique in this process (and, from the clock, across restarts): a
+// name removed again while its first removal is in progress must not replace that file.
+std::string DeletedName(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n =
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) +
+      counter.fetch_add(1);
+  return path + "." + std::to_string(n) + std::string(FileRemover::kDeletedSuffix);
+}
+
 }  // namespace
 
 FileRemover::FileRemover(FileSystem* fs, Options options) : fs_(fs), options_(Sane(options)) {
@@ -42,7 +52,7 @@ Status FileRemover::Remove(const std::string& path, std::shared_ptr<const void> 
     Status st = fs_->Remove(path);
     return st.IsNotFound() ? Status::OK() : st;
   }
-  std::string deleted = path + std::string(kDeletedSuffix);
+  std::string deleted = DeletedName(path);
   RILL_RETURN_IF_ERROR(fs_->Rename(path, deleted));
   {
     std::lock_guard lock(mu_);
@@ -54,11 +64,7 @@ Status FileRemover::Remove(const std::string& path, std::shared_ptr<const void> 
 
 Status FileRemover::RemoveDir(const std::string& dir) {
   if (!fs_->Exists(dir)) return Status::OK();
-  static std::atomic<uint64_t> counter{0};
-  const uint64_t n =
-      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) +
-      counter.fetch_add(1);
-  std::string deleted = dir + "." + std::to_string(n) + std::string(kDeletedSuffix);
+  std::string deleted = DeletedName(dir);
   RILL_RETURN_IF_ERROR(fs_->Rename(dir, deleted));
   Enqueue(std::move(deleted), /*is_dir=*/true);
   return Status::OK();

@@ -107,6 +107,17 @@ void MakeFile(FileSystem* fs, const std::string& path, uint64_t size) {
   ASSERT_TRUE((*f)->Sync().ok());
 }
 
+// Paths of the files in `dir` that wait for the remover ("<name>.<n>.deleted").
+std::vector<std::string> Deleted(FileSystem& fs, const std::string& dir) {
+  std::vector<std::string> out;
+  auto names = fs.ListDir(dir);
+  if (!names.ok()) return out;
+  for (const auto& n : *names) {
+    if (n.ends_with(FileRemover::kDeletedSuffix)) out.push_back(JoinPath(dir, n));
+  }
+  return out;
+}
+
 FileRemover::Options TestOptions() {
   FileRemover::Options o;
   o.step_bytes = kStep;
@@ -124,7 +135,7 @@ TEST(FileRemoverTest, ShrinksALargeFileInSyncedStepsThenRemovesIt) {
     EXPECT_FALSE(fs.Exists("d/big"));  // the name is free at once
     remover.WaitIdle();
   }
-  EXPECT_FALSE(fs.Exists("d/big.deleted"));
+  EXPECT_TRUE(Deleted(fs, "d").empty());
   const auto all = fs.events();
   std::vector<RecordingFileSystem::Event> steps(all.begin() + static_cast<ptrdiff_t>(before),
                                                 all.end());
@@ -133,7 +144,8 @@ TEST(FileRemoverTest, ShrinksALargeFileInSyncedStepsThenRemovesIt) {
   ASSERT_EQ(steps.size(), 2 * sizes.size());
   for (size_t i = 0; i < sizes.size(); ++i) {
     EXPECT_EQ(steps[2 * i].op, "truncate");
-    EXPECT_EQ(steps[2 * i].path, "d/big.deleted");
+    EXPECT_TRUE(steps[2 * i].path.starts_with("d/big.")) << steps[2 * i].path;
+    EXPECT_TRUE(steps[2 * i].path.ends_with(".deleted")) << steps[2 * i].path;
     EXPECT_EQ(steps[2 * i].size, sizes[i]);
     EXPECT_EQ(steps[2 * i + 1].op, "sync") << "step " << i << " is made durable before the next";
   }
@@ -146,7 +158,7 @@ TEST(FileRemoverTest, SmallAndAbsentFilesGoAtOnce) {
   FileRemover remover(&fs, TestOptions());
   ASSERT_TRUE(remover.Remove("d/small").ok());
   EXPECT_FALSE(fs.Exists("d/small"));
-  EXPECT_FALSE(fs.Exists("d/small.deleted"));
+  EXPECT_TRUE(Deleted(fs, "d").empty());
   EXPECT_TRUE(remover.Remove("d/never-was").ok());
   remover.WaitIdle();
   EXPECT_EQ(fs.events().size(), before);  // no truncation, no sync
@@ -161,7 +173,8 @@ TEST(FileRemoverTest, AHeldFileIsNotShrunkUntilItsHolderLetsGo) {
   ASSERT_TRUE(remover.Remove("d/read", reader).ok());
   // The remover looks again every 10 ms; let it look twice while the reader holds on.
   ASSERT_TRUE(PollUntil([&] { return remover.deferrals() >= 2; }));
-  auto f = fs.Open("d/read.deleted", /*create=*/false);
+  ASSERT_EQ(Deleted(fs, "d").size(), 1u);
+  auto f = fs.Open(Deleted(fs, "d")[0], /*create=*/false);
   ASSERT_TRUE(f.ok());
   std::string buf(3 * kStep, '\0');
   auto n = (*f)->ReadAt(0, buf.data(), buf.size());
@@ -170,7 +183,7 @@ TEST(FileRemoverTest, AHeldFileIsNotShrunkUntilItsHolderLetsGo) {
   fs.allow_truncate = true;
   reader.reset();
   remover.WaitIdle();
-  EXPECT_FALSE(fs.Exists("d/read.deleted"));
+  EXPECT_TRUE(Deleted(fs, "d").empty());
   EXPECT_EQ(fs.early_truncates.load(), 0);
 }
 
@@ -182,13 +195,23 @@ TEST(FileRemoverTest, StoppingLeavesTheQueuedFileForTheNextOpen) {
     slow.rate_bytes_per_sec = 1;  // one step per 4096 s: it is stopped mid-way
     FileRemover remover(&fs, slow);
     ASSERT_TRUE(remover.Remove("d/big").ok());
-    ASSERT_TRUE(PollUntil([&] { return fs.Contents("d/big.deleted").size() == 3 * kStep; }));
+    ASSERT_TRUE(PollUntil([&] {
+      auto left = Deleted(fs, "d");
+      return left.size() == 1 && fs.Contents(left[0]).size() == 3 * kStep;
+    }));
+    // The same name again, while the first removal is under way: a second file, not a
+    // replacement of the first.
+    MakeFile(&fs, "d/big", 2 * kStep);
+    ASSERT_TRUE(remover.Remove("d/big").ok());
+    ASSERT_EQ(Deleted(fs, "d").size(), 2u);
   }
-  EXPECT_TRUE(fs.Exists("d/big.deleted"));
+  auto left = Deleted(fs, "d");
+  ASSERT_EQ(left.size(), 2u);
   FileRemover again(&fs, TestOptions());
-  again.Enqueue("d/big.deleted");
+  for (const auto& path : left) again.Enqueue(path);
   again.WaitIdle();
-  EXPECT_FALSE(fs.Exists("d/big.deleted"));
+  EXPECT_TRUE(Deleted(fs, "d").empty());
+  EXPECT_FALSE(fs.Exists("d/big"));
 }
 
 // A directory (a deleted partition's) on the real filesystem: renamed at once, emptied, removed.

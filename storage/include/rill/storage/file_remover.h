@@ -10,9 +10,9 @@
 // (which commits that step's trim: 3.5 ms per 8 MiB step in the probe), at most
 // `rate_bytes_per_sec`, and unlinks what is left.
 //
-// Remove() first renames the file to "<path>.deleted" (so its name is free at once and recovery
-// never takes it for a segment) and queues it; a crash leaves the .deleted file, which the next
-// Log::Open hands back with Enqueue(). Files below `step_bytes` are unlinked at once.
+// Remove() first renames the file to "<path>.<n>.deleted" (so its name is free at once and
+// recovery never takes it for a segment) and queues it; a crash leaves the .deleted file, which the
+// next Log::Open hands back with Enqueue(). Files below `step_bytes` are unlinked at once.
 //
 // Thread-safety: every method may be called from any thread. One background thread does the
 // work; the destructor stops it, leaving what is still queued on disk under its .deleted name.
@@ -47,7 +47,7 @@ class FileRemover {
   FileRemover(const FileRemover&) = delete;
   FileRemover& operator=(const FileRemover&) = delete;
 
-  // Removes `path`: at once when it is small, else renamed to "<path>.deleted" and queued. OK
+  // Removes `path`: at once when it is small, else renamed to "<path>.<n>.deleted" and queued. OK
   // when it does not exist. The rename is durable only after a SyncDir of the parent. The file
   // is not shrunk while `holder` has other owners than the remover (a reader holding the
   // segment must keep reading its bytes, as it would from an unlinked file).
