@@ -14,9 +14,9 @@
 #include "metadata_cache.h"
 #include "rill/client/errors.h"
 #include "rill/proto/endian.h"
+#include "rill/proto/thread_name.h"
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/groups.grpc.pb.h"
-#include "rill/proto/thread_name.h"
 
 namespace rill::client {
 
@@ -1118,9 +1118,9 @@ Status ConsumerImpl::Unsubscribe() {
   if (!group()) return Status::OK();
   std::unique_lock lk(mu_);
   if (closed_) return Status::Failed("consumer is closed");
-  (void)LeaveGroup(lk, /*stay_usable=*/true);
+  Status left = LeaveGroup(lk, /*stay_usable=*/true);
   listener_ = nullptr;
-  return Status::OK();
+  return left;
 }
 
 std::vector<std::string> ConsumerImpl::Subscription() const {

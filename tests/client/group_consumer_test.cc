@@ -364,6 +364,25 @@ TEST_F(GroupConsumerTest, CloseReportsAFailedLeave) {
   EXPECT_TRUE(c->Close().ok());
 }
 
+TEST_F(GroupConsumerTest, UnsubscribeReportsAFailedLeaveAndStillUnsubscribes) {
+  AppendRecords(broker_, kP0, 3);
+  coordinator_.SetTarget({kP0});
+  auto c = Subscribed(Config());
+  std::vector<ConsumerRecord> got;
+  ASSERT_TRUE(PollUntil(
+      *c, [&] { return got.size() >= 3; }, &got));
+  coordinator_.FailNextLeave();
+  Status left = c->Unsubscribe();
+  EXPECT_EQ(left.code(), StatusCode::kUnavailable) << left.ToString();
+  EXPECT_NE(left.message().find("leaving group 'g'"), std::string::npos) << left.ToString();
+  EXPECT_EQ(coordinator_.committed().at(kP0), 3);  // the final commit went through first
+  EXPECT_TRUE(c->Subscription().empty());
+  // Unsubscribed either way: subscribing again works, and a second leave succeeds.
+  ASSERT_TRUE(c->Subscribe({"t"}).ok());
+  EXPECT_TRUE(c->Unsubscribe().ok());
+  EXPECT_TRUE(c->Close().ok());
+}
+
 TEST_F(GroupConsumerTest, CloseReportsAFailedFinalCommit) {
   AppendRecords(broker_, kP0, 3);
   coordinator_.SetTarget({kP0});

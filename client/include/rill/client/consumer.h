@@ -83,6 +83,9 @@ class Consumer {
                    ConsumerRebalanceListener* listener = nullptr);
   Status SubscribePattern(const std::string& regex, ConsumerRebalanceListener* listener = nullptr);
   // Revokes every partition (callbacks, commit), leaves the group; Subscribe may be called again.
+  // Returns the first error of the final commit (with auto-commit) or of the leave request; the
+  // consumer is unsubscribed either way (a member whose leave the coordinator did not hear is
+  // removed after its session timeout).
   Status Unsubscribe();
   // The subscribed topic names, or the pattern alone; empty when not subscribed.
   std::vector<std::string> Subscription() const;
