@@ -1,7 +1,9 @@
 #include "broker.h"
-#include "rill/proto/thread_name.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -12,9 +14,8 @@
 #include <fstream>
 #include <set>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_builder.h>
+#include "data_dir_identity.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 
@@ -62,6 +63,7 @@ Status Broker::Start() {
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);
   if (ec) return Status::IOError("creating data dir " + config_.data_dir + ": " + ec.message());
+  RILL_RETURN_IF_ERROR(ClaimDataDir(config_.data_dir, config_.node_id));
 
   // Ports first: the controller registers this broker with them.
   client_port_ = config_.client_listener.port;
@@ -196,7 +198,8 @@ Status Broker::Start() {
     }
   }
 
-  http_ = std::make_unique<HttpServer>([this](const std::string& path) { return HandleHttp(path); });
+  http_ =
+      std::make_unique<HttpServer>([this](const std::string& path) { return HandleHttp(path); });
   st = http_->Start(config_.http_listener.host, config_.http_listener.port);
   if (!st.ok()) {
     Shutdown();
