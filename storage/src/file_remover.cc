@@ -111,7 +111,23 @@ void FileRemover::Run() {
   }
 }
 
+bool FileRemover::RenameIsDurable(const std::string& path) {
+  // Nothing may be shrunk before its .deleted name is durable: a crash could otherwise bring the
+  // file back under its old name, shortened, and a shortened old segment ahead of the live ones
+  // would make recovery end the log at its end (the gap check) and drop every later segment.
+  const size_t slash = path.rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
+  Status st = fs_->SyncDir(parent.empty() ? "/" : parent);
+  if (!st.ok()) {
+    spdlog::warn("cannot make the removal of {} durable ({}); leaving it for now", path,
+                 st.ToString());
+    return false;
+  }
+  return true;
+}
+
 void FileRemover::RemoveDirNow(const std::string& dir) {
+  if (!RenameIsDurable(dir)) return;
   auto names = fs_->ListDir(dir);
   if (names.ok()) {
     for (const auto& n : *names) {
@@ -127,6 +143,7 @@ void FileRemover::RemoveDirNow(const std::string& dir) {
 }
 
 void FileRemover::ShrinkAndRemove(const std::string& path) {
+  if (!RenameIsDurable(path)) return;
   auto opened = fs_->Open(path, /*create=*/false);
   if (opened.ok()) {
     std::unique_ptr<File> f = std::move(*opened);

@@ -29,7 +29,7 @@ using ::rill::test::PollUntil;
 class RecordingFileSystem final : public FileSystem {
  public:
   struct Event {
-    std::string op;  // "truncate" or "sync"
+    std::string op;  // "truncate", "sync" (a file) or "syncdir"
     std::string path;
     uint64_t size = 0;
   };
@@ -48,7 +48,10 @@ class RecordingFileSystem final : public FileSystem {
   }
   Status CreateDir(const std::string& dir) override { return inner_.CreateDir(dir); }
   Status RemoveDirAll(const std::string& dir) override { return inner_.RemoveDirAll(dir); }
-  Status SyncDir(const std::string& dir) override { return inner_.SyncDir(dir); }
+  Status SyncDir(const std::string& dir) override {
+    Record({"syncdir", dir, 0});
+    return inner_.SyncDir(dir);
+  }
   bool Exists(const std::string& path) override { return inner_.Exists(path); }
 
   std::vector<Event> events() {
@@ -137,7 +140,12 @@ TEST(FileRemoverTest, ShrinksALargeFileInSyncedStepsThenRemovesIt) {
   }
   EXPECT_TRUE(Deleted(fs, "d").empty());
   const auto all = fs.events();
-  std::vector<RecordingFileSystem::Event> steps(all.begin() + static_cast<ptrdiff_t>(before),
+  ASSERT_GT(all.size(), before);
+  // The .deleted name is made durable before anything is shrunk: a crash must not bring the
+  // file back under its old name, shortened.
+  EXPECT_EQ(all[before].op, "syncdir");
+  EXPECT_EQ(all[before].path, "d");
+  std::vector<RecordingFileSystem::Event> steps(all.begin() + static_cast<ptrdiff_t>(before) + 1,
                                                 all.end());
   const std::vector<uint64_t> sizes = {
       4 * kStep + 100, 3 * kStep + 100, 2 * kStep + 100, kStep + 100, 100, 0};

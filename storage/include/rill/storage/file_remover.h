@@ -70,6 +70,8 @@ class FileRemover {
   // Shrinks `path` step by step and unlinks it; a failure falls back to a plain unlink.
   void ShrinkAndRemove(const std::string& path);
   void RemoveDirNow(const std::string& dir);
+  // fsyncs the directory holding `path` (its .deleted name); false when that failed.
+  bool RenameIsDurable(const std::string& path);
 
   FileSystem* const fs_;
   const Options options_;
