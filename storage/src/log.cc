@@ -890,15 +890,21 @@ Result<ReadResult> Log::Read(Offset from, size_t max_bytes, Offset max_offset) c
   ReadResult r;
   r.log_start_offset = log_start_offset();
   r.log_end_offset = log_end_offset();
-  if (from < r.log_start_offset || from > r.log_end_offset) {
+  auto out_of_range = [&] {
     return Status::OutOfRange("partition " + name_ + ": offset " + std::to_string(from.value()) +
                               " outside [" + std::to_string(r.log_start_offset.value()) + ", " +
                               std::to_string(r.log_end_offset.value()) + "]");
-  }
+  };
+  if (from < r.log_start_offset || from > r.log_end_offset) return out_of_range();
   r.next_offset = from;
   while (from < r.log_end_offset) {
     auto seg = SegmentFor(from);
-    if (seg == nullptr) break;
+    if (seg == nullptr) {
+      // Retention removed the segment holding `from` after the check above (nothing was read
+      // yet: a later segment is only visited after an empty one): `from` is below the start now.
+      r.log_start_offset = log_start_offset();
+      return out_of_range();
+    }
     Offset next;
     RILL_RETURN_IF_ERROR(seg->Read(from, max_bytes, max_offset, &r.data, &next));
     if (!r.data.empty()) {
