@@ -235,13 +235,11 @@ StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes
     : data_dir_(std::move(data_dir)),
       preallocate_bytes_(preallocate_bytes),
       cache_behind_bytes_(cache_behind_bytes),
-      standby_segment_bytes_(standby_segment_bytes) {
-  if (remove_step_bytes > 0) {
-    storage::FileRemover::Options o;
-    o.step_bytes = static_cast<uint64_t>(remove_step_bytes);
-    o.rate_bytes_per_sec = static_cast<uint64_t>(std::max<int64_t>(remove_bytes_per_sec, 0));
-    remover_ = std::make_unique<storage::FileRemover>(storage::DefaultFileSystem(), o);
-  }
+      standby_segment_bytes_(standby_segment_bytes),
+      remover_(storage::DefaultFileSystem(),
+               storage::FileRemover::Options{
+                   static_cast<uint64_t>(std::max<int64_t>(remove_step_bytes, 0)),
+                   static_cast<uint64_t>(std::max<int64_t>(remove_bytes_per_sec, 0))}) {
   // Directories a remover had not finished when the process stopped.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(data_dir_, ec)) {
@@ -251,11 +249,7 @@ StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes
         !e.is_directory(type_ec)) {
       continue;
     }
-    if (remover_) {
-      remover_->Enqueue(e.path().string(), /*is_dir=*/true);
-    } else {
-      std::filesystem::remove_all(e.path(), type_ec);
-    }
+    remover_.Enqueue(e.path().string(), /*is_dir=*/true);
   }
 }
 
@@ -292,7 +286,7 @@ Status StorageLogStore::PrepareDir(const std::string& dir, const PartitionIdenti
         "{}: removing the log of topic {} id {} ({} bytes): the topic now has id {} (it was "
         "deleted and re-created while this broker did not apply the deletion)",
         dir, have->topic, have->topic_id, DirBytes(dir), want.topic_id);
-    RILL_RETURN_IF_ERROR(remover_ ? remover_->RemoveDir(dir) : fs->RemoveDirAll(dir));
+    RILL_RETURN_IF_ERROR(remover_.RemoveDir(dir));
   }
   if (want.topic_id.empty()) return Status::OK();  // storage::Log::Open creates the directory
   // The identity file before the first segment: a directory with segments but no identity file
@@ -313,7 +307,7 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
     std::lock_guard lock(mu_);
     c.on_sync = flush_observer_;
   }
-  c.remover = remover_.get();
+  c.remover = &remover_;
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_RETURN_IF_ERROR(PrepareDir(dir, PartitionIdentity{topic, topic_id, partition}));
@@ -336,14 +330,9 @@ Status StorageLogStore::Remove(const std::string& topic, int32_t partition) {
     }
   }
   if (sl) (void)sl->Close();
-  const std::string dir = storage::JoinPath(data_dir_, name);
   // Renamed away at once, its files shrunk in the background (a topic's GiBs unlinked at once
   // would stall every fsync on a `discard` disk).
-  if (remover_) return remover_->RemoveDir(dir);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return Status::IOError("removing " + name + ": " + ec.message());
-  return Status::OK();
+  return remover_.RemoveDir(storage::JoinPath(data_dir_, name));
 }
 
 Result<std::vector<std::string>> StorageLogStore::RemoveStrayLogs(
@@ -371,14 +360,7 @@ Result<std::vector<std::string>> StorageLogStore::RemoveStrayLogs(
     std::filesystem::path dir = std::filesystem::path(data_dir_) / name;
     if (!HoldsPartitionLog(dir)) continue;
     uint64_t bytes = DirBytes(dir);
-    Status st;
-    if (remover_) {
-      st = remover_->RemoveDir(dir.string());
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-      if (ec) st = Status::IOError("removing " + dir.string() + ": " + ec.message());
-    }
+    Status st = remover_.RemoveDir(dir.string());
     if (!st.ok()) {
       spdlog::error("removing stray partition log {}: {}", dir.string(), st.ToString());
       if (first.ok()) first = st;

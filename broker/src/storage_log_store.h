@@ -40,9 +40,9 @@ Result<PartitionIdentity> DecodePartitionIdentity(std::string_view text);
 class StorageLogStore final : public LogStore {
  public:
   // `preallocate_bytes`, `cache_behind_bytes`, `standby_segment_bytes` (standby_min_bytes):
-  // storage::LogConfig's fields for every log. With `remove_step_bytes` > 0 every log removes
-  // the files it drops through one storage::FileRemover (steps of that size, at most
-  // `remove_bytes_per_sec`).
+  // storage::LogConfig's fields for every log. Logs and partition directories are removed through
+  // one storage::FileRemover: shrunk in steps of `remove_step_bytes`, at most
+  // `remove_bytes_per_sec` (0: unlinked at once).
   StorageLogStore(std::string data_dir, int64_t preallocate_bytes, int64_t cache_behind_bytes = -1,
                   int64_t standby_segment_bytes = 0, int64_t remove_step_bytes = 0,
                   int64_t remove_bytes_per_sec = 0);
@@ -71,8 +71,9 @@ class StorageLogStore final : public LogStore {
   const int64_t preallocate_bytes_;
   const int64_t cache_behind_bytes_;
   const int64_t standby_segment_bytes_;
-  // Before open_: outlives every log (CloseAll runs in the destructor, before members go).
-  std::unique_ptr<storage::FileRemover> remover_;
+  // Every removal of a log's files and directories (step 0: at once). Before open_: outlives
+  // every log (CloseAll runs in the destructor, before members go).
+  storage::FileRemover remover_;
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name; guarded by mu_
   FlushObserver flush_observer_;                           // guarded by mu_

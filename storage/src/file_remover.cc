@@ -8,11 +8,6 @@ namespace rill::storage {
 
 namespace {
 
-FileRemover::Options Sane(FileRemover::Options o) {
-  if (o.step_bytes == 0) o.step_bytes = 8u << 20;
-  return o;
-}
-
 // "<path>.<n>.deleted", with n unique in this process (and, from the clock, across restarts): a
 // name removed again while its first removal is in progress must not replace that file.
 std::string DeletedName(const std::string& path) {
@@ -25,7 +20,8 @@ std::string DeletedName(const std::string& path) {
 
 }  // namespace
 
-FileRemover::FileRemover(FileSystem* fs, Options options) : fs_(fs), options_(Sane(options)) {
+FileRemover::FileRemover(FileSystem* fs, Options options) : fs_(fs), options_(options) {
+  if (options_.step_bytes == 0) return;  // everything at once: no thread
   thread_ = std::thread([this] {
     SetCurrentThreadName("rill-remover");
     Run();
@@ -38,17 +34,17 @@ FileRemover::~FileRemover() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 Status FileRemover::Remove(const std::string& path, std::shared_ptr<const void> holder) {
   uint64_t size = 0;
-  {
+  if (options_.step_bytes > 0) {
     auto f = fs_->Open(path, /*create=*/false);
     if (!f.ok()) return f.status().IsNotFound() ? Status::OK() : f.status();
     RILL_ASSIGN_OR_RETURN(size, (*f)->Size());
   }
-  if (size < options_.step_bytes) {
+  if (options_.step_bytes == 0 || size < options_.step_bytes) {
     Status st = fs_->Remove(path);
     return st.IsNotFound() ? Status::OK() : st;
   }
@@ -64,6 +60,7 @@ Status FileRemover::Remove(const std::string& path, std::shared_ptr<const void> 
 
 Status FileRemover::RemoveDir(const std::string& dir) {
   if (!fs_->Exists(dir)) return Status::OK();
+  if (options_.step_bytes == 0) return fs_->RemoveDirAll(dir);
   std::string deleted = DeletedName(dir);
   RILL_RETURN_IF_ERROR(fs_->Rename(dir, deleted));
   Enqueue(std::move(deleted), /*is_dir=*/true);
@@ -71,6 +68,13 @@ Status FileRemover::RemoveDir(const std::string& dir) {
 }
 
 void FileRemover::Enqueue(std::string deleted_path, bool is_dir) {
+  if (options_.step_bytes == 0) {
+    Status st = is_dir ? fs_->RemoveDirAll(deleted_path) : fs_->Remove(deleted_path);
+    if (!st.ok() && !st.IsNotFound()) {
+      spdlog::warn("removing {} failed: {}", deleted_path, st.ToString());
+    }
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     queue_.push_back({std::move(deleted_path), nullptr, is_dir});

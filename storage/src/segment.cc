@@ -383,10 +383,7 @@ Status Segment::RemoveIndexFiles() {
 }
 
 Status Segment::RetireTo(const std::string& to) {
-  for (auto* path : {&index_path_, &timeindex_path_}) {
-    Status st = fs_->Remove(*path);
-    if (!st.ok() && !st.IsNotFound()) return st;
-  }
+  RILL_RETURN_IF_ERROR(RemoveIndexFiles());
   return fs_->Rename(log_path_, to);
 }
 

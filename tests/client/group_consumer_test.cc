@@ -81,6 +81,17 @@ class GroupConsumerTest : public ::testing::Test {
     return consumer;
   }
 
+  // A consumer subscribed to "t" that owns kP0 and has polled its `n` records (appended here).
+  std::unique_ptr<Consumer> OwningP0AfterReading(int n) {
+    AppendRecords(broker_, kP0, n);
+    coordinator_.SetTarget({kP0});
+    auto c = Subscribed(Config());
+    std::vector<ConsumerRecord> got;
+    EXPECT_TRUE(PollUntil(
+        *c, [&] { return got.size() >= static_cast<size_t>(n); }, &got));
+    return c;
+  }
+
   // Polls (collecting records) until `done` holds or a deadline passes.
   template <typename F>
   bool PollUntil(Consumer& c, F done, std::vector<ConsumerRecord>* out = nullptr) {
@@ -261,12 +272,8 @@ TEST_F(GroupConsumerTest, FencingLosesPartitionsWithoutCommitAndRejoins) {
 }
 
 TEST_F(GroupConsumerTest, FencedCommitReturnsAClearError) {
-  AppendRecords(broker_, kP0, 3);
-  coordinator_.SetTarget({kP0});
-  auto c = Subscribed(Config());
-  std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(
-      *c, [&] { return got.size() >= 3; }, &got));
+  auto c = OwningP0AfterReading(3);
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(c->Commit().ok());
   EXPECT_EQ(coordinator_.committed().at(kP0), 3);
   ASSERT_TRUE(c->Commit({{kP0, 1}}).ok());
@@ -345,12 +352,8 @@ TEST_F(GroupConsumerTest, CloseRevokesCommitsAndLeaves) {
 }
 
 TEST_F(GroupConsumerTest, CloseReportsAFailedLeave) {
-  AppendRecords(broker_, kP0, 3);
-  coordinator_.SetTarget({kP0});
-  auto c = Subscribed(Config());
-  std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(
-      *c, [&] { return got.size() >= 3; }, &got));
+  auto c = OwningP0AfterReading(3);
+  ASSERT_FALSE(HasFailure());
   coordinator_.FailNextLeave();
   Status closed = c->Close();
   EXPECT_EQ(closed.code(), StatusCode::kUnavailable) << closed.ToString();
@@ -365,12 +368,8 @@ TEST_F(GroupConsumerTest, CloseReportsAFailedLeave) {
 }
 
 TEST_F(GroupConsumerTest, UnsubscribeReportsAFailedLeaveAndStillUnsubscribes) {
-  AppendRecords(broker_, kP0, 3);
-  coordinator_.SetTarget({kP0});
-  auto c = Subscribed(Config());
-  std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(
-      *c, [&] { return got.size() >= 3; }, &got));
+  auto c = OwningP0AfterReading(3);
+  ASSERT_FALSE(HasFailure());
   coordinator_.FailNextLeave();
   Status left = c->Unsubscribe();
   EXPECT_EQ(left.code(), StatusCode::kUnavailable) << left.ToString();
@@ -384,12 +383,8 @@ TEST_F(GroupConsumerTest, UnsubscribeReportsAFailedLeaveAndStillUnsubscribes) {
 }
 
 TEST_F(GroupConsumerTest, CloseReportsAFailedFinalCommit) {
-  AppendRecords(broker_, kP0, 3);
-  coordinator_.SetTarget({kP0});
-  auto c = Subscribed(Config());
-  std::vector<ConsumerRecord> got;
-  ASSERT_TRUE(PollUntil(
-      *c, [&] { return got.size() >= 3; }, &got));
+  auto c = OwningP0AfterReading(3);
+  ASSERT_FALSE(HasFailure());
   coordinator_.FenceCommits(true);
   Status closed = c->Close();
   EXPECT_FALSE(closed.ok());

@@ -222,6 +222,24 @@ TEST(FileRemoverTest, StoppingLeavesTheQueuedFileForTheNextOpen) {
   EXPECT_FALSE(fs.Exists("d/big"));
 }
 
+// Step 0: every removal happens at once, on the caller's thread, and leaves no .deleted name.
+TEST(FileRemoverTest, StepZeroRemovesEverythingAtOnce) {
+  RecordingFileSystem fs;
+  MakeFile(&fs, "d/big", 5 * kStep);
+  MakeFile(&fs, "d/left.5.deleted", 5 * kStep);
+  FileRemover::Options at_once;
+  at_once.step_bytes = 0;
+  FileRemover remover(&fs, at_once);
+  ASSERT_TRUE(remover.Remove("d/big").ok());
+  EXPECT_FALSE(fs.Exists("d/big"));
+  EXPECT_TRUE(remover.Remove("d/never-was").ok());
+  remover.Enqueue("d/left.5.deleted");
+  EXPECT_FALSE(fs.Exists("d/left.5.deleted"));
+  EXPECT_TRUE(Deleted(fs, "d").empty());
+  for (const auto& e : fs.events()) EXPECT_NE(e.op, "truncate") << e.path;
+  remover.WaitIdle();
+}
+
 // A directory (a deleted partition's) on the real filesystem: renamed at once, emptied, removed.
 TEST(FileRemoverTest, RemovesADirectoryAndWhatIsInIt) {
   FileSystem* fs = DefaultFileSystem();

@@ -38,6 +38,8 @@ class FileRemover {
   static constexpr std::string_view kDeletedSuffix = ".deleted";
 
   struct Options {
+    // 0: every file and directory is removed at once, on the calling thread (no background
+    // thread), as a plain unlink would.
     uint64_t step_bytes = 8u << 20;
     uint64_t rate_bytes_per_sec = 256u << 20;  // 0: no pause between steps
   };
