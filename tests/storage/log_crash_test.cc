@@ -3,7 +3,10 @@
 // dropped, or the last write is torn at a sector boundary, or bits flip in the unsynced ranges.
 // After reopening, the log must hold exactly the longest prefix of the appended batches that is
 // intact on "disk", every append acknowledged durable must be in it, and appends must continue
-// at the right offset. Also: ENOSPC and fsync EIO put the log into a failed, read-only state.
+// at the right offset. Half of the rounds drop files through a FileRemover (small steps with a
+// pause, so a stop often leaves a file half shrunk under its .deleted name); the crash comes
+// after the remover stopped, and the reopened log must finish every leftover. Also: ENOSPC and
+// fsync EIO put the log into a failed, read-only state.
 // RILL_SEED=<seed> replays a run.
 
 #include <gtest/gtest.h>
@@ -17,6 +20,7 @@
 
 #include "rill/proto/batch_header.h"
 #include "rill/storage/faulty_file_system.h"
+#include "rill/storage/file_remover.h"
 #include "rill/storage/log.h"
 #include "test_batches.h"
 
@@ -72,12 +76,20 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
   std::mt19937_64 master(seed);
   constexpr int kRounds = 300;
   uint64_t recycled = 0;
+  int leftovers_finished = 0;  // .deleted files a crash left, finished by the reopened log
   for (int round = 0; round < kRounds && !::testing::Test::HasFailure(); ++round) {
     const uint64_t round_seed = master();
     SCOPED_TRACE("seed " + std::to_string(seed) + " round " + std::to_string(round));
     std::mt19937_64 rng(round_seed);
     FaultyFileSystem fs(round_seed);
     LogConfig config = CrashConfig(rng);
+    // 4 KiB steps, 1 ms apart: segments are 8-32 KiB, so a file takes 2-8 steps.
+    const FileRemover::Options remove_options{4096, 4096 * 1000};
+    std::unique_ptr<FileRemover> remover;
+    if (rng() % 2 == 0) {
+      remover = std::make_unique<FileRemover>(&fs, remove_options);
+      config.remover = remover.get();
+    }
     auto open = [&] {
       auto r = Log::Open(&fs, "d/p-0", "p-0", config);
       EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -156,6 +168,9 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
     // Power loss at this point: the flusher may be anywhere in its work.
     recycled += log->recycled_count();
     log.reset();  // joins the flusher: no callback runs after this
+    // The remover stops between two steps (its files stay under their .deleted names), so the
+    // crash finds no file in use.
+    remover.reset();
     const int64_t acked = acked_value;
     auto mode = static_cast<FaultyFileSystem::CrashMode>(rng() % 3);
     fs.Crash(mode);
@@ -176,6 +191,18 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
       }
     }
     int64_t expected_end = k == 0 ? start : appended[k - 1].last + 1;
+    auto deleted_files = [&] {
+      auto names = fs.ListDir("d/p-0");
+      EXPECT_TRUE(names.ok());
+      return std::count_if(names->begin(), names->end(), [](const std::string& n) {
+        return n.ends_with(FileRemover::kDeletedSuffix);
+      });
+    };
+    const auto left_by_crash = deleted_files();
+    if (config.remover != nullptr) {
+      remover = std::make_unique<FileRemover>(&fs, remove_options);
+      config.remover = remover.get();
+    }
     log = open();
     SCOPED_TRACE("crash mode " + std::to_string(static_cast<int>(mode)));
     ASSERT_EQ(log->log_start_offset(), Offset(start));
@@ -203,11 +230,21 @@ TEST(LogCrashTest, RecoversExactlyTheLongestValidPrefix) {
     ASSERT_EQ(r->base_offset, Offset(expected_end));
     ASSERT_TRUE(log->WaitDurable(r->last_offset, Deadline()).ok());
     ASSERT_TRUE(log->Close().ok());
+    // Whatever the crash left half removed is gone once the remover is done with it.
+    if (remover != nullptr) {
+      remover->WaitIdle();
+      EXPECT_EQ(deleted_files(), 0);
+      if (left_by_crash > 0) ++leftovers_finished;
+    } else {
+      EXPECT_EQ(left_by_crash, 0);
+    }
   }
-  // The recycling path was really exercised (and crashed into).
+  // The recycling and removal paths were really exercised (and crashed into).
   EXPECT_GT(recycled, 0u);
-  std::printf("LogCrashTest: %llu segment(s) created from recycled files\n",
-              static_cast<unsigned long long>(recycled));
+  EXPECT_GT(leftovers_finished, 0);
+  std::printf("LogCrashTest: %llu segment(s) created from recycled files; %d round(s) finished "
+              "files a crash left half removed\n",
+              static_cast<unsigned long long>(recycled), leftovers_finished);
   if (::testing::Test::HasFailure()) {
     std::printf("LogCrashTest FAILED with seed=%llu\n", static_cast<unsigned long long>(seed));
   }
