@@ -802,10 +802,15 @@ int Main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found "
       "(topic or group), 4 broker unreachable.");
   Globals g;
-  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")->capture_default_str();
+  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")->capture_default_str();
   app.require_subcommand(1);
+  // --bootstrap, --json and --timeout-ms also work after the subcommand
+  // (`rillctl topic describe t --json`); subcommands inherit this.
+  app.fallthrough();
   int rc = 0;
 
   auto* topic = app.add_subcommand("topic", "Create, list, describe, delete and configure topics");
@@ -916,7 +921,12 @@ int Main(int argc, char** argv) {
   consume->add_option("--format", co.format, "value, key=value or json")->capture_default_str();
   consume->callback([&] { rc = Consume(g, co); });
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; anything else is bad usage, exit code 2 as the footer says.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return rc;
 }
 

@@ -222,6 +222,16 @@ TEST_F(ClientE2ETest, RillctlProducesAndConsumesAFile) {
   std::tie(rc, out) = Rillctl({"--json", "topic", "describe", "cli"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"high_watermark\":100"), std::string::npos) << out;
+  // Global options may also follow the subcommand.
+  std::tie(rc, out) = Rillctl({"topic", "describe", "cli", "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"high_watermark\":100"), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"topic", "describe", "cli", "--no-such-option"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--no-such-option"), std::string::npos) << out;
+  // A later --bootstrap wins over the one the helper puts first.
+  std::tie(rc, out) = Rillctl({"topic", "list", "--bootstrap", bootstrap_});
+  EXPECT_EQ(rc, 0) << out;
 }
 
 TEST_F(ClientE2ETest, RillctlErrorsHaveClearMessagesAndExitCodes) {
