@@ -153,6 +153,9 @@ Status Broker::Start() {
   ctx_.controller = controller_.get();
   ctx_.partitions = partitions_.get();
   ctx_.metrics = &metrics_;
+  disk_ = std::make_unique<DiskSpaceGuard>(config_.data_dir,
+                                           static_cast<uint64_t>(config_.min_free_bytes));
+  ctx_.disk = disk_.get();
   ctx_.io = &io_;
   producer_ = std::make_unique<ProducerService>(&ctx_);
   consumer_ = std::make_unique<ConsumerService>(&ctx_);
@@ -288,6 +291,7 @@ HttpResponse Broker::HandleHttp(const std::string& path) {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.Render(partitions_.get());
     if (coordinator_) r.body += coordinator_->RenderMetrics();
+    if (disk_) disk_->RenderMetrics(&r.body);
   } else if (path == "/healthz") {
     r.body = "ok\n";
   } else if (path == "/readyz") {

@@ -76,6 +76,7 @@ class Broker {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
+  std::unique_ptr<DiskSpaceGuard> disk_;
   ServiceContext ctx_;
   std::unique_ptr<ProducerService> producer_;
   std::unique_ptr<ConsumerService> consumer_;

@@ -148,6 +148,11 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--storage.remove_bytes_per_sec", c.remove_bytes_per_sec,
                  "Rate at which dropped files are shrunk (0 = no pause between steps)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app.add_option("--storage.min_free_bytes", c.min_free_bytes,
+                 "Produce is refused (RESOURCE_EXHAUSTED, retried by clients) while the disk "
+                 "holding data.dir has less free space than this, and accepted again once space "
+                 "is freed (0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,

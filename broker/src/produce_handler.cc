@@ -323,6 +323,13 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
       msg = "ISR has " + std::to_string(part->isr_size()) + " replicas, min.insync.replicas is " +
             std::to_string(limits.min_insync_replicas);
     }
+    if (ec == v1::NONE && ctx.disk != nullptr) {
+      Status room = ctx.disk->Admit(records->size());
+      if (!room.ok()) {
+        ec = v1::RESOURCE_EXHAUSTED;
+        msg = room.message();
+      }
+    }
     if (ec != v1::NONE) {
       r->set_error(ec);
       r->set_error_message(std::move(msg));

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "controller/controller.h"
+#include "disk_space.h"
 #include "metrics.h"
 #include "partition_manager.h"
 #include "rill/broker/config.h"
@@ -24,6 +25,7 @@ struct ServiceContext {
   Controller* controller = nullptr;
   PartitionManager* partitions = nullptr;
   Metrics* metrics = nullptr;
+  DiskSpaceGuard* disk = nullptr;  // null: produce is never refused for disk space
   boost::asio::io_context* io = nullptr;
   // Produce bytes accepted but not yet acknowledged, over the whole broker.
   std::atomic<int64_t> inflight_produce_bytes{0};

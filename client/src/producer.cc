@@ -274,9 +274,13 @@ void ProducerImpl::SenderLoop() {
       last_metadata_ms_ = now = MonotonicMs();
     }
     for (auto& b : acc_.Expire(now)) {
-      Fail(std::move(b),
-           Status::Timeout("delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
-                           ") expired before the batch was acknowledged"));
+      std::string why = "delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
+                        ") expired before the batch was acknowledged";
+      if (!b->last_error.ok()) {
+        why += " (" + std::to_string(b->attempts) +
+               " attempts; the last was retried after: " + b->last_error.ToString() + ")";
+      }
+      Fail(std::move(b), Status::Timeout(why));
     }
     // A request unanswered for request_timeout_ms breaks its stream; its batches are retried.
     for (auto& [node, c] : conns_) {
@@ -490,6 +494,7 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
     int64_t backoff = config_.retry_backoff_ms;
     for (int i = 1; i < b->attempts && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
     backoff = std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
+    b->last_error = st;
     acc_.Reenqueue(std::move(b), now_ms + backoff);
     return;
   }

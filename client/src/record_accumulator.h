@@ -50,6 +50,7 @@ struct ProducerBatch {
   int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
   int32_t attempts = 0;      // sends so far
   int64_t retry_at_ms = 0;
+  Status last_error;  // why the last attempt was retried (named when delivery_timeout_ms expires)
   bool full = false;
 
   explicit ProducerBatch(batch::Compression c) : builder(c) {}

@@ -107,6 +107,16 @@ TEST(BrokerConfig, RemoveOptions) {
   EXPECT_FALSE(Parse({"--storage.remove_step_bytes", "-1"}).ok());
 }
 
+TEST(BrokerConfig, MinFreeBytes) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->min_free_bytes, int64_t{1} << 30);
+  c = Parse({"--storage.min_free_bytes", "0"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->min_free_bytes, 0);
+  EXPECT_FALSE(Parse({"--storage.min_free_bytes", "-1"}).ok());
+}
+
 TEST(BrokerConfig, GroupOptions) {
   auto c = Parse({"--groups.offsets_partitions", "3", "--groups.max_groups", "7",
                   "--groups.max_members", "5", "--groups.min_session_timeout_ms", "100"});

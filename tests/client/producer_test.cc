@@ -256,6 +256,28 @@ TEST(ProducerTest, GivesUpAfterRetries) {
   EXPECT_EQ(broker.produce_requests(), 3);
 }
 
+// A batch still waiting for its next retry when delivery_timeout_ms expires fails with a Timeout
+// that says why it was being retried (here: the broker refusing produce for disk space).
+TEST(ProducerTest, DeliveryTimeoutNamesTheLastRetriedError) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  broker.FailNextProduces(100000, v1::RESOURCE_EXHAUSTED);
+  ProducerConfig c = Config(broker);
+  c.retry_backoff_ms = 100;
+  c.retry_backoff_max_ms = 100;
+  c.delivery_timeout_ms = 250;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  auto r = (*p)->Send(Rec("t", 0, "v")).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("delivery_timeout_ms (250)"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("RESOURCE_EXHAUSTED"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_GE(broker.produce_requests(), 2);
+}
+
 TEST(ProducerTest, UnknownTopicAndBadPartitionFailFast) {
   FakeBroker broker;
   broker.AddTopic("t", 2);

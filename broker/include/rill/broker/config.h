@@ -72,6 +72,11 @@ struct BrokerConfig {
   // for ~90 ms per GiB (bench/scripts/unlink_probe.py). 0 = unlink at once.
   int64_t remove_step_bytes = 8LL << 20;
   int64_t remove_bytes_per_sec = 256LL << 20;
+  // Produce is refused (RESOURCE_EXHAUSTED, retriable) while the filesystem holding data_dir has
+  // less than this many bytes available, and accepted again once space is freed
+  // (broker/src/disk_space.h): a log that meets a full disk fails until a restart, and a broker
+  // cannot start on a full disk. 0 = off.
+  int64_t min_free_bytes = 1LL << 30;
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
   int32_t default_replication_factor = 1;
