@@ -19,6 +19,8 @@ namespace rill::storage {
 namespace {
 constexpr std::string_view kCheckpointFile = "recovery-checkpoint";
 constexpr std::string_view kCheckpointMagic = "rill-recovery-checkpoint 1";
+constexpr std::string_view kRecoveryPointFile = "recovery-point";
+constexpr std::string_view kRecoveryPointMagic = "rill-recovery-point 1";
 
 constexpr std::string_view kPoolExt = ".recycle";
 
@@ -205,6 +207,45 @@ Status Log::WriteCheckpoint(bool clean) {
   return WriteFileAtomically(fs_, path, body);
 }
 
+int64_t Log::LoadRecoveryPoint() {
+  auto text = ReadWholeFile(fs_, JoinPath(dir_, kRecoveryPointFile));
+  if (!text.ok()) {
+    if (!text.status().IsNotFound()) {
+      spdlog::warn("partition {}: unreadable recovery point ({}); scanning every segment", name_,
+                   text.status().ToString());
+    }
+    return -1;
+  }
+  const auto at = text->rfind("crc ");
+  uint32_t crc = 0;
+  int64_t point = -1;
+  char magic[64] = {0};
+  if (at == std::string::npos ||
+      std::sscanf(text->c_str() + at, "crc %" SCNu32, &crc) != 1 ||
+      crc != crc32c::Value(std::string_view(*text).substr(0, at)) ||
+      std::sscanf(text->c_str(), "%63[^\n]\noffset %" SCNd64, magic, &point) != 2 ||
+      magic != kRecoveryPointMagic || point < 0) {
+    spdlog::warn("partition {}: damaged recovery point; scanning every segment", name_);
+    return -1;
+  }
+  return point;
+}
+
+void Log::AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen) {
+  std::lock_guard lock(write_mu_);
+  if (closed_ || truncations_seen != truncations_ || point.value() <= recovery_point_) return;
+  std::string body = std::string(kRecoveryPointMagic) + "\noffset " +
+                     std::to_string(point.value()) + "\n";
+  body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
+  // Not a failure of the log: without it the next unclean open scans more.
+  Status st = WriteFileAtomically(fs_, JoinPath(dir_, kRecoveryPointFile), body);
+  if (!st.ok()) {
+    spdlog::warn("partition {}: cannot write the recovery point: {}", name_, st.ToString());
+    return;
+  }
+  recovery_point_ = point.value();
+}
+
 Status Log::Recover() {
   RILL_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir_));
   std::vector<int64_t> bases;
@@ -242,11 +283,26 @@ Status Log::Recover() {
                    name_);
     }
   }
+  recovery_point_ = LoadRecoveryPoint();
   if (!clean) {
-    // Scan every segment; the log ends at the first torn or corrupt batch, or at the first gap
+    // Segments that end at or below the recovery point were complete and durable (data, trimmed
+    // size, indexes) when it was written: they load like a clean open's, without a scan, so a
+    // crash costs a scan of the newest segments only and bit rot in an old segment never cuts
+    // the log there (a consumer's CRC check finds it). An inconsistent one ends the trusted part.
+    size_t trusted = 0;
+    while (trusted + 1 < segs.size() &&
+           segs[trusted + 1]->base_offset().value() <= recovery_point_ &&
+           segs[trusted]->LoadTrusted(name_, segs[trusted + 1]->base_offset()).ok()) {
+      ++trusted;
+    }
+    if (trusted > 0) {
+      spdlog::info("partition {}: {} segment(s) below the recovery point {} loaded without a scan",
+                   name_, trusted, recovery_point_);
+    }
+    // Scan the rest; the log ends at the first torn or corrupt batch, or at the first gap
     // between one segment's end and the next one's base offset.
     size_t keep = segs.size();
-    for (size_t i = 0; i < segs.size(); ++i) {
+    for (size_t i = trusted; i < segs.size(); ++i) {
       if (i > 0 && segs[i]->base_offset() != segs[i - 1]->next_offset()) {
         spdlog::warn(
             "partition {}: segment {} starts at offset {} but the log ends at {}; "
@@ -280,6 +336,14 @@ Status Log::Recover() {
       }
     }
     for (size_t i = 0; i + 1 < segs.size(); ++i) RILL_RETURN_IF_ERROR(segs[i]->Trim());
+  }
+  if (recovery_point_ > (segs.empty() ? -1 : segs.back()->next_offset().value())) {
+    // Recovery cut the log below the point (a segment under it was damaged): the offsets above
+    // the cut will be written again, so the point no longer describes the files.
+    Status st = fs_->Remove(JoinPath(dir_, kRecoveryPointFile));
+    if (!st.ok() && !st.IsNotFound()) return st;
+    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    recovery_point_ = -1;
   }
   // Index files without a .log are leftovers of an interrupted deletion.
   for (const auto& n : names) {
@@ -590,6 +654,8 @@ Status Log::SyncPending(bool* did_work) {
   *did_work = true;
   sync_count_.fetch_add(1, std::memory_order_relaxed);
   RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen, group_bytes));
+  // Closed segments were part of this round: everything below the active one is durable now.
+  if (segs.size() > 1) AdvanceRecoveryPoint(segs.back()->base_offset(), seen);
   if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
   return Status::OK();
 }
@@ -956,6 +1022,13 @@ Status Log::TruncateTo(Offset offset) {
 }
 
 Status Log::TruncateLocked(Offset offset) {
+  if (recovery_point_ > offset.value()) {
+    // Segments below the point are about to change: the point goes first, durably.
+    Status st = fs_->Remove(JoinPath(dir_, kRecoveryPointFile));
+    if (!st.ok() && !st.IsNotFound()) return st;
+    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    recovery_point_ = -1;
+  }
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::shared_lock lock(segments_mu_);

@@ -170,6 +170,12 @@ class Log {
   Status Recover();
   Status LoadCheckpoint(Checkpoint* cp);
   Status WriteCheckpoint(bool clean);
+  // The recovery point (docs/STORAGE.md): every segment that ends at or below it is complete and
+  // durable. Load returns -1 when there is none (or it is unreadable).
+  int64_t LoadRecoveryPoint();
+  // After a sync round that made closed segments durable: records `point` (the active segment's
+  // base then) unless a truncation came after `truncations_seen` or it is not higher.
+  void AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen);
   Status RollLocked(Offset base_offset);
   Status AppendLocked(std::span<char> batches, LeaderEpoch epoch, AppendResult* result);
   Status TruncateLocked(Offset offset);
@@ -234,6 +240,8 @@ class Log {
   // Segments rolled since the last sync whose data the flusher must still fsync.
   std::vector<std::shared_ptr<Segment>> unsynced_closed_;
   bool dir_dirty_ = false;
+  // The recovery point on disk (-1: none). A truncation below it removes the file first.
+  int64_t recovery_point_ = -1;
   // Retired segment files waiting for reuse, oldest first. Invariant: every batch in a pool file
   // has an offset below its `end`, and `end` <= the log start offset (TruncateTo below the
   // log start clears the pool; Open deletes files that break it). `retired` is the segment that
