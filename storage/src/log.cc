@@ -232,8 +232,14 @@ int64_t Log::LoadRecoveryPoint() {
 }
 
 void Log::AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen) {
-  std::lock_guard lock(write_mu_);
-  if (closed_ || truncations_seen != truncations_ || point.value() <= recovery_point_) return;
+  // Not under write_mu_: appends go on while the file is written. A truncation waits for
+  // recovery_point_mu_, so none can slip between the check and the write.
+  std::lock_guard lock(recovery_point_mu_);
+  {
+    std::lock_guard dl(durable_mu_);
+    if (stopping_ || truncations_seen != truncations_) return;
+  }
+  if (point.value() <= recovery_point_) return;
   std::string body = std::string(kRecoveryPointMagic) + "\noffset " +
                      std::to_string(point.value()) + "\n";
   body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
@@ -1022,6 +1028,7 @@ Status Log::TruncateTo(Offset offset) {
 }
 
 Status Log::TruncateLocked(Offset offset) {
+  std::lock_guard rp_lock(recovery_point_mu_);
   if (recovery_point_ > offset.value()) {
     // Segments below the point are about to change: the point goes first, durably.
     Status st = fs_->Remove(JoinPath(dir_, kRecoveryPointFile));

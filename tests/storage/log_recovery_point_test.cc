@@ -143,7 +143,9 @@ TEST(LogRecoveryPointTest, BitRotBelowThePointDoesNotCutTheLog) {
     const int64_t end = log->log_end_offset().value();
     log.reset();  // no clean Close: the next open is unclean
     fs.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
-    if (!with_point) ASSERT_TRUE(fs.Remove(kPoint).ok());
+    if (!with_point) {
+      ASSERT_TRUE(fs.Remove(kPoint).ok());
+    }
     // A bit flips in the payload of the second batch of the first segment (long durable).
     fs.FlipBit(SegmentPath(0), batches[0].size() + 200, 3);
 

@@ -240,7 +240,10 @@ class Log {
   // Segments rolled since the last sync whose data the flusher must still fsync.
   std::vector<std::shared_ptr<Segment>> unsynced_closed_;
   bool dir_dirty_ = false;
-  // The recovery point on disk (-1: none). A truncation below it removes the file first.
+  // The recovery point on disk (-1: none; guarded by recovery_point_mu_, which a truncation
+  // takes under write_mu_ and the flusher without it, so appends never wait for its write). A
+  // truncation below it removes the file first.
+  std::mutex recovery_point_mu_;
   int64_t recovery_point_ = -1;
   // Retired segment files waiting for reuse, oldest first. Invariant: every batch in a pool file
   // has an offset below its `end`, and `end` <= the log start offset (TruncateTo below the
