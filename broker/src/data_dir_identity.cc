@@ -1,8 +1,6 @@
 #include "data_dir_identity.h"
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 #include "rill/storage/file_system.h"
 
@@ -53,12 +51,9 @@ Result<int32_t> ParseDataDirIdentity(std::string_view text) {
 Status ClaimDataDir(const std::string& data_dir, int32_t node_id) {
   storage::FileSystem* fs = storage::DefaultFileSystem();
   const std::string path = storage::JoinPath(data_dir, kFileName);
-  if (fs->Exists(path)) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) return Status::IOError("cannot read " + path);
-    Result<int32_t> owner = ParseDataDirIdentity(text.str());
+  Result<std::string> text = storage::ReadWholeFile(fs, path);
+  if (text.ok()) {
+    Result<int32_t> owner = ParseDataDirIdentity(*text);
     if (!owner.ok()) {
       return Status::Corruption(path + ": " + owner.status().message() +
                                 " (fix or remove the file if this data dir is this node's)");
@@ -71,6 +66,7 @@ Status ClaimDataDir(const std::string& data_dir, int32_t node_id) {
     }
     return Status::OK();
   }
+  if (!text.status().IsNotFound()) return text.status();
   const std::string contents =
       "# Rill broker data dir: written at its first start. Do not edit.\nversion=1\nnode.id=" +
       std::to_string(node_id) + "\n";

@@ -160,28 +160,57 @@ Status Log::ApplyConfig(const LogConfig& config) {
   return Status::OK();
 }
 
+namespace {
+
+// The small text files of a log (recovery-checkpoint, recovery-point): a magic first line,
+// `key value` lines, and a last line "crc <CRC32C of everything before it>".
+std::string Sealed(std::string body) {
+  body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
+  return body;
+}
+
+// The `key value` pairs of a sealed file, after its crc and magic line check out.
+Result<std::map<std::string, int64_t>> Unseal(std::string_view text, std::string_view magic) {
+  const auto at = text.rfind("crc ");
+  if (at == std::string_view::npos) return Status::Corruption("no crc line");
+  uint32_t crc = 0;
+  if (std::sscanf(std::string(text.substr(at)).c_str(), "crc %" SCNu32, &crc) != 1 ||
+      crc != crc32c::Value(text.substr(0, at))) {
+    return Status::Corruption("crc mismatch");
+  }
+  std::istringstream in{std::string(text.substr(0, at))};
+  std::string line;
+  std::getline(in, line);
+  if (line != magic) return Status::Corruption("bad magic line '" + line + "'");
+  std::map<std::string, int64_t> values;
+  std::string key;
+  int64_t v;
+  while (in >> key >> v) values[key] = v;
+  return values;
+}
+
+}  // namespace
+
+Status Log::RemoveDurably(std::string_view name) {
+  Status st = fs_->Remove(JoinPath(dir_, name));
+  if (st.IsNotFound()) return Status::OK();
+  RILL_RETURN_IF_ERROR(st);
+  return fs_->SyncDir(dir_);
+}
+
 Status Log::LoadCheckpoint(Checkpoint* cp) {
   auto text = ReadWholeFile(fs_, JoinPath(dir_, kCheckpointFile));
   if (!text.ok()) return text.status();
-  auto nl = text->rfind("crc ");
-  if (nl == std::string::npos) return Status::Corruption("checkpoint without crc");
-  std::string body = text->substr(0, nl);
-  uint32_t crc = 0;
-  if (std::sscanf(text->c_str() + nl, "crc %" SCNu32, &crc) != 1 || crc != crc32c::Value(body)) {
-    return Status::Corruption("checkpoint crc mismatch");
-  }
-  std::istringstream in(body);
-  std::string line;
-  std::getline(in, line);
-  if (line != kCheckpointMagic) return Status::Corruption("bad checkpoint magic");
-  std::string key;
-  int64_t v;
-  while (in >> key >> v) {
-    if (key == "log_start_offset") cp->log_start_offset = v;
-    if (key == "log_end_offset") cp->log_end_offset = v;
-    if (key == "active_base") cp->active_base = v;
-    if (key == "active_size") cp->active_size = v;
-  }
+  auto values = Unseal(*text, kCheckpointMagic);
+  if (!values.ok()) return Status::Corruption("checkpoint: " + values.status().message());
+  auto get = [&](const char* key) {
+    auto it = values->find(key);
+    return it == values->end() ? int64_t{-1} : it->second;
+  };
+  cp->log_start_offset = get("log_start_offset");
+  cp->log_end_offset = get("log_end_offset");
+  cp->active_base = get("active_base");
+  cp->active_size = get("active_size");
   if (cp->log_start_offset < 0 || cp->log_end_offset < cp->log_start_offset ||
       cp->active_base < 0 || cp->active_size < 0) {
     return Status::Corruption("incomplete checkpoint");
@@ -190,21 +219,15 @@ Status Log::LoadCheckpoint(Checkpoint* cp) {
 }
 
 Status Log::WriteCheckpoint(bool clean) {
-  std::string path = JoinPath(dir_, kCheckpointFile);
-  if (!clean) {
-    Status st = fs_->Remove(path);
-    if (st.IsNotFound()) return Status::OK();
-    RILL_RETURN_IF_ERROR(st);
-    return fs_->SyncDir(dir_);
-  }
+  if (!clean) return RemoveDurably(kCheckpointFile);
   auto act = active();
-  std::string body = std::string(kCheckpointMagic) + "\n" + "log_start_offset " +
-                     std::to_string(log_start_offset().value()) + "\n" + "log_end_offset " +
-                     std::to_string(log_end_offset().value()) + "\n" + "active_base " +
-                     std::to_string(act->base_offset().value()) + "\n" + "active_size " +
-                     std::to_string(act->size()) + "\n";
-  body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
-  return WriteFileAtomically(fs_, path, body);
+  return WriteFileAtomically(
+      fs_, JoinPath(dir_, kCheckpointFile),
+      Sealed(std::string(kCheckpointMagic) + "\n" + "log_start_offset " +
+             std::to_string(log_start_offset().value()) + "\n" + "log_end_offset " +
+             std::to_string(log_end_offset().value()) + "\n" + "active_base " +
+             std::to_string(act->base_offset().value()) + "\n" + "active_size " +
+             std::to_string(act->size()) + "\n"));
 }
 
 int64_t Log::LoadRecoveryPoint() {
@@ -216,35 +239,37 @@ int64_t Log::LoadRecoveryPoint() {
     }
     return -1;
   }
-  const auto at = text->rfind("crc ");
-  uint32_t crc = 0;
-  int64_t point = -1;
-  char magic[64] = {0};
-  if (at == std::string::npos ||
-      std::sscanf(text->c_str() + at, "crc %" SCNu32, &crc) != 1 ||
-      crc != crc32c::Value(std::string_view(*text).substr(0, at)) ||
-      std::sscanf(text->c_str(), "%63[^\n]\noffset %" SCNd64, magic, &point) != 2 ||
-      magic != kRecoveryPointMagic || point < 0) {
-    spdlog::warn("partition {}: damaged recovery point; scanning every segment", name_);
-    return -1;
+  auto values = Unseal(*text, kRecoveryPointMagic);
+  if (values.ok()) {
+    auto it = values->find("offset");
+    if (it != values->end() && it->second >= 0) return it->second;
   }
-  return point;
+  spdlog::warn("partition {}: damaged recovery point ({}); scanning every segment", name_,
+               values.ok() ? "no offset" : values.status().message());
+  return -1;
+}
+
+Status Log::RemoveRecoveryPoint() {
+  RILL_RETURN_IF_ERROR(RemoveDurably(kRecoveryPointFile));
+  recovery_point_ = -1;
+  return Status::OK();
 }
 
 void Log::AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen) {
-  // Not under write_mu_: appends go on while the file is written. A truncation waits for
-  // recovery_point_mu_, so none can slip between the check and the write.
+  // Not under write_mu_: appends go on while the file is written (the flusher's next round
+  // waits for it, once per roll). A truncation waits for recovery_point_mu_, so none can slip
+  // between the check and the write.
   std::lock_guard lock(recovery_point_mu_);
   {
     std::lock_guard dl(durable_mu_);
     if (stopping_ || truncations_seen != truncations_) return;
   }
   if (point.value() <= recovery_point_) return;
-  std::string body = std::string(kRecoveryPointMagic) + "\noffset " +
-                     std::to_string(point.value()) + "\n";
-  body += "crc " + std::to_string(crc32c::Value(body)) + "\n";
   // Not a failure of the log: without it the next unclean open scans more.
-  Status st = WriteFileAtomically(fs_, JoinPath(dir_, kRecoveryPointFile), body);
+  Status st = WriteFileAtomically(
+      fs_, JoinPath(dir_, kRecoveryPointFile),
+      Sealed(std::string(kRecoveryPointMagic) + "\noffset " + std::to_string(point.value()) +
+             "\n"));
   if (!st.ok()) {
     spdlog::warn("partition {}: cannot write the recovery point: {}", name_, st.ToString());
     return;
@@ -346,10 +371,7 @@ Status Log::Recover() {
   if (recovery_point_ > (segs.empty() ? -1 : segs.back()->next_offset().value())) {
     // Recovery cut the log below the point (a segment under it was damaged): the offsets above
     // the cut will be written again, so the point no longer describes the files.
-    Status st = fs_->Remove(JoinPath(dir_, kRecoveryPointFile));
-    if (!st.ok() && !st.IsNotFound()) return st;
-    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-    recovery_point_ = -1;
+    RILL_RETURN_IF_ERROR(RemoveRecoveryPoint());
   }
   // Index files without a .log are leftovers of an interrupted deletion.
   for (const auto& n : names) {
@@ -1029,13 +1051,8 @@ Status Log::TruncateTo(Offset offset) {
 
 Status Log::TruncateLocked(Offset offset) {
   std::lock_guard rp_lock(recovery_point_mu_);
-  if (recovery_point_ > offset.value()) {
-    // Segments below the point are about to change: the point goes first, durably.
-    Status st = fs_->Remove(JoinPath(dir_, kRecoveryPointFile));
-    if (!st.ok() && !st.IsNotFound()) return st;
-    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-    recovery_point_ = -1;
-  }
+  // Segments below the point are about to change: the point goes first, durably.
+  if (recovery_point_ > offset.value()) RILL_RETURN_IF_ERROR(RemoveRecoveryPoint());
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::shared_lock lock(segments_mu_);

@@ -12,6 +12,7 @@
 
 #include "recording_file_system.h"
 #include "rill/proto/batch_header.h"
+#include "rill/proto/crc32c.h"
 #include "rill/storage/faulty_file_system.h"
 #include "rill/storage/log.h"
 #include "support/poll.h"
@@ -168,6 +169,39 @@ TEST(LogRecoveryPointTest, BitRotBelowThePointDoesNotCutTheLog) {
       // A full scan ends the log at the damaged batch: everything after it is dropped.
       EXPECT_EQ(log->log_end_offset().value(), 3);
     }
+  }
+}
+
+// A recovery point that is damaged (a bad crc, garbage, a wrong magic line, no offset) is
+// ignored with a warning: the open scans every segment, and nothing acknowledged is lost.
+TEST(LogRecoveryPointTest, ADamagedPointMeansAFullScanAndLosesNothing) {
+  auto sealed = [](std::string body) {
+    return body + "crc " + std::to_string(crc32c::Value(body)) + "\n";
+  };
+  const std::string damaged[] = {
+      "rill-recovery-point 1\noffset 6\ncrc 1\n",            // crc mismatch
+      "\x01\x02 not a recovery point at all",                  // no crc line
+      sealed("rill-recovery-checkpoint 1\noffset 6\n"),       // another file's magic
+      sealed("rill-recovery-point 1\n"),                       // no offset
+  };
+  for (const std::string& text : damaged) {
+    SCOPED_TRACE(text);
+    FaultyFileSystem fs(9);
+    auto log = std::move(Log::Open(&fs, "d/p-0", "p-0", SmallSegments())).value();
+    auto batches = AppendDurably(log.get(), 16, 31);
+    ASSERT_TRUE(PollUntil([&] { return PointIn(&fs) >= 6; }));
+    const int64_t end = log->log_end_offset().value();
+    log.reset();
+    fs.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
+    ASSERT_TRUE(WriteFileAtomically(&fs, kPoint, text).ok());
+    log = std::move(Log::Open(&fs, "d/p-0", "p-0", SmallSegments())).value();
+    EXPECT_EQ(log->log_end_offset().value(), end);
+    std::string all;
+    for (const auto& b : batches) all += b;
+    EXPECT_EQ(ReadAll(log.get()), all);
+    // Appends continue, and the next rolls write a good point again.
+    AppendDurably(log.get(), 8, 41);
+    EXPECT_TRUE(PollUntil([&] { return PointIn(&fs) > end; }));
   }
 }
 

@@ -173,6 +173,9 @@ class Log {
   // The recovery point (docs/STORAGE.md): every segment that ends at or below it is complete and
   // durable. Load returns -1 when there is none (or it is unreadable).
   int64_t LoadRecoveryPoint();
+  Status RemoveRecoveryPoint();  // durably; recovery_point_mu_ held (or Open)
+  // Removes the log's file `name` and fsyncs the directory (OK when it is absent).
+  Status RemoveDurably(std::string_view name);
   // After a sync round that made closed segments durable: records `point` (the active segment's
   // base then) unless a truncation came after `truncations_seen` or it is not higher.
   void AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen);
