@@ -1,7 +1,7 @@
 #pragma once
 
-// The group coordinator (DESIGN.md §6): routes each group to a partition of the internal topic
-// `__consumer_offsets` (crc32c(group) % partitions), drives the rill_groups state machine for
+// The group coordinator (docs/ARCHITECTURE.md §8): routes each group to a partition of the internal
+// topic `__consumer_offsets` (crc32c(group) % partitions), drives the rill_groups state machine for
 // the groups whose partition this node leads, appends every state change and offset commit as a
 // RecordBatch to that partition through the normal partition/log path, answers once the batch
 // is durable, and then applies it to the materialised store (RocksDB under

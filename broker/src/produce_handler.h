@@ -1,8 +1,9 @@
 #pragma once
 
-// The produce data path shared by Producer.Produce and Producer.ProduceStream (DESIGN.md §8):
-// validate each batch header and size, append the request's bytes in place to each partition
-// under its single-writer lock, and complete per acks once the log reports durability.
+// The produce data path shared by Producer.Produce and Producer.ProduceStream
+// (docs/ARCHITECTURE.md §5): validate each batch header and size, append the request's bytes in
+// place to each partition under its single-writer lock, and complete per acks once the log
+// reports durability.
 
 #include <grpcpp/support/status.h>
 

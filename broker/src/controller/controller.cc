@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 using Results = std::vector<TopicOpResult>;
 using ResultsCallback = Controller::ResultsCallback;
 
-// Bounds (STYLE.md: a limit on everything).
+// Bounds (docs/STYLE.md §9: a limit on everything).
 constexpr size_t kMaxInboxMessages = 8192;     // Raft messages received, not yet stepped
 constexpr size_t kMaxQueuedTasks = 4096;       // operations waiting for the driver thread
 constexpr size_t kMaxWaitingForLeader = 4096;  // operations waiting for a leader to be known

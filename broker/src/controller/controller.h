@@ -1,6 +1,6 @@
 #pragma once
 
-// The controller: the Raft-replicated metadata of the cluster (DESIGN.md §4).
+// The controller: the Raft-replicated metadata of the cluster (docs/ARCHITECTURE.md §7).
 //
 // Every broker runs a Controller. On controller voters it drives the Raft core
 // (replication/raft) over the metadata log stored with storage/; every node replays committed

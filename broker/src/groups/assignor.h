@@ -1,6 +1,6 @@
 #pragma once
 
-// Server-side partition assignors for consumer groups (DESIGN.md §6, KIP-848 style).
+// Server-side partition assignors for consumer groups (docs/ARCHITECTURE.md §8, KIP-848 style).
 //
 // An assignor maps (members with their subscriptions, topic partition counts) to a target
 // assignment. Assignors are pure functions: the same input gives the same output whatever the

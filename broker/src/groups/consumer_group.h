@@ -1,7 +1,7 @@
 #pragma once
 
 // One consumer group's membership and assignment state machine, in the style of Kafka's KIP-848
-// (DESIGN.md §6). broker/src/groups/README.md describes the protocol as implemented.
+// (docs/ARCHITECTURE.md §8). broker/src/groups/README.md describes the protocol as implemented.
 //
 // Pure and deterministic: no clocks, threads, sockets or disks. Every call takes the current
 // time (`now_ms`) and, where subscriptions must be resolved, the current topic partition counts.

@@ -1,6 +1,6 @@
 #pragma once
 
-// The filesystem seam (STYLE.md habit 6): every byte the log and its indexes put on disk goes
+// The filesystem seam (docs/STYLE.md §6): every byte the log and its indexes put on disk goes
 // through these interfaces, so tests can swap the POSIX implementation for FaultyFileSystem
 // (dropped unsynced data, torn writes, bit flips, ENOSPC, fsync errors).
 //
