@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -52,6 +53,24 @@ inline std::string HttpGet(int port, const std::string& path) {
   return resp.substr(sp + 1, 3) + " " + resp.substr(body + 4);
 }
 
+// A loopback TCP port that was free a moment ago (for listeners that must be known before a
+// process starts, such as the controller voters' internal ports); 0 on failure.
+inline int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = 0;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 class BrokerProcess {
  public:
   explicit BrokerProcess(std::string dir) : dir_(std::move(dir)) {
@@ -61,21 +80,49 @@ class BrokerProcess {
 
   // Starts the broker and waits until /readyz answers 200 (deadline 60 s).
   void Start(std::vector<std::string> extra = {}) {
+    Launch(std::move(extra));
+    WaitReady();
+  }
+
+  // One node of a multi-node cluster: its id, the internal listener port it binds (the one named
+  // for it in `voters`) and the controller quorum ("1@127.0.0.1:P1,2@127.0.0.1:P2,...").
+  struct ClusterMember {
+    int node_id = 1;
+    int internal_port = 0;
+    std::string voters;
+  };
+
+  // Starts the broker without waiting for it; a cluster member is not ready before a quorum of
+  // voters runs, so start them all, then WaitReady() on each.
+  void Launch(std::vector<std::string> extra = {},
+              const std::optional<ClusterMember>& member = std::nullopt) {
     std::filesystem::remove(ports_file());
+    const std::string internal =
+        "127.0.0.1:" + std::to_string(member ? member->internal_port : 0);
+    const std::string voters = member ? member->voters : "1@127.0.0.1:0";
     std::vector<std::string> argv = {RILL_BROKER_BINARY, "--data.dir",
                                      dir_ + "/data",     "--listeners.client",
                                      "127.0.0.1:0",      "--listeners.internal",
-                                     "127.0.0.1:0",      "--listeners.http",
+                                     internal,           "--listeners.http",
                                      "127.0.0.1:0",      "--controller.voters",
-                                     "1@127.0.0.1:0",    "--ports-file",
+                                     voters,             "--ports-file",
                                      ports_file(),       "--storage.preallocate_bytes",
                                      "1048576"};
+    if (member) {
+      argv.push_back("--node.id");
+      argv.push_back(std::to_string(member->node_id));
+    }
     if (const char* level = getenv("RILL_IT_LOG_LEVEL")) {
       argv.push_back("--log.level");
       argv.push_back(level);
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = Process::Spawn(argv, log_file());
+    ASSERT_NE(process_, nullptr);
+  }
+
+  // Waits until the launched broker's /readyz answers 200 (deadline 60 s) and makes its stubs.
+  void WaitReady() {
     ASSERT_NE(process_, nullptr);
     // Ready, or exited (then the assertion below shows its log).
     test::PollUntil(
