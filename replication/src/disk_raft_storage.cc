@@ -13,6 +13,11 @@ constexpr char kLogTmpFile[] = "log.tmp";
 constexpr uint32_t kMaxRecordBytes = 64u << 20;  // an entry larger than this is corruption
 constexpr uint8_t kEntryRecord = 1;
 constexpr uint8_t kCommitRecord = 2;
+// Snapshot header: the high bit of the voter count says a learner list follows the voters.
+// Snapshots written before learners existed never set it (their count is <= kMaxMembers), so
+// they decode with no learners; a snapshot without learners is still written in that format.
+constexpr uint32_t kHasLearnersFlag = 0x80000000u;
+constexpr uint32_t kMaxMembers = 1024;
 
 void Put8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
 void Put32(std::string& s, uint32_t v) {
@@ -78,8 +83,14 @@ std::string EncodeSnapshot(const Snapshot& s) {
   std::string p;
   Put64(p, s.metadata.index.value());
   Put64(p, s.metadata.term.value());
-  Put32(p, static_cast<uint32_t>(s.metadata.configuration.voters.size()));
-  for (NodeId id : s.metadata.configuration.voters) Put32(p, static_cast<uint32_t>(id.value()));
+  const Configuration& c = s.metadata.configuration;
+  uint32_t voters = static_cast<uint32_t>(c.voters.size());
+  Put32(p, c.learners.empty() ? voters : voters | kHasLearnersFlag);
+  for (NodeId id : c.voters) Put32(p, static_cast<uint32_t>(id.value()));
+  if (!c.learners.empty()) {
+    Put32(p, static_cast<uint32_t>(c.learners.size()));
+    for (NodeId id : c.learners) Put32(p, static_cast<uint32_t>(id.value()));
+  }
   p += s.data;
   return p;
 }
@@ -90,9 +101,17 @@ Result<Snapshot> DecodeSnapshot(std::string_view p) {
   s.metadata.index = LogIndex(r.U64());
   s.metadata.term = Term(r.U64());
   uint32_t n = r.U32();
-  if (!r.ok || n > 1024) return Status::Corruption("raft snapshot header is malformed");
+  bool has_learners = (n & kHasLearnersFlag) != 0;
+  n &= ~kHasLearnersFlag;
+  if (!r.ok || n > kMaxMembers) return Status::Corruption("raft snapshot header is malformed");
   for (uint32_t i = 0; i < n; ++i) s.metadata.configuration.voters.push_back(NodeId(r.U32()));
   if (!r.ok) return Status::Corruption("raft snapshot voter list is truncated");
+  if (has_learners) {
+    uint32_t l = r.U32();
+    if (!r.ok || l > kMaxMembers) return Status::Corruption("raft snapshot learner count is bad");
+    for (uint32_t i = 0; i < l; ++i) s.metadata.configuration.learners.push_back(NodeId(r.U32()));
+    if (!r.ok) return Status::Corruption("raft snapshot learner list is truncated");
+  }
   s.data = std::string(r.in);
   return s;
 }

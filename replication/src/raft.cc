@@ -5,8 +5,9 @@
 
 namespace rill::raft {
 
-// The leader's view of one voter (etcd-raft's Progress). Replication to a follower is in one of
-// three states:
+// The leader's view of one member, voter or learner (etcd-raft's Progress): learners are
+// replicated to exactly like voters; only the quorum questions (Configuration) tell them apart.
+// Replication to a follower is in one of three states:
 //  - kProbe: the leader does not know where the logs match; it sends one kAppend at a time and
 //    waits for the answer (or the next heartbeat) before sending another.
 //  - kReplicate: the logs match up to `match`; kAppends are pipelined, at most
@@ -104,9 +105,9 @@ std::string_view RoleName(Role role) {
 
 Status RaftConfig::Validate() const {
   RILL_RETURN_IF_ERROR(configuration.Validate());
-  if (!configuration.IsVoter(id)) {
+  if (!configuration.IsMember(id)) {
     return Status::InvalidArgument("node " + std::to_string(id.value()) +
-                                   " is not in its own configuration");
+                                   " is neither a voter nor a learner in its own configuration");
   }
   if (heartbeat_tick <= 0 || election_tick <= heartbeat_tick) {
     return Status::InvalidArgument("need 0 < heartbeat_tick < election_tick");
@@ -152,9 +153,11 @@ RaftNode::RaftNode(RaftConfig config, RaftInitialState initial)
   stabled_ = last_index();
   applied_ = snapshot_index_;  // the application restores its state from the snapshot
   last_ready_hard_state_ = HardState{term_, vote_, commit_};
-  for (NodeId id : config_.configuration.voters) {
-    progress_.push_back(std::make_unique<Progress>());
-    progress_.back()->id = id;
+  for (const auto* ids : {&config_.configuration.voters, &config_.configuration.learners}) {
+    for (NodeId id : *ids) {
+      progress_.push_back(std::make_unique<Progress>());
+      progress_.back()->id = id;
+    }
   }
   BecomeFollower(term_, kNoNode);
 }
@@ -162,8 +165,11 @@ RaftNode::RaftNode(RaftConfig config, RaftInitialState initial)
 RaftNode::Progress& RaftNode::ProgressOf(NodeId id) {
   const auto& v = config_.configuration.voters;
   auto it = std::lower_bound(v.begin(), v.end(), id);
-  RILL_ASSERT(it != v.end() && *it == id, "no progress for node %d", id.value());
-  return *progress_[it - v.begin()];
+  if (it != v.end() && *it == id) return *progress_[it - v.begin()];
+  const auto& l = config_.configuration.learners;
+  auto lt = std::lower_bound(l.begin(), l.end(), id);
+  RILL_ASSERT(lt != l.end() && *lt == id, "no progress for node %d", id.value());
+  return *progress_[v.size() + (lt - l.begin())];
 }
 
 // ---- log helpers ----
@@ -245,6 +251,7 @@ void RaftNode::BecomeFollower(Term term, NodeId leader) {
 
 void RaftNode::BecomePreCandidate() {
   RILL_ASSERT(role_ != Role::kLeader, "leader cannot become pre-candidate");
+  RILL_ASSERT(!is_learner(), "learner %d cannot campaign", id().value());
   // Term and vote are unchanged: a pre-vote that fails leaves no trace.
   role_ = Role::kPreCandidate;
   leader_ = kNoNode;
@@ -253,6 +260,7 @@ void RaftNode::BecomePreCandidate() {
 
 void RaftNode::BecomeCandidate() {
   RILL_ASSERT(role_ != Role::kLeader, "leader cannot become candidate");
+  RILL_ASSERT(!is_learner(), "learner %d cannot campaign", id().value());
   term_ = term_ + 1;
   vote_ = id();
   role_ = Role::kCandidate;
@@ -262,6 +270,7 @@ void RaftNode::BecomeCandidate() {
 
 void RaftNode::BecomeLeader() {
   RILL_ASSERT(role_ == Role::kCandidate, "only a candidate becomes leader");
+  RILL_ASSERT(!is_learner(), "learner %d cannot lead", id().value());
   role_ = Role::kLeader;
   leader_ = id();
   ResetTimers();
@@ -282,6 +291,7 @@ void RaftNode::BecomeLeader() {
 }
 
 void RaftNode::StartElection(bool leader_transfer) {
+  if (is_learner()) return;  // a learner has no vote and cannot be elected
   if (config_.pre_vote && !leader_transfer) {
     BecomePreCandidate();
     RequestVotes(MessageType::kPreVote, term_ + 1, /*leader_transfer=*/false);
@@ -347,6 +357,11 @@ bool RaftNode::InLease() const {
 void RaftNode::Tick() {
   RILL_ASSERT(!ready_in_flight_, "Tick between GetReady and Advance");
   ++election_elapsed_;
+  if (is_learner()) {
+    // No election timeout; the count only serves the leader lease (InLease), so it is capped.
+    election_elapsed_ = std::min(election_elapsed_, config_.election_tick);
+    return;
+  }
   if (role_ != Role::kLeader) {
     if (election_elapsed_ >= randomized_election_timeout_) {
       election_elapsed_ = 0;
@@ -441,9 +456,17 @@ Status RaftNode::Step(const Message& m) {
     return Status::InvalidArgument("message for node " + std::to_string(m.to.value()) +
                                    " stepped into node " + std::to_string(id().value()));
   }
-  if (!config_.configuration.IsVoter(m.from) || m.from == id()) {
+  if (!config_.configuration.IsMember(m.from) || m.from == id()) {
     return Status::InvalidArgument("message from node " + std::to_string(m.from.value()) +
                                    ", not a peer in the configuration");
+  }
+  if ((m.type == MessageType::kVote || m.type == MessageType::kPreVote) &&
+      (is_learner() || !config_.configuration.IsVoter(m.from))) {
+    // Only voters elect and only voters are elected. A candidate asks voters only, so this
+    // arrives only when configurations disagree; it is answered before the term is looked at,
+    // so it can neither raise our term nor disturb a leader.
+    RejectVoteRequest(m);
+    return Status::OK();
   }
 
   if (m.term > term_) {
@@ -497,6 +520,19 @@ Status RaftNode::Step(const Message& m) {
       break;
   }
   return Status::OK();
+}
+
+// etcd-raft lets a learner grant a vote, for the case of a learner promoted to voter that has
+// not yet learned of its promotion; a candidate's tally counts voters only either way. Our
+// membership is static (no promotions), so a learner simply never votes: it rejects, at its
+// own term (a candidate that is behind learns the term, as from any rejection).
+void RaftNode::RejectVoteRequest(const Message& m) {
+  Message r;
+  r.type = m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse
+                                            : MessageType::kVoteResponse;
+  r.to = m.from;
+  r.reject = true;
+  Send(std::move(r));
 }
 
 void RaftNode::HandleVoteRequest(const Message& m) {
@@ -567,8 +603,9 @@ void RaftNode::StepFollower(const Message& m) {
       HandleSnapshot(m);
       return;
     case MessageType::kTimeoutNow:
-      // Campaign at once, skipping pre-vote; voters ignore their lease for this request.
-      StartElection(/*leader_transfer=*/true);
+      // Campaign at once, skipping pre-vote; voters ignore their lease for this request. A
+      // learner is never a transfer target (TransferLeadership refuses it) and ignores it.
+      if (!is_learner()) StartElection(/*leader_transfer=*/true);
       return;
     default:
       return;
@@ -752,20 +789,22 @@ bool RaftNode::SendAppend(NodeId to, bool send_if_empty) {
 }
 
 void RaftNode::BroadcastAppend() {
-  for (NodeId peer : config_.configuration.voters) {
-    if (peer != id()) SendAppend(peer, /*send_if_empty=*/true);
+  // Voters and learners alike (progress_ holds both).
+  for (const auto& p : progress_) {
+    if (p->id != id()) SendAppend(p->id, /*send_if_empty=*/true);
   }
 }
 
 void RaftNode::BroadcastHeartbeat() {
-  for (NodeId peer : config_.configuration.voters) {
+  for (const auto& p : progress_) {  // voters and learners alike
+    NodeId peer = p->id;
     if (peer == id()) continue;
     Message m;
     m.type = MessageType::kHeartbeat;
     m.to = peer;
     // Never tell a follower to commit beyond what it is known to hold; its log past `match`
     // may still diverge from ours.
-    m.commit = std::min(ProgressOf(peer).match, commit_);
+    m.commit = std::min(p->match, commit_);
     Send(std::move(m));
   }
 }

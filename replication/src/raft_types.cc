@@ -4,21 +4,47 @@
 
 namespace rill::raft {
 
-Configuration Configuration::Of(std::vector<NodeId> voters) {
-  std::sort(voters.begin(), voters.end());
-  voters.erase(std::unique(voters.begin(), voters.end()), voters.end());
-  return Configuration{std::move(voters)};
+namespace {
+
+void SortUnique(std::vector<NodeId>& ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+}
+
+Status ValidateIds(const std::vector<NodeId>& ids, const char* what) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] <= kNoNode) {
+      return Status::InvalidArgument(std::string(what) + " id " + std::to_string(ids[i].value()) +
+                                     " is not > 0");
+    }
+    if (i > 0 && ids[i - 1] >= ids[i]) {
+      return Status::InvalidArgument(std::string(what) + "s are not sorted and unique");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Configuration Configuration::Of(std::vector<NodeId> voters) { return Of(std::move(voters), {}); }
+
+Configuration Configuration::Of(std::vector<NodeId> voters, std::vector<NodeId> learners) {
+  SortUnique(voters);
+  SortUnique(learners);
+  Configuration c;
+  c.voters = std::move(voters);
+  c.learners = std::move(learners);
+  return c;
 }
 
 Status Configuration::Validate() const {
   if (voters.empty()) return Status::InvalidArgument("configuration has no voters");
-  for (size_t i = 0; i < voters.size(); ++i) {
-    if (voters[i] <= kNoNode) {
-      return Status::InvalidArgument("voter id " + std::to_string(voters[i].value()) +
-                                     " is not > 0");
-    }
-    if (i > 0 && voters[i - 1] >= voters[i]) {
-      return Status::InvalidArgument("voters are not sorted and unique");
+  RILL_RETURN_IF_ERROR(ValidateIds(voters, "voter"));
+  RILL_RETURN_IF_ERROR(ValidateIds(learners, "learner"));
+  for (NodeId id : learners) {
+    if (IsVoter(id)) {
+      return Status::InvalidArgument("node " + std::to_string(id.value()) +
+                                     " is both a voter and a learner");
     }
   }
   return Status::OK();
@@ -26,6 +52,10 @@ Status Configuration::Validate() const {
 
 bool Configuration::IsVoter(NodeId id) const {
   return std::binary_search(voters.begin(), voters.end(), id);
+}
+
+bool Configuration::IsLearner(NodeId id) const {
+  return std::binary_search(learners.begin(), learners.end(), id);
 }
 
 std::string_view MessageTypeName(MessageType type) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 
 #include "raft_test_util.h"
+#include "rill/proto/crc32c.h"
+#include "rill/proto/endian.h"
 #include "rill/storage/faulty_file_system.h"
 
 namespace rill::raft::testing {
@@ -225,6 +227,98 @@ TEST(DiskRaftStorage, RaftNodeRestartsFromDisk) {
   Ready rd = n->GetReady();
   EXPECT_EQ(rd.committed_entries.size(), 3u);
   n->Advance();
+}
+
+// The snapshot file as written before learners existed: crc32c | index u64 | term u64 |
+// voter count u32 | voters u32... | data (big-endian).
+std::string OldFormatSnapshotFile(uint64_t index, uint64_t term, const std::vector<int>& voters,
+                                  const std::string& data) {
+  std::string p;
+  char b[8];
+  be::Store64(b, index);
+  p.append(b, 8);
+  be::Store64(b, term);
+  p.append(b, 8);
+  be::Store32(b, static_cast<uint32_t>(voters.size()));
+  p.append(b, 4);
+  for (int v : voters) {
+    be::Store32(b, static_cast<uint32_t>(v));
+    p.append(b, 4);
+  }
+  p += data;
+  be::Store32(b, crc32c::Value(p));
+  return std::string(b, 4) + p;
+}
+
+TEST(DiskRaftStorage, SnapshotWithLearnersSurvivesReopen) {
+  TempDir dir;
+  auto fs = storage::DefaultFileSystem();
+  Snapshot snap{SnapshotMetadata{LogIndex(4), Term(2), VotersAndLearners(3, 2)}, "state@4"};
+  {
+    auto s = OpenOrDie(fs, dir.path());
+    ASSERT_TRUE(s->Append(Entries(1, 6, 2, "e")).ok());
+    ASSERT_TRUE(s->SaveSnapshot(snap).ok());
+    ASSERT_TRUE(s->Sync().ok());
+  }
+  auto st = OpenOrDie(fs, dir.path())->Load();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  ASSERT_TRUE(st->snapshot.has_value());
+  EXPECT_EQ(*st->snapshot, snap);
+  EXPECT_EQ(st->snapshot->metadata.configuration.learners,
+            (std::vector<NodeId>{NodeId(4), NodeId(5)}));
+  EXPECT_EQ(st->entries, Entries(5, 6, 2, "e"));
+}
+
+TEST(DiskRaftStorage, SnapshotWrittenBeforeLearnersDecodesWithNoLearners) {
+  TempDir dir;
+  auto fs = storage::DefaultFileSystem();
+  std::string old_file = OldFormatSnapshotFile(7, 3, {1, 2, 3}, "old-state");
+  ASSERT_TRUE(
+      storage::WriteFileAtomically(fs, storage::JoinPath(dir.path(), "snapshot"), old_file).ok());
+  auto st = OpenOrDie(fs, dir.path())->Load();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  ASSERT_TRUE(st->snapshot.has_value());
+  EXPECT_EQ(st->snapshot->metadata.index, LogIndex(7));
+  EXPECT_EQ(st->snapshot->metadata.term, Term(3));
+  EXPECT_EQ(st->snapshot->metadata.configuration, Voters(3));
+  EXPECT_TRUE(st->snapshot->metadata.configuration.learners.empty());
+  EXPECT_EQ(st->snapshot->data, "old-state");
+
+  // A snapshot without learners is still written byte for byte in the old format, so a node
+  // that has not been upgraded reads it.
+  TempDir dir2;
+  {
+    auto s = OpenOrDie(fs, dir2.path());
+    ASSERT_TRUE(
+        s->SaveSnapshot(Snapshot{SnapshotMetadata{LogIndex(7), Term(3), Voters(3)}, "old-state"})
+            .ok());
+    ASSERT_TRUE(s->Sync().ok());
+  }
+  auto written = storage::ReadWholeFile(fs, storage::JoinPath(dir2.path(), "snapshot"));
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(*written, old_file);
+}
+
+TEST(DiskRaftStorage, TruncatedLearnerListIsCorruption) {
+  TempDir dir;
+  auto fs = storage::DefaultFileSystem();
+  // Voter count with the learner flag set, one voter, then a learner count of 3 but one id.
+  std::string p;
+  char b[8];
+  be::Store64(b, 5);
+  p.append(b, 8);
+  be::Store64(b, 1);
+  p.append(b, 8);
+  for (uint32_t v : {0x80000001u, 1u, 3u, 2u}) {
+    be::Store32(b, v);
+    p.append(b, 4);
+  }
+  be::Store32(b, crc32c::Value(p));
+  std::string file = std::string(b, 4) + p;
+  ASSERT_TRUE(storage::WriteFileAtomically(fs, storage::JoinPath(dir.path(), "snapshot"), file).ok());
+  auto s = DiskRaftStorage::Open(fs, dir.path());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kCorruption) << s.status().ToString();
 }
 
 }  // namespace

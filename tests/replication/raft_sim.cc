@@ -108,12 +108,13 @@ class Simulation {
   explicit Simulation(const SimOptions& o) : opt_(o), rng_(o.seed * 0x2545F4914F6CDD1Dull + 7) {
     Configuration conf;
     for (int i = 1; i <= opt_.nodes; ++i) conf.voters.push_back(NodeId(i));
+    for (int i = opt_.nodes + 1; i <= members(); ++i) conf.learners.push_back(NodeId(i));
     conf_ = conf;
-    for (int i = 1; i <= opt_.nodes; ++i) {
+    for (int i = 1; i <= members(); ++i) {
       slots_.push_back(std::make_unique<Slot>());
       slots_.back()->id = NodeId(i);
     }
-    blocked_.assign(opt_.nodes + 1, std::vector<bool>(opt_.nodes + 1, false));
+    blocked_.assign(members() + 1, std::vector<bool>(members() + 1, false));
     f_.loss = Pick(0.0, 0.25);
     f_.duplicate = Pick(0.0, 0.1);
     f_.max_delay = 1 + static_cast<int>(rng_.Uniform(4));
@@ -127,6 +128,8 @@ class Simulation {
     f_.transfer = Pick(0.0, 0.01);
     f_.compact = Pick(0.0, 0.05);
   }
+
+  int members() const { return opt_.nodes + opt_.learners; }
 
   SimResult Run() {
     for (auto& s : slots_) Start(*s);
@@ -367,6 +370,16 @@ class Simulation {
       RecordCommitted(s, *e);
     }
     s.checked_commit = std::max(s.checked_commit, n.commit_index());
+    // Learners never campaign, never vote and never lead.
+    if (conf_.IsLearner(n.id())) {
+      if (n.role() != Role::kFollower) {
+        return Fail("learner safety: " + Describe(s) + " left the follower role");
+      }
+      if (n.vote() != kNoNode) {
+        return Fail("learner safety: " + Describe(s) + " voted for node " +
+                    std::to_string(n.vote().value()));
+      }
+    }
     // Election safety: at most one leader per term.
     if (n.role() == Role::kLeader) {
       auto [it, inserted] = leaders_.emplace(n.term().value(), n.id());
@@ -416,14 +429,16 @@ class Simulation {
     }
   }
 
-  // Durability: every committed entry is on the synced storage of a quorum (or covered by a
-  // synced snapshot there), so no combination of crashes can lose it.
+  // Durability: every committed entry is on the synced storage of a quorum of voters (or covered
+  // by a synced snapshot there), so no combination of crashes can lose it. Learners' copies do
+  // not count: the leader does not wait for them.
   void CheckDurability() {
     if (opt_.disk) return;  // the disk's synced state is checked by the crashes themselves
     for (size_t i = durable_checked_from_; i < committed_.size(); ++i) {
       if (!committed_[i]) continue;
       size_t holders = 0;
       for (auto& s : slots_) {
+        if (!conf_.IsVoter(s->id)) continue;
         const RaftInitialState& d = s->memory.durable();
         LogIndex snap = d.snapshot ? d.snapshot->metadata.index : LogIndex(0);
         if (LogIndex(i) <= snap) {
@@ -443,7 +458,7 @@ class Simulation {
   // ---- phases ----
 
   void RandomPartition() {
-    int n = opt_.nodes;
+    int n = members();
     for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
     switch (rng_.Uniform(3)) {
       case 0: {  // isolate one node, both directions
@@ -509,9 +524,14 @@ class Simulation {
     if (rng_.Chance(f_.transfer)) {
       Slot& s = *slots_[rng_.Uniform(slots_.size())];
       if (s.node && s.node->role() == Role::kLeader) {
-        NodeId target(1 + static_cast<int>(rng_.Uniform(opt_.nodes)));
+        // Any member: a learner target must be refused (TransferLeadership says so).
+        NodeId target(1 + static_cast<int>(rng_.Uniform(members())));
         Trace("transfer leadership %d -> %d", s.id.value(), target.value());
-        (void)s.node->TransferLeadership(target);
+        Status st = s.node->TransferLeadership(target);
+        if (st.ok() && conf_.IsLearner(target)) {
+          return Fail("leadership transfer to learner " + std::to_string(target.value()) +
+                      " was accepted");
+        }
         HandleReady(s, true);
       }
     }
@@ -610,8 +630,9 @@ SimResult RunSimulation(const SimOptions& options) { return Simulation(options).
 
 std::string ReplayCommand(const SimOptions& o) {
   std::ostringstream os;
-  os << "rill_raft_sim --seed " << o.seed << " --nodes " << o.nodes << " --steps " << o.steps
-     << (o.disk ? " --disk" : "");
+  os << "rill_raft_sim --seed " << o.seed << " --nodes " << o.nodes;
+  if (o.learners > 0) os << " --learners " << o.learners;
+  os << " --steps " << o.steps << (o.disk ? " --disk" : "");
   return os.str();
 }
 

@@ -23,11 +23,18 @@ inline Configuration Voters(int n) {
   return c;
 }
 
+// Voters 1..voters and learners voters+1..voters+learners.
+inline Configuration VotersAndLearners(int voters, int learners) {
+  Configuration c = Voters(voters);
+  for (int i = voters + 1; i <= voters + learners; ++i) c.learners.push_back(NodeId(i));
+  return c;
+}
+
 // Classic Raft (no pre-vote, no check-quorum) unless a test turns them on.
-inline RaftConfig TestConfig(int id, int n) {
+inline RaftConfig TestConfig(int id, int n, int learners = 0) {
   RaftConfig c;
   c.id = NodeId(id);
-  c.configuration = Voters(n);
+  c.configuration = VotersAndLearners(n, learners);
   c.election_tick = 10;
   c.heartbeat_tick = 1;
   c.pre_vote = false;
@@ -92,11 +99,14 @@ inline void MakeLeader(RaftNode& n) {
 }
 
 // Nodes 1..n connected by a network that delivers synchronously, in FIFO order, except across
-// cut links. Each node has a MemoryRaftStorage and records the entries it applied.
+// cut links. Each node has a MemoryRaftStorage and records the entries it applied. With
+// `learners`, nodes n+1..n+learners are learners (non-voting members).
 class Network {
  public:
-  explicit Network(int n, std::function<void(RaftConfig&)> tweak = {}) : n_(n), tweak_(tweak) {
-    for (int i = 1; i <= n; ++i) {
+  explicit Network(int n, std::function<void(RaftConfig&)> tweak = {}) : Network(n, 0, tweak) {}
+  Network(int n, int learners, std::function<void(RaftConfig&)> tweak = {})
+      : n_(n), learners_(learners), tweak_(tweak) {
+    for (int i = 1; i <= n + learners; ++i) {
       nodes_[i] = std::make_unique<Member>();
       Start(i);
     }
@@ -180,7 +190,7 @@ class Network {
   }
   void CutOneWay(int from, int to) { cut_.insert({from, to}); }
   void Isolate(int id) {
-    for (int i = 1; i <= n_; ++i) {
+    for (int i = 1; i <= n_ + learners_; ++i) {
       if (i != id) Cut(id, i);
     }
   }
@@ -198,7 +208,7 @@ class Network {
     nodes_.at(id)->storage.Crash();
   }
   void Start(int id) {
-    RaftConfig c = TestConfig(id, n_);
+    RaftConfig c = TestConfig(id, n_, learners_);
     c.random_seed = 1000 + id;
     if (tweak_) tweak_(c);
     auto loaded = nodes_.at(id)->storage.Load();
@@ -231,6 +241,7 @@ class Network {
   }
 
   int n_;
+  int learners_;
   std::function<void(RaftConfig&)> tweak_;
   std::map<int, std::unique_ptr<Member>> nodes_;
   std::deque<Message> queue_;

@@ -3,6 +3,7 @@
 //   rill_raft_sim --seed 42                 one run (3 nodes unless --nodes)
 //   rill_raft_sim --seeds 1000 --first-seed 1 [--nodes 0]
 //                                           seeds [first, first+count); --nodes 0 alternates 3/5
+//   --learners L: L learners (non-voting members) besides the voters (default 0)
 //   --steps N (safety ticks), --trace (print every event)
 //   --disk: nodes persist with DiskRaftStorage on an in-memory FaultyFileSystem each
 //
@@ -36,7 +37,7 @@ void OnAbort(int) {
 [[noreturn]] void Usage() {
   std::fprintf(stderr,
                "usage: rill_raft_sim [--seed N | --seeds COUNT [--first-seed N]] [--nodes 3|5|0]"
-               " [--steps N] [--disk] [--trace]\n");
+               " [--learners L] [--steps N] [--disk] [--trace]\n");
   std::exit(2);
 }
 
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
       first_seed = std::strtoull(next(), nullptr, 10);
     } else if (a == "--nodes") {
       nodes = std::atoi(next());
+    } else if (a == "--learners") {
+      base.learners = std::atoi(next());
+      if (base.learners < 0) Usage();
     } else if (a == "--steps") {
       base.steps = std::atoi(next());
     } else if (a == "--disk") {

@@ -20,7 +20,10 @@ namespace rill::raft {
 
 struct RaftConfig {
   NodeId id = kNoNode;
-  Configuration configuration;  // static voter set; `id` must be in it
+  // Static membership; `id` must be a voter or a learner in it. A learner node follows the
+  // leader's log and applies what is committed, but never campaigns, never grants a vote and
+  // never leads (see RaftNode::is_learner).
+  Configuration configuration;
   // A follower that hears nothing from a leader for a random number of ticks in
   // [election_tick, 2 * election_tick) starts an election. A leader sends heartbeats every
   // heartbeat_tick ticks. heartbeat_tick < election_tick.
@@ -34,7 +37,7 @@ struct RaftConfig {
   // requests (the leader lease).
   bool check_quorum = true;
   uint64_t random_seed = 1;  // drives the randomised election timeout; no global randomness
-  // Limits (STYLE.md: put a limit on everything).
+  // Limits (docs/STYLE.md §9: put a limit on everything).
   size_t max_entries_per_append = 64;     // entries in one kAppend
   size_t max_inflight_appends = 32;       // unacknowledged kAppends per follower
   size_t max_uncommitted_entries = 4096;  // Propose refuses beyond this
@@ -93,9 +96,11 @@ class RaftNode {
   // leader if known; see leader()) or while a leadership transfer runs; ResourceExhausted when
   // max_uncommitted_entries would be exceeded.
   Result<LogIndex> Propose(std::string data);
-  // Starts an election now (as if the election timeout fired). For tests and tools.
+  // Starts an election now (as if the election timeout fired). For tests and tools. Does
+  // nothing on a learner.
   void Campaign();
-  // Leader only: hands leadership to `target` once it has the whole log (kTimeoutNow). Proposals
+  // Leader only: hands leadership to `target` (a voter; InvalidArgument for a learner) once it
+  // has the whole log (kTimeoutNow). Proposals
   // are refused until the transfer ends or times out after election_tick ticks.
   Status TransferLeadership(NodeId target);
   // The application has a snapshot of its state at `index` (<= applied_index()); the log up to
@@ -124,9 +129,14 @@ class RaftNode {
   // The entry at `index` held in memory, or nullptr (compacted or beyond the end).
   const Entry* EntryAt(LogIndex index) const;
   const Configuration& configuration() const { return config_.configuration; }
+  // A learner (non-voting member): its role is always kFollower. It takes no election timeout
+  // (Tick never starts a campaign, Campaign and kTimeoutNow do nothing), rejects every vote and
+  // pre-vote request (it has no vote to give; a candidate never asks it), and is not counted
+  // for commit or check-quorum. It replicates and commits from the leader like a follower.
+  bool is_learner() const { return config_.configuration.IsLearner(config_.id); }
   NodeId lead_transferee() const { return lead_transferee_; }
 
-  struct Progress;  // leader's view of one follower (defined in raft.cc)
+  struct Progress;  // leader's view of one follower or learner (defined in raft.cc)
   ~RaftNode();
 
  private:
@@ -157,6 +167,7 @@ class RaftNode {
   void BroadcastAppend();
   void BroadcastHeartbeat();
   void SendTimeoutNow(NodeId to);
+  void RejectVoteRequest(const Message& m);
   bool MaybeCommit();
   void AppendLocal(EntryType type, std::string data);
   void CommitTo(LogIndex index);
@@ -194,7 +205,8 @@ class RaftNode {
   std::vector<NodeId> votes_granted_;
   std::vector<NodeId> votes_rejected_;
   NodeId lead_transferee_ = kNoNode;
-  std::vector<std::unique_ptr<Progress>> progress_;  // indexed like configuration().voters
+  // One per member: configuration().voters in order, then configuration().learners in order.
+  std::vector<std::unique_ptr<Progress>> progress_;
 
   std::vector<Message> outbox_;
   HardState last_ready_hard_state_;

@@ -49,19 +49,30 @@ struct HardState {
   bool operator==(const HardState&) const = default;
 };
 
-// The voter set. Membership lives only here so that joint consensus (two voter sets, a quorum
-// in each) can later replace the body of QuorumIndex / HasQuorum without touching the core.
+// The membership: voters, and learners (non-voting members). Membership lives only here so that
+// joint consensus (two voter sets, a quorum in each) can later replace the body of QuorumIndex /
+// HasQuorum without touching the core.
+//
+// A learner receives the log like a follower (appends, heartbeats, snapshots, under the same
+// flow control) and applies what the leader commits, but it never counts: QuorumIndex and
+// HasQuorum look at voters only, so learners take no part in commit, elections or check-quorum.
+// A broker that is not a controller follows the metadata log as a learner.
 struct Configuration {
-  std::vector<NodeId> voters;  // sorted, unique, every id > 0
+  std::vector<NodeId> voters;    // sorted, unique, every id > 0, never empty
+  std::vector<NodeId> learners;  // sorted, unique, every id > 0, disjoint from voters
 
   static Configuration Of(std::vector<NodeId> voters);  // sorts and dedups
+  static Configuration Of(std::vector<NodeId> voters, std::vector<NodeId> learners);
   Status Validate() const;
   bool IsVoter(NodeId id) const;
+  bool IsLearner(NodeId id) const;
+  bool IsMember(NodeId id) const { return IsVoter(id) || IsLearner(id); }
   size_t QuorumSize() const { return voters.size() / 2 + 1; }
   // The largest index that a quorum of voters has reached; `match(id)` gives each voter's.
+  // Learners are not asked.
   template <typename MatchFn>
   LogIndex QuorumIndex(MatchFn&& match) const;
-  // True when `yes(id)` holds for a quorum of voters.
+  // True when `yes(id)` holds for a quorum of voters (learners are not asked).
   template <typename Pred>
   bool HasQuorum(Pred&& yes) const;
 
