@@ -434,6 +434,26 @@ Status RaftNode::TransferLeadership(NodeId target) {
   return Status::OK();
 }
 
+Status RaftNode::AddLearner(NodeId learner) {
+  RILL_ASSERT(!ready_in_flight_, "AddLearner between GetReady and Advance");
+  Configuration& c = config_.configuration;
+  if (learner <= kNoNode || learner == id() || c.IsVoter(learner)) {
+    return Status::InvalidArgument("cannot add node " + std::to_string(learner.value()) +
+                                   " as a learner: it is this node, a voter, or not > 0");
+  }
+  if (c.IsLearner(learner)) return Status::OK();
+  auto at = std::lower_bound(c.learners.begin(), c.learners.end(), learner);
+  size_t slot = c.voters.size() + (at - c.learners.begin());
+  c.learners.insert(at, learner);
+  auto p = std::make_unique<Progress>();
+  p->id = learner;
+  p->next = last_index() + 1;  // a probe from the end backs off to where its log matches
+  p->recent_active = true;
+  progress_.insert(progress_.begin() + slot, std::move(p));
+  if (role_ == Role::kLeader) SendAppend(learner, /*send_if_empty=*/true);
+  return Status::OK();
+}
+
 Status RaftNode::CompactLog(LogIndex index, std::string data) {
   RILL_ASSERT(!ready_in_flight_, "CompactLog between GetReady and Advance");
   if (index <= snapshot_index_) return Status::OK();  // already compacted that far
@@ -523,13 +543,13 @@ Status RaftNode::Step(const Message& m) {
 }
 
 // etcd-raft lets a learner grant a vote, for the case of a learner promoted to voter that has
-// not yet learned of its promotion; a candidate's tally counts voters only either way. Our
-// membership is static (no promotions), so a learner simply never votes: it rejects, at its
+// not yet learned of its promotion; a candidate's tally counts voters only either way. We have
+// no promotions (the voter set is static), so a learner simply never votes: it rejects, at its
 // own term (a candidate that is behind learns the term, as from any rejection).
 void RaftNode::RejectVoteRequest(const Message& m) {
   Message r;
-  r.type = m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse
-                                            : MessageType::kVoteResponse;
+  r.type =
+      m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   r.to = m.from;
   r.reject = true;
   Send(std::move(r));

@@ -315,7 +315,8 @@ TEST(DiskRaftStorage, TruncatedLearnerListIsCorruption) {
   }
   be::Store32(b, crc32c::Value(p));
   std::string file = std::string(b, 4) + p;
-  ASSERT_TRUE(storage::WriteFileAtomically(fs, storage::JoinPath(dir.path(), "snapshot"), file).ok());
+  ASSERT_TRUE(
+      storage::WriteFileAtomically(fs, storage::JoinPath(dir.path(), "snapshot"), file).ok());
   auto s = DiskRaftStorage::Open(fs, dir.path());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kCorruption) << s.status().ToString();

@@ -219,8 +219,8 @@ TEST(RaftLearner, LearnerRejectsVoteAndPreVoteRequestsWithoutChangingTerm) {
     ASSERT_TRUE(n->Step(req).ok());
     auto out = ReadMessages(*n);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].type, t == MessageType::kVote ? MessageType::kVoteResponse
-                                                   : MessageType::kPreVoteResponse);
+    EXPECT_EQ(out[0].type,
+              t == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse);
     EXPECT_EQ(out[0].to, NodeId(2));
     EXPECT_TRUE(out[0].reject);
     EXPECT_EQ(n->term(), Term(0));
@@ -307,6 +307,68 @@ TEST(RaftLearner, LaggingLearnerCatchesUpBySnapshot) {
   EXPECT_TRUE(net[4].is_learner());
   EXPECT_EQ(net[4].snapshot_index(), LogIndex(31));
   EXPECT_EQ(net[4].last_index(), net[1].last_index());
+}
+
+}  // namespace
+}  // namespace rill::raft::testing
+
+// ---- learners added at run time (the controller adds registered brokers) ----
+
+namespace rill::raft::testing {
+namespace {
+
+// Voters start without knowing the learners (only each learner knows it is one), as a broker
+// that registers later.
+void VotersKnowNoLearners(RaftConfig& c) {
+  if (c.configuration.IsVoter(c.id)) c.configuration.learners.clear();
+}
+
+TEST(RaftLearner, LeaderReplicatesToALearnerAddedAtRunTime) {
+  Network net(1, /*learners=*/1, VotersKnowNoLearners);
+  net.Campaign(1);
+  ASSERT_EQ(net[1].role(), Role::kLeader);
+  ASSERT_TRUE(net.Propose(1, "before").ok());
+  net.TickAll(3);
+  EXPECT_TRUE(net.AppliedData(2).empty()) << "the leader does not know node 2 yet";
+
+  ASSERT_TRUE(net[1].AddLearner(NodeId(2)).ok());
+  EXPECT_TRUE(net[1].configuration().IsLearner(NodeId(2)));
+  ASSERT_TRUE(net[1].AddLearner(NodeId(2)).ok()) << "adding it again changes nothing";
+  EXPECT_EQ(net[1].configuration().learners.size(), 1u);
+  net.TickAll(2);
+  ASSERT_TRUE(net.Propose(1, "after").ok());
+  net.TickAll(2);
+  EXPECT_EQ(net.AppliedData(2), (std::vector<std::string>{"before", "after"}));
+  EXPECT_EQ(net[2].leader(), NodeId(1));
+  EXPECT_EQ(net[1].role(), Role::kLeader) << "a learner changes no quorum";
+}
+
+TEST(RaftLearner, AddLearnerRefusesVotersItselfAndBadIds) {
+  Network net(3, VotersKnowNoLearners);
+  EXPECT_EQ(net[1].AddLearner(NodeId(2)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(net[1].AddLearner(NodeId(1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(net[1].AddLearner(NodeId(0)).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(net[1].configuration().learners.empty());
+}
+
+TEST(RaftLearner, AFollowerThatAddedALearnerReplicatesToItOnceItLeads) {
+  Network net(3, /*learners=*/1, VotersKnowNoLearners);
+  // Every voter learns of node 4, as every controller applies the same registrations.
+  for (int id : {1, 2, 3}) ASSERT_TRUE(net[id].AddLearner(NodeId(4)).ok());
+  net.Campaign(1);
+  ASSERT_EQ(net[1].role(), Role::kLeader);
+  ASSERT_TRUE(net.Propose(1, "a").ok());
+  net.TickAll();
+  EXPECT_EQ(net.AppliedData(4), std::vector<std::string>{"a"});
+  // Leadership moves; the new leader already tracks the learner.
+  net.Stop(1);
+  net.ElectByTimeout(2);
+  int leader = net.Leader();
+  ASSERT_TRUE(leader == 2 || leader == 3) << leader;
+  ASSERT_TRUE(net.Propose(leader, "b").ok());
+  net.TickAll(2);
+  EXPECT_EQ(net.AppliedData(4), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(net[4].leader(), NodeId(leader));
 }
 
 }  // namespace

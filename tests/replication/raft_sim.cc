@@ -85,6 +85,10 @@ struct Slot {
   StateMachine sm;
   LogIndex checked_commit;
   uint64_t restart_at = 0;
+  // A voter's learners when they are added at run time (RaftNode::AddLearner), as the
+  // controller adds registered brokers; a restart re-adds them, as the controller does from its
+  // replicated state. Unused when the voters start knowing every learner.
+  std::vector<NodeId> added_learners;
 };
 
 // Per-seed fault intensities: every seed explores a different mix.
@@ -101,6 +105,8 @@ struct Faults {
   double propose = 0;
   double transfer = 0;
   double compact = 0;
+  bool late_learners = false;  // voters start without learners and add them with AddLearner
+  double add_learner = 0;      // per tick, when late_learners
 };
 
 class Simulation {
@@ -127,6 +133,10 @@ class Simulation {
     f_.propose = Pick(0.1, 0.6);
     f_.transfer = Pick(0.0, 0.01);
     f_.compact = Pick(0.0, 0.05);
+    if (opt_.learners > 0) {  // drawn only with learners, so seeds without them replay as before
+      f_.late_learners = rng_.Chance(0.5);
+      f_.add_learner = Pick(0.005, 0.05);
+    }
   }
 
   int members() const { return opt_.nodes + opt_.learners; }
@@ -171,6 +181,7 @@ class Simulation {
     RaftConfig c;
     c.id = s.id;
     c.configuration = conf_;
+    if (f_.late_learners && conf_.IsVoter(s.id)) c.configuration.learners = s.added_learners;
     c.election_tick = kElectionTick;
     c.heartbeat_tick = 1;
     c.random_seed = rng_.Next();
@@ -269,6 +280,12 @@ class Simulation {
       Slot& to = SlotOf(f.m.to);
       if (!to.node || blocked_[f.m.from.value()][f.m.to.value()]) continue;
       if (opt_.trace) Trace("deliver %s", f.m.ToString().c_str());
+      if (!to.node->configuration().IsMember(f.m.from)) {
+        // A learner answering a leader that has since restarted is not possible (a restart
+        // re-adds its learners), so this is a stray from a learner not yet added here: the
+        // transport drops it.
+        if (f_.late_learners && conf_.IsLearner(f.m.from)) continue;
+      }
       Status st = to.node->Step(f.m);
       if (!st.ok()) return Fail("Step refused a message: " + st.ToString());
       HandleReady(to, faults);
@@ -484,6 +501,23 @@ class Simulation {
     }
   }
 
+  // The application on voter `s` learns of learner `l` (a broker registered).
+  void AddLearner(Slot& s, NodeId l) {
+    if (!s.node || !result_.ok) return;
+    Status st = s.node->AddLearner(l);
+    if (!st.ok())
+      return Fail("AddLearner(" + std::to_string(l.value()) + ") failed on " + Describe(s) + ": " +
+                  st.ToString());
+    if (!s.node->configuration().IsLearner(l)) return Fail("AddLearner did not add a learner");
+    if (std::find(s.added_learners.begin(), s.added_learners.end(), l) == s.added_learners.end()) {
+      s.added_learners.push_back(l);
+      std::sort(s.added_learners.begin(), s.added_learners.end());
+      Trace("node %d adds learner %d", s.id.value(), l.value());
+    }
+    HandleReady(s, /*faults=*/!in_liveness_);
+    CheckNode(s);
+  }
+
   void Heal() {
     for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
   }
@@ -539,15 +573,25 @@ class Simulation {
       Slot& s = *slots_[rng_.Uniform(slots_.size())];
       if (s.node) MaybeCompact(s);
     }
+    if (f_.late_learners && rng_.Chance(f_.add_learner)) {
+      AddLearner(*slots_[rng_.Uniform(opt_.nodes)],
+                 NodeId(opt_.nodes + 1 + static_cast<int>(rng_.Uniform(opt_.learners))));
+    }
     DeliverDue(/*faults=*/true);
     if (now_ % 8 == 0) CheckDurability();
   }
 
   void Liveness() {
+    in_liveness_ = true;
     Heal();
     // In-flight messages stay in flight (some are very late); nothing is lost from here on.
     for (auto& s : slots_) {
       if (!s->node) Start(*s);
+    }
+    if (f_.late_learners) {  // every voter learns of every learner now
+      for (int v = 0; v < opt_.nodes; ++v) {
+        for (NodeId l : conf_.learners) AddLearner(*slots_[v], l);
+      }
     }
     uint64_t deadline = now_ + opt_.liveness_ticks;
     std::optional<LogIndex> marker;  // index of a committed liveness proposal
@@ -606,6 +650,7 @@ class Simulation {
   uint64_t now_ = 0;
   uint64_t seq_ = 0;
   uint64_t proposal_seq_ = 0;
+  bool in_liveness_ = false;
   SimResult result_;
 
   std::map<uint64_t, NodeId> leaders_;                    // term -> leader

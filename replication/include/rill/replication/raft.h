@@ -20,9 +20,9 @@ namespace rill::raft {
 
 struct RaftConfig {
   NodeId id = kNoNode;
-  // Static membership; `id` must be a voter or a learner in it. A learner node follows the
-  // leader's log and applies what is committed, but never campaigns, never grants a vote and
-  // never leads (see RaftNode::is_learner).
+  // Membership at start (voters are static; learners may be added with AddLearner); `id` must
+  // be a voter or a learner in it. A learner node follows the leader's log and applies what is
+  // committed, but never campaigns, never grants a vote and never leads (RaftNode::is_learner).
   Configuration configuration;
   // A follower that hears nothing from a leader for a random number of ticks in
   // [election_tick, 2 * election_tick) starts an election. A leader sends heartbeats every
@@ -135,6 +135,14 @@ class RaftNode {
   // for commit or check-quorum. It replicates and commits from the leader like a follower.
   bool is_learner() const { return config_.configuration.IsLearner(config_.id); }
   NodeId lead_transferee() const { return lead_transferee_; }
+
+  // Adds `id` as a learner. A local change, not a log entry: a learner takes part in no quorum,
+  // so nodes may disagree on the learner set without risk to safety, and the application adds
+  // the same learners on every voter from its own replicated state (the controller: the
+  // registered brokers that are not voters). A leader starts replicating to it at once; a
+  // follower will when it leads. OK when `id` is already a learner; InvalidArgument when it is
+  // a voter, this node, or not > 0.
+  Status AddLearner(NodeId id);
 
   struct Progress;  // leader's view of one follower or learner (defined in raft.cc)
   ~RaftNode();
