@@ -5,14 +5,17 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "consumer_stubs.h"
 #include "group_membership.h"
 #include "group_rpc.h"
 #include "grpc_util.h"
 #include "metadata_cache.h"
 #include "rill/client/errors.h"
+#include "rill/proto/assert.h"
 #include "rill/proto/endian.h"
 #include "rill/proto/thread_name.h"
 #include "rill/v1/consumer.grpc.pb.h"
@@ -69,7 +72,9 @@ class ConsumerImpl {
     int64_t position = -1;        // next offset for the user; -1: unknown (reset pending)
     int64_t fetch_position = -1;  // next offset to fetch (ahead of position)
     uint64_t epoch = 0;  // changed by every seek; unique across partition states (NextEpoch)
-    bool fetch_in_flight = false;
+    uint64_t fetch_call = 0;   // the Fetch in flight that asks for this partition; 0: none
+    int64_t retry_at_ms = 0;   // after a leader error: not fetched before this (MonotonicMs)
+    int32_t leader_errors = 0;  // leader errors in a row; each doubles the backoff
     Status error;                // an unrecoverable error, reported once by Poll
     bool stopped = false;        // after an error: not fetched until sought again
     bool use_committed = false;  // group: start at the committed offset (FetchOffsets)
@@ -117,8 +122,60 @@ class ConsumerImpl {
   // retriable failure.
   bool FetchCommittedPositions();
 
+  // Where requests about a partition go: its leader per metadata, or the bootstrap address while
+  // no leader is known (it answers UNKNOWN_TOPIC for a topic that does not exist, NOT_LEADER for
+  // one it does not lead).
+  struct Route {
+    std::string address;
+    bool leader_known = false;
+  };
+  Route RouteOf(const TopicPartition& tp) const;
+  // The backoff before the `attempt`th retry (from 1): retry_backoff_ms doubled per attempt, at
+  // most retry_backoff_max_ms.
+  int64_t BackoffMs(int32_t attempt) const;
+  // A fetch or ListOffsets of `st` failed because its leader moved, is unknown or unreachable:
+  // it waits out its backoff, and metadata is refreshed first. mu_ held.
+  void LeaderErrorLocked(PartitionState& st);
+  // Waits `ms` or until Close; false when closing. mu_ not held.
+  bool WaitBackoff(int64_t ms);
+
   void FetcherLoop();
-  // ListOffsets for `tps` with the given spec (-2 earliest, -1 latest, else a timestamp).
+  // Refreshes metadata for the assigned topics when a leader error asked for it or a partition
+  // to read has no known leader, at most once per retry_backoff_ms (fetcher thread).
+  void MaybeRefreshMetadata();
+  // Sends a Fetch to each leader that has partitions ready and no Fetch in flight. mu_ held.
+  void StartFetchesLocked(grpc::CompletionQueue* cq);
+  // One Fetch in flight to one broker. Owned by the fetcher thread; Close may cancel `ctx`.
+  struct FetchCall {
+    struct Sent {
+      uint64_t epoch = 0;         // the partition's seek epoch when asked for
+      bool leader_known = false;  // sent to its leader (not the bootstrap fallback)
+    };
+    uint64_t id = 0;
+    std::string address;
+    grpc::ClientContext ctx;
+    v1::FetchResponse resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::FetchResponse>> reader;
+    std::map<TopicPartition, Sent> sent;
+  };
+  // Applies the outcome of a finished Fetch. mu_ held.
+  void HandleFetchLocked(FetchCall& call);
+  // True when the fetcher has something to do now; else `*wake_at_ms` is lowered to when a
+  // backoff ends (INT64_MAX: nothing pending). mu_ held.
+  bool HasFetcherWorkLocked(int64_t now_ms, int64_t reset_retry_at_ms, int64_t* wake_at_ms) const;
+
+  // The outcome of one round of ListOffsets, each partition asked of its leader.
+  struct ListedOffsets {
+    std::map<TopicPartition, int64_t> offsets;
+    std::map<TopicPartition, Status> errors;  // not retriable (UNKNOWN_TOPIC, ...)
+    std::vector<TopicPartition> retry;        // leader moved or unreachable: ask again
+    Status retry_reason;                      // why the last of `retry` failed
+  };
+  ListedOffsets ListOffsetsOnce(const std::vector<TopicPartition>& tps, int64_t spec,
+                                int64_t timeout_ms);
+  // ListOffsets for `tps` with the given spec (-2 earliest, -1 latest, else a timestamp),
+  // following leader changes with metadata refreshes and backoff for up to request_timeout_ms.
   Result<std::map<TopicPartition, int64_t>> ListOffsets(const std::vector<TopicPartition>& tps,
                                                         int64_t spec);
   // Resolves partitions without a position per auto_offset_reset; false on a transport error.
@@ -128,7 +185,7 @@ class ConsumerImpl {
 
   const ConsumerConfig config_;
   internal::MetadataCache meta_;
-  std::unique_ptr<v1::Consumer::Stub> stub_;
+  internal::ConsumerStubs stubs_;  // one per broker: fetches and ListOffsets go to the leaders
 
   mutable std::mutex mu_;
   std::condition_variable data_cv_;                 // chunks arrived or an error
@@ -139,7 +196,12 @@ class ConsumerImpl {
   uint64_t epoch_counter_ = 0;                      // guarded by mu_
   bool stopping_ = false;                           // guarded by mu_
   bool closed_ = false;
-  grpc::ClientContext* fetch_ctx_ = nullptr;  // guarded by mu_: the fetch in progress
+  // The Fetches in flight by call id, at most one per broker; guarded by mu_. The fetcher thread
+  // owns them; Close cancels them.
+  std::map<uint64_t, std::unique_ptr<FetchCall>> fetch_calls_;
+  uint64_t last_fetch_call_ = 0;  // guarded by mu_
+  bool need_metadata_ = false;    // guarded by mu_: a leader error asked for a refresh
+  int64_t last_metadata_ms_ = INT64_MIN / 2;  // fetcher thread: when metadata was last refreshed
   std::thread fetcher_;
 
   // Consumer group state (group_id set); all guarded by mu_ unless noted.
@@ -165,8 +227,7 @@ class ConsumerImpl {
 
 ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
     : config_(config),
-      meta_(config.bootstrap, config.request_timeout_ms),
-      stub_(v1::Consumer::NewStub(internal::MakeChannel(config.bootstrap))) {
+      meta_(config.bootstrap, config.request_timeout_ms) {
   if (!config_.group_id.empty()) {
     internal::GroupMembershipConfig mc;
     mc.group_id = config_.group_id;
@@ -220,7 +281,7 @@ Status ConsumerImpl::Close() {
     if (closed_) return Status::OK();
     closed_ = true;
     stopping_ = true;
-    if (fetch_ctx_ != nullptr) fetch_ctx_->TryCancel();
+    for (auto& [id, call] : fetch_calls_) call->ctx.TryCancel();
   }
   fetcher_cv_.notify_all();
   data_cv_.notify_all();
@@ -278,34 +339,119 @@ Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
   return Status::OK();
 }
 
-Result<std::map<TopicPartition, int64_t>> ConsumerImpl::ListOffsets(
-    const std::vector<TopicPartition>& tps, int64_t spec) {
-  v1::ListOffsetsRequest req;
+ConsumerImpl::Route ConsumerImpl::RouteOf(const TopicPartition& tp) const {
+  const int32_t leader = meta_.LeaderOf(tp);
+  if (leader < 0) return Route{meta_.bootstrap(), false};
+  return Route{meta_.AddressOf(leader), true};
+}
+
+int64_t ConsumerImpl::BackoffMs(int32_t attempt) const {
+  int64_t backoff = config_.retry_backoff_ms;
+  for (int32_t i = 1; i < attempt && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
+  return std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
+}
+
+void ConsumerImpl::LeaderErrorLocked(PartitionState& st) {
+  st.leader_errors++;
+  st.retry_at_ms = MonotonicMs() + BackoffMs(st.leader_errors);
+  need_metadata_ = true;
+}
+
+bool ConsumerImpl::WaitBackoff(int64_t ms) {
+  std::unique_lock lk(mu_);
+  fetcher_cv_.wait_for(lk, std::chrono::milliseconds(ms), [&] { return stopping_; });
+  return !stopping_;
+}
+
+ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<TopicPartition>& tps,
+                                                          int64_t spec, int64_t timeout_ms) {
+  ListedOffsets out;
+  std::map<std::string, std::vector<TopicPartition>> by_address;
+  std::map<TopicPartition, bool> leader_known;
   for (const auto& tp : tps) {
-    auto* p = req.add_partitions();
-    p->set_topic(tp.topic);
-    p->set_partition(tp.partition);
-    p->set_timestamp(spec);
+    Route r = RouteOf(tp);
+    by_address[r.address].push_back(tp);
+    leader_known[tp] = r.leader_known;
   }
-  v1::ListOffsetsResponse resp;
-  grpc::ClientContext ctx;
-  internal::SetTimeout(&ctx, config_.request_timeout_ms);
-  grpc::Status s = stub_->ListOffsets(&ctx, req, &resp);
-  if (!s.ok()) return internal::FromGrpc(s, "Consumer.ListOffsets", config_.bootstrap);
-  std::map<TopicPartition, int64_t> out;
-  for (const auto& r : resp.partitions()) {
-    TopicPartition tp{r.topic(), r.partition()};
-    if (r.error() != v1::NONE) {
-      Status st = StatusFromErrorCode(r.error(), r.error_message());
-      return Status(st.code(), tp.ToString() + ": " + st.message());
+  for (const auto& [address, group] : by_address) {
+    v1::ListOffsetsRequest req;
+    for (const auto& tp : group) {
+      auto* p = req.add_partitions();
+      p->set_topic(tp.topic);
+      p->set_partition(tp.partition);
+      p->set_timestamp(spec);
     }
-    out[tp] = r.offset();
+    v1::ListOffsetsResponse resp;
+    grpc::ClientContext ctx;
+    internal::SetTimeout(&ctx, std::max<int64_t>(timeout_ms, 1));
+    grpc::Status s = stubs_.For(address)->ListOffsets(&ctx, req, &resp);
+    if (!s.ok()) {
+      Status st = internal::FromGrpc(s, "Consumer.ListOffsets", address);
+      for (const auto& tp : group) {
+        if (internal::IsRetriableGrpc(s)) {
+          out.retry.push_back(tp);
+          out.retry_reason = st;
+        } else {
+          out.errors[tp] = st;
+        }
+      }
+      continue;
+    }
+    std::set<TopicPartition> answered;
+    for (const auto& r : resp.partitions()) {
+      TopicPartition tp{r.topic(), r.partition()};
+      if (!leader_known.count(tp) || !answered.insert(tp).second) continue;
+      if (r.error() == v1::NONE) {
+        out.offsets[tp] = r.offset();
+        continue;
+      }
+      Status es = StatusFromErrorCode(r.error(), r.error_message());
+      es = Status(es.code(), tp.ToString() + ": " + es.message());
+      // A leader that does not know the topic yet lags behind the metadata that named it; the
+      // bootstrap fallback's UNKNOWN_TOPIC means the topic does not exist.
+      if (IsRetriableErrorCode(r.error()) ||
+          (r.error() == v1::UNKNOWN_TOPIC && leader_known[tp])) {
+        out.retry.push_back(tp);
+        out.retry_reason = es;
+      } else {
+        out.errors[tp] = es;
+      }
+    }
+    for (const auto& tp : group) {
+      if (!answered.count(tp)) {
+        out.errors[tp] = Status::Failed("ListOffsets returned no result for " + tp.ToString());
+      }
+    }
   }
-  for (const auto& tp : tps) {
-    if (!out.count(tp))
-      return Status::Failed("ListOffsets returned no result for " + tp.ToString());
+  if (!out.retry.empty()) {
+    std::lock_guard lk(mu_);
+    need_metadata_ = true;
   }
   return out;
+}
+
+Result<std::map<TopicPartition, int64_t>> ConsumerImpl::ListOffsets(
+    const std::vector<TopicPartition>& tps, int64_t spec) {
+  const int64_t deadline = MonotonicMs() + config_.request_timeout_ms;
+  std::map<TopicPartition, int64_t> out;
+  std::vector<TopicPartition> todo = tps;
+  for (int32_t attempt = 0;; ++attempt) {
+    bool unknown = attempt > 0;
+    for (const auto& tp : todo) unknown = unknown || meta_.LeaderOf(tp) < 0;
+    if (unknown) {
+      std::set<std::string> topics;
+      for (const auto& tp : todo) topics.insert(tp.topic);
+      (void)meta_.Refresh({topics.begin(), topics.end()});  // on failure: the cached routes
+    }
+    ListedOffsets r = ListOffsetsOnce(todo, spec, deadline - MonotonicMs());
+    if (!r.errors.empty()) return r.errors.begin()->second;
+    out.merge(r.offsets);
+    if (r.retry.empty()) return out;
+    const int64_t backoff = BackoffMs(attempt + 1);
+    if (MonotonicMs() + backoff >= deadline) return r.retry_reason;
+    if (!WaitBackoff(backoff)) return Status::Failed("consumer is closed");
+    todo = std::move(r.retry);
+  }
 }
 
 Status ConsumerImpl::SeekTo(const std::vector<TopicPartition>& partitions, int64_t spec) {
@@ -416,163 +562,262 @@ bool ConsumerImpl::ResetPositions() {
     return true;
   }
   const int64_t spec = config_.auto_offset_reset == OffsetReset::kEarliest ? -2 : -1;
-  auto r = ListOffsets(todo, spec);
+  // One round; the fetcher loop retries what failed after a metadata refresh and a backoff.
+  ListedOffsets r = ListOffsetsOnce(todo, spec, config_.request_timeout_ms);
   std::lock_guard lk(mu_);
-  if (!r.ok()) {
-    // Unknown topic and the like are reported; transport errors are retried.
-    if (r.status().code() != StatusCode::kUnavailable &&
-        r.status().code() != StatusCode::kTimeout) {
-      for (const auto& tp : todo) {
-        auto it = parts_.find(tp);
-        if (it != parts_.end() && it->second.position < 0) it->second.error = r.status();
-      }
-      data_cv_.notify_all();
-      return true;
-    }
-    return false;
+  for (const auto& [tp, error] : r.errors) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end() && it->second.position < 0) it->second.error = error;
   }
-  for (const auto& [tp, off] : *r) {
+  if (!r.errors.empty()) data_cv_.notify_all();
+  for (const auto& [tp, off] : r.offsets) {
     auto it = parts_.find(tp);
     if (it == parts_.end() || it->second.position >= 0) continue;
     it->second.position = off;
     it->second.fetch_position = off;
     it->second.epoch = NextEpoch();
   }
-  return true;
+  return r.retry.empty();
 }
 
-void ConsumerImpl::FetcherLoop() {
-  int64_t backoff_until = 0;
-  while (true) {
-    v1::FetchRequest req;
-    std::map<TopicPartition, uint64_t> epochs;
-    {
-      std::unique_lock lk(mu_);
-      if (stopping_) return;
-      const int64_t wait = backoff_until - MonotonicMs();
-      if (wait > 0) {
-        fetcher_cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return stopping_; });
-        if (stopping_) return;
-      }
+void ConsumerImpl::MaybeRefreshMetadata() {
+  std::vector<std::string> topics;
+  const int64_t now = MonotonicMs();
+  {
+    std::lock_guard lk(mu_);
+    if (now - last_metadata_ms_ < config_.retry_backoff_ms) return;
+    bool unknown_leader = false;
+    std::set<std::string> names;
+    for (const auto& [tp, st] : parts_) {
+      if (!st.error.ok() || st.stopped || st.revoking) continue;
+      names.insert(tp.topic);
+      unknown_leader = unknown_leader || meta_.LeaderOf(tp) < 0;
     }
-    if (!ResetPositions()) {
-      backoff_until = MonotonicMs() + 200;
+    if (names.empty() || (!need_metadata_ && !unknown_leader)) {
+      need_metadata_ = false;  // nothing to route
+      return;
+    }
+    need_metadata_ = false;
+    topics.assign(names.begin(), names.end());
+  }
+  last_metadata_ms_ = now;
+  if (!meta_.Refresh(topics).ok()) {
+    std::lock_guard lk(mu_);
+    need_metadata_ = true;  // again after the backoff; meanwhile the cached leaders are used
+  }
+}
+
+bool ConsumerImpl::HasFetcherWorkLocked(int64_t now_ms, int64_t reset_retry_at_ms,
+                                        int64_t* wake_at_ms) const {
+  if (stopping_) return true;
+  if (queued_bytes_ >= config_.max_prefetch_bytes) return false;  // Poll makes room and wakes us
+  for (const auto& [tp, st] : parts_) {
+    if (!st.error.ok() || st.stopped || st.revoking) continue;
+    if (st.position < 0) {  // to reset
+      if (now_ms >= reset_retry_at_ms) return true;
+      *wake_at_ms = std::min(*wake_at_ms, reset_retry_at_ms);
+    } else if (st.fetch_position >= 0 && st.fetch_call == 0) {  // to fetch
+      if (now_ms >= st.retry_at_ms) return true;
+      *wake_at_ms = std::min(*wake_at_ms, st.retry_at_ms);
+    }
+  }
+  return false;
+}
+
+void ConsumerImpl::StartFetchesLocked(grpc::CompletionQueue* cq) {
+  if (queued_bytes_ >= config_.max_prefetch_bytes) return;
+  const int64_t now = MonotonicMs();
+  std::set<std::string> busy;
+  for (const auto& [id, call] : fetch_calls_) busy.insert(call->address);
+  std::map<std::string, std::unique_ptr<FetchCall>> calls;
+  std::map<std::string, v1::FetchRequest> requests;
+  for (auto& [tp, st] : parts_) {
+    if (st.fetch_position < 0 || !st.error.ok() || st.stopped || st.revoking ||
+        st.fetch_call != 0 || now < st.retry_at_ms) {
       continue;
     }
-    {
-      std::unique_lock lk(mu_);
-      fetcher_cv_.wait(lk, [&] {
-        if (stopping_) return true;
-        if (queued_bytes_ >= config_.max_prefetch_bytes) return false;
-        for (auto& [tp, st] : parts_) {
-          if (!st.error.ok() || st.stopped || st.revoking) continue;
-          if (st.fetch_position >= 0 || st.position < 0) return true;  // fetch, or reset
-        }
-        return false;
-      });
-      if (stopping_) return;
+    Route route = RouteOf(tp);
+    if (!route.leader_known) need_metadata_ = true;
+    if (busy.count(route.address)) continue;  // with the next Fetch to that broker
+    auto& call = calls[route.address];
+    v1::FetchRequest& req = requests[route.address];
+    if (call == nullptr) {
+      call = std::make_unique<FetchCall>();
+      call->address = route.address;
       req.set_max_wait_ms(config_.fetch_max_wait_ms);
       req.set_min_bytes(config_.fetch_min_bytes);
       req.set_max_bytes(config_.fetch_max_bytes);
       req.set_client_id(config_.client_id);
-      for (auto& [tp, st] : parts_) {
-        if (st.fetch_position < 0 || !st.error.ok() || st.stopped || st.revoking) continue;
-        auto* p = req.add_partitions();
-        p->set_topic(tp.topic);
-        p->set_partition(tp.partition);
-        p->set_fetch_offset(st.fetch_position);
-        p->set_partition_max_bytes(config_.max_partition_fetch_bytes);
-        epochs[tp] = st.epoch;
+    }
+    auto* p = req.add_partitions();
+    p->set_topic(tp.topic);
+    p->set_partition(tp.partition);
+    p->set_fetch_offset(st.fetch_position);
+    p->set_partition_max_bytes(config_.max_partition_fetch_bytes);
+    call->sent[tp] = FetchCall::Sent{st.epoch, route.leader_known};
+  }
+  for (auto& [address, call] : calls) {
+    call->id = ++last_fetch_call_;
+    for (const auto& [tp, sent] : call->sent) parts_[tp].fetch_call = call->id;
+    internal::SetTimeout(&call->ctx, config_.request_timeout_ms + config_.fetch_max_wait_ms);
+    call->reader = stubs_.For(address)->AsyncFetch(&call->ctx, requests[address], cq);
+    call->reader->Finish(&call->resp, &call->status, reinterpret_cast<void*>(call->id));
+    fetch_calls_[call->id] = std::move(call);
+  }
+}
+
+void ConsumerImpl::HandleFetchLocked(FetchCall& call) {
+  for (const auto& [tp, sent] : call.sent) {
+    auto it = parts_.find(tp);
+    if (it != parts_.end() && it->second.fetch_call == call.id) it->second.fetch_call = 0;
+  }
+  // The partitions whose state is still the one the call was made for.
+  auto current = [&](const TopicPartition& tp) -> PartitionState* {
+    auto it = parts_.find(tp);
+    auto sent = call.sent.find(tp);
+    if (it == parts_.end() || sent == call.sent.end() || it->second.epoch != sent->second.epoch ||
+        it->second.revoking) {
+      return nullptr;
+    }
+    return &it->second;
+  };
+  if (!call.status.ok()) {
+    if (internal::IsRetriableGrpc(call.status)) {
+      // The broker may be down or no longer lead these: ask metadata where they are now.
+      for (const auto& [tp, sent] : call.sent) {
+        if (PartitionState* st = current(tp)) LeaderErrorLocked(*st);
       }
+      return;
     }
-    if (req.partitions_size() == 0) {
-      continue;  // only positions to reset: ResetPositions runs first
+    Status error = internal::FromGrpc(call.status, "Consumer.Fetch", call.address);
+    for (const auto& [tp, sent] : call.sent) {
+      if (PartitionState* st = current(tp)) st->error = error;
     }
-    v1::FetchResponse resp;
-    grpc::ClientContext ctx;
-    internal::SetTimeout(&ctx, config_.request_timeout_ms + config_.fetch_max_wait_ms);
-    {
-      std::lock_guard lk(mu_);
-      if (stopping_) return;
-      fetch_ctx_ = &ctx;
-    }
-    grpc::Status s = stub_->Fetch(&ctx, req, &resp);
-    std::vector<TopicPartition> out_of_range;
-    {
-      std::lock_guard lk(mu_);
-      fetch_ctx_ = nullptr;
-      if (stopping_) return;
-      if (!s.ok()) {
-        backoff_until = MonotonicMs() + 200;
-        if (!internal::IsRetriableGrpc(s)) {
-          Status st = internal::FromGrpc(s, "Consumer.Fetch", config_.bootstrap);
-          for (auto& [tp, e] : epochs) {
-            auto it = parts_.find(tp);
-            if (it != parts_.end() && it->second.epoch == e) it->second.error = st;
-          }
-          data_cv_.notify_all();
-        }
-        continue;
+    data_cv_.notify_all();
+    return;
+  }
+  bool any = false;
+  for (auto& r : *call.resp.mutable_partitions()) {
+    TopicPartition tp{r.topic(), r.partition()};
+    PartitionState* found = current(tp);
+    if (found == nullptr) continue;
+    PartitionState& st = *found;
+    if (r.error() == v1::OFFSET_OUT_OF_RANGE) {
+      st.leader_errors = 0;
+      if (config_.auto_offset_reset == OffsetReset::kError) {
+        st.error =
+            Status::OutOfRange(tp.ToString() + ": offset " + std::to_string(st.fetch_position) +
+                               " is out of range [" + std::to_string(r.log_start_offset()) + ", " +
+                               std::to_string(r.high_watermark()) + "]");
+        any = true;
+      } else {
+        st.position = -1;
+        st.fetch_position = -1;
+        st.epoch = NextEpoch();
       }
-      bool any = false;
-      for (auto& r : *resp.mutable_partitions()) {
-        TopicPartition tp{r.topic(), r.partition()};
-        auto it = parts_.find(tp);
-        auto e = epochs.find(tp);
-        if (it == parts_.end() || e == epochs.end() || it->second.epoch != e->second ||
-            it->second.revoking) {
-          continue;
-        }
-        PartitionState& st = it->second;
-        if (r.error() == v1::OFFSET_OUT_OF_RANGE) {
-          if (config_.auto_offset_reset == OffsetReset::kError) {
-            st.error =
-                Status::OutOfRange(tp.ToString() + ": offset " + std::to_string(st.fetch_position) +
-                                   " is out of range [" + std::to_string(r.log_start_offset()) +
-                                   ", " + std::to_string(r.high_watermark()) + "]");
-            any = true;
-          } else {
-            st.position = -1;
-            st.fetch_position = -1;
-            st.epoch = NextEpoch();
-          }
-          continue;
-        }
-        if (r.error() != v1::NONE) {
-          if (IsRetriableErrorCode(r.error())) {
-            backoff_until = MonotonicMs() + 100;
-          } else {
-            Status es = StatusFromErrorCode(r.error(), r.error_message());
-            st.error = Status(es.code(), tp.ToString() + ": " + es.message());
-            any = true;
-          }
-          continue;
-        }
-        if (r.records().empty()) continue;
-        // Advance the fetch position past the last whole batch; a partial trailing batch is
-        // fetched again.
-        std::string_view bytes = r.records();
-        size_t pos = 0;
-        int64_t next = st.fetch_position;
-        while (bytes.size() - pos >= batch::kHeaderSize) {
-          const auto len = static_cast<int32_t>(be::Load32(bytes.data() + pos + batch::kLengthPos));
-          if (len < 0) break;
-          const size_t total = batch::kLogOverhead + static_cast<size_t>(len);
-          if (total > bytes.size() - pos || total < batch::kHeaderSize) break;
-          batch::Header h = batch::DecodeHeader(bytes.data() + pos);
-          next = std::max(next, h.last_offset() + 1);
-          pos += total;
-        }
-        if (pos == 0) continue;
-        auto owned = std::make_shared<std::string>(std::move(*r.mutable_records()));
-        owned->resize(pos);
-        queued_bytes_ += static_cast<int64_t>(pos);
-        queue_.push_back(FetchedChunk{tp, st.epoch, std::move(owned), 0});
-        st.fetch_position = next;
+      continue;
+    }
+    if (r.error() != v1::NONE) {
+      // NOT_LEADER, UNKNOWN_PARTITION and the like; UNKNOWN_TOPIC from a leader means it lags
+      // behind the metadata that named it (the bootstrap fallback's means the topic is gone).
+      if (IsRetriableErrorCode(r.error()) ||
+          (r.error() == v1::UNKNOWN_TOPIC && call.sent[tp].leader_known)) {
+        LeaderErrorLocked(st);
+      } else {
+        Status es = StatusFromErrorCode(r.error(), r.error_message());
+        st.error = Status(es.code(), tp.ToString() + ": " + es.message());
         any = true;
       }
-      if (any) data_cv_.notify_all();
+      continue;
     }
+    st.leader_errors = 0;
+    if (r.records().empty()) continue;
+    // Advance the fetch position past the last whole batch; a partial trailing batch is
+    // fetched again.
+    std::string_view bytes = r.records();
+    size_t pos = 0;
+    int64_t next = st.fetch_position;
+    while (bytes.size() - pos >= batch::kHeaderSize) {
+      const auto len = static_cast<int32_t>(be::Load32(bytes.data() + pos + batch::kLengthPos));
+      if (len < 0) break;
+      const size_t total = batch::kLogOverhead + static_cast<size_t>(len);
+      if (total > bytes.size() - pos || total < batch::kHeaderSize) break;
+      batch::Header h = batch::DecodeHeader(bytes.data() + pos);
+      next = std::max(next, h.last_offset() + 1);
+      pos += total;
+    }
+    if (pos == 0) continue;
+    auto owned = std::make_shared<std::string>(std::move(*r.mutable_records()));
+    owned->resize(pos);
+    queued_bytes_ += static_cast<int64_t>(pos);
+    queue_.push_back(FetchedChunk{tp, st.epoch, std::move(owned), 0});
+    st.fetch_position = next;
+    any = true;
+  }
+  if (any) data_cv_.notify_all();
+}
+
+// One thread drives every fetch: it sends a Fetch to each partition leader that has work, then
+// handles whichever finishes first, so a long poll on an idle broker never holds up the data of
+// another. A partition is in at most one Fetch at a time and its fetch position only moves on
+// data accepted for its current seek epoch: moving to a new leader resumes exactly where the
+// last accepted batch ended, so no record is lost or delivered twice.
+void ConsumerImpl::FetcherLoop() {
+  grpc::CompletionQueue cq;
+  int64_t reset_retry_at = 0;  // after a failed position reset
+  while (true) {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) break;
+    }
+    MaybeRefreshMetadata();
+    if (MonotonicMs() >= reset_retry_at && !ResetPositions()) {
+      reset_retry_at = MonotonicMs() + config_.retry_backoff_ms;
+    }
+    std::unique_lock lk(mu_);
+    if (stopping_) break;
+    StartFetchesLocked(&cq);
+    if (fetch_calls_.empty()) {
+      const int64_t now = MonotonicMs();
+      int64_t wake_at = INT64_MAX;
+      if (need_metadata_) wake_at = last_metadata_ms_ + config_.retry_backoff_ms;
+      if (wake_at <= now || HasFetcherWorkLocked(now, reset_retry_at, &wake_at)) continue;
+      if (wake_at == INT64_MAX) {
+        fetcher_cv_.wait(lk);
+      } else {
+        fetcher_cv_.wait_for(lk, std::chrono::milliseconds(wake_at - now));
+      }
+      continue;
+    }
+    lk.unlock();
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;  // not before Shutdown
+    lk.lock();
+    auto it = fetch_calls_.find(reinterpret_cast<uint64_t>(tag));
+    RILL_ASSERT(it != fetch_calls_.end(), "fetch completion for unknown call");
+    std::unique_ptr<FetchCall> call = std::move(it->second);
+    fetch_calls_.erase(it);
+    if (stopping_) break;
+    HandleFetchLocked(*call);
+  }
+  // Closing: cancel what is still in flight and wait for each call to finish before it dies.
+  std::unique_lock lk(mu_);
+  for (auto& [id, call] : fetch_calls_) call->ctx.TryCancel();
+  while (!fetch_calls_.empty()) {
+    lk.unlock();
+    void* tag = nullptr;
+    bool ok = false;
+    const bool got = cq.Next(&tag, &ok);
+    lk.lock();
+    if (!got) break;
+    fetch_calls_.erase(reinterpret_cast<uint64_t>(tag));
+  }
+  lk.unlock();
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
   }
 }
 
@@ -1148,18 +1393,18 @@ Consumer::~Consumer() { (void)impl_->Close(); }
 Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerConfig& c) {
   if (c.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
   if (c.fetch_max_bytes <= 0 || c.max_partition_fetch_bytes <= 0 || c.max_poll_records <= 0 ||
-      c.max_prefetch_bytes <= 0 || c.fetch_max_wait_ms < 0) {
+      c.max_prefetch_bytes <= 0 || c.fetch_max_wait_ms < 0 || c.retry_backoff_ms <= 0 ||
+      c.retry_backoff_max_ms < c.retry_backoff_ms) {
     return Status::InvalidArgument(
-        "fetch_max_bytes, max_partition_fetch_bytes, max_poll_records and max_prefetch_bytes "
-        "must be positive, fetch_max_wait_ms non-negative");
+        "fetch_max_bytes, max_partition_fetch_bytes, max_poll_records, max_prefetch_bytes and "
+        "retry_backoff_ms must be positive, fetch_max_wait_ms non-negative, retry_backoff_max_ms "
+        ">= retry_backoff_ms");
   }
   if (!c.group_id.empty()) {
     if (c.session_timeout_ms <= 0 || c.rebalance_timeout_ms <= 0 ||
-        c.auto_commit_interval_ms <= 0 || c.retry_backoff_ms <= 0 ||
-        c.retry_backoff_max_ms < c.retry_backoff_ms) {
+        c.auto_commit_interval_ms <= 0) {
       return Status::InvalidArgument(
-          "session_timeout_ms, rebalance_timeout_ms, auto_commit_interval_ms and "
-          "retry_backoff_ms must be positive, retry_backoff_max_ms >= retry_backoff_ms");
+          "session_timeout_ms, rebalance_timeout_ms and auto_commit_interval_ms must be positive");
     }
     if (!c.group_remote_assignor.empty() && c.group_remote_assignor != "uniform" &&
         c.group_remote_assignor != "range") {

@@ -1,5 +1,7 @@
 // Consumer against an in-process fake broker: positions, seeks, decoding every codec, skipping
-// records below the position, OFFSET_OUT_OF_RANGE handling, errors, long-poll wake-up.
+// records below the position, OFFSET_OUT_OF_RANGE handling, errors, long-poll wake-up; and
+// against two fake brokers as one cluster: each partition read at its leader, following it when
+// it moves.
 
 #include "rill/client/consumer.h"
 
@@ -215,6 +217,133 @@ TEST(ConsumerTest, ProducedRecordsComeBack) {
     EXPECT_EQ(r.offset, next[r.partition]) << "partition " << r.partition;
     next[r.partition] = r.offset + 1;
   }
+}
+
+// Two fake brokers as one cluster: node 1 (the bootstrap) and node 2, with the same view of who
+// leads what; "t" has two partitions.
+struct TwoBrokers {
+  TwoBrokers() {
+    b.SetNodeId(2);
+    for (FakeBroker* x : {&a, &b}) {
+      x->SetBrokers({{1, a.address()}, {2, b.address()}});
+      x->AddTopic("t", 2);
+    }
+  }
+  void SetLeader(const TopicPartition& tp, int32_t node) {
+    a.SetLeader(tp, node);
+    b.SetLeader(tp, node);
+  }
+  FakeBroker a;
+  FakeBroker b;
+};
+
+// The offsets of `records` of partition `p`, in the order they came.
+std::vector<int64_t> OffsetsOf(const std::vector<ConsumerRecord>& records, int32_t p) {
+  std::vector<int64_t> out;
+  for (const auto& r : records) {
+    if (r.partition == p) out.push_back(r.offset);
+  }
+  return out;
+}
+
+std::vector<int64_t> Range(int64_t from, int64_t to) {
+  std::vector<int64_t> out;
+  for (int64_t i = from; i < to; ++i) out.push_back(i);
+  return out;
+}
+
+TEST(ConsumerLeaderTest, ReadsAndListsEachPartitionAtItsLeader) {
+  TwoBrokers cluster;
+  cluster.SetLeader({"t", 1}, 2);
+  AppendRecords(cluster.a, {"t", 0}, 0, 10);
+  AppendRecords(cluster.b, {"t", 1}, 100, 15);
+  auto c = Consumer::Create(Config(cluster.a));  // bootstrapped at node 1 only
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"t", 0}, {"t", 1}}).ok());
+  auto records = PollN(**c, 25);
+  ASSERT_EQ(records.size(), 25u);
+  EXPECT_EQ(OffsetsOf(records, 0), Range(0, 10));
+  EXPECT_EQ(OffsetsOf(records, 1), Range(0, 15));
+  for (const auto& r : records) {
+    if (r.partition == 1) {
+      EXPECT_EQ(r.value, "v" + std::to_string(100 + r.offset));
+    }
+  }
+  // Only node 2 holds records of partition 1: its end comes from there.
+  ASSERT_TRUE((*c)->SeekToEnd({{"t", 1}}).ok());
+  EXPECT_EQ(*(*c)->Position({"t", 1}), 15);
+  EXPECT_EQ(cluster.a.fetches_of({"t", 1}), 0);
+  EXPECT_EQ(cluster.b.fetches_of({"t", 0}), 0);
+  EXPECT_EQ(cluster.a.not_leader_answers({"t", 1}), 0);
+}
+
+TEST(ConsumerLeaderTest, FollowsTheLeaderAfterNotLeaderWithoutLosingOrRepeatingRecords) {
+  TwoBrokers cluster;
+  cluster.SetLeader({"t", 1}, 2);
+  // Partition 1 is replicated on both nodes: the same records at the same offsets.
+  for (FakeBroker* x : {&cluster.a, &cluster.b}) {
+    AppendRecords(*x, {"t", 1}, 0, 10);
+    AppendRecords(*x, {"t", 1}, 10, 10);
+  }
+  auto cfg = Config(cluster.a);
+  cfg.fetch_max_wait_ms = 5000;  // the fetch to node 2 is a long poll when leadership moves
+  auto c = Consumer::Create(cfg);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"t", 1}}).ok());
+  auto first = PollN(**c, 20);
+  ASSERT_EQ(OffsetsOf(first, 1), Range(0, 20));
+  EXPECT_EQ(cluster.a.fetches_of({"t", 1}), 0);
+
+  // Node 1 takes over; node 2 now answers NOT_LEADER. New records land on the new leader only.
+  const int metadata_before = cluster.a.metadata_requests();
+  cluster.SetLeader({"t", 1}, 1);
+  AppendRecords(cluster.a, {"t", 1}, 20, 10);
+  auto second = PollN(**c, 10);
+  EXPECT_EQ(OffsetsOf(second, 1), Range(20, 30));
+  for (const auto& r : second) EXPECT_EQ(r.value, "v" + std::to_string(r.offset));
+  EXPECT_GT(cluster.b.not_leader_answers({"t", 1}), 0);
+  EXPECT_GT(cluster.a.fetches_of({"t", 1}), 0);
+  EXPECT_GT(cluster.a.metadata_requests(), metadata_before);
+  // Nothing more, in particular no record delivered a second time.
+  auto more = (*c)->Poll(300ms);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->empty());
+  EXPECT_EQ(*(*c)->Position({"t", 1}), 30);
+}
+
+TEST(ConsumerLeaderTest, MovesToTheNewLeaderWhenTheOldOneCannotBeReached) {
+  TwoBrokers cluster;
+  cluster.SetLeader({"t", 0}, 2);
+  for (FakeBroker* x : {&cluster.a, &cluster.b}) AppendRecords(*x, {"t", 0}, 0, 5);
+  auto c = Consumer::Create(Config(cluster.a));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"t", 0}}).ok());
+  ASSERT_EQ(OffsetsOf(PollN(**c, 5), 0), Range(0, 5));
+
+  // Node 2 dies; the cluster (node 1's metadata) moves the leadership to node 1.
+  cluster.b.Shutdown();
+  cluster.a.SetLeader({"t", 0}, 1);
+  AppendRecords(cluster.a, {"t", 0}, 5, 5);
+  EXPECT_EQ(OffsetsOf(PollN(**c, 5), 0), Range(5, 10));
+  EXPECT_EQ(*(*c)->Position({"t", 0}), 10);
+}
+
+TEST(ConsumerLeaderTest, SeekToBeginningFollowsAMovedLeader) {
+  TwoBrokers cluster;
+  cluster.SetLeader({"t", 0}, 2);
+  for (FakeBroker* x : {&cluster.a, &cluster.b}) AppendRecords(*x, {"t", 0}, 0, 10);
+  cluster.a.SetLogStart({"t", 0}, 3);  // the two nodes disagree on where the log starts
+  cluster.b.SetLogStart({"t", 0}, 7);
+  auto c = Consumer::Create(Config(cluster.a));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"t", 0}}).ok());
+  ASSERT_TRUE((*c)->SeekToBeginning().ok());
+  EXPECT_EQ(*(*c)->Position({"t", 0}), 7);
+  // Leadership moves back to node 1: node 2's NOT_LEADER sends the consumer there.
+  cluster.SetLeader({"t", 0}, 1);
+  ASSERT_TRUE((*c)->SeekToBeginning().ok());
+  EXPECT_EQ(*(*c)->Position({"t", 0}), 3);
+  EXPECT_GT(cluster.b.not_leader_answers({"t", 0}), 0);
 }
 
 }  // namespace

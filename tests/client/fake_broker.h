@@ -1,8 +1,10 @@
 #pragma once
 
 // FakeBroker: a real grpc::Server on 127.0.0.1:<free port> implementing Metadata, Producer and
-// Consumer in memory, with injectable failures, for the client library's tests. One broker
-// (node 1) leads every partition. Thread-safe.
+// Consumer in memory, with injectable failures, for the client library's tests. Alone, one broker
+// (node 1) leads every partition. Several fake brokers act as one cluster when each is given the
+// same view (SetBrokers, SetLeader) and its own SetNodeId; each keeps its own logs (append the
+// same batches to two of them for a replicated partition). Thread-safe.
 
 #include <grpcpp/grpcpp.h>
 
@@ -57,6 +59,37 @@ class FakeBroker final : public v1::Metadata::Service,
   void AddTopic(const std::string& name, int partitions) {
     std::lock_guard lk(mu_);
     topics_[name] = partitions;
+  }
+
+  // This broker's node id (1 by default).
+  void SetNodeId(int32_t id) {
+    std::lock_guard lk(mu_);
+    node_id_ = id;
+  }
+  // The brokers metadata lists, node id -> "host:port" (by default only this one).
+  void SetBrokers(std::map<int32_t, std::string> addresses) {
+    std::lock_guard lk(mu_);
+    brokers_ = std::move(addresses);
+  }
+  // Moves the leadership of `tp` (node 1 by default). A broker answers Fetch and ListOffsets of a
+  // partition it does not lead with NOT_LEADER; a long poll waiting here ends at once.
+  void SetLeader(const TopicPartition& tp, int32_t node) {
+    {
+      std::lock_guard lk(mu_);
+      leaders_[tp] = node;
+    }
+    cv_.notify_all();
+  }
+  // Fetch requests that asked for `tp`, and NOT_LEADER answers given for it (Fetch, ListOffsets).
+  int fetches_of(const TopicPartition& tp) const {
+    std::lock_guard lk(mu_);
+    auto it = fetches_of_.find(tp);
+    return it == fetches_of_.end() ? 0 : it->second;
+  }
+  int not_leader_answers(const TopicPartition& tp) const {
+    std::lock_guard lk(mu_);
+    auto it = not_leader_answers_.find(tp);
+    return it == not_leader_answers_.end() ? 0 : it->second;
   }
 
   // Failure injection: the next `n` produce requests get `code` for every partition.
@@ -132,10 +165,18 @@ class FakeBroker final : public v1::Metadata::Service,
     ++metadata_requests_;
     resp->set_cluster_id("fake");
     resp->set_controller_id(1);
-    auto* b = resp->add_brokers();
-    b->set_node_id(1);
-    b->set_host("127.0.0.1");
-    b->set_port(port_);
+    if (brokers_.empty()) {
+      auto* b = resp->add_brokers();
+      b->set_node_id(node_id_);
+      b->set_host("127.0.0.1");
+      b->set_port(port_);
+    }
+    for (const auto& [id, address] : brokers_) {
+      auto* b = resp->add_brokers();
+      b->set_node_id(id);
+      b->set_host(address.substr(0, address.rfind(':')));
+      b->set_port(std::stoi(address.substr(address.rfind(':') + 1)));
+    }
     std::vector<std::string> names(req->topics().begin(), req->topics().end());
     if (names.empty()) {
       for (const auto& [n, p] : topics_) names.push_back(n);
@@ -150,11 +191,12 @@ class FakeBroker final : public v1::Metadata::Service,
         continue;
       }
       for (int p = 0; p < it->second; ++p) {
+        const int32_t leader = LeaderLocked({n, p});
         auto* pm = t->add_partitions();
         pm->set_partition(p);
-        pm->set_leader_id(1);
-        pm->add_replicas(1);
-        pm->add_isr(1);
+        pm->set_leader_id(leader);
+        pm->add_replicas(leader);
+        pm->add_isr(leader);
       }
     }
     return grpc::Status::OK;
@@ -199,6 +241,7 @@ class FakeBroker final : public v1::Metadata::Service,
     std::unique_lock lk(mu_);
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(req->max_wait_ms());
+    for (const auto& fp : req->partitions()) ++fetches_of_[{fp.topic(), fp.partition()}];
     while (true) {
       resp->Clear();
       bool any = false;
@@ -211,6 +254,10 @@ class FakeBroker final : public v1::Metadata::Service,
         if (t == topics_.end() || fp.partition() >= t->second) {
           r->set_error(v1::UNKNOWN_TOPIC);
           r->set_error_message("topic '" + fp.topic() + "' does not exist");
+          any = true;
+          continue;
+        }
+        if (NotLeaderLocked(tp, r)) {
           any = true;
           continue;
         }
@@ -249,6 +296,7 @@ class FakeBroker final : public v1::Metadata::Service,
         r->set_error(v1::UNKNOWN_TOPIC);
         continue;
       }
+      if (NotLeaderLocked({p.topic(), p.partition()}, r)) continue;
       Log& log = logs_[{p.topic(), p.partition()}];
       if (p.timestamp() == -2) {
         r->set_offset(log.start);
@@ -283,6 +331,23 @@ class FakeBroker final : public v1::Metadata::Service,
     std::vector<std::string> batches;
     std::vector<int64_t> last;  // last offset of each batch
   };
+
+  int32_t LeaderLocked(const TopicPartition& tp) const {
+    auto it = leaders_.find(tp);
+    return it == leaders_.end() ? 1 : it->second;
+  }
+
+  // Sets NOT_LEADER (with a hint) on `r` when this broker does not lead `tp`.
+  template <typename Result>
+  bool NotLeaderLocked(const TopicPartition& tp, Result* r) {
+    const int32_t leader = LeaderLocked(tp);
+    if (leader == node_id_) return false;
+    ++not_leader_answers_[tp];
+    r->set_error(v1::NOT_LEADER);
+    r->set_error_message("node " + std::to_string(node_id_) + " does not lead " + tp.ToString());
+    r->mutable_leader()->set_leader_id(leader);
+    return true;
+  }
 
   int64_t AppendLocked(const TopicPartition& tp, std::string batch) {
     Log& log = logs_[tp];
@@ -350,6 +415,11 @@ class FakeBroker final : public v1::Metadata::Service,
   int produce_requests_ = 0;
   int32_t last_produce_timeout_ms_ = -1;
   int metadata_requests_ = 0;
+  int32_t node_id_ = 1;
+  std::map<int32_t, std::string> brokers_;
+  std::map<TopicPartition, int32_t> leaders_;  // partitions not led by node 1
+  std::map<TopicPartition, int> fetches_of_;
+  std::map<TopicPartition, int> not_leader_answers_;
 };
 
 }  // namespace rill::client::testing

@@ -79,7 +79,9 @@ struct ConsumerConfig : ConnectionConfig {
   int32_t auto_commit_interval_ms = 5000;
   // Server-side assignor: "uniform" (balanced and sticky) or "range"; empty: the group's.
   std::string group_remote_assignor = "uniform";
-  // Backoff of heartbeat and commit retries (doubled per attempt up to the max).
+  // Backoff of retries (doubled per attempt up to the max): of heartbeats and commits, and of a
+  // partition's fetches and ListOffsets after its leader moved or could not be reached (each
+  // goes to the partition's leader; such an error refreshes metadata first).
   int32_t retry_backoff_ms = 100;
   int32_t retry_backoff_max_ms = 1000;
 };

@@ -13,7 +13,11 @@
 //
 // A background fetcher long-polls Consumer.Fetch for every assigned partition and queues the
 // returned batches (up to max_prefetch_bytes) while the user processes the previous ones; Poll
-// decodes (and decompresses) them and returns records from each partition's position on.
+// decodes (and decompresses) them and returns records from each partition's position on. Fetch
+// and ListOffsets go to each partition's leader as metadata names it (one connection per broker);
+// after NOT_LEADER, UNKNOWN_PARTITION or a broker that cannot be reached the consumer refreshes
+// metadata and, after retry_backoff_ms (doubling), continues from the new leader at the same
+// position.
 //
 // Consumer groups (server-side assignment, KIP-848 style): Subscribe() joins the group; a
 // background heartbeat thread reports the partitions this member owns and receives its
