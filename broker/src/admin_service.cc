@@ -30,6 +30,15 @@ std::map<std::string, std::string> ShownOverrides(const ServiceContext& ctx,
   return ctx.partitions->EffectiveConfig(t);
 }
 
+// Answers once this node's partitions have applied the image that holds the operation's outcome
+// (the controller's image when it reports), so that a client which creates a topic and then
+// produces to this node finds its partitions open here.
+void FinishWhenApplied(ServiceContext* ctx, grpc::ServerUnaryReactor* reactor) {
+  auto image = ctx->controller->image();
+  ctx->partitions->WhenApplied(image ? image->applied_index : 0,
+                               [reactor](bool) { reactor->Finish(grpc::Status::OK); });
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext* context,
@@ -61,7 +70,7 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
       [reactor, response, ctx, start](std::vector<TopicOpResult> results) {
         for (const auto& r : results) FillTopicResult(r, response->add_results());
         ctx->metrics->RecordRequest(Api::kCreateTopics, start, false);
-        reactor->Finish(grpc::Status::OK);
+        FinishWhenApplied(ctx, reactor);
       });
   return reactor;
 }
@@ -77,7 +86,7 @@ grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext
       std::move(topics), [reactor, response, ctx, start](std::vector<TopicOpResult> results) {
         for (const auto& r : results) FillTopicResult(r, response->add_results());
         ctx->metrics->RecordRequest(Api::kDeleteTopics, start, false);
-        reactor->Finish(grpc::Status::OK);
+        FinishWhenApplied(ctx, reactor);
       });
   return reactor;
 }
@@ -86,7 +95,7 @@ grpc::ServerUnaryReactor* AdminService::ListTopics(grpc::CallbackServerContext* 
                                                    const v1::ListTopicsRequest* request,
                                                    v1::ListTopicsResponse* response) {
   auto start = Clock::now();
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   if (image) {
     for (const auto& [name, t] : image->topics) {
       if (t.internal && !request->include_internal()) continue;
@@ -108,7 +117,7 @@ grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerConte
                                                        const v1::DescribeTopicsRequest* request,
                                                        v1::DescribeTopicsResponse* response) {
   auto start = Clock::now();
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   std::vector<std::string> names(request->topics().begin(), request->topics().end());
   if (names.empty() && image) {
     for (const auto& [name, t] : image->topics) {
@@ -174,7 +183,7 @@ grpc::ServerUnaryReactor* AdminService::CreatePartitions(
           FillTopicResult(results.front(), response->mutable_result());
         }
         ctx->metrics->RecordRequest(Api::kCreatePartitions, start, false);
-        reactor->Finish(grpc::Status::OK);
+        FinishWhenApplied(ctx, reactor);
       });
   return reactor;
 }
@@ -186,7 +195,7 @@ grpc::ServerUnaryReactor* AdminService::DescribeConfigs(grpc::CallbackServerCont
   if (request->topic().empty()) {
     return Fail(ctx_, context, Api::kDescribeConfigs, start, "topic is empty");
   }
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   const TopicMetadata* t = image ? image->FindTopic(request->topic()) : nullptr;
   if (t == nullptr) {
     response->set_error(v1::UNKNOWN_TOPIC);
@@ -228,7 +237,7 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
           FillTopicResult(results.front(), response->mutable_result());
         }
         ctx->metrics->RecordRequest(Api::kAlterConfigs, start, false);
-        reactor->Finish(grpc::Status::OK);
+        FinishWhenApplied(ctx, reactor);
       });
   return reactor;
 }
@@ -255,7 +264,7 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
                                                         const v1::DescribeClusterRequest* request,
                                                         v1::DescribeClusterResponse* response) {
   auto start = Clock::now();
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   if (image) {
     FillCluster(*image, response);
   }
@@ -269,7 +278,7 @@ grpc::ServerUnaryReactor* MetadataService::Get(grpc::CallbackServerContext* cont
                                                const v1::MetadataRequest* request,
                                                v1::MetadataResponse* response) {
   auto start = Clock::now();
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   if (image) {
     FillCluster(*image, response);
     std::vector<std::string> names(request->topics().begin(), request->topics().end());

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "data_dir_identity.h"
@@ -114,6 +115,7 @@ Status Broker::Start() {
     metadata_existed = std::filesystem::is_directory(cc.metadata_dir, ec) &&
                        !std::filesystem::is_empty(cc.metadata_dir, ec);
   }
+  const std::string metadata_dir = cc.metadata_dir;
   controller_ = make_controller_(std::move(cc));
   partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
                                                    BrokerTopicDefaults(config_));
@@ -132,12 +134,28 @@ Status Broker::Start() {
     }
   }
 
-  controller_->AddListener(
-      [this](std::shared_ptr<const MetadataImage> image) { partitions_->ApplyImage(image); });
+  // The controller hands each image to the partition manager's thread: opening and recovering
+  // logs never runs on (or blocks) the Raft driver thread.
+  partitions_->Start();
+  controller_->AddListener([this](std::shared_ptr<const MetadataImage> image) {
+    partitions_->Enqueue(std::move(image));
+  });
   Status st = controller_->Start();
   if (!st.ok()) {
+    partitions_->Stop();
     internal_server_->Shutdown();
     return st;
+  }
+  // Serve only once the local partitions reflect the recovered metadata (logs opened and
+  // recovered), as a single-threaded apply did.
+  {
+    std::promise<bool> applied;
+    partitions_->WhenApplied(controller_->image()->applied_index,
+                             [&applied](bool ok) { applied.set_value(ok); });
+    if (!applied.get_future().get()) {
+      Shutdown();
+      return Status::Failed("stopped before the partitions were opened");
+    }
   }
 
   // I/O threads for long polls and pushes.
@@ -208,6 +226,9 @@ Status Broker::Start() {
     Shutdown();
     return st;
   }
+  housekeeper_ = std::make_unique<Housekeeper>(
+      partitions_.get(), std::chrono::milliseconds(config_.retention_check_interval_ms));
+  housekeeper_->Start();
   started_ = true;
   // Stray logs (deleted topics whose removal a crash interrupted) are found by comparing the
   // data dir with a current image; only the sole voter knows its image is current.
@@ -219,7 +240,7 @@ Status Broker::Start() {
         "stray partition logs are not scanned for: the metadata log {} was created by this start, "
         "so partition directories already in {} belong to metadata this node no longer has; they "
         "are left alone (remove them by hand if they are not wanted)",
-        cc.metadata_dir, config_.data_dir);
+        metadata_dir, config_.data_dir);
   } else {
     spdlog::info(
         "stray partition logs are not scanned for: this node is not the sole controller voter, "
@@ -292,6 +313,7 @@ HttpResponse Broker::HandleHttp(const std::string& path) {
     r.body = metrics_.Render(partitions_.get());
     if (coordinator_) r.body += coordinator_->RenderMetrics();
     if (disk_) disk_->RenderMetrics(&r.body);
+    if (housekeeper_) housekeeper_->RenderMetrics(&r.body);
   } else if (path == "/healthz") {
     r.body = "ok\n";
   } else if (path == "/readyz") {
@@ -314,6 +336,7 @@ void Broker::Shutdown() {
   if (!controller_) return;
   spdlog::info("shutting down");
   StopStrayLogScan();
+  if (housekeeper_) housekeeper_->Stop();
   // End long polls and pushes, then stop accepting and answer what is in flight.
   ctx_.stopping.store(true, std::memory_order_release);
   if (partitions_) {
@@ -337,6 +360,7 @@ void Broker::Shutdown() {
   io_threads_.clear();
   if (controller_) controller_->Stop();
   spdlog::debug("controller stopped");
+  if (partitions_) partitions_->Stop();
   if (internal_server_) {
     internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }

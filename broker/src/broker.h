@@ -2,9 +2,11 @@
 
 // The broker process: wires the controller, the local partitions, the gRPC listeners (client API
 // with reflection, internal API with the controller's Raft service), the I/O threads and the
-// HTTP endpoint (DESIGN.md §7, §8).
+// HTTP endpoint (docs/ARCHITECTURE.md §3, §4).
 //
 // Thread-safety: Start and Shutdown are called from one thread (main); the accessors from any.
+
+#include <grpcpp/server.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,13 +18,12 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/server.h>
-
 #include "admin_service.h"
 #include "consumer_service.h"
 #include "controller/controller.h"
 #include "group_coordinator.h"
 #include "groups_service.h"
+#include "housekeeper.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "partition_log.h"
@@ -77,6 +78,7 @@ class Broker {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
   std::unique_ptr<DiskSpaceGuard> disk_;
+  std::unique_ptr<Housekeeper> housekeeper_;
   ServiceContext ctx_;
   std::unique_ptr<ProducerService> producer_;
   std::unique_ptr<ConsumerService> consumer_;

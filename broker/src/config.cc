@@ -214,6 +214,10 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--groups.heartbeat_interval_ms", c.groups_heartbeat_interval_ms,
                  "Heartbeat interval told to members")
       ->check(CLI::Range(1, 3600000));
+  app.add_option("--log.retention_check_interval_ms,--log.retention.check.interval.ms",
+                 c.retention_check_interval_ms,
+                 "How often retention.ms and retention.bytes are applied to every partition")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--log.level", c.log_level, "trace | debug | info | warn | error | off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
@@ -257,6 +261,28 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   if (!voters.ok())
     return Status::InvalidArgument("--controller.voters: " + voters.status().message());
   if (c.node_id < 0) return Status::InvalidArgument("--node.id must be >= 0");
+  // A controller is a voter of the metadata quorum; a broker-only node follows it as a learner.
+  const bool listed =
+      voters->empty() || std::any_of(voters->begin(), voters->end(),
+                                     [&](const Voter& v) { return v.node_id == c.node_id; });
+  const std::string node = "node " + std::to_string(c.node_id);
+  if (!c.has_role("broker")) {
+    return Status::InvalidArgument(
+        "--node.roles: a controller-only node is not supported yet (it would still host "
+        "partitions); give " +
+        node + " roles broker,controller");
+  }
+  if (c.has_role("controller") && !listed) {
+    return Status::InvalidArgument(
+        "--node.roles includes controller, but " + node + " is not in --controller.voters '" +
+        c.voters +
+        "': list it there, or give it roles = [\"broker\"] to follow the quorum as a "
+        "learner");
+  }
+  if (!c.has_role("controller") && listed) {
+    return Status::InvalidArgument(node + " is in --controller.voters '" + c.voters +
+                                   "' but --node.roles lacks controller: a voter is a controller");
+  }
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "api/wire_errors.h"
 #include "long_poll.h"
 
 namespace rill::broker {
@@ -34,11 +35,7 @@ size_t ReadPartition(const ServiceContext& ctx, Partition* part, int64_t offset,
   if (offset == hw.value() || max_bytes == 0) return 0;
   auto read = part->log().Read(Offset(offset), max_bytes, hw);
   if (!read.ok()) {
-    if (read.status().code() == StatusCode::kOutOfRange) {
-      result->set_error(v1::OFFSET_OUT_OF_RANGE);
-    } else {
-      result->set_error(v1::STORAGE_ERROR);
-    }
+    result->set_error(ReadError(read.status()));
     result->set_error_message(read.status().message());
     return 0;
   }
@@ -404,7 +401,7 @@ grpc::ServerUnaryReactor* ConsumerService::ListOffsets(grpc::CallbackServerConte
       // semantics); offset and timestamp -1 when there is none below the high watermark.
       auto found = part->log().FindOffsetForTimestamp(p.timestamp());
       if (!found.ok()) {
-        r->set_error(v1::STORAGE_ERROR);
+        r->set_error(ReadError(found.status()));
         r->set_error_message(found.status().message());
       } else if (found->offset.value() >= 0 && found->offset < hw) {
         r->set_offset(found->offset.value());

@@ -7,12 +7,13 @@
 #include <set>
 #include <tuple>
 
+#include "api/wire_errors.h"
 #include "groups/kv_offset_store.h"
 #include "groups/lag.h"
 #include "rill/proto/crc32c.h"
 #include "rill/proto/record_batch.h"
-#include "rill/storage/kv_store.h"
 #include "rill/proto/thread_name.h"
+#include "rill/storage/kv_store.h"
 
 namespace rill::broker {
 
@@ -72,7 +73,7 @@ std::string GroupCoordinator::NewMemberId() {
 
 groups::TopicPartitionCounts GroupCoordinator::TopicCounts() const {
   groups::TopicPartitionCounts counts;
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   if (!image) return counts;
   for (const auto& [name, t] : image->topics) {
     if (t.internal) continue;
@@ -87,7 +88,7 @@ v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPart
     *message = "group_id is empty";
     return v1::INVALID_REQUEST;
   }
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   const TopicMetadata* topic = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr;
   if (topic == nullptr || topic->partitions.empty()) {
     *message = "__consumer_offsets does not exist yet; retry";
@@ -252,19 +253,18 @@ void GroupCoordinator::Append(int32_t index, std::vector<GroupRecord> records,
   auto built = builder.Build();
   if (!built.ok()) return fail(built.status());
   std::string bytes = std::move(built).value();
-  auto appended = op.partition->Append(std::span<char>(bytes.data(), bytes.size()));
-  if (!appended.ok()) return fail(appended.status());
+  // acks=all, the same ack rule as a producer's (Partition::Append). The ack is handled on an
+  // I/O thread, never inline: this caller holds mu_, and fills `entry` before releasing it.
   auto entry = std::make_shared<PendingAppend>();
+  auto appended = op.partition->Append(
+      std::span<char>(bytes.data(), bytes.size()), /*acks=*/-1, [this, index, entry](Status s) {
+        boost::asio::post(*ctx_->io, [this, index, entry, s] { OnDurable(index, entry, s); });
+      });
+  if (!appended.ok()) return fail(appended.status());
   entry->base_offset = appended->base_offset;
   entry->records = std::move(records);
   entry->callback = std::move(callback);
   op.pending.push_back(entry);
-  auto part = op.partition;
-  part->log().OnDurable(appended->last_offset + 1, [this, index, entry, part](Status s) {
-    part->NotifyWaiters();
-    // Never inline: the caller may hold mu_.
-    boost::asio::post(*ctx_->io, [this, index, entry, s] { OnDurable(index, entry, s); });
-  });
 }
 
 void GroupCoordinator::OnDurable(int32_t index, std::shared_ptr<PendingAppend> entry,
@@ -583,7 +583,8 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
   if (!offsets.ok()) return fail(v1::UNKNOWN, offsets.status().ToString());
   std::set<groups::TopicPartition> tps;
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
+  if (!image) return fail(v1::COORDINATOR_NOT_AVAILABLE, "no metadata yet; retry");
   for (const auto& tp : request.partitions()) {
     for (int32_t p : tp.partitions()) tps.insert(groups::TopicPartition{tp.topic(), p});
   }
@@ -634,7 +635,7 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
         if (!r.ok()) {
           spdlog::warn("group {}: reset-offsets of {}-{} to timestamp {}: {}", request.group_id(),
                        tp.topic, tp.partition, request.timestamp_ms(), r.status().ToString());
-          o->set_error(v1::STORAGE_ERROR);
+          o->set_error(ReadError(r.status()));
           o->set_error_message("looking up timestamp " + std::to_string(request.timestamp_ms()) +
                                ": " + r.status().ToString());
           o->set_offset(-1);
@@ -770,7 +771,7 @@ void GroupCoordinator::TickerLoop() {
 
 void GroupCoordinator::TickOnce() {
   std::lock_guard lock(mu_);
-  auto image = ctx_->controller->image();
+  auto image = ctx_->partitions->image();
   if (!image) return;
   const TopicMetadata* t = image->FindTopic(kConsumerOffsetsTopic);
   // The topic is created on first group use (Resolve), so clusters without groups have none.

@@ -25,13 +25,35 @@ PartitionLimits LimitsFromConfig(const TopicConfigMap& config) {
 }
 
 Partition::Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log)
-    : topic_(std::move(topic)), partition_(partition), log_(std::move(log)) {}
+    : topic_(std::move(topic)),
+      partition_(partition),
+      log_(std::move(log)),
+      high_watermark_(log_->durable_end_offset().value()) {}
 
-void Partition::SetLeadership(PartitionRole role, LeaderEpoch epoch, int32_t isr_size) {
-  std::lock_guard lock(append_mu_);  // no append straddles an epoch change
-  role_.store(role, std::memory_order_release);
-  leader_epoch_.store(epoch.value(), std::memory_order_release);
-  isr_size_.store(isr_size, std::memory_order_release);
+ReplicaState Partition::replica_state() const {
+  std::lock_guard lock(state_mu_);
+  return state_;
+}
+
+PartitionRole Partition::role() const {
+  std::lock_guard lock(state_mu_);
+  return state_.role;
+}
+
+LeaderEpoch Partition::leader_epoch() const {
+  std::lock_guard lock(state_mu_);
+  return state_.leader_epoch;
+}
+
+int32_t Partition::isr_size() const {
+  std::lock_guard lock(state_mu_);
+  return static_cast<int32_t>(state_.isr.size());
+}
+
+void Partition::SetReplicaState(ReplicaState state) {
+  std::lock_guard append(append_mu_);  // no append straddles an epoch change
+  std::lock_guard lock(state_mu_);
+  state_ = std::move(state);
 }
 
 PartitionLimits Partition::limits() const {
@@ -44,18 +66,37 @@ void Partition::set_limits(PartitionLimits limits) {
   limits_ = limits;
 }
 
-Result<AppendInfo> Partition::Append(std::span<char> batches) {
+void Partition::AdvanceHighWatermark(Offset end) {
+  int64_t cur = high_watermark_.load(std::memory_order_relaxed);
+  while (cur < end.value() &&
+         !high_watermark_.compare_exchange_weak(cur, end.value(), std::memory_order_acq_rel)) {
+  }
+}
+
+Result<AppendInfo> Partition::Append(std::span<char> batches, int acks,
+                                     std::function<void(Status)> acked) {
   Result<AppendInfo> r = Status::Unavailable("not appended");
   {
     std::lock_guard lock(append_mu_);
-    if (role() != PartitionRole::kLeader) {
-      return Status::Unavailable("not the leader of " + topic_ + "-" + std::to_string(partition_));
+    LeaderEpoch epoch;
+    {
+      std::lock_guard state(state_mu_);
+      if (state_.role != PartitionRole::kLeader) {
+        return Status::Unavailable("not the leader of " + topic_ + "-" +
+                                   std::to_string(partition_));
+      }
+      epoch = state_.leader_epoch;
     }
-    r = log_->Append(batches, leader_epoch());
+    r = log_->Append(batches, epoch);
   }
-  if (r.ok()) {
-    bytes_in_.fetch_add(batches.size(), std::memory_order_relaxed);
-  }
+  if (!r.ok()) return r;
+  bytes_in_.fetch_add(batches.size(), std::memory_order_relaxed);
+  const Offset end = r->last_offset + 1;
+  log_->OnDurable(end, [self = shared_from_this(), end, acks, acked = std::move(acked)](Status s) {
+    if (s.ok()) self->AdvanceHighWatermark(end);
+    self->NotifyWaiters();
+    if (acks != 0 && acked) acked(s);
+  });
   return r;
 }
 

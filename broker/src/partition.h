@@ -39,30 +39,50 @@ struct PartitionLimits {
 
 PartitionLimits LimitsFromConfig(const TopicConfigMap& config);
 
-class Partition {
+// The replication state of a partition on this node, as the metadata last assigned it. Kept
+// whole in one place so that role, epoch, replica set and ISR never disagree.
+struct ReplicaState {
+  PartitionRole role = PartitionRole::kLeader;
+  NodeId leader{-1};
+  LeaderEpoch leader_epoch{0};
+  std::vector<NodeId> replicas;
+  std::vector<NodeId> isr;  // members (the leader included), not a count
+};
+
+class Partition : public std::enable_shared_from_this<Partition> {
  public:
+  // Always held by shared_ptr (std::make_shared): durability callbacks keep it alive.
   Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log);
 
   const std::string& topic() const { return topic_; }
   int32_t partition() const { return partition_; }
   PartitionLog& log() { return *log_; }
 
-  PartitionRole role() const { return role_.load(std::memory_order_acquire); }
-  LeaderEpoch leader_epoch() const { return LeaderEpoch(leader_epoch_.load(std::memory_order_acquire)); }
-  int32_t isr_size() const { return isr_size_.load(std::memory_order_acquire); }
-  // Updates role, epoch and ISR size from a metadata image.
-  void SetLeadership(PartitionRole role, LeaderEpoch epoch, int32_t isr_size);
+  ReplicaState replica_state() const;
+  PartitionRole role() const;
+  LeaderEpoch leader_epoch() const;
+  int32_t isr_size() const;
+  // Replaces the replication state (from a metadata image). No append straddles the change: an
+  // append in progress finishes under the old epoch first.
+  void SetReplicaState(ReplicaState state);
 
   PartitionLimits limits() const;
   void set_limits(PartitionLimits limits);
 
-  // The high watermark: consumers read below it. A leader with ISR {self} uses the durable end
-  // offset of its log; with followers it will be the smallest ISR log end offset.
-  Offset high_watermark() const { return log_->durable_end_offset(); }
+  // The high watermark: consumers read below it, and an acks=1/-1 write is acknowledged once it
+  // passes the write. With the ISR this node alone it is the durable end of the local log (per
+  // the topic's flush policy); replication will make it the smallest ISR member's durable end.
+  // It only moves forward, and only here (Append's durability callbacks).
+  Offset high_watermark() const { return Offset(high_watermark_.load(std::memory_order_acquire)); }
 
-  // Appends validated batches as the single writer, stamping the leader epoch. After a
-  // successful append the log is asked to report durability; waiters are woken then.
-  Result<AppendInfo> Append(std::span<char> batches);
+  // Appends validated batches (concatenated) as the single writer, stamping the leader epoch;
+  // kUnavailable unless this node leads. This is the one ack rule for every writer (produce and
+  // the group coordinator): `acked` runs once the batches may be acknowledged under `acks` --
+  // for 1 and -1 when the high watermark passes them, or with the error that prevents it; for
+  // 0 it is not called (the writer answers after the append). `acked` may run inline, before
+  // Append returns, or on a storage thread; it must not block. Waiters are woken whenever the
+  // high watermark moves.
+  Result<AppendInfo> Append(std::span<char> batches, int acks, std::function<void(Status)> acked);
 
   // Registers a one-shot waiter; holds it weakly. Woken on the next high watermark advance.
   void AddWaiter(std::weak_ptr<HighWatermarkWaiter> waiter);
@@ -73,18 +93,21 @@ class Partition {
   uint64_t bytes_in() const { return bytes_in_.load(std::memory_order_relaxed); }
 
  private:
+  void AdvanceHighWatermark(Offset end);
+
   const std::string topic_;
   const int32_t partition_;
   const std::shared_ptr<PartitionLog> log_;
-  std::atomic<PartitionRole> role_{PartitionRole::kLeader};
-  std::atomic<int32_t> leader_epoch_{0};
-  std::atomic<int32_t> isr_size_{1};
   std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<int64_t> high_watermark_;
+
+  mutable std::mutex state_mu_;
+  ReplicaState state_;  // guarded by state_mu_
 
   mutable std::mutex limits_mu_;
   PartitionLimits limits_;
 
-  std::mutex append_mu_;  // the single-writer lock
+  std::mutex append_mu_;  // the single-writer lock; taken before state_mu_
 
   std::mutex waiters_mu_;
   std::vector<std::weak_ptr<HighWatermarkWaiter>> waiters_;

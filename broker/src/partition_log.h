@@ -35,11 +35,21 @@ struct OffsetAndTimestamp {
   int64_t timestamp_ms = -1;  // the record's timestamp
 };
 
+// What one retention pass removed from a log.
+struct RetentionInfo {
+  int segments = 0;    // whole segments deleted
+  uint64_t bytes = 0;  // their size
+};
+
 // Effective topic configs (defaults, broker defaults, topic overrides merged).
 using TopicConfigMap = std::map<std::string, std::string>;
 
 // Thread-safety: Append() has a single caller at a time (Partition serialises it); every other
 // method may be called from any thread concurrently with Append().
+//
+// Errors: a closed log (its topic deleted, the broker stopping) answers kFailed, as a log that
+// failed does; kUnavailable is left to mean "not the leader" (Partition::Append), so the API
+// layer (api/wire_errors.h) can tell a client STORAGE_ERROR from NOT_LEADER.
 class PartitionLog {
  public:
   virtual ~PartitionLog() = default;
@@ -75,6 +85,11 @@ class PartitionLog {
   virtual void OnDurable(Offset end, std::function<void(Status)> done) = 0;
 
   virtual Status ApplyConfig(const TopicConfigMap& config) = 0;
+
+  // Deletes the oldest whole closed segments (never the active one) whose records are all older
+  // than retention.ms before `now_ms`, or beyond retention.bytes, advancing log_start_offset().
+  // The housekeeper (housekeeper.h) calls it; reads racing it get OutOfRange below the new start.
+  virtual Result<RetentionInfo> ApplyRetention(int64_t now_ms) = 0;
 };
 
 class LogStore {

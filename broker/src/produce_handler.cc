@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/wire_errors.h"
 #include "rill/proto/batch_header.h"
 #include "rill/proto/thread_name.h"
 
@@ -176,11 +177,33 @@ class Completion final : public ProduceDeadlines::Entry {
              std::shared_ptr<ProduceDeadlines> deadlines)
       : resp_(resp), done_(std::move(done)), deadlines_(std::move(deadlines)) {}
 
-  // One more partition waits for durability of [base, last].
-  void Await(int index, Offset base, Offset last) {
+  // One more partition (response entry `index`) will wait for its ack; call before its append,
+  // whose ack may come at once. Returns its slot.
+  size_t Await(int index) {
     std::lock_guard lock(mu_);
     ++pending_;
-    waiting_.push_back({index, base, last, true});
+    waiting_.push_back({index, Offset(-1), Offset(-1), true});
+    return waiting_.size() - 1;
+  }
+
+  // The append of `slot` is done: records its offsets in the response.
+  void Appended(size_t slot, Offset base, Offset last, Offset log_start, int64_t append_time_ms) {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    waiting_[slot].base = base;
+    waiting_[slot].last = last;
+    auto* r = resp_->mutable_partitions(waiting_[slot].index);
+    r->set_base_offset(base.value());
+    r->set_last_offset(last.value());
+    r->set_log_start_offset(log_start.value());
+    if (append_time_ms >= 0) r->set_log_append_time_ms(append_time_ms);
+  }
+
+  // The append of `slot` failed (the caller has written its error): nothing to wait for.
+  void Abandon(size_t slot) {
+    std::lock_guard lock(mu_);
+    waiting_[slot].waiting = false;
+    --pending_;  // never the last: Release holds one
   }
 
   // The partition registered as the `slot`-th Await is durable (or failed with `s`).
@@ -191,7 +214,7 @@ class Completion final : public ProduceDeadlines::Entry {
       waiting_[slot].waiting = false;
       if (!s.ok()) {
         auto* r = resp_->mutable_partitions(waiting_[slot].index);
-        r->set_error(v1::STORAGE_ERROR);
+        r->set_error(DurabilityError(s));
         r->set_error_message(s.ToString());
       }
       if (--pending_ > 0) return;
@@ -293,7 +316,6 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
     r->set_log_start_offset(-1);
   }
   auto completion = std::make_shared<Completion>(resp, std::move(done), deadlines);
-  size_t awaited = 0;
   Metrics* metrics = ctx.metrics;
 
   for (int i = 0; i < req->partitions_size(); ++i) {
@@ -335,41 +357,43 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
       r->set_error_message(std::move(msg));
       continue;
     }
-    auto appended = part->Append(std::span<char>(records->data(), records->size()));
+    // The one ack rule is the partition's (Partition::Append). From the append on, the response
+    // entry of an acks=1/-1 partition is written only through `completion`, under its lock: the
+    // ack may come on a storage thread, even before Append returns, and after a timeout the
+    // response may already be on its way to the client.
+    size_t slot = 0;
+    std::function<void(Status)> acked;
+    if (acks != 0) {
+      slot = completion->Await(i);
+      acked = [slot, completion, metrics,
+               appended_at = std::chrono::steady_clock::now()](Status s) {
+        metrics->RecordDurable(appended_at);
+        completion->Durable(slot, s);
+      };
+    }
+    auto appended =
+        part->Append(std::span<char>(records->data(), records->size()), acks, std::move(acked));
     if (!appended.ok()) {
+      if (acks != 0) completion->Abandon(slot);
       const Status& s = appended.status();
-      if (s.code() == StatusCode::kCorruption || s.code() == StatusCode::kInvalidArgument) {
-        r->set_error(v1::CORRUPT_BATCH);
-      } else if (s.code() == StatusCode::kUnavailable) {
-        r->set_error(v1::NOT_LEADER);
+      r->set_error(AppendError(s));
+      if (r->error() == v1::NOT_LEADER) {
         FillLeaderHint(ctx, data->topic(), data->partition(), r->mutable_leader());
-      } else {
-        r->set_error(v1::STORAGE_ERROR);
       }
       r->set_error_message(s.message());
       continue;
     }
     metrics->AddBytesIn(records->size());
-    r->set_base_offset(appended->base_offset.value());
-    r->set_last_offset(appended->last_offset.value());
-    r->set_log_start_offset(part->log().log_start_offset().value());
-    if (limits.log_append_time) r->set_log_append_time_ms(NowMs());
-
-    // Durability wakes consumers (the high watermark moved) and, for acks != 0, completes.
-    // The response field `r` is written only through `completion` from here on: after a
-    // timeout it may already be on its way to the client.
-    size_t slot = awaited;
+    const int64_t append_time_ms = limits.log_append_time ? NowMs() : -1;
     if (acks != 0) {
-      completion->Await(i, appended->base_offset, appended->last_offset);
-      ++awaited;
+      completion->Appended(slot, appended->base_offset, appended->last_offset,
+                           part->log().log_start_offset(), append_time_ms);
+    } else {
+      r->set_base_offset(appended->base_offset.value());
+      r->set_last_offset(appended->last_offset.value());
+      r->set_log_start_offset(part->log().log_start_offset().value());
+      if (append_time_ms >= 0) r->set_log_append_time_ms(append_time_ms);
     }
-    auto appended_at = std::chrono::steady_clock::now();
-    part->log().OnDurable(appended->last_offset + 1,
-                          [part, slot, acks, completion, metrics, appended_at](Status s) {
-                            metrics->RecordDurable(appended_at);
-                            part->NotifyWaiters();
-                            if (acks != 0) completion->Durable(slot, s);
-                          });
   }
   completion->Release(ProduceTimeout(*ctx.config, *req), completion);
   return grpc::Status::OK;

@@ -149,14 +149,14 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 
   Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) override {
     std::shared_lock lock(mu_);
-    if (!log_) return Status::Unavailable(name_ + " is closed");
+    if (!log_) return Status::Failed(name_ + " is closed");
     RILL_ASSIGN_OR_RETURN(storage::AppendResult r, log_->Append(batches, epoch));
     return AppendInfo{r.base_offset, r.last_offset};
   }
 
   Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) override {
     std::shared_lock lock(mu_);
-    if (!log_) return Status::Unavailable(name_ + " is closed");
+    if (!log_) return Status::Failed(name_ + " is closed");
     if (from >= max_offset) return ReadInfo{{}, from};
     RILL_ASSIGN_OR_RETURN(storage::ReadResult r, log_->Read(from, max_bytes, max_offset - 1));
     return ReadInfo{std::move(r.data), r.next_offset};
@@ -169,7 +169,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 
   Result<OffsetAndTimestamp> FindOffsetForTimestamp(int64_t ts_ms) override {
     std::shared_lock lock(mu_);
-    if (!log_) return Status::Unavailable(name_ + " is closed");
+    if (!log_) return Status::Failed(name_ + " is closed");
     auto r = log_->OffsetForTimestamp(ts_ms);
     if (!r.ok()) {
       if (r.status().IsNotFound()) return OffsetAndTimestamp{};
@@ -198,7 +198,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
   void OnDurable(Offset end, std::function<void(Status)> done) override {
     std::shared_lock lock(mu_);
     if (!log_) {
-      done(Status::Unavailable(name_ + " is closed"));
+      done(Status::Failed(name_ + " is closed"));
       return;
     }
     log_->OnDurable(end - 1, std::move(done));
@@ -209,8 +209,15 @@ class StorageLogStore::StorageLog final : public PartitionLog {
                           ToLogConfig(config, config_.preallocate_bytes, config_.cache_behind_bytes,
                                       config_.standby_min_bytes));
     std::shared_lock lock(mu_);
-    if (!log_) return Status::Unavailable(name_ + " is closed");
+    if (!log_) return Status::Failed(name_ + " is closed");
     return log_->ApplyConfig(c);
+  }
+
+  Result<RetentionInfo> ApplyRetention(int64_t now_ms) override {
+    std::shared_lock lock(mu_);
+    if (!log_) return Status::Failed(name_ + " is closed");
+    RILL_ASSIGN_OR_RETURN(storage::RetentionResult r, log_->ApplyRetention(now_ms));
+    return RetentionInfo{r.segments, r.bytes};
   }
 
   Status Close() {

@@ -1118,7 +1118,7 @@ Status Log::TruncateLocked(Offset offset) {
   return Status::OK();
 }
 
-Result<int> Log::ApplyRetention(int64_t now_ms) {
+Result<RetentionResult> Log::ApplyRetention(int64_t now_ms) {
   std::lock_guard lock(write_mu_);
   if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
   std::vector<std::shared_ptr<Segment>> segs;
@@ -1140,7 +1140,9 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
     total -= s->size();
     ++drop;
   }
-  if (drop == 0) return 0;
+  if (drop == 0) return RetentionResult{};
+  RetentionResult result{static_cast<int>(drop), 0};
+  for (size_t i = 0; i < drop; ++i) result.bytes += segs[i]->size();
   {
     std::unique_lock lock2(segments_mu_);
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(drop));
@@ -1154,9 +1156,9 @@ Result<int> Log::ApplyRetention(int64_t now_ms) {
   }
   Status st = fs_->SyncDir(dir_);
   if (!st.ok()) return Fail(st);
-  spdlog::info("partition {}: retention deleted {} segment(s); log start offset now {}", name_,
-               drop, log_start_offset().value());
-  return static_cast<int>(drop);
+  spdlog::info("partition {}: retention deleted {} segment(s), {} bytes; log start offset now {}",
+               name_, drop, result.bytes, log_start_offset().value());
+  return result;
 }
 
 Status Log::RemoveSegmentFiles(const std::shared_ptr<Segment>& seg) {

@@ -93,7 +93,7 @@ int LogManager::ApplyRetention(int64_t now_ms) {
   int n = 0;
   for (const auto& log : logs) {
     auto r = log->ApplyRetention(now_ms);
-    if (r.ok()) n += *r;
+    if (r.ok()) n += r->segments;
   }
   return n;
 }

@@ -4,14 +4,15 @@
 // store, plus gRPC stubs and batch helpers.
 
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -95,6 +96,17 @@ class BrokerFixture : public ::testing::Test {
     consumer_ = v1::Consumer::NewStub(channel_);
     admin_ = v1::Admin::NewStub(channel_);
     metadata_ = v1::Metadata::NewStub(channel_);
+  }
+
+  // Publishes `img` as the next image and waits until the broker's partitions applied it (the
+  // partition manager applies images on its own thread).
+  void PublishAndWait(std::shared_ptr<MetadataImage> img) {
+    img->applied_index = controller_->image()->applied_index + 1;
+    const uint64_t index = img->applied_index;
+    controller_->Publish(img);
+    std::promise<bool> applied;
+    broker_->partitions().WhenApplied(index, [&](bool ok) { applied.set_value(ok); });
+    ASSERT_TRUE(applied.get_future().get());
   }
 
   void TearDown() override {

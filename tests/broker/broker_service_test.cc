@@ -85,6 +85,23 @@ TEST_F(BrokerServiceTest, ProduceErrorsPerPartition) {
   EXPECT_EQ(r.base_offset(), 0);
 }
 
+// A log that is closed or failed is STORAGE_ERROR with its message, never NOT_LEADER (which
+// sends clients looking for another leader): the error map (api/wire_errors.h) keeps the two apart.
+TEST_F(BrokerServiceTest, AClosedOrFailedLogIsStorageErrorNotNotLeader) {
+  StartBroker();
+  CreateTopic("t", 1);
+  for (Status st : {Status::Failed("t-0 is closed"), Status::IOError("injected: EIO"),
+                    Status::NoSpace("injected: ENOSPC")}) {
+    store_->Get("t", 0)->SetAppendError(st);
+    auto r = Produce("t", 0, MakeBatch(1));
+    EXPECT_EQ(r.error(), v1::STORAGE_ERROR) << st.ToString();
+    EXPECT_EQ(r.error_message(), st.message());
+    EXPECT_FALSE(r.has_leader()) << st.ToString();
+  }
+  store_->Get("t", 0)->SetAppendError(Status::OK());
+  EXPECT_EQ(Produce("t", 0, MakeBatch(1)).error(), v1::NONE);
+}
+
 TEST_F(BrokerServiceTest, MalformedRequestsAreInvalidArgument) {
   StartBroker();
   CreateTopic("t", 1);
@@ -193,7 +210,7 @@ TEST_F(BrokerServiceTest, NotLeaderCarriesHint) {
   pa.leader_epoch = LeaderEpoch(5);
   pa.replicas = {NodeId(1), NodeId(2)};
   img->brokers[NodeId(2)] = BrokerRegistration{NodeId(2), "10.0.0.2", 9092, 9093, "", false};
-  controller_->Publish(img);
+  PublishAndWait(img);
   auto r = Produce("t", 0, MakeBatch(1));
   EXPECT_EQ(r.error(), v1::NOT_LEADER);
   EXPECT_EQ(r.leader().leader_id(), 2);

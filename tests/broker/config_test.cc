@@ -117,6 +117,45 @@ TEST(BrokerConfig, MinFreeBytes) {
   EXPECT_FALSE(Parse({"--storage.min_free_bytes", "-1"}).ok());
 }
 
+TEST(BrokerConfig, RetentionCheckInterval) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention_check_interval_ms, 300000);        // Kafka's default
+  c = Parse({"--log.retention.check.interval.ms", "250"});  // Kafka's name
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention_check_interval_ms, 250);
+  c = Parse({"--log.retention_check_interval_ms", "1000"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention_check_interval_ms, 1000);
+  auto bad = Parse({"--log.retention.check.interval.ms", "0"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("retention"), std::string::npos) << bad.status().message();
+}
+
+// Roles and the voter list must agree: a controller is a voter, a broker-only node a learner.
+TEST(BrokerConfig, RolesAgreeWithTheVoters) {
+  auto c = Parse(
+      {"--node.id", "4", "--node.roles", "broker", "--controller.voters", "1@127.0.0.1:9093"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->has_role("controller"));
+
+  auto not_listed = Parse({"--node.id", "4", "--controller.voters", "1@127.0.0.1:9093"});
+  ASSERT_FALSE(not_listed.ok());
+  EXPECT_NE(not_listed.status().message().find("node 4 is not in --controller.voters"),
+            std::string::npos)
+      << not_listed.status().message();
+
+  auto listed_broker = Parse({"--node.id", "1", "--node.roles", "broker"});
+  ASSERT_FALSE(listed_broker.ok());
+  EXPECT_NE(listed_broker.status().message().find("lacks controller"), std::string::npos)
+      << listed_broker.status().message();
+
+  auto controller_only = Parse({"--node.roles", "controller"});
+  ASSERT_FALSE(controller_only.ok());
+  EXPECT_NE(controller_only.status().message().find("controller-only"), std::string::npos)
+      << controller_only.status().message();
+}
+
 TEST(BrokerConfig, GroupOptions) {
   auto c = Parse({"--groups.offsets_partitions", "3", "--groups.max_groups", "7",
                   "--groups.max_members", "5", "--groups.min_session_timeout_ms", "100"});

@@ -98,7 +98,10 @@ class MemoryLog final : public PartitionLog {
     return found.offset;
   }
 
-  Offset log_start_offset() const override { return Offset(start_); }
+  Offset log_start_offset() const override {
+    std::lock_guard lock(mu_);
+    return Offset(start_);
+  }
   Offset log_end_offset() const override {
     std::lock_guard lock(mu_);
     return Offset(end_);
@@ -132,6 +135,11 @@ class MemoryLog final : public PartitionLog {
     std::lock_guard lock(mu_);
     append_error_ = std::move(status);
   }
+  // While `status` is not OK, ApplyRetention fails with it and removes nothing.
+  void SetRetentionError(Status status) {
+    std::lock_guard lock(mu_);
+    retention_error_ = std::move(status);
+  }
   // While `status` is not OK, lookups by timestamp fail with it (a corrupt batch, a read error).
   void SetTimestampLookupError(Status status) {
     std::lock_guard lock(mu_);
@@ -156,6 +164,33 @@ class MemoryLog final : public PartitionLog {
     std::lock_guard lock(mu_);
     config_ = config;
     return Status::OK();
+  }
+
+  // As storage::Log, with each batch a segment and the newest batch the active one.
+  Result<RetentionInfo> ApplyRetention(int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    if (!retention_error_.ok()) return retention_error_;
+    auto num = [&](const char* key, int64_t fallback) {
+      auto it = config_.find(key);
+      return it == config_.end() ? fallback : std::stoll(it->second);
+    };
+    const int64_t retention_ms = num("retention.ms", 604800000);
+    const int64_t retention_bytes = num("retention.bytes", -1);
+    RetentionInfo info;
+    while (batches_.size() > 1) {
+      const std::string& b = batches_.begin()->second;
+      const bool by_time =
+          retention_ms >= 0 && batch::DecodeHeader(b.data()).max_timestamp < now_ms - retention_ms;
+      const bool by_size =
+          retention_bytes >= 0 && size_ - b.size() >= static_cast<uint64_t>(retention_bytes);
+      if (!by_time && !by_size) break;
+      ++info.segments;
+      info.bytes += b.size();
+      size_ -= b.size();
+      batches_.erase(batches_.begin());
+      start_ = batches_.begin()->first;
+    }
+    return info;
   }
 
   // Makes everything appended durable and runs the callbacks.
@@ -203,6 +238,7 @@ class MemoryLog final : public PartitionLog {
   Status append_error_;
   Status durability_error_;
   Status timestamp_lookup_error_;
+  Status retention_error_;
 };
 
 class MemoryLogStore final : public LogStore {
@@ -214,6 +250,7 @@ class MemoryLogStore final : public LogStore {
                                              int32_t partition,
                                              const TopicConfigMap& config) override {
     std::lock_guard lock(mu_);
+    if (!open_error_.ok()) return open_error_;
     auto& log = logs_[{topic, partition}];
     auto& id = ids_[{topic, partition}];
     if (log && !topic_id.empty() && !id.empty() && id != topic_id) log.reset();
@@ -254,6 +291,11 @@ class MemoryLogStore final : public LogStore {
   }
   int opens() const { return opens_; }
   int removes() const { return removes_; }
+  // While `status` is not OK, Open fails with it (a log that does not recover).
+  void SetOpenError(Status status) {
+    std::lock_guard lock(mu_);
+    open_error_ = std::move(status);
+  }
 
  private:
   const bool auto_durable_;
@@ -262,6 +304,7 @@ class MemoryLogStore final : public LogStore {
   std::map<std::pair<std::string, int32_t>, std::string> ids_;
   int opens_ = 0;
   int removes_ = 0;
+  Status open_error_;
 };
 
 }  // namespace rill::broker::testing

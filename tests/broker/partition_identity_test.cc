@@ -81,7 +81,7 @@ class PartitionIdentityTest : public ::testing::Test {
     auto part = node.pm.Get(topic, 0);
     ASSERT_NE(part, nullptr);
     std::string b = MakeBatch(records);
-    ASSERT_TRUE(part->Append(std::span<char>(b.data(), b.size())).ok());
+    ASSERT_TRUE(part->Append(std::span<char>(b.data(), b.size()), /*acks=*/0, nullptr).ok());
   }
 
   std::string dir_;
@@ -127,7 +127,7 @@ TEST_F(PartitionIdentityTest, RecreatedTopicIdReplacesTheOldLog) {
             "version: 1\ntopic: x\ntopic_id: id2\npartition: 0\n");
   // The new topic's log starts at 0 and holds only its own records.
   std::string b = MakeBatch(2);
-  auto appended = part->Append(std::span<char>(b.data(), b.size()));
+  auto appended = part->Append(std::span<char>(b.data(), b.size()), /*acks=*/0, nullptr);
   ASSERT_TRUE(appended.ok()) << appended.status().ToString();
   EXPECT_EQ(appended->base_offset, Offset(0));
 }

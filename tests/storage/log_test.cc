@@ -273,7 +273,7 @@ TEST_F(LogTest, RetentionByBytesDeletesWholeClosedSegments) {
   uint64_t before = log->size_bytes();
   auto n = log->ApplyRetention(now_);
   ASSERT_TRUE(n.ok());
-  EXPECT_GT(*n, 0);
+  EXPECT_GT(n->segments, 0);
   EXPECT_GE(log->size_bytes(), 150u * 1024 - 64 * 1024);
   EXPECT_LT(log->size_bytes(), before);
   EXPECT_GT(log->log_start_offset(), Offset(0));
@@ -298,7 +298,7 @@ TEST_F(LogTest, RetentionByTimeNeverDeletesTheActiveSegment) {
   size_t segs = log->segment_count();
   auto n = log->ApplyRetention(/*now=*/20'000);  // deletes segments whose max ts < 10'000
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(n->segments, 1);
   EXPECT_EQ(log->segment_count(), segs - 1);
   n = log->ApplyRetention(/*now=*/1'000'000'000);
   ASSERT_TRUE(n.ok());

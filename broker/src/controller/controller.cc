@@ -12,17 +12,18 @@
 #include <set>
 #include <thread>
 
+#include "api/wire_errors.h"
 #include "metadata_image.h"
 #include "raft_codec.h"
 #include "raft_transport.h"
 #include "rill/internal/v1/raft.grpc.pb.h"
+#include "rill/proto/thread_name.h"
 #include "rill/replication/disk_raft_storage.h"
 #include "rill/replication/raft.h"
 #include "rill/replication/raft_storage.h"
 #include "rill/storage/file_system.h"
 #include "topic_config.h"
 #include "topic_rules.h"
-#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 namespace {
@@ -46,28 +47,6 @@ std::string RandomId() {
   std::string id(22, ' ');
   for (char& c : id) c = kAlphabet[gen() % 64];
   return id;
-}
-
-// The outcome of an operation's records, as the per-topic error code users see.
-v1::ErrorCode ErrorFor(const Status& st, v1::ErrorCode invalid_argument_code) {
-  switch (st.code()) {
-    case StatusCode::kOk:
-      return v1::NONE;
-    case StatusCode::kAlreadyExists:
-      return v1::TOPIC_ALREADY_EXISTS;
-    case StatusCode::kNotFound:
-      return v1::UNKNOWN_TOPIC;
-    case StatusCode::kInvalidArgument:
-      return invalid_argument_code;
-    case StatusCode::kUnavailable:
-      return v1::NOT_COORDINATOR;
-    case StatusCode::kTimeout:
-      return v1::REQUEST_TIMED_OUT;
-    case StatusCode::kResourceExhausted:
-      return v1::RESOURCE_EXHAUSTED;
-    default:
-      return v1::BROKER_NOT_AVAILABLE;
-  }
 }
 
 // The topics an operation names, one result each.
@@ -249,6 +228,13 @@ class ControllerImpl final : public Controller {
   // Proposes `batch`; `done` runs with the status of its application (or why it was not).
   void Propose(const pb::MetadataBatch& batch, std::function<void(const Status&)> done);
   bool SelfRegistered() const;
+  // True when this node is a controller voter; otherwise it follows the metadata log as a
+  // learner (a broker-only node).
+  bool IsVoter() const;
+  // Every registered broker that is not a voter is a learner: the transport learns its internal
+  // address and the Raft node replicates to it (any voter may lead next, so all of them track
+  // the learners). Driver thread, after each change of the image.
+  void SyncLearners();
 
   ControllerConfig config_;
   RaftService service_;
@@ -257,6 +243,7 @@ class ControllerImpl final : public Controller {
   std::unique_ptr<raft::RaftLogStorage> storage_;
   std::unique_ptr<raft::RaftNode> raft_;
   std::unique_ptr<RaftTransport> transport_;
+  size_t next_voter_to_ask_ = 0;  // a learner's registration round-robin over the voters
   MetadataImage working_;  // the image as of the last applied entry
   bool image_dirty_ = false;
   NodeId published_controller_ = NodeId(-1);
@@ -361,7 +348,9 @@ Status ControllerImpl::Start() {
 
   raft::RaftConfig rc;
   rc.id = config_.node_id;
-  rc.configuration = raft::Configuration::Of(voter_ids);
+  const bool voter = IsVoter();
+  rc.configuration = voter ? raft::Configuration::Of(voter_ids)
+                           : raft::Configuration::Of(voter_ids, {config_.node_id});
   rc.election_tick = config_.election_ticks;
   rc.heartbeat_tick = config_.heartbeat_ticks;
   rc.random_seed = (uint64_t(std::random_device()()) << 32) ^ std::random_device()();
@@ -369,22 +358,26 @@ Status ControllerImpl::Start() {
 
   transport_ = std::make_unique<RaftTransport>(config_.node_id, config_.voters);
   transport_->Start();
+  SyncLearners();  // the learners the snapshot knows; the log replay adds the rest
 
   // Replay the committed log into the image before anyone reads it.
   image_dirty_ = true;
   RILL_RETURN_IF_ERROR(ProcessReady());
   // A quorum of one need not wait for an election timeout.
   // It also commits its cluster id and registration before Start returns.
-  if (rc.configuration.voters.size() == 1) {
+  if (voter && rc.configuration.voters.size() == 1) {
     raft_->Campaign();
     RILL_RETURN_IF_ERROR(ProcessReady());
     Housekeeping();
     RILL_RETURN_IF_ERROR(ProcessReady());
   }
   Publish();
-  spdlog::info("controller {}: recovered {} (snapshot at {}, {} log entries), {} topics, {} voters",
-               config_.node_id.value(), config_.metadata_dir, snapshot_index_, recovered_entries,
-               working_.topics.size(), rc.configuration.voters.size());
+  spdlog::info(
+      "controller {}: recovered {} (snapshot at {}, {} log entries), {} topics, {} voters; this "
+      "node is a {}",
+      config_.node_id.value(), config_.metadata_dir, snapshot_index_, recovered_entries,
+      working_.topics.size(), rc.configuration.voters.size(),
+      voter ? "voter" : "learner (it follows the metadata log and never votes)");
 
   std::lock_guard<std::mutex> lock(mu_);
   started_ = true;
@@ -460,7 +453,7 @@ void ControllerImpl::Submit(pb::ForwardRequest op, ResultsCallback done, bool fo
   auto shared_op = std::make_shared<pb::ForwardRequest>(std::move(op));
   Post([this, shared_op, done = std::move(done), forwarded](const Status& st) mutable {
     if (!st.ok()) {
-      done(FailAll(*shared_op, ErrorFor(st, v1::UNKNOWN), st.message()));
+      done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
       return;
     }
     Execute(*shared_op, std::move(done), forwarded);
@@ -601,6 +594,7 @@ void ControllerImpl::ApplyCommitted(const raft::Entry& entry) {
 
 void ControllerImpl::Publish() {
   NodeId leader = raft_->leader() == raft::kNoNode ? NodeId(-1) : raft_->leader();
+  if (image_dirty_) SyncLearners();
   if (image_dirty_ || leader != published_controller_) {
     working_.controller_id = leader;
     published_controller_ = leader;
@@ -662,8 +656,10 @@ void ControllerImpl::Housekeeping() {
     Propose(batch, [](const Status&) {});
   }
   // Register this broker once a leader exists (and again if its address changed).
+  // A learner hears of the leader only once the leader replicates to it, which it does once the
+  // registration is committed: it registers through the voters in turn (see Execute).
   if (!registration_in_flight_ && ticks_ >= next_registration_tick_ &&
-      raft_->leader() != raft::kNoNode && !SelfRegistered()) {
+      (raft_->leader() != raft::kNoNode || raft_->is_learner()) && !SelfRegistered()) {
     registration_in_flight_ = true;
     pb::ForwardRequest op;
     auto* r = op.mutable_register_broker();
@@ -680,6 +676,10 @@ void ControllerImpl::Housekeeping() {
             spdlog::info("controller {}: broker registration not done yet: {}",
                          config_.node_id.value(), results[0].message);
             next_registration_tick_ = ticks_ + config_.heartbeat_ticks * 2 + 1;
+          } else if (raft_->is_learner()) {
+            // Committed on the leader; this node's image shows it once the leader replicates
+            // the record here. Give it an election timeout before registering again.
+            next_registration_tick_ = ticks_ + config_.election_ticks;
           }
         },
         false);
@@ -740,6 +740,30 @@ void ControllerImpl::MaybeFenceAndElect() {
   });
 }
 
+bool ControllerImpl::IsVoter() const {
+  for (const VoterAddress& v : config_.voters) {
+    if (v.node_id == config_.node_id) return true;
+  }
+  return false;
+}
+
+void ControllerImpl::SyncLearners() {
+  for (const auto& [id, b] : working_.brokers) {
+    if (id == config_.node_id || raft_->configuration().IsVoter(id)) continue;
+    transport_->SetPeer(id, b.host, b.internal_port);
+    if (!raft_->configuration().IsLearner(id)) {
+      Status st = raft_->AddLearner(id);
+      if (!st.ok()) {
+        spdlog::warn("controller {}: broker {} cannot follow the metadata log: {}",
+                     config_.node_id.value(), id.value(), st.ToString());
+        continue;
+      }
+      spdlog::info("controller {}: broker {} ({}:{}) follows the metadata log as a learner",
+                   config_.node_id.value(), id.value(), b.host, b.internal_port);
+    }
+  }
+}
+
 bool ControllerImpl::SelfRegistered() const {
   auto it = working_.brokers.find(config_.self.node_id);
   if (it == working_.brokers.end()) return false;
@@ -782,6 +806,13 @@ void ControllerImpl::Execute(const pb::ForwardRequest& op, ResultsCallback done,
           "node " + std::to_string(config_.node_id.value()) + " is not the active controller"));
       return;
     }
+    if (leader == raft::kNoNode && raft_->is_learner() &&
+        op.op_case() == pb::ForwardRequest::kRegisterBroker) {
+      // A learner not yet registered knows no leader: ask the voters in turn; the one that
+      // leads takes it, the others answer NOT_COORDINATOR and the next attempt asks another.
+      const auto& voters = raft_->configuration().voters;
+      leader = voters[next_voter_to_ask_++ % voters.size()];
+    }
     if (leader == raft::kNoNode) {
       // Wait for an election (bounded in count and time).
       if (waiting_for_leader_.size() >= kMaxWaitingForLeader) {
@@ -794,7 +825,7 @@ void ControllerImpl::Execute(const pb::ForwardRequest& op, ResultsCallback done,
       waiting_for_leader_.push_back(
           {ticks_ + wait_ticks, [this, shared_op, done](const Status& st) mutable {
              if (!st.ok()) {
-               done(FailAll(*shared_op, ErrorFor(st, v1::UNKNOWN), st.message()));
+               done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
                return;
              }
              Execute(*shared_op, std::move(done), false);
@@ -808,7 +839,7 @@ void ControllerImpl::Execute(const pb::ForwardRequest& op, ResultsCallback done,
         [this, shared_op, done, leader](const grpc::Status& st, pb::ForwardResponse resp) {
           Post([shared_op, done, st, resp = std::move(resp), leader](const Status& post) {
             if (!post.ok()) {
-              done(FailAll(*shared_op, ErrorFor(post, v1::UNKNOWN), post.message()));
+              done(FailAll(*shared_op, MetadataOpError(post, v1::UNKNOWN), post.message()));
               return;
             }
             if (!st.ok()) {
@@ -924,7 +955,8 @@ void ControllerImpl::ExecuteCreateTopics(const pb::ForwardRequest& op, ResultsCa
     }
     std::string name = t.name();
     Propose(batch, [collector, i, name](const Status& st) {
-      collector->Set(i, {name, ErrorFor(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+      collector->Set(i,
+                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
     });
   }
 }
@@ -941,7 +973,8 @@ void ControllerImpl::ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req, Res
     pb::MetadataBatch batch;
     *batch.add_records() = RemoveTopicRecordOf(name, t->topic_id);
     Propose(batch, [collector, i, name](const Status& st) {
-      collector->Set(i, {name, ErrorFor(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+      collector->Set(i,
+                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
     });
   }
 }
@@ -978,7 +1011,7 @@ void ControllerImpl::ExecuteCreatePartitions(const v1::CreatePartitionsRequest& 
     *batch.add_records() = PartitionRecordOf(name, t->topic_id, p, assignment[p - current]);
   }
   Propose(batch, [done = std::move(done), name](const Status& st) {
-    done({{name, ErrorFor(st, v1::INVALID_PARTITIONS), st.ok() ? "" : st.message()}});
+    done({{name, MetadataOpError(st, v1::INVALID_PARTITIONS), st.ok() ? "" : st.message()}});
   });
 }
 
@@ -1017,7 +1050,7 @@ void ControllerImpl::ExecuteAlterConfigs(const v1::AlterConfigsRequest& req, Res
     *batch.add_records() = ConfigRecordOf(name, t->topic_id, k, "", true);
   }
   Propose(batch, [done = std::move(done), name](const Status& st) {
-    done({{name, ErrorFor(st, v1::INVALID_CONFIG), st.ok() ? "" : st.message()}});
+    done({{name, MetadataOpError(st, v1::INVALID_CONFIG), st.ok() ? "" : st.message()}});
   });
 }
 
@@ -1036,7 +1069,7 @@ void ControllerImpl::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& req,
   pb::MetadataBatch batch;
   *batch.add_records() = RegisterBrokerRecordOf(b);
   Propose(batch, [done = std::move(done)](const Status& st) {
-    done({{"", ErrorFor(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()}});
+    done({{"", MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()}});
   });
 }
 

@@ -3,6 +3,9 @@
 // RaftTransport: carries a controller's outgoing Raft messages to its peers over
 // rill.internal.v1.Raft/Step, and its forwarded admin operations over Raft/Forward.
 //
+// Peers are the voters given at construction plus any added later with SetPeer (the learners:
+// brokers that are not controllers, found in the metadata's broker registrations).
+//
 // One sender thread per peer drains that peer's queue and sends what it holds as one
 // RaftMessageBatch per call (bounded by kMaxBatchBytes). Queues are bounded
 // (max_queued_messages per peer): when one is full new messages are dropped, which Raft
@@ -40,6 +43,12 @@ class RaftTransport {
   void Start();
   void Stop();
 
+  // Adds a peer at `host:port`, or points a known one there (a restarted broker may listen on
+  // another port). Messages already queued for it are kept. No-op once stopping.
+  void SetPeer(NodeId id, const std::string& host, int32_t port);
+  // True when `id` is a peer (a voter or a learner added with SetPeer).
+  bool HasPeer(NodeId id) const;
+
   // Queues `messages` for their destinations. Never blocks; drops messages to unknown peers
   // and to full queues.
   void Send(std::vector<raft::Message> messages);
@@ -57,19 +66,20 @@ class RaftTransport {
  private:
   struct Peer {
     NodeId id;
-    std::string target;
-    std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<internal::v1::Raft::Stub> stub;
-    std::deque<raft::Message> queue;  // guarded by mu_
+    std::string target;                              // guarded by mu_
+    std::shared_ptr<internal::v1::Raft::Stub> stub;  // guarded by mu_ (copied to call)
+    std::deque<raft::Message> queue;                 // guarded by mu_
     std::thread thread;
   };
+  static std::shared_ptr<internal::v1::Raft::Stub> MakeStub(const std::string& target);
+  void StartSenderLocked(Peer* peer);  // mu_ held
   void RunSender(Peer* peer);
 
   NodeId self_;
   size_t max_queued_messages_;
-  std::map<NodeId, std::unique_ptr<Peer>> peers_;
-
   mutable std::mutex mu_;
+  std::map<NodeId, std::unique_ptr<Peer>> peers_;  // guarded by mu_; entries never removed
+
   std::condition_variable cv_;
   bool started_ = false;
   bool stopping_ = false;

@@ -1,6 +1,6 @@
 #pragma once
 
-// The broker's configuration: one TOML file plus command-line overrides (DESIGN.md §9).
+// The broker's configuration: one TOML file plus command-line overrides (docs/ARCHITECTURE.md §10).
 // Every option has a default that works for a single node; config/rill.toml and
 // broker/README.md document each one. Option names are the TOML section and key joined by a dot
 // (`[node] id = 1` is `--node.id 1` on the command line); the command line wins over the file.
@@ -92,7 +92,7 @@ struct BrokerConfig {
   int32_t max_request_bytes = 128 << 20;        // gRPC max receive message size
   int32_t produce_timeout_ms = 30000;  // acks wait cap (and default) before REQUEST_TIMED_OUT
   int32_t io_threads = 2;              // long-poll and push threads
-  // [groups] consumer groups (DESIGN.md §6)
+  // [groups] consumer groups (docs/ARCHITECTURE.md §8)
   int32_t groups_offsets_partitions = 8;          // partitions of __consumer_offsets at creation
   int32_t groups_offsets_replication_factor = 0;  // 0: topic.replication_factor
   int32_t groups_max_groups = 10000;              // groups coordinated by one node
@@ -103,6 +103,9 @@ struct BrokerConfig {
   int32_t groups_heartbeat_interval_ms = 3000;
   // [log]
   std::string log_level = "info";  // trace | debug | info | warn | error | off
+  // How often retention.ms and retention.bytes are applied to every local partition (Kafka's
+  // log.retention.check.interval.ms, same default).
+  int64_t retention_check_interval_ms = 300000;
 
   bool has_role(const std::string& r) const;
 };

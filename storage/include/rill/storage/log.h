@@ -43,6 +43,12 @@ namespace rill::storage {
 class Segment;
 struct Checkpoint;
 
+// What one retention pass removed (Log::ApplyRetention).
+struct RetentionResult {
+  int segments = 0;    // whole segments deleted
+  uint64_t bytes = 0;  // their size (segment files; indexes not counted)
+};
+
 struct AppendResult {
   Offset base_offset;       // offset assigned to the first record of the first batch
   Offset last_offset;       // offset of the last record of the last batch
@@ -110,8 +116,8 @@ class Log {
 
   // Deletes whole closed segments (never the active one) older than retention_ms (by their
   // largest batch timestamp) or beyond retention_bytes, advancing log_start_offset().
-  // Returns the number of segments deleted.
-  Result<int> ApplyRetention(int64_t now_ms);
+  // Returns what was deleted.
+  Result<RetentionResult> ApplyRetention(int64_t now_ms);
 
   // Makes everything appended so far durable now (fsync), whatever the policy.
   Status Flush();
