@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "broker.h"
+#include "server/broker.h"
 #include "memory_controller.h"
 #include "memory_log.h"
 #include "rill/proto/record_batch.h"

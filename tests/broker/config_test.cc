@@ -117,6 +117,21 @@ TEST(BrokerConfig, MinFreeBytes) {
   EXPECT_FALSE(Parse({"--storage.min_free_bytes", "-1"}).ok());
 }
 
+// Broker-wide topic defaults are checked at start, like a topic's own overrides.
+TEST(BrokerConfig, TopicDefaultsAreValidated) {
+  auto ok = Parse({"--topic.configs", "retention.ms=1000,segment.bytes=1048576"});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->topic_defaults.at("retention.ms"), "1000");
+  for (const char* bad : {"retention.ms=abc", "foo.bar=1", "flush.policy=sometimes"}) {
+    auto c = Parse({"--topic.configs", bad});
+    ASSERT_FALSE(c.ok()) << bad;
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_NE(c.status().message().find(key), std::string::npos) << c.status().message();
+    EXPECT_NE(c.status().message().find("--topic.configs"), std::string::npos)
+        << c.status().message();
+  }
+}
+
 TEST(BrokerConfig, RetentionCheckInterval) {
   auto c = Parse({});
   ASSERT_TRUE(c.ok()) << c.status().ToString();

@@ -1,7 +1,7 @@
 // meta.properties: a data dir is claimed by the first broker that starts on it; a broker with
 // another node id is refused with a message naming both; the file's format is checked.
 
-#include "data_dir_identity.h"
+#include "server/data_dir_identity.h"
 
 #include <gtest/gtest.h>
 

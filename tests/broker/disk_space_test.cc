@@ -2,7 +2,7 @@
 // reads the disk, and what a failing reading does. The real filesystem path is covered by
 // tests/integration/disk_full_integration_test.cc.
 
-#include "disk_space.h"
+#include "server/disk_space.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 // from the MemoryLog seams (SetAppendError, SetDurabilityError).
 
 #include "broker_fixture.h"
-#include "group_coordinator.h"
+#include "groups/group_coordinator.h"
 #include "rill/v1/groups.grpc.pb.h"
 
 namespace rill::broker::testing {

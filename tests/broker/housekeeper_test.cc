@@ -2,7 +2,7 @@
 // size, on its own thread every interval, keeps going past a partition that fails, and counts
 // what it removed in /metrics.
 
-#include "housekeeper.h"
+#include "partition/housekeeper.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "memory_log.h"
-#include "partition_manager.h"
+#include "partition/partition_manager.h"
 #include "rill/proto/record_batch.h"
 #include "support/poll.h"
 

@@ -1,7 +1,7 @@
 // LongPoll: completes inline when satisfied, wakes on high-watermark notifications, times out
 // with a final attempt, and never attempts again after completing.
 
-#include "long_poll.h"
+#include "partition/long_poll.h"
 
 #include <gtest/gtest.h>
 

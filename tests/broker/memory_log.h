@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "partition_log.h"
+#include "partition/partition_log.h"
 #include "rill/proto/batch_header.h"
 #include "rill/proto/record_batch.h"
 

@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "partition_manager.h"
+#include "partition/partition_manager.h"
 #include "rill/proto/record_batch.h"
-#include "storage_log_store.h"
+#include "partition/storage_log_store.h"
 
 namespace rill::broker::testing {
 namespace {

@@ -1,7 +1,7 @@
 // PartitionManager follows metadata images: opens hosted partitions with effective configs,
 // sets leadership, applies config changes, removes deleted or re-created topics.
 
-#include "partition_manager.h"
+#include "partition/partition_manager.h"
 
 #include <gtest/gtest.h>
 

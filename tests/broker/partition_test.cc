@@ -1,7 +1,7 @@
 // Partition: one replication state, its own high watermark, and the one ack rule that every
 // writer (produce, the group coordinator) goes through.
 
-#include "partition.h"
+#include "partition/partition.h"
 
 #include <gtest/gtest.h>
 

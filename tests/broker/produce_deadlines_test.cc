@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "produce_handler.h"
+#include "partition/produce_handler.h"
 #include "support/poll.h"
 
 namespace rill::broker {

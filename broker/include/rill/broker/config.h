@@ -74,7 +74,7 @@ struct BrokerConfig {
   int64_t remove_bytes_per_sec = 256LL << 20;
   // Produce is refused (RESOURCE_EXHAUSTED, retriable) while the filesystem holding data_dir has
   // less than this many bytes available, and accepted again once space is freed
-  // (broker/src/disk_space.h): a log that meets a full disk fails until a restart, and a broker
+  // (broker/src/server/disk_space.h): a log that meets a full disk fails until a restart, and a broker
   // cannot start on a full disk. 0 = off.
   int64_t min_free_bytes = 1LL << 30;
   // [topic] defaults for new topics

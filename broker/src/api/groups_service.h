@@ -1,0 +1,42 @@
+#pragma once
+
+// rill.v1.Groups over gRPC's callback API: a thin adapter onto GroupCoordinator. Handlers never
+// wait for durability on a gRPC thread; they finish from the coordinator's completion.
+
+#include "groups/group_coordinator.h"
+#include "rill/v1/groups.grpc.pb.h"
+
+namespace rill::broker {
+
+class GroupsService final : public v1::Groups::CallbackService {
+ public:
+  // `coordinator` must outlive the service.
+  explicit GroupsService(GroupCoordinator* coordinator) : coordinator_(coordinator) {}
+
+  grpc::ServerUnaryReactor* GroupHeartbeat(grpc::CallbackServerContext* context,
+                                           const v1::GroupHeartbeatRequest* request,
+                                           v1::GroupHeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* CommitOffsets(grpc::CallbackServerContext* context,
+                                          const v1::CommitOffsetsRequest* request,
+                                          v1::CommitOffsetsResponse* response) override;
+  grpc::ServerUnaryReactor* FetchOffsets(grpc::CallbackServerContext* context,
+                                         const v1::FetchOffsetsRequest* request,
+                                         v1::FetchOffsetsResponse* response) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
+                                       const v1::ListGroupsRequest* request,
+                                       v1::ListGroupsResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeGroup(grpc::CallbackServerContext* context,
+                                          const v1::DescribeGroupRequest* request,
+                                          v1::DescribeGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ResetOffsets(grpc::CallbackServerContext* context,
+                                         const v1::ResetOffsetsRequest* request,
+                                         v1::ResetOffsetsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context,
+                                        const v1::DeleteGroupRequest* request,
+                                        v1::DeleteGroupResponse* response) override;
+
+ private:
+  GroupCoordinator* coordinator_;
+};
+
+}  // namespace rill::broker

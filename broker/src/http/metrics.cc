@@ -1,0 +1,150 @@
+#include "http/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "partition/partition_manager.h"
+
+namespace rill::broker {
+
+const char* ApiName(Api api) {
+  static const char* kNames[] = {"produce",           "produce_stream",   "fetch",
+                                 "subscribe",         "list_offsets",     "create_topics",
+                                 "delete_topics",     "list_topics",      "describe_topics",
+                                 "create_partitions", "describe_configs", "alter_configs",
+                                 "describe_cluster",  "metadata"};
+  return kNames[static_cast<int>(api)];
+}
+
+double Histogram::BucketBound(int i) { return 50e-6 * std::pow(2.0, i); }
+
+void Histogram::Observe(double seconds) {
+  int i = 0;
+  while (i < kBuckets && seconds > BucketBound(i)) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+}
+
+void Histogram::Render(std::string* out, const std::string& name, const std::string& labels) const {
+  char buf[256];
+  uint64_t cumulative = 0;
+  std::string sep = labels.empty() ? "" : ",";
+  for (int i = 0; i <= kBuckets; ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    if (i < kBuckets) {
+      snprintf(buf, sizeof buf, "%s_bucket{%s%sle=\"%g\"} %lu\n", name.c_str(), labels.c_str(),
+               sep.c_str(), BucketBound(i), static_cast<unsigned long>(cumulative));
+    } else {
+      snprintf(buf, sizeof buf, "%s_bucket{%s%sle=\"+Inf\"} %lu\n", name.c_str(), labels.c_str(),
+               sep.c_str(), static_cast<unsigned long>(cumulative));
+    }
+    *out += buf;
+  }
+  snprintf(buf, sizeof buf, "%s_sum{%s} %.6f\n%s_count{%s} %lu\n", name.c_str(), labels.c_str(),
+           sum_us_.load(std::memory_order_relaxed) / 1e6, name.c_str(), labels.c_str(),
+           static_cast<unsigned long>(count_.load(std::memory_order_relaxed)));
+  *out += buf;
+}
+
+void Metrics::RecordRequest(Api api, std::chrono::steady_clock::time_point start, bool error) {
+  auto& a = apis_[static_cast<int>(api)];
+  a.requests.fetch_add(1, std::memory_order_relaxed);
+  if (error) a.errors.fetch_add(1, std::memory_order_relaxed);
+  a.latency.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+void Metrics::RecordDurable(std::chrono::steady_clock::time_point appended) {
+  durable_latency_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - appended).count());
+}
+
+void Metrics::RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes) {
+  flush_latency_.Observe(std::chrono::duration<double>(elapsed).count());
+  flush_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+std::string Metrics::Render(const PartitionManager* partitions) const {
+  std::string out;
+  out.reserve(16384);
+  char buf[512];
+  out +=
+      "# HELP rill_requests_total Requests handled, per API.\n# TYPE rill_requests_total counter\n";
+  for (int i = 0; i < static_cast<int>(Api::kCount); ++i) {
+    snprintf(buf, sizeof buf, "rill_requests_total{api=\"%s\"} %lu\n", ApiName(Api(i)),
+             static_cast<unsigned long>(apis_[i].requests.load(std::memory_order_relaxed)));
+    out += buf;
+  }
+  out +=
+      "# HELP rill_request_errors_total Requests that failed as a whole, per API.\n"
+      "# TYPE rill_request_errors_total counter\n";
+  for (int i = 0; i < static_cast<int>(Api::kCount); ++i) {
+    snprintf(buf, sizeof buf, "rill_request_errors_total{api=\"%s\"} %lu\n", ApiName(Api(i)),
+             static_cast<unsigned long>(apis_[i].errors.load(std::memory_order_relaxed)));
+    out += buf;
+  }
+  out +=
+      "# HELP rill_request_latency_seconds Request latency, per API.\n"
+      "# TYPE rill_request_latency_seconds histogram\n";
+  for (int i = 0; i < static_cast<int>(Api::kCount); ++i) {
+    apis_[i].latency.Render(&out, "rill_request_latency_seconds",
+                            std::string("api=\"") + ApiName(Api(i)) + "\"");
+  }
+  out +=
+      "# HELP rill_produce_durable_latency_seconds From append to durable (flush policy).\n"
+      "# TYPE rill_produce_durable_latency_seconds histogram\n";
+  durable_latency_.Render(&out, "rill_produce_durable_latency_seconds", "");
+  out +=
+      "# HELP rill_log_flush_latency_seconds One fsync round of a partition log.\n"
+      "# TYPE rill_log_flush_latency_seconds histogram\n";
+  flush_latency_.Render(&out, "rill_log_flush_latency_seconds", "");
+  snprintf(buf, sizeof buf,
+           "# HELP rill_log_flush_bytes_total Bytes made durable by log fsync rounds.\n"
+           "# TYPE rill_log_flush_bytes_total counter\nrill_log_flush_bytes_total %lu\n",
+           static_cast<unsigned long>(flush_bytes_.load(std::memory_order_relaxed)));
+  out += buf;
+  snprintf(buf, sizeof buf,
+           "# TYPE rill_bytes_in_total counter\nrill_bytes_in_total %lu\n"
+           "# TYPE rill_bytes_out_total counter\nrill_bytes_out_total %lu\n"
+           "# TYPE rill_inflight_produce_bytes gauge\nrill_inflight_produce_bytes %ld\n",
+           static_cast<unsigned long>(bytes_in_.load(std::memory_order_relaxed)),
+           static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
+           static_cast<long>(inflight_.load(std::memory_order_relaxed)));
+  out += buf;
+  if (partitions != nullptr) {
+    auto all = partitions->All();
+    out += "# TYPE rill_partition_size_bytes gauge\n";
+    for (const auto& p : all) {
+      snprintf(buf, sizeof buf, "rill_partition_size_bytes{topic=\"%s\",partition=\"%d\"} %lu\n",
+               p->topic().c_str(), p->partition(),
+               static_cast<unsigned long>(p->log().size_bytes()));
+      out += buf;
+    }
+    out += "# TYPE rill_partition_log_start_offset gauge\n";
+    for (const auto& p : all) {
+      snprintf(buf, sizeof buf,
+               "rill_partition_log_start_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
+               p->topic().c_str(), p->partition(),
+               static_cast<long>(p->log().log_start_offset().value()));
+      out += buf;
+    }
+    out += "# TYPE rill_partition_log_end_offset gauge\n";
+    for (const auto& p : all) {
+      snprintf(
+          buf, sizeof buf, "rill_partition_log_end_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
+          p->topic().c_str(), p->partition(), static_cast<long>(p->log().log_end_offset().value()));
+      out += buf;
+    }
+    out += "# TYPE rill_partition_high_watermark gauge\n";
+    for (const auto& p : all) {
+      snprintf(buf, sizeof buf,
+               "rill_partition_high_watermark{topic=\"%s\",partition=\"%d\"} %ld\n",
+               p->topic().c_str(), p->partition(), static_cast<long>(p->high_watermark().value()));
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace rill::broker

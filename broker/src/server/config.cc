@@ -1,0 +1,296 @@
+#include "rill/broker/config.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+
+#include "controller/topic_config.h"
+
+namespace rill::broker {
+
+bool BrokerConfig::has_role(const std::string& r) const {
+  return std::find(roles.begin(), roles.end(), r) != roles.end();
+}
+
+Result<HostPort> ParseHostPort(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument("'" + s + "' is not host:port");
+  }
+  HostPort hp;
+  hp.host = s.substr(0, colon);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') {
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
+  }
+  std::string port = s.substr(colon + 1);
+  int32_t p = -1;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p < 0 || p > 65535) {
+    return Status::InvalidArgument("'" + s + "' has a bad port (0..65535)");
+  }
+  hp.port = p;
+  if (hp.host.empty()) hp.host = "0.0.0.0";
+  return hp;
+}
+
+Result<std::vector<Voter>> ParseVoters(const std::string& s) {
+  std::vector<Voter> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string entry =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? s.size() + 1 : comma + 1;
+    if (entry.empty()) continue;
+    auto at = entry.find('@');
+    if (at == std::string::npos) {
+      return Status::InvalidArgument("voter '" + entry + "' is not id@host:port");
+    }
+    Voter v;
+    std::string id = entry.substr(0, at);
+    auto [ptr, ec] = std::from_chars(id.data(), id.data() + id.size(), v.node_id);
+    if (ec != std::errc() || ptr != id.data() + id.size() || v.node_id < 0) {
+      return Status::InvalidArgument("voter '" + entry + "' has a bad node id");
+    }
+    RILL_ASSIGN_OR_RETURN(v.address, ParseHostPort(entry.substr(at + 1)));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> BrokerTopicDefaults(const BrokerConfig& config) {
+  std::map<std::string, std::string> d = config.topic_defaults;
+  d.emplace("flush.policy", config.flush_policy);
+  d.emplace("flush.interval.ms", std::to_string(config.flush_interval_ms));
+  return d;
+}
+
+namespace {
+
+// Turns the TOML file into "--section.key value..." arguments placed before the real command
+// line, so that every file key is exactly a command-line option and the command line wins.
+Status ConfigFileArgs(const std::string& path, std::vector<std::string>* out) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("--config: cannot read '" + path + "'");
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_config(in);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("--config '" + path + "': " + e.what());
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    if (item.inputs.empty()) continue;                     // an empty list keeps the default
+    out->push_back("--" + item.fullname());
+    for (const auto& v : item.inputs) out->push_back(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
+  BrokerConfig c;
+  CLI::App app{"rill-broker: a Rill broker node", "rill-broker"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  std::string config_path;
+  app.add_option("--config", config_path, "TOML config file (command-line options win)");
+  app.add_option("--node.id", c.node_id, "This node's id (unique in the cluster)");
+  app.add_option("--node.roles", c.roles, "broker, controller or both")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(CLI::IsMember({"broker", "controller"}));
+  app.add_option("--node.rack", c.rack, "Rack id (informational)");
+  app.add_option("--data.dir,--data-dir", c.data_dir, "Directory for logs and metadata");
+  std::string client = c.client_listener.ToString(), internal = c.internal_listener.ToString(),
+              http = c.http_listener.ToString();
+  app.add_option("--listeners.client", client, "Client gRPC API host:port (port 0 = any free)");
+  app.add_option("--listeners.internal", internal,
+                 "Internal gRPC (controller, replication) host:port (port 0 = any free)");
+  app.add_option("--listeners.http", http, "HTTP /metrics /healthz /readyz host:port");
+  app.add_option("--listeners.advertised_host", c.advertised_host,
+                 "Host name given to clients in metadata");
+  app.add_option("--listeners.ports_file,--ports-file", c.ports_file,
+                 "Write the bound ports (client=, internal=, http=) to this file");
+  app.add_option("--controller.voters", c.voters,
+                 "Controller quorum: id@host:port,... (internal listeners)");
+  app.add_option("--controller.cluster_id", c.cluster_id, "Cluster id when bootstrapping");
+  app.add_option("--controller.tick_ms", c.tick_ms, "Raft tick")->check(CLI::Range(1, 10000));
+  app.add_option("--controller.election_ticks", c.election_ticks, "Raft election timeout in ticks")
+      ->check(CLI::Range(2, 100000));
+  app.add_option("--controller.heartbeat_ticks", c.heartbeat_ticks, "Raft heartbeat in ticks")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--controller.snapshot_every_records", c.snapshot_every_records,
+                 "Metadata snapshot interval in records");
+  app.add_option("--flush.policy", c.flush_policy, "Default flush policy: group | interval | none")
+      ->check(CLI::IsMember({"group", "interval", "none"}));
+  app.add_option("--flush.interval_ms", c.flush_interval_ms, "fsync period for policy interval")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--storage.preallocate_bytes", c.preallocate_bytes,
+                 "Bytes each partition's active segment is zero-filled ahead of its end, so group "
+                 "fsyncs overwrite written space (0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 34));
+  app.add_option("--storage.cache_behind_bytes", c.cache_behind_bytes,
+                 "Page cache kept per partition behind the synced end; older synced data is "
+                 "dropped from the cache after each fsync (-1 = keep, the kernel decides)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+  app.add_option("--storage.standby_segment_bytes", c.standby_segment_bytes,
+                 "First standby segment of a partition whose fsync groups are small: zeros written "
+                 "between groups (at most twice the appended bytes) and rolled into early, so "
+                 "group fsyncs overwrite written space; each next one doubles up to segment.bytes "
+                 "(0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--storage.remove_step_bytes", c.remove_step_bytes,
+                 "Files that retention or truncation drop are shrunk in steps of this many bytes, "
+                 "each synced, before the unlink, so the disk's trim of the freed blocks never "
+                 "stalls other fsyncs for long (0 = unlink at once)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--storage.remove_bytes_per_sec", c.remove_bytes_per_sec,
+                 "Rate at which dropped files are shrunk (0 = no pause between steps)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app.add_option("--storage.min_free_bytes", c.min_free_bytes,
+                 "Produce is refused (RESOURCE_EXHAUSTED, retried by clients) while the disk "
+                 "holding data.dir has less free space than this, and accepted again once space "
+                 "is freed (0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
+  app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--topic.replication_factor", c.default_replication_factor,
+                 "Default replication factor of a new topic")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--topic.max_partitions", c.max_partitions_per_topic,
+                 "Upper bound on a topic's partition count")
+      ->check(CLI::Range(1, 1000000));
+  std::vector<std::string> topic_configs;
+  app.add_option("--topic.configs", topic_configs,
+                 "Broker-wide topic config defaults: key=value,... (e.g. retention.ms=604800000)")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--limits.max_inflight_produce_bytes", c.max_inflight_produce_bytes,
+                 "Produce bytes in flight on the whole broker")
+      ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
+  app.add_option("--limits.max_inflight_produce_bytes_per_stream",
+                 c.max_inflight_produce_bytes_per_stream,
+                 "Produce bytes in flight on one ProduceStream before reading pauses")
+      ->check(CLI::Range(int64_t{1} << 16, int64_t{1} << 40));
+  app.add_option("--limits.fetch_max_bytes", c.fetch_max_bytes,
+                 "Bound on one Fetch response or Subscribe message")
+      ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--limits.fetch_partition_max_bytes", c.fetch_partition_max_bytes,
+                 "Per-partition fetch bytes when the request says 0")
+      ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--limits.fetch_max_wait_ms", c.fetch_max_wait_ms, "Cap on a long poll's wait")
+      ->check(CLI::Range(0, 3600000));
+  app.add_option("--limits.max_request_bytes", c.max_request_bytes,
+                 "Largest gRPC request message accepted")
+      ->check(CLI::Range(1 << 16, 1 << 30));
+  app.add_option("--limits.produce_timeout_ms", c.produce_timeout_ms,
+                 "Longest acks=1/-1 wait for durability before REQUEST_TIMED_OUT (caps a "
+                 "request's timeout_ms; used when it says 0)")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--limits.io_threads", c.io_threads, "Threads for long polls and pushes")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--groups.offsets_partitions", c.groups_offsets_partitions,
+                 "Partitions of __consumer_offsets when it is created")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--groups.offsets_replication_factor", c.groups_offsets_replication_factor,
+                 "Replication factor of __consumer_offsets (0 = topic.replication_factor)")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--groups.max_groups", c.groups_max_groups,
+                 "Groups one coordinator node holds; more get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 10000000));
+  app.add_option("--groups.max_members", c.groups_max_members,
+                 "Members of one group; more joins get RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--groups.session_timeout_ms", c.groups_session_timeout_ms,
+                 "Session timeout of a member that asks for 0")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.min_session_timeout_ms", c.groups_min_session_timeout_ms,
+                 "Lower bound on a member's session timeout")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.max_session_timeout_ms", c.groups_max_session_timeout_ms,
+                 "Upper bound on a member's session timeout")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--groups.heartbeat_interval_ms", c.groups_heartbeat_interval_ms,
+                 "Heartbeat interval told to members")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--log.retention_check_interval_ms,--log.retention.check.interval.ms",
+                 c.retention_check_interval_ms,
+                 "How often retention.ms and retention.bytes are applied to every partition")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--log.level", c.log_level, "trace | debug | info | warn | error | off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  // Find --config first, expand the file into arguments, then parse file + command line.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[i + 1];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    }
+  }
+  if (!config_path.empty()) {
+    RILL_RETURN_IF_ERROR(ConfigFileArgs(config_path, &args));
+  }
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    return Status::NotFound(app.help());
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(e.what());
+  }
+
+  RILL_ASSIGN_OR_RETURN(c.client_listener, ParseHostPort(client));
+  RILL_ASSIGN_OR_RETURN(c.internal_listener, ParseHostPort(internal));
+  RILL_ASSIGN_OR_RETURN(c.http_listener, ParseHostPort(http));
+  for (const auto& kv : topic_configs) {
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument("--topic.configs: '" + kv + "' is not key=value");
+    }
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    // Checked here, not when the first topic uses it: a bad default would otherwise be shown on
+    // every new topic and applied by nothing.
+    Status valid = ValidateTopicConfigEntry(key, value);
+    if (!valid.ok()) return Status::InvalidArgument("--topic.configs: " + valid.message());
+    c.topic_defaults[key] = value;
+  }
+  if (c.roles.empty()) return Status::InvalidArgument("--node.roles: at least one role");
+  if (c.data_dir.empty()) return Status::InvalidArgument("--data.dir is empty");
+  auto voters = ParseVoters(c.voters);
+  if (!voters.ok())
+    return Status::InvalidArgument("--controller.voters: " + voters.status().message());
+  if (c.node_id < 0) return Status::InvalidArgument("--node.id must be >= 0");
+  // A controller is a voter of the metadata quorum; a broker-only node follows it as a learner.
+  const bool listed =
+      voters->empty() || std::any_of(voters->begin(), voters->end(),
+                                     [&](const Voter& v) { return v.node_id == c.node_id; });
+  const std::string node = "node " + std::to_string(c.node_id);
+  if (!c.has_role("broker")) {
+    return Status::InvalidArgument(
+        "--node.roles: a controller-only node is not supported yet (it would still host "
+        "partitions); give " +
+        node + " roles broker,controller");
+  }
+  if (c.has_role("controller") && !listed) {
+    return Status::InvalidArgument(
+        "--node.roles includes controller, but " + node + " is not in --controller.voters '" +
+        c.voters +
+        "': list it there, or give it roles = [\"broker\"] to follow the quorum as a "
+        "learner");
+  }
+  if (!c.has_role("controller") && listed) {
+    return Status::InvalidArgument(node + " is in --controller.voters '" + c.voters +
+                                   "' but --node.roles lacks controller: a voter is a controller");
+  }
+  return c;
+}
+
+}  // namespace rill::broker
