@@ -71,12 +71,12 @@ class ConsumerImpl {
   struct PartitionState {
     int64_t position = -1;        // next offset for the user; -1: unknown (reset pending)
     int64_t fetch_position = -1;  // next offset to fetch (ahead of position)
-    uint64_t epoch = 0;  // changed by every seek; unique across partition states (NextEpoch)
-    uint64_t fetch_call = 0;   // the Fetch in flight that asks for this partition; 0: none
-    int64_t retry_at_ms = 0;   // after a leader error: not fetched before this (MonotonicMs)
+    uint64_t epoch = 0;         // changed by every seek; unique across partition states (NextEpoch)
+    uint64_t fetch_call = 0;    // the Fetch in flight that asks for this partition; 0: none
+    int64_t retry_at_ms = 0;    // after a leader error: not fetched before this (MonotonicMs)
     int32_t leader_errors = 0;  // leader errors in a row; each doubles the backoff
-    Status error;                // an unrecoverable error, reported once by Poll
-    bool stopped = false;        // after an error: not fetched until sought again
+    Status error;               // an unrecoverable error, reported once by Poll
+    bool stopped = false;       // after an error: not fetched until sought again
     bool use_committed = false;  // group: start at the committed offset (FetchOffsets)
     bool revoking = false;       // group: revoked or lost; never fetched or returned again
   };
@@ -178,7 +178,8 @@ class ConsumerImpl {
   // following leader changes with metadata refreshes and backoff for up to request_timeout_ms.
   Result<std::map<TopicPartition, int64_t>> ListOffsets(const std::vector<TopicPartition>& tps,
                                                         int64_t spec);
-  // Resolves partitions without a position per auto_offset_reset; false on a transport error.
+  // Resolves partitions without a position per auto_offset_reset; false when some must be asked
+  // again (their leader moved or could not be reached).
   bool ResetPositions();
   // Decodes the next batch of the chunk into `out`; false when the chunk is used up.
   Status DecodeBatch(FetchedChunk& chunk, PartitionState& st, std::vector<ConsumerRecord>* out);
@@ -199,8 +200,8 @@ class ConsumerImpl {
   // The Fetches in flight by call id, at most one per broker; guarded by mu_. The fetcher thread
   // owns them; Close cancels them.
   std::map<uint64_t, std::unique_ptr<FetchCall>> fetch_calls_;
-  uint64_t last_fetch_call_ = 0;  // guarded by mu_
-  bool need_metadata_ = false;    // guarded by mu_: a leader error asked for a refresh
+  uint64_t last_fetch_call_ = 0;              // guarded by mu_
+  bool need_metadata_ = false;                // guarded by mu_: a leader error asked for a refresh
   int64_t last_metadata_ms_ = INT64_MIN / 2;  // fetcher thread: when metadata was last refreshed
   std::thread fetcher_;
 
@@ -226,8 +227,7 @@ class ConsumerImpl {
 };
 
 ConsumerImpl::ConsumerImpl(const ConsumerConfig& config)
-    : config_(config),
-      meta_(config.bootstrap, config.request_timeout_ms) {
+    : config_(config), meta_(config.bootstrap, config.request_timeout_ms) {
   if (!config_.group_id.empty()) {
     internal::GroupMembershipConfig mc;
     mc.group_id = config_.group_id;
@@ -409,8 +409,7 @@ ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<Topi
       es = Status(es.code(), tp.ToString() + ": " + es.message());
       // A leader that does not know the topic yet lags behind the metadata that named it; the
       // bootstrap fallback's UNKNOWN_TOPIC means the topic does not exist.
-      if (IsRetriableErrorCode(r.error()) ||
-          (r.error() == v1::UNKNOWN_TOPIC && leader_known[tp])) {
+      if (IsRetriableErrorCode(r.error()) || (r.error() == v1::UNKNOWN_TOPIC && leader_known[tp])) {
         out.retry.push_back(tp);
         out.retry_reason = es;
       } else {
@@ -705,10 +704,9 @@ void ConsumerImpl::HandleFetchLocked(FetchCall& call) {
     if (r.error() == v1::OFFSET_OUT_OF_RANGE) {
       st.leader_errors = 0;
       if (config_.auto_offset_reset == OffsetReset::kError) {
-        st.error =
-            Status::OutOfRange(tp.ToString() + ": offset " + std::to_string(st.fetch_position) +
-                               " is out of range [" + std::to_string(r.log_start_offset()) + ", " +
-                               std::to_string(r.high_watermark()) + "]");
+        st.error = Status::OutOfRange(
+            tp.ToString() + ": offset " + std::to_string(st.fetch_position) + " is out of range [" +
+            std::to_string(r.log_start_offset()) + ", " + std::to_string(r.high_watermark()) + "]");
         any = true;
       } else {
         st.position = -1;

@@ -97,16 +97,22 @@ class BrokerProcess {
   void Launch(std::vector<std::string> extra = {},
               const std::optional<ClusterMember>& member = std::nullopt) {
     std::filesystem::remove(ports_file());
-    const std::string internal =
-        "127.0.0.1:" + std::to_string(member ? member->internal_port : 0);
+    const std::string internal = "127.0.0.1:" + std::to_string(member ? member->internal_port : 0);
     const std::string voters = member ? member->voters : "1@127.0.0.1:0";
-    std::vector<std::string> argv = {RILL_BROKER_BINARY, "--data.dir",
-                                     dir_ + "/data",     "--listeners.client",
-                                     "127.0.0.1:0",      "--listeners.internal",
-                                     internal,           "--listeners.http",
-                                     "127.0.0.1:0",      "--controller.voters",
-                                     voters,             "--ports-file",
-                                     ports_file(),       "--storage.preallocate_bytes",
+    std::vector<std::string> argv = {RILL_BROKER_BINARY,
+                                     "--data.dir",
+                                     dir_ + "/data",
+                                     "--listeners.client",
+                                     "127.0.0.1:0",
+                                     "--listeners.internal",
+                                     internal,
+                                     "--listeners.http",
+                                     "127.0.0.1:0",
+                                     "--controller.voters",
+                                     voters,
+                                     "--ports-file",
+                                     ports_file(),
+                                     "--storage.preallocate_bytes",
                                      "1048576"};
     if (member) {
       argv.push_back("--node.id");

@@ -42,8 +42,7 @@ class ClientClusterTest : public ::testing::Test {
       voters += std::to_string(id) + "@127.0.0.1:" + std::to_string(port);
     }
     for (int id = 1; id <= kNodes; ++id) {
-      brokers_.push_back(
-          std::make_unique<BrokerProcess>(dir_ + "/node" + std::to_string(id)));
+      brokers_.push_back(std::make_unique<BrokerProcess>(dir_ + "/node" + std::to_string(id)));
       brokers_.back()->Launch({}, BrokerProcess::ClusterMember{id, internal_ports[id - 1], voters});
     }
     for (auto& b : brokers_) {
@@ -114,8 +113,8 @@ class ClientClusterTest : public ::testing::Test {
 TEST_F(ClientClusterTest, ConsumerBootstrappedAtOneNodeReadsEveryPartitionFromItsLeader) {
   constexpr int kPartitions = 6;
   constexpr int kPerPartition = 200;
-  auto created = admin_->CreateTopics(
-      {NewTopic{.name = "spread", .partitions = kPartitions, .replication_factor = 1}});
+  auto created = admin_->CreateTopics({NewTopic{
+      .name = "spread", .partitions = kPartitions, .replication_factor = 1, .configs = {}}});
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   ASSERT_TRUE(Admin::FirstError(*created).ok()) << Admin::FirstError(*created).ToString();
   const std::map<int32_t, int32_t> leaders = WaitForLeaders("spread", kPartitions);

@@ -1,0 +1,121 @@
+#include "broker_lifecycle.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "metadata_image.h"
+#include "rill/internal/v1/metadata.pb.h"
+#include "rill/internal/v1/raft.pb.h"
+
+namespace rill::broker {
+
+namespace pb = internal::v1;
+using Results = std::vector<TopicOpResult>;
+
+BrokerLifecycle::BrokerLifecycle(const ControllerConfig& config, RaftDriver& driver,
+                                 const MetadataImage& working, QuorumController& operations)
+    : config_(config), driver_(driver), working_(working), operations_(operations) {}
+
+void BrokerLifecycle::RecordHeartbeat(NodeId id) { last_heartbeat_tick_[id] = driver_.ticks(); }
+
+void BrokerLifecycle::Tick() {
+  const raft::RaftNode& raft = driver_.raft();
+  const bool leader = driver_.IsLeader();
+  // Register this broker once a leader exists (and again if its address changed).
+  // A learner hears of the leader only once the leader replicates to it, which it does once the
+  // registration is committed: it registers through the voters in turn (see
+  // QuorumController::Execute).
+  if (!registration_in_flight_ && driver_.ticks() >= next_registration_tick_ &&
+      (raft.leader() != raft::kNoNode || raft.is_learner()) && !SelfRegistered()) {
+    registration_in_flight_ = true;
+    pb::ForwardRequest op;
+    auto* r = op.mutable_register_broker();
+    r->set_node_id(config_.self.node_id.value());
+    r->set_host(config_.self.host);
+    r->set_port(config_.self.port);
+    r->set_internal_port(config_.self.internal_port);
+    r->set_rack(config_.self.rack);
+    operations_.Execute(
+        op,
+        [this](Results results) {
+          registration_in_flight_ = false;
+          if (!results.empty() && results[0].error != v1::NONE) {
+            spdlog::info("controller {}: broker registration not done yet: {}",
+                         config_.node_id.value(), results[0].message);
+            next_registration_tick_ = driver_.ticks() + config_.heartbeat_ticks * 2 + 1;
+          } else if (driver_.raft().is_learner()) {
+            // Committed on the leader; this node's image shows it once the leader replicates
+            // the record here. Give it an election timeout before registering again.
+            next_registration_tick_ = driver_.ticks() + config_.election_ticks;
+          }
+        },
+        false);
+  }
+  // Broker liveness: the leader tracks heartbeats and fences; the others send them.
+  if (leader) {
+    if (!was_leader_) {
+      was_leader_ = true;
+      last_heartbeat_tick_.clear();
+      for (const auto& [id, b] : working_.brokers) last_heartbeat_tick_[id] = driver_.ticks();
+    }
+    last_heartbeat_tick_[config_.self.node_id] = driver_.ticks();
+    if (!repair_in_flight_) MaybeFenceAndElect();
+  } else {
+    was_leader_ = false;
+    if (raft.leader() != raft::kNoNode && !heartbeat_in_flight_ &&
+        driver_.ticks() >= next_heartbeat_tick_) {
+      heartbeat_in_flight_ = true;
+      pb::ForwardRequest op;
+      op.mutable_broker_heartbeat()->set_node_id(config_.self.node_id.value());
+      operations_.Execute(
+          op,
+          [this](Results) {
+            heartbeat_in_flight_ = false;
+            next_heartbeat_tick_ = driver_.ticks() + std::max<uint64_t>(1, SessionTicks() / 3);
+          },
+          false);
+    }
+  }
+}
+
+void BrokerLifecycle::MaybeFenceAndElect() {
+  std::set<NodeId> fence;
+  for (const auto& [id, b] : working_.brokers) {
+    if (b.fenced || id == config_.self.node_id) continue;
+    auto [it, inserted] = last_heartbeat_tick_.emplace(id, driver_.ticks());
+    if (driver_.ticks() - it->second > SessionTicks()) fence.insert(id);
+  }
+  // Without a fencing, scan for leaderless partitions only now and then.
+  if (fence.empty() && driver_.ticks() % 10 != 0) return;
+  constexpr size_t kMaxPartitionChangesPerBatch = 1000;
+  std::vector<pb::MetadataRecord> records =
+      FenceAndElect(working_, fence, kMaxPartitionChangesPerBatch);
+  if (records.empty()) return;
+  for (NodeId id : fence) {
+    spdlog::warn("controller {}: fencing broker {}: no heartbeat for {} ms",
+                 config_.node_id.value(), id.value(), config_.broker_session_timeout_ms);
+  }
+  pb::MetadataBatch batch;
+  for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
+  repair_in_flight_ = true;
+  driver_.Propose(batch.SerializeAsString(), [this](const Status& st) {
+    repair_in_flight_ = false;
+    if (!st.ok()) {
+      spdlog::info("controller {}: fencing/leader election not applied: {}",
+                   config_.node_id.value(), st.ToString());
+    }
+  });
+}
+
+bool BrokerLifecycle::SelfRegistered() const {
+  auto it = working_.brokers.find(config_.self.node_id);
+  if (it == working_.brokers.end()) return false;
+  const BrokerRegistration& b = it->second;
+  return !b.fenced && b.host == config_.self.host && b.port == config_.self.port &&
+         b.internal_port == config_.self.internal_port && b.rack == config_.self.rack;
+}
+
+}  // namespace rill::broker

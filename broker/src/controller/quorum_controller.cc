@@ -1,0 +1,426 @@
+#include "quorum_controller.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/wire_errors.h"
+#include "metadata_image.h"
+#include "topic_config.h"
+#include "topic_rules.h"
+
+namespace rill::broker {
+namespace {
+
+namespace pb = internal::v1;
+using Results = std::vector<TopicOpResult>;
+using ResultsCallback = Controller::ResultsCallback;
+
+// Bounds (docs/STYLE.md §9: a limit on everything).
+constexpr size_t kMaxWaitingForLeader = 4096;  // operations waiting for a leader to be known
+constexpr int kForwardTimeoutMs = 10000;
+
+std::string RandomId() {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::random_device rd;
+  std::mt19937_64 gen((uint64_t(rd()) << 32) ^ rd());
+  std::string id(22, ' ');
+  for (char& c : id) c = kAlphabet[gen() % 64];
+  return id;
+}
+
+// The topics an operation names, one result each.
+std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
+  switch (op.op_case()) {
+    case pb::ForwardRequest::kCreateTopics: {
+      std::vector<std::string> out;
+      for (const auto& t : op.create_topics().topics()) out.push_back(t.name());
+      return out;
+    }
+    case pb::ForwardRequest::kDeleteTopics:
+      return {op.delete_topics().topics().begin(), op.delete_topics().topics().end()};
+    case pb::ForwardRequest::kCreatePartitions:
+      return {op.create_partitions().topic()};
+    case pb::ForwardRequest::kAlterConfigs:
+      return {op.alter_configs().topic()};
+    case pb::ForwardRequest::kRegisterBroker:
+    case pb::ForwardRequest::kBrokerHeartbeat:
+      return {""};
+    case pb::ForwardRequest::OP_NOT_SET:
+      break;
+  }
+  return {};
+}
+
+Results FailAll(const pb::ForwardRequest& op, v1::ErrorCode code, const std::string& message) {
+  Results out;
+  for (std::string& t : TopicsOf(op)) out.push_back({std::move(t), code, message});
+  return out;
+}
+
+// Collects the per-topic results of one operation and calls `done` once all are in.
+class ResultCollector {
+ public:
+  ResultCollector(size_t n, ResultsCallback done)
+      : results_(n), remaining_(n), done_(std::move(done)) {
+    if (n == 0) Finish();
+  }
+  void Set(size_t i, TopicOpResult r) {
+    results_[i] = std::move(r);
+    if (--remaining_ == 0) Finish();
+  }
+
+ private:
+  void Finish() {
+    if (done_) done_(std::move(results_));
+    done_ = nullptr;
+  }
+  Results results_;
+  size_t remaining_;
+  ResultsCallback done_;
+};
+
+}  // namespace
+
+QuorumController::QuorumController(const ControllerConfig& config, RaftDriver& driver,
+                                   const MetadataImage& working, HeartbeatSink heartbeat_sink)
+    : config_(config),
+      driver_(driver),
+      working_(working),
+      heartbeat_sink_(std::move(heartbeat_sink)) {}
+
+void QuorumController::Submit(pb::ForwardRequest op, ResultsCallback done, bool forwarded) {
+  auto shared_op = std::make_shared<pb::ForwardRequest>(std::move(op));
+  driver_.Post([this, shared_op, done = std::move(done), forwarded](const Status& st) mutable {
+    if (!st.ok()) {
+      done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
+      return;
+    }
+    Execute(*shared_op, std::move(done), forwarded);
+  });
+}
+
+void QuorumController::MaybeBootstrapClusterId() {
+  const raft::RaftNode& raft = driver_.raft();
+  // Bootstrap: the first leader of a new metadata log writes the cluster id (first one wins).
+  if (driver_.IsLeader() && working_.cluster_id.empty() &&
+      cluster_id_proposed_term_ != raft.term()) {
+    cluster_id_proposed_term_ = raft.term();
+    pb::MetadataBatch batch;
+    *batch.add_records() =
+        ClusterIdRecordOf(config_.cluster_id.empty() ? RandomId() : config_.cluster_id);
+    Propose(batch, [](const Status&) {});
+  }
+}
+
+void QuorumController::ExpireWaiting() {
+  // Operations that waited for a leader beyond their deadline.
+  const uint64_t ticks = driver_.ticks();
+  while (!waiting_for_leader_.empty() && ticks >= waiting_for_leader_.front().deadline_tick) {
+    RaftDriver::Task t = std::move(waiting_for_leader_.front().task);
+    waiting_for_leader_.pop_front();
+    t(Status::Timeout("no active controller was elected in time"));
+  }
+}
+
+void QuorumController::FailWaiting(const Status& st) {
+  std::deque<Waiting> waiting;
+  waiting.swap(waiting_for_leader_);
+  for (Waiting& w : waiting) w.task(st);
+}
+
+void QuorumController::Propose(const pb::MetadataBatch& batch,
+                               std::function<void(const Status&)> done) {
+  driver_.Propose(batch.SerializeAsString(), std::move(done));
+}
+
+void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback done, bool forwarded) {
+  if (!driver_.failed().ok()) {
+    done(FailAll(op, v1::BROKER_NOT_AVAILABLE, driver_.failed().message()));
+    return;
+  }
+  const raft::RaftNode& raft = driver_.raft();
+  if (!driver_.IsLeader()) {
+    NodeId leader = raft.leader();
+    if (forwarded) {
+      done(FailAll(
+          op, v1::NOT_COORDINATOR,
+          "node " + std::to_string(config_.node_id.value()) + " is not the active controller"));
+      return;
+    }
+    if (leader == raft::kNoNode && raft.is_learner() &&
+        op.op_case() == pb::ForwardRequest::kRegisterBroker) {
+      // A learner not yet registered knows no leader: ask the voters in turn; the one that
+      // leads takes it, the others answer NOT_COORDINATOR and the next attempt asks another.
+      const auto& voters = raft.configuration().voters;
+      leader = voters[next_voter_to_ask_++ % voters.size()];
+    }
+    if (leader == raft::kNoNode) {
+      // Wait for an election (bounded in count and time).
+      if (waiting_for_leader_.size() >= kMaxWaitingForLeader) {
+        done(FailAll(op, v1::RESOURCE_EXHAUSTED, "too many operations wait for a controller"));
+        return;
+      }
+      auto shared_op = std::make_shared<pb::ForwardRequest>(op);
+      uint64_t wait_ticks = std::max<uint64_t>(4 * uint64_t(config_.election_ticks),
+                                               10000 / uint64_t(config_.tick_ms));
+      waiting_for_leader_.push_back(
+          {driver_.ticks() + wait_ticks, [this, shared_op, done](const Status& st) mutable {
+             if (!st.ok()) {
+               done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
+               return;
+             }
+             Execute(*shared_op, std::move(done), false);
+           }});
+      return;
+    }
+    // Hand it to the active controller; its answer comes back on this thread.
+    auto shared_op = std::make_shared<pb::ForwardRequest>(op);
+    driver_.Forward(
+        leader, op, kForwardTimeoutMs,
+        [this, shared_op, done, leader](const grpc::Status& st, pb::ForwardResponse resp) {
+          driver_.Post([shared_op, done, st, resp = std::move(resp), leader](const Status& post) {
+            if (!post.ok()) {
+              done(FailAll(*shared_op, MetadataOpError(post, v1::UNKNOWN), post.message()));
+              return;
+            }
+            if (!st.ok()) {
+              v1::ErrorCode code = st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                                       ? v1::REQUEST_TIMED_OUT
+                                       : v1::NOT_COORDINATOR;
+              done(FailAll(*shared_op, code,
+                           "forwarding to the active controller (node " +
+                               std::to_string(leader.value()) + ") failed: " + st.error_message()));
+              return;
+            }
+            Results results;
+            for (const v1::TopicResult& r : resp.results()) {
+              results.push_back({r.topic(), r.error(), r.error_message()});
+            }
+            done(std::move(results));
+          });
+        });
+    return;
+  }
+  switch (op.op_case()) {
+    case pb::ForwardRequest::kCreateTopics:
+      return ExecuteCreateTopics(op, std::move(done));
+    case pb::ForwardRequest::kDeleteTopics:
+      return ExecuteDeleteTopics(op.delete_topics(), std::move(done));
+    case pb::ForwardRequest::kCreatePartitions:
+      return ExecuteCreatePartitions(op.create_partitions(), std::move(done));
+    case pb::ForwardRequest::kAlterConfigs:
+      return ExecuteAlterConfigs(op.alter_configs(), std::move(done));
+    case pb::ForwardRequest::kRegisterBroker:
+      return ExecuteRegisterBroker(op.register_broker(), std::move(done));
+    case pb::ForwardRequest::kBrokerHeartbeat:
+      heartbeat_sink_(NodeId(op.broker_heartbeat().node_id()));
+      return done({{"", v1::NONE, ""}});
+    case pb::ForwardRequest::OP_NOT_SET:
+      break;
+  }
+  done({});
+}
+
+void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, ResultsCallback done) {
+  const v1::CreateTopicsRequest& req = op.create_topics();
+  std::set<std::string> internal(op.internal_topics().begin(), op.internal_topics().end());
+  auto collector = std::make_shared<ResultCollector>(req.topics_size(), std::move(done));
+  std::vector<NodeId> brokers = UnfencedBrokers(working_);
+  std::map<std::string, int> seen;
+  for (const v1::NewTopic& t : req.topics()) seen[t.name()]++;
+  std::map<std::string, std::string> accepted_keys;  // collision key -> name, in this request
+
+  for (int i = 0; i < req.topics_size(); ++i) {
+    const v1::NewTopic& t = req.topics(i);
+    auto fail = [&](v1::ErrorCode code, std::string message) {
+      collector->Set(i, {t.name(), code, std::move(message)});
+    };
+    bool is_internal = internal.count(t.name()) != 0;
+    if (Status st = ValidateTopicName(t.name(), is_internal); !st.ok()) {
+      fail(v1::INVALID_TOPIC, st.message());
+      continue;
+    }
+    if (seen[t.name()] > 1) {
+      fail(v1::INVALID_REQUEST, "topic '" + t.name() + "' is listed more than once");
+      continue;
+    }
+    if (working_.FindTopic(t.name()) != nullptr) {
+      fail(v1::TOPIC_ALREADY_EXISTS, "topic '" + t.name() + "' already exists");
+      continue;
+    }
+    std::string collides;
+    std::string key = CollisionKey(t.name());
+    for (const auto& [name, topic] : working_.topics) {
+      if (CollisionKey(name) == key) collides = name;
+    }
+    if (auto it = accepted_keys.find(key); collides.empty() && it != accepted_keys.end()) {
+      collides = it->second;
+    }
+    if (!collides.empty()) {
+      fail(v1::INVALID_TOPIC, "topic '" + t.name() + "' collides with topic '" + collides +
+                                  "' ('.' and '_' are treated alike)");
+      continue;
+    }
+    int32_t partitions = t.partitions() == 0 ? config_.default_partitions : t.partitions();
+    if (Status st = ValidatePartitionCount(partitions, config_.max_partitions_per_topic);
+        !st.ok()) {
+      fail(v1::INVALID_PARTITIONS, st.message());
+      continue;
+    }
+    int32_t rf =
+        t.replication_factor() == 0 ? config_.default_replication_factor : t.replication_factor();
+    if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
+      fail(v1::INVALID_REPLICATION_FACTOR, st.message());
+      continue;
+    }
+    std::map<std::string, std::string> configs(t.configs().begin(), t.configs().end());
+    if (Status st = ValidateTopicConfigs(configs); !st.ok()) {
+      fail(v1::INVALID_CONFIG, st.message());
+      continue;
+    }
+    accepted_keys.emplace(key, t.name());
+    if (req.validate_only()) {
+      fail(v1::NONE, "");
+      continue;
+    }
+    std::string topic_id = RandomId();
+    pb::MetadataBatch batch;
+    *batch.add_records() = TopicRecordOf(t.name(), topic_id, is_internal);
+    size_t start = std::hash<std::string>()(topic_id);
+    auto assignment = AssignReplicas(brokers, 0, partitions, rf, start);
+    for (int32_t p = 0; p < partitions; ++p) {
+      *batch.add_records() = PartitionRecordOf(t.name(), topic_id, p, assignment[p]);
+    }
+    for (const auto& [k, v] : configs) {
+      *batch.add_records() = ConfigRecordOf(t.name(), topic_id, k, v, false);
+    }
+    std::string name = t.name();
+    Propose(batch, [collector, i, name](const Status& st) {
+      collector->Set(i,
+                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+    });
+  }
+}
+
+void QuorumController::ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req,
+                                           ResultsCallback done) {
+  auto collector = std::make_shared<ResultCollector>(req.topics_size(), std::move(done));
+  for (int i = 0; i < req.topics_size(); ++i) {
+    const std::string& name = req.topics(i);
+    const TopicMetadata* t = working_.FindTopic(name);
+    if (t == nullptr) {
+      collector->Set(i, {name, v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'"});
+      continue;
+    }
+    pb::MetadataBatch batch;
+    *batch.add_records() = RemoveTopicRecordOf(name, t->topic_id);
+    Propose(batch, [collector, i, name](const Status& st) {
+      collector->Set(i,
+                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+    });
+  }
+}
+
+void QuorumController::ExecuteCreatePartitions(const v1::CreatePartitionsRequest& req,
+                                               ResultsCallback done) {
+  const std::string& name = req.topic();
+  auto finish = [&](v1::ErrorCode code, std::string message) {
+    done({{name, code, std::move(message)}});
+  };
+  const TopicMetadata* t = working_.FindTopic(name);
+  if (t == nullptr) return finish(v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'");
+  int32_t current = static_cast<int32_t>(t->partitions.size());
+  int32_t total = req.new_total_count();
+  if (total <= current) {
+    return finish(v1::INVALID_PARTITIONS, "topic '" + name + "' has " + std::to_string(current) +
+                                              " partitions; the new count " +
+                                              std::to_string(total) +
+                                              " must be larger (partitions cannot be removed)");
+  }
+  if (Status st = ValidatePartitionCount(total, config_.max_partitions_per_topic); !st.ok()) {
+    return finish(v1::INVALID_PARTITIONS, st.message());
+  }
+  // New partitions keep the topic's replication factor.
+  int32_t rf = t->partitions.empty() ? 1 : static_cast<int32_t>(t->partitions[0].replicas.size());
+  std::vector<NodeId> brokers = UnfencedBrokers(working_);
+  if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
+    return finish(v1::INVALID_REPLICATION_FACTOR, st.message());
+  }
+  size_t start = std::hash<std::string>()(t->topic_id);
+  auto assignment = AssignReplicas(brokers, current, total - current, rf, start);
+  pb::MetadataBatch batch;
+  for (int32_t p = current; p < total; ++p) {
+    *batch.add_records() = PartitionRecordOf(name, t->topic_id, p, assignment[p - current]);
+  }
+  Propose(batch, [done = std::move(done), name](const Status& st) {
+    done({{name, MetadataOpError(st, v1::INVALID_PARTITIONS), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteAlterConfigs(const v1::AlterConfigsRequest& req,
+                                           ResultsCallback done) {
+  const std::string& name = req.topic();
+  const TopicMetadata* t = working_.FindTopic(name);
+  if (t == nullptr) {
+    done({{name, v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'"}});
+    return;
+  }
+  std::map<std::string, std::string> set(req.set().begin(), req.set().end());
+  if (Status st = ValidateTopicConfigs(set); !st.ok()) {
+    done({{name, v1::INVALID_CONFIG, st.message()}});
+    return;
+  }
+  for (const std::string& key : req.delete_()) {
+    bool known = false;
+    for (const TopicConfigDef& d : TopicConfigDefs()) known |= d.name == key;
+    if (!known) {
+      done({{name, v1::INVALID_CONFIG, "unknown topic config '" + key + "'"}});
+      return;
+    }
+    if (set.count(key) != 0) {
+      done({{name, v1::INVALID_CONFIG, "topic config '" + key + "' is both set and deleted"}});
+      return;
+    }
+  }
+  if (req.validate_only() || (set.empty() && req.delete__size() == 0)) {
+    done({{name, v1::NONE, ""}});
+    return;
+  }
+  pb::MetadataBatch batch;
+  for (const auto& [k, v] : set)
+    *batch.add_records() = ConfigRecordOf(name, t->topic_id, k, v, false);
+  for (const std::string& k : req.delete_()) {
+    *batch.add_records() = ConfigRecordOf(name, t->topic_id, k, "", true);
+  }
+  Propose(batch, [done = std::move(done), name](const Status& st) {
+    done({{name, MetadataOpError(st, v1::INVALID_CONFIG), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& req,
+                                             ResultsCallback done) {
+  if (req.node_id() <= 0) {
+    done({{"", v1::INVALID_REQUEST, "broker id must be > 0"}});
+    return;
+  }
+  BrokerRegistration b;
+  b.node_id = NodeId(req.node_id());
+  b.host = req.host();
+  b.port = req.port();
+  b.internal_port = req.internal_port();
+  b.rack = req.rack();
+  pb::MetadataBatch batch;
+  *batch.add_records() = RegisterBrokerRecordOf(b);
+  Propose(batch, [done = std::move(done)](const Status& st) {
+    done({{"", MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()}});
+  });
+}
+
+}  // namespace rill::broker
