@@ -66,10 +66,10 @@ RetentionInfo Housekeeper::RunOnce() {
     ++partitions_trimmed;
     total.segments += r->segments;
     total.bytes += r->bytes;
+    segments_deleted_.fetch_add(static_cast<uint64_t>(r->segments), std::memory_order_relaxed);
+    bytes_deleted_.fetch_add(r->bytes, std::memory_order_relaxed);
   }
   passes_.fetch_add(1, std::memory_order_relaxed);
-  segments_deleted_.fetch_add(static_cast<uint64_t>(total.segments), std::memory_order_relaxed);
-  bytes_deleted_.fetch_add(total.bytes, std::memory_order_relaxed);
   if (total.segments > 0) {
     spdlog::info("retention pass: {} segment(s), {} bytes removed from {} partition(s)",
                  total.segments, total.bytes, partitions_trimmed);
