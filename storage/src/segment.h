@@ -17,6 +17,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rill/proto/status.h"
@@ -35,6 +36,9 @@ struct BatchMeta {
 };
 
 std::string SegmentFileName(Offset base, std::string_view ext);  // "000..123.log"
+
+// A recycling pool file is named `<end offset>.recycle` (docs/STORAGE.md, Recycling).
+inline constexpr std::string_view kPoolExt = ".recycle";
 
 // 1 MiB of zero bytes, for zero-fill writes.
 const std::string& Zeros();

@@ -164,6 +164,8 @@ class Log {
   Status ApplyConfig(const LogConfig& config);
 
  private:
+  // Defined in storage/src/log*.cc, one file per concern; storage/src/log.cc lists them and the
+  // locks each part expects.
   Log(FileSystem* fs, std::string dir, std::string name, LogConfig config, Clock clock);
 
   struct Waiter {
@@ -282,7 +284,7 @@ class Log {
   std::condition_variable flusher_cv_;  // the flusher waits for work here
   std::multimap<int64_t, std::function<void(Status)>> callbacks_;
   Status failure_;
-  std::atomic<bool> failed_{false};
+  std::atomic<bool> failed_{false};  // !failure_.ok(), readable without durable_mu_
   // Zero-fill state (flusher thread; synced_size_ under write_mu_): bytes of the last group
   // fsync, the active segment's size at that fsync, and whether a window fill is under way.
   std::atomic<int64_t> last_group_bytes_{0};
@@ -299,8 +301,7 @@ class Log {
   uint64_t standby_last_size_ = 0;
   bool standby_off_ = false;  // a standby write failed: no more (zero-fill is only a help)
   uint64_t appended_since_roll_ = 0;
-  std::mutex
-      cache_mu_;  // serialises DropCacheBehind  // !failure_.ok(), readable without durable_mu_
+  std::mutex cache_mu_;      // serialises DropCacheBehind
   int durable_waiters_ = 0;  // threads inside WaitDurable (skip notify when none)
   bool stopping_ = false;
   bool config_changed_ = false;  // ApplyConfig ran: the flusher re-reads the policy

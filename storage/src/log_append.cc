@@ -1,0 +1,135 @@
+// The write path of a Log: Append (validate, assign offsets, stamp the epoch, one write) and
+// RollLocked, which closes the active segment and starts the next one, from a recycling pool file
+// when one is free (docs/STORAGE.md, Writing and Recycling).
+// Locks: Append validates without a lock, then holds write_mu_ for the roll, the write and the
+// publication of the log end offset; it takes durable_mu_ inside it to hand the new end to the
+// flusher. RollLocked expects write_mu_ held and takes segments_mu_ exclusive to add the segment.
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rill/proto/batch_header.h"
+#include "rill/storage/log.h"
+#include "segment.h"
+
+namespace rill::storage {
+
+Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
+  // Validate before taking the lock: nothing is written unless every batch is sound.
+  // (One reused vector per thread: no allocation per append.)
+  thread_local std::vector<BatchMeta> metas;
+  metas.clear();
+  const int64_t max_batch = max_batch_bytes_.load(std::memory_order_relaxed);
+  {
+    batch::BatchIterator it(std::string_view(batches.data(), batches.size()));
+    size_t covered = 0;
+    while (it.Next()) {
+      const auto& h = it.header();
+      if (h.total_size() > static_cast<size_t>(max_batch)) {
+        return Status::InvalidArgument(
+            "partition " + name_ + ": batch of " + std::to_string(h.total_size()) +
+            " bytes exceeds max.message.bytes " + std::to_string(max_batch));
+      }
+      metas.push_back(
+          {0, h.last_offset_delta, h.max_timestamp, static_cast<uint32_t>(h.total_size())});
+      covered = it.position() + h.total_size();
+    }
+    if (!it.status().ok()) {
+      return Status(it.status().code(), "partition " + name_ + ": " + it.status().message());
+    }
+    if (metas.empty() || covered != batches.size()) {
+      return Status::InvalidArgument("partition " + name_ + ": append needs whole batches");
+    }
+  }
+  std::lock_guard lock(write_mu_);
+  if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
+  if (failed_.load(std::memory_order_acquire)) return health();
+  AppendResult result;
+  int64_t now = clock_();
+  auto seg = active();
+  int64_t span = 0;
+  for (const auto& m : metas) span += m.last_offset + 1;
+  // Beyond its written space the active segment grows, and each group fsync of a growing file
+  // commits a journal transaction: roll early into a complete standby (written space) instead.
+  const bool grows = seg->size() + batches.size() > seg->prepared_end();
+  if (!seg->empty() && (seg->size() + batches.size() >
+                            static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
+                        now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
+                        log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX ||
+                        (grows && StandbyInPoolLocked()))) {
+    Status st = RollLocked(log_end_offset());
+    if (!st.ok()) return Fail(st);
+    seg = active();
+  }
+  int64_t next = log_end_offset().value();
+  size_t pos = 0;
+  for (auto& m : metas) {
+    std::span<char> b = batches.subspan(pos, m.size);
+    batch::SetBaseOffset(b, next);
+    batch::SetPartitionLeaderEpoch(b, epoch.value());
+    m.base_offset = next;
+    m.last_offset = next + m.last_offset;  // held lastOffsetDelta until now
+    next = m.last_offset + 1;
+    pos += m.size;
+  }
+  result.base_offset = Offset(metas.front().base_offset);
+  result.last_offset = Offset(metas.back().last_offset);
+  result.log_append_time = now;
+  result.position = seg->size();
+  result.segment_base = seg->base_offset();
+  Status st = seg->Write(std::string_view(batches.data(), batches.size()), metas);
+  if (!st.ok()) return Fail(st);
+  log_end_.store(next, std::memory_order_release);
+  appended_since_roll_ += batches.size();
+  if (flush_policy() == FlushPolicy::kNone) {
+    AdvanceDurable(Offset(next));
+  } else {
+    {
+      std::lock_guard dl(durable_mu_);
+      flush_requested_ = next;
+    }
+    if (flush_policy() == FlushPolicy::kGroup) flusher_cv_.notify_one();
+  }
+  return result;
+}
+
+Status Log::RollLocked(Offset base_offset) {
+  auto old = active();
+  RILL_RETURN_IF_ERROR(old->Trim());
+  RILL_RETURN_IF_ERROR(old->SyncIndexes());
+  std::shared_ptr<Segment> seg;
+  // Reuse a pool file no reader still holds (a reader of the retired segment must keep seeing
+  // its old bytes): the new segment then overwrites already-written space.
+  auto it = std::find_if(pool_.begin(), pool_.end(), [&](const PoolFile& f) {
+    return f.end <= base_offset && (f.retired == nullptr || f.retired.use_count() == 1);
+  });
+  if (config_.recycle_segments && it != pool_.end()) {
+    RILL_ASSIGN_OR_RETURN(
+        seg,
+        Segment::CreateRecycled(fs_, dir_, base_offset,
+                                index_interval_bytes_.load(std::memory_order_relaxed), it->path));
+    pool_.erase(it);
+    recycled_count_.fetch_add(1, std::memory_order_relaxed);
+    // The pool name must be gone for good before any new batch lands in the file: a crash that
+    // reverted the rename would otherwise leave offsets >= the pool file's end under its name.
+    RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  } else {
+    RILL_ASSIGN_OR_RETURN(seg,
+                          Segment::Create(fs_, dir_, base_offset,
+                                          index_interval_bytes_.load(std::memory_order_relaxed)));
+  }
+  {
+    std::unique_lock lock(segments_mu_);
+    segments_.push_back(std::move(seg));
+  }
+  unsynced_closed_.push_back(std::move(old));
+  dir_dirty_ = true;
+  active_created_ms_ = clock_();
+  appended_since_roll_ = 0;
+  return Status::OK();
+}
+
+}  // namespace rill::storage

@@ -1,0 +1,182 @@
+// The flusher of a Log (docs/STORAGE.md, Writing: flush policies): the rill-flush thread
+// (FlusherLoop: group commit with its short poll for the next append, interval ticks, and between
+// groups the idle work of log_standby.cc), one sync round (SyncPending, SyncAndAdvance), Flush,
+// and dropping the page cache behind the synced end (DropCacheBehind).
+// Locks: FlusherLoop waits on flusher_cv_ under durable_mu_ and releases it for all work.
+// SyncPending holds write_mu_ only to snapshot what to sync; the fsyncs run without a lock (reads
+// and appends go on), then AdvanceDurable takes durable_mu_ (log_durability.cc). SyncAndAdvance
+// is also called by ApplyConfig under write_mu_. DropCacheBehind try-locks cache_mu_.
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+#include "rill/storage/log.h"
+#include "segment.h"
+
+namespace rill::storage {
+
+Status Log::SyncPending(bool* did_work) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  int64_t target;
+  bool dir_dirty;
+  uint64_t seen;
+  uint64_t synced_active;
+  int64_t group_bytes;
+  {
+    std::lock_guard lock(write_mu_);
+    target = log_end_offset().value();
+    const uint64_t end_bytes = active()->size();
+    const auto group =
+        static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes);
+    last_group_bytes_.store(group, std::memory_order_relaxed);
+    group_bytes = group;
+    // Average group size (weight 1/8 per group), for the standby's regime check: one small
+    // group in a saturating stream must not start zero-filling.
+    const int64_t avg = group_bytes_avg_.load(std::memory_order_relaxed);
+    group_bytes_avg_.store(avg - avg / 8 + group / 8, std::memory_order_relaxed);
+    synced_size_ = end_bytes;
+    synced_active = end_bytes;
+    segs = std::move(unsynced_closed_);
+    unsynced_closed_.clear();
+    segs.push_back(active());
+    dir_dirty = dir_dirty_;
+    dir_dirty_ = false;
+    seen = truncations_;
+  }
+  *did_work = true;
+  sync_count_.fetch_add(1, std::memory_order_relaxed);
+  RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen, group_bytes));
+  // Closed segments were part of this round: everything below the active one is durable now.
+  if (segs.size() > 1) AdvanceRecoveryPoint(segs.back()->base_offset(), seen);
+  if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
+  return Status::OK();
+}
+
+Status Log::SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
+                           int64_t target, uint64_t truncations_seen, int64_t group_bytes) {
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& s : segs) {
+    Status st = s->Sync();
+    if (!st.ok()) return Fail(st);
+  }
+  if (dir_dirty) {
+    Status st = fs_->SyncDir(dir_);
+    if (!st.ok()) return Fail(st);
+  }
+  if (group_bytes >= 0 && config_.on_sync) {
+    config_.on_sync(std::chrono::steady_clock::now() - start, static_cast<uint64_t>(group_bytes));
+  }
+  AdvanceDurable(Offset(target), truncations_seen);
+  return Status::OK();
+}
+
+void Log::DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes) {
+  std::unique_lock drop(cache_mu_, std::try_to_lock);
+  if (!drop.owns_lock()) return;  // another sync is doing it
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::shared_lock lock(segments_mu_);
+    segs = segments_;
+  }
+  // Newest first: `synced` up to the bytes synced, older segments whole, until the newest
+  // cache_behind_bytes are accounted for; a segment found fully dropped ends the walk.
+  uint64_t keep = static_cast<uint64_t>(config_.cache_behind_bytes);
+  bool seen_synced = false;
+  for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
+    if (!seen_synced) {
+      if (*it != synced) continue;  // segments newer than the sync: not synced yet
+      seen_synced = true;
+    }
+    uint64_t end = *it == synced ? synced_bytes : (*it)->size();
+    uint64_t drop_to = end > keep ? end - keep : 0;
+    if (*it != synced && drop_to == end && (*it)->cache_dropped() >= end) break;
+    (*it)->DropCacheBefore(drop_to, 4u << 20);
+    keep = keep > end ? keep - end : 0;
+  }
+}
+
+Status Log::Flush() {
+  {
+    std::lock_guard dl(durable_mu_);
+    if (!failure_.ok()) return failure_;
+  }
+  bool did;
+  return SyncPending(&did);
+}
+
+void Log::PollForAppend() {
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(config_.group_commit_poll_us);
+  while (log_end_.load(std::memory_order_acquire) <= durable_.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+}
+
+void Log::FlusherLoop() {
+  const auto idle = std::chrono::milliseconds(config_.preallocate_idle_ms);
+  auto interval = [&] {
+    return std::chrono::milliseconds(flush_interval_ms_.load(std::memory_order_relaxed));
+  };
+  auto next_tick = std::chrono::steady_clock::now() + interval();
+  bool window_full = false;  // the last zero-fill found nothing to do; wait for appends
+  while (true) {
+    bool work;
+    FlushPolicy policy;
+    {
+      std::unique_lock lock(durable_mu_);
+      // The policy is read afresh each round: ApplyConfig may change it (and wakes us).
+      config_changed_ = false;
+      policy = flush_policy();
+      const bool group = policy == FlushPolicy::kGroup;
+      auto pred = [&] {
+        return stopping_ || config_changed_ ||
+               (failure_.ok() && flush_requested_ > durable_.load());
+      };
+      if (group && !pred() && config_.group_commit_poll_us > 0) {
+        lock.unlock();
+        PollForAppend();
+        lock.lock();
+      }
+      if (group) {
+        // Zero-fill ahead, one piece at a time, only after `preallocate_idle_ms` without
+        // appends (docs/STORAGE.md, Preallocation).
+        if (window_full) {
+          flusher_cv_.wait(lock, pred);
+        } else if (!flusher_cv_.wait_for(lock, idle, pred)) {
+          lock.unlock();
+          window_full = !PreallocateIdle() && !StandbyStep();
+          continue;
+        }
+        window_full = false;
+      } else {
+        // `interval` syncs once per tick; `none` never syncs, it only waits for a change. A tick
+        // is never further away than the current interval (it may have just been shortened, or
+        // the log may have just left `group`, whose ticks were not kept).
+        next_tick = std::min(next_tick, std::chrono::steady_clock::now() + interval());
+        flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_ || config_changed_; });
+        next_tick = std::chrono::steady_clock::now() + interval();
+      }
+      if (stopping_) return;
+      work = policy != FlushPolicy::kNone && failure_.ok() && flush_requested_ > durable_.load();
+    }
+    if (work) {
+      bool did;
+      (void)SyncPending(&did);
+      // One standby piece per group as well: a steady stream may leave the flusher no idle
+      // moment, and the piece (a page-cache copy; the last piece's writeback is long done) costs
+      // the next group far less than a growing file's journal commit.
+      if (policy == FlushPolicy::kGroup) (void)StandbyStep();
+    } else if (policy == FlushPolicy::kInterval) {
+      while (PreallocateIdle()) {
+      }
+    }
+  }
+}
+
+}  // namespace rill::storage
