@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "controller/metadata_image.h"
+
 namespace rill::broker::testing {
 namespace {
 
@@ -80,8 +82,9 @@ TEST(ImageDelta, DeletionRecreationAndReassignmentRemoveBeforeAdding) {
                      {"c", "idC2", false, {Assign(0, 1, {1})}, {}},  // re-created
                      {"d", "idD", false, {Assign(0, 1, {3, 1})}, {}}});
   auto d = DiffForNode(&prev, next, NodeId(1));
-  EXPECT_EQ(Summary(d), (V{"remove a-0", "remove c-0", "remove b-1", "add c-0", "add d-0"}));
-  EXPECT_EQ(d.partitions[1].topic_id, "idC") << "the removal names the old topic id";
+  // Removals first (in topic order), then additions.
+  EXPECT_EQ(Summary(d), (V{"remove a-0", "remove b-1", "remove c-0", "add c-0", "add d-0"}));
+  EXPECT_EQ(d.partitions[2].topic_id, "idC") << "the removal names the old topic id";
   EXPECT_EQ(d.partitions[3].topic_id, "idC2");
 }
 
@@ -103,6 +106,83 @@ TEST(ImageDelta, ConfigChangesOnlyForTopicsThatKeepLocalPartitions) {
   auto d2 = DiffForNode(&next, grow, NodeId(1));
   EXPECT_EQ(Summary(d2), (V{"add u-1"}));
   EXPECT_TRUE(d2.configs.empty());
+}
+
+std::vector<NodeId> Nodes(std::vector<int32_t> ids) {
+  std::vector<NodeId> out;
+  for (int32_t id : ids) out.push_back(NodeId(id));
+  return out;
+}
+
+// The changes come from the records: replaying a run of records with ApplyMetadataRecord names
+// exactly the topics they touch, and the delta over those topics is the full comparison's.
+TEST(ImageDelta, ChangesFromRecordsGiveTheFullComparisonsDelta) {
+  MetadataImage prev;
+  for (const char* name : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(
+        ApplyMetadataRecord(prev, TopicRecordOf(name, std::string("id-") + name, false)).ok());
+    ASSERT_TRUE(ApplyMetadataRecord(
+                    prev, PartitionRecordOf(name, std::string("id-") + name, 0, Nodes({1, 2})))
+                    .ok());
+  }
+  // Runs of records, each applied to the image the previous one left; a mix of every kind.
+  std::vector<std::vector<internal::v1::MetadataRecord>> runs;
+  runs.push_back({PartitionRecordOf("a", "id-a", 1, Nodes({2, 1}))});
+  runs.push_back({ConfigRecordOf("b", "id-b", "retention.ms", "5", false)});
+  runs.push_back({RemoveTopicRecordOf("c", "id-c"), TopicRecordOf("c", "id-c2", false),
+                  PartitionRecordOf("c", "id-c2", 0, Nodes({1}))});
+  {
+    internal::v1::MetadataRecord move;
+    auto* pc = move.mutable_partition_change();
+    pc->set_topic("d");
+    pc->set_topic_id("id-d");
+    pc->set_partition(0);
+    pc->set_leader(2);
+    pc->mutable_replicas()->add_ids(2);
+    pc->mutable_isr()->add_ids(2);
+    runs.push_back(
+        {move, RegisterBrokerRecordOf(BrokerRegistration{NodeId(3), "h", 1, 2, "", false})});
+  }
+  runs.push_back({RemoveTopicRecordOf("b", "id-b")});
+
+  std::vector<std::vector<std::string>> expected_touched = {{"a"}, {"b"}, {"c"}, {"d"}, {"b"}};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    MetadataImage next = prev;
+    ImageChanges changes;
+    for (const auto& r : runs[i]) ASSERT_TRUE(ApplyMetadataRecord(next, r, &changes).ok()) << i;
+    EXPECT_FALSE(changes.all);
+    EXPECT_EQ(std::vector<std::string>(changes.topics.begin(), changes.topics.end()),
+              expected_touched[i]);
+    for (int32_t node : {1, 2, 3}) {
+      const LocalDelta full = DiffForNode(&prev, next, NodeId(node));
+      const LocalDelta from_records = DiffForNode(&prev, next, NodeId(node), changes);
+      EXPECT_EQ(Summary(from_records), Summary(full)) << "run " << i << " node " << node;
+      ASSERT_EQ(from_records.configs.size(), full.configs.size()) << i;
+    }
+    prev = std::move(next);
+  }
+}
+
+// Only the named topics are compared: a difference elsewhere (which records would have named)
+// is not looked at, so a publish costs what it changed, not what the cluster holds.
+TEST(ImageDelta, OnlyTheTouchedTopicsAreCompared) {
+  auto prev = Image(
+      {{"t", "id1", false, {Assign(0, 1, {1})}, {}}, {"u", "id2", false, {Assign(0, 1, {1})}, {}}});
+  auto next = prev;
+  next.topics["t"].partitions[0] = Assign(0, 1, {1}, 2);
+  next.topics["u"].partitions[0] = Assign(0, 1, {1}, 2);
+  ImageChanges only_t;
+  only_t.topics.insert("t");
+  EXPECT_EQ(Summary(DiffForNode(&prev, next, NodeId(1), only_t)), (V{"change t-0"}));
+  EXPECT_EQ(Summary(DiffForNode(&prev, next, NodeId(1))), (V{"change t-0", "change u-0"}));
+  // Merging: all absorbs names; names accumulate.
+  ImageChanges merged = only_t;
+  ImageChanges u;
+  u.topics.insert("u");
+  merged.Merge(u);
+  EXPECT_TRUE(merged.Touches("t") && merged.Touches("u") && !merged.Touches("v"));
+  merged.Merge(ImageChanges::All());
+  EXPECT_TRUE(merged.all && merged.Touches("v"));
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ class MemoryController final : public Controller {
       image_ = img;
       ls = listeners_;
     }
-    for (auto& l : ls) l(img);
+    for (auto& l : ls) l(img, ImageChanges::All());
   }
 
  private:

@@ -56,7 +56,7 @@ inline int FreePort() {
 class Waiter {
  public:
   void Watch(Controller* c) {
-    c->AddListener([this](std::shared_ptr<const MetadataImage>) {
+    c->AddListener([this](std::shared_ptr<const MetadataImage>, const ImageChanges&) {
       std::lock_guard<std::mutex> lock(mu_);
       ++version_;
       cv_.notify_all();

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <mutex>
+#include <utility>
 
 #include "broker_lifecycle.h"
 #include "metadata_image.h"
@@ -109,7 +110,7 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
     driver_.Post([this, listener = std::move(listener)](const Status& st) mutable {
       if (!st.ok()) return;
       listeners_.push_back(std::move(listener));
-      if (auto img = image()) listeners_.back()(img);
+      if (auto img = image()) listeners_.back()(img, ImageChanges::All());
     });
   }
 
@@ -127,6 +128,7 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
     RILL_ASSIGN_OR_RETURN(MetadataImage img, ImageFromSnapshot(snap));
     img.applied_index = snapshot.metadata.index.value();
     working_ = std::move(img);
+    changes_ = ImageChanges::All();
     image_dirty_ = true;
     return Status::OK();
   }
@@ -141,7 +143,7 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
                                      " is not a metadata batch");
         spdlog::error("controller {}: {}", config_.node_id.value(), outcome.ToString());
       } else {
-        outcome = ApplyMetadataBatch(working_, batch);
+        outcome = ApplyMetadataBatch(working_, batch, &changes_);
       }
     }
     working_.applied_index = entry.index.value();
@@ -170,11 +172,12 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
       published_controller_ = leader;
       image_dirty_ = false;
       auto img = std::make_shared<const MetadataImage>(working_);
+      const ImageChanges changes = std::exchange(changes_, ImageChanges{});
       {
         std::lock_guard<std::mutex> lock(image_mu_);
         image_ = img;
       }
-      for (ImageListener& l : listeners_) l(img);
+      for (ImageListener& l : listeners_) l(img, changes);
     }
   }
 
@@ -183,6 +186,8 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
   // ---- driver thread only ----
   MetadataImage working_;    // the image as of the last applied entry
   bool image_dirty_ = true;  // working_ changed since it was last published
+  // What the records applied since the last publication touched (all until the first one).
+  ImageChanges changes_ = ImageChanges::All();
   NodeId published_controller_ = NodeId(-1);
   std::vector<ImageListener> listeners_;
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,7 @@ struct BrokerRegistration {
 struct MetadataImage {
   uint64_t applied_index = 0;  // Raft index of the last record applied
   std::string cluster_id;
-  NodeId controller_id{-1};    // current Raft leader, -1 when unknown
+  NodeId controller_id{-1};  // current Raft leader, -1 when unknown
   std::map<std::string, TopicMetadata> topics;
   std::map<NodeId, BrokerRegistration> brokers;
 
@@ -67,12 +68,31 @@ struct MetadataImage {
   }
 };
 
+// What the metadata records applied between two published images touched: the names of the topics
+// they created, changed or removed, or `all` when the image was rebuilt whole (a snapshot was
+// loaded) and anything may differ. A superset is always safe; it only costs comparisons.
+struct ImageChanges {
+  bool all = false;
+  std::set<std::string> topics;
+
+  static ImageChanges All() { return ImageChanges{true, {}}; }
+  void Merge(const ImageChanges& other) {
+    all = all || other.all;
+    if (all) {
+      topics.clear();
+    } else {
+      topics.insert(other.topics.begin(), other.topics.end());
+    }
+  }
+  bool Touches(const std::string& topic) const { return all || topics.count(topic) > 0; }
+};
+
 struct NewTopicSpec {
   std::string name;
   int32_t partitions = 0;          // 0 = default
   int32_t replication_factor = 0;  // 0 = default
   std::map<std::string, std::string> configs;
-  bool internal = false;           // e.g. __consumer_offsets
+  bool internal = false;  // e.g. __consumer_offsets
 };
 
 struct TopicOpResult {
@@ -83,15 +103,15 @@ struct TopicOpResult {
 
 struct VoterAddress {
   NodeId node_id{-1};
-  std::string host;           // internal listener
+  std::string host;  // internal listener
   int32_t port = 0;
 };
 
 struct ControllerConfig {
   NodeId node_id{1};
-  std::vector<VoterAddress> voters;   // the static quorum; {self} for a single node
-  std::string metadata_dir;           // <data_dir>/__cluster_metadata-0
-  std::string cluster_id;             // used when the quorum bootstraps a new cluster
+  std::vector<VoterAddress> voters;  // the static quorum; {self} for a single node
+  std::string metadata_dir;          // <data_dir>/__cluster_metadata-0
+  std::string cluster_id;            // used when the quorum bootstraps a new cluster
   int32_t default_partitions = 1;
   int32_t default_replication_factor = 1;
   int32_t max_partitions_per_topic = 10000;
@@ -102,13 +122,15 @@ struct ControllerConfig {
   // Brokers heartbeat to the active controller; one not heard from for this long is fenced and
   // its partitions get new leaders from their ISR (Kafka's broker.session.timeout.ms).
   int32_t broker_session_timeout_ms = 9000;
-  BrokerRegistration self;            // registered on start
+  BrokerRegistration self;  // registered on start
 };
 
 class Controller {
  public:
   using ResultsCallback = std::function<void(std::vector<TopicOpResult>)>;
-  using ImageListener = std::function<void(std::shared_ptr<const MetadataImage>)>;
+  // Called with each published image and what changed since the image published before it.
+  using ImageListener =
+      std::function<void(std::shared_ptr<const MetadataImage>, const ImageChanges&)>;
 
   virtual ~Controller() = default;
 
@@ -130,7 +152,8 @@ class Controller {
 
   // The latest applied image; never null after Start() succeeded.
   virtual std::shared_ptr<const MetadataImage> image() const = 0;
-  // `listener` is called with every newly applied image (and once at registration).
+  // `listener` is called with every newly applied image (and once at registration, with
+  // ImageChanges::All()).
   virtual void AddListener(ImageListener listener) = 0;
   // True when this node is the active controller (Raft leader).
   virtual bool IsActive() const = 0;

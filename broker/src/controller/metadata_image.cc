@@ -91,9 +91,42 @@ Status ApplyPartitionChange(MetadataImage& image, const pb::PartitionChangeRecor
   return Status::OK();
 }
 
+// The name of the topic a record creates, changes or removes; null for cluster and broker
+// records (fencing moves leaders only through the PartitionChangeRecords that follow it).
+const std::string* TopicOfRecord(const pb::MetadataRecord& record) {
+  switch (record.record_case()) {
+    case pb::MetadataRecord::kTopic:
+      return &record.topic().name();
+    case pb::MetadataRecord::kPartition:
+      return &record.partition().topic();
+    case pb::MetadataRecord::kPartitionChange:
+      return &record.partition_change().topic();
+    case pb::MetadataRecord::kRemoveTopic:
+      return &record.remove_topic().name();
+    case pb::MetadataRecord::kConfig:
+      return &record.config().topic();
+    default:
+      return nullptr;
+  }
+}
+
+Status Apply(MetadataImage& image, const pb::MetadataRecord& record);
+
 }  // namespace
 
-Status ApplyMetadataRecord(MetadataImage& image, const pb::MetadataRecord& record) {
+Status ApplyMetadataRecord(MetadataImage& image, const pb::MetadataRecord& record,
+                           ImageChanges* changes) {
+  // A record that does not apply changes nothing, but naming its topic anyway is harmless: the
+  // changes are a superset of what differs.
+  if (changes != nullptr && !changes->all) {
+    if (const std::string* topic = TopicOfRecord(record)) changes->topics.insert(*topic);
+  }
+  return Apply(image, record);
+}
+
+namespace {
+
+Status Apply(MetadataImage& image, const pb::MetadataRecord& record) {
   switch (record.record_case()) {
     case pb::MetadataRecord::kClusterId:
       // The first cluster id wins; a later one (two leaders racing to bootstrap) is ignored.
@@ -163,9 +196,12 @@ Status ApplyMetadataRecord(MetadataImage& image, const pb::MetadataRecord& recor
                                  std::to_string(static_cast<int>(record.record_case())));
 }
 
-Status ApplyMetadataBatch(MetadataImage& image, const pb::MetadataBatch& batch) {
+}  // namespace
+
+Status ApplyMetadataBatch(MetadataImage& image, const pb::MetadataBatch& batch,
+                          ImageChanges* changes) {
   for (const pb::MetadataRecord& r : batch.records()) {
-    RILL_RETURN_IF_ERROR(ApplyMetadataRecord(image, r));
+    RILL_RETURN_IF_ERROR(ApplyMetadataRecord(image, r, changes));
   }
   return Status::OK();
 }

@@ -20,13 +20,16 @@ namespace rill::broker {
 // Applies one record to `image`. A record that does not fit the image leaves it unchanged and
 // returns: AlreadyExists (a TopicRecord for an existing name), NotFound (unknown topic, topic id,
 // partition or broker), InvalidArgument (a partition number that is not the next one, empty
-// replicas, a node id <= 0).
-Status ApplyMetadataRecord(MetadataImage& image, const internal::v1::MetadataRecord& record);
+// replicas, a node id <= 0). When `changes` is given, the topic the record names is added to it,
+// so that what a run of records touched is known from the records, without comparing images.
+Status ApplyMetadataRecord(MetadataImage& image, const internal::v1::MetadataRecord& record,
+                           ImageChanges* changes = nullptr);
 
 // Applies the records of `batch` in order and stops at the first that does not fit, returning its
 // status. The controller builds batches whose only record that can fail is the first, so an
 // operation is applied whole or not at all.
-Status ApplyMetadataBatch(MetadataImage& image, const internal::v1::MetadataBatch& batch);
+Status ApplyMetadataBatch(MetadataImage& image, const internal::v1::MetadataBatch& batch,
+                          ImageChanges* changes = nullptr);
 
 // The records that rebuild `image` from an empty one (cluster id, brokers, topics with their
 // partitions and configs), with image.applied_index.

@@ -1,6 +1,7 @@
 #include "metadata/image_delta.h"
 
 #include <algorithm>
+#include <set>
 
 namespace rill::broker {
 
@@ -26,7 +27,8 @@ std::map<int32_t, const PartitionAssignment*> Local(const TopicMetadata& topic, 
 
 }  // namespace
 
-LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, NodeId self) {
+LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, NodeId self,
+                       const ImageChanges& changes) {
   LocalDelta delta;
   std::vector<LocalPartitionChange> added_or_changed;
   auto change = [](LocalPartitionChange::Kind kind, const TopicMetadata& t,
@@ -34,21 +36,29 @@ LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, Nod
     return LocalPartitionChange{kind, t.name, t.topic_id, a};
   };
 
-  // Topics this node hosted that are gone, or now another topic of the same name.
-  if (prev != nullptr) {
-    for (const auto& [name, old_topic] : prev->topics) {
-      const TopicMetadata* now = next.FindTopic(name);
-      if (now != nullptr && now->topic_id == old_topic.topic_id) continue;
-      for (const auto& [p, a] : Local(old_topic, self)) {
-        delta.partitions.push_back(change(LocalPartitionChange::Kind::kRemoved, old_topic, *a));
-      }
+  // The topics to compare: those the records touched, or every one on either side.
+  std::set<std::string> names;
+  if (prev == nullptr || changes.all) {
+    if (prev != nullptr) {
+      for (const auto& [name, t] : prev->topics) names.insert(name);
     }
+    for (const auto& [name, t] : next.topics) names.insert(name);
+  } else {
+    names = changes.topics;
   }
 
-  for (const auto& [name, topic] : next.topics) {
+  for (const std::string& name : names) {
     const TopicMetadata* old_topic = prev != nullptr ? prev->FindTopic(name) : nullptr;
-    if (old_topic != nullptr && old_topic->topic_id != topic.topic_id) old_topic = nullptr;
-    const auto now = Local(topic, self);
+    const TopicMetadata* topic = next.FindTopic(name);
+    if (old_topic != nullptr && (topic == nullptr || topic->topic_id != old_topic->topic_id)) {
+      // Gone, or now another topic of the same name: every local partition of the old one goes.
+      for (const auto& [p, a] : Local(*old_topic, self)) {
+        delta.partitions.push_back(change(LocalPartitionChange::Kind::kRemoved, *old_topic, *a));
+      }
+      old_topic = nullptr;
+    }
+    if (topic == nullptr) continue;
+    const auto now = Local(*topic, self);
     const auto before = old_topic != nullptr ? Local(*old_topic, self)
                                              : std::map<int32_t, const PartitionAssignment*>{};
     for (const auto& [p, a] : before) {
@@ -59,16 +69,16 @@ LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, Nod
     for (const auto& [p, a] : now) {
       auto it = before.find(p);
       if (it == before.end()) {
-        added_or_changed.push_back(change(LocalPartitionChange::Kind::kAdded, topic, *a));
+        added_or_changed.push_back(change(LocalPartitionChange::Kind::kAdded, *topic, *a));
       } else if (!SameAssignment(*it->second, *a)) {
-        added_or_changed.push_back(change(LocalPartitionChange::Kind::kChanged, topic, *a));
+        added_or_changed.push_back(change(LocalPartitionChange::Kind::kChanged, *topic, *a));
       }
     }
     // New partitions open with the new config; the ones kept need it applied.
     bool keeps_some = false;
     for (const auto& [p, a] : now) keeps_some = keeps_some || before.count(p) > 0;
-    if (keeps_some && old_topic->configs != topic.configs) {
-      delta.configs.push_back({name, topic.configs});
+    if (keeps_some && old_topic->configs != topic->configs) {
+      delta.configs.push_back({name, topic->configs});
     }
   }
   delta.partitions.insert(delta.partitions.end(), added_or_changed.begin(), added_or_changed.end());

@@ -1,9 +1,10 @@
 #pragma once
 
 // What a change of the metadata image means for the partitions one node hosts: a pure function
-// from (the image last applied, the new image) to per-partition transitions, which the
-// partition manager applies (docs/ARCHITECTURE.md §7). Only what changed is touched: a partition
-// whose assignment and topic config are unchanged does not appear.
+// from (the image last applied, the new image, the topics the records between them touched) to
+// per-partition transitions, which the partition manager applies (docs/ARCHITECTURE.md §7).
+// Only the touched topics are compared, so the work follows the size of the change, not of the
+// cluster; a partition whose assignment and topic config are unchanged does not appear.
 //
 // Thread-safety: pure functions over their arguments.
 
@@ -42,7 +43,10 @@ struct LocalDelta {
   bool empty() const { return partitions.empty() && configs.empty(); }
 };
 
-// The transitions of node `self` from `prev` (null: nothing hosted yet) to `next`.
-LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, NodeId self);
+// The transitions of node `self` from `prev` (null: nothing hosted yet) to `next`, looking only
+// at the topics `changes` names (every topic of both images when prev is null or changes.all).
+// `changes` must cover every topic whose records were applied between the two images.
+LocalDelta DiffForNode(const MetadataImage* prev, const MetadataImage& next, NodeId self,
+                       const ImageChanges& changes = ImageChanges::All());
 
 }  // namespace rill::broker

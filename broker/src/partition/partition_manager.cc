@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <utility>
 
 #include "metadata/image_delta.h"
 #include "rill/proto/thread_name.h"
@@ -40,12 +41,14 @@ void PartitionManager::Stop() {
   for (auto& [index, done] : waiters) done(false);
 }
 
-void PartitionManager::Enqueue(std::shared_ptr<const MetadataImage> image) {
+void PartitionManager::Enqueue(std::shared_ptr<const MetadataImage> image,
+                               const ImageChanges& changes) {
   if (!image) return;
   {
     std::lock_guard lock(queue_mu_);
     if (stopping_) return;
     pending_ = std::move(image);
+    pending_changes_.Merge(changes);
   }
   queue_cv_.notify_all();
 }
@@ -53,14 +56,16 @@ void PartitionManager::Enqueue(std::shared_ptr<const MetadataImage> image) {
 void PartitionManager::Run() {
   while (true) {
     std::shared_ptr<const MetadataImage> image;
+    ImageChanges changes;
     {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait(lock, [this] { return stopping_ || pending_ != nullptr; });
       if (stopping_) return;
       image = std::move(pending_);
       pending_ = nullptr;
+      changes = std::exchange(pending_changes_, ImageChanges{});
     }
-    ApplyImage(image);
+    ApplyImage(image, changes);
   }
 }
 
@@ -141,11 +146,12 @@ void PartitionManager::ClosePartition(const std::string& topic, const std::strin
   }
 }
 
-void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& image) {
+void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& image,
+                                  const ImageChanges& changes) {
   if (!image) return;
   std::lock_guard apply_lock(apply_mu_);
   const std::shared_ptr<const MetadataImage> prev = this->image();
-  const LocalDelta delta = DiffForNode(prev.get(), *image, self_);
+  const LocalDelta delta = DiffForNode(prev.get(), *image, self_, changes);
   std::set<std::pair<std::string, int32_t>> tried;  // opened (or failed to) by this image
 
   for (const LocalPartitionChange& c : delta.partitions) {

@@ -2,11 +2,12 @@
 
 // The replica manager: keeps the partitions this node hosts in step with the metadata image.
 // The controller hands it each new image (Enqueue, from the Raft driver thread, never blocking);
-// its own thread "rill-replicas" works out what changed for this node (DiffForNode,
-// metadata/image_delta.h) and applies only that: opens (recovering) the logs of partitions that
-// became local, sets role, leader epoch, replicas and ISR where they changed, applies changed
-// topic configs, and closes and removes the logs of partitions that are no longer local. Its
-// applied image is the one image the broker's services read (docs/ARCHITECTURE.md §7).
+// its own thread "rill-replicas" works out what changed for this node from the topics the
+// image's records touched (DiffForNode, metadata/image_delta.h) and applies only that: opens
+// (recovering) the logs of partitions that became local, sets role, leader epoch, replicas and ISR
+// where they changed, applies changed topic configs, and closes and removes the logs of partitions
+// that are no longer local. Its applied image is the one image the broker's services read
+// (docs/ARCHITECTURE.md §7).
 //
 // Thread-safety: Enqueue, WhenApplied, Get, All, image and the other readers may be called from
 // any thread. ApplyImage runs on the manager's thread (or the test's, when the thread is not
@@ -43,19 +44,23 @@ class PartitionManager {
   void Start();
   void Stop();
 
-  // Hands `image` to the manager's thread and returns at once. Images that arrive while one is
-  // applied are coalesced: the newest is applied, the diff covers what the others changed.
-  void Enqueue(std::shared_ptr<const MetadataImage> image);
+  // Hands `image` to the manager's thread and returns at once; `changes` names what the records
+  // since the previously enqueued image touched (All(): compare everything). Images that arrive
+  // while one is applied are coalesced: the newest is applied, with the union of their changes.
+  void Enqueue(std::shared_ptr<const MetadataImage> image,
+               const ImageChanges& changes = ImageChanges::All());
 
   // Calls `done(true)` once an image whose applied_index >= `index` has been applied here (at
   // once, on the caller's thread, if one has), or `done(false)` when the manager stops first.
   // Otherwise `done` runs on the manager's thread and must not block.
   void WhenApplied(uint64_t index, std::function<void(bool)> done);
 
-  // Applies `image` on the calling thread: the transitions from the last applied image. Logs
-  // that fail to open are logged and retried with every later image; until they open the
-  // partition is absent (clients get NOT_LEADER) and ready() is false.
-  void ApplyImage(const std::shared_ptr<const MetadataImage>& image);
+  // Applies `image` on the calling thread: the transitions from the last applied image of the
+  // topics `changes` names (every topic the first time). Logs that fail to open are logged and
+  // retried with every later image; until they open the partition is absent (clients get
+  // NOT_LEADER) and ready() is false.
+  void ApplyImage(const std::shared_ptr<const MetadataImage>& image,
+                  const ImageChanges& changes = ImageChanges::All());
 
   // Removes the stored logs the last applied image does not assign to this node (stray logs:
   // a topic deleted or re-created while its removal was pending when the broker stopped),
@@ -109,6 +114,7 @@ class PartitionManager {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::shared_ptr<const MetadataImage> pending_;                // guarded by queue_mu_
+  ImageChanges pending_changes_;                                // guarded by queue_mu_
   bool stopping_ = false;                                       // guarded by queue_mu_
   uint64_t applied_index_ = 0;                                  // guarded by queue_mu_
   bool applied_any_ = false;                                    // guarded by queue_mu_

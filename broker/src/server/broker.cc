@@ -15,8 +15,8 @@
 #include <future>
 #include <set>
 
-#include "server/data_dir_identity.h"
 #include "rill/proto/thread_name.h"
+#include "server/data_dir_identity.h"
 
 namespace rill::broker {
 
@@ -137,9 +137,10 @@ Status Broker::Start() {
   // The controller hands each image to the partition manager's thread: opening and recovering
   // logs never runs on (or blocks) the Raft driver thread.
   partitions_->Start();
-  controller_->AddListener([this](std::shared_ptr<const MetadataImage> image) {
-    partitions_->Enqueue(std::move(image));
-  });
+  controller_->AddListener(
+      [this](std::shared_ptr<const MetadataImage> image, const ImageChanges& changes) {
+        partitions_->Enqueue(std::move(image), changes);
+      });
   Status st = controller_->Start();
   if (!st.ok()) {
     partitions_->Stop();
