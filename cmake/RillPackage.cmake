@@ -33,10 +33,11 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME rill)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "Rill maintainers <rill@localhost>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Rill, a distributed commit-log broker spoken over gRPC")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${RILL_DEB_PREFIX})
 set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/packages)
 set(CPACK_STRIP_FILES ON)
+set(CPACK_STRIP_COMMAND ${CMAKE_STRIP})
+set(CPACK_PRE_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/packaging/deb/strip-static-libs.cmake)
 
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL broker deb client dev)
@@ -47,9 +48,11 @@ set(CPACK_COMPONENT_DEB_GROUP broker)
 set(CPACK_COMPONENT_CLIENT_GROUP client)
 set(CPACK_COMPONENT_DEV_GROUP dev)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# Each package's Description is its CPACK_DEBIAN_<PACKAGE>_DESCRIPTION below: first line the
+# summary (no CPACK_PACKAGE_DESCRIPTION_SUMMARY, which CPack would put before it).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# librill-client1 gets a shlibs file (and the ldconfig trigger) so packages built against it
-# depend on librill-client1 (>= this version).
+# librill-client1 gets a shlibs file, so packages built against it depend on
+# librill-client1 (>= this version), and postinst/postrm scripts that run ldconfig.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 

@@ -9,7 +9,8 @@
 #      picks itself) and consumes them back.
 #   3. The Debian packages (cpack): names, Depends, contents, conffiles, maintainer scripts,
 #      SONAME and shlibs; then all three are unpacked into a throwaway root (dpkg -x) and the same
-#      application is built against it (CMake and pkg-config) and run, as is the packaged rillctl.
+#      application is built against it (CMake shared and static, pkg-config) and run, as is the
+#      packaged rillctl.
 #
 #   tests/packaging/packaging_test.sh BUILD_DIR      (an optimised build with the client built)
 #
@@ -194,7 +195,7 @@ step "rill-broker package"
 deb_has "$BROKER_DEB" usr/bin/rill-broker usr/bin/rillctl usr/bin/rill-bench \
   etc/rill/rill.toml lib/systemd/system/rill-broker.service usr/share/doc/rill/examples/rill.toml
 deb_lacks "$BROKER_DEB" 'librill-client|/include/'
-depends_on "$BROKER_DEB" adduser libc6 'libgrpc\+\+' libprotobuf librocksdb
+depends_on "$BROKER_DEB" adduser libc6 'libgrpc\+\+' libprotobuf libspdlog
 mkdir -p "$WORK/control/broker"
 dpkg-deb -e "$BROKER_DEB" "$WORK/control/broker"
 for s in postinst prerm postrm; do
@@ -204,6 +205,9 @@ done
 grep -qx /etc/rill/rill.toml "$WORK/control/broker/conffiles" || fail "rill-broker: /etc/rill/rill.toml is not a conffile"
 grep -q 'adduser --system' "$WORK/control/broker/postinst" || fail "rill-broker: postinst creates no user"
 
+deb_field "$BROKER_DEB" Description | head -1 | grep -q '^Rill commit-log broker' ||
+  fail "rill-broker: Description: $(deb_field "$BROKER_DEB" Description)"
+
 step "librill-client1 package"
 deb_has "$LIB_DEB" "usr/$LIBREL/librill-client.so.1" "usr/$LIBREL/librill-client.so.$VERSION"
 deb_lacks "$LIB_DEB" 'librill-client\.so$|\.a$|/include/|\.pc$|cmake'
@@ -212,7 +216,8 @@ mkdir -p "$WORK/control/lib"
 dpkg-deb -e "$LIB_DEB" "$WORK/control/lib"
 grep -qE "^librill-client 1 librill-client1 \(>= $VERSION\)" "$WORK/control/lib/shlibs" ||
   fail "librill-client1: shlibs: $(cat "$WORK/control/lib/shlibs" 2>/dev/null)"
-grep -q ldconfig "$WORK/control/lib/triggers" || fail "librill-client1: no ldconfig trigger"
+grep -qs ldconfig "$WORK/control/lib/triggers" "$WORK/control/lib/postinst" ||
+  fail "librill-client1: runs no ldconfig (trigger or postinst)"
 
 step "librill-client-dev package"
 deb_has "$DEV_DEB" usr/include/rill/client/producer.h usr/include/rill/client/version.h \
@@ -240,6 +245,11 @@ PACKAGED_SO=$(realpath "$ROOT/usr/$LIBREL/librill-client.so.1")
 [ "$(linked_client "$app")" = "$PACKAGED_SO" ] ||
   fail "deb-cmake does not load the packaged library: $(ldd "$app")"
 run_app "$app" deb-cmake
+
+step "application against the unpacked packages: find_package(Rill), Rill::client_static"
+app=$(build_cmake_app deb-cmake-static "$ROOT/usr" -DRILL_APP_STATIC=ON)
+[ -z "$(linked_client "$app")" ] || fail "deb-cmake-static loads librill-client.so"
+run_app "$app" deb-cmake-static
 
 step "application against the unpacked packages: pkg-config"
 app=$(build_pkgconfig_app deb-pkgconfig "$ROOT/usr/$LIBREL/pkgconfig")
