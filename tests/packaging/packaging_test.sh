@@ -63,7 +63,9 @@ expect_file "$PREFIX" bin/rill-broker bin/rillctl bin/rill-bench share/doc/rill/
 [ "$(readlink "$LIBDIR/librill-client.so")" = librill-client.so.1 ] || fail "librill-client.so does not link to .so.1"
 [ "$(readlink "$LIBDIR/librill-client.so.1")" = "librill-client.so.$VERSION" ] || fail "librill-client.so.1 does not link to .so.$VERSION"
 # The Debian-only files (systemd unit, /etc config) stay out of a plain install.
-[ ! -e "$PREFIX/etc" ] && [ ! -e "$PREFIX/lib/systemd" ] || fail "a plain install got the Debian-only files"
+if [ -e "$PREFIX/etc" ] || [ -e "$PREFIX/lib/systemd" ]; then
+  fail "a plain install got the Debian-only files"
+fi
 
 step "public headers: self-contained, no generated protobuf/gRPC code"
 if grep -rnE '#include .*(\.pb\.h|grpc|google/protobuf|absl/)' "$PREFIX/include"; then
