@@ -8,7 +8,7 @@ BUILD_DIR ?= build/rel
 RELWITHDEBINFO_FLAGS ?= -O2 -g1 -DNDEBUG
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test test-fast bench run clean
+.PHONY: all deps configure build test test-fast bench run package clean
 
 all: build
 
@@ -32,6 +32,11 @@ bench: build
 
 run: build
 	@bash scripts/run.sh $(ARGS)
+
+# Debian packages rill-broker, librill-client1 and librill-client-dev in $(BUILD_DIR)/packages
+# (cmake/RillPackage.cmake); builds only what they hold.
+package: configure
+	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) bash scripts/package.sh
 
 clean:
 	rm -rf build

@@ -4,6 +4,7 @@ file(GLOB_RECURSE RILL_PROTO_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}
 set(RILL_PROTO_OUT ${CMAKE_CURRENT_BINARY_DIR}/gen)
 file(MAKE_DIRECTORY ${RILL_PROTO_OUT})
 set(RILL_PROTO_SRCS)
+set(RILL_PROTO_API_SRCS)  # rill/v1 only: what the client library needs
 foreach(proto ${RILL_PROTO_FILES})
   file(RELATIVE_PATH rel ${CMAKE_CURRENT_SOURCE_DIR} ${proto})
   string(REGEX REPLACE "\\.proto$" "" base ${rel})
@@ -21,6 +22,9 @@ foreach(proto ${RILL_PROTO_FILES})
     DEPENDS ${proto} protobuf::protoc gRPC::grpc_cpp_plugin
     COMMENT "protoc ${rel}")
   list(APPEND RILL_PROTO_SRCS ${RILL_PROTO_OUT}/${base}.pb.cc ${RILL_PROTO_OUT}/${base}.grpc.pb.cc)
+  if(rel MATCHES "^rill/v1/")
+    list(APPEND RILL_PROTO_API_SRCS ${RILL_PROTO_OUT}/${base}.pb.cc ${RILL_PROTO_OUT}/${base}.grpc.pb.cc)
+  endif()
 endforeach()
 
 add_library(rill_proto_grpc ${RILL_PROTO_SRCS})

@@ -28,6 +28,7 @@
 #include "rill/client/admin.h"
 #include "rill/client/consumer.h"
 #include "rill/client/producer.h"
+#include "rill/client/version.h"
 #include "tool_util.h"
 
 namespace rill::tools {
@@ -801,6 +802,7 @@ int Main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found "
       "(topic or group), 4 broker unreachable.");
+  app.set_version_flag("--version", "rillctl " + std::string(rill::client::Version()));
   Globals g;
   app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")
       ->capture_default_str()
