@@ -17,16 +17,19 @@
 //   recovery_point_mu_  the recovery-point file; a truncation takes it under write_mu_, the
 //                       flusher without write_mu_.
 //   segments_mu_        the segment list: shared to copy a pointer, exclusive to change it.
-//   durable_mu_         the durable offset's waiters, the failure, stopping_ and the flusher's
-//                       wake-up. Never held together with segments_mu_. Durability callbacks
-//                       run with it released, some under write_mu_ (log_durability.cc).
+//   durable_mu_         the durable offset's waiters, the failure, stopping_ and what the
+//                       flusher's rounds read. Never held across FlushScheduler::Remove. Never held
+//                       together with segments_mu_. Durability callbacks run with it released, some
+//                       under write_mu_ (log_durability.cc).
 //   cache_mu_           only serialises DropCacheBehind (try-lock, then segments_mu_ shared).
-// Here: Open runs before any other thread exists. Close sets stopping_ under durable_mu_, joins
-// the flusher, then holds write_mu_. The destructor sets stopping_, joins the flusher and fails
-// the waiters left, without write_mu_. The accessors take segments_mu_ shared or durable_mu_.
+// Here: Open runs before any other thread exists. Close sets stopping_ under durable_mu_, removes
+// the log from its flush scheduler (waiting for a round in progress), then holds write_mu_. The
+// destructor does the same and fails the waiters left, without write_mu_. The accessors take
+// segments_mu_ shared or durable_mu_.
 
 #include "rill/storage/log.h"
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -65,10 +68,15 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::str
   RILL_RETURN_IF_ERROR(log->Recover());
   log->active_created_ms_ = log->clock_();
   // Every policy gets the flusher: ApplyConfig may switch a `none` log to `group` later.
-  log->flusher_ = std::thread([l = log.get()] {
-    SetCurrentThreadName("rill-flush");
-    l->FlusherLoop();
-  });
+  if (log->config_.flush_scheduler != nullptr) {
+    log->scheduler_ = log->config_.flush_scheduler;
+  } else {
+    log->own_scheduler_ = std::make_unique<FlushScheduler>(1);
+    log->scheduler_ = log->own_scheduler_.get();
+  }
+  log->idle_due_ =
+      FlushScheduler::Clock::now() + std::chrono::milliseconds(log->config_.preallocate_idle_ms);
+  log->scheduler_->Add(log.get());
   return log;
 }
 
@@ -77,9 +85,8 @@ Log::~Log() {
     std::lock_guard lock(durable_mu_);
     stopping_ = true;
   }
-  flusher_cv_.notify_all();
   durable_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  if (scheduler_ != nullptr) scheduler_->Remove(this);
   FailWaiters(Status::Unavailable("partition " + name_ + ": log closed"), Offset(INT64_MIN));
 }
 
@@ -110,8 +117,7 @@ Status Log::Close() {
     std::lock_guard lock(durable_mu_);
     stopping_ = true;
   }
-  flusher_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  if (scheduler_ != nullptr) scheduler_->Remove(this);
   std::lock_guard lock(write_mu_);
   if (closed_) return Status::OK();
   closed_ = true;

@@ -91,7 +91,7 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
       std::lock_guard dl(durable_mu_);
       flush_requested_ = next;
     }
-    if (flush_policy() == FlushPolicy::kGroup) flusher_cv_.notify_one();
+    if (flush_policy() == FlushPolicy::kGroup) scheduler_->Wake(this);
   }
   return result;
 }

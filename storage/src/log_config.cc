@@ -97,7 +97,7 @@ Status Log::ApplyConfig(const LogConfig& config) {
     flush_policy_.store(config.flush_policy, std::memory_order_release);
     config_changed_ = true;
   }
-  flusher_cv_.notify_all();
+  scheduler_->Wake(this);
   return Status::OK();
 }
 

@@ -1,8 +1,9 @@
-// The flusher of a Log (docs/STORAGE.md, Writing: flush policies): the rill-flush thread
-// (FlusherLoop: group commit with its short poll for the next append, interval ticks, and between
-// groups the idle work of log_standby.cc), one sync round (SyncPending, SyncAndAdvance), Flush,
-// and dropping the page cache behind the synced end (DropCacheBehind).
-// Locks: FlusherLoop waits on flusher_cv_ under durable_mu_ and releases it for all work.
+// The flusher of a Log (docs/STORAGE.md, Writing: flush policies): its rounds on the shared
+// FlushScheduler's threads (RunFlushRound: group commit with its short poll for the next append,
+// interval ticks, and between groups the idle work of log_standby.cc), one sync round
+// (SyncPending, SyncAndAdvance), Flush, and dropping the page cache behind the synced end
+// (DropCacheBehind).
+// Locks: RunFlushRound reads its inputs under durable_mu_ and releases it for all work.
 // SyncPending holds write_mu_ only to snapshot what to sync; the fsyncs run without a lock (reads
 // and appends go on), then AdvanceDurable takes durable_mu_ (log_durability.cc). SyncAndAdvance
 // is also called by ApplyConfig under write_mu_. DropCacheBehind try-locks cache_mu_.
@@ -118,65 +119,76 @@ void Log::PollForAppend() {
   }
 }
 
-void Log::FlusherLoop() {
+// One round of the flusher, run by the FlushScheduler (never two rounds of a log at once). The
+// group policy syncs whatever is pending and asks to run again at once (behind the other logs
+// waiting for a thread) until nothing is; with nothing pending it does idle work (zero-fill,
+// standby pieces) once no append has come for preallocate_idle_ms, and otherwise waits to be
+// woken by an append or a config change. Interval syncs on its ticks; none only waits for a
+// config change. The policy is read afresh each round: ApplyConfig may change it (and wakes us).
+FlushScheduler::Clock::time_point Log::RunFlushRound() {
+  using SClock = FlushScheduler::Clock;
   const auto idle = std::chrono::milliseconds(config_.preallocate_idle_ms);
-  auto interval = [&] {
-    return std::chrono::milliseconds(flush_interval_ms_.load(std::memory_order_relaxed));
-  };
-  auto next_tick = std::chrono::steady_clock::now() + interval();
-  bool window_full = false;  // the last zero-fill found nothing to do; wait for appends
-  while (true) {
-    bool work;
-    FlushPolicy policy;
-    {
-      std::unique_lock lock(durable_mu_);
-      // The policy is read afresh each round: ApplyConfig may change it (and wakes us).
-      config_changed_ = false;
-      policy = flush_policy();
-      const bool group = policy == FlushPolicy::kGroup;
-      auto pred = [&] {
-        return stopping_ || config_changed_ ||
-               (failure_.ok() && flush_requested_ > durable_.load());
-      };
-      if (group && !pred() && config_.group_commit_poll_us > 0) {
-        lock.unlock();
-        PollForAppend();
-        lock.lock();
-      }
-      if (group) {
-        // Zero-fill ahead, one piece at a time, only after `preallocate_idle_ms` without
-        // appends (docs/STORAGE.md, Preallocation).
-        if (window_full) {
-          flusher_cv_.wait(lock, pred);
-        } else if (!flusher_cv_.wait_for(lock, idle, pred)) {
-          lock.unlock();
-          window_full = !PreallocateIdle() && !StandbyStep();
-          continue;
-        }
-        window_full = false;
-      } else {
-        // `interval` syncs once per tick; `none` never syncs, it only waits for a change. A tick
-        // is never further away than the current interval (it may have just been shortened, or
-        // the log may have just left `group`, whose ticks were not kept).
-        next_tick = std::min(next_tick, std::chrono::steady_clock::now() + interval());
-        flusher_cv_.wait_until(lock, next_tick, [&] { return stopping_ || config_changed_; });
-        next_tick = std::chrono::steady_clock::now() + interval();
-      }
-      if (stopping_) return;
-      work = policy != FlushPolicy::kNone && failure_.ok() && flush_requested_ > durable_.load();
-    }
-    if (work) {
+  const auto interval =
+      std::chrono::milliseconds(flush_interval_ms_.load(std::memory_order_relaxed));
+  FlushPolicy policy;
+  bool pending;
+  {
+    std::lock_guard lock(durable_mu_);
+    if (stopping_) return FlushScheduler::kIdle;
+    config_changed_ = false;
+    policy = flush_policy();
+    pending = failure_.ok() && flush_requested_ > durable_.load();
+  }
+  if (policy == FlushPolicy::kGroup && !pending && synced_last_round_ &&
+      config_.group_commit_poll_us > 0 && scheduler_->NoneWaiting()) {
+    // Right after a group: poll briefly for the next append, so that a steady stream of appenders
+    // is picked up without a sleep and a wake-up between groups.
+    PollForAppend();
+    std::lock_guard lock(durable_mu_);
+    if (stopping_) return FlushScheduler::kIdle;
+    pending = failure_.ok() && flush_requested_ > durable_.load();
+  }
+  synced_last_round_ = false;
+  const SClock::time_point now = SClock::now();
+
+  if (policy == FlushPolicy::kGroup) {
+    if (pending) {
       bool did;
       (void)SyncPending(&did);
       // One standby piece per group as well: a steady stream may leave the flusher no idle
       // moment, and the piece (a page-cache copy; the last piece's writeback is long done) costs
       // the next group far less than a growing file's journal commit.
-      if (policy == FlushPolicy::kGroup) (void)StandbyStep();
-    } else if (policy == FlushPolicy::kInterval) {
-      while (PreallocateIdle()) {
-      }
+      (void)StandbyStep();
+      synced_last_round_ = true;
+      window_full_ = false;
+      idle_due_ = SClock::now() + idle;
+      return FlushScheduler::kAgain;
+    }
+    // Zero-fill ahead, one piece per round, only after `preallocate_idle_ms` without appends
+    // (docs/STORAGE.md, Preallocation); once a window is full, wait for appends.
+    if (window_full_) return FlushScheduler::kIdle;
+    if (now < idle_due_) return idle_due_;
+    window_full_ = !PreallocateIdle() && !StandbyStep();
+    idle_due_ = SClock::now() + idle;
+    return window_full_ ? FlushScheduler::kIdle : idle_due_;
+  }
+
+  // `interval` syncs once per tick; `none` never syncs, it only waits for a change. A tick is
+  // never further away than the current interval (it may have just been shortened, or the log
+  // may have just left `group`, whose ticks were not kept).
+  window_full_ = false;
+  next_tick_ = std::min(next_tick_, now + interval);
+  if (policy == FlushPolicy::kNone) return FlushScheduler::kIdle;
+  if (now < next_tick_) return next_tick_;
+  next_tick_ = now + interval;
+  if (pending) {
+    bool did;
+    (void)SyncPending(&did);
+  } else {
+    while (PreallocateIdle()) {
     }
   }
+  return next_tick_;
 }
 
 }  // namespace rill::storage

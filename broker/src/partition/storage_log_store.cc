@@ -236,7 +236,8 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
                                  int64_t cache_behind_bytes, int64_t standby_segment_bytes,
-                                 int64_t remove_step_bytes, int64_t remove_bytes_per_sec)
+                                 int64_t remove_step_bytes, int64_t remove_bytes_per_sec,
+                                 int32_t flush_threads)
     : data_dir_(std::move(data_dir)),
       preallocate_bytes_(preallocate_bytes),
       cache_behind_bytes_(cache_behind_bytes),
@@ -244,7 +245,8 @@ StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes
       remover_(storage::DefaultFileSystem(),
                storage::FileRemover::Options{
                    static_cast<uint64_t>(std::max<int64_t>(remove_step_bytes, 0)),
-                   static_cast<uint64_t>(std::max<int64_t>(remove_bytes_per_sec, 0))}) {
+                   static_cast<uint64_t>(std::max<int64_t>(remove_bytes_per_sec, 0))}),
+      flush_scheduler_(std::max(flush_threads, 1)) {
   // Directories a remover had not finished when the process stopped.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(data_dir_, ec)) {
@@ -313,6 +315,7 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
     c.on_sync = flush_observer_;
   }
   c.remover = &remover_;
+  c.flush_scheduler = &flush_scheduler_;
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_RETURN_IF_ERROR(PrepareDir(dir, PartitionIdentity{topic, topic_id, partition}));

@@ -17,6 +17,7 @@
 
 #include "partition/partition_log.h"
 #include "rill/storage/file_remover.h"
+#include "rill/storage/flush_scheduler.h"
 
 namespace rill::broker {
 
@@ -42,10 +43,11 @@ class StorageLogStore final : public LogStore {
   // `preallocate_bytes`, `cache_behind_bytes`, `standby_segment_bytes` (standby_min_bytes):
   // storage::LogConfig's fields for every log. Logs and partition directories are removed through
   // one storage::FileRemover: shrunk in steps of `remove_step_bytes`, at most
-  // `remove_bytes_per_sec` (0: unlinked at once).
+  // `remove_bytes_per_sec` (0: unlinked at once). Every log's flusher runs on one
+  // storage::FlushScheduler of `flush_threads` threads.
   StorageLogStore(std::string data_dir, int64_t preallocate_bytes, int64_t cache_behind_bytes = -1,
                   int64_t standby_segment_bytes = 0, int64_t remove_step_bytes = 0,
-                  int64_t remove_bytes_per_sec = 0);
+                  int64_t remove_bytes_per_sec = 0, int32_t flush_threads = 4);
   ~StorageLogStore() override;
 
   // Writes the identity file (atomically) before the log's first segment; removes the
@@ -74,6 +76,8 @@ class StorageLogStore final : public LogStore {
   // Every removal of a log's files and directories (step 0: at once). Before open_: outlives
   // every log (CloseAll runs in the destructor, before members go).
   storage::FileRemover remover_;
+  // Runs every log's flusher; outlives every log for the same reason as remover_.
+  storage::FlushScheduler flush_scheduler_;
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name; guarded by mu_
   FlushObserver flush_observer_;                           // guarded by mu_

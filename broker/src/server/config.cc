@@ -150,6 +150,11 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--storage.remove_bytes_per_sec", c.remove_bytes_per_sec,
                  "Rate at which dropped files are shrunk (0 = no pause between steps)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app.add_option("--storage.flush_threads", c.flush_threads,
+                 "Threads that run every partition log's fsyncs (group commit and interval), "
+                 "shared by all partitions: the broker's thread count does not grow with its "
+                 "partitions")
+      ->check(CLI::Range(1, 256));
   app.add_option("--storage.min_free_bytes", c.min_free_bytes,
                  "Produce is refused (RESOURCE_EXHAUSTED, retried by clients) while the disk "
                  "holding data.dir has less free space than this, and accepted again once space "

@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
       [](rill::broker::ControllerConfig c) { return rill::broker::MakeController(std::move(c)); },
       std::make_unique<rill::broker::StorageLogStore>(
           config->data_dir, config->preallocate_bytes, config->cache_behind_bytes,
-          config->standby_segment_bytes, config->remove_step_bytes, config->remove_bytes_per_sec));
+          config->standby_segment_bytes, config->remove_step_bytes, config->remove_bytes_per_sec,
+          config->flush_threads));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

@@ -72,6 +72,10 @@ struct BrokerConfig {
   // for ~90 ms per GiB (bench/scripts/unlink_probe.py). 0 = unlink at once.
   int64_t remove_step_bytes = 8LL << 20;
   int64_t remove_bytes_per_sec = 256LL << 20;
+  // Threads of the flush scheduler that every partition log shares (storage/flush_scheduler.h):
+  // up to this many fsyncs of different partitions run at once, and the broker's thread count
+  // does not grow with the number of partitions.
+  int32_t flush_threads = 4;
   // Produce is refused (RESOURCE_EXHAUSTED, retriable) while the filesystem holding data_dir has
   // less than this many bytes available, and accepted again once space is freed
   // (broker/src/server/disk_space.h): a log that meets a full disk fails until a restart, and a broker

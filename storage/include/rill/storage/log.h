@@ -36,6 +36,7 @@
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
 #include "rill/storage/file_system.h"
+#include "rill/storage/flush_scheduler.h"
 #include "rill/storage/log_config.h"
 
 namespace rill::storage {
@@ -70,7 +71,7 @@ struct ReadResult {
   Offset log_start_offset;
 };
 
-class Log {
+class Log : private FlushScheduler::Task {
  public:
   // Opens (recovering if the last stop was unclean) or creates the log in `dir`. `name` is the
   // partition name used in messages ("topic-3"). `fs` and must outlive the Log.
@@ -80,7 +81,7 @@ class Log {
   // Destroying a Log without Close stops its threads without flushing or writing the recovery
   // checkpoint, like a crash of the process (the next Open recovers). Pending waiters get
   // kUnavailable.
-  ~Log();
+  ~Log() override;
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
 
@@ -131,7 +132,7 @@ class Log {
   // away (kOutOfRange) or `deadline` passes (kTimeout).
   Status WaitDurable(Offset offset, std::chrono::steady_clock::time_point deadline);
   // Calls `done` once `offset` is durable (OK) or can never be (the error, as WaitDurable).
-  // `done` runs on the flusher thread, or inline when the outcome is already known; it must not
+  // `done` runs on a flusher thread (the FlushScheduler's), or inline when the outcome is already known; it must not
   // call back into this Log's writer methods.
   void OnDurable(Offset offset, std::function<void(Status)> done);
 
@@ -200,7 +201,8 @@ class Log {
   void PollForAppend();
   // After a sync: drops the page cache of synced bytes older than cache_behind_bytes.
   void DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes);
-  void FlusherLoop();
+  // One flusher round (FlushScheduler::Task; log_flush.cc).
+  FlushScheduler::Clock::time_point RunFlushRound() override;
   Status SyncPending(bool* did_work);
   // fdatasyncs `segs` (and the directory when `dir_dirty`), then raises the durable offset to
   // `target` unless a truncation came after `truncations_seen`. A failure fails the log. With
@@ -281,7 +283,6 @@ class Log {
   // Durability waiters, failure state and the flusher's wake-up.
   mutable std::mutex durable_mu_;
   std::condition_variable durable_cv_;  // waiters in WaitDurable
-  std::condition_variable flusher_cv_;  // the flusher waits for work here
   std::multimap<int64_t, std::function<void(Status)>> callbacks_;
   Status failure_;
   std::atomic<bool> failed_{false};  // !failure_.ok(), readable without durable_mu_
@@ -309,7 +310,14 @@ class Log {
   // Counts truncations (written under write_mu_ and durable_mu_, read under either): a sync
   // that raced with a truncation must not advance durable_.
   uint64_t truncations_ = 0;
-  std::thread flusher_;
+  // The flusher: rounds on `scheduler_` (config_.flush_scheduler, or own_scheduler_ with one
+  // thread when none was given). Round state, touched only by rounds (never two at once):
+  std::unique_ptr<FlushScheduler> own_scheduler_;
+  FlushScheduler* scheduler_ = nullptr;
+  bool window_full_ = false;        // group: the last zero-fill found nothing to do
+  bool synced_last_round_ = false;  // group: the last round synced a group
+  FlushScheduler::Clock::time_point idle_due_{};   // group: idle work not before this
+  FlushScheduler::Clock::time_point next_tick_ = FlushScheduler::kIdle;  // interval: next sync
 };
 
 }  // namespace rill::storage

@@ -11,6 +11,8 @@
 
 namespace rill::storage {
 
+class FlushScheduler;
+
 class FileRemover;
 
 enum class FlushPolicy : uint8_t {
@@ -89,6 +91,10 @@ struct LogConfig {
   // stalls every fsync on a disk mounted with `discard`). Must outlive the log and use the log's
   // FileSystem. nullptr: unlink at once. Fixed at Open.
   FileRemover* remover = nullptr;
+  // Runs the log's flusher rounds (rill/storage/flush_scheduler.h): the logs of a store share
+  // one pool of threads. Must outlive the log. nullptr: the log starts a one-thread scheduler of
+  // its own. Fixed at Open.
+  FlushScheduler* flush_scheduler = nullptr;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system

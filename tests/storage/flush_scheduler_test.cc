@@ -1,0 +1,218 @@
+// FlushScheduler: rounds run one at a time per task, wake-ups during a round are not lost, timers
+// fire, Remove waits for a running round; and many logs sharing a two-thread scheduler all become
+// durable under every flush policy, with the process's thread count independent of the number of
+// logs. Waits use deadlines; nothing sleeps.
+
+#include "rill/storage/flush_scheduler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rill/storage/log.h"
+#include "test_batches.h"
+
+namespace rill::storage {
+namespace {
+
+using namespace std::chrono_literals;
+using SClock = FlushScheduler::Clock;
+
+// A task that counts its rounds, checks that no two overlap, and returns what the test says.
+class CountingTask : public FlushScheduler::Task {
+ public:
+  SClock::time_point RunFlushRound() override {
+    EXPECT_EQ(inside_.fetch_add(1), 0) << "two rounds of one task at once";
+    if (hold_) {
+      std::unique_lock lock(mu_);
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !hold_; });
+    }
+    SClock::time_point next = FlushScheduler::kIdle;
+    {
+      std::lock_guard lock(mu_);
+      if (again_ > 0) {
+        --again_;
+        next = FlushScheduler::kAgain;
+      } else if (after_ > 0ms) {
+        next = SClock::now() + after_;
+        after_ = 0ms;
+      }
+      ++rounds_;
+    }
+    inside_.fetch_sub(1);
+    cv_.notify_all();
+    return next;
+  }
+  bool WaitRounds(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return rounds_ >= n; });
+  }
+  int rounds() {
+    std::lock_guard lock(mu_);
+    return rounds_;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int rounds_ = 0;
+  int again_ = 0;
+  std::chrono::milliseconds after_{0};
+  bool hold_ = false;
+  bool held_ = false;
+  std::atomic<int> inside_{0};
+};
+
+TEST(FlushSchedulerTest, RunsOnAddAgainOnWakeAndOnItsTimer) {
+  FlushScheduler s(2);
+  CountingTask t;
+  t.again_ = 2;  // the first round asks twice to run again at once
+  s.Add(&t);
+  ASSERT_TRUE(t.WaitRounds(3));
+  {
+    std::lock_guard lock(t.mu_);
+    t.after_ = 20ms;
+  }
+  s.Wake(&t);                    // round 4 asks for a timer
+  ASSERT_TRUE(t.WaitRounds(5));  // round 5 is the timer's
+  s.Remove(&t);
+  const int rounds = t.rounds();
+  s.Wake(&t);  // ignored once removed
+  EXPECT_EQ(t.rounds(), rounds);
+}
+
+TEST(FlushSchedulerTest, AWakeDuringARoundRunsAnotherAndRemoveWaitsForTheRound) {
+  FlushScheduler s(2);
+  CountingTask t;
+  t.hold_ = true;
+  s.Add(&t);
+  {
+    std::unique_lock lock(t.mu_);
+    ASSERT_TRUE(t.cv_.wait_for(lock, 10s, [&] { return t.held_; }));
+  }
+  s.Wake(&t);  // during the round: must not be lost, must not run concurrently
+  s.Wake(&t);  // coalesced with the first
+  {
+    std::lock_guard lock(t.mu_);
+    t.hold_ = false;
+  }
+  t.cv_.notify_all();
+  ASSERT_TRUE(t.WaitRounds(2));
+  // Remove while a round holds: returns only after it ends.
+  {
+    std::lock_guard lock(t.mu_);
+    t.hold_ = true;
+    t.held_ = false;
+  }
+  s.Wake(&t);
+  {
+    std::unique_lock lock(t.mu_);
+    ASSERT_TRUE(t.cv_.wait_for(lock, 10s, [&] { return t.held_; }));
+  }
+  std::atomic<bool> removed{false};
+  std::thread remover([&] {
+    s.Remove(&t);
+    removed = true;
+  });
+  // The remover cannot finish while the round is held.
+  EXPECT_FALSE(removed.load());
+  {
+    std::lock_guard lock(t.mu_);
+    t.hold_ = false;
+  }
+  t.cv_.notify_all();
+  remover.join();
+  EXPECT_TRUE(removed.load());
+  EXPECT_EQ(t.inside_.load(), 0);
+}
+
+int ThreadCount() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// 200 logs on one two-thread scheduler: every append becomes durable under group, interval and a
+// switch from none to group; the process gains the scheduler's threads, not one per log.
+TEST(FlushSchedulerTest, ManyLogsShareTwoThreadsAndAllBecomeDurable) {
+  const std::string root =
+      (std::filesystem::temp_directory_path() / ("rill-sched-" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::remove_all(root);
+  const int before = ThreadCount();
+  {
+    FlushScheduler scheduler(2);
+    constexpr int kLogs = 200;
+    std::vector<std::unique_ptr<Log>> logs;
+    for (int i = 0; i < kLogs; ++i) {
+      LogConfig c;
+      c.segment_bytes = 64 * 1024;
+      c.preallocate_bytes = 0;
+      c.flush_scheduler = &scheduler;
+      c.flush_policy = i % 3 == 0   ? FlushPolicy::kGroup
+                       : i % 3 == 1 ? FlushPolicy::kInterval
+                                    : FlushPolicy::kNone;
+      c.flush_interval_ms = 5;
+      auto log = Log::Open(DefaultFileSystem(), root + "/t-" + std::to_string(i),
+                           "t-" + std::to_string(i), c);
+      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      logs.push_back(std::move(log).value());
+    }
+    EXPECT_EQ(ThreadCount(), before + 2) << "the logs must not start threads of their own";
+    std::mutex cb_mu;
+    std::condition_variable cb_cv;
+    int callbacks = 0;  // guarded by cb_mu
+    for (int round = 0; round < 5; ++round) {
+      for (int i = 0; i < kLogs; ++i) {
+        std::string b = testing::MakeBatch(3, 100, round, static_cast<uint64_t>(i));
+        auto r = logs[i]->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        logs[i]->OnDurable(r->last_offset, [&](Status st) {
+          EXPECT_TRUE(st.ok()) << st.ToString();
+          std::lock_guard lock(cb_mu);
+          ++callbacks;
+          cb_cv.notify_all();
+        });
+      }
+    }
+    for (int i = 0; i < kLogs; ++i) {
+      ASSERT_TRUE(logs[i]->WaitDurable(Offset(14), std::chrono::steady_clock::now() + 30s).ok())
+          << i;
+    }
+    {
+      // Callbacks run just after the durable offset moves (WaitDurable may return first).
+      std::unique_lock lock(cb_mu);
+      EXPECT_TRUE(cb_cv.wait_for(lock, 30s, [&] { return callbacks == kLogs * 5; })) << callbacks;
+    }
+    // A `none` log switched to `group` is flushed by the shared threads from then on.
+    LogConfig g = logs[2]->config();
+    g.flush_policy = FlushPolicy::kGroup;
+    ASSERT_TRUE(logs[2]->ApplyConfig(g).ok());
+    std::string b = testing::MakeBatch(1, 100, 9, 9);
+    auto r = logs[2]->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(1));
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(logs[2]->WaitDurable(r->last_offset, std::chrono::steady_clock::now() + 30s).ok());
+    const uint64_t syncs = logs[2]->sync_count();
+    EXPECT_GE(syncs, 1u);
+    for (auto& log : logs) ASSERT_TRUE(log->Close().ok());
+    logs.clear();
+  }
+  EXPECT_EQ(ThreadCount(), before);
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace rill::storage
