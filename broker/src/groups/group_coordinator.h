@@ -16,6 +16,7 @@
 // to be appended; they must not block.
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,8 +28,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "controller/controller.h"
 #include "groups/consumer_group.h"
