@@ -35,19 +35,19 @@ class MemoryController final : public Controller {
     std::vector<TopicOpResult> results;
     auto next = std::make_shared<MetadataImage>(*image());
     for (auto& t : topics) {
-      TopicOpResult r{t.name, v1::NONE, ""};
+      TopicOpResult r{t.name, TopicOpError::kNone, ""};
       int32_t parts = t.partitions == 0 ? config_.default_partitions : t.partitions;
       if (Status s = ValidateTopicName(t.name, t.internal); !s.ok()) {
-        r.error = v1::INVALID_TOPIC;
+        r.error = TopicOpError::kInvalidTopic;
         r.message = s.message();
       } else if (next->FindTopic(t.name)) {
-        r.error = v1::TOPIC_ALREADY_EXISTS;
+        r.error = TopicOpError::kTopicAlreadyExists;
         r.message = "exists";
       } else if (Status s = ValidatePartitionCount(parts, config_.max_partitions_per_topic); !s.ok()) {
-        r.error = v1::INVALID_PARTITIONS;
+        r.error = TopicOpError::kInvalidPartitions;
         r.message = s.message();
       } else if (Status s = ValidateTopicConfigs(t.configs); !s.ok()) {
-        r.error = v1::INVALID_CONFIG;
+        r.error = TopicOpError::kInvalidConfig;
         r.message = s.message();
       } else if (!validate_only) {
         TopicMetadata tm;
@@ -71,8 +71,8 @@ class MemoryController final : public Controller {
     std::vector<TopicOpResult> results;
     auto next = std::make_shared<MetadataImage>(*image());
     for (auto& t : topics) {
-      TopicOpResult r{t, v1::NONE, ""};
-      if (next->topics.erase(t) == 0) r.error = v1::UNKNOWN_TOPIC;
+      TopicOpResult r{t, TopicOpError::kNone, ""};
+      if (next->topics.erase(t) == 0) r.error = TopicOpError::kUnknownTopic;
       results.push_back(r);
     }
     next->applied_index++;
@@ -82,12 +82,12 @@ class MemoryController final : public Controller {
 
   void CreatePartitions(std::string topic, int32_t count, ResultsCallback done) override {
     auto next = std::make_shared<MetadataImage>(*image());
-    TopicOpResult r{topic, v1::NONE, ""};
+    TopicOpResult r{topic, TopicOpError::kNone, ""};
     auto it = next->topics.find(topic);
     if (it == next->topics.end()) {
-      r.error = v1::UNKNOWN_TOPIC;
+      r.error = TopicOpError::kUnknownTopic;
     } else if (count <= static_cast<int32_t>(it->second.partitions.size())) {
-      r.error = v1::INVALID_PARTITIONS;
+      r.error = TopicOpError::kInvalidPartitions;
     } else {
       for (int32_t p = static_cast<int32_t>(it->second.partitions.size()); p < count; ++p) {
         it->second.partitions.push_back({p, config_.node_id, LeaderEpoch(1), {config_.node_id},
@@ -103,12 +103,12 @@ class MemoryController final : public Controller {
                     std::vector<std::string> remove, bool validate_only,
                     ResultsCallback done) override {
     auto next = std::make_shared<MetadataImage>(*image());
-    TopicOpResult r{topic, v1::NONE, ""};
+    TopicOpResult r{topic, TopicOpError::kNone, ""};
     auto it = next->topics.find(topic);
     if (it == next->topics.end()) {
-      r.error = v1::UNKNOWN_TOPIC;
+      r.error = TopicOpError::kUnknownTopic;
     } else if (Status s = ValidateTopicConfigs(set); !s.ok()) {
-      r.error = v1::INVALID_CONFIG;
+      r.error = TopicOpError::kInvalidConfig;
       r.message = s.message();
     } else if (!validate_only) {
       for (auto& [k, v] : set) it->second.configs[k] = v;

@@ -145,7 +145,7 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
   auto results = Await(
       [&](auto done) { cluster.node(leader)->CreateTopics({Topic("orders", 3)}, false, done); });
   ASSERT_EQ(results.size(), 1u);
-  ASSERT_EQ(results[0].error, v1::NONE) << results[0].message;
+  ASSERT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
   auto leader_image = cluster.node(leader)->image();  // keeps the image (and `t`) alive
   const TopicMetadata* t = leader_image->FindTopic("orders");
   ASSERT_NE(t, nullptr);
@@ -169,13 +169,13 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
         done);
   });
   ASSERT_EQ(results.size(), 3u);
-  EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
-  EXPECT_EQ(results[1].error, v1::TOPIC_ALREADY_EXISTS);
-  EXPECT_EQ(results[2].error, v1::INVALID_REPLICATION_FACTOR);
+  EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
+  EXPECT_EQ(results[1].error, TopicOpError::kTopicAlreadyExists);
+  EXPECT_EQ(results[2].error, TopicOpError::kInvalidReplicationFactor);
   results = Await([&](auto done) {
     cluster.node(follower)->AlterConfigs("orders", {{"retention.ms", "5000"}}, {}, false, done);
   });
-  EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
+  EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
   ASSERT_TRUE(cluster.WaitFor([&] {
     return cluster.AllImages([](const MetadataImage& img) {
       const TopicMetadata* o = img.FindTopic("orders");
@@ -235,7 +235,7 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
     cluster.node(next)->CreateTopics({Topic("after-failover", 2, 2)}, false, done);
   });
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
+  EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
   ASSERT_TRUE(cluster.WaitFor([&] {
     return cluster.AllImages(
         [](const MetadataImage& img) { return img.FindTopic("after-failover") != nullptr; });

@@ -58,14 +58,14 @@ TEST(ControllerTest, SingleNodeBootstrapsRegistersAndCreatesTopics) {
   });
   ASSERT_EQ(results.size(), 7u);
   EXPECT_EQ(results[0].topic, "orders");
-  EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
-  EXPECT_EQ(results[1].error, v1::INVALID_TOPIC);
-  EXPECT_EQ(results[2].error, v1::INVALID_TOPIC);
-  EXPECT_EQ(results[3].error, v1::INVALID_PARTITIONS);
-  EXPECT_EQ(results[4].error, v1::INVALID_REPLICATION_FACTOR);
-  EXPECT_EQ(results[5].error, v1::INVALID_CONFIG);
+  EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
+  EXPECT_EQ(results[1].error, TopicOpError::kInvalidTopic);
+  EXPECT_EQ(results[2].error, TopicOpError::kInvalidTopic);
+  EXPECT_EQ(results[3].error, TopicOpError::kInvalidPartitions);
+  EXPECT_EQ(results[4].error, TopicOpError::kInvalidReplicationFactor);
+  EXPECT_EQ(results[5].error, TopicOpError::kInvalidConfig);
   EXPECT_NE(results[5].message.find("flush.policy"), std::string::npos);
-  EXPECT_EQ(results[6].error, v1::INVALID_CONFIG);
+  EXPECT_EQ(results[6].error, TopicOpError::kInvalidConfig);
 
   // The image is published before the callback runs.
   img = c->image();
@@ -90,13 +90,13 @@ TEST(ControllerTest, SingleNodeBootstrapsRegistersAndCreatesTopics) {
                     false, done);
   });
   ASSERT_EQ(results.size(), 6u);
-  EXPECT_EQ(results[0].error, v1::TOPIC_ALREADY_EXISTS);
-  EXPECT_EQ(results[1].error, v1::NONE);
-  EXPECT_EQ(results[2].error, v1::INVALID_TOPIC);
+  EXPECT_EQ(results[0].error, TopicOpError::kTopicAlreadyExists);
+  EXPECT_EQ(results[1].error, TopicOpError::kNone);
+  EXPECT_EQ(results[2].error, TopicOpError::kInvalidTopic);
   EXPECT_NE(results[2].message.find("collides"), std::string::npos) << results[2].message;
-  EXPECT_EQ(results[3].error, v1::NONE) << results[3].message;
-  EXPECT_EQ(results[4].error, v1::INVALID_REQUEST);
-  EXPECT_EQ(results[5].error, v1::INVALID_REQUEST);
+  EXPECT_EQ(results[3].error, TopicOpError::kNone) << results[3].message;
+  EXPECT_EQ(results[4].error, TopicOpError::kInvalidRequest);
+  EXPECT_EQ(results[5].error, TopicOpError::kInvalidRequest);
   img = c->image();
   ASSERT_NE(img->FindTopic("__consumer_offsets"), nullptr);
   EXPECT_TRUE(img->FindTopic("__consumer_offsets")->internal);
@@ -107,15 +107,15 @@ TEST(ControllerTest, SingleNodeBootstrapsRegistersAndCreatesTopics) {
     c->CreateTopics({Topic("dry", 2), Topic("dry2", 0, 5)}, true, done);
   });
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results[0].error, v1::NONE);
-  EXPECT_EQ(results[1].error, v1::INVALID_REPLICATION_FACTOR);
+  EXPECT_EQ(results[0].error, TopicOpError::kNone);
+  EXPECT_EQ(results[1].error, TopicOpError::kInvalidReplicationFactor);
   EXPECT_EQ(c->image()->FindTopic("dry"), nullptr);
   c->Stop();
 
   // After Stop every operation fails at once with BROKER_NOT_AVAILABLE.
   results = Await([&](auto done) { c->CreateTopics({Topic("late", 1)}, false, done); });
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].error, v1::BROKER_NOT_AVAILABLE);
+  EXPECT_EQ(results[0].error, TopicOpError::kControllerFailed);
 }
 
 TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
@@ -130,8 +130,8 @@ TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
                       done);
     });
     ASSERT_EQ(results.size(), 2u);
-    ASSERT_EQ(results[0].error, v1::NONE);
-    ASSERT_EQ(results[1].error, v1::NONE);
+    ASSERT_EQ(results[0].error, TopicOpError::kNone);
+    ASSERT_EQ(results[1].error, TopicOpError::kNone);
     std::string orders_id = c->image()->FindTopic("orders")->topic_id;
     EXPECT_FALSE(orders_id.empty());
     EXPECT_NE(orders_id, c->image()->FindTopic("gone")->topic_id);
@@ -142,7 +142,7 @@ TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
                       {"retention.ms"}, false, done);
     });
     ASSERT_EQ(results.size(), 1u);
-    EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
+    EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
     auto configs = c->image()->FindTopic("orders")->configs;
     EXPECT_EQ(configs, (std::map<std::string, std::string>{{"segment.bytes", "1048576"},
                                                            {"flush.policy", "none"}}));
@@ -151,11 +151,11 @@ TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
     // Bad alterations change nothing.
     for (auto& [set, remove, code] :
          std::vector<std::tuple<std::map<std::string, std::string>, std::vector<std::string>,
-                                v1::ErrorCode>>{
-             {{{"segment.bytes", "-5"}}, {}, v1::INVALID_CONFIG},
-             {{{"no.such.key", "1"}}, {}, v1::INVALID_CONFIG},
-             {{}, {"no.such.key"}, v1::INVALID_CONFIG},
-             {{{"segment.ms", "5"}}, {"segment.ms"}, v1::INVALID_CONFIG}}) {
+                                TopicOpError>>{
+             {{{"segment.bytes", "-5"}}, {}, TopicOpError::kInvalidConfig},
+             {{{"no.such.key", "1"}}, {}, TopicOpError::kInvalidConfig},
+             {{}, {"no.such.key"}, TopicOpError::kInvalidConfig},
+             {{{"segment.ms", "5"}}, {"segment.ms"}, TopicOpError::kInvalidConfig}}) {
       results = Await([&](auto done) { c->AlterConfigs("orders", set, remove, false, done); });
       ASSERT_EQ(results.size(), 1u);
       EXPECT_EQ(results[0].error, code) << results[0].message;
@@ -163,32 +163,32 @@ TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
     results = Await([&](auto done) {
       c->AlterConfigs("nope", {{"segment.ms", "5"}}, {}, false, done);
     });
-    EXPECT_EQ(results[0].error, v1::UNKNOWN_TOPIC);
+    EXPECT_EQ(results[0].error, TopicOpError::kUnknownTopic);
     results = Await([&](auto done) {
       c->AlterConfigs("orders", {{"segment.ms", "5"}}, {}, /*validate_only=*/true, done);
     });
-    EXPECT_EQ(results[0].error, v1::NONE);
+    EXPECT_EQ(results[0].error, TopicOpError::kNone);
     EXPECT_EQ(c->image()->FindTopic("orders")->configs, configs);
 
     // Partitions: grow only.
     results = Await([&](auto done) { c->CreatePartitions("orders", 5, done); });
     ASSERT_EQ(results.size(), 1u);
-    EXPECT_EQ(results[0].error, v1::NONE) << results[0].message;
+    EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
     ASSERT_EQ(c->image()->FindTopic("orders")->partitions.size(), 5u);
     EXPECT_EQ(c->image()->FindTopic("orders")->partitions[4].partition, 4);
     EXPECT_EQ(c->image()->FindTopic("orders")->partitions[4].leader, NodeId(1));
     results = Await([&](auto done) { c->CreatePartitions("orders", 3, done); });
-    EXPECT_EQ(results[0].error, v1::INVALID_PARTITIONS);
+    EXPECT_EQ(results[0].error, TopicOpError::kInvalidPartitions);
     results = Await([&](auto done) { c->CreatePartitions("orders", 101, done); });
-    EXPECT_EQ(results[0].error, v1::INVALID_PARTITIONS);
+    EXPECT_EQ(results[0].error, TopicOpError::kInvalidPartitions);
     results = Await([&](auto done) { c->CreatePartitions("nope", 3, done); });
-    EXPECT_EQ(results[0].error, v1::UNKNOWN_TOPIC);
+    EXPECT_EQ(results[0].error, TopicOpError::kUnknownTopic);
 
     // Delete.
     results = Await([&](auto done) { c->DeleteTopics({"gone", "never"}, done); });
     ASSERT_EQ(results.size(), 2u);
-    EXPECT_EQ(results[0].error, v1::NONE);
-    EXPECT_EQ(results[1].error, v1::UNKNOWN_TOPIC);
+    EXPECT_EQ(results[0].error, TopicOpError::kNone);
+    EXPECT_EQ(results[1].error, TopicOpError::kUnknownTopic);
     EXPECT_EQ(c->image()->FindTopic("gone"), nullptr);
 
     before = Dump(*c->image());
@@ -202,7 +202,7 @@ TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
   EXPECT_EQ(before.find("topic gone"), std::string::npos);
   // And keeps working: the re-created topic gets a new id.
   auto results = Await([&](auto done) { c->CreateTopics({Topic("gone", 1)}, false, done); });
-  EXPECT_EQ(results[0].error, v1::NONE);
+  EXPECT_EQ(results[0].error, TopicOpError::kNone);
   c->Stop();
 }
 
@@ -219,12 +219,12 @@ TEST(ControllerTest, SnapshotsBoundTheLogAndRestartFromThem) {
       auto results = Await(
           [&](auto done) { c->CreateTopics({Topic("t" + std::to_string(i), 1)}, false, done); });
       ASSERT_EQ(results.size(), 1u);
-      ASSERT_EQ(results[0].error, v1::NONE) << results[0].message;
+      ASSERT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
     }
     auto results = Await([&](auto done) {
       c->AlterConfigs("t3", {{"retention.bytes", "12345"}}, {}, false, done);
     });
-    ASSERT_EQ(results[0].error, v1::NONE);
+    ASSERT_EQ(results[0].error, TopicOpError::kNone);
     before = Dump(*c->image());
     c->Stop();
   }

@@ -290,14 +290,14 @@ class GroupSim {
     auto res = group_->Heartbeat(req, now_, topics_);
     Persist(res.records);
     const auto& r = res.response;
-    if (c.epoch == 0 && r.error() == v1::NONE && !old_static_owner.empty() &&
+    if (c.epoch == 0 && res.status.ok() && !old_static_owner.empty() &&
         old_static_owner != r.member_id()) {
       // A static member took over its previous incarnation: no rebalance.
       ASSERT_EQ(group_->group_epoch(), group_epoch_before) << "static rejoin rebalanced";
     }
     if (Chance(loss_)) return;  // the response is lost
-    switch (r.error()) {
-      case v1::NONE: {
+    switch (res.status.error) {
+      case GroupError::kNone: {
         c.last_ok_ms = now_;
         c.member_id = r.member_id();
         c.epoch = r.member_epoch();
@@ -319,21 +319,21 @@ class GroupSim {
         }
         break;
       }
-      case v1::FENCED_MEMBER_EPOCH:
+      case GroupError::kFencedMemberEpoch:
         DropAll(i);
         c.epoch = 0;  // rejoin with the same member id
         break;
-      case v1::UNKNOWN_MEMBER_ID:
+      case GroupError::kUnknownMemberId:
         DropAll(i);
         c.epoch = 0;
         c.member_id.clear();
         break;
-      case v1::UNRELEASED_INSTANCE_ID:
+      case GroupError::kUnreleasedInstanceId:
         c.epoch = 0;  // the previous incarnation's session has yet to end; retry
         c.member_id.clear();
         break;
       default:
-        FAIL() << "unexpected heartbeat error " << r.error() << ": " << r.error_message();
+        FAIL() << "unexpected heartbeat error " << res.status.error << ": " << res.status.message;
     }
   }
 
@@ -389,18 +389,18 @@ class GroupSim {
       auto v = group_->ValidateCommit(req, now_, topics_);
       const GroupMember* m = group_->FindMember(c.member_id);
       if (zombie && (m == nullptr || m->session_deadline_ms <= now_)) {
-        ASSERT_TRUE(v.response.error() == v1::FENCED_MEMBER_EPOCH ||
-                    v.response.error() == v1::UNKNOWN_MEMBER_ID)
-            << "zombie commit got " << v.response.error();
+        ASSERT_TRUE(v.status.error == GroupError::kFencedMemberEpoch ||
+                    v.status.error == GroupError::kUnknownMemberId)
+            << "zombie commit got " << v.status.error;
         ASSERT_TRUE(v.records.empty());
         c.zombie_checked = true;
         ++fenced_zombies_;
         continue;
       }
-      ASSERT_EQ(v.response.error(), v1::NONE) << v.response.error_message();
-      for (const auto& pe : v.response.partitions()) {
-        ASSERT_EQ(pe.error(), v1::NONE)
-            << pe.topic() << "-" << pe.partition() << ": " << pe.error_message();
+      ASSERT_EQ(v.status.error, GroupError::kNone) << v.status.message;
+      for (const auto& pe : v.partitions) {
+        ASSERT_EQ(pe.status.error, GroupError::kNone)
+            << pe.tp.topic << "-" << pe.tp.partition << ": " << pe.status.message;
       }
       Persist(v.records);
       const auto& first = v.records.front().key.offset_commit();

@@ -36,27 +36,27 @@ class ConsumerGroupTest : public ::testing::Test {
 
   Client Join(const std::vector<std::string>& topics, const std::string& instance = "") {
     auto res = group_.Heartbeat(JoinRequest(topics, instance), now_, topics_);
-    EXPECT_EQ(res.response.error(), v1::NONE) << res.response.error_message();
+    EXPECT_EQ(res.status.error, GroupError::kNone) << res.status.message;
     EXPECT_TRUE(res.response.has_assignment());
     return Client{res.response.member_id(), res.response.member_epoch(),
                   AssignmentOf(res.response)};
   }
 
   // Heartbeats with what the client owns; applies the answer (releasing at once).
-  v1::GroupHeartbeatResponse Beat(Client& c) {
+  HeartbeatResult Beat(Client& c) {
     auto res = group_.Heartbeat(BeatRequest(c.id, c.epoch, c.owned), now_, topics_);
-    if (res.response.error() == v1::NONE) {
+    if (res.status.ok()) {
       c.epoch = res.response.member_epoch();
       if (res.response.has_assignment()) c.owned = AssignmentOf(res.response);
     }
-    return res.response;
+    return res;
   }
 
   // Heartbeats every client until nothing changes; returns the rounds it took.
   int Settle(std::vector<Client*> clients, int max_rounds = 10) {
     for (int round = 1; round <= max_rounds; ++round) {
       now_ += 1000;
-      for (Client* c : clients) EXPECT_EQ(Beat(*c).error(), v1::NONE);
+      for (Client* c : clients) EXPECT_EQ(Beat(*c).status.error, GroupError::kNone);
       if (group_.state() == GroupState::kStable) return round;
     }
     ADD_FAILURE() << "group did not settle in " << max_rounds
@@ -88,20 +88,20 @@ TEST_F(ConsumerGroupTest, SecondMemberWaitsForRevocation) {
   EXPECT_EQ(PartitionCount(group_.FindMember(b.id)->target), 3u);
 
   // a's heartbeat: told to keep only its target (epoch bump), the rest pending revocation.
-  auto r = Beat(a);
+  auto r = Beat(a).response;
   EXPECT_EQ(r.member_epoch(), 2);
   EXPECT_TRUE(r.has_assignment());
   EXPECT_EQ(PartitionCount(a.owned), 3u);
   EXPECT_EQ(PartitionCount(group_.FindMember(a.id)->pending_revocation), 3u);
 
   // b still gets nothing: a has not confirmed the release (its heartbeat has not come).
-  r = Beat(b);
+  r = Beat(b).response;
   EXPECT_TRUE(b.owned.empty());
 
   // a confirms (heartbeat without the revoked partitions); then b gets them.
   Beat(a);
   EXPECT_TRUE(group_.FindMember(a.id)->pending_revocation.empty());
-  r = Beat(b);
+  r = Beat(b).response;
   EXPECT_EQ(PartitionCount(b.owned), 3u);
   EXPECT_EQ(r.member_epoch(), 2);
   EXPECT_TRUE(Intersect(a.owned, b.owned).empty());
@@ -133,13 +133,14 @@ TEST_F(ConsumerGroupTest, StaleEpochIsFenced) {
   Beat(a);  // releases, epoch stays 2
   // Epoch 1 is now the previous epoch, but a reports owning partitions it no longer may.
   auto res = group_.Heartbeat(BeatRequest(a.id, 1, group_.FindMember(a.id)->target), now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::NONE) << "previous epoch owning only its own is accepted";
+  EXPECT_EQ(res.status.error, GroupError::kNone)
+      << "previous epoch owning only its own is accepted";
   res = group_.Heartbeat(BeatRequest(a.id, 1, {{"t", {0, 1, 2, 3, 4, 5}}}), now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(res.status.error, GroupError::kFencedMemberEpoch);
   res = group_.Heartbeat(BeatRequest(a.id, 7, a.owned), now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(res.status.error, GroupError::kFencedMemberEpoch);
   res = group_.Heartbeat(BeatRequest("nobody", 1, {}), now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::UNKNOWN_MEMBER_ID);
+  EXPECT_EQ(res.status.error, GroupError::kUnknownMemberId);
 }
 
 TEST_F(ConsumerGroupTest, LostResponseIsResent) {
@@ -147,8 +148,9 @@ TEST_F(ConsumerGroupTest, LostResponseIsResent) {
   Client b = Join({"t"});
   // a's heartbeat response (epoch 2, revoke) is lost: a heartbeats again with epoch 1.
   group_.Heartbeat(BeatRequest(a.id, a.epoch, a.owned), now_, topics_);
-  auto r = Beat(a);
-  ASSERT_EQ(r.error(), v1::NONE);
+  auto res = Beat(a);
+  ASSERT_EQ(res.status.error, GroupError::kNone);
+  const auto& r = res.response;
   EXPECT_TRUE(r.has_assignment());
   EXPECT_EQ(r.member_epoch(), 2);
   EXPECT_EQ(PartitionCount(a.owned), 3u);
@@ -161,7 +163,7 @@ TEST_F(ConsumerGroupTest, OwningUnassignedPartitionIsFenced) {
   Client a = Join({"t"});
   Client b = Join({"u"});
   auto res = group_.Heartbeat(BeatRequest(b.id, b.epoch, {{"t", {0}}}), now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(res.status.error, GroupError::kFencedMemberEpoch);
   (void)a;
 }
 
@@ -172,7 +174,7 @@ TEST_F(ConsumerGroupTest, LeaveFreesPartitions) {
   const int32_t epoch = group_.group_epoch();
   auto leave = BeatRequest(a.id, -1, {});
   auto res = group_.Heartbeat(leave, now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::NONE);
+  EXPECT_EQ(res.status.error, GroupError::kNone);
   EXPECT_EQ(res.response.member_epoch(), -1);
   EXPECT_EQ(group_.group_epoch(), epoch + 1);
   EXPECT_EQ(group_.FindMember(a.id), nullptr);
@@ -205,14 +207,14 @@ TEST_F(ConsumerGroupTest, SessionExpiryFencesZombie) {
   o->set_partition(*a.owned.at("t").begin());
   o->set_offset(42);
   auto v = group_.ValidateCommit(commit, now_, topics_);
-  EXPECT_EQ(v.response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(v.status.error, GroupError::kFencedMemberEpoch);
   EXPECT_TRUE(v.records.empty());
-  EXPECT_EQ(Beat(a).error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(Beat(a).status.error, GroupError::kFencedMemberEpoch);
   // It may rejoin with epoch 0 (same member id) and gets a fresh assignment.
   auto join = JoinRequest({"t"});
   join.set_member_id(a.id);
   auto res = group_.Heartbeat(join, now_, topics_);
-  EXPECT_EQ(res.response.error(), v1::NONE);
+  EXPECT_EQ(res.status.error, GroupError::kNone);
   EXPECT_EQ(res.response.member_id(), a.id);
 }
 
@@ -226,7 +228,8 @@ TEST_F(ConsumerGroupTest, CommitFromExpiredButNotYetTickedMemberIsFenced) {
   o->set_topic("t");
   o->set_partition(0);
   o->set_offset(1);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).status.error,
+            GroupError::kFencedMemberEpoch);
 }
 
 TEST_F(ConsumerGroupTest, CommitValidation) {
@@ -253,14 +256,14 @@ TEST_F(ConsumerGroupTest, CommitValidation) {
   add("t", mine, -5);
   add("t", mine, 3, std::string(5000, 'x'));
   auto v = group_.ValidateCommit(commit, now_, topics_);
-  ASSERT_EQ(v.response.error(), v1::NONE);
-  ASSERT_EQ(v.response.partitions_size(), 6);
-  EXPECT_EQ(v.response.partitions(0).error(), v1::NONE);
-  EXPECT_EQ(v.response.partitions(1).error(), v1::FENCED_MEMBER_EPOCH);
-  EXPECT_EQ(v.response.partitions(2).error(), v1::UNKNOWN_TOPIC);
-  EXPECT_EQ(v.response.partitions(3).error(), v1::UNKNOWN_PARTITION);
-  EXPECT_EQ(v.response.partitions(4).error(), v1::INVALID_OFFSET);
-  EXPECT_EQ(v.response.partitions(5).error(), v1::INVALID_REQUEST);
+  ASSERT_EQ(v.status.error, GroupError::kNone);
+  ASSERT_EQ(v.partitions.size(), 6u);
+  EXPECT_EQ(v.partitions[0].status.error, GroupError::kNone);
+  EXPECT_EQ(v.partitions[1].status.error, GroupError::kFencedMemberEpoch);
+  EXPECT_EQ(v.partitions[2].status.error, GroupError::kUnknownTopic);
+  EXPECT_EQ(v.partitions[3].status.error, GroupError::kUnknownPartition);
+  EXPECT_EQ(v.partitions[4].status.error, GroupError::kInvalidOffset);
+  EXPECT_EQ(v.partitions[5].status.error, GroupError::kInvalidRequest);
   ASSERT_EQ(v.records.size(), 1u);
   EXPECT_EQ(v.records[0].key.offset_commit().partition(), mine);
   EXPECT_EQ(v.records[0].value->offset_commit().offset(), 10);
@@ -268,12 +271,14 @@ TEST_F(ConsumerGroupTest, CommitValidation) {
   EXPECT_EQ(v.records[0].value->offset_commit().commit_timestamp_ms(), now_);
 
   commit.set_member_epoch(a.epoch + 5);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).status.error,
+            GroupError::kFencedMemberEpoch);
   commit.set_member_epoch(0);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::FENCED_MEMBER_EPOCH);
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).status.error,
+            GroupError::kFencedMemberEpoch);
   commit.set_member_id("");
   commit.set_member_epoch(-1);
-  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).response.error(), v1::UNKNOWN_MEMBER_ID)
+  EXPECT_EQ(group_.ValidateCommit(commit, now_, topics_).status.error, GroupError::kUnknownMemberId)
       << "outside commits only to a group without members";
 }
 
@@ -285,7 +290,7 @@ TEST_F(ConsumerGroupTest, OutsideCommitToEmptyGroup) {
   o->set_partition(5);
   o->set_offset(7);
   auto v = group_.ValidateCommit(commit, now_, topics_);
-  EXPECT_EQ(v.response.error(), v1::NONE);
+  EXPECT_EQ(v.status.error, GroupError::kNone);
   EXPECT_EQ(v.records.size(), 1u);
 }
 
@@ -298,7 +303,7 @@ TEST_F(ConsumerGroupTest, StaticMemberRejoinsWithoutRebalance) {
 
   // a leaves as a static member: its partitions stay reserved, b does not get them.
   auto res = group_.Heartbeat(BeatRequest(a.id, -2, {}), now_, topics_);
-  ASSERT_EQ(res.response.error(), v1::NONE);
+  ASSERT_EQ(res.status.error, GroupError::kNone);
   EXPECT_EQ(res.response.member_epoch(), -2);
   Settle({&b});
   EXPECT_EQ(PartitionCount(b.owned), 3u);
@@ -311,11 +316,12 @@ TEST_F(ConsumerGroupTest, StaticMemberRejoinsWithoutRebalance) {
   EXPECT_EQ(a2.owned, a_parts);
   EXPECT_EQ(group_.group_epoch(), epoch) << "no rebalance";
   EXPECT_EQ(group_.FindMember(a.id), nullptr);
-  EXPECT_EQ(Beat(a).error(), v1::FENCED_MEMBER_EPOCH) << "the old incarnation is fenced";
+  EXPECT_EQ(Beat(a).status.error, GroupError::kFencedMemberEpoch)
+      << "the old incarnation is fenced";
 
   // While a2 is active, a third process with the same instance id is refused.
   auto dup = group_.Heartbeat(JoinRequest({"t"}, "instance-a"), now_, topics_);
-  EXPECT_EQ(dup.response.error(), v1::UNRELEASED_INSTANCE_ID);
+  EXPECT_EQ(dup.status.error, GroupError::kUnreleasedInstanceId);
 }
 
 TEST_F(ConsumerGroupTest, StaticMemberNotBackInTimeLosesPartitions) {
@@ -362,7 +368,7 @@ TEST_F(ConsumerGroupTest, RegexSubscriptionPicksUpNewTopics) {
   join.set_subscribed_topic_regex("orders-.*");
   topics_ = {{"orders-eu", 2}, {"payments", 2}, {"__orders-internal", 1}};
   auto res = group_.Heartbeat(join, now_, topics_);
-  ASSERT_EQ(res.response.error(), v1::NONE);
+  ASSERT_EQ(res.status.error, GroupError::kNone);
   Client a{res.response.member_id(), res.response.member_epoch(), AssignmentOf(res.response)};
   EXPECT_EQ(ToString(a.owned), "orders-eu-[0,1]");
   topics_["orders-us"] = 1;
@@ -370,26 +376,27 @@ TEST_F(ConsumerGroupTest, RegexSubscriptionPicksUpNewTopics) {
   EXPECT_EQ(ToString(a.owned), "orders-eu-[0,1] orders-us-[0]");
 
   join.set_subscribed_topic_regex("(unclosed");
-  EXPECT_EQ(group_.Heartbeat(join, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(join, now_, topics_).status.error, GroupError::kInvalidRequest);
 }
 
 TEST_F(ConsumerGroupTest, InvalidJoins) {
-  EXPECT_EQ(group_.Heartbeat(JoinRequest({}), now_, topics_).response.error(), v1::INVALID_REQUEST);
-  EXPECT_EQ(group_.Heartbeat(JoinRequest({"t"}, "", "magic"), now_, topics_).response.error(),
-            v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(JoinRequest({}), now_, topics_).status.error,
+            GroupError::kInvalidRequest);
+  EXPECT_EQ(group_.Heartbeat(JoinRequest({"t"}, "", "magic"), now_, topics_).status.error,
+            GroupError::kInvalidRequest);
   auto r = JoinRequest({"t"});
   r.set_member_epoch(-7);
-  EXPECT_EQ(group_.Heartbeat(r, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(r, now_, topics_).status.error, GroupError::kInvalidRequest);
   // A heartbeat that changes the subscription is checked like a join.
   Client a = Join({"t"});
   auto beat = BeatRequest(a.id, a.epoch, a.owned);
   beat.set_subscribed_topic_regex("[bad");
-  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).status.error, GroupError::kInvalidRequest);
   beat.set_subscribed_topic_regex("");
   beat.set_server_assignor("magic");
-  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::INVALID_REQUEST);
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).status.error, GroupError::kInvalidRequest);
   beat.set_server_assignor("range");
-  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).response.error(), v1::NONE);
+  EXPECT_EQ(group_.Heartbeat(beat, now_, topics_).status.error, GroupError::kNone);
   EXPECT_EQ(group_.assignor(), "range");
 }
 
@@ -397,10 +404,10 @@ TEST_F(ConsumerGroupTest, MemberLimit) {
   GroupConfig c = TestConfig();
   c.max_members = 2;
   ConsumerGroup g("g", c, CountingIds());
-  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).response.error(), v1::NONE);
-  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).response.error(), v1::NONE);
-  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).response.error(),
-            v1::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).status.error, GroupError::kNone);
+  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).status.error, GroupError::kNone);
+  EXPECT_EQ(g.Heartbeat(JoinRequest({"t"}), now_, topics_).status.error,
+            GroupError::kTooManyMembers);
 }
 
 TEST_F(ConsumerGroupTest, RangeAssignorChosenByMembers) {
@@ -489,15 +496,15 @@ TEST_F(ConsumerGroupTest, RestoreFromSnapshotRecords) {
 TEST_F(ConsumerGroupTest, DeleteOnlyWhenEmpty) {
   Client a = Join({"t"});
   std::vector<GroupRecord> records;
-  EXPECT_EQ(group_.Delete(&records), v1::GROUP_NOT_EMPTY);
+  EXPECT_EQ(group_.Delete(&records), GroupError::kGroupNotEmpty);
   EXPECT_TRUE(records.empty());
   group_.Heartbeat(BeatRequest(a.id, -1, {}), now_, topics_);
-  EXPECT_EQ(group_.Delete(&records), v1::NONE);
+  EXPECT_EQ(group_.Delete(&records), GroupError::kNone);
   EXPECT_EQ(group_.state(), GroupState::kDead);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_FALSE(records[0].value.has_value());
-  EXPECT_EQ(group_.Heartbeat(JoinRequest({"t"}), now_, topics_).response.error(),
-            v1::GROUP_ID_NOT_FOUND);
+  EXPECT_EQ(group_.Heartbeat(JoinRequest({"t"}), now_, topics_).status.error,
+            GroupError::kGroupIdNotFound);
 }
 
 TEST_F(ConsumerGroupTest, EveryChangeProducesRecords) {

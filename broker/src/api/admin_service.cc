@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "api/wire_errors.h"
 #include "controller/topic_config.h"
 
 namespace rill::broker {
@@ -12,7 +13,7 @@ using Clock = std::chrono::steady_clock;
 
 void FillTopicResult(const TopicOpResult& in, v1::TopicResult* out) {
   out->set_topic(in.topic);
-  out->set_error(in.error);
+  out->set_error(WireError(in.error));
   out->set_error_message(in.message);
 }
 

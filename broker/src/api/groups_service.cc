@@ -3,11 +3,43 @@
 #include <string>
 #include <string_view>
 
+#include "api/wire_errors.h"
+
 namespace rill::broker {
 
 namespace {
-GroupCoordinator::Done FinishOk(grpc::ServerUnaryReactor* reactor) {
-  return [reactor] { reactor->Finish(grpc::Status::OK); };
+// Writes a group outcome into a message's error fields: the only place a group response gets
+// its wire error (api/wire_errors.h).
+template <typename Message>
+void SetError(Message* m, const groups::GroupStatus& st) {
+  m->set_error(WireError(st));
+  m->set_error_message(st.message);
+}
+
+// Finishes the call once the coordinator has filled `response`'s data: writes the call's error
+// and, for responses with per-partition entries (CommitOffsets' partitions, ResetOffsets'
+// offsets), each entry's error.
+template <typename Response>
+GroupCoordinator::Done Finish(grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [reactor, response](GroupCallResult r) {
+    SetError(response, r.status);
+    if constexpr (requires(Response * m) { m->mutable_partitions(0); }) {
+      RILL_ASSERT(r.partitions.size() == static_cast<size_t>(response->partitions_size()),
+                  "%zu partition outcomes for %d partitions", r.partitions.size(),
+                  response->partitions_size());
+      for (size_t i = 0; i < r.partitions.size(); ++i) {
+        SetError(response->mutable_partitions(static_cast<int>(i)), r.partitions[i]);
+      }
+    } else if constexpr (requires(Response * m) { m->mutable_offsets(0); }) {
+      RILL_ASSERT(r.partitions.size() == static_cast<size_t>(response->offsets_size()),
+                  "%zu partition outcomes for %d offsets", r.partitions.size(),
+                  response->offsets_size());
+      for (size_t i = 0; i < r.partitions.size(); ++i) {
+        SetError(response->mutable_offsets(static_cast<int>(i)), r.partitions[i]);
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  };
 }
 
 // The address part of a gRPC peer URI: "ipv4:127.0.0.1:5000" -> "127.0.0.1",
@@ -38,10 +70,10 @@ grpc::ServerUnaryReactor* GroupsService::GroupHeartbeat(grpc::CallbackServerCont
     // As Kafka does: a member that does not name its host is shown with its connection's address.
     v1::GroupHeartbeatRequest named = *request;
     named.set_client_host(PeerHost(context->peer()));
-    coordinator_->Heartbeat(named, response, FinishOk(reactor));
+    coordinator_->Heartbeat(named, response, Finish(reactor, response));
     return reactor;
   }
-  coordinator_->Heartbeat(*request, response, FinishOk(reactor));
+  coordinator_->Heartbeat(*request, response, Finish(reactor, response));
   return reactor;
 }
 
@@ -49,7 +81,7 @@ grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerConte
                                                        const v1::CommitOffsetsRequest* request,
                                                        v1::CommitOffsetsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_->CommitOffsets(*request, response, FinishOk(reactor));
+  coordinator_->CommitOffsets(*request, response, Finish(reactor, response));
   return reactor;
 }
 
@@ -57,7 +89,7 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
                                                       const v1::FetchOffsetsRequest* request,
                                                       v1::FetchOffsetsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_->FetchOffsets(*request, response);
+  SetError(response, coordinator_->FetchOffsets(*request, response));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -75,7 +107,7 @@ grpc::ServerUnaryReactor* GroupsService::DescribeGroup(grpc::CallbackServerConte
                                                        const v1::DescribeGroupRequest* request,
                                                        v1::DescribeGroupResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_->DescribeGroup(*request, response);
+  SetError(response, coordinator_->DescribeGroup(*request, response));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -84,7 +116,7 @@ grpc::ServerUnaryReactor* GroupsService::ResetOffsets(grpc::CallbackServerContex
                                                       const v1::ResetOffsetsRequest* request,
                                                       v1::ResetOffsetsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_->ResetOffsets(*request, response, FinishOk(reactor));
+  coordinator_->ResetOffsets(*request, response, Finish(reactor, response));
   return reactor;
 }
 
@@ -92,7 +124,7 @@ grpc::ServerUnaryReactor* GroupsService::DeleteGroup(grpc::CallbackServerContext
                                                      const v1::DeleteGroupRequest* request,
                                                      v1::DeleteGroupResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_->DeleteGroup(*request, response, FinishOk(reactor));
+  coordinator_->DeleteGroup(*request, Finish(reactor, response));
   return reactor;
 }
 

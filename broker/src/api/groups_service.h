@@ -1,7 +1,9 @@
 #pragma once
 
 // rill.v1.Groups over gRPC's callback API: a thin adapter onto GroupCoordinator. Handlers never
-// wait for durability on a gRPC thread; they finish from the coordinator's completion.
+// wait for durability on a gRPC thread; they finish from the coordinator's completion. The
+// coordinator fills a response's data and hands back its outcome (groups::GroupStatus); this
+// service writes every error field of a group response, through api/wire_errors.h.
 
 #include "groups/group_coordinator.h"
 #include "rill/v1/groups.grpc.pb.h"

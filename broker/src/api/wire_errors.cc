@@ -44,25 +44,76 @@ v1::ErrorCode ReadError(const Status& st) {
   }
 }
 
-v1::ErrorCode MetadataOpError(const Status& st, v1::ErrorCode invalid_argument) {
-  switch (st.code()) {
-    case StatusCode::kOk:
+v1::ErrorCode WireError(TopicOpError e) {
+  switch (e) {
+    case TopicOpError::kNone:
       return v1::NONE;
-    case StatusCode::kAlreadyExists:
+    case TopicOpError::kInvalidTopic:
+      return v1::INVALID_TOPIC;
+    case TopicOpError::kInvalidRequest:
+      return v1::INVALID_REQUEST;
+    case TopicOpError::kTopicAlreadyExists:
       return v1::TOPIC_ALREADY_EXISTS;
-    case StatusCode::kNotFound:
+    case TopicOpError::kUnknownTopic:
       return v1::UNKNOWN_TOPIC;
-    case StatusCode::kInvalidArgument:
-      return invalid_argument;
-    case StatusCode::kUnavailable:
+    case TopicOpError::kInvalidPartitions:
+      return v1::INVALID_PARTITIONS;
+    case TopicOpError::kInvalidReplicationFactor:
+      return v1::INVALID_REPLICATION_FACTOR;
+    case TopicOpError::kInvalidConfig:
+      return v1::INVALID_CONFIG;
+    case TopicOpError::kNotController:
       return v1::NOT_COORDINATOR;
-    case StatusCode::kTimeout:
+    case TopicOpError::kTimeout:
       return v1::REQUEST_TIMED_OUT;
-    case StatusCode::kResourceExhausted:
+    case TopicOpError::kTooManyOperations:
       return v1::RESOURCE_EXHAUSTED;
-    default:
+    case TopicOpError::kControllerFailed:
       return v1::BROKER_NOT_AVAILABLE;
+    case TopicOpError::kUnknown:
+      return v1::UNKNOWN;
   }
+  return v1::UNKNOWN;
+}
+
+v1::ErrorCode WireError(const groups::GroupStatus& st) {
+  using groups::GroupError;
+  switch (st.error) {
+    case GroupError::kNone:
+      return v1::NONE;
+    case GroupError::kInvalidRequest:
+      return v1::INVALID_REQUEST;
+    case GroupError::kUnknownMemberId:
+      return v1::UNKNOWN_MEMBER_ID;
+    case GroupError::kFencedMemberEpoch:
+      return v1::FENCED_MEMBER_EPOCH;
+    case GroupError::kUnreleasedInstanceId:
+      return v1::UNRELEASED_INSTANCE_ID;
+    case GroupError::kTooManyMembers:
+    case GroupError::kTooManyGroups:
+      return v1::RESOURCE_EXHAUSTED;
+    case GroupError::kGroupIdNotFound:
+      return v1::GROUP_ID_NOT_FOUND;
+    case GroupError::kGroupNotEmpty:
+      return v1::GROUP_NOT_EMPTY;
+    case GroupError::kUnknownTopic:
+      return v1::UNKNOWN_TOPIC;
+    case GroupError::kUnknownPartition:
+      return v1::UNKNOWN_PARTITION;
+    case GroupError::kInvalidOffset:
+      return v1::INVALID_OFFSET;
+    case GroupError::kNotLeader:
+      return v1::NOT_LEADER;
+    case GroupError::kNotCoordinator:
+      return v1::NOT_COORDINATOR;
+    case GroupError::kCoordinatorNotAvailable:
+      return v1::COORDINATOR_NOT_AVAILABLE;
+    case GroupError::kOffsetsStoreError:
+      return v1::UNKNOWN;
+    case GroupError::kLogReadFailed:
+      return ReadError(st.cause);
+  }
+  return v1::UNKNOWN;
 }
 
 }  // namespace rill::broker

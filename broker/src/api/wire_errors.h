@@ -1,13 +1,17 @@
 #pragma once
 
-// The one place where a module's Status becomes the rill.v1.ErrorCode a client sees
-// (docs/ARCHITECTURE.md §5). Modules report their own errors as Status values; which wire code a
-// StatusCode stands for depends only on what the operation was, so there is one function per kind
-// of operation and no other switch over StatusCode in the services.
+// The one place where a module's error becomes the rill.v1.ErrorCode a client sees
+// (docs/ARCHITECTURE.md §3, Errors). Modules report their own errors: the partition and storage
+// paths as Status values, whose wire code depends only on what the operation was (one function
+// per kind of operation); the consumer-group module as a groups::GroupError
+// (groups/group_error.h); the controller as a TopicOpError (controller/topic_op_error.h). Neither
+// groups/ nor controller/ names a v1::ErrorCode; the services in api/ call these functions.
 //
 //   kUnavailable from a partition means "not the leader" (Partition::Append) and nothing else:
 //   a closed or failed log reports kFailed and is STORAGE_ERROR.
 
+#include "controller/topic_op_error.h"
+#include "groups/group_error.h"
 #include "rill/proto/status.h"
 #include "rill/v1/common.pb.h"
 
@@ -31,12 +35,20 @@ v1::ErrorCode DurabilityError(const Status& st);
 //   anything else -> STORAGE_ERROR (bytes on disk failed a check, I/O error, closed log)
 v1::ErrorCode ReadError(const Status& st);
 
-// A metadata operation (create/delete topics, partitions, configs) decided by the controller.
-// `invalid_argument` is the code of the operation's validation failure (INVALID_CONFIG, ...).
-//   kAlreadyExists -> TOPIC_ALREADY_EXISTS, kNotFound -> UNKNOWN_TOPIC,
-//   kUnavailable -> NOT_COORDINATOR (this node is not the active controller and cannot reach it),
-//   kTimeout -> REQUEST_TIMED_OUT, kResourceExhausted -> RESOURCE_EXHAUSTED,
-//   anything else -> BROKER_NOT_AVAILABLE
-v1::ErrorCode MetadataOpError(const Status& st, v1::ErrorCode invalid_argument);
+// A metadata operation (create/delete topics, partitions, configs) decided by the controller,
+// here or on the active controller through Raft/Forward. One wire code per TopicOpError:
+//   kInvalidTopic -> INVALID_TOPIC, kInvalidRequest -> INVALID_REQUEST,
+//   kTopicAlreadyExists -> TOPIC_ALREADY_EXISTS, kUnknownTopic -> UNKNOWN_TOPIC,
+//   kInvalidPartitions -> INVALID_PARTITIONS, kInvalidReplicationFactor ->
+//   INVALID_REPLICATION_FACTOR, kInvalidConfig -> INVALID_CONFIG, kNotController ->
+//   NOT_COORDINATOR, kTimeout -> REQUEST_TIMED_OUT, kTooManyOperations -> RESOURCE_EXHAUSTED,
+//   kControllerFailed -> BROKER_NOT_AVAILABLE, kUnknown -> UNKNOWN
+v1::ErrorCode WireError(TopicOpError e);
+
+// A consumer-group call (api/groups_service.cc writes every group response's error fields with
+// it). One wire code per GroupError; the two bounds (kTooManyMembers, kTooManyGroups) are both
+// RESOURCE_EXHAUSTED, a failed read of the offsets store is UNKNOWN, and kLogReadFailed is the
+// partition log's `cause` mapped as ReadError does.
+v1::ErrorCode WireError(const groups::GroupStatus& st);
 
 }  // namespace rill::broker

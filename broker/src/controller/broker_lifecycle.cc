@@ -42,7 +42,7 @@ void BrokerLifecycle::Tick() {
         op,
         [this](Results results) {
           registration_in_flight_ = false;
-          if (!results.empty() && results[0].error != v1::NONE) {
+          if (!results.empty() && results[0].error != TopicOpError::kNone) {
             spdlog::info("controller {}: broker registration not done yet: {}",
                          config_.node_id.value(), results[0].message);
             next_registration_tick_ = driver_.ticks() + config_.heartbeat_ticks * 2 + 1;

@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "controller/topic_op_error.h"
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
-#include "rill/v1/common.pb.h"
 
 namespace grpc {
 class Service;
@@ -97,7 +97,7 @@ struct NewTopicSpec {
 
 struct TopicOpResult {
   std::string topic;
-  v1::ErrorCode error = v1::NONE;
+  TopicOpError error = TopicOpError::kNone;
   std::string message;
 };
 
@@ -136,7 +136,7 @@ class Controller {
 
   // Recovers the metadata log (snapshot + log) and starts the Raft driver thread.
   virtual Status Start() = 0;
-  // Stops the driver; pending operations complete with COORDINATOR/BROKER_NOT_AVAILABLE errors.
+  // Stops the driver; pending operations complete with kNotController or kControllerFailed.
   virtual void Stop() = 0;
 
   // Each operation validates (topic name rules, counts, config keys and values), proposes the

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "api/wire_errors.h"
 #include "metadata_image.h"
+#include "raft_codec.h"
 #include "topic_config.h"
 #include "topic_rules.h"
 
@@ -58,7 +58,7 @@ std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
   return {};
 }
 
-Results FailAll(const pb::ForwardRequest& op, v1::ErrorCode code, const std::string& message) {
+Results FailAll(const pb::ForwardRequest& op, TopicOpError code, const std::string& message) {
   Results out;
   for (std::string& t : TopicsOf(op)) out.push_back({std::move(t), code, message});
   return out;
@@ -99,7 +99,7 @@ void QuorumController::Submit(pb::ForwardRequest op, ResultsCallback done, bool 
   auto shared_op = std::make_shared<pb::ForwardRequest>(std::move(op));
   driver_.Post([this, shared_op, done = std::move(done), forwarded](const Status& st) mutable {
     if (!st.ok()) {
-      done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
+      done(FailAll(*shared_op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
       return;
     }
     Execute(*shared_op, std::move(done), forwarded);
@@ -142,7 +142,7 @@ void QuorumController::Propose(const pb::MetadataBatch& batch,
 
 void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback done, bool forwarded) {
   if (!driver_.failed().ok()) {
-    done(FailAll(op, v1::BROKER_NOT_AVAILABLE, driver_.failed().message()));
+    done(FailAll(op, TopicOpError::kControllerFailed, driver_.failed().message()));
     return;
   }
   const raft::RaftNode& raft = driver_.raft();
@@ -150,7 +150,7 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
     NodeId leader = raft.leader();
     if (forwarded) {
       done(FailAll(
-          op, v1::NOT_COORDINATOR,
+          op, TopicOpError::kNotController,
           "node " + std::to_string(config_.node_id.value()) + " is not the active controller"));
       return;
     }
@@ -164,7 +164,8 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
     if (leader == raft::kNoNode) {
       // Wait for an election (bounded in count and time).
       if (waiting_for_leader_.size() >= kMaxWaitingForLeader) {
-        done(FailAll(op, v1::RESOURCE_EXHAUSTED, "too many operations wait for a controller"));
+        done(FailAll(op, TopicOpError::kTooManyOperations,
+                     "too many operations wait for a controller"));
         return;
       }
       auto shared_op = std::make_shared<pb::ForwardRequest>(op);
@@ -173,7 +174,7 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       waiting_for_leader_.push_back(
           {driver_.ticks() + wait_ticks, [this, shared_op, done](const Status& st) mutable {
              if (!st.ok()) {
-               done(FailAll(*shared_op, MetadataOpError(st, v1::UNKNOWN), st.message()));
+               done(FailAll(*shared_op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
                return;
              }
              Execute(*shared_op, std::move(done), false);
@@ -187,21 +188,26 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
         [this, shared_op, done, leader](const grpc::Status& st, pb::ForwardResponse resp) {
           driver_.Post([shared_op, done, st, resp = std::move(resp), leader](const Status& post) {
             if (!post.ok()) {
-              done(FailAll(*shared_op, MetadataOpError(post, v1::UNKNOWN), post.message()));
+              done(FailAll(*shared_op, TopicOpErrorOf(post, TopicOpError::kUnknown),
+                           post.message()));
               return;
             }
             if (!st.ok()) {
-              v1::ErrorCode code = st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                                       ? v1::REQUEST_TIMED_OUT
-                                       : v1::NOT_COORDINATOR;
+              TopicOpError code = st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                                      ? TopicOpError::kTimeout
+                                      : TopicOpError::kNotController;
               done(FailAll(*shared_op, code,
                            "forwarding to the active controller (node " +
                                std::to_string(leader.value()) + ") failed: " + st.error_message()));
               return;
             }
-            Results results;
-            for (const v1::TopicResult& r : resp.results()) {
-              results.push_back({r.topic(), r.error(), r.error_message()});
+            Results results = DecodeForwardResults(resp);
+            if (results.size() != TopicsOf(*shared_op).size()) {
+              done(FailAll(*shared_op, TopicOpError::kUnknown,
+                           "the active controller (node " + std::to_string(leader.value()) +
+                               ") answered " + std::to_string(results.size()) + " results for " +
+                               std::to_string(TopicsOf(*shared_op).size()) + " topics"));
+              return;
             }
             done(std::move(results));
           });
@@ -221,7 +227,7 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       return ExecuteRegisterBroker(op.register_broker(), std::move(done));
     case pb::ForwardRequest::kBrokerHeartbeat:
       heartbeat_sink_(NodeId(op.broker_heartbeat().node_id()));
-      return done({{"", v1::NONE, ""}});
+      return done({{"", TopicOpError::kNone, ""}});
     case pb::ForwardRequest::OP_NOT_SET:
       break;
   }
@@ -239,20 +245,20 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
 
   for (int i = 0; i < req.topics_size(); ++i) {
     const v1::NewTopic& t = req.topics(i);
-    auto fail = [&](v1::ErrorCode code, std::string message) {
+    auto fail = [&](TopicOpError code, std::string message) {
       collector->Set(i, {t.name(), code, std::move(message)});
     };
     bool is_internal = internal.count(t.name()) != 0;
     if (Status st = ValidateTopicName(t.name(), is_internal); !st.ok()) {
-      fail(v1::INVALID_TOPIC, st.message());
+      fail(TopicOpError::kInvalidTopic, st.message());
       continue;
     }
     if (seen[t.name()] > 1) {
-      fail(v1::INVALID_REQUEST, "topic '" + t.name() + "' is listed more than once");
+      fail(TopicOpError::kInvalidRequest, "topic '" + t.name() + "' is listed more than once");
       continue;
     }
     if (working_.FindTopic(t.name()) != nullptr) {
-      fail(v1::TOPIC_ALREADY_EXISTS, "topic '" + t.name() + "' already exists");
+      fail(TopicOpError::kTopicAlreadyExists, "topic '" + t.name() + "' already exists");
       continue;
     }
     std::string collides;
@@ -264,30 +270,30 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
       collides = it->second;
     }
     if (!collides.empty()) {
-      fail(v1::INVALID_TOPIC, "topic '" + t.name() + "' collides with topic '" + collides +
-                                  "' ('.' and '_' are treated alike)");
+      fail(TopicOpError::kInvalidTopic, "topic '" + t.name() + "' collides with topic '" +
+                                            collides + "' ('.' and '_' are treated alike)");
       continue;
     }
     int32_t partitions = t.partitions() == 0 ? config_.default_partitions : t.partitions();
     if (Status st = ValidatePartitionCount(partitions, config_.max_partitions_per_topic);
         !st.ok()) {
-      fail(v1::INVALID_PARTITIONS, st.message());
+      fail(TopicOpError::kInvalidPartitions, st.message());
       continue;
     }
     int32_t rf =
         t.replication_factor() == 0 ? config_.default_replication_factor : t.replication_factor();
     if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
-      fail(v1::INVALID_REPLICATION_FACTOR, st.message());
+      fail(TopicOpError::kInvalidReplicationFactor, st.message());
       continue;
     }
     std::map<std::string, std::string> configs(t.configs().begin(), t.configs().end());
     if (Status st = ValidateTopicConfigs(configs); !st.ok()) {
-      fail(v1::INVALID_CONFIG, st.message());
+      fail(TopicOpError::kInvalidConfig, st.message());
       continue;
     }
     accepted_keys.emplace(key, t.name());
     if (req.validate_only()) {
-      fail(v1::NONE, "");
+      fail(TopicOpError::kNone, "");
       continue;
     }
     std::string topic_id = RandomId();
@@ -303,8 +309,8 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
     }
     std::string name = t.name();
     Propose(batch, [collector, i, name](const Status& st) {
-      collector->Set(i,
-                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+      collector->Set(i, {name, TopicOpErrorOf(st, TopicOpError::kInvalidRequest),
+                         st.ok() ? "" : st.message()});
     });
   }
 }
@@ -316,14 +322,14 @@ void QuorumController::ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req,
     const std::string& name = req.topics(i);
     const TopicMetadata* t = working_.FindTopic(name);
     if (t == nullptr) {
-      collector->Set(i, {name, v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'"});
+      collector->Set(i, {name, TopicOpError::kUnknownTopic, "unknown topic '" + name + "'"});
       continue;
     }
     pb::MetadataBatch batch;
     *batch.add_records() = RemoveTopicRecordOf(name, t->topic_id);
     Propose(batch, [collector, i, name](const Status& st) {
-      collector->Set(i,
-                     {name, MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()});
+      collector->Set(i, {name, TopicOpErrorOf(st, TopicOpError::kInvalidRequest),
+                         st.ok() ? "" : st.message()});
     });
   }
 }
@@ -331,27 +337,27 @@ void QuorumController::ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req,
 void QuorumController::ExecuteCreatePartitions(const v1::CreatePartitionsRequest& req,
                                                ResultsCallback done) {
   const std::string& name = req.topic();
-  auto finish = [&](v1::ErrorCode code, std::string message) {
+  auto finish = [&](TopicOpError code, std::string message) {
     done({{name, code, std::move(message)}});
   };
   const TopicMetadata* t = working_.FindTopic(name);
-  if (t == nullptr) return finish(v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'");
+  if (t == nullptr) return finish(TopicOpError::kUnknownTopic, "unknown topic '" + name + "'");
   int32_t current = static_cast<int32_t>(t->partitions.size());
   int32_t total = req.new_total_count();
   if (total <= current) {
-    return finish(v1::INVALID_PARTITIONS, "topic '" + name + "' has " + std::to_string(current) +
-                                              " partitions; the new count " +
-                                              std::to_string(total) +
-                                              " must be larger (partitions cannot be removed)");
+    return finish(TopicOpError::kInvalidPartitions,
+                  "topic '" + name + "' has " + std::to_string(current) +
+                      " partitions; the new count " + std::to_string(total) +
+                      " must be larger (partitions cannot be removed)");
   }
   if (Status st = ValidatePartitionCount(total, config_.max_partitions_per_topic); !st.ok()) {
-    return finish(v1::INVALID_PARTITIONS, st.message());
+    return finish(TopicOpError::kInvalidPartitions, st.message());
   }
   // New partitions keep the topic's replication factor.
   int32_t rf = t->partitions.empty() ? 1 : static_cast<int32_t>(t->partitions[0].replicas.size());
   std::vector<NodeId> brokers = UnfencedBrokers(working_);
   if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
-    return finish(v1::INVALID_REPLICATION_FACTOR, st.message());
+    return finish(TopicOpError::kInvalidReplicationFactor, st.message());
   }
   size_t start = std::hash<std::string>()(t->topic_id);
   auto assignment = AssignReplicas(brokers, current, total - current, rf, start);
@@ -360,7 +366,8 @@ void QuorumController::ExecuteCreatePartitions(const v1::CreatePartitionsRequest
     *batch.add_records() = PartitionRecordOf(name, t->topic_id, p, assignment[p - current]);
   }
   Propose(batch, [done = std::move(done), name](const Status& st) {
-    done({{name, MetadataOpError(st, v1::INVALID_PARTITIONS), st.ok() ? "" : st.message()}});
+    done({{name, TopicOpErrorOf(st, TopicOpError::kInvalidPartitions),
+           st.ok() ? "" : st.message()}});
   });
 }
 
@@ -369,28 +376,29 @@ void QuorumController::ExecuteAlterConfigs(const v1::AlterConfigsRequest& req,
   const std::string& name = req.topic();
   const TopicMetadata* t = working_.FindTopic(name);
   if (t == nullptr) {
-    done({{name, v1::UNKNOWN_TOPIC, "unknown topic '" + name + "'"}});
+    done({{name, TopicOpError::kUnknownTopic, "unknown topic '" + name + "'"}});
     return;
   }
   std::map<std::string, std::string> set(req.set().begin(), req.set().end());
   if (Status st = ValidateTopicConfigs(set); !st.ok()) {
-    done({{name, v1::INVALID_CONFIG, st.message()}});
+    done({{name, TopicOpError::kInvalidConfig, st.message()}});
     return;
   }
   for (const std::string& key : req.delete_()) {
     bool known = false;
     for (const TopicConfigDef& d : TopicConfigDefs()) known |= d.name == key;
     if (!known) {
-      done({{name, v1::INVALID_CONFIG, "unknown topic config '" + key + "'"}});
+      done({{name, TopicOpError::kInvalidConfig, "unknown topic config '" + key + "'"}});
       return;
     }
     if (set.count(key) != 0) {
-      done({{name, v1::INVALID_CONFIG, "topic config '" + key + "' is both set and deleted"}});
+      done({{name, TopicOpError::kInvalidConfig,
+             "topic config '" + key + "' is both set and deleted"}});
       return;
     }
   }
   if (req.validate_only() || (set.empty() && req.delete__size() == 0)) {
-    done({{name, v1::NONE, ""}});
+    done({{name, TopicOpError::kNone, ""}});
     return;
   }
   pb::MetadataBatch batch;
@@ -400,14 +408,14 @@ void QuorumController::ExecuteAlterConfigs(const v1::AlterConfigsRequest& req,
     *batch.add_records() = ConfigRecordOf(name, t->topic_id, k, "", true);
   }
   Propose(batch, [done = std::move(done), name](const Status& st) {
-    done({{name, MetadataOpError(st, v1::INVALID_CONFIG), st.ok() ? "" : st.message()}});
+    done({{name, TopicOpErrorOf(st, TopicOpError::kInvalidConfig), st.ok() ? "" : st.message()}});
   });
 }
 
 void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& req,
                                              ResultsCallback done) {
   if (req.node_id() <= 0) {
-    done({{"", v1::INVALID_REQUEST, "broker id must be > 0"}});
+    done({{"", TopicOpError::kInvalidRequest, "broker id must be > 0"}});
     return;
   }
   BrokerRegistration b;
@@ -419,7 +427,7 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
   pb::MetadataBatch batch;
   *batch.add_records() = RegisterBrokerRecordOf(b);
   Propose(batch, [done = std::move(done)](const Status& st) {
-    done({{"", MetadataOpError(st, v1::INVALID_REQUEST), st.ok() ? "" : st.message()}});
+    done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
   });
 }
 

@@ -145,4 +145,53 @@ Result<raft::Message> DecodeRaftMessage(const pb::RaftMessage& m) {
   return out;
 }
 
+// TopicOpError and rill.internal.v1.TopicOpError have the same values.
+static_assert(static_cast<int>(TopicOpError::kNone) == internal::v1::TOPIC_OP_NONE);
+static_assert(static_cast<int>(TopicOpError::kInvalidTopic) ==
+              internal::v1::TOPIC_OP_INVALID_TOPIC);
+static_assert(static_cast<int>(TopicOpError::kInvalidRequest) ==
+              internal::v1::TOPIC_OP_INVALID_REQUEST);
+static_assert(static_cast<int>(TopicOpError::kTopicAlreadyExists) ==
+              internal::v1::TOPIC_OP_TOPIC_ALREADY_EXISTS);
+static_assert(static_cast<int>(TopicOpError::kUnknownTopic) ==
+              internal::v1::TOPIC_OP_UNKNOWN_TOPIC);
+static_assert(static_cast<int>(TopicOpError::kInvalidPartitions) ==
+              internal::v1::TOPIC_OP_INVALID_PARTITIONS);
+static_assert(static_cast<int>(TopicOpError::kInvalidReplicationFactor) ==
+              internal::v1::TOPIC_OP_INVALID_REPLICATION_FACTOR);
+static_assert(static_cast<int>(TopicOpError::kInvalidConfig) ==
+              internal::v1::TOPIC_OP_INVALID_CONFIG);
+static_assert(static_cast<int>(TopicOpError::kNotController) ==
+              internal::v1::TOPIC_OP_NOT_CONTROLLER);
+static_assert(static_cast<int>(TopicOpError::kTimeout) == internal::v1::TOPIC_OP_TIMEOUT);
+static_assert(static_cast<int>(TopicOpError::kTooManyOperations) ==
+              internal::v1::TOPIC_OP_TOO_MANY_OPERATIONS);
+static_assert(static_cast<int>(TopicOpError::kControllerFailed) ==
+              internal::v1::TOPIC_OP_CONTROLLER_FAILED);
+static_assert(static_cast<int>(TopicOpError::kUnknown) == internal::v1::TOPIC_OP_UNKNOWN);
+static_assert(internal::v1::TopicOpError_MAX == internal::v1::TOPIC_OP_UNKNOWN);
+
+void EncodeForwardResults(const std::vector<TopicOpResult>& results,
+                          internal::v1::ForwardResponse* out) {
+  for (const TopicOpResult& r : results) {
+    internal::v1::ForwardResult* f = out->add_results();
+    f->set_topic(r.topic);
+    f->set_error(static_cast<internal::v1::TopicOpError>(r.error));
+    f->set_error_message(r.message);
+  }
+}
+
+std::vector<TopicOpResult> DecodeForwardResults(const internal::v1::ForwardResponse& in) {
+  std::vector<TopicOpResult> out;
+  out.reserve(in.results_size());
+  for (const internal::v1::ForwardResult& f : in.results()) {
+    const int e = f.error();
+    const TopicOpError error = e >= 0 && e <= internal::v1::TopicOpError_MAX
+                                   ? static_cast<TopicOpError>(e)
+                                   : TopicOpError::kUnknown;
+    out.push_back({f.topic(), error, f.error_message()});
+  }
+  return out;
+}
+
 }  // namespace rill::broker

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "raft_codec.h"
+
 namespace rill::broker {
 
 namespace pb = internal::v1;
@@ -26,12 +28,7 @@ grpc::ServerUnaryReactor* RaftService::Forward(grpc::CallbackServerContext* cont
                                                pb::ForwardResponse* response) {
   auto* reactor = context->DefaultReactor();
   forward_(*request, [reactor, response](std::vector<TopicOpResult> results) {
-    for (TopicOpResult& r : results) {
-      v1::TopicResult* out = response->add_results();
-      out->set_topic(r.topic);
-      out->set_error(r.error);
-      out->set_error_message(r.message);
-    }
+    EncodeForwardResults(results, response);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -58,19 +58,24 @@ ConsumerGroup::ConsumerGroup(std::string group_id, GroupConfig config, MemberIdG
 // ---------------------------------------------------------------------------------------------
 // Heartbeat
 
-v1::GroupHeartbeatResponse ConsumerGroup::Error(v1::ErrorCode code, std::string message) const {
+v1::GroupHeartbeatResponse ConsumerGroup::Response() const {
   v1::GroupHeartbeatResponse r;
-  r.set_error(code);
-  r.set_error_message(std::move(message));
   r.set_heartbeat_interval_ms(config_.heartbeat_interval_ms);
   return r;
+}
+
+HeartbeatResult ConsumerGroup::Error(GroupError error, std::string message) const {
+  HeartbeatResult result;
+  result.status = GroupStatus(error, std::move(message));
+  result.response = Response();
+  return result;
 }
 
 HeartbeatResult ConsumerGroup::Heartbeat(const v1::GroupHeartbeatRequest& request, int64_t now_ms,
                                          const TopicPartitionCounts& topics) {
   HeartbeatResult result;
   if (dead_) {
-    result.response = Error(v1::GROUP_ID_NOT_FOUND, "group " + group_id_ + " was deleted");
+    result = Error(GroupError::kGroupIdNotFound, "group " + group_id_ + " was deleted");
     return result;
   }
   const int32_t epoch = request.member_epoch();
@@ -83,8 +88,8 @@ HeartbeatResult ConsumerGroup::Heartbeat(const v1::GroupHeartbeatRequest& reques
   } else if (epoch > 0) {
     result = Beat(request, now_ms, topics);
   } else {
-    result.response = Error(v1::INVALID_REQUEST,
-                            "member_epoch " + std::to_string(epoch) + " is not 0, -1, -2 or > 0");
+    result = Error(GroupError::kInvalidRequest,
+                   "member_epoch " + std::to_string(epoch) + " is not 0, -1, -2 or > 0");
   }
   result.records = TakeRecords();
   // SetOwnership asserts the no-double-ownership invariant on every change. The full cross-check
@@ -141,12 +146,12 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
                                     const TopicPartitionCounts& topics) {
   HeartbeatResult result;
   if (request.subscribed_topic_names().empty() && request.subscribed_topic_regex().empty()) {
-    result.response = Error(v1::INVALID_REQUEST,
-                            "a joining member must subscribe to topic names or a topic regex");
+    result = Error(GroupError::kInvalidRequest,
+                   "a joining member must subscribe to topic names or a topic regex");
     return result;
   }
   if (std::string error = CheckSubscription(request); !error.empty()) {
-    result.response = Error(v1::INVALID_REQUEST, std::move(error));
+    result = Error(GroupError::kInvalidRequest, std::move(error));
     return result;
   }
 
@@ -158,9 +163,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
     // has dropped every partition, so they are free again.
     GroupMember& m = members_.at(member_id);
     if (m.instance_id != instance_id) {
-      result.response =
-          Error(v1::INVALID_REQUEST, "member " + member_id + " has instance id '" + m.instance_id +
-                                         "', not '" + instance_id + "'");
+      result =
+          Error(GroupError::kInvalidRequest, "member " + member_id + " has instance id '" +
+                                                 m.instance_id + "', not '" + instance_id + "'");
       return result;
     }
     SetOwnership(m, {}, {});
@@ -172,9 +177,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
     const std::string old_id = static_members_.at(instance_id);
     GroupMember& old = members_.at(old_id);
     if (!old.left_static) {
-      result.response = Error(v1::UNRELEASED_INSTANCE_ID,
-                              "instance id " + instance_id + " is still in use by member " +
-                                  old_id + "; it must leave (epoch -2) or let its session expire");
+      result = Error(GroupError::kUnreleasedInstanceId,
+                     "instance id " + instance_id + " is still in use by member " + old_id +
+                         "; it must leave (epoch -2) or let its session expire");
       return result;
     }
     if (member_id.empty()) member_id = member_ids_();
@@ -197,9 +202,9 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
     subscription_changed = UpdateSubscription(it->second, request);
   } else {
     if (members_.size() >= config_.max_members) {
-      result.response =
-          Error(v1::RESOURCE_EXHAUSTED, "group " + group_id_ + " has the maximum of " +
-                                            std::to_string(config_.max_members) + " members");
+      result =
+          Error(GroupError::kTooManyMembers, "group " + group_id_ + " has the maximum of " +
+                                                 std::to_string(config_.max_members) + " members");
       return result;
     }
     if (member_id.empty()) member_id = member_ids_();
@@ -223,7 +228,6 @@ HeartbeatResult ConsumerGroup::Join(const v1::GroupHeartbeatRequest& request, in
   if (!Reconcile(m, now_ms)) BumpMemberEpoch(m);
 
   auto& r = result.response;
-  r.set_error(v1::NONE);
   r.set_member_id(member_id);
   r.set_member_epoch(m.member_epoch);
   r.set_heartbeat_interval_ms(config_.heartbeat_interval_ms);
@@ -239,18 +243,17 @@ HeartbeatResult ConsumerGroup::Leave(const v1::GroupHeartbeatRequest& request, i
   if (!members_.contains(id)) {
     if (fenced_.contains(id)) {
       // Already gone (its session expired): leaving is a no-op.
-      result.response = Error(v1::NONE, "");
+      result.response = Response();
       result.response.set_member_id(id);
       result.response.set_member_epoch(-1);
       return result;
     }
-    result.response =
-        Error(v1::UNKNOWN_MEMBER_ID, "member " + id + " is not in group " + group_id_);
+    result = Error(GroupError::kUnknownMemberId, "member " + id + " is not in group " + group_id_);
     return result;
   }
   RemoveMember(id, /*fenced=*/false);
   MaybeRebalance(topics, /*force=*/true);
-  result.response = Error(v1::NONE, "");
+  result.response = Response();
   result.response.set_member_id(id);
   result.response.set_member_epoch(-1);
   return result;
@@ -262,14 +265,15 @@ HeartbeatResult ConsumerGroup::StaticLeave(const v1::GroupHeartbeatRequest& requ
   const std::string& id = request.member_id();
   auto it = members_.find(id);
   if (it == members_.end()) {
-    result.response = Error(fenced_.contains(id) ? v1::FENCED_MEMBER_EPOCH : v1::UNKNOWN_MEMBER_ID,
-                            "member " + id + " is not in group " + group_id_);
+    result =
+        Error(fenced_.contains(id) ? GroupError::kFencedMemberEpoch : GroupError::kUnknownMemberId,
+              "member " + id + " is not in group " + group_id_);
     return result;
   }
   GroupMember& m = it->second;
   if (m.instance_id.empty()) {
-    result.response =
-        Error(v1::INVALID_REQUEST, "member_epoch -2 (static leave) needs a static member");
+    result =
+        Error(GroupError::kInvalidRequest, "member_epoch -2 (static leave) needs a static member");
     return result;
   }
   // Leaving, the member released everything; partitions it was revoking go to their new owners
@@ -278,7 +282,7 @@ HeartbeatResult ConsumerGroup::StaticLeave(const v1::GroupHeartbeatRequest& requ
   m.left_static = true;
   m.session_deadline_ms = now_ms + m.session_timeout_ms;
   MarkMember(id);
-  result.response = Error(v1::NONE, "");
+  result.response = Response();
   result.response.set_member_id(id);
   result.response.set_member_epoch(-2);
   return result;
@@ -291,24 +295,24 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
   auto it = members_.find(id);
   if (it == members_.end()) {
     if (fenced_.contains(id)) {
-      result.response =
-          Error(v1::FENCED_MEMBER_EPOCH, "member " + id +
-                                             " was fenced (session expired or replaced); rejoin "
-                                             "with epoch 0");
+      result = Error(GroupError::kFencedMemberEpoch,
+                     "member " + id +
+                         " was fenced (session expired or replaced); rejoin "
+                         "with epoch 0");
     } else {
-      result.response =
-          Error(v1::UNKNOWN_MEMBER_ID, "member " + id + " is not in group " + group_id_);
+      result =
+          Error(GroupError::kUnknownMemberId, "member " + id + " is not in group " + group_id_);
     }
     return result;
   }
   GroupMember& m = it->second;
   if (m.left_static) {
-    result.response = Error(v1::FENCED_MEMBER_EPOCH,
-                            "member " + id + " left the group as a static member; rejoin");
+    result = Error(GroupError::kFencedMemberEpoch,
+                   "member " + id + " left the group as a static member; rejoin");
     return result;
   }
   if (std::string error = CheckSubscription(request); !error.empty()) {
-    result.response = Error(v1::INVALID_REQUEST, std::move(error));
+    result = Error(GroupError::kInvalidRequest, std::move(error));
     return result;
   }
   const Assignment owned = FromTopicPartitions(request.owned_partitions());
@@ -320,11 +324,10 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
     // The response that carried the current epoch was lost; resend it before moving on.
     caught_up = false;
   } else {
-    result.response =
-        Error(v1::FENCED_MEMBER_EPOCH,
-              "member " + id + " sent epoch " + std::to_string(request.member_epoch()) +
-                  " owning " + ToString(owned) + "; its epoch is " +
-                  std::to_string(m.member_epoch) + " owning " + ToString(m.Owned()));
+    result = Error(GroupError::kFencedMemberEpoch,
+                   "member " + id + " sent epoch " + std::to_string(request.member_epoch()) +
+                       " owning " + ToString(owned) + "; its epoch is " +
+                       std::to_string(m.member_epoch) + " owning " + ToString(m.Owned()));
     return result;
   }
 
@@ -343,7 +346,7 @@ HeartbeatResult ConsumerGroup::Beat(const v1::GroupHeartbeatRequest& request, in
   const bool changed = caught_up && Reconcile(m, now_ms);
 
   auto& r = result.response;
-  r = Error(v1::NONE, "");
+  r = Response();
   r.set_member_id(id);
   r.set_member_epoch(m.member_epoch);
   if (changed || !caught_up || owned != m.assigned) {
@@ -604,76 +607,67 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
                                                int64_t now_ms,
                                                const TopicPartitionCounts& topics) const {
   CommitValidation out;
-  auto& resp = out.response;
-  auto fail_all = [&](v1::ErrorCode code, const std::string& message) {
-    resp.set_error(code);
-    resp.set_error_message(message);
+  auto fail_all = [&](GroupError error, const std::string& message) {
+    out.status = GroupStatus(error, message);
     for (const auto& c : request.offsets()) {
-      auto* pe = resp.add_partitions();
-      pe->set_topic(c.topic());
-      pe->set_partition(c.partition());
-      pe->set_error(code);
-      pe->set_error_message(message);
+      out.partitions.push_back({TopicPartition{c.topic(), c.partition()}, out.status});
     }
     return out;
   };
-  if (dead_) return fail_all(v1::GROUP_ID_NOT_FOUND, "group " + group_id_ + " was deleted");
+  if (dead_) return fail_all(GroupError::kGroupIdNotFound, "group " + group_id_ + " was deleted");
 
   const GroupMember* m = nullptr;
   if (request.member_id().empty() && request.member_epoch() == -1) {
     if (!members_.empty()) {
-      return fail_all(v1::UNKNOWN_MEMBER_ID,
+      return fail_all(GroupError::kUnknownMemberId,
                       "group " + group_id_ + " has active members; only they may commit");
     }
   } else {
     m = FindMember(request.member_id());
     if (m == nullptr) {
       if (fenced_.contains(request.member_id())) {
-        return fail_all(v1::FENCED_MEMBER_EPOCH,
+        return fail_all(GroupError::kFencedMemberEpoch,
                         "member " + request.member_id() + " was fenced (session expired)");
       }
-      return fail_all(v1::UNKNOWN_MEMBER_ID,
+      return fail_all(GroupError::kUnknownMemberId,
                       "member " + request.member_id() + " is not in group " + group_id_);
     }
     if (m->left_static || m->session_deadline_ms <= now_ms) {
-      return fail_all(v1::FENCED_MEMBER_EPOCH,
+      return fail_all(GroupError::kFencedMemberEpoch,
                       "member " + m->member_id + " has left or its session expired");
     }
     if (request.member_epoch() <= 0 || (request.member_epoch() != m->member_epoch &&
                                         request.member_epoch() != m->previous_member_epoch)) {
-      return fail_all(v1::FENCED_MEMBER_EPOCH, "member " + m->member_id + " committed at epoch " +
-                                                   std::to_string(request.member_epoch()) +
-                                                   "; its epoch is " +
-                                                   std::to_string(m->member_epoch));
+      return fail_all(GroupError::kFencedMemberEpoch,
+                      "member " + m->member_id + " committed at epoch " +
+                          std::to_string(request.member_epoch()) + "; its epoch is " +
+                          std::to_string(m->member_epoch));
     }
   }
 
-  resp.set_error(v1::NONE);
   const Assignment owned = m != nullptr ? m->Owned() : Assignment{};
   for (const auto& c : request.offsets()) {
-    auto* pe = resp.add_partitions();
-    pe->set_topic(c.topic());
-    pe->set_partition(c.partition());
-    auto reject = [&](v1::ErrorCode code, std::string message) {
-      pe->set_error(code);
-      pe->set_error_message(std::move(message));
+    out.partitions.push_back({TopicPartition{c.topic(), c.partition()}, GroupStatus()});
+    PartitionCommit& pc = out.partitions.back();
+    auto reject = [&](GroupError error, std::string message) {
+      pc.status = GroupStatus(error, std::move(message));
     };
     auto t = topics.find(c.topic());
     if (t == topics.end()) {
-      reject(v1::UNKNOWN_TOPIC, "topic " + c.topic() + " does not exist");
+      reject(GroupError::kUnknownTopic, "topic " + c.topic() + " does not exist");
     } else if (c.partition() < 0 || c.partition() >= t->second) {
-      reject(v1::UNKNOWN_PARTITION,
+      reject(GroupError::kUnknownPartition,
              "topic " + c.topic() + " has no partition " + std::to_string(c.partition()));
     } else if (c.offset() < 0) {
-      reject(v1::INVALID_OFFSET, "offset " + std::to_string(c.offset()) + " is negative");
+      reject(GroupError::kInvalidOffset, "offset " + std::to_string(c.offset()) + " is negative");
     } else if (c.metadata().size() > config_.max_commit_metadata_bytes) {
-      reject(v1::INVALID_REQUEST, "metadata longer than " +
-                                      std::to_string(config_.max_commit_metadata_bytes) + " bytes");
+      reject(
+          GroupError::kInvalidRequest,
+          "metadata longer than " + std::to_string(config_.max_commit_metadata_bytes) + " bytes");
     } else if (m != nullptr && !Contains(owned, c.topic(), c.partition())) {
-      reject(v1::FENCED_MEMBER_EPOCH, "member " + m->member_id + " does not own " + c.topic() +
-                                          "-" + std::to_string(c.partition()));
+      reject(GroupError::kFencedMemberEpoch, "member " + m->member_id + " does not own " +
+                                                 c.topic() + "-" + std::to_string(c.partition()));
     } else {
-      pe->set_error(v1::NONE);
       pb::OffsetCommitValue v;
       v.set_offset(c.offset());
       v.set_metadata(c.metadata());
@@ -685,11 +679,11 @@ CommitValidation ConsumerGroup::ValidateCommit(const v1::CommitOffsetsRequest& r
   return out;
 }
 
-v1::ErrorCode ConsumerGroup::Delete(std::vector<GroupRecord>* records) {
-  if (!members_.empty()) return v1::GROUP_NOT_EMPTY;
+GroupError ConsumerGroup::Delete(std::vector<GroupRecord>* records) {
+  if (!members_.empty()) return GroupError::kGroupNotEmpty;
   dead_ = true;
   records->push_back(MakeGroupTombstone(group_id_));
-  return v1::NONE;
+  return GroupError::kNone;
 }
 
 // ---------------------------------------------------------------------------------------------

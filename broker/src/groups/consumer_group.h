@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "groups/assignor.h"
+#include "groups/group_error.h"
 #include "groups/group_records.h"
 #include "groups/group_types.h"
 #include "rill/v1/groups.pb.h"
@@ -48,7 +49,7 @@ struct GroupConfig {
   int32_t max_session_timeout_ms = 300000;
   int32_t default_rebalance_timeout_ms = 60000;  // time a member has to release partitions
   int32_t heartbeat_interval_ms = 3000;
-  size_t max_members = 1000;         // joins beyond this get RESOURCE_EXHAUSTED
+  size_t max_members = 1000;         // joins beyond this get kTooManyMembers
   size_t max_fenced_members = 1024;  // expired member ids remembered to answer FENCED
   size_t max_commit_metadata_bytes = 4096;
   size_t max_regex_bytes = 1024;
@@ -79,16 +80,26 @@ struct GroupMember {
   Assignment Owned() const { return Union(assigned, pending_revocation); }
 };
 
-// Outcome of a Heartbeat, Tick or metadata change: the response (for Heartbeat) and the records
-// to append (empty when nothing durable changed).
+// Outcome of a Heartbeat, Tick or metadata change: the error (for Heartbeat), the response's data
+// (member id, epochs, heartbeat interval, assignment; its `error` fields are left unset: the API
+// layer writes them from `status`, api/wire_errors.h) and the records to append (empty when
+// nothing durable changed).
 struct HeartbeatResult {
+  GroupStatus status;
   v1::GroupHeartbeatResponse response;
   std::vector<GroupRecord> records;
 };
 
+// One committed partition's outcome.
+struct PartitionCommit {
+  TopicPartition tp;
+  GroupStatus status;
+};
+
 struct CommitValidation {
-  v1::CommitOffsetsResponse response;
-  std::vector<GroupRecord> records;  // one offset-commit record per accepted partition
+  GroupStatus status;                       // the commit as a whole (member, epoch, group)
+  std::vector<PartitionCommit> partitions;  // one per request offset, in request order
+  std::vector<GroupRecord> records;         // one offset-commit record per accepted partition
 };
 
 class ConsumerGroup {
@@ -107,8 +118,8 @@ class ConsumerGroup {
                                        int64_t now_ms);
 
   // A member's heartbeat: join (epoch 0), leave (-1), static leave (-2) or heartbeat (> 0).
-  // Errors are in response.error: INVALID_REQUEST, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH,
-  // UNRELEASED_INSTANCE_ID, RESOURCE_EXHAUSTED, GROUP_ID_NOT_FOUND (dead group).
+  // Errors are in status: kInvalidRequest, kUnknownMemberId, kFencedMemberEpoch,
+  // kUnreleasedInstanceId, kTooManyMembers, kGroupIdNotFound (dead group).
   HeartbeatResult Heartbeat(const v1::GroupHeartbeatRequest& request, int64_t now_ms,
                             const TopicPartitionCounts& topics);
 
@@ -127,9 +138,9 @@ class ConsumerGroup {
                                   const TopicPartitionCounts& topics) const;
 
   // Marks the group dead (admin delete) and appends tombstones for the group to `records`; the
-  // caller adds tombstones for its committed offsets. Returns GROUP_NOT_EMPTY (and changes
-  // nothing) while members remain, NONE otherwise.
-  v1::ErrorCode Delete(std::vector<GroupRecord>* records);
+  // caller adds tombstones for its committed offsets. Returns kGroupNotEmpty (and changes
+  // nothing) while members remain, kNone otherwise.
+  GroupError Delete(std::vector<GroupRecord>* records);
 
   // Every record needed to rebuild this group (for tests and for snapshotting).
   std::vector<GroupRecord> SnapshotRecords() const;
@@ -145,7 +156,10 @@ class ConsumerGroup {
   const std::string* OwnerOf(const TopicPartition& tp) const;
 
  private:
-  v1::GroupHeartbeatResponse Error(v1::ErrorCode code, std::string message) const;
+  // A response carrying only the heartbeat interval; the callers add the rest.
+  v1::GroupHeartbeatResponse Response() const;
+  // A failed heartbeat: `error` and `message`, and a response with the heartbeat interval.
+  HeartbeatResult Error(GroupError error, std::string message) const;
   HeartbeatResult Join(const v1::GroupHeartbeatRequest& request, int64_t now_ms,
                        const TopicPartitionCounts& topics);
   HeartbeatResult Leave(const v1::GroupHeartbeatRequest& request, int64_t now_ms,

@@ -7,7 +7,6 @@
 #include <set>
 #include <tuple>
 
-#include "api/wire_errors.h"
 #include "groups/kv_offset_store.h"
 #include "groups/lag.h"
 #include "rill/proto/crc32c.h"
@@ -18,7 +17,9 @@
 namespace rill::broker {
 
 using groups::ConsumerGroup;
+using groups::GroupError;
 using groups::GroupRecord;
+using groups::GroupStatus;
 
 int32_t OffsetsPartitionFor(const std::string& group_id, int32_t partitions) {
   RILL_ASSERT(partitions > 0, "partitions %d", partitions);
@@ -26,8 +27,8 @@ int32_t OffsetsPartitionFor(const std::string& group_id, int32_t partitions) {
   return static_cast<int32_t>(h % static_cast<uint32_t>(partitions));
 }
 
-GroupCoordinator::GroupCoordinator(ServiceContext* ctx, GroupCoordinatorConfig config)
-    : ctx_(ctx), config_(std::move(config)), rng_(std::random_device{}()) {}
+GroupCoordinator::GroupCoordinator(GroupCoordinatorDeps deps, GroupCoordinatorConfig config)
+    : deps_(deps), config_(std::move(config)), rng_(std::random_device{}()) {}
 
 GroupCoordinator::~GroupCoordinator() { Stop(); }
 
@@ -73,7 +74,7 @@ std::string GroupCoordinator::NewMemberId() {
 
 groups::TopicPartitionCounts GroupCoordinator::TopicCounts() const {
   groups::TopicPartitionCounts counts;
-  auto image = ctx_->partitions->image();
+  auto image = deps_.partitions->image();
   if (!image) return counts;
   for (const auto& [name, t] : image->topics) {
     if (t.internal) continue;
@@ -82,74 +83,51 @@ groups::TopicPartitionCounts GroupCoordinator::TopicCounts() const {
   return counts;
 }
 
-v1::ErrorCode GroupCoordinator::Resolve(const std::string& group_id, OffsetsPartition** out,
-                                        int32_t* index, std::string* message) {
-  if (group_id.empty()) {
-    *message = "group_id is empty";
-    return v1::INVALID_REQUEST;
-  }
-  auto image = ctx_->partitions->image();
+groups::GroupStatus GroupCoordinator::Resolve(const std::string& group_id, OffsetsPartition** out,
+                                              int32_t* index) {
+  if (group_id.empty()) return GroupStatus(GroupError::kInvalidRequest, "group_id is empty");
+  auto image = deps_.partitions->image();
   const TopicMetadata* topic = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr;
   if (topic == nullptr || topic->partitions.empty()) {
-    *message = "__consumer_offsets does not exist yet; retry";
-    if (ctx_->controller->IsActive() && !creating_topic_.exchange(true)) {
+    if (deps_.controller->IsActive() && !creating_topic_.exchange(true)) {
       NewTopicSpec spec;
       spec.name = kConsumerOffsetsTopic;
       spec.partitions = config_.offsets_partitions;
       spec.replication_factor = config_.offsets_replication_factor;
       spec.internal = true;
-      ctx_->controller->CreateTopics({spec}, false, [this](std::vector<TopicOpResult> r) {
+      deps_.controller->CreateTopics({spec}, false, [this](std::vector<TopicOpResult> r) {
         for (const auto& x : r) {
-          if (x.error != v1::NONE && x.error != v1::TOPIC_ALREADY_EXISTS) {
+          if (x.error != TopicOpError::kNone && x.error != TopicOpError::kTopicAlreadyExists) {
             spdlog::warn("creating {}: {}", kConsumerOffsetsTopic, x.message);
           }
         }
         creating_topic_.store(false);
       });
     }
-    return v1::COORDINATOR_NOT_AVAILABLE;
+    return GroupStatus(GroupError::kCoordinatorNotAvailable,
+                       "__consumer_offsets does not exist yet; retry");
   }
   int32_t p = OffsetsPartitionFor(group_id, static_cast<int32_t>(topic->partitions.size()));
   *index = p;
   const auto& assignment = topic->partitions[p];
-  if (assignment.leader.value() != ctx_->config->node_id) {
-    *message = "coordinator is node " + std::to_string(assignment.leader.value());
-    return v1::NOT_COORDINATOR;
+  if (assignment.leader.value() != deps_.config->node_id) {
+    return GroupStatus(GroupError::kNotCoordinator,
+                       "coordinator is node " + std::to_string(assignment.leader.value()));
   }
-  auto local = ctx_->partitions->Get(kConsumerOffsetsTopic, p);
+  auto local = deps_.partitions->Get(kConsumerOffsetsTopic, p);
   if (!local || local->role() != PartitionRole::kLeader) {
-    *message = "__consumer_offsets-" + std::to_string(p) + " is not open here yet";
-    return v1::COORDINATOR_NOT_AVAILABLE;
+    return GroupStatus(GroupError::kCoordinatorNotAvailable,
+                       "__consumer_offsets-" + std::to_string(p) + " is not open here yet");
   }
   auto it = partitions_.find(p);
   if (it == partitions_.end() || !it->second.loaded || it->second.partition != local) {
     // The ticker thread loads (reads the log suffix); gRPC threads never do.
-    *message = "loading __consumer_offsets-" + std::to_string(p) + "; retry";
     ticker_cv_.notify_one();
-    return v1::COORDINATOR_NOT_AVAILABLE;
+    return GroupStatus(GroupError::kCoordinatorNotAvailable,
+                       "loading __consumer_offsets-" + std::to_string(p) + "; retry");
   }
   *out = &it->second;
-  return v1::NONE;
-}
-
-namespace {
-template <typename Response>
-void SetError(Response* response, v1::ErrorCode code, std::string message) {
-  response->set_error(code);
-  response->set_error_message(std::move(message));
-}
-}  // namespace
-
-template <typename Response>
-GroupCoordinator::OffsetsPartition* GroupCoordinator::ResolveOrFail(const std::string& group_id,
-                                                                    Response* response,
-                                                                    int32_t* index) {
-  OffsetsPartition* op = nullptr;
-  std::string message;
-  const v1::ErrorCode code = Resolve(group_id, &op, index, &message);
-  if (code == v1::NONE) return op;
-  SetError(response, code, std::move(message));
-  return nullptr;
+  return GroupStatus();
 }
 
 Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition> partition) {
@@ -228,7 +206,7 @@ void GroupCoordinator::Append(int32_t index, std::vector<GroupRecord> records,
     Invalidate(index, st, &ready);
     ready.emplace_back(std::move(callback), st);
     // Never inline: the caller holds mu_.
-    boost::asio::post(*ctx_->io, [ready = std::move(ready)] {
+    boost::asio::post(*deps_.io, [ready = std::move(ready)] {
       for (const auto& [cb, st] : ready) {
         if (cb) cb(st);
       }
@@ -258,7 +236,7 @@ void GroupCoordinator::Append(int32_t index, std::vector<GroupRecord> records,
   auto entry = std::make_shared<PendingAppend>();
   auto appended = op.partition->Append(
       std::span<char>(bytes.data(), bytes.size()), /*acks=*/-1, [this, index, entry](Status s) {
-        boost::asio::post(*ctx_->io, [this, index, entry, s] { OnDurable(index, entry, s); });
+        boost::asio::post(*deps_.io, [this, index, entry, s] { OnDurable(index, entry, s); });
       });
   if (!appended.ok()) return fail(appended.status());
   entry->base_offset = appended->base_offset;
@@ -350,6 +328,22 @@ ConsumerGroup* GroupCoordinator::CreateGroup(const std::string& group_id, int32_
 }
 
 namespace {
+// Why a partition named by ResetOffsets is not open here: the topic does not exist, it has no
+// such partition, or another node leads it.
+GroupStatus MissingPartition(const MetadataImage& image, const groups::TopicPartition& tp) {
+  const TopicMetadata* t = image.FindTopic(tp.topic);
+  if (t == nullptr) {
+    return GroupStatus(GroupError::kUnknownTopic, "topic '" + tp.topic + "' does not exist");
+  }
+  if (tp.partition < 0 || static_cast<size_t>(tp.partition) >= t->partitions.size()) {
+    return GroupStatus(GroupError::kUnknownPartition,
+                       "topic '" + tp.topic + "' has " + std::to_string(t->partitions.size()) +
+                           " partitions; there is no partition " + std::to_string(tp.partition));
+  }
+  return GroupStatus(GroupError::kNotLeader,
+                     "this broker does not lead " + tp.topic + "-" + std::to_string(tp.partition));
+}
+
 void FillAssignment(const groups::Assignment& a,
                     google::protobuf::RepeatedPtrField<v1::TopicPartitions>* out) {
   for (const auto& [topic, parts] : a) {
@@ -363,27 +357,27 @@ void FillAssignment(const groups::Assignment& a,
 void GroupCoordinator::Heartbeat(const v1::GroupHeartbeatRequest& request,
                                  v1::GroupHeartbeatResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  int32_t index = 0;
-  if (ResolveOrFail(request.group_id(), response, &index) == nullptr) {
+  auto fail = [&](GroupStatus st) {
     lock.unlock();
-    return done();
+    done({std::move(st), {}});
+  };
+  int32_t index = 0;
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) {
+    return fail(std::move(st));
   }
   ConsumerGroup* g = FindGroup(request.group_id());
   bool created = false;
   if (g == nullptr) {
     if (request.member_epoch() != 0) {
-      response->set_error(v1::UNKNOWN_MEMBER_ID);
-      response->set_error_message("group " + request.group_id() + " has no such member");
-      lock.unlock();
-      return done();
+      return fail(GroupStatus(GroupError::kUnknownMemberId,
+                              "group " + request.group_id() + " has no such member"));
     }
     g = CreateGroup(request.group_id(), index);
     if (g == nullptr) {
-      response->set_error(v1::RESOURCE_EXHAUSTED);
-      response->set_error_message(
-          "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
-      lock.unlock();
-      return done();
+      return fail(GroupStatus(
+          GroupError::kTooManyGroups,
+          "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")"));
     }
     created = true;
   }
@@ -391,71 +385,73 @@ void GroupCoordinator::Heartbeat(const v1::GroupHeartbeatRequest& request,
   *response = std::move(result.response);
   if (result.records.empty()) {
     if (created && g->members().empty()) groups_.erase(request.group_id());
-    lock.unlock();
-    return done();
+    return fail(std::move(result.status));
   }
-  Append(index, std::move(result.records), [response, done](Status st) {
-    if (!st.ok()) {
-      response->Clear();
-      response->set_error(v1::COORDINATOR_NOT_AVAILABLE);
-      response->set_error_message("appending group state: " + st.ToString());
-    }
-    done();
-  });
+  Append(index, std::move(result.records),
+         [response, done, status = std::move(result.status)](Status st) {
+           if (!st.ok()) {
+             response->Clear();
+             return done({GroupStatus(GroupError::kCoordinatorNotAvailable,
+                                      "appending group state: " + st.ToString()),
+                          {}});
+           }
+           done({status, {}});
+         });
 }
 
 void GroupCoordinator::CommitOffsets(const v1::CommitOffsetsRequest& request,
                                      v1::CommitOffsetsResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  int32_t index = 0;
-  if (ResolveOrFail(request.group_id(), response, &index) == nullptr) {
+  auto finish = [&](GroupCallResult r) {
     lock.unlock();
-    return done();
+    done(std::move(r));
+  };
+  int32_t index = 0;
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) {
+    return finish({std::move(st), {}});
   }
   ConsumerGroup* g = FindGroup(request.group_id());
   if (g == nullptr) {
     if (!request.member_id().empty() || request.member_epoch() >= 0) {
-      response->set_error(v1::UNKNOWN_MEMBER_ID);
-      response->set_error_message("group " + request.group_id() + " has no such member");
-      lock.unlock();
-      return done();
+      return finish({GroupStatus(GroupError::kUnknownMemberId,
+                                 "group " + request.group_id() + " has no such member"),
+                     {}});
     }
     g = CreateGroup(request.group_id(), index);
     if (g == nullptr) {
-      response->set_error(v1::RESOURCE_EXHAUSTED);
-      response->set_error_message(
-          "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
-      lock.unlock();
-      return done();
+      return finish(
+          {GroupStatus(GroupError::kTooManyGroups, "too many groups (groups.max_groups = " +
+                                                       std::to_string(config_.max_groups) + ")"),
+           {}});
     }
   }
   auto v = g->ValidateCommit(request, NowMs(), TopicCounts());
-  *response = std::move(v.response);
-  if (v.records.empty()) {
-    lock.unlock();
-    return done();
+  GroupCallResult result{std::move(v.status), {}};
+  for (auto& pc : v.partitions) {
+    auto* pe = response->add_partitions();
+    pe->set_topic(pc.tp.topic);
+    pe->set_partition(pc.tp.partition);
+    result.partitions.push_back(std::move(pc.status));
   }
-  Append(index, std::move(v.records), [response, done](Status st) {
+  if (v.records.empty()) return finish(std::move(result));
+  Append(index, std::move(v.records), [done, result = std::move(result)](Status st) mutable {
     if (!st.ok()) {
-      response->set_error(v1::COORDINATOR_NOT_AVAILABLE);
-      response->set_error_message("appending offsets: " + st.ToString());
+      result.status =
+          GroupStatus(GroupError::kCoordinatorNotAvailable, "appending offsets: " + st.ToString());
     }
-    done();
+    done(std::move(result));
   });
 }
 
-void GroupCoordinator::FetchOffsets(const v1::FetchOffsetsRequest& request,
-                                    v1::FetchOffsetsResponse* response) {
+GroupStatus GroupCoordinator::FetchOffsets(const v1::FetchOffsetsRequest& request,
+                                           v1::FetchOffsetsResponse* response) {
   std::lock_guard lock(mu_);
   int32_t index = 0;
-  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
-  if (op == nullptr) return;
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) return st;
   auto all = op->materializer->ReadGroupOffsets(request.group_id());
-  if (!all.ok()) {
-    response->set_error(v1::UNKNOWN);
-    response->set_error_message(all.status().ToString());
-    return;
-  }
+  if (!all.ok()) return GroupStatus(GroupError::kOffsetsStoreError, all.status().ToString());
   auto add = [&](const std::string& topic, int32_t p) {
     auto* o = response->add_offsets();
     o->set_topic(topic);
@@ -475,6 +471,7 @@ void GroupCoordinator::FetchOffsets(const v1::FetchOffsetsRequest& request,
       for (int32_t p : tps.partitions()) add(tps.topic(), p);
     }
   }
+  return GroupStatus();
 }
 
 void GroupCoordinator::ListGroups(v1::ListGroupsResponse* response) {
@@ -488,25 +485,21 @@ void GroupCoordinator::ListGroups(v1::ListGroupsResponse* response) {
   }
 }
 
-void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
-                                     v1::DescribeGroupResponse* response) {
+GroupStatus GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
+                                            v1::DescribeGroupResponse* response) {
   std::lock_guard lock(mu_);
   int32_t index = 0;
   response->set_group_id(request.group_id());
-  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
-  if (op == nullptr) return;
-  response->set_coordinator_id(ctx_->config->node_id);
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) return st;
+  response->set_coordinator_id(deps_.config->node_id);
   ConsumerGroup* g = FindGroup(request.group_id());
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
   if (!offsets.ok()) {
-    response->set_error(v1::UNKNOWN);
-    response->set_error_message(offsets.status().ToString());
-    return;
+    return GroupStatus(GroupError::kOffsetsStoreError, offsets.status().ToString());
   }
   if (g == nullptr && offsets->empty()) {
-    response->set_error(v1::GROUP_ID_NOT_FOUND);
-    response->set_error_message("no group " + request.group_id());
-    return;
+    return GroupStatus(GroupError::kGroupIdNotFound, "no group " + request.group_id());
   }
   std::set<groups::TopicPartition> tps;
   for (const auto& [tp, v] : *offsets) tps.insert(tp);
@@ -536,7 +529,7 @@ void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
     x.tp = tp;
     auto it = offsets->find(tp);
     if (it != offsets->end()) x.committed_offset = it->second.offset();
-    if (auto part = ctx_->partitions->Get(tp.topic, tp.partition)) {
+    if (auto part = deps_.partitions->Get(tp.topic, tp.partition)) {
       x.log_start_offset = part->log().log_start_offset().value();
       x.log_end_offset = part->high_watermark().value();
     }
@@ -555,42 +548,48 @@ void GroupCoordinator::DescribeGroup(const v1::DescribeGroupRequest& request,
     }
   }
   response->set_total_lag(lag.total);
+  return GroupStatus();
 }
 
 void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
                                     v1::ResetOffsetsResponse* response, Done done) {
   std::unique_lock lock(mu_);
-  auto fail = [&](v1::ErrorCode c, std::string m) {
-    SetError(response, c, std::move(m));
+  GroupCallResult result;
+  auto finish = [&] {
     lock.unlock();
-    done();
+    done(std::move(result));
+  };
+  auto fail = [&](GroupError e, std::string m) {
+    result.status = GroupStatus(e, std::move(m));
+    finish();
   };
   int32_t index = 0;
-  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
-  if (op == nullptr) {
-    lock.unlock();
-    return done();
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) {
+    result.status = std::move(st);
+    return finish();
   }
   ConsumerGroup* g = FindGroup(request.group_id());
   if (g != nullptr && !g->members().empty()) {
-    return fail(v1::GROUP_NOT_EMPTY, "group " + request.group_id() + " has " +
-                                         std::to_string(g->members().size()) +
-                                         " active members; stop them first");
+    return fail(GroupError::kGroupNotEmpty, "group " + request.group_id() + " has " +
+                                                std::to_string(g->members().size()) +
+                                                " active members; stop them first");
   }
   if (request.to_case() == v1::ResetOffsetsRequest::TO_NOT_SET) {
-    return fail(v1::INVALID_REQUEST, "one of earliest, latest, offset, timestamp_ms, shift_by");
+    return fail(GroupError::kInvalidRequest,
+                "one of earliest, latest, offset, timestamp_ms, shift_by");
   }
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
-  if (!offsets.ok()) return fail(v1::UNKNOWN, offsets.status().ToString());
+  if (!offsets.ok()) return fail(GroupError::kOffsetsStoreError, offsets.status().ToString());
   std::set<groups::TopicPartition> tps;
-  auto image = ctx_->partitions->image();
-  if (!image) return fail(v1::COORDINATOR_NOT_AVAILABLE, "no metadata yet; retry");
+  auto image = deps_.partitions->image();
+  if (!image) return fail(GroupError::kCoordinatorNotAvailable, "no metadata yet; retry");
   for (const auto& tp : request.partitions()) {
     for (int32_t p : tp.partitions()) tps.insert(groups::TopicPartition{tp.topic(), p});
   }
   for (const auto& topic : request.topics()) {
     const TopicMetadata* t = image->FindTopic(topic);
-    if (t == nullptr) return fail(v1::UNKNOWN_TOPIC, "no topic " + topic);
+    if (t == nullptr) return fail(GroupError::kUnknownTopic, "no topic " + topic);
     for (size_t p = 0; p < t->partitions.size(); ++p) {
       tps.insert(groups::TopicPartition{topic, static_cast<int32_t>(p)});
     }
@@ -603,13 +602,13 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   for (const auto& tp : tps) {
-    auto part = ctx_->partitions->Get(tp.topic, tp.partition);
+    auto part = deps_.partitions->Get(tp.topic, tp.partition);
     auto* o = response->add_offsets();
     o->set_topic(tp.topic);
     o->set_partition(tp.partition);
+    GroupStatus& pst = result.partitions.emplace_back();
     if (!part) {
-      std::string m;
-      o->set_error(MissingPartitionError(*ctx_, tp.topic, tp.partition, &m, nullptr));
+      pst = MissingPartition(*image, tp);
       o->set_offset(-1);
       continue;
     }
@@ -635,9 +634,9 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
         if (!r.ok()) {
           spdlog::warn("group {}: reset-offsets of {}-{} to timestamp {}: {}", request.group_id(),
                        tp.topic, tp.partition, request.timestamp_ms(), r.status().ToString());
-          o->set_error(ReadError(r.status()));
-          o->set_error_message("looking up timestamp " + std::to_string(request.timestamp_ms()) +
-                               ": " + r.status().ToString());
+          pst = GroupStatus::LogRead(r.status(), "looking up timestamp " +
+                                                     std::to_string(request.timestamp_ms()) + ": " +
+                                                     r.status().ToString());
           o->set_offset(-1);
           continue;
         }
@@ -660,64 +659,59 @@ void GroupCoordinator::ResetOffsets(const v1::ResetOffsetsRequest& request,
     records.push_back(
         groups::MakeOffsetCommitRecord(request.group_id(), tp.topic, tp.partition, std::move(v)));
   }
-  if (request.dry_run() || records.empty()) {
-    lock.unlock();
-    return done();
-  }
+  if (request.dry_run() || records.empty()) return finish();
   if (g == nullptr && CreateGroup(request.group_id(), index) == nullptr) {
-    return fail(v1::RESOURCE_EXHAUSTED,
+    return fail(GroupError::kTooManyGroups,
                 "too many groups (groups.max_groups = " + std::to_string(config_.max_groups) + ")");
   }
-  Append(index, std::move(records), [response, done](Status st) {
+  Append(index, std::move(records), [done, result = std::move(result)](Status st) mutable {
     if (!st.ok()) {
-      response->set_error(v1::COORDINATOR_NOT_AVAILABLE);
-      response->set_error_message("appending offsets: " + st.ToString());
+      result.status =
+          GroupStatus(GroupError::kCoordinatorNotAvailable, "appending offsets: " + st.ToString());
     }
-    done();
+    done(std::move(result));
   });
 }
 
-void GroupCoordinator::DeleteGroup(const v1::DeleteGroupRequest& request,
-                                   v1::DeleteGroupResponse* response, Done done) {
+void GroupCoordinator::DeleteGroup(const v1::DeleteGroupRequest& request, Done done) {
   std::unique_lock lock(mu_);
-  auto fail = [&](v1::ErrorCode c, std::string m) {
-    SetError(response, c, std::move(m));
+  auto fail = [&](GroupStatus st) {
     lock.unlock();
-    done();
+    done({std::move(st), {}});
   };
   int32_t index = 0;
-  OffsetsPartition* op = ResolveOrFail(request.group_id(), response, &index);
-  if (op == nullptr) {
-    lock.unlock();
-    return done();
+  OffsetsPartition* op = nullptr;
+  if (GroupStatus st = Resolve(request.group_id(), &op, &index); !st.ok()) {
+    return fail(std::move(st));
   }
   ConsumerGroup* g = FindGroup(request.group_id());
   auto offsets = op->materializer->ReadGroupOffsets(request.group_id());
-  if (!offsets.ok()) return fail(v1::UNKNOWN, offsets.status().ToString());
+  if (!offsets.ok()) {
+    return fail(GroupStatus(GroupError::kOffsetsStoreError, offsets.status().ToString()));
+  }
   if (g == nullptr && offsets->empty()) {
-    return fail(v1::GROUP_ID_NOT_FOUND, "no group " + request.group_id());
+    return fail(GroupStatus(GroupError::kGroupIdNotFound, "no group " + request.group_id()));
   }
   std::vector<GroupRecord> records;
   if (g != nullptr) {
-    if (g->Delete(&records) == v1::GROUP_NOT_EMPTY) {
-      return fail(v1::GROUP_NOT_EMPTY, "group " + request.group_id() + " has " +
-                                           std::to_string(g->members().size()) + " active members");
+    if (g->Delete(&records) == GroupError::kGroupNotEmpty) {
+      return fail(GroupStatus(GroupError::kGroupNotEmpty, "group " + request.group_id() + " has " +
+                                                              std::to_string(g->members().size()) +
+                                                              " active members"));
     }
     groups_.erase(request.group_id());
   }
   for (const auto& [tp, v] : *offsets) {
     records.push_back(groups::MakeOffsetTombstone(request.group_id(), tp.topic, tp.partition));
   }
-  if (records.empty()) {
-    lock.unlock();
-    return done();
-  }
-  Append(index, std::move(records), [response, done](Status st) {
+  if (records.empty()) return fail(GroupStatus());
+  Append(index, std::move(records), [done](Status st) {
     if (!st.ok()) {
-      response->set_error(v1::COORDINATOR_NOT_AVAILABLE);
-      response->set_error_message("appending tombstones: " + st.ToString());
+      return done({GroupStatus(GroupError::kCoordinatorNotAvailable,
+                               "appending tombstones: " + st.ToString()),
+                   {}});
     }
-    done();
+    done({});
   });
 }
 
@@ -735,7 +729,7 @@ std::string GroupCoordinator::RenderMetrics() {
       groups::PartitionOffsets x;
       x.tp = tp;
       x.committed_offset = v.offset();
-      if (auto part = ctx_->partitions->Get(tp.topic, tp.partition)) {
+      if (auto part = deps_.partitions->Get(tp.topic, tp.partition)) {
         x.log_start_offset = part->log().log_start_offset().value();
         x.log_end_offset = part->high_watermark().value();
       }
@@ -771,7 +765,7 @@ void GroupCoordinator::TickerLoop() {
 
 void GroupCoordinator::TickOnce() {
   std::lock_guard lock(mu_);
-  auto image = ctx_->partitions->image();
+  auto image = deps_.partitions->image();
   if (!image) return;
   const TopicMetadata* t = image->FindTopic(kConsumerOffsetsTopic);
   // The topic is created on first group use (Resolve), so clusters without groups have none.
@@ -779,8 +773,8 @@ void GroupCoordinator::TickOnce() {
   // Load every partition this node leads (start-up, leadership change); forget the others.
   for (size_t p = 0; p < t->partitions.size(); ++p) {
     int32_t idx = static_cast<int32_t>(p);
-    auto local = ctx_->partitions->Get(kConsumerOffsetsTopic, idx);
-    bool lead = t->partitions[p].leader.value() == ctx_->config->node_id && local &&
+    auto local = deps_.partitions->Get(kConsumerOffsetsTopic, idx);
+    bool lead = t->partitions[p].leader.value() == deps_.config->node_id && local &&
                 local->role() == PartitionRole::kLeader;
     auto it = partitions_.find(idx);
     if (lead && it != partitions_.end() && !it->second.loaded && it->second.partition == local &&

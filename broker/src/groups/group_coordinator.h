@@ -11,11 +11,12 @@
 // Thread-safety: every public method may be called from any thread. All group state is guarded
 // by one mutex; calls never wait for I/O while holding it except the log appends (page cache)
 // and RocksDB reads/writes of the coordinator's own key range. Loading a partition (reading the
-// log suffix) happens only on the ticker thread; until then calls get COORDINATOR_NOT_AVAILABLE.
-// Completions (`done`) run on an I/O thread (ServiceContext::io) or inline when nothing had to be
-// appended; they must not block.
+// log suffix) happens only on the ticker thread; until then calls get kCoordinatorNotAvailable.
+// Completions (`done`) run on an I/O thread (GroupCoordinatorDeps::io) or inline when nothing had
+// to be appended; they must not block.
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -28,10 +29,13 @@
 #include <thread>
 #include <vector>
 
+#include "controller/controller.h"
 #include "groups/consumer_group.h"
+#include "groups/group_error.h"
 #include "groups/offsets_materializer.h"
+#include "partition/partition_manager.h"
+#include "rill/broker/config.h"
 #include "rill/v1/groups.pb.h"
-#include "api/service_context.h"
 
 namespace rill::storage {
 class KvStore;
@@ -50,40 +54,61 @@ struct GroupCoordinatorConfig {
   groups::GroupConfig group;               // per-group bounds and timeouts
 };
 
+// What the coordinator uses of the broker. Every pointer is non-null and outlives the coordinator.
+struct GroupCoordinatorDeps {
+  const BrokerConfig* config = nullptr;    // this node's id
+  Controller* controller = nullptr;        // creates __consumer_offsets on first use
+  PartitionManager* partitions = nullptr;  // the image and the local partitions
+  boost::asio::io_context* io = nullptr;   // runs completions
+};
+
 // The __consumer_offsets partition of `group_id` for a topic of `partitions` partitions.
 int32_t OffsetsPartitionFor(const std::string& group_id, int32_t partitions);
 
+// What a group call hands back to the API layer, which writes it into the response's error
+// fields (api/wire_errors.h); the coordinator fills only the response's data.
+struct GroupCallResult {
+  groups::GroupStatus status;  // the call as a whole
+  // CommitOffsets: one per entry of response->partitions(); ResetOffsets: one per entry of
+  // response->offsets(); in the same order. Empty for the other calls.
+  std::vector<groups::GroupStatus> partitions;
+};
+
 class GroupCoordinator {
  public:
-  using Done = std::function<void()>;
+  using Done = std::function<void(GroupCallResult)>;
 
-  GroupCoordinator(ServiceContext* ctx, GroupCoordinatorConfig config);
+  GroupCoordinator(GroupCoordinatorDeps deps, GroupCoordinatorConfig config);
   ~GroupCoordinator();
 
   // Starts the ticker thread (session expiry, topic changes, loading the partitions of
   // __consumer_offsets this node leads). The topic itself is created through the controller on
   // the first group call that finds it missing; the offsets store (RocksDB in config.dir) is
   // opened by the ticker when it first loads a partition of it, so a broker whose clients use
-  // no groups never opens it. Until the store opens, group calls get COORDINATOR_NOT_AVAILABLE
+  // no groups never opens it. Until the store opens, group calls get kCoordinatorNotAvailable
   // (the ticker retries and logs why).
   Status Start();
   // Stops the ticker. Idempotent.
   void Stop();
 
-  // Each fills `response` and calls `done` exactly once (maybe inline).
+  // Each fills the data of `response` (never its error fields) and calls `done` exactly once
+  // (maybe inline) with the outcome, or returns it.
   void Heartbeat(const v1::GroupHeartbeatRequest& request, v1::GroupHeartbeatResponse* response,
                  Done done);
   void CommitOffsets(const v1::CommitOffsetsRequest& request, v1::CommitOffsetsResponse* response,
                      Done done);
-  void FetchOffsets(const v1::FetchOffsetsRequest& request, v1::FetchOffsetsResponse* response);
+  groups::GroupStatus FetchOffsets(const v1::FetchOffsetsRequest& request,
+                                   v1::FetchOffsetsResponse* response);
   void ListGroups(v1::ListGroupsResponse* response);
-  void DescribeGroup(const v1::DescribeGroupRequest& request, v1::DescribeGroupResponse* response);
-  // ResetOffsets reports a partition it cannot move (missing, or its log's lookup by timestamp
-  // failed) in that partition's `error` with offset -1 and commits nothing for it.
+  groups::GroupStatus DescribeGroup(const v1::DescribeGroupRequest& request,
+                                    v1::DescribeGroupResponse* response);
+  // ResetOffsets reports a partition it cannot move (kUnknownTopic, kUnknownPartition,
+  // kNotLeader, or kLogReadFailed when its log's lookup by timestamp failed) in that partition's
+  // status, with offset -1, and commits nothing for it.
   void ResetOffsets(const v1::ResetOffsetsRequest& request, v1::ResetOffsetsResponse* response,
                     Done done);
-  void DeleteGroup(const v1::DeleteGroupRequest& request, v1::DeleteGroupResponse* response,
-                   Done done);
+  // DeleteGroupResponse carries only the error: the outcome is all there is.
+  void DeleteGroup(const v1::DeleteGroupRequest& request, Done done);
 
   // Prometheus lines rill_group_lag_sum / rill_group_lag_max per group with committed offsets.
   std::string RenderMetrics();
@@ -107,14 +132,10 @@ class GroupCoordinator {
     std::unique_ptr<groups::ConsumerGroup> group;
   };
 
-  // Finds (and loads if needed) the offsets partition coordinating `group_id`; on failure
-  // returns the error code and fills `message`. Caller holds mu_.
-  v1::ErrorCode Resolve(const std::string& group_id, OffsetsPartition** out, int32_t* index,
-                        std::string* message);
-  // Resolve for a request handler: on failure sets `response`'s error and message and returns
-  // nullptr. Caller holds mu_.
-  template <typename Response>
-  OffsetsPartition* ResolveOrFail(const std::string& group_id, Response* response, int32_t* index);
+  // Finds the loaded offsets partition coordinating `group_id` (asking the ticker to load it if
+  // needed). On failure returns kInvalidRequest, kNotCoordinator or kCoordinatorNotAvailable
+  // and leaves `out` unset. Caller holds mu_.
+  groups::GroupStatus Resolve(const std::string& group_id, OffsetsPartition** out, int32_t* index);
   Status LoadPartition(int32_t index, std::shared_ptr<Partition> partition);
   // Opens kv_ and store_ unless open. Ticker thread, caller holds mu_; set once, never reset
   // while the coordinator lives (materializers keep store_.get()).
@@ -128,7 +149,7 @@ class GroupCoordinator {
   // A failed append leaves no in-memory change: drops the groups of offsets partition `index`
   // (their state may include changes the log does not have), fails its pending appends with
   // `cause` (their callbacks are moved to `failed`, to be run without mu_) and marks it
-  // unloaded, so calls get COORDINATOR_NOT_AVAILABLE until the ticker reloads it from the store
+  // unloaded, so calls get kCoordinatorNotAvailable until the ticker reloads it from the store
   // and the log, once no append to it is in flight. Caller holds mu_.
   void Invalidate(int32_t index, const Status& cause,
                   std::vector<std::pair<std::function<void(Status)>, Status>>* failed);
@@ -141,7 +162,7 @@ class GroupCoordinator {
   std::string NewMemberId();
   static int64_t NowMs();
 
-  ServiceContext* const ctx_;
+  const GroupCoordinatorDeps deps_;
   const GroupCoordinatorConfig config_;
   std::unique_ptr<storage::KvStore> kv_;
   std::unique_ptr<groups::OffsetStore> store_;

@@ -191,7 +191,9 @@ Status Broker::Start() {
     gc.group.min_session_timeout_ms = config_.groups_min_session_timeout_ms;
     gc.group.max_session_timeout_ms = config_.groups_max_session_timeout_ms;
     gc.group.heartbeat_interval_ms = config_.groups_heartbeat_interval_ms;
-    coordinator_ = std::make_unique<GroupCoordinator>(&ctx_, std::move(gc));
+    coordinator_ = std::make_unique<GroupCoordinator>(
+        GroupCoordinatorDeps{ctx_.config, ctx_.controller, ctx_.partitions, ctx_.io},
+        std::move(gc));
     st = coordinator_->Start();
     if (!st.ok()) {
       Shutdown();
