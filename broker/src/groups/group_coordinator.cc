@@ -130,16 +130,18 @@ groups::GroupStatus GroupCoordinator::Resolve(const std::string& group_id, Offse
   return GroupStatus();
 }
 
-Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition> partition) {
-  RILL_RETURN_IF_ERROR(OpenStore());
-  auto mat = std::make_unique<groups::OffsetsMaterializer>(store_.get(), index);
-  RILL_ASSIGN_OR_RETURN(Offset applied, mat->AppliedOffset());
+Result<GroupCoordinator::LoadedPartition> GroupCoordinator::ReadPartition(
+    int32_t index, std::shared_ptr<Partition> partition) {
+  LoadedPartition out;
+  out.partition = std::move(partition);
+  out.materializer = std::make_unique<groups::OffsetsMaterializer>(store_.get(), index);
+  RILL_ASSIGN_OR_RETURN(Offset applied, out.materializer->AppliedOffset());
   // Read the durable suffix the store has not seen.
   std::vector<groups::OffsetsLogRecord> suffix;
-  Offset end = partition->high_watermark();
-  Offset from(std::max(applied.value() + 1, partition->log().log_start_offset().value()));
+  Offset end = out.partition->high_watermark();
+  Offset from(std::max(applied.value() + 1, out.partition->log().log_start_offset().value()));
   while (from < end) {
-    RILL_ASSIGN_OR_RETURN(ReadInfo info, partition->log().Read(from, 4 << 20, end));
+    RILL_ASSIGN_OR_RETURN(ReadInfo info, out.partition->log().Read(from, 4 << 20, end));
     if (info.data.empty() || info.next_offset <= from) break;
     batch::BatchIterator it(info.data);
     while (it.Next()) {
@@ -160,18 +162,16 @@ Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition>
     from = info.next_offset;
   }
   // Records already applied are skipped by the materializer.
-  RILL_ASSIGN_OR_RETURN(auto loaded, mat->Load(suffix));
+  RILL_ASSIGN_OR_RETURN(out.loaded, out.materializer->Load(suffix));
+  out.replayed = suffix.size();
+  return out;
+}
 
+void GroupCoordinator::InstallPartition(int32_t index, LoadedPartition loaded) {
   // Drop what this node knew about the partition's groups and rebuild them.
-  for (auto git = groups_.begin(); git != groups_.end();) {
-    if (git->second.partition == index) {
-      git = groups_.erase(git);
-    } else {
-      ++git;
-    }
-  }
+  std::erase_if(groups_, [index](const auto& kv) { return kv.second.partition == index; });
   int64_t now = NowMs();
-  for (auto& [gid, lg] : loaded.groups) {
+  for (auto& [gid, lg] : loaded.loaded.groups) {
     GroupEntry e;
     e.partition = index;
     if (lg.metadata) {
@@ -189,13 +189,12 @@ Status GroupCoordinator::LoadPartition(int32_t index, std::shared_ptr<Partition>
     groups_[gid] = std::move(e);
   }
   auto& op = partitions_[index];
-  op.partition = std::move(partition);
-  op.materializer = std::move(mat);
+  op.partition = std::move(loaded.partition);
+  op.materializer = std::move(loaded.materializer);
   op.pending.clear();
   op.loaded = true;
   spdlog::info("loaded __consumer_offsets-{}: {} groups, replayed {} records", index,
-               loaded.groups.size(), suffix.size());
-  return Status::OK();
+               loaded.loaded.groups.size(), loaded.replayed);
 }
 
 void GroupCoordinator::Append(int32_t index, std::vector<GroupRecord> records,
@@ -763,34 +762,76 @@ void GroupCoordinator::TickerLoop() {
   }
 }
 
+void GroupCoordinator::LoadPartitions() {
+  // Under mu_: which offsets partitions to load, forgetting those this node no longer leads. A
+  // partition to load leaves partitions_ first, so nothing appends to it or applies to its store
+  // keys while it loads (calls for its groups get "loading; retry").
+  std::vector<std::pair<int32_t, std::shared_ptr<Partition>>> to_load;
+  {
+    std::lock_guard lock(mu_);
+    auto image = deps_.partitions->image();
+    const TopicMetadata* t = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr;
+    // The topic is created on first group use (Resolve), so clusters without groups have none.
+    if (t == nullptr) return;
+    for (size_t p = 0; p < t->partitions.size(); ++p) {
+      int32_t idx = static_cast<int32_t>(p);
+      auto local = deps_.partitions->Get(kConsumerOffsetsTopic, idx);
+      bool lead = t->partitions[p].leader.value() == deps_.config->node_id && local &&
+                  local->role() == PartitionRole::kLeader;
+      auto it = partitions_.find(idx);
+      if (lead && it != partitions_.end() && !it->second.loaded &&
+          it->second.partition == local &&
+          local->log().durable_end_offset() < local->log().log_end_offset()) {
+        // Invalidated after a failed append: reload only once nothing appended is in flight, so
+        // the replay sees every batch that made it into the log.
+        continue;
+      }
+      if (!lead) {
+        if (it != partitions_.end()) {
+          std::erase_if(groups_, [idx](const auto& kv) { return kv.second.partition == idx; });
+          partitions_.erase(it);
+        }
+        continue;
+      }
+      if (it != partitions_.end() && it->second.loaded && it->second.partition == local) continue;
+      if (it != partitions_.end()) {
+        // Stale (leadership moved away and back) or invalidated: out while it reloads.
+        std::erase_if(groups_, [idx](const auto& kv) { return kv.second.partition == idx; });
+        partitions_.erase(it);
+      }
+      to_load.emplace_back(idx, std::move(local));
+    }
+    if (to_load.empty()) return;
+    if (Status st = OpenStore(); !st.ok()) {
+      spdlog::warn("opening the group offsets store: {}", st.ToString());
+      return;
+    }
+  }
+  // Reading the log suffix and replaying it into the store runs without mu_: group calls for
+  // other partitions go on meanwhile.
+  for (auto& [idx, local] : to_load) {
+    auto loaded = ReadPartition(idx, local);
+    if (!loaded.ok()) {
+      spdlog::warn("loading offsets partition {}: {}", idx, loaded.status().ToString());
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    // Still this node's to coordinate, and not loaded meanwhile (only this thread loads).
+    auto image = deps_.partitions->image();
+    const TopicMetadata* t = image ? image->FindTopic(kConsumerOffsetsTopic) : nullptr;
+    const bool lead = t != nullptr && static_cast<size_t>(idx) < t->partitions.size() &&
+                      t->partitions[idx].leader.value() == deps_.config->node_id &&
+                      deps_.partitions->Get(kConsumerOffsetsTopic, idx) == local &&
+                      local->role() == PartitionRole::kLeader;
+    if (lead && partitions_.count(idx) == 0) InstallPartition(idx, std::move(loaded).value());
+  }
+}
+
 void GroupCoordinator::TickOnce() {
+  LoadPartitions();
   std::lock_guard lock(mu_);
   auto image = deps_.partitions->image();
   if (!image) return;
-  const TopicMetadata* t = image->FindTopic(kConsumerOffsetsTopic);
-  // The topic is created on first group use (Resolve), so clusters without groups have none.
-  if (t == nullptr) return;
-  // Load every partition this node leads (start-up, leadership change); forget the others.
-  for (size_t p = 0; p < t->partitions.size(); ++p) {
-    int32_t idx = static_cast<int32_t>(p);
-    auto local = deps_.partitions->Get(kConsumerOffsetsTopic, idx);
-    bool lead = t->partitions[p].leader.value() == deps_.config->node_id && local &&
-                local->role() == PartitionRole::kLeader;
-    auto it = partitions_.find(idx);
-    if (lead && it != partitions_.end() && !it->second.loaded && it->second.partition == local &&
-        local->log().durable_end_offset() < local->log().log_end_offset()) {
-      // Invalidated after a failed append: reload only once nothing appended is in flight, so the
-      // replay sees every batch that made it into the log.
-      continue;
-    }
-    if (lead && (it == partitions_.end() || !it->second.loaded || it->second.partition != local)) {
-      Status st = LoadPartition(idx, local);
-      if (!st.ok()) spdlog::warn("loading offsets partition {}: {}", idx, st.ToString());
-    } else if (!lead && it != partitions_.end()) {
-      std::erase_if(groups_, [idx](const auto& kv) { return kv.second.partition == idx; });
-      partitions_.erase(it);
-    }
-  }
   int64_t now = NowMs();
   bool topics_changed = image != last_image_;
   last_image_ = image;

@@ -136,9 +136,25 @@ class GroupCoordinator {
   // needed). On failure returns kInvalidRequest, kNotCoordinator or kCoordinatorNotAvailable
   // and leaves `out` unset. Caller holds mu_.
   groups::GroupStatus Resolve(const std::string& group_id, OffsetsPartition** out, int32_t* index);
-  Status LoadPartition(int32_t index, std::shared_ptr<Partition> partition);
+  // An offsets partition read back from its log and the store, ready to install.
+  struct LoadedPartition {
+    std::shared_ptr<Partition> partition;
+    std::unique_ptr<groups::OffsetsMaterializer> materializer;
+    groups::LoadedOffsetsPartition loaded;
+    size_t replayed = 0;  // log records replayed into the store
+  };
+  // Ticker thread: loads the offsets partitions this node now leads and forgets the others.
+  // The log reads and store writes of a load run without mu_ (ReadPartition); only the install
+  // takes it.
+  void LoadPartitions();
+  // Reads the log suffix the store has not applied and replays it (no lock; the partition is
+  // out of partitions_, so nothing else writes its store keys).
+  Result<LoadedPartition> ReadPartition(int32_t index, std::shared_ptr<Partition> partition);
+  // Replaces the partition's groups with the loaded ones and marks it loaded. Caller holds mu_.
+  void InstallPartition(int32_t index, LoadedPartition loaded);
   // Opens kv_ and store_ unless open. Ticker thread, caller holds mu_; set once, never reset
-  // while the coordinator lives (materializers keep store_.get()).
+  // while the coordinator lives (materializers keep store_.get(); ReadPartition uses it
+  // without mu_).
   Status OpenStore();
   // Appends `records` to the partition; `callback` runs on an I/O thread after the batch is
   // durable and applied to the store (or with the error). Caller holds mu_ and has already

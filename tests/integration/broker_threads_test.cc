@@ -1,0 +1,114 @@
+// The broker's thread count is bounded by its configuration, not by its partitions: every
+// partition log's flusher runs on the shared FlushScheduler (storage.flush_threads), so a real
+// rill-broker that hosts a few thousand partitions, each written with acks=all, runs no more
+// threads than with ten (issue 13; before it, one rill-flush thread per log: 2,000+).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "broker_process.h"
+#include "rill/proto/record_batch.h"
+
+namespace rill::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Threads of process `pid` (from /proc/<pid>/status), -1 when unreadable.
+int ThreadsOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Threads named `name` (the comm of /proc/<pid>/task/*), e.g. "rill-flush".
+int ThreadsNamed(pid_t pid, const std::string& name) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(e.path() / "comm");
+    std::string comm;
+    std::getline(in, comm);
+    if (comm == name) ++n;
+  }
+  return n;
+}
+
+class BrokerThreadsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() / ("rill_threads_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    broker_ = std::make_unique<BrokerProcess>(dir_);
+    ASSERT_NO_FATAL_FAILURE(broker_->Start({"--storage.flush_threads", "3"}));
+  }
+  void TearDown() override {
+    if (::testing::Test::HasFailure() && broker_) {
+      std::cerr << "---- broker log ----\n" << broker_->log() << "--------------------\n";
+    }
+    broker_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // One acks=all batch to each of `partitions` partitions of `topic`, in one request; every
+  // partition must be acknowledged.
+  void ProduceToEach(const std::string& topic, int partitions) {
+    batch::BatchBuilder b(batch::Compression::kNone);
+    ASSERT_TRUE(b.Add(std::string_view("k"), std::string_view("v"), 1).ok());
+    auto built = b.Build();
+    ASSERT_TRUE(built.ok());
+    v1::ProduceRequest req;
+    req.set_acks(-1);
+    for (int p = 0; p < partitions; ++p) {
+      auto* part = req.add_partitions();
+      part->set_topic(topic);
+      part->set_partition(p);
+      part->set_records(*built);
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::ProduceResponse resp;
+    auto st = broker_->producer->Produce(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(resp.partitions_size(), partitions);
+    for (const auto& r : resp.partitions()) {
+      ASSERT_EQ(r.error(), v1::NONE) << r.partition() << ": " << r.error_message();
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+};
+
+TEST_F(BrokerThreadsTest, ThousandsOfPartitionsAddNoThreads) {
+  ASSERT_EQ(broker_->CreateTopic("few", 10).error(), v1::NONE);
+  ASSERT_NO_FATAL_FAILURE(ProduceToEach("few", 10));
+  const int few = ThreadsOf(broker_->pid());
+  ASSERT_GT(few, 0);
+
+  constexpr int kMany = 2000;
+  ASSERT_EQ(broker_->CreateTopic("many", kMany).error(), v1::NONE);
+  ASSERT_NO_FATAL_FAILURE(ProduceToEach("many", kMany));
+  // Each partition holds its record (a sample across the range).
+  for (int p : {0, 1, kMany / 2, kMany - 1}) {
+    auto f = broker_->Fetch("many", p, 0);
+    ASSERT_EQ(f.error(), v1::NONE) << f.error_message();
+    EXPECT_EQ(f.high_watermark(), 1) << p;
+  }
+  const int many = ThreadsOf(broker_->pid());
+  EXPECT_EQ(ThreadsNamed(broker_->pid(), "rill-flush"), 3) << "storage.flush_threads";
+  // gRPC may add a few threads of its own under load; partitions add none.
+  EXPECT_LE(many, few + 8) << "threads with 10 partitions: " << few << ", with " << kMany + 10
+                           << ": " << many;
+  EXPECT_LE(many, 64);
+}
+
+}  // namespace
+}  // namespace rill::testing
