@@ -61,8 +61,10 @@ struct Globals {
 };
 
 // Bounds of numeric options; CLI11 names the value that is out of range.
-const CLI::Range kNonNegative(int64_t{0}, std::numeric_limits<int64_t>::max());
-const CLI::Range kPositive(int64_t{1}, std::numeric_limits<int64_t>::max());
+const CLI::Validator kNonNegative =
+    CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()).description(">= 0");
+const CLI::Validator kPositive =
+    CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()).description(">= 1");
 
 // A usage error: "rillctl: error: <message>" on stderr, exit code 2.
 int Usage(const std::string& message) {
