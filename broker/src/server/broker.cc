@@ -17,8 +17,8 @@
 #include <future>
 #include <set>
 
-#include "rill/proto/thread_name.h"
 #include "server/data_dir_identity.h"
+#include "rill/proto/thread_name.h"
 
 namespace rill::broker {
 

@@ -11,10 +11,10 @@
 #include <cstdio>
 #include <cstring>
 
-#include "partition/storage_log_store.h"
-#include "rill/broker/config.h"
-#include "rill_version.h"
 #include "server/broker.h"
+#include "rill/broker/config.h"
+#include "partition/storage_log_store.h"
+#include "rill_version.h"
 
 int main(int argc, char** argv) {
   // Requests and their record buffers are often hundreds of KiB to MiBs. glibc serves such
