@@ -222,9 +222,11 @@ Result<std::vector<TopicOutcome>> Admin::CreateTopics(const std::vector<NewTopic
   return Outcomes(resp.results());
 }
 
-Result<std::vector<TopicOutcome>> Admin::DeleteTopics(const std::vector<std::string>& topics) {
+Result<std::vector<TopicOutcome>> Admin::DeleteTopics(const std::vector<std::string>& topics,
+                                                      bool allow_internal) {
   v1::DeleteTopicsRequest req;
   for (const auto& t : topics) req.add_topics(t);
+  req.set_allow_internal(allow_internal);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::DeleteTopicsResponse resp;
   RILL_RETURN_IF_ERROR(

@@ -1,34 +1,49 @@
 // rillctl: the admin and terminal client of Rill.
 //
-//   rillctl [--bootstrap host:port] [--json] ...
-//     topic create|list|describe|delete|alter-config|describe-config|add-partitions
+//   rillctl [--bootstrap host:port[,host:port...]] [--json] [--version] ...
+//     topic create|list|describe|delete [--allow-internal]|alter-config|describe-config|
+//           add-partitions
 //     cluster info
 //     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
 //     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
 //     consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
 //
-// Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found (unknown
-// topic or group), 4 broker unreachable.
+// The bootstrap address defaults to $RILL_BOOTSTRAP, then localhost:9092. Every number, offset
+// and time is parsed strictly: a bad one is a usage error naming it. `produce` stops reading on
+// SIGINT/SIGTERM, flushes what it has buffered (bounded by the delivery timeout) and reports how
+// many records were delivered and how many were not.
+//
+// Exit codes: 0 ok, 1 error (also: group has active members; records not delivered), 2 bad
+// usage, 3 not found (unknown topic or group), 4 broker unreachable.
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rill/client/admin.h"
 #include "rill/client/consumer.h"
 #include "rill/client/producer.h"
-#include "rill/client/version.h"
+#include "rill_version.h"
 #include "tool_util.h"
 
 namespace rill::tools {
@@ -44,6 +59,18 @@ struct Globals {
   bool json = false;
   int32_t timeout_ms = 30000;
 };
+
+// Bounds of numeric options; CLI11 names the value that is out of range.
+const CLI::Validator kNonNegative =
+    CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()).description(">= 0");
+const CLI::Validator kPositive =
+    CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()).description(">= 1");
+
+// A usage error: "rillctl: error: <message>" on stderr, exit code 2.
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "rillctl: error: %s\n", message.c_str());
+  return 2;
+}
 
 Result<std::unique_ptr<Admin>> MakeAdmin(const Globals& g) {
   AdminConfig c;
@@ -106,7 +133,7 @@ int TopicCreate(const Globals& g, const std::string& name, int32_t partitions, i
       .name = name, .partitions = partitions, .replication_factor = rf, .configs = {}};
   for (const auto& kv : configs) {
     auto p = ParseKeyValue(kv);
-    if (!p.ok()) return Fail(kTool, p.status());
+    if (!p.ok()) return Usage("--config: " + p.status().message());
     t.configs[p->first] = p->second;
   }
   auto admin = MakeAdmin(g);
@@ -200,10 +227,10 @@ int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
   return rc;
 }
 
-int TopicDelete(const Globals& g, const std::vector<std::string>& names) {
+int TopicDelete(const Globals& g, const std::vector<std::string>& names, bool allow_internal) {
   auto admin = MakeAdmin(g);
   if (!admin.ok()) return Fail(kTool, admin.status());
-  auto r = (*admin)->DeleteTopics(names);
+  auto r = (*admin)->DeleteTopics(names, allow_internal);
   if (!r.ok()) return Fail(kTool, r.status());
   return ReportOutcomes(g, *r, "deleted");
 }
@@ -213,7 +240,7 @@ int TopicAlterConfig(const Globals& g, const std::string& name, const std::vecto
   std::map<std::string, std::string> m;
   for (const auto& kv : set) {
     auto p = ParseKeyValue(kv);
-    if (!p.ok()) return Fail(kTool, p.status());
+    if (!p.ok()) return Usage("--set: " + p.status().message());
     m[p->first] = p->second;
   }
   if (m.empty() && reset.empty()) {
@@ -403,7 +430,7 @@ struct ResetOptions {
   bool to_earliest = false;
   bool to_latest = false;
   std::optional<int64_t> to_offset;
-  std::optional<int64_t> to_timestamp;
+  std::optional<std::string> to_timestamp;  // ms since the epoch or ISO-8601 (ParseTimeMs)
   std::optional<int64_t> shift_by;
   bool dry_run = false;
 };
@@ -415,7 +442,7 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
   if (modes != 1) {
     std::fprintf(stderr,
                  "rillctl: error: give exactly one of --to-earliest, --to-latest, --to-offset N, "
-                 "--to-timestamp MS, --shift-by N\n");
+                 "--to-timestamp TIME, --shift-by N\n");
     return 2;
   }
   using To = client::GroupOffsetReset::To;
@@ -426,8 +453,10 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
     reset.value = *o.to_offset;
   }
   if (o.to_timestamp) {
+    auto ms = ParseTimeMs(*o.to_timestamp);
+    if (!ms.ok()) return Usage("--to-timestamp: " + ms.status().message());
     reset.to = To::kTimestamp;
-    reset.value = *o.to_timestamp;
+    reset.value = *ms;
   }
   if (o.shift_by) {
     reset.to = To::kShiftBy;
@@ -532,39 +561,160 @@ struct ProduceOptions {
   std::string file;
   std::string key_separator;
   std::optional<int32_t> partition;
-  int32_t acks = 1;
+  std::string acks = "1";
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;
 };
 
-int Produce(const Globals& g, const ProduceOptions& o) {
+// SIGINT and SIGTERM during a produce: a thread of its own takes them with sigwait (every other
+// thread has them blocked, so a signal never lands on a gRPC or producer thread), records the
+// first in `signal` and wakes the reader through a pipe. A second signal exits at once.
+class StopSignals {
+ public:
+  // Blocks SIGINT, SIGTERM (and SIGUSR1, which ends the waiter) in the calling thread, so every
+  // thread started after this inherits the mask. Call on the main thread before any other thread
+  // (gRPC's included) starts: a thread without the mask would take the signal's default action.
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    if (::pipe2(wake_, O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+    waiter_ = std::thread([this] {
+      int sig = 0;
+      while (sigwait(&set_, &sig) == 0) {
+        if (sig == SIGUSR1) return;
+        if (signal_.exchange(sig) != 0) {
+          static constexpr char kMsg[] = "rillctl: second signal: exiting without waiting\n";
+          (void)!::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+          ::_exit(128 + sig);
+        }
+        if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+      }
+    });
+  }
+  ~StopSignals() {
+    pthread_kill(waiter_.native_handle(), SIGUSR1);
+    waiter_.join();
+    if (wake_[0] >= 0) ::close(wake_[0]);
+    if (wake_[1] >= 0) ::close(wake_[1]);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  int signal() const { return signal_.load(); }
+  int wake_fd() const { return wake_[0]; }
+
+ private:
+  sigset_t set_{}, old_{};
+  int wake_[2] = {-1, -1};
+  std::atomic<int> signal_{0};
+  std::thread waiter_;
+};
+
+// Lines of a file descriptor (stdin or a file), without their '\n'. Stops early, with the lines
+// already read but not returned dropped, once `stop` has a signal.
+class LineReader {
+ public:
+  LineReader(int fd, const StopSignals* stop) : fd_(fd), stop_(stop) {}
+
+  // The next line; false at the end of input (a last line without '\n' is still returned), on a
+  // read error (error() says which) or once a stop signal arrived.
+  bool Next(std::string* line) {
+    while (true) {
+      if (stop_->signal() != 0) return false;
+      const size_t nl = buf_.find('\n', pos_);
+      if (nl != std::string::npos) {
+        line->assign(buf_, pos_, nl - pos_);
+        bytes_read_ += static_cast<int64_t>(nl - pos_ + 1);
+        pos_ = nl + 1;
+        return true;
+      }
+      if (eof_) {
+        if (pos_ >= buf_.size()) return false;
+        line->assign(buf_, pos_, std::string::npos);
+        bytes_read_ += static_cast<int64_t>(buf_.size() - pos_);
+        pos_ = buf_.size();
+        return true;
+      }
+      buf_.erase(0, pos_);
+      pos_ = 0;
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_->wake_fd(), POLLIN, 0}};
+      if (::poll(fds, stop_->wake_fd() >= 0 ? 2 : 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        error_ = Status::IOError(std::string("poll: ") + std::strerror(errno));
+        return false;
+      }
+      if (fds[1].revents != 0) continue;  // the stop signal; checked at the top
+      char chunk[65536];
+      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        error_ = Status::IOError(std::string("reading input: ") + std::strerror(errno));
+        return false;
+      }
+      if (n == 0) {
+        eof_ = true;
+      } else {
+        buf_.append(chunk, static_cast<size_t>(n));
+      }
+    }
+  }
+  int64_t bytes_read() const { return bytes_read_; }
+  const Status& error() const { return error_; }
+
+ private:
+  int fd_;
+  const StopSignals* stop_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+  int64_t bytes_read_ = 0;
+  Status error_;
+};
+
+// `stop` must exist before any thread of the process starts (its signal mask is inherited).
+int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) {
   auto codec = batch::ParseCompression(o.compression);
   if (!codec) {
-    return Fail(kTool, Status::InvalidArgument("unknown compression '" + o.compression +
-                                               "' (none, gzip, snappy, lz4, zstd)"));
+    return Usage("--compression: unknown compression '" + o.compression +
+                 "' (none, gzip, snappy, lz4, zstd)");
+  }
+  int32_t acks = 0;
+  if (o.acks == "all" || o.acks == "-1") {
+    acks = -1;
+  } else if (o.acks == "0" || o.acks == "1") {
+    acks = o.acks[0] - '0';
+  } else {
+    return Usage("--acks: '" + o.acks + "' is not 0, 1, -1 or all");
   }
   std::vector<client::Header> headers;
   for (const auto& kv : o.headers) {
     auto p = ParseKeyValue(kv);
-    if (!p.ok()) return Fail(kTool, p.status());
+    if (!p.ok()) return Usage("--header: " + p.status().message());
     headers.push_back({p->first, p->second});
   }
-  std::ifstream file;
-  std::istream* in = &std::cin;
+  int fd = STDIN_FILENO;
   int64_t file_size = -1;
   if (!o.file.empty()) {
-    file.open(o.file, std::ios::binary);
-    if (!file) return Fail(kTool, Status::NotFound("cannot open " + o.file));
-    file.seekg(0, std::ios::end);
-    file_size = file.tellg();
-    file.seekg(0);
-    in = &file;
+    fd = ::open(o.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return Fail(kTool, Status::NotFound("cannot open " + o.file + ": " + std::strerror(errno)));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) file_size = st.st_size;
   }
+  struct CloseFd {
+    int fd;
+    ~CloseFd() {
+      if (fd != STDIN_FILENO) ::close(fd);
+    }
+  } close_fd{fd};
+
   client::ProducerConfig pc;
   pc.bootstrap = g.bootstrap;
   pc.client_id = "rillctl";
-  pc.acks = o.acks;
+  pc.acks = acks;
   pc.compression = *codec;
   pc.linger_ms = o.linger_ms;
   pc.request_timeout_ms = g.timeout_ms;
@@ -588,14 +738,14 @@ int Produce(const Globals& g, const ProduceOptions& o) {
   const bool progress = file_size > 0 && ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
   auto last_draw = start;
-  int64_t sent = 0, bytes = 0, bytes_read = 0;
+  int64_t sent = 0, bytes = 0;
   client::ProducerRecord rec;
   rec.topic = o.topic;
   rec.partition = o.partition;
   rec.headers = headers;
+  LineReader reader(fd, &stop);
   std::string line;
-  while (std::getline(*in, line)) {
-    bytes_read += static_cast<int64_t>(line.size()) + 1;
+  while (reader.Next(&line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!o.key_separator.empty()) {
       const auto pos = line.find(o.key_separator);
@@ -618,7 +768,8 @@ int Produce(const Globals& g, const ProduceOptions& o) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_draw > std::chrono::milliseconds(100)) {
         last_draw = now;
-        const double frac = static_cast<double>(bytes_read) / static_cast<double>(file_size);
+        const double frac =
+            static_cast<double>(reader.bytes_read()) / static_cast<double>(file_size);
         const int width = 40;
         const int filled = static_cast<int>(frac * width);
         const double secs = std::chrono::duration<double>(now - start).count();
@@ -628,27 +779,46 @@ int Produce(const Globals& g, const ProduceOptions& o) {
       }
     }
   }
+  const int sig = stop.signal();
+  if (progress) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+  if (sig != 0) {
+    std::fprintf(stderr,
+                 "rillctl: %s: stopped reading input after %lld records; flushing those not yet "
+                 "acknowledged (up to %d ms; a second signal exits at once)\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(sent),
+                 pc.delivery_timeout_ms);
+  }
   (*producer)->Flush();
   (*producer)->Close();
-  if (progress) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t delivered = acked.load(), not_delivered = sent - delivered;
   if (g.json) {
     std::printf(
         "{\"topic\":%s,\"sent\":%lld,\"acked\":%lld,\"failed\":%lld,\"bytes\":%lld,"
-        "\"seconds\":%.3f%s}\n",
+        "\"seconds\":%.3f%s%s}\n",
         JsonString(o.topic).c_str(), static_cast<long long>(sent),
-        static_cast<long long>(acked.load()), static_cast<long long>(failed.load()),
+        static_cast<long long>(delivered), static_cast<long long>(not_delivered),
         static_cast<long long>(bytes), secs,
+        sig == 0 ? ""
+                 : (sig == SIGINT ? ",\"interrupted\":\"SIGINT\"" : ",\"interrupted\":\"SIGTERM\""),
         first_error.ok() ? "" : (",\"error\":" + JsonString(first_error.message())).c_str());
   } else {
     std::fprintf(stderr,
                  "produced %lld records (%lld bytes) to '%s' in %.2f s (%.0f records/s)%s\n",
-                 static_cast<long long>(acked.load()), static_cast<long long>(bytes),
-                 o.topic.c_str(), secs, secs > 0 ? acked.load() / secs : 0.0,
-                 failed.load() ? (", " + std::to_string(failed.load()) + " failed").c_str() : "");
+                 static_cast<long long>(delivered), static_cast<long long>(bytes), o.topic.c_str(),
+                 secs, secs > 0 ? delivered / secs : 0.0,
+                 not_delivered ? (", " + std::to_string(not_delivered) + " failed").c_str() : "");
   }
+  if (sig != 0) {
+    std::fprintf(stderr, "rillctl: interrupted: %lld records delivered, %lld not delivered\n",
+                 static_cast<long long>(delivered), static_cast<long long>(not_delivered));
+  }
+  if (!reader.error().ok()) return Fail(kTool, reader.error());
   if (!first_error.ok()) return Fail(kTool, first_error);
+  if (not_delivered > 0) {
+    return Fail(kTool, Status::Failed(std::to_string(not_delivered) + " records not delivered"));
+  }
   return 0;
 }
 
@@ -669,30 +839,36 @@ std::string_view Or(const std::optional<std::string_view>& v, std::string_view d
 
 int Consume(const Globals& g, const ConsumeOptions& o) {
   if (o.format != "value" && o.format != "key=value" && o.format != "json") {
-    return Fail(kTool, Status::InvalidArgument("--format must be value, key=value or json"));
+    return Usage("--format: '" + o.format + "' is not value, key=value or json");
   }
-  // --from: earliest | latest | offset:N | timestamp:T (also "offset=N", "timestamp=T").
+  // --from: earliest | latest | offset:N | timestamp:T (also "offset=N", "timestamp=T"), T in ms
+  // since the epoch or ISO-8601 with a zone. Parsed strictly: the whole text or a usage error.
   enum { kEarliest, kLatest, kOffset, kTimestamp } from;
   int64_t from_arg = 0;
   const std::string& f = o.from;
-  try {
-    if (f == "earliest" || f == "beginning") {
-      from = kEarliest;
-    } else if (f == "latest" || f == "end") {
-      from = kLatest;
-    } else if (f.rfind("offset", 0) == 0 && f.size() > 7 && (f[6] == ':' || f[6] == '=')) {
-      from = kOffset;
-      from_arg = std::stoll(f.substr(7));
-    } else if (f.rfind("timestamp", 0) == 0 && f.size() > 10 && (f[9] == ':' || f[9] == '=')) {
-      from = kTimestamp;
-      from_arg = std::stoll(f.substr(10));
-    } else {
-      throw std::invalid_argument(f);
+  const std::string from_usage =
+      "--from: '" + f +
+      "' is not earliest, latest, offset:N or timestamp:T (T in ms since the epoch or ISO-8601, "
+      "e.g. 2026-12-05T10:00:00Z)";
+  if (f == "earliest" || f == "beginning") {
+    from = kEarliest;
+  } else if (f == "latest" || f == "end") {
+    from = kLatest;
+  } else if (f.rfind("offset", 0) == 0 && f.size() > 6 && (f[6] == ':' || f[6] == '=')) {
+    from = kOffset;
+    auto n = ParseInt(std::string_view(f).substr(7));
+    if (!n.ok() || *n < 0) {
+      return Usage("--from: offset '" + f.substr(7) + "' in '" + f +
+                   "' is not a non-negative integer");
     }
-  } catch (const std::exception&) {
-    return Fail(kTool, Status::InvalidArgument("--from must be earliest, latest, offset:N or "
-                                               "timestamp:T (ms), not '" +
-                                               f + "'"));
+    from_arg = *n;
+  } else if (f.rfind("timestamp", 0) == 0 && f.size() > 9 && (f[9] == ':' || f[9] == '=')) {
+    from = kTimestamp;
+    auto ms = ParseTimeMs(std::string_view(f).substr(10));
+    if (!ms.ok()) return Usage("--from: " + ms.status().message());
+    from_arg = *ms;
+  } else {
+    return Usage(from_usage);
   }
 
   auto admin = MakeAdmin(g);
@@ -796,24 +972,94 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
   return 0;
 }
 
+// For a parse error: the first word that names no command at its level ("unknown command 'topc'
+// (valid: ...)"), or a level left without its command ("'rillctl topic' needs a command: ...").
+// Nullopt when the commands are fine (the error is about an option or an argument).
+std::optional<std::string> CommandError(CLI::App& app, int argc, char** argv) {
+  CLI::App* level = &app;
+  std::string path = "rillctl";
+  auto names = [](CLI::App* a) {
+    std::string out;
+    for (CLI::App* sub : a->get_subcommands([](CLI::App*) { return true; })) {
+      out += (out.empty() ? "" : ", ") + sub->get_name();
+    }
+    return out;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return std::nullopt;
+    if (a.size() > 1 && a[0] == '-') {
+      // The global options that take a value (the only options above a leaf command).
+      if (a == "-b" || a == "--bootstrap" || a == "--timeout-ms") ++i;
+      continue;
+    }
+    auto subs = level->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) return std::nullopt;  // a leaf command: the rest are its arguments
+    auto it =
+        std::find_if(subs.begin(), subs.end(), [&](CLI::App* s) { return s->get_name() == a; });
+    if (it == subs.end()) {
+      return "unknown command '" + a + "'" + (level == &app ? "" : " for '" + path + "'") +
+             " (valid: " + names(level) + ")";
+    }
+    level = *it;
+    path += " " + a;
+  }
+  if (!level->get_subcommands([](CLI::App*) { return true; }).empty()) {
+    return "'" + path + "' needs a command: " + names(level);
+  }
+  return std::nullopt;
+}
+
+// Of several bootstrap addresses, the first whose broker answers DescribeCluster (each tried
+// with the request timeout capped at 5 s); Unavailable naming them all when none does.
+Result<std::string> FirstReachable(const Globals& g, const std::vector<std::string>& addresses) {
+  std::string errors;
+  for (const auto& address : addresses) {
+    AdminConfig c;
+    c.bootstrap = address;
+    c.client_id = "rillctl";
+    c.request_timeout_ms = std::min(g.timeout_ms, 5000);
+    auto admin = Admin::Create(c);
+    if (!admin.ok()) return admin.status();
+    auto r = (*admin)->DescribeCluster();
+    if (r.ok()) return address;
+    errors += "; " + r.status().message();
+  }
+  std::string all;
+  for (const auto& a : addresses) all += (all.empty() ? "" : ",") + a;
+  return Status::Unavailable("cannot reach broker at any bootstrap address of '" + all + "'" +
+                             errors);
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "rillctl: manage topics and consumer groups, produce/consume records on a Rill cluster"};
   app.footer(
-      "Exit codes: 0 ok, 1 error (also: group has active members), 2 bad usage, 3 not found "
-      "(topic or group), 4 broker unreachable.");
-  app.set_version_flag("--version", "rillctl " + std::string(rill::client::Version()));
+      "Every number, offset and time is parsed strictly; a bad one is a usage error naming it.\n"
+      "produce: SIGINT/SIGTERM stop reading input, flush what is buffered (up to the delivery "
+      "timeout, twice --timeout-ms) and report how many records were delivered and how many "
+      "were not.\n"
+      "Exit codes: 0 ok, 1 error (also: group has active members; records not delivered), 2 bad "
+      "usage, 3 not found (topic or group), 4 broker unreachable.");
+  app.set_version_flag("--version", std::string("rillctl ") + RILL_VERSION_LINE,
+                       "Print the version, git revision and build type, and exit");
   Globals g;
-  app.add_option("--bootstrap,-b", g.bootstrap, "Broker address host:port")
+  app.add_option("--bootstrap,-b", g.bootstrap,
+                 "Broker address host:port, or several as host:port,host:port (the first that "
+                 "answers is used); default $RILL_BOOTSTRAP, then localhost:9092")
+      ->envname("RILL_BOOTSTRAP")
       ->capture_default_str()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", g.json, "Machine-readable JSON output");
-  app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")->capture_default_str();
+  app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")
+      ->capture_default_str()
+      ->check(kPositive);
   app.require_subcommand(1);
   // --bootstrap, --json and --timeout-ms also work after the subcommand
   // (`rillctl topic describe t --json`); subcommands inherit this.
   app.fallthrough();
-  int rc = 0;
+  // The chosen command, run after parsing once the bootstrap list is checked and resolved.
+  std::function<int()> action;
 
   auto* topic = app.add_subcommand("topic", "Create, list, describe, delete and configure topics");
   topic->require_subcommand(1);
@@ -821,59 +1067,67 @@ int Main(int argc, char** argv) {
   std::string name;
   int32_t partitions = 0, rf = 0, total = 0;
   std::vector<std::string> configs, reset, names;
-  bool validate_only = false, internal = false;
+  bool validate_only = false, internal = false, allow_internal = false;
 
   auto* create = topic->add_subcommand("create", "Create a topic");
   create->add_option("name", name, "Topic name")->required();
-  create->add_option("--partitions,-p", partitions, "Partition count (0 = broker default)");
-  create->add_option("--replication-factor,-r", rf, "Replication factor (0 = broker default)");
+  create->add_option("--partitions,-p", partitions, "Partition count (0 = broker default)")
+      ->check(kNonNegative);
+  create->add_option("--replication-factor,-r", rf, "Replication factor (0 = broker default)")
+      ->check(kNonNegative);
   create->add_option("--config,-c", configs, "Topic config key=value (repeatable)");
   create->add_flag("--validate-only", validate_only, "Check the request without creating");
-  create->callback([&] { rc = TopicCreate(g, name, partitions, rf, configs, validate_only); });
+  create->callback([&] {
+    action = [&] { return TopicCreate(g, name, partitions, rf, configs, validate_only); };
+  });
 
   auto* list = topic->add_subcommand("list", "List topics");
   list->add_flag("--internal", internal, "Include internal topics");
-  list->callback([&] { rc = TopicList(g, internal); });
+  list->callback([&] { action = [&] { return TopicList(g, internal); }; });
 
   auto* describe =
       topic->add_subcommand("describe", "Describe topics: partitions, offsets, configs");
   describe->add_option("names", names, "Topic names")->required();
-  describe->callback([&] { rc = TopicDescribe(g, names); });
+  describe->callback([&] { action = [&] { return TopicDescribe(g, names); }; });
 
   auto* del = topic->add_subcommand("delete", "Delete topics");
   del->add_option("names", names, "Topic names")->required();
-  del->callback([&] { rc = TopicDelete(g, names); });
+  del->add_flag("--allow-internal", allow_internal,
+                "Also delete internal topics (__consumer_offsets: every group's committed "
+                "offsets); refused without it");
+  del->callback([&] { action = [&] { return TopicDelete(g, names, allow_internal); }; });
 
   auto* alter = topic->add_subcommand("alter-config", "Set or reset topic configs");
   alter->add_option("name", name, "Topic name")->required();
   alter->add_option("--set,-s", configs, "key=value to set (repeatable)");
   alter->add_option("--delete,-d", reset, "Config to reset to its default (repeatable)");
   alter->add_flag("--validate-only", validate_only, "Check the request without applying");
-  alter->callback([&] { rc = TopicAlterConfig(g, name, configs, reset, validate_only); });
+  alter->callback(
+      [&] { action = [&] { return TopicAlterConfig(g, name, configs, reset, validate_only); }; });
 
   auto* dconf = topic->add_subcommand("describe-config", "Show a topic's configs");
   dconf->add_option("name", name, "Topic name")->required();
-  dconf->callback([&] { rc = TopicDescribeConfigs(g, name); });
+  dconf->callback([&] { action = [&] { return TopicDescribeConfigs(g, name); }; });
 
   auto* addp = topic->add_subcommand("add-partitions", "Grow a topic to a new partition count");
   addp->add_option("name", name, "Topic name")->required();
-  addp->add_option("--total,-t", total, "New total partition count")->required();
-  addp->callback([&] { rc = TopicAddPartitions(g, name, total); });
+  addp->add_option("--total,-t", total, "New total partition count")->required()->check(kPositive);
+  addp->callback([&] { action = [&] { return TopicAddPartitions(g, name, total); }; });
 
   auto* cluster = app.add_subcommand("cluster", "Cluster information");
   cluster->require_subcommand(1);
   auto* info = cluster->add_subcommand("info", "Cluster id, controller and brokers");
-  info->callback([&] { rc = ClusterInfo(g); });
+  info->callback([&] { action = [&] { return ClusterInfo(g); }; });
 
   auto* group = app.add_subcommand("group", "List, describe, reset and delete consumer groups");
   group->require_subcommand(1);
   std::string group_id;
   auto* glist = group->add_subcommand("list", "List consumer groups");
-  glist->callback([&] { rc = GroupList(g); });
+  glist->callback([&] { action = [&] { return GroupList(g); }; });
   auto* gdesc = group->add_subcommand(
       "describe", "Members, and per partition the committed offset, log end and lag");
   gdesc->add_option("group", group_id, "Group id")->required();
-  gdesc->callback([&] { rc = GroupDescribe(g, group_id); });
+  gdesc->callback([&] { action = [&] { return GroupDescribe(g, group_id); }; });
   ResetOptions ro;
   auto* greset = group->add_subcommand(
       "reset-offsets", "Move a group's committed offsets (only while it has no active members)");
@@ -885,51 +1139,86 @@ int Main(int argc, char** argv) {
   greset->add_flag("--to-latest", ro.to_latest, "To the log end (high watermark)");
   greset->add_option("--to-offset", ro.to_offset, "To this offset (clamped to the log)");
   greset->add_option("--to-timestamp", ro.to_timestamp,
-                     "To the first record at or after this time (ms since the epoch)");
+                     "To the first record at or after this time: ms since the epoch or ISO-8601 "
+                     "with a zone (2026-12-05T10:00:00Z)");
   greset->add_option("--shift-by", ro.shift_by, "Shift the committed offset by N (may be < 0)");
   greset->add_flag("--dry-run", ro.dry_run, "Show the new offsets without committing them");
-  greset->callback([&] { rc = GroupResetOffsets(g, ro); });
+  greset->callback([&] { action = [&] { return GroupResetOffsets(g, ro); }; });
   auto* gdel = group->add_subcommand("delete", "Delete a group and its committed offsets");
   gdel->add_option("group", group_id, "Group id")->required();
-  gdel->callback([&] { rc = GroupDelete(g, group_id); });
+  gdel->callback([&] { action = [&] { return GroupDelete(g, group_id); }; });
 
   ProduceOptions po;
   int32_t produce_partition = -1;
+  std::optional<StopSignals> stop_signals;  // for produce, made before any other thread starts
   auto* produce = app.add_subcommand("produce", "Produce lines from stdin or a file as records");
   produce->add_option("topic", po.topic, "Topic")->required();
   produce->add_option("--file,-f", po.file, "Read lines from this file instead of stdin");
   produce->add_option("--key-separator,-k", po.key_separator,
                       "Split each line into key and value at the first occurrence");
-  produce->add_option("--partition,-p", produce_partition, "Partition (default: by key / sticky)");
-  produce->add_option("--acks", po.acks, "0, 1 or -1 (all)")->capture_default_str();
+  produce->add_option("--partition,-p", produce_partition, "Partition (default: by key / sticky)")
+      ->check(kNonNegative);
+  produce->add_option("--acks", po.acks, "0, 1, or -1 / all")->capture_default_str();
   produce->add_option("--compression", po.compression, "none, gzip, snappy, lz4, zstd")
       ->capture_default_str();
-  produce->add_option("--linger-ms", po.linger_ms, "Batching delay")->capture_default_str();
+  produce->add_option("--linger-ms", po.linger_ms, "Batching delay")
+      ->capture_default_str()
+      ->check(kNonNegative);
   produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
   produce->callback([&] {
-    if (produce_partition >= 0) po.partition = produce_partition;
-    rc = Produce(g, po);
+    action = [&] {
+      if (produce_partition >= 0) po.partition = produce_partition;
+      return Produce(g, po, *stop_signals);
+    };
   });
 
   ConsumeOptions co;
   auto* consume = app.add_subcommand("consume", "Print records of a topic");
   consume->add_option("topic", co.topic, "Topic")->required();
-  consume->add_option("--from", co.from, "earliest, latest, offset:N or timestamp:T (ms)")
+  consume
+      ->add_option("--from", co.from,
+                   "earliest, latest, offset:N or timestamp:T (T: ms since the epoch, or ISO-8601 "
+                   "with a zone, e.g. timestamp:2026-12-05T10:00:00Z)")
       ->capture_default_str();
-  consume->add_option("--partition,-p", co.partitions, "Partition(s) to read (default: all)");
-  consume->add_option("--count,-n", co.count, "Stop after N records");
-  consume->add_option("--idle-timeout", co.idle_timeout_ms,
-                      "Stop after this many ms without a record (default: wait forever)");
+  consume->add_option("--partition,-p", co.partitions, "Partition(s) to read (default: all)")
+      ->check(kNonNegative);
+  consume->add_option("--count,-n", co.count, "Stop after N records")->check(kNonNegative);
+  consume
+      ->add_option("--idle-timeout", co.idle_timeout_ms,
+                   "Stop after this many ms without a record (default: wait forever)")
+      ->check(kNonNegative);
   consume->add_option("--format", co.format, "value, key=value or json")->capture_default_str();
-  consume->callback([&] { rc = Consume(g, co); });
+  consume->callback([&] { action = [&] { return Consume(g, co); }; });
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help prints and succeeds; anything else is bad usage, exit code 2 as the footer says.
+    // --help and --version print and succeed; anything else is bad usage, exit code 2 as the
+    // footer says. A mistyped or missing command is named with the valid ones.
+    if (e.get_exit_code() != 0) {
+      if (auto m = CommandError(app, argc, argv)) return Usage(*m);
+    }
     return app.exit(e) == 0 ? 0 : 2;
   }
-  return rc;
+  if (!action) return Usage("no command given");
+  if (produce->parsed()) stop_signals.emplace();
+  bool on_command_line = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    on_command_line = on_command_line || a == "-b" || a.rfind("--bootstrap", 0) == 0;
+  }
+  const bool from_env = !on_command_line && std::getenv("RILL_BOOTSTRAP") != nullptr;
+  auto bootstrap = ParseBootstrapList(g.bootstrap);
+  if (!bootstrap.ok()) {
+    return Usage(std::string(from_env ? "RILL_BOOTSTRAP" : "--bootstrap") + ": " +
+                 bootstrap.status().message());
+  }
+  if (bootstrap->size() > 1) {
+    auto chosen = FirstReachable(g, *bootstrap);
+    if (!chosen.ok()) return Fail(kTool, chosen.status());
+    g.bootstrap = *chosen;
+  }
+  return action();
 }
 
 }  // namespace

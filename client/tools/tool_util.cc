@@ -156,4 +156,138 @@ std::string FormatTopicPartitions(const std::vector<client::TopicPartition>& tps
 
 std::string OffsetCell(int64_t offset) { return offset < 0 ? "-" : std::to_string(offset); }
 
+Result<int64_t> ParseInt(std::string_view text) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not an integer");
+  }
+  return v;
+}
+
+namespace {
+
+// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// Reads exactly `n` digits at *pos; false otherwise.
+bool Digits(std::string_view s, size_t* pos, size_t n, int* out) {
+  if (*pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = s[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = v;
+  return true;
+}
+
+bool Expect(std::string_view s, size_t* pos, char c) {
+  if (*pos >= s.size() || s[*pos] != c) return false;
+  ++*pos;
+  return true;
+}
+
+}  // namespace
+
+Result<int64_t> ParseTimeMs(std::string_view text) {
+  if (!text.empty() && text.find_first_not_of("-0123456789") == std::string_view::npos) {
+    return ParseInt(text);
+  }
+  const Status bad = Status::InvalidArgument(
+      "'" + std::string(text) +
+      "' is not a time: give milliseconds since the epoch or an ISO-8601 date-time with a zone, "
+      "e.g. 2026-12-05T10:00:00Z or 2026-12-05T10:00:00.250+01:00");
+  size_t pos = 0;
+  int year, month, day, hour, minute, second;
+  if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &month) ||
+      !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &day) ||
+      !(Expect(text, &pos, 'T') || Expect(text, &pos, 't')) || !Digits(text, &pos, 2, &hour) ||
+      !Expect(text, &pos, ':') || !Digits(text, &pos, 2, &minute) || !Expect(text, &pos, ':') ||
+      !Digits(text, &pos, 2, &second)) {
+    return bad;
+  }
+  static constexpr int kMonthDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 || day > kMonthDays[month - 1] ||
+      (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 || second > 60) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not a valid date and time");
+  }
+  int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    int64_t scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (++digits > 9) return bad;
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (digits == 0) return bad;
+  }
+  int64_t offset_minutes = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const int sign = text[pos] == '-' ? -1 : 1;
+    ++pos;
+    int oh, om;
+    if (!Digits(text, &pos, 2, &oh) || !Expect(text, &pos, ':') || !Digits(text, &pos, 2, &om) ||
+        oh > 23 || om > 59) {
+      return bad;
+    }
+    offset_minutes = sign * (oh * 60 + om);
+  } else {
+    return bad;  // no zone: local time would be a guess
+  }
+  if (pos != text.size()) return bad;
+  const int64_t days =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  return seconds * 1000 + millis;
+}
+
+Result<std::vector<std::string>> ParseBootstrapList(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string entry(text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    const auto colon = entry.rfind(':');
+    const bool bracketed = !entry.empty() && entry.front() == '[';
+    const bool has_port = colon != std::string::npos && (!bracketed || entry[colon - 1] == ']');
+    if (entry.empty() || !has_port || colon == 0 || (bracketed && colon <= 2)) {
+      return Status::InvalidArgument(
+          "bootstrap address '" + entry + "' in '" + std::string(text) +
+          "' is not host:port (give the port too, e.g. localhost:9092; several as "
+          "host:port,host:port)");
+    }
+    if (!bracketed && entry.find(':') != colon) {
+      return Status::InvalidArgument("bootstrap address '" + entry +
+                                     "': put an IPv6 host in brackets, e.g. [::1]:9092");
+    }
+    const auto port = ParseInt(std::string_view(entry).substr(colon + 1));
+    if (!port.ok() || *port < 1 || *port > 65535) {
+      return Status::InvalidArgument("bootstrap address '" + entry + "' has a bad port '" +
+                                     entry.substr(colon + 1) + "' (1..65535)");
+    }
+    out.push_back(entry);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace rill::tools

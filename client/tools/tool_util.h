@@ -14,8 +14,8 @@
 namespace rill::tools {
 
 // Exit codes: 0 success, 1 failure (also a group reset/delete refused while the group has active
-// members), 2 bad usage (CLI11), 3 not found (unknown topic or group), 4 broker unreachable or
-// timed out.
+// members), 2 bad usage (CLI11, or a value the tool's own parsers refuse), 3 not found (unknown
+// topic or group), 4 broker unreachable or timed out.
 int ExitCodeFor(const Status& status);
 
 // Prints "rillctl: error: <message>" to stderr and returns ExitCodeFor(status).
@@ -45,5 +45,18 @@ std::string FormatTopicPartitions(const std::vector<client::TopicPartition>& tps
 
 // An offset for a table cell: "-" for a negative (unset) offset.
 std::string OffsetCell(int64_t offset);
+
+// Strict parsers for what users type (rillctl): the whole text must be the value, or the result
+// is InvalidArgument naming it.
+//
+// A decimal integer, optionally negative, with no other characters ("5abc", "", " 5" fail).
+Result<int64_t> ParseInt(std::string_view text);
+// A time as milliseconds since the Unix epoch: either an integer (ms) or an ISO-8601 date-time
+// with seconds and a zone, "2026-12-05T10:00:00Z", "2026-12-05T10:00:00.250+01:00" (fraction
+// optional, up to 9 digits; a zone of Z, +HH:MM or -HH:MM is required).
+Result<int64_t> ParseTimeMs(std::string_view text);
+// A bootstrap list "host:port[,host:port...]" (IPv6 hosts in brackets, "[::1]:9092"): every
+// entry needs a host and a port 1..65535. Returns the entries.
+Result<std::vector<std::string>> ParseBootstrapList(std::string_view text);
 
 }  // namespace rill::tools

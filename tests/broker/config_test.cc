@@ -226,5 +226,89 @@ TEST(BrokerConfig, Voters) {
   EXPECT_FALSE(ParseVoters("1@127.0.0.1:70000").ok());
 }
 
+// Sets environment variables for one scope and unsets them after.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<std::string, std::string>> vars) : vars_(vars) {
+    for (const auto& [k, v] : vars_) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (const auto& [k, v] : vars_) ::unsetenv(k.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> vars_;
+};
+
+TEST(BrokerConfig, EnvironmentBetweenFileAndCommandLine) {
+  std::string path = WriteFile(R"(
+[node]
+id = 7
+roles = ["broker", "controller"]
+[controller]
+voters = "7@127.0.0.1:0"
+[topic]
+configs = ["retention.ms=1000", "segment.bytes=1048576"]
+[flush]
+policy = "interval"
+)");
+  ScopedEnv env{{"RILL_NODE_ID", "8"},
+                {"RILL_CONTROLLER_VOTERS", "8@127.0.0.1:0"},
+                {"RILL_TOPIC_CONFIGS", "retention.ms=2000"},
+                {"RILL_DATA_DIR", "/tmp/rill-env"},
+                {"RILL_LISTENERS_CLIENT", "127.0.0.1:19092"},
+                {"RILL_LOG_RETENTION_CHECK_INTERVAL_MS", "1234"}};
+  auto c = Parse({"--config", path, "--listeners.client", "127.0.0.1:29092"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, 8);                   // env over file
+  EXPECT_EQ(c->flush_policy, "interval");     // file where env says nothing
+  EXPECT_EQ(c->data_dir, "/tmp/rill-env");    // an option with an alias (--data-dir)
+  EXPECT_EQ(c->client_listener.port, 29092);  // command line over env
+  EXPECT_EQ(c->retention_check_interval_ms, 1234);
+  // A list from the environment replaces the file's list; it is not appended to it.
+  EXPECT_EQ(c->topic_defaults.size(), 1u);
+  EXPECT_EQ(c->topic_defaults.at("retention.ms"), "2000");
+  // ... and the command line's replaces the environment's.
+  auto cli = Parse({"--config", path, "--topic.configs", "segment.bytes=2097152"});
+  ASSERT_TRUE(cli.ok()) << cli.status().ToString();
+  EXPECT_EQ(cli->topic_defaults.size(), 1u);
+  EXPECT_EQ(cli->topic_defaults.at("segment.bytes"), "2097152");
+  std::filesystem::remove(path);
+}
+
+TEST(BrokerConfig, ConfigFileFromTheEnvironment) {
+  std::string path = WriteFile("[node]\nrack = \"r1\"\n");
+  {
+    ScopedEnv env{{"RILL_CONFIG", path}};
+    auto c = Parse({});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->rack, "r1");
+  }
+  {
+    ScopedEnv env{{"RILL_CONFIG", "/nonexistent/rill.toml"}};
+    auto c = Parse({"--config", path});  // --config wins over RILL_CONFIG
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->rack, "r1");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(BrokerConfig, BadEnvironmentValuesNameTheVariable) {
+  {
+    ScopedEnv env{{"RILL_CONTROLLER_TICK_MS", "fast"}};
+    auto c = Parse({});
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.status().message().find("RILL_CONTROLLER_TICK_MS='fast'"), std::string::npos)
+        << c.status().message();
+    // The command line's value is the one parsed.
+    EXPECT_TRUE(Parse({"--controller.tick_ms", "20"}).ok());
+  }
+  {
+    // An unknown variable is a warning (on stderr), not an error.
+    ScopedEnv env{{"RILL_NO_SUCH_OPTION", "1"}};
+    EXPECT_TRUE(Parse({}).ok());
+  }
+}
+
 }  // namespace
 }  // namespace rill::broker

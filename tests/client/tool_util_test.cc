@@ -1,5 +1,6 @@
 // The pure helpers of rillctl (client/tools/tool_util.h): --topic T[:P,P] parsing, partition-list
-// and offset cells, JSON strings and exit codes.
+// and offset cells, JSON strings, exit codes, and the strict parsers of integers, times and
+// bootstrap lists.
 
 #include "tool_util.h"
 
@@ -55,6 +56,57 @@ TEST(ToolUtilTest, JsonStringEscapes) {
   EXPECT_EQ(JsonString("a\"b\\c\n"), R"("a\"b\\c\n")");
   EXPECT_EQ(JsonString(std::string("\x01\xff", 2)), R"("\u0001\u00ff")");
   EXPECT_EQ(JsonString("h\xc3\xa9"), "\"h\xc3\xa9\"");
+}
+
+TEST(ToolUtilTest, ParseIntTakesTheWholeTextOrNothing) {
+  EXPECT_EQ(ParseInt("5").value(), 5);
+  EXPECT_EQ(ParseInt("-42").value(), -42);
+  EXPECT_EQ(ParseInt("9223372036854775807").value(), INT64_MAX);
+  for (const char* bad : {"", "5abc", " 5", "5 ", "+5", "0x10", "1e3", "9223372036854775808"}) {
+    auto r = ParseInt(bad);
+    ASSERT_FALSE(r.ok()) << "'" << bad << "' accepted";
+    EXPECT_NE(r.status().message().find(std::string("'") + bad + "'"), std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(ToolUtilTest, ParseTimeMsTakesMillisecondsOrIso8601WithAZone) {
+  EXPECT_EQ(ParseTimeMs("1796428800000").value(), 1796428800000);
+  EXPECT_EQ(ParseTimeMs("0").value(), 0);
+  EXPECT_EQ(ParseTimeMs("2026").value(), 2026);  // an integer is milliseconds
+  // The issue's example: this is 2026-12-05 at midnight UTC, not 2026 ms.
+  EXPECT_EQ(ParseTimeMs("2026-12-05T00:00:00Z").value(), 1796428800000);
+  EXPECT_EQ(ParseTimeMs("2026-12-05T10:00:00.250+01:00").value(), 1796461200250);
+  EXPECT_EQ(ParseTimeMs("2026-12-05T09:00:00.25Z").value(), 1796461200250);
+  EXPECT_EQ(ParseTimeMs("2026-12-05T04:30:00.250-04:30").value(), 1796461200250);
+  EXPECT_EQ(ParseTimeMs("2024-02-29T12:00:00Z").value(), 1709208000000);
+  EXPECT_EQ(ParseTimeMs("1969-12-31T23:59:59Z").value(), -1000);
+  for (const char* bad :
+       {"", "2026-12-05", "2026-12-05T00:00:00", "2026-12-05T00:00Z", "2026-13-05T00:00:00Z",
+        "2026-02-29T00:00:00Z", "2026-12-32T00:00:00Z", "2026-12-05T24:00:00Z",
+        "2026-12-05T00:00:00Zjunk", "2026-12-05T00:00:00.Z", "2026-12-05T00:00:00+0100",
+        "2026-12-05 00:00:00Z", "yesterday", "12ms"}) {
+    auto r = ParseTimeMs(bad);
+    ASSERT_FALSE(r.ok()) << "'" << bad << "' accepted";
+    EXPECT_NE(r.status().message().find(std::string("'") + bad + "'"), std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(ToolUtilTest, ParseBootstrapListNeedsAHostAndAPortInEveryEntry) {
+  EXPECT_EQ(ParseBootstrapList("localhost:9092").value(),
+            (std::vector<std::string>{"localhost:9092"}));
+  EXPECT_EQ(ParseBootstrapList("a:1,10.0.0.2:9092,[::1]:65535").value(),
+            (std::vector<std::string>{"a:1", "10.0.0.2:9092", "[::1]:65535"}));
+  for (const char* bad : {"127.0.0.1", "", "a:1,", ",a:1", "a:", ":9092", "a:0", "a:65536",
+                          "a:9092x", "a:-1", "::1:9092", "[::1]", "a:1,b"}) {
+    auto r = ParseBootstrapList(bad);
+    EXPECT_FALSE(r.ok()) << "'" << bad << "' accepted";
+  }
+  auto no_port = ParseBootstrapList("127.0.0.1");
+  ASSERT_FALSE(no_port.ok());
+  EXPECT_NE(no_port.status().message().find("'127.0.0.1'"), std::string::npos);
+  EXPECT_NE(no_port.status().message().find("host:port"), std::string::npos);
 }
 
 }  // namespace

@@ -180,6 +180,14 @@ TEST_F(BrokerOnlyNodeTest, FollowsTheQuorumServesATopicAndSurvivesAControllerRes
 }
 
 TEST_F(BrokerOnlyNodeTest, RestartsAndRejoinsWithItsData) {
+  // Node 2 answers /readyz before the controller has registered it; a topic created before that
+  // would be placed on node 1 alone.
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        v1::MetadataResponse md;
+        return GetMetadata(*controller_, {}, &md) && md.brokers_size() == 2;
+      },
+      60s, 20ms));
   auto r = controller_->CreateTopic("kept", 2);
   ASSERT_EQ(r.error(), v1::NONE) << r.error_message();
   auto leaders = Leaders(*broker_, "kept", 2);

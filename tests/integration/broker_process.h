@@ -123,7 +123,7 @@ class BrokerProcess {
       argv.push_back(level);
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = Process::Spawn(argv, log_file());
+    process_ = Process::Spawn(argv, log_file(), {.env = env_, .stdin_fd = -1});
     ASSERT_NE(process_, nullptr);
   }
 
@@ -231,10 +231,20 @@ class BrokerProcess {
     return out;
   }
 
+  // Environment changes for the next Launch/Start (Process::Options::env).
+  void SetEnv(std::vector<std::string> env) { env_ = std::move(env); }
+
+  // Waits for a launched broker to exit on its own; its exit code, or nullopt on timeout.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout) {
+    if (!process_) return std::nullopt;
+    return process_->Wait(timeout);
+  }
+
   bool running() { return process_ && process_->running(); }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   int client_port() const { return client_port_; }
   int http_port() const { return http_port_; }
+  int internal_port() const { return internal_port_; }
   std::string log() const { return ReadFile(log_file()); }
 
   std::unique_ptr<v1::Producer::Stub> producer;
@@ -260,6 +270,7 @@ class BrokerProcess {
     if (!ports.count("client") || !ports.count("http")) return false;
     client_port_ = ports["client"];
     http_port_ = ports["http"];
+    internal_port_ = ports.count("internal") ? ports["internal"] : 0;
     return true;
   }
 
@@ -268,6 +279,8 @@ class BrokerProcess {
   std::shared_ptr<grpc::Channel> channel_;
   int client_port_ = 0;
   int http_port_ = 0;
+  int internal_port_ = 0;
+  std::vector<std::string> env_;
 };
 
 }  // namespace rill::testing

@@ -18,8 +18,28 @@ namespace rill::testing {
 
 std::unique_ptr<Process> Process::Spawn(const std::vector<std::string>& argv,
                                         const std::string& log_path) {
+  return Spawn(argv, log_path, Options{});
+}
+
+std::unique_ptr<Process> Process::Spawn(const std::vector<std::string>& argv,
+                                        const std::string& log_path, const Options& options) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool changed = false;
+    for (const auto& c : options.env) changed = changed || c.substr(0, c.find('=')) == name;
+    if (!changed) env_strings.push_back(entry);
+  }
+  for (const auto& c : options.env) {
+    if (c.find('=') != std::string::npos) env_strings.push_back(c);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  if (options.stdin_fd >= 0) posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
@@ -27,7 +47,7 @@ std::unique_ptr<Process> Process::Spawn(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return nullptr;
   return std::unique_ptr<Process>(new Process(pid));

@@ -16,9 +16,18 @@ namespace rill::testing {
 
 class Process {
  public:
+  struct Options {
+    // Changes to this process's environment: "NAME=value" sets, a bare "NAME" unsets.
+    std::vector<std::string> env;
+    // The child's stdin (dup'ed to 0); -1 keeps this process's.
+    int stdin_fd = -1;
+  };
+
   // Starts argv[0] with argv; output goes to `log_path` (appended). Null on failure.
   static std::unique_ptr<Process> Spawn(const std::vector<std::string>& argv,
                                         const std::string& log_path);
+  static std::unique_ptr<Process> Spawn(const std::vector<std::string>& argv,
+                                        const std::string& log_path, const Options& options);
   ~Process();
 
   pid_t pid() const { return pid_; }

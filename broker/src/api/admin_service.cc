@@ -4,6 +4,7 @@
 
 #include "api/wire_errors.h"
 #include "controller/topic_config.h"
+#include "groups/group_coordinator.h"
 
 namespace rill::broker {
 
@@ -82,7 +83,32 @@ grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext
   auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
   ServiceContext* ctx = ctx_;
-  std::vector<std::string> topics(request->topics().begin(), request->topics().end());
+  // Internal topics are refused here, before the controller, unless the request says otherwise:
+  // deleting __consumer_offsets drops every group's committed offsets (Kafka refuses it too).
+  std::vector<std::string> topics;
+  auto image = ctx_->partitions->image();
+  for (const auto& name : request->topics()) {
+    bool internal = name == kConsumerOffsetsTopic;
+    if (const TopicMetadata* t = image ? image->FindTopic(name) : nullptr) {
+      internal = internal || t->internal;
+    }
+    if (internal && !request->allow_internal()) {
+      auto* r = response->add_results();
+      r->set_topic(name);
+      r->set_error(v1::INVALID_REQUEST);
+      r->set_error_message("topic '" + name +
+                           "' is internal and is not deleted (it holds the consumer groups' "
+                           "committed offsets); set allow_internal (rillctl topic delete "
+                           "--allow-internal) to delete it anyway");
+      continue;
+    }
+    topics.push_back(name);
+  }
+  if (topics.empty() && request->topics_size() > 0) {
+    ctx_->metrics->RecordRequest(Api::kDeleteTopics, start, false);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   ctx_->controller->DeleteTopics(
       std::move(topics), [reactor, response, ctx, start](std::vector<TopicOpResult> results) {
         for (const auto& r : results) FillTopicResult(r, response->add_results());

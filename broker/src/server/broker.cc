@@ -1,9 +1,11 @@
 #include "server/broker.h"
 
 #include <arpa/inet.h>
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -43,6 +45,41 @@ Result<int> PickFreePort(const std::string& host) {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
+Status CheckListenerFree(const std::string& listener, const std::string& host, int port) {
+  if (port == 0) return Status::OK();
+  const std::string where = listener + " listener " + host + ":" + std::to_string(port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    return Status::InvalidArgument(where + ": cannot resolve host: " + gai_strerror(rc));
+  }
+  Status st;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    // As gRPC and the HTTP server bind: SO_REUSEADDR (a port held only by TIME_WAIT connections
+    // of an earlier run is free) and no SO_REUSEPORT (a listening socket is not).
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      const int err = errno;
+      st = Status::IOError(where + ": " +
+                           (err == EADDRINUSE ? std::string("address already in use (another "
+                                                            "process listens there; is another "
+                                                            "broker running?)")
+                                              : std::string(strerror(err))));
+    }
+    ::close(fd);
+    break;
+  }
+  ::freeaddrinfo(res);
+  return st;
+}
+
 Broker::Broker(BrokerConfig config, ControllerFactory make_controller,
                std::unique_ptr<LogStore> store)
     : config_(std::move(config)),
@@ -61,6 +98,15 @@ bool Broker::ready() const {
 }
 
 Status Broker::Start() {
+  // A listener port in use fails the start before anything else happens. gRPC's port sharing
+  // (SO_REUSEPORT) is off on both gRPC servers below, so a second broker on the same port would
+  // fail there too; checking first gives a clear message and touches no data dir.
+  RILL_RETURN_IF_ERROR(
+      CheckListenerFree("client", config_.client_listener.host, config_.client_listener.port));
+  RILL_RETURN_IF_ERROR(CheckListenerFree("internal", config_.internal_listener.host,
+                                         config_.internal_listener.port));
+  RILL_RETURN_IF_ERROR(
+      CheckListenerFree("http", config_.http_listener.host, config_.http_listener.port));
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);
   if (ec) return Status::IOError("creating data dir " + config_.data_dir + ": " + ec.message());
@@ -123,14 +169,18 @@ Status Broker::Start() {
   // Internal listener: the controller's Raft service.
   {
     grpc::ServerBuilder b;
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a port in use is an error
     b.AddListeningPort(config_.internal_listener.host + ":" + std::to_string(internal_port_),
                        grpc::InsecureServerCredentials(), &internal_port_);
     if (grpc::Service* s = controller_->internal_service()) b.RegisterService(s);
     b.SetMaxReceiveMessageSize(config_.max_request_bytes);
     internal_server_ = b.BuildAndStart();
     if (!internal_server_ || internal_port_ == 0) {
-      return Status::IOError("cannot listen on internal " + config_.internal_listener.host + ":" +
-                             std::to_string(config_.internal_listener.port));
+      const int port = internal_port_ ? internal_port_ : config_.internal_listener.port;
+      Status why = CheckListenerFree("internal", config_.internal_listener.host, port);
+      return why.ok() ? Status::IOError("cannot listen on internal listener " +
+                                        config_.internal_listener.host + ":" + std::to_string(port))
+                      : why;
     }
   }
 
@@ -205,6 +255,7 @@ Status Broker::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   {
     grpc::ServerBuilder b;
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a port in use is an error
     b.AddListeningPort(config_.client_listener.host + ":" + std::to_string(client_port_),
                        grpc::InsecureServerCredentials(), &client_port_);
     b.RegisterService(producer_.get());
@@ -217,8 +268,11 @@ Status Broker::Start() {
     client_server_ = b.BuildAndStart();
     if (!client_server_ || client_port_ == 0) {
       Shutdown();
-      return Status::IOError("cannot listen on client " + config_.client_listener.host + ":" +
-                             std::to_string(config_.client_listener.port));
+      const int port = client_port_ ? client_port_ : config_.client_listener.port;
+      Status why = CheckListenerFree("client", config_.client_listener.host, port);
+      return why.ok() ? Status::IOError("cannot listen on client listener " +
+                                        config_.client_listener.host + ":" + std::to_string(port))
+                      : why;
     }
   }
 

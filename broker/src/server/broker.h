@@ -102,4 +102,9 @@ class Broker {
 // Picks a free TCP port on `host` by binding port 0 (for listeners configured with port 0).
 Result<int> PickFreePort(const std::string& host);
 
+// OK when `host:port` can be bound now (port 0 always can); otherwise an error naming the
+// listener ("client", "internal", "http") and the address, e.g. "client listener
+// 127.0.0.1:9092: address already in use (...)".
+Status CheckListenerFree(const std::string& listener, const std::string& host, int port);
+
 }  // namespace rill::broker

@@ -2,10 +2,17 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "controller/topic_config.h"
+
+extern char** environ;
 
 namespace rill::broker {
 
@@ -68,9 +75,34 @@ std::map<std::string, std::string> BrokerTopicDefaults(const BrokerConfig& confi
 
 namespace {
 
-// Turns the TOML file into "--section.key value..." arguments placed before the real command
-// line, so that every file key is exactly a command-line option and the command line wins.
-Status ConfigFileArgs(const std::string& path, std::vector<std::string>* out) {
+// One option's arguments from one source: "--section.key" and its values. `option` is null for a
+// file key that names no option (CLI11 then reports it); `env` names the variable it came from.
+struct OptionArgs {
+  const CLI::Option* option = nullptr;
+  std::vector<std::string> tokens;
+  std::string env;
+};
+
+// The environment variable of an option's long name: RILL_, then the name upper-cased with dots
+// and dashes turned into underscores (listeners.client -> RILL_LISTENERS_CLIENT).
+std::string EnvVarName(const std::string& long_name) {
+  std::string out = "RILL_";
+  for (char ch : long_name) {
+    out += (ch == '.' || ch == '-')
+               ? '_'
+               : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return out;
+}
+
+// Variables of the RILL_ prefix that are not broker options and are not warned about: rillctl's
+// bootstrap address (a container may set it for both tools).
+bool IsOtherToolsVariable(const std::string& name) { return name == "RILL_BOOTSTRAP"; }
+
+// Turns the TOML file into "--section.key value..." arguments placed before the environment's
+// and the real command line's, so that every file key is exactly a command-line option.
+Status ConfigFileArgs(const std::string& path,
+                      std::vector<std::pair<std::string, std::vector<std::string>>>* out) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("--config: cannot read '" + path + "'");
   std::vector<CLI::ConfigItem> items;
@@ -82,8 +114,7 @@ Status ConfigFileArgs(const std::string& path, std::vector<std::string>* out) {
   for (const auto& item : items) {
     if (item.name == "++" || item.name == "--") continue;  // section markers
     if (item.inputs.empty()) continue;                     // an empty list keeps the default
-    out->push_back("--" + item.fullname());
-    for (const auto& v : item.inputs) out->push_back(v);
+    out->push_back({"--" + item.fullname(), item.inputs});
   }
   return Status::OK();
 }
@@ -228,27 +259,102 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--log.level", c.log_level, "trace | debug | info | warn | error | off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
-  // Find --config first, expand the file into arguments, then parse file + command line.
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) {
-      config_path = argv[i + 1];
+  bool version = false;  // handled by main() before parsing; listed here for --help
+  app.add_flag("--version", version, "Print the version, git revision and build type, and exit");
+
+  // Three sources, each a list of "--section.key value..." arguments: the TOML file (--config,
+  // else RILL_CONFIG), the environment (RILL_SECTION_KEY) and the command line. An option given
+  // by a later source drops its arguments from the earlier ones, so the order file < environment
+  // < command line holds for list options (TakeAll) too, not only for TakeLast ones.
+  std::vector<std::string> cli_args(argv + 1, argv + argc);
+  for (size_t i = 0; i < cli_args.size(); ++i) {
+    const std::string& a = cli_args[i];
+    if (a == "--config" && i + 1 < cli_args.size()) {
+      config_path = cli_args[i + 1];
     } else if (a.rfind("--config=", 0) == 0) {
       config_path = a.substr(9);
     }
   }
-  if (!config_path.empty()) {
-    RILL_RETURN_IF_ERROR(ConfigFileArgs(config_path, &args));
+  if (config_path.empty()) {
+    if (const char* env = std::getenv("RILL_CONFIG"); env != nullptr) config_path = env;
   }
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  std::vector<OptionArgs> file_args, env_args;
+  if (!config_path.empty()) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> items;
+    RILL_RETURN_IF_ERROR(ConfigFileArgs(config_path, &items));
+    for (auto& [name, values] : items) {
+      OptionArgs o;
+      o.option = app.get_option_no_throw(name);
+      o.tokens.push_back(name);
+      o.tokens.insert(o.tokens.end(), values.begin(), values.end());
+      file_args.push_back(std::move(o));
+    }
+  }
+  {
+    std::map<std::string, const CLI::Option*> by_env;  // RILL_NODE_ID -> --node.id
+    for (const CLI::Option* opt : app.get_options()) {
+      if (opt == app.get_help_ptr()) continue;
+      for (const auto& lname : opt->get_lnames()) {
+        if (lname == "version" || lname == "config") continue;
+        by_env.emplace(EnvVarName(lname), opt);
+      }
+    }
+    std::vector<std::string> unknown;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      const std::string entry = *e;
+      const auto eq = entry.find('=');
+      if (entry.rfind("RILL_", 0) != 0 || eq == std::string::npos) continue;
+      const std::string name = entry.substr(0, eq);
+      if (name == "RILL_CONFIG" || IsOtherToolsVariable(name)) continue;
+      auto it = by_env.find(name);
+      if (it == by_env.end()) {
+        unknown.push_back(name);
+        continue;
+      }
+      env_args.push_back(
+          {it->second, {"--" + it->second->get_lnames().front(), entry.substr(eq + 1)}, name});
+    }
+    std::sort(unknown.begin(), unknown.end());
+    for (const auto& name : unknown) {
+      std::fprintf(stderr,
+                   "rill-broker: warning: environment variable %s names no option and is ignored "
+                   "(options are RILL_ plus the option name upper-cased, dots and dashes as "
+                   "underscores: RILL_LISTENERS_CLIENT for listeners.client)\n",
+                   name.c_str());
+    }
+  }
+  std::set<const CLI::Option*> on_cli, in_env;
+  for (const auto& a : cli_args) {
+    if (a.size() < 2 || a[0] != '-') continue;
+    if (const CLI::Option* opt = app.get_option_no_throw(a.substr(0, a.find('='))))
+      on_cli.insert(opt);
+  }
+  for (const auto& o : env_args) in_env.insert(o.option);
+  std::vector<std::string> args;
+  for (const auto& o : file_args) {
+    if (o.option != nullptr && (on_cli.count(o.option) || in_env.count(o.option))) continue;
+    args.insert(args.end(), o.tokens.begin(), o.tokens.end());
+  }
+  for (const auto& o : env_args) {
+    if (on_cli.count(o.option)) continue;
+    args.insert(args.end(), o.tokens.begin(), o.tokens.end());
+  }
+  args.insert(args.end(), cli_args.begin(), cli_args.end());
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp&) {
     return Status::NotFound(app.help());
   } catch (const CLI::ParseError& e) {
-    return Status::InvalidArgument(e.what());
+    std::string message = e.what();
+    // A bad value from the environment names its variable too.
+    for (const auto& o : env_args) {
+      if (!on_cli.count(o.option) && message.find(o.tokens.front()) != std::string::npos) {
+        message += " (from environment variable " + o.env + "='" + o.tokens.back() + "')";
+        break;
+      }
+    }
+    return Status::InvalidArgument(message);
   }
 
   RILL_ASSIGN_OR_RETURN(c.client_listener, ParseHostPort(client));

@@ -1,15 +1,20 @@
-// rill-broker: one Rill node. Reads the TOML config (--config) and command-line overrides,
-// serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+// rill-broker: one Rill node. Reads the TOML config (--config), RILL_* environment variables
+// and command-line overrides, serves until SIGTERM or SIGINT, then shuts down gracefully and
+// exits 0. `--version` prints the version, git revision and build type and exits 0. Exit codes:
+// 0 after a clean shutdown, 1 when the start fails (a listener's port in use, a data dir of
+// another node, ...), 2 for a bad configuration.
 
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "server/broker.h"
 #include "rill/broker/config.h"
 #include "partition/storage_log_store.h"
+#include "rill_version.h"
 
 int main(int argc, char** argv) {
   // Requests and their record buffers are often hundreds of KiB to MiBs. glibc serves such
@@ -18,6 +23,12 @@ int main(int argc, char** argv) {
   // ran at first-touch speed). Keep them on the heap and keep freed heap memory for reuse.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--version") == 0) {
+      std::printf("rill-broker %s\n", RILL_VERSION_LINE);
+      return 0;
+    }
+  }
   auto config = rill::broker::ParseBrokerConfig(argc, argv);
   if (!config.ok()) {
     if (config.status().IsNotFound()) {  // --help

@@ -114,9 +114,14 @@ struct BrokerConfig {
   bool has_role(const std::string& r) const;
 };
 
-// Parses argv (which may name a TOML file with --config). Returns the config, or
-// InvalidArgument with a message naming the bad option. `--help` yields NotFound carrying the
-// help text as its message (the caller prints it and exits 0).
+// Parses the configuration: the TOML file (--config, or the environment variable RILL_CONFIG),
+// then the environment, then argv; a later source wins per option (file < environment <
+// command line). Every option `section.key` is read from the variable `RILL_SECTION_KEY` (dots
+// and dashes become underscores, upper case: RILL_LISTENERS_CLIENT, RILL_NODE_ID); a RILL_*
+// variable that names no option is reported on stderr as a warning. Returns the config, or
+// InvalidArgument with a message naming the bad option (and the variable, when the value came
+// from one). `--help` yields NotFound carrying the help text as its message (the caller prints
+// it and exits 0).
 Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv);
 
 // The effective topic defaults the broker applies below topic overrides: topic_defaults plus

@@ -173,7 +173,10 @@ class Admin {
 
   Result<std::vector<TopicOutcome>> CreateTopics(const std::vector<NewTopic>& topics,
                                                  bool validate_only = false);
-  Result<std::vector<TopicOutcome>> DeleteTopics(const std::vector<std::string>& topics);
+  // Internal topics (__consumer_offsets) are refused per topic (INVALID_REQUEST) unless
+  // allow_internal.
+  Result<std::vector<TopicOutcome>> DeleteTopics(const std::vector<std::string>& topics,
+                                                 bool allow_internal = false);
   Result<std::vector<TopicListing>> ListTopics(bool include_internal = false);
   Result<std::vector<TopicInfo>> DescribeTopics(const std::vector<std::string>& topics);
   // Grows `topic` to new_total_count partitions.

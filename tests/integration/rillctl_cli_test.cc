@@ -1,0 +1,333 @@
+// rillctl as users type it, through the real binary against a real broker: strict parsing of
+// numbers, offsets, times, addresses and commands (exit code 2 and a message naming the bad
+// value); RILL_BOOTSTRAP and several bootstrap addresses; internal topics refused for deletion;
+// --version; and SIGINT during a produce from a pipe losing nothing it reported delivered.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "broker_process.h"
+#include "process.h"
+#include "rill/client/admin.h"
+#include "rill/proto/record_batch.h"
+#include "support/poll.h"
+
+namespace rill::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RillctlCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("rill_cli_" + std::to_string(::getpid()) + "_" + info->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    broker_ = std::make_unique<BrokerProcess>(dir_);
+    broker_->Start();
+    bootstrap_ = "127.0.0.1:" + std::to_string(broker_->client_port());
+  }
+  void TearDown() override {
+    if ((::testing::Test::HasFailure() || getenv("RILL_IT_SHOW_LOG")) && broker_) {
+      std::cerr << "---- broker log ----\n" << broker_->log() << "--------------------\n";
+    }
+    broker_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Runs rillctl with exactly `args` (no --bootstrap added) and RILL_BOOTSTRAP unset unless `env`
+  // sets it; returns {exit code, stdout+stderr}.
+  std::pair<int, std::string> Run(const std::vector<std::string>& args,
+                                  std::vector<std::string> env = {}) {
+    std::vector<std::string> argv = {RILLCTL_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string log = dir_ + "/rillctl-" + std::to_string(runs_++) + ".out";
+    bool sets_bootstrap = false;
+    for (const auto& e : env) sets_bootstrap = sets_bootstrap || e.rfind("RILL_BOOTSTRAP", 0) == 0;
+    if (!sets_bootstrap) env.push_back("RILL_BOOTSTRAP");
+    auto p = Process::Spawn(argv, log, {.env = env, .stdin_fd = -1});
+    EXPECT_NE(p, nullptr);
+    if (!p) return {-1, ""};
+    auto code = p->Wait(60s);
+    EXPECT_TRUE(code.has_value()) << "rillctl did not finish";
+    return {code.value_or(-1), ReadFile(log)};
+  }
+  // Runs rillctl against the broker (--bootstrap first).
+  std::pair<int, std::string> Rillctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--bootstrap", bootstrap_});
+    return Run(args);
+  }
+
+  // A usage error: exit code 2 and every one of `names` in the message.
+  void ExpectUsageError(const std::vector<std::string>& args,
+                        const std::vector<std::string>& names) {
+    std::string cmd;
+    for (const auto& a : args) cmd += " " + a;
+    SCOPED_TRACE("rillctl" + cmd);
+    auto [rc, out] = Rillctl(args);
+    EXPECT_EQ(rc, 2) << out;
+    for (const auto& n : names) EXPECT_NE(out.find(n), std::string::npos) << n << " in: " << out;
+  }
+
+  std::string dir_;
+  std::string bootstrap_;
+  std::unique_ptr<BrokerProcess> broker_;
+  int runs_ = 0;
+};
+
+TEST_F(RillctlCliTest, BadNumbersOffsetsTimesAndAddressesAreUsageErrorsNamingTheValue) {
+  auto [rc, out] = Rillctl({"topic", "create", "t", "--partitions", "1"});
+  ASSERT_EQ(rc, 0) << out;
+  ExpectUsageError({"consume", "t", "--from", "offset:5abc"}, {"5abc"});
+  ExpectUsageError({"consume", "t", "--from", "offset:-3"}, {"-3"});
+  ExpectUsageError({"consume", "t", "--from", "timestamp:yesterday"}, {"yesterday"});
+  ExpectUsageError({"consume", "t", "--from", "timestamp:2026-13-05T00:00:00Z"},
+                   {"2026-13-05T00:00:00Z"});
+  ExpectUsageError({"consume", "t", "--from", "timestamp:2026-12-05T00:00:00"},
+                   {"2026-12-05T00:00:00", "zone"});
+  ExpectUsageError({"consume", "t", "--from", "latests"}, {"latests"});
+  ExpectUsageError({"consume", "t", "--count", "5abc"}, {"5abc"});
+  ExpectUsageError({"consume", "t", "--count", "-5"}, {"-5"});
+  ExpectUsageError({"consume", "t", "--format", "xml"}, {"xml"});
+  ExpectUsageError({"produce", "t", "--acks", "2"}, {"--acks", "'2'"});
+  ExpectUsageError({"produce", "t", "--compression", "brotli"}, {"brotli"});
+  ExpectUsageError({"topic", "create", "u", "--partitions", "3x"}, {"3x"});
+  ExpectUsageError({"topic", "add-partitions", "t", "--total", "0"}, {"0"});
+  ExpectUsageError({"--timeout-ms", "10s", "topic", "list"}, {"10s"});
+  ExpectUsageError({"group", "reset-offsets", "g", "--topic", "t", "--to-timestamp", "noon"},
+                   {"noon"});
+  // An address without a port is refused rather than dialled at port 0.
+  std::tie(rc, out) = Run({"-b", "127.0.0.1", "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("'127.0.0.1'"), std::string::npos) << out;
+  EXPECT_NE(out.find("host:port"), std::string::npos) << out;
+  std::tie(rc, out) = Run({"-b", bootstrap_ + ",", "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  // Nothing was created or produced by the refused commands.
+  std::tie(rc, out) = Rillctl({"topic", "list"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("\nu "), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"--json", "topic", "describe", "t"});
+  EXPECT_NE(out.find("\"high_watermark\":0"), std::string::npos) << out;
+}
+
+TEST_F(RillctlCliTest, MistypedCommandsAreNamedWithTheValidOnes) {
+  ExpectUsageError({"topc", "list"},
+                   {"unknown command 'topc'", "topic", "cluster", "group", "produce", "consume"});
+  ExpectUsageError({"topic", "lst"}, {"unknown command 'lst' for 'rillctl topic'", "create", "list",
+                                      "describe", "delete"});
+  ExpectUsageError({"group", "describ", "g"}, {"'describ'", "describe", "reset-offsets"});
+  ExpectUsageError({}, {"needs a command", "topic", "produce"});
+  ExpectUsageError({"topic"}, {"'rillctl topic' needs a command", "create"});
+  // Options and arguments of a known command still get CLI11's own message.
+  ExpectUsageError({"topic", "describe", "t", "--no-such-option"}, {"--no-such-option"});
+}
+
+TEST_F(RillctlCliTest, TimestampsAreIso8601OrMilliseconds) {
+  auto [rc, out] = Rillctl({"topic", "create", "times", "--partitions", "1"});
+  ASSERT_EQ(rc, 0) << out;
+  const std::string input = dir_ + "/lines.txt";
+  {
+    std::ofstream f(input);
+    for (int i = 0; i < 10; ++i) f << "v" << i << "\n";
+  }
+  std::tie(rc, out) = Rillctl({"produce", "times", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  // Every record is older than 2099: nothing is read from there (before strict parsing,
+  // "timestamp:2099-..." was read as 2099 ms and replayed the whole log).
+  std::tie(rc, out) = Rillctl(
+      {"consume", "times", "--from", "timestamp:2099-01-01T00:00:00Z", "--idle-timeout", "1000"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << out;
+  std::tie(rc, out) = Rillctl(
+      {"consume", "times", "--from", "timestamp:2000-01-01T01:00:00.000+01:00", "--count", "10"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.substr(0, 6), "v0\nv1\n") << out;
+  std::tie(rc, out) = Rillctl({"consume", "times", "--from", "timestamp:0", "--count", "1"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "v0\n");
+  std::tie(rc, out) = Rillctl({"consume", "times", "--from", "offset:9", "--count", "1"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "v9\n");
+}
+
+TEST_F(RillctlCliTest, BootstrapFromTheEnvironmentAndFromAList) {
+  const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
+  // RILL_BOOTSTRAP when no --bootstrap is given.
+  auto [rc, out] = Run({"cluster", "info"}, {"RILL_BOOTSTRAP=" + bootstrap_});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Cluster:"), std::string::npos) << out;
+  // --bootstrap wins over it.
+  std::tie(rc, out) = Run({"-b", bootstrap_, "cluster", "info"}, {"RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Run({"cluster", "info"}, {"RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 4) << out;
+  // A bad RILL_BOOTSTRAP is a usage error naming the variable.
+  std::tie(rc, out) = Run({"cluster", "info"}, {"RILL_BOOTSTRAP=127.0.0.1"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("RILL_BOOTSTRAP"), std::string::npos) << out;
+  // A list: the first address that answers is used, in order.
+  std::tie(rc, out) = Run({"-b", dead + "," + bootstrap_, "topic", "create", "listed"});
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Run({"topic", "list"}, {"RILL_BOOTSTRAP=" + dead + "," + bootstrap_});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("listed"), std::string::npos) << out;
+  std::tie(rc, out) = Run({"-b", dead + "," + dead, "topic", "list"});
+  EXPECT_EQ(rc, 4) << out;
+  EXPECT_NE(out.find(dead + "," + dead), std::string::npos) << out;
+}
+
+TEST_F(RillctlCliTest, InternalTopicsAreNotDeletedWithoutAllowInternal) {
+  // __consumer_offsets is created on the first group call.
+  client::AdminConfig ac;
+  ac.bootstrap = bootstrap_;
+  auto admin = client::Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto has_offsets_topic = [&] {
+    auto topics = (*admin)->ListTopics(true);
+    if (!topics.ok()) return false;
+    for (const auto& t : *topics) {
+      if (t.name == "__consumer_offsets" && t.internal) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        (void)(*admin)->FetchOffsets("g");
+        return has_offsets_topic();
+      },
+      60s, 20ms));
+
+  auto [rc, out] = Rillctl({"topic", "delete", "__consumer_offsets"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("INVALID_REQUEST"), std::string::npos) << out;
+  EXPECT_NE(out.find("'__consumer_offsets' is internal"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-internal"), std::string::npos) << out;
+  EXPECT_TRUE(has_offsets_topic());
+
+  // The RPC itself refuses, per topic: an ordinary topic in the same request is deleted.
+  ASSERT_EQ(broker_->CreateTopic("plain", 1).error(), v1::NONE);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+    v1::DeleteTopicsRequest req;
+    req.add_topics("__consumer_offsets");
+    req.add_topics("plain");
+    v1::DeleteTopicsResponse resp;
+    ASSERT_TRUE(broker_->admin->DeleteTopics(&ctx, req, &resp).ok());
+    std::map<std::string, v1::TopicResult> by_topic;
+    for (const auto& r : resp.results()) by_topic[r.topic()] = r;
+    ASSERT_EQ(by_topic.size(), 2u);
+    EXPECT_EQ(by_topic["__consumer_offsets"].error(), v1::INVALID_REQUEST);
+    EXPECT_EQ(by_topic["plain"].error(), v1::NONE) << by_topic["plain"].error_message();
+  }
+  EXPECT_TRUE(has_offsets_topic());
+
+  // With the flag it goes.
+  std::tie(rc, out) = Rillctl({"topic", "delete", "__consumer_offsets", "--allow-internal"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("deleted topic '__consumer_offsets'"), std::string::npos) << out;
+  auto topics = (*admin)->ListTopics(true);
+  ASSERT_TRUE(topics.ok());
+  for (const auto& t : *topics) EXPECT_NE(t.name, "__consumer_offsets");
+}
+
+TEST_F(RillctlCliTest, Version) {
+  auto [rc, out] = Run({"--version"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(std::regex_search(
+      out, std::regex(R"(^rillctl [0-9]+\.[0-9]+\.[0-9]+ \(git ([0-9a-f]+|unknown), \w+\)\n$)")))
+      << out;
+}
+
+// SIGINT while `rillctl produce` reads 100,000 lines from a pipe: it stops reading, flushes what
+// it buffered, reports how many records were delivered and how many were not, and every record
+// it reported delivered is in the log, once, in order, with no gap.
+TEST_F(RillctlCliTest, SigintDuringProduceFlushesAndReportsWhatWasDelivered) {
+  ASSERT_EQ(broker_->CreateTopic("pipe", 1).error(), v1::NONE);
+  constexpr int kLines = 100000;
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  const std::string log = dir_ + "/produce.out";
+  // A long linger keeps the last, partial batch of the first half in the producer's buffer when
+  // the signal comes (full batches go at once): only the flush on SIGINT delivers it.
+  auto p = Process::Spawn(
+      {RILLCTL_BINARY, "--bootstrap", bootstrap_, "produce", "pipe", "--linger-ms", "5000"}, log,
+      {.env = {"RILL_BOOTSTRAP"}, .stdin_fd = fds[0]});
+  ASSERT_NE(p, nullptr);
+  ::close(fds[0]);
+  ::signal(SIGPIPE, SIG_IGN);
+  // The writer feeds the first half, then waits for the signal before the rest (it ends when
+  // rillctl exits and the pipe breaks).
+  std::atomic<bool> signalled{false};
+  std::thread writer([&, wfd = fds[1]] {
+    std::string chunk;
+    for (int i = 0; i < kLines; ++i) {
+      chunk += std::to_string(i) + "\n";
+      if (i == kLines / 2) {
+        while (!signalled.load()) std::this_thread::sleep_for(1ms);
+      }
+      if (chunk.size() >= 4096 || i == kLines - 1 || i == kLines / 2 - 1) {
+        size_t off = 0;
+        while (off < chunk.size()) {
+          const ssize_t n = ::write(wfd, chunk.data() + off, chunk.size() - off);
+          if (n <= 0) {
+            ::close(wfd);
+            return;
+          }
+          off += static_cast<size_t>(n);
+        }
+        chunk.clear();
+      }
+    }
+    ::close(wfd);
+  });
+  // Mid-run: records of the first half are in the log.
+  int64_t hw = 0;
+  const bool producing = test::PollUntil(
+      [&] {
+        auto f = broker_->Fetch("pipe", 0, 0);
+        hw = f.high_watermark();
+        return hw >= 1000;
+      },
+      60s, 5ms);
+  p->Signal(SIGINT);
+  signalled = true;
+  const auto code = p->Wait(120s);
+  writer.join();
+  ASSERT_TRUE(producing) << ReadFile(log);
+  ASSERT_TRUE(code.has_value()) << ReadFile(log);
+  const std::string out = ReadFile(log);
+
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      out, m, std::regex(R"(interrupted: ([0-9]+) records delivered, ([0-9]+) not delivered)")))
+      << out;
+  const int64_t delivered = std::stoll(m[1]), not_delivered = std::stoll(m[2]);
+  EXPECT_NE(out.find("SIGINT: stopped reading input"), std::string::npos) << out;
+  EXPECT_EQ(*code, not_delivered == 0 ? 0 : 1) << out;
+  EXPECT_GT(delivered, hw);      // the buffered records were flushed, not dropped
+  EXPECT_LT(delivered, kLines);  // it stopped reading: the second half never arrived in full
+
+  int64_t high_watermark = -1;
+  auto records = broker_->ReadAll("pipe", 0, &high_watermark);
+  EXPECT_EQ(high_watermark, delivered);
+  ASSERT_EQ(static_cast<int64_t>(records.size()), delivered);
+  for (int64_t i = 0; i < delivered; ++i) {
+    ASSERT_EQ(records[i].offset, i);
+    ASSERT_TRUE(records[i].record.value.has_value());
+    ASSERT_EQ(std::string(*records[i].record.value), std::to_string(i)) << "at offset " << i;
+  }
+}
+
+}  // namespace
+}  // namespace rill::testing
