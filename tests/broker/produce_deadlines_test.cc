@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "partition/produce_handler.h"
+#include "api/produce_handler.h"
 #include "support/poll.h"
 
 namespace rill::broker {

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "partition/produce_handler.h"
+#include "api/produce_handler.h"
 #include "rill/v1/producer.grpc.pb.h"
 #include "api/service_context.h"
 

@@ -1,4 +1,4 @@
-#include "partition/produce_handler.h"
+#include "api/produce_handler.h"
 
 #include <algorithm>
 #include <chrono>
