@@ -232,6 +232,7 @@ class BrokerProcess {
   }
 
   bool running() { return process_ && process_->running(); }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   int client_port() const { return client_port_; }
   int http_port() const { return http_port_; }
   std::string log() const { return ReadFile(log_file()); }
