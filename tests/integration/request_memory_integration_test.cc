@@ -132,12 +132,12 @@ class RequestMemoryTest : public ::testing::Test {
 TEST_F(RequestMemoryTest, ManyLargeProducersAndStalledSubscribersStayUnderTheBound) {
   const int producers = EnvInt("RILL_MEM_PRODUCERS", 128);
   const int connections = std::max(1, EnvInt("RILL_MEM_CONNECTIONS", 16));
-  const int seconds = EnvInt("RILL_MEM_SECONDS", 8);
+  const int seconds = EnvInt("RILL_MEM_SECONDS", 5);
   const int subscribers = 16;
   const int partitions = 8;
-  // The bounds this test starts the broker with, and the documented worst case they give
-  // (docs/ARCHITECTURE.md §12): base + max_request_memory_bytes + max_inflight_produce_bytes +
-  // the produce requests gRPC's threads are deserializing or rejecting.
+  // The bounds this test starts the broker with (Q and I of docs/ARCHITECTURE.md §12); streams
+  // per connection stay at the default (16), above the 8 producers per connection here, so the
+  // quota is what holds the received bytes.
   const int64_t request_memory = 64ll << 20, inflight = 64ll << 20;
   std::vector<std::string> args = {"--limits.max_request_memory_bytes",
                                    std::to_string(request_memory),
@@ -193,7 +193,8 @@ TEST_F(RequestMemoryTest, ManyLargeProducersAndStalledSubscribersStayUnderTheBou
   const int64_t rss_before = ResidentBytes(pid);
   std::mutex mu;
   std::vector<Ack> acks;
-  std::map<std::string, int> failures;  // gRPC status or wire error -> count
+  std::map<std::string, int> failures;                // gRPC status or wire error -> count
+  std::map<std::string, std::string> failure_sample;  // the first message of each
   std::atomic<bool> stop{false};
   std::condition_variable stop_cv;
   const grpc::internal::RpcMethod method("/rill.v1.Producer/Produce",
@@ -217,6 +218,8 @@ TEST_F(RequestMemoryTest, ManyLargeProducersAndStalledSubscribersStayUnderTheBou
           std::string failure;
           if (!st.ok()) {
             failure = "grpc " + std::to_string(st.error_code());
+            std::lock_guard lock(mu);
+            failure_sample.emplace(failure, st.error_message().substr(0, 120));
           } else if (!grpc::GenericDeserialize<grpc::ProtoBufferReader, v1::ProduceResponse>(
                           &response_bytes, &resp)
                           .ok() ||
@@ -259,20 +262,24 @@ TEST_F(RequestMemoryTest, ManyLargeProducersAndStalledSubscribersStayUnderTheBou
           << " acked_MB=" << acked_mb << " MB/s=" << acked_mb / elapsed
           << " rss_before_MiB=" << (rss_before >> 20) << " max_rss_MiB=" << (max_rss >> 20);
   for (const auto& [what, n] : failures) summary << " [" << what << "]=" << n;
+  for (const auto& [what, msg] : failure_sample) std::cout << what << ": " << msg << "\n";
   std::cout << "RESULT " << summary.str() << std::endl;
   RecordProperty("summary", summary.str());
 
-  // The documented worst case with the bounds above (docs/ARCHITECTURE.md §12): 128 MiB of
-  // quota and in-flight produce bytes, the base process, and a stated margin for requests
-  // being deserialized or refused on gRPC's threads and allocator slack.
+  // The documented worst case with the bounds above (docs/ARCHITECTURE.md §12, "Worst-case
+  // resident memory"): the process at rest + Q + I, with a stated margin of 256 MiB for requests
+  // being deserialized or refused on gRPC's threads, the quota's overshoot (gRPC resets streams
+  // only once it is exceeded) and allocator slack. No fetch runs during the load and the
+  // subscribers grant no credit, so no response memory is held.
   if (!getenv("RILL_MEM_BROKER_ARGS")) {
-    const int64_t bound = (128ll << 20) + request_memory + inflight + (128ll << 20);
+    const int64_t bound = rss_before + request_memory + inflight + (256ll << 20);
     EXPECT_LT(max_rss, bound) << summary.str();
   }
   EXPECT_GT(acks.size(), 0u) << summary.str();
 
   // Every acknowledged batch is readable: fetch each partition whole (headers only) and find
-  // each ack's batch at its offsets.
+  // each ack's batch at its offsets. (RILL_MEM_VERIFY=0 skips this for benchmark runs.)
+  if (EnvInt("RILL_MEM_VERIFY", 1) == 0) return;
   std::map<int, std::map<int64_t, int64_t>> stored;  // partition -> base -> last offset
   for (int p = 0; p < partitions; ++p) {
     int64_t next = 0;

@@ -213,8 +213,9 @@ Status Broker::Start() {
     b.RegisterService(groups_.get());
     b.SetMaxReceiveMessageSize(config_.max_request_bytes);
     b.SetMaxSendMessageSize(std::max(config_.fetch_max_bytes, 4 << 20) + (1 << 20));
-    // Received-but-unprocessed request bytes are gRPC's memory until a handler runs: bound them
-    // with a quota, so the transport shrinks its flow-control windows instead of buffering.
+    // Received-but-unprocessed request bytes are gRPC's memory until a handler runs (a unary
+    // request is read whole first). Per connection, the stream limit makes clients queue their
+    // calls; across connections, the quota is the backstop (docs/ARCHITECTURE.md §12).
     if (config_.max_request_memory_bytes > 0) {
       grpc::ResourceQuota quota("rill-client-listener");
       quota.Resize(static_cast<size_t>(config_.max_request_memory_bytes));
