@@ -99,6 +99,24 @@ TEST(BrokerConfig, ShippedConfigParses) {
   EXPECT_EQ(c->remove_bytes_per_sec, 256 << 20);
 }
 
+TEST(BrokerConfig, RequestMemoryOptions) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->max_request_memory_bytes, 256ll << 20);
+  EXPECT_EQ(c->max_concurrent_streams_per_connection, 16);
+  c = Parse({"--limits.max_request_memory_bytes", "0",
+             "--limits.max_concurrent_streams_per_connection", "4"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->max_request_memory_bytes, 0);
+  EXPECT_EQ(c->max_concurrent_streams_per_connection, 4);
+  EXPECT_FALSE(Parse({"--limits.max_request_memory_bytes", "-1"}).ok());
+  EXPECT_FALSE(Parse({"--limits.max_concurrent_streams_per_connection", "-1"}).ok());
+  auto shipped = Parse({"--config", std::string(RILL_SOURCE_DIR) + "/config/rill.toml"});
+  ASSERT_TRUE(shipped.ok()) << shipped.status().ToString();
+  EXPECT_EQ(shipped->max_request_memory_bytes, 256ll << 20);
+  EXPECT_EQ(shipped->max_concurrent_streams_per_connection, 16);
+}
+
 TEST(BrokerConfig, RemoveOptions) {
   auto c = Parse({"--storage.remove_step_bytes", "0", "--storage.remove_bytes_per_sec", "1000"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();

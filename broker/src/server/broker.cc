@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <netdb.h>
@@ -265,6 +266,18 @@ Status Broker::Start() {
     b.RegisterService(groups_.get());
     b.SetMaxReceiveMessageSize(config_.max_request_bytes);
     b.SetMaxSendMessageSize(std::max(config_.fetch_max_bytes, 4 << 20) + (1 << 20));
+    // Received-but-unprocessed request bytes are gRPC's memory until a handler runs (a unary
+    // request is read whole first). Per connection, the stream limit makes clients queue their
+    // calls; across connections, the quota is the backstop (docs/ARCHITECTURE.md §12).
+    if (config_.max_request_memory_bytes > 0) {
+      grpc::ResourceQuota quota("rill-client-listener");
+      quota.Resize(static_cast<size_t>(config_.max_request_memory_bytes));
+      b.SetResourceQuota(quota);
+    }
+    if (config_.max_concurrent_streams_per_connection > 0) {
+      b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                           config_.max_concurrent_streams_per_connection);
+    }
     client_server_ = b.BuildAndStart();
     if (!client_server_ || client_port_ == 0) {
       Shutdown();

@@ -222,6 +222,15 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--limits.max_request_bytes", c.max_request_bytes,
                  "Largest gRPC request message accepted")
       ->check(CLI::Range(1 << 16, 1 << 30));
+  app.add_option("--limits.max_request_memory_bytes", c.max_request_memory_bytes,
+                 "Memory gRPC may hold for client connections (received, unprocessed request "
+                 "bytes); beyond it gRPC resets streams and closes connections (0 = no quota)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app.add_option("--limits.max_concurrent_streams_per_connection",
+                 c.max_concurrent_streams_per_connection,
+                 "Concurrent HTTP/2 streams (calls) on one client connection; further calls "
+                 "wait in the client (0 = unbounded)")
+      ->check(CLI::Range(0, 1 << 30));
   app.add_option("--limits.produce_timeout_ms", c.produce_timeout_ms,
                  "Longest acks=1/-1 wait for durability before REQUEST_TIMED_OUT (caps a "
                  "request's timeout_ms; used when it says 0)")

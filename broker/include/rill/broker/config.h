@@ -94,6 +94,17 @@ struct BrokerConfig {
   int32_t fetch_partition_max_bytes = 8 << 20;  // default per partition when 0 is asked
   int32_t fetch_max_wait_ms = 30000;            // cap on a long poll's max_wait_ms
   int32_t max_request_bytes = 128 << 20;        // gRPC max receive message size
+  // Memory gRPC's transport may hold for the client listener's connections (received request
+  // bytes not yet handed to a service, read buffers): a grpc::ResourceQuota on the listener.
+  // gRPC 1.51 enforces it by resetting streams (RST_STREAM ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED
+  // at the client) and closing connections (GOAWAY) once it is exceeded: a backstop against many
+  // connections, not flow control (docs/ARCHITECTURE.md §12). 0 = no quota.
+  int64_t max_request_memory_bytes = 256ll << 20;
+  // HTTP/2 streams one client connection may have open at once (GRPC_ARG_MAX_CONCURRENT_STREAMS,
+  // announced in SETTINGS): a client's further calls wait in the client. gRPC reads a unary
+  // request whole before any handler runs, so this is what slows many concurrent unary producers
+  // on one connection. 0 = gRPC's default (unbounded).
+  int32_t max_concurrent_streams_per_connection = 16;
   int32_t produce_timeout_ms = 30000;  // acks wait cap (and default) before REQUEST_TIMED_OUT
   int32_t io_threads = 2;              // long-poll and push threads
   // [groups] consumer groups (docs/ARCHITECTURE.md §8)
