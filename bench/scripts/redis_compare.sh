@@ -8,9 +8,12 @@
 #   rill-bench -t lat --mode produce -n RATE*SECS -s 100 --rate RATE --acks -1 --broker-pid PID
 # Each Redis round: a fresh redis-server (Debian's package) in its own temp dir on a free port
 # with `appendonly yes`, `appendfsync always`, no RDB snapshots, then
-#   redis-xadd-bench --rate RATE --records RATE*SECS --value-size 100 --server-pid PID
-# (bench/redis/redis_xadd_bench.cc: one pipelined connection, a pacer writing each XADD at its
-# intended time and a reader timing each reply from that time, like rill-bench's --rate).
+#   redis-xadd-bench --rate RATE --records RATE*SECS --value-size 100 --senders K --server-pid PID
+# (bench/redis/redis_xadd_bench.cc: K pipelined connections (REDIS_SENDERS, default 4), each with
+# a pacer writing each XADD at its intended time and a reader timing each reply from that time,
+# like rill-bench's --rate). Several connections, because Redis reads at most 16 KiB (~115 XADDs)
+# per connection per event-loop pass and fsyncs once per pass: one connection caps it near
+# 115 records per fsync, which at 50,000/s on a slow disk falls behind by seconds.
 # A 4 KiB fdatasync probe (bench/scripts/fsync_probe.py) runs first, on the same disk.
 # Everything started is stopped on exit (also on ^C) and the temp dirs are removed.
 #
@@ -27,6 +30,7 @@ RXB=${RXB:-build/rel/bench/redis/redis-xadd-bench}
 RATES=${RATES:-10000 50000}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
+REDIS_SENDERS=${REDIS_SENDERS:-4}
 
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/rill-redis-compare.XXXX")
 BP=""
@@ -99,15 +103,15 @@ redis_round() {  # redis_round <rate> <out.json>
   [ -n "$RP" ] || { echo "redis-server did not start: $(tail -3 "$D/redis/redis.log")"; exit 1; }
   sleep 0.5
   $RXB --port "$port" --rate "$rate" --records $((rate * SECS)) --value-size 100 \
-    --server-pid "$RP" --json > "$out" || echo "redis-xadd-bench failed (rate $rate)"
+    --senders "$REDIS_SENDERS" --server-pid "$RP" --json > "$out" || echo "redis-xadd-bench failed (rate $rate)"
   kill "$RP"; wait "$RP"; RP=""
   rm -rf "$D/redis"
   sync
 }
 
 echo "start $(date -u '+%F %T') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(redis-server --version | cut -d' ' -f1-3); rill-broker $BROKER; rate x ${SECS} s per run"
-python3 bench/scripts/fsync_probe.py "$D" | head -1
+echo "$(redis-server --version | cut -d' ' -f1-3), $REDIS_SENDERS connections; rill-broker $BROKER; rate x ${SECS} s per run"
+python3 bench/scripts/fsync_probe.py "$D"
 for r in $(seq "$ROUNDS"); do
   for rate in $RATES; do
     if [ $((r % 2)) -eq 1 ]; then
