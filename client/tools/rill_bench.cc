@@ -411,6 +411,7 @@ int Run(const Options& o) {
       }
     }
     std::mt19937_64 pick(7);
+    const bool pick_random = o.partitioner == "random";
     std::string key(static_cast<size_t>(o.key_size), 'k');
     const int64_t start = NowNs();
     const double ns_per_record = o.rate > 0 ? 1e9 / o.rate : 0;
@@ -444,9 +445,8 @@ int Run(const Options& o) {
       }
       size_t t = recs.size() == 1 ? 0 : static_cast<size_t>(i) % recs.size();
       if (!targets.empty()) {
-        const auto& target = o.partitioner == "random"
-                                 ? targets[pick() % targets.size()]
-                                 : targets[static_cast<size_t>(i) % targets.size()];
+        const auto& target = pick_random ? targets[pick() % targets.size()]
+                                         : targets[static_cast<size_t>(i) % targets.size()];
         t = target.first;
         recs[t].partition = target.second;
       }
