@@ -16,7 +16,10 @@ PACKAGES=(
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev
   curl procps iproute2
   dpkg-dev file   # `make package`: dpkg-shlibdeps computes Depends, CPack's DEB generator uses file
+  libhiredis-dev  # bench/redis: redis-xadd-bench, the Redis Streams peer's load generator
 )
+# redis-server itself is not listed: its package registers a system service (a Redis on port 6379
+# wherever systemd runs). bench/scripts/redis_compare.sh installs it on demand and starts its own.
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,9 +1,11 @@
 // rill-bench: load generator. Produces and/or consumes N records of S bytes to a topic with P
-// partitions and reports throughput and latency percentiles.
+// partitions (or to T topics of P partitions each) and reports throughput, latency percentiles
+// and the CPU time used per record by rill-bench and, when told where it is, by the broker.
 //
 //   rill-bench --records 3000000 --record-size 100 --partitions 1 --acks 1        # throughput
 //   rill-bench --rate 50000 --records 1000000                                     # latency
 //   rill-bench --mode consume --records 3000000                                   # read back
+//   rill-bench --topics 10 --partitions 100 --key-size 16 --broker-pid PID        # spread load
 //
 // Modes: produce (produce only), consume (read N records from the beginning), both (default:
 // a consumer tails the topic while the producer runs, for end-to-end latency).
@@ -12,8 +14,12 @@
 // send time stamped in the first 8 bytes of the value to the moment the consumer sees it.
 
 #include <malloc.h>
+#include <netdb.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -23,7 +29,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -73,7 +81,91 @@ struct Options {
   int32_t idle_timeout_ms = 10000;
   bool json = false;
   std::vector<std::string> topic_configs;
+  // 0: the one topic `topic`; N > 0: topics `<topic>-0` .. `<topic>-<N-1>`, each with
+  // `partitions` partitions.
+  int32_t topics = 0;
+  // Which partition a record goes to: `default` leaves it to the producer (keys hashed, keyless
+  // records sticky), `random` and `round-robin` choose among every partition of every topic
+  // (keyless records only). With `default` and several topics, record i goes to topic i % T.
+  std::string partitioner = "default";
+  // The broker whose CPU time is reported: its pid (read from /proc/<pid>/stat) and/or its
+  // /metrics URL (process_cpu_seconds_total); the URL wins when both are given.
+  int32_t broker_pid = 0;
+  std::string broker_metrics;
 };
+
+// The topics this run produces to and consumes from.
+std::vector<std::string> TopicNames(const Options& o) {
+  if (o.topics <= 0) return {o.topic};
+  std::vector<std::string> names;
+  for (int32_t t = 0; t < o.topics; ++t) names.push_back(o.topic + "-" + std::to_string(t));
+  return names;
+}
+
+// CPU time (user + system, seconds) of a process, or nullopt when it cannot be read.
+std::optional<double> SelfCpuSeconds() {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return std::nullopt;
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Fields 14 and 15 (utime, stime, clock ticks) of /proc/<pid>/stat; 10 ms resolution.
+std::optional<double> PidCpuSeconds(int32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  // After ") " come field 3 (state) onwards: utime and stime are the 12th and 13th of those.
+  const char* p = stat.c_str() + paren + 2;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime, &stime) !=
+      2) {
+    return std::nullopt;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// process_cpu_seconds_total from a Prometheus text endpoint, fetched with a plain HTTP/1.0 GET
+// ("http://host:port/path", "host:port/path" or "host:port", path defaulting to /metrics).
+std::optional<double> MetricsCpuSeconds(const std::string& url) {
+  std::string rest = url.starts_with("http://") ? url.substr(7) : url;
+  const size_t slash = rest.find('/');
+  const std::string path = slash == std::string::npos ? "/metrics" : rest.substr(slash);
+  const std::string hostport = rest.substr(0, slash);
+  const size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const std::string host = hostport.substr(0, colon), port = hostport.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* ai = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &ai) != 0 || ai == nullptr) {
+    return std::nullopt;
+  }
+  const int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+  const bool connected = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+  freeaddrinfo(ai);
+  std::string body;
+  if (connected) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + hostport + "\r\n\r\n";
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[16384];
+      for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) body.append(buf, n);
+    }
+  }
+  if (fd >= 0) close(fd);
+  constexpr std::string_view kName = "\nprocess_cpu_seconds_total ";
+  const size_t at = body.find(kName);
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(body.c_str() + at + kName.size(), nullptr);
+}
+
+// The broker's CPU seconds by whichever means the options name (nullopt: none or unreadable).
+std::optional<double> BrokerCpuSeconds(const Options& o) {
+  if (!o.broker_metrics.empty()) return MetricsCpuSeconds(o.broker_metrics);
+  if (o.broker_pid > 0) return PidCpuSeconds(o.broker_pid);
+  return std::nullopt;
+}
 
 // Latency samples (ns): every `stride`-th record, each slot written once.
 struct Samples {
@@ -127,14 +219,10 @@ struct ProduceState {
 };
 ProduceState* g_produce = nullptr;  // the callbacks' state (keeps their captures small)
 
-Status EnsureTopic(const Options& o) {
-  client::AdminConfig ac;
-  ac.bootstrap = o.bootstrap;
-  ac.client_id = "rill-bench";
-  RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
-  RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({o.topic}));
+Status EnsureTopic(client::Admin& admin, const Options& o, const std::string& topic) {
+  RILL_ASSIGN_OR_RETURN(auto md, admin.Metadata({topic}));
   if (md.topics.empty() || !md.topics[0].status.ok()) {
-    client::NewTopic t{.name = o.topic,
+    client::NewTopic t{.name = topic,
                        .partitions = o.partitions,
                        .replication_factor = o.replication_factor,
                        .configs = {}};
@@ -142,17 +230,17 @@ Status EnsureTopic(const Options& o) {
       RILL_ASSIGN_OR_RETURN(auto p, ParseKeyValue(kv));
       t.configs[p.first] = p.second;
     }
-    RILL_ASSIGN_OR_RETURN(auto out, admin->CreateTopics({t}));
+    RILL_ASSIGN_OR_RETURN(auto out, admin.CreateTopics({t}));
     Status st = client::Admin::FirstError(out);
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
   } else if (static_cast<int32_t>(md.topics[0].partitions.size()) != o.partitions) {
     std::fprintf(stderr, "note: topic '%s' exists with %zu partitions (asked for %d)\n",
-                 o.topic.c_str(), md.topics[0].partitions.size(), o.partitions);
+                 topic.c_str(), md.topics[0].partitions.size(), o.partitions);
   }
   // Wait until every partition has a leader.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    RILL_ASSIGN_OR_RETURN(auto m, admin->Metadata({o.topic}));
+    RILL_ASSIGN_OR_RETURN(auto m, admin.Metadata({topic}));
     bool ready = !m.topics.empty() && m.topics[0].status.ok() && !m.topics[0].partitions.empty();
     if (ready) {
       for (const auto& p : m.topics[0].partitions) ready = ready && p.leader_id >= 0;
@@ -160,18 +248,30 @@ Status EnsureTopic(const Options& o) {
     if (ready) return Status::OK();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return Status::Timeout("topic '" + o.topic + "' has no leader for every partition after 30 s");
+  return Status::Timeout("topic '" + topic + "' has no leader for every partition after 30 s");
 }
 
+Status EnsureTopics(const Options& o) {
+  client::AdminConfig ac;
+  ac.bootstrap = o.bootstrap;
+  ac.client_id = "rill-bench";
+  RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
+  for (const auto& topic : TopicNames(o)) RILL_RETURN_IF_ERROR(EnsureTopic(*admin, o, topic));
+  return Status::OK();
+}
+
+// Every partition of every topic of the run, topic by topic.
 Result<std::vector<client::TopicPartition>> Partitions(const Options& o) {
   client::AdminConfig ac;
   ac.bootstrap = o.bootstrap;
   RILL_ASSIGN_OR_RETURN(auto admin, client::Admin::Create(ac));
-  RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({o.topic}));
-  if (md.topics.empty()) return Status::NotFound("topic '" + o.topic + "' does not exist");
-  RILL_RETURN_IF_ERROR(md.topics[0].status);
   std::vector<client::TopicPartition> tps;
-  for (const auto& p : md.topics[0].partitions) tps.push_back({o.topic, p.partition});
+  for (const auto& topic : TopicNames(o)) {
+    RILL_ASSIGN_OR_RETURN(auto md, admin->Metadata({topic}));
+    if (md.topics.empty()) return Status::NotFound("topic '" + topic + "' does not exist");
+    RILL_RETURN_IF_ERROR(md.topics[0].status);
+    for (const auto& p : md.topics[0].partitions) tps.push_back({topic, p.partition});
+  }
   return tps;
 }
 
@@ -250,10 +350,19 @@ int Run(const Options& o) {
     return Fail(kTool, Status::InvalidArgument("--mode must be produce, consume or both"));
   }
   if (o.record_size < 8) return Fail(kTool, Status::InvalidArgument("--record-size must be >= 8"));
+  if (o.partitioner != "default" && o.key_size > 0) {
+    return Fail(kTool, Status::InvalidArgument(
+                           "--partitioner random/round-robin choose the partition of keyless "
+                           "records: use it without --key-size (keys are hashed by the producer)"));
+  }
   const bool produce = o.mode != "consume";
   if (produce) {
-    if (Status st = EnsureTopic(o); !st.ok()) return Fail(kTool, st);
+    if (Status st = EnsureTopics(o); !st.ok()) return Fail(kTool, st);
   }
+  // CPU time is counted from here (topics exist) to the end of the run, for both processes.
+  const int64_t cpu_start_ns = NowNs();
+  const std::optional<double> bench_cpu0 = SelfCpuSeconds();
+  const std::optional<double> broker_cpu0 = BrokerCpuSeconds(o);
 
   ConsumeResult consumed;
   std::atomic<bool> consumer_ready{false}, producer_done{false};
@@ -279,12 +388,30 @@ int Run(const Options& o) {
     pc.buffer_memory = o.buffer_memory;
     auto producer = client::Producer::Create(pc);
     if (!producer.ok()) return Fail(kTool, producer.status());
-    client::ProducerRecord rec;
-    rec.topic = o.topic;
+    // One record per topic, reused for every record sent to it.
+    const std::vector<std::string> topic_names = TopicNames(o);
+    std::vector<client::ProducerRecord> recs(topic_names.size());
     // Random-ish printable payload so compression has realistic (not degenerate) input.
     std::mt19937_64 rng(42);
-    rec.value = std::string(static_cast<size_t>(o.record_size), 'x');
-    for (char& ch : *rec.value) ch = static_cast<char>('a' + rng() % 26);
+    std::string value(static_cast<size_t>(o.record_size), 'x');
+    for (char& ch : value) ch = static_cast<char>('a' + rng() % 26);
+    for (size_t t = 0; t < recs.size(); ++t) {
+      recs[t].topic = topic_names[t];
+      recs[t].value = value;
+    }
+    // --partitioner random/round-robin: every (topic index, partition) of the run.
+    std::vector<std::pair<size_t, int32_t>> targets;
+    if (o.partitioner != "default") {
+      auto tps = Partitions(o);
+      if (!tps.ok()) return Fail(kTool, tps.status());
+      for (const auto& tp : *tps) {
+        const size_t t = static_cast<size_t>(
+            std::find(topic_names.begin(), topic_names.end(), tp.topic) - topic_names.begin());
+        targets.emplace_back(t, tp.partition);
+      }
+    }
+    std::mt19937_64 pick(7);
+    const bool pick_random = o.partitioner == "random";
     std::string key(static_cast<size_t>(o.key_size), 'k');
     const int64_t start = NowNs();
     const double ns_per_record = o.rate > 0 ? 1e9 / o.rate : 0;
@@ -316,6 +443,14 @@ int Run(const Options& o) {
       } else {
         send_ns = i % sample_stride == 0 ? NowNs() : 0;
       }
+      size_t t = recs.size() == 1 ? 0 : static_cast<size_t>(i) % recs.size();
+      if (!targets.empty()) {
+        const auto& target = pick_random ? targets[pick() % targets.size()]
+                                         : targets[static_cast<size_t>(i) % targets.size()];
+        t = target.first;
+        recs[t].partition = target.second;
+      }
+      client::ProducerRecord& rec = recs[t];
       // Unsampled records carry 0: the consumer skips them for end-to-end latency.
       const int64_t stamp = i % sample_stride == 0 ? send_ns : 0;
       std::memcpy(rec.value->data(), &stamp, 8);
@@ -344,6 +479,25 @@ int Run(const Options& o) {
   }
   if (consumer_thread.joinable()) consumer_thread.join();
 
+  // CPU per record over the records this run moved (produced, or consumed in --mode consume).
+  struct Cpu {
+    bool known = false;
+    double seconds = 0, cores = 0, us_per_record = 0;
+  };
+  const double cpu_wall_s = static_cast<double>(NowNs() - cpu_start_ns) / 1e9;
+  const int64_t cpu_records = produce ? state.acked.load() : consumed.records;
+  auto cpu_of = [&](std::optional<double> before, std::optional<double> after) {
+    Cpu c;
+    if (!before || !after) return c;
+    c.known = true;
+    c.seconds = *after - *before;
+    c.cores = c.seconds / std::max(cpu_wall_s, 1e-9);
+    c.us_per_record = c.seconds * 1e6 / static_cast<double>(std::max<int64_t>(cpu_records, 1));
+    return c;
+  };
+  const Cpu bench_cpu = cpu_of(bench_cpu0, SelfCpuSeconds());
+  const Cpu broker_cpu = cpu_of(broker_cpu0, BrokerCpuSeconds(o));
+
   const auto ack = state.ack_latency.Summarise();
   const double mb = 1024.0 * 1024.0;
   const double produced_bytes = static_cast<double>(state.acked.load()) * o.record_size;
@@ -361,6 +515,19 @@ int Run(const Options& o) {
           static_cast<long long>(state.acked.load()), static_cast<long long>(state.failed.load()),
           produce_secs, state.acked.load() / produce_secs, produced_bytes / mb / produce_secs,
           ack.p50, ack.p99, ack.p999, ack.max);
+    }
+    auto json_cpu = [](const Cpu& c) {
+      if (!c.known) return std::string("null");
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "{\"cpu_s\":%.3f,\"cores\":%.3f,\"us_per_record\":%.3f}",
+                    c.seconds, c.cores, c.us_per_record);
+      return std::string(buf);
+    };
+    std::printf(",\"cpu\":{\"seconds\":%.3f,\"records\":%lld,\"bench\":%s,\"broker\":%s}",
+                cpu_wall_s, static_cast<long long>(cpu_records), json_cpu(bench_cpu).c_str(),
+                json_cpu(broker_cpu).c_str());
+    if (o.topics > 0) {
+      std::printf(",\"topics\":%d,\"partitioner\":%s", o.topics, JsonString(o.partitioner).c_str());
     }
     if (o.mode != "produce") {
       std::printf(
@@ -395,6 +562,16 @@ int Run(const Options& o) {
         std::printf("  end-to-end latency ms:     p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
                     consumed.e2e.p50, consumed.e2e.p99, consumed.e2e.p999, consumed.e2e.max);
       }
+    }
+    std::printf(
+        "cpu over %.2f s, %lld records: rill-bench %.2f s = %.2f cores, %.2f core-us/record",
+        cpu_wall_s, static_cast<long long>(cpu_records), bench_cpu.seconds, bench_cpu.cores,
+        bench_cpu.us_per_record);
+    if (broker_cpu.known) {
+      std::printf("; broker %.2f s = %.2f cores, %.2f core-us/record\n", broker_cpu.seconds,
+                  broker_cpu.cores, broker_cpu.us_per_record);
+    } else {
+      std::printf("; broker not measured (--broker-pid or --broker-metrics)\n");
     }
   }
   if (!state.first_error.ok()) return Fail(kTool, state.first_error);
@@ -437,6 +614,20 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--topic-config", o.topic_configs,
                  "key=value config of the topic when creating it (repeatable)");
+  app.add_option("--topics", o.topics,
+                 "Spread over this many topics <topic>-0 .. <topic>-<N-1>, each with --partitions "
+                 "partitions (0 = the one topic --topic)")
+      ->check(CLI::Range(0, 100'000));
+  app.add_option("--partitioner", o.partitioner,
+                 "default (keys hashed, keyless records sticky), random or round-robin over every "
+                 "partition of every topic (keyless records only)")
+      ->check(CLI::IsMember({"default", "random", "round-robin"}))
+      ->capture_default_str();
+  app.add_option("--broker-pid", o.broker_pid,
+                 "Report this process's CPU time over the run (/proc/<pid>/stat)");
+  app.add_option("--broker-metrics", o.broker_metrics,
+                 "Report the broker's CPU time from its /metrics URL (process_cpu_seconds_total), "
+                 "e.g. http://127.0.0.1:9644/metrics");
   app.add_flag("--json", o.json, "JSON output");
   CLI11_PARSE(app, argc, argv);
   if (o.linger_ms < 0) o.linger_ms = o.rate > 0 ? 0 : 5;

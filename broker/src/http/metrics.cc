@@ -1,5 +1,8 @@
 #include "http/metrics.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 
@@ -46,6 +49,43 @@ void Histogram::Render(std::string* out, const std::string& name, const std::str
            static_cast<unsigned long>(count_.load(std::memory_order_relaxed)));
   *out += buf;
 }
+
+namespace {
+
+// Prometheus's standard process metrics (names as its client libraries export them): CPU time of
+// every thread of this process, resident memory and thread count.
+void RenderProcess(std::string* out) {
+  char buf[512];
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  long rss_pages = 0;
+  long threads = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    long size_pages = 0;
+    if (std::fscanf(f, "%ld %ld", &size_pages, &rss_pages) != 2) rss_pages = 0;
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "Threads: %ld", &threads) == 1) break;
+    }
+    std::fclose(f);
+  }
+  snprintf(buf, sizeof buf,
+           "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+           "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n"
+           "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+           "# HELP process_threads Number of OS threads in the process.\n"
+           "# TYPE process_threads gauge\nprocess_threads %ld\n",
+           cpu_s, rss_pages * sysconf(_SC_PAGESIZE), threads);
+  *out += buf;
+}
+
+}  // namespace
 
 void Metrics::RecordRequest(Api api, std::chrono::steady_clock::time_point start, bool error) {
   auto& a = apis_[static_cast<int>(api)];
@@ -112,6 +152,7 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
            static_cast<long>(inflight_.load(std::memory_order_relaxed)));
   out += buf;
+  RenderProcess(&out);
   if (partitions != nullptr) {
     auto all = partitions->All();
     out += "# TYPE rill_partition_size_bytes gauge\n";
