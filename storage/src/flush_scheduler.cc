@@ -82,7 +82,9 @@ void FlushScheduler::WorkerLoop() {
       if (timers_.empty()) {
         work_cv_.wait(lock);
       } else {
-        work_cv_.wait_until(lock, timers_.begin()->first);
+        // A copy: the timer's node may be erased by another thread while this one waits.
+        const Clock::time_point due = timers_.begin()->first;
+        work_cv_.wait_until(lock, due);
       }
       continue;
     }
