@@ -5,6 +5,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <mutex>
+
+#include <condition_variable>
 #include <signal.h>
 #include <unistd.h>
 
@@ -268,13 +272,16 @@ TEST_F(RillctlCliTest, SigintDuringProduceFlushesAndReportsWhatWasDelivered) {
   ::signal(SIGPIPE, SIG_IGN);
   // The writer feeds the first half, then waits for the signal before the rest (it ends when
   // rillctl exits and the pipe breaks).
-  std::atomic<bool> signalled{false};
+  std::mutex signal_mu;
+  std::condition_variable signal_cv;
+  bool signalled = false;  // guarded by signal_mu
   std::thread writer([&, wfd = fds[1]] {
     std::string chunk;
     for (int i = 0; i < kLines; ++i) {
       chunk += std::to_string(i) + "\n";
       if (i == kLines / 2) {
-        while (!signalled.load()) std::this_thread::sleep_for(1ms);
+        std::unique_lock lock(signal_mu);
+        if (!signal_cv.wait_for(lock, 60s, [&] { return signalled; })) break;
       }
       if (chunk.size() >= 4096 || i == kLines - 1 || i == kLines / 2 - 1) {
         size_t off = 0;
@@ -301,7 +308,11 @@ TEST_F(RillctlCliTest, SigintDuringProduceFlushesAndReportsWhatWasDelivered) {
       },
       60s, 5ms);
   p->Signal(SIGINT);
-  signalled = true;
+  {
+    std::lock_guard lock(signal_mu);
+    signalled = true;
+  }
+  signal_cv.notify_all();
   const auto code = p->Wait(120s);
   writer.join();
   ASSERT_TRUE(producing) << ReadFile(log);
