@@ -119,6 +119,31 @@ class MemoryController final : public Controller {
     done({r});
   }
 
+  // Applies the ISR change when the leader and both epochs match, as the quorum controller does.
+  void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) override {
+    auto next = std::make_shared<MetadataImage>(*image());
+    TopicOpResult r{spec.topic, TopicOpError::kNone, ""};
+    auto it = next->topics.find(spec.topic);
+    if (it == next->topics.end() || spec.partition < 0 ||
+        static_cast<size_t>(spec.partition) >= it->second.partitions.size()) {
+      r.error = TopicOpError::kInvalidRequest;
+      r.message = "unknown partition";
+    } else {
+      PartitionAssignment& p = it->second.partitions[spec.partition];
+      if (p.leader != spec.leader || p.leader_epoch != spec.leader_epoch ||
+          p.partition_epoch != spec.partition_epoch) {
+        r.error = TopicOpError::kInvalidRequest;
+        r.message = "stale leader or partition epoch";
+      } else {
+        p.isr = spec.new_isr;
+        p.partition_epoch++;
+        next->applied_index++;
+        Publish(next);
+      }
+    }
+    done({r});
+  }
+
   std::shared_ptr<const MetadataImage> image() const override {
     std::lock_guard lock(mu_);
     return image_;

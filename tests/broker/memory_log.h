@@ -55,6 +55,82 @@ class MemoryLog final : public PartitionLog {
     return info;
   }
 
+  // Keeps the batches' offsets and epochs; the first must start at the log end.
+  Result<AppendInfo> AppendReplicated(std::span<const char> batches) override {
+    std::string_view all(batches.data(), batches.size());
+    batch::BatchIterator it(all, true);
+    std::vector<std::pair<int64_t, std::string>> out;
+    AppendInfo info;
+    int64_t next;
+    {
+      std::lock_guard lock(mu_);
+      if (!append_error_.ok()) return append_error_;
+      next = end_;
+    }
+    while (it.Next()) {
+      const auto& h = it.header();
+      if (h.base_offset != next) {
+        return Status::InvalidArgument("replicated batch at " + std::to_string(h.base_offset) +
+                                       ", expected " + std::to_string(next));
+      }
+      if (info.base_offset.value() < 0) info.base_offset = Offset(next);
+      info.last_offset = Offset(next + h.last_offset_delta);
+      out.emplace_back(next, std::string(all.substr(it.position(), it.batch().size())));
+      next = info.last_offset.value() + 1;
+    }
+    if (!it.status().ok()) return it.status();
+    if (out.empty()) return Status::InvalidArgument("no batch");
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [o, b] : out) {
+        size_ += b.size();
+        batches_[o] = std::move(b);
+      }
+      end_ = next;
+    }
+    if (auto_durable_) MakeDurable();
+    return info;
+  }
+
+  Status TruncateTo(Offset offset) override {
+    std::lock_guard lock(mu_);
+    if (offset.value() <= start_) {
+      batches_.clear();
+      size_ = 0;
+      start_ = end_ = durable_ = offset.value();
+      return Status::OK();
+    }
+    while (!batches_.empty() && batches_.rbegin()->first >= offset.value()) {
+      size_ -= batches_.rbegin()->second.size();
+      batches_.erase(std::prev(batches_.end()));
+    }
+    // A batch holding `offset` goes whole.
+    if (!batches_.empty()) {
+      const auto& [base, b] = *batches_.rbegin();
+      if (base + batch::DecodeHeader(b.data()).last_offset_delta >= offset.value()) {
+        size_ -= b.size();
+        batches_.erase(std::prev(batches_.end()));
+      }
+    }
+    end_ = batches_.empty() ? start_
+                            : batches_.rbegin()->first +
+                                  batch::DecodeHeader(batches_.rbegin()->second.data())
+                                      .last_offset_delta +
+                                  1;
+    durable_ = std::min(durable_, end_);
+    return Status::OK();
+  }
+
+  std::vector<replication::EpochEntry> epoch_history() const override {
+    std::lock_guard lock(mu_);
+    std::vector<replication::EpochEntry> out;
+    for (const auto& [base, b] : batches_) {
+      const LeaderEpoch e(batch::DecodeHeader(b.data()).partition_leader_epoch);
+      if (out.empty() || e > out.back().epoch) out.push_back({e, Offset(base)});
+    }
+    return out;
+  }
+
   Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) override {
     std::lock_guard lock(mu_);
     if (from.value() < start_ || from.value() > end_) return Status::OutOfRange("out of range");

@@ -24,6 +24,8 @@ v1::ErrorCode DurabilityError(const Status& st) {
   switch (st.code()) {
     case StatusCode::kOk:
       return v1::NONE;
+    case StatusCode::kUnavailable:  // leadership moved (or the ISR shrank) before replication
+      return v1::NOT_LEADER;
     case StatusCode::kTimeout:
       return v1::REQUEST_TIMED_OUT;
     default:

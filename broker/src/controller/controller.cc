@@ -101,6 +101,19 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
     operations_.Submit(std::move(op), std::move(done), false);
   }
 
+  void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) override {
+    pb::ForwardRequest op;
+    auto* req = op.mutable_alter_partition();
+    req->set_topic(std::move(spec.topic));
+    req->set_topic_id(std::move(spec.topic_id));
+    req->set_partition(spec.partition);
+    req->set_leader_id(spec.leader.value());
+    req->set_leader_epoch(spec.leader_epoch.value());
+    req->set_partition_epoch(spec.partition_epoch);
+    for (NodeId n : spec.new_isr) req->add_new_isr(n.value());
+    operations_.Submit(std::move(op), std::move(done), false);
+  }
+
   std::shared_ptr<const MetadataImage> image() const override {
     std::lock_guard<std::mutex> lock(image_mu_);
     return image_;

@@ -35,6 +35,9 @@ struct PartitionAssignment {
   LeaderEpoch leader_epoch{0};
   std::vector<NodeId> replicas;
   std::vector<NodeId> isr;
+  // Bumped by every change of the partition (leader, ISR, replicas): an ISR change a leader asks
+  // for names the epoch it saw, so a stale request is refused (Controller::AlterPartition).
+  int32_t partition_epoch = 0;
 };
 
 struct TopicMetadata {
@@ -101,6 +104,17 @@ struct TopicOpResult {
   std::string message;
 };
 
+// A partition leader's request for a new ISR (Kafka's AlterPartition).
+struct AlterPartitionSpec {
+  std::string topic;
+  std::string topic_id;
+  int32_t partition = 0;
+  NodeId leader{-1};
+  LeaderEpoch leader_epoch{0};
+  int32_t partition_epoch = 0;
+  std::vector<NodeId> new_isr;
+};
+
 struct VoterAddress {
   NodeId node_id{-1};
   std::string host;  // internal listener
@@ -149,6 +163,12 @@ class Controller {
   virtual void AlterConfigs(std::string topic, std::map<std::string, std::string> set,
                             std::vector<std::string> remove, bool validate_only,
                             ResultsCallback done) = 0;
+
+  // A partition leader asks for a new ISR. Refused (kInvalidRequest, the message says why)
+  // unless `spec.leader` leads the partition at `spec.leader_epoch`, `spec.partition_epoch` is
+  // current, every new member is a replica and unfenced (or already in the ISR) and the leader
+  // stays in it. One result, named after the topic; done once the change is committed.
+  virtual void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) = 0;
 
   // The latest applied image; never null after Start() succeeded.
   virtual std::shared_ptr<const MetadataImage> image() const = 0;

@@ -59,6 +59,7 @@ Status ApplyPartition(MetadataImage& image, const pb::PartitionRecord& r) {
   p.isr = ToNodes(r.isr());
   p.leader = NodeId(r.leader());
   p.leader_epoch = LeaderEpoch(r.leader_epoch());
+  p.partition_epoch = r.partition_epoch();
   RILL_RETURN_IF_ERROR(CheckNodes(p.replicas, "replica list"));
   RILL_RETURN_IF_ERROR(CheckNodes(p.isr, "ISR"));
   topic->partitions.push_back(std::move(p));
@@ -87,6 +88,7 @@ Status ApplyPartitionChange(MetadataImage& image, const pb::PartitionChangeRecor
     next.leader = NodeId(r.leader());
     next.leader_epoch += 1;
   }
+  next.partition_epoch += 1;
   topic->partitions[r.partition()] = std::move(next);
   return Status::OK();
 }
@@ -225,6 +227,7 @@ pb::MetadataSnapshot SnapshotOfImage(const MetadataImage& image) {
       FromNodes(p.isr, r->mutable_isr());
       r->set_leader(p.leader.value());
       r->set_leader_epoch(p.leader_epoch.value());
+      r->set_partition_epoch(p.partition_epoch);
     }
     for (const auto& [key, value] : t.configs) {
       *s.add_records() = ConfigRecordOf(name, t.topic_id, key, value, false);

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -49,6 +50,8 @@ std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
       return {op.create_partitions().topic()};
     case pb::ForwardRequest::kAlterConfigs:
       return {op.alter_configs().topic()};
+    case pb::ForwardRequest::kAlterPartition:
+      return {op.alter_partition().topic()};
     case pb::ForwardRequest::kRegisterBroker:
     case pb::ForwardRequest::kBrokerHeartbeat:
       return {""};
@@ -223,6 +226,8 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       return ExecuteCreatePartitions(op.create_partitions(), std::move(done));
     case pb::ForwardRequest::kAlterConfigs:
       return ExecuteAlterConfigs(op.alter_configs(), std::move(done));
+    case pb::ForwardRequest::kAlterPartition:
+      return ExecuteAlterPartition(op.alter_partition(), std::move(done));
     case pb::ForwardRequest::kRegisterBroker:
       return ExecuteRegisterBroker(op.register_broker(), std::move(done));
     case pb::ForwardRequest::kBrokerHeartbeat:
@@ -409,6 +414,57 @@ void QuorumController::ExecuteAlterConfigs(const v1::AlterConfigsRequest& req,
   }
   Propose(batch, [done = std::move(done), name](const Status& st) {
     done({{name, TopicOpErrorOf(st, TopicOpError::kInvalidConfig), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteAlterPartition(const pb::ForwardAlterPartition& req,
+                                             ResultsCallback done) {
+  const std::string where = req.topic() + "-" + std::to_string(req.partition());
+  auto refuse = [&](const std::string& why) {
+    done({{req.topic(), TopicOpError::kInvalidRequest, "ISR change of " + where + ": " + why}});
+  };
+  const TopicMetadata* t = working_.FindTopic(req.topic());
+  if (t == nullptr || t->topic_id != req.topic_id()) return refuse("unknown topic");
+  if (req.partition() < 0 || static_cast<size_t>(req.partition()) >= t->partitions.size()) {
+    return refuse("unknown partition");
+  }
+  const PartitionAssignment& p = t->partitions[req.partition()];
+  if (p.leader.value() != req.leader_id() || p.leader_epoch.value() != req.leader_epoch()) {
+    return refuse("node " + std::to_string(req.leader_id()) + " at leader epoch " +
+                  std::to_string(req.leader_epoch()) + " is not the leader (leader " +
+                  std::to_string(p.leader.value()) + ", epoch " +
+                  std::to_string(p.leader_epoch.value()) + ")");
+  }
+  if (p.partition_epoch != req.partition_epoch()) {
+    return refuse("stale partition epoch " + std::to_string(req.partition_epoch()) +
+                  " (current " + std::to_string(p.partition_epoch) + ")");
+  }
+  std::vector<NodeId> isr;
+  for (int32_t id : req.new_isr()) {
+    NodeId n(id);
+    if (std::find(isr.begin(), isr.end(), n) != isr.end()) return refuse("a member is repeated");
+    if (std::find(p.replicas.begin(), p.replicas.end(), n) == p.replicas.end()) {
+      return refuse("node " + std::to_string(id) + " is not a replica");
+    }
+    bool was_member = std::find(p.isr.begin(), p.isr.end(), n) != p.isr.end();
+    auto b = working_.brokers.find(n);
+    if (!was_member && (b == working_.brokers.end() || b->second.fenced)) {
+      return refuse("node " + std::to_string(id) + " is fenced");
+    }
+    isr.push_back(n);
+  }
+  if (std::find(isr.begin(), isr.end(), p.leader) == isr.end()) {
+    return refuse("the leader must stay in the ISR");
+  }
+  if (isr == p.isr) return done({{req.topic(), TopicOpError::kNone, ""}});
+  pb::MetadataBatch batch;
+  pb::PartitionChangeRecord* c = batch.add_records()->mutable_partition_change();
+  c->set_topic(req.topic());
+  c->set_topic_id(req.topic_id());
+  c->set_partition(req.partition());
+  for (NodeId n : isr) c->mutable_isr()->add_ids(n.value());
+  Propose(batch, [done = std::move(done), topic = req.topic()](const Status& st) {
+    done({{topic, TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
   });
 }
 

@@ -59,6 +59,8 @@ class QuorumController {
   void ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req, ResultsCallback done);
   void ExecuteCreatePartitions(const v1::CreatePartitionsRequest& req, ResultsCallback done);
   void ExecuteAlterConfigs(const v1::AlterConfigsRequest& req, ResultsCallback done);
+  void ExecuteAlterPartition(const internal::v1::ForwardAlterPartition& req,
+                             ResultsCallback done);
   void ExecuteRegisterBroker(const internal::v1::ForwardRegisterBroker& req, ResultsCallback done);
   void Propose(const internal::v1::MetadataBatch& batch, std::function<void(const Status&)> done);
 

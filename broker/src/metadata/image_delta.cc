@@ -13,7 +13,7 @@ bool Hosts(const PartitionAssignment& a, NodeId self) {
 
 bool SameAssignment(const PartitionAssignment& a, const PartitionAssignment& b) {
   return a.leader == b.leader && a.leader_epoch == b.leader_epoch && a.replicas == b.replicas &&
-         a.isr == b.isr;
+         a.isr == b.isr && a.partition_epoch == b.partition_epoch;
 }
 
 // The partitions of `topic` this node hosts, by number.

@@ -5,16 +5,16 @@
 namespace rill::broker {
 
 LongPoll::LongPoll(boost::asio::io_context& io, std::vector<std::shared_ptr<Partition>> watch,
-                   Attempt attempt)
-    : io_(io), watch_(std::move(watch)), attempt_(std::move(attempt)), timer_(io) {}
+                   Attempt attempt, Wake wake)
+    : io_(io), watch_(std::move(watch)), wake_(wake), attempt_(std::move(attempt)), timer_(io) {}
 
 void LongPoll::Start(boost::asio::io_context& io, std::vector<std::shared_ptr<Partition>> watch,
-                     std::chrono::milliseconds max_wait, Attempt attempt) {
+                     std::chrono::milliseconds max_wait, Attempt attempt, Wake wake) {
   if (max_wait.count() <= 0 || watch.empty()) {
     attempt(/*final=*/true);
     return;
   }
-  auto poll = std::make_shared<LongPoll>(io, std::move(watch), std::move(attempt));
+  auto poll = std::make_shared<LongPoll>(io, std::move(watch), std::move(attempt), wake);
   std::lock_guard lock(poll->mu_);
   if (poll->AttemptLocked(false)) {
     poll->done_ = true;
@@ -29,7 +29,13 @@ void LongPoll::Start(boost::asio::io_context& io, std::vector<std::shared_ptr<Pa
 bool LongPoll::AttemptLocked(bool final) {
   if (!final) {
     // Register before reading, so an append racing with the read still wakes us.
-    for (const auto& p : watch_) p->AddWaiter(weak_from_this());
+    for (const auto& p : watch_) {
+      if (wake_ == Wake::kLogEnd) {
+        p->AddAppendWaiter(weak_from_this());
+      } else {
+        p->AddWaiter(weak_from_this());
+      }
+    }
   }
   return attempt_(final);
 }

@@ -24,12 +24,15 @@ namespace rill::broker {
 class LongPoll final : public HighWatermarkWaiter, public std::enable_shared_from_this<LongPoll> {
  public:
   using Attempt = std::function<bool(bool final)>;
+  // What wakes the poll: the high watermark (consumers) or the log end (replica fetches).
+  enum class Wake { kHighWatermark, kLogEnd };
 
   static void Start(boost::asio::io_context& io, std::vector<std::shared_ptr<Partition>> watch,
-                    std::chrono::milliseconds max_wait, Attempt attempt);
+                    std::chrono::milliseconds max_wait, Attempt attempt,
+                    Wake wake = Wake::kHighWatermark);
 
   LongPoll(boost::asio::io_context& io, std::vector<std::shared_ptr<Partition>> watch,
-           Attempt attempt);
+           Attempt attempt, Wake wake = Wake::kHighWatermark);
   void OnHighWatermark() override;
 
  private:
@@ -39,6 +42,7 @@ class LongPoll final : public HighWatermarkWaiter, public std::enable_shared_fro
 
   boost::asio::io_context& io_;
   const std::vector<std::shared_ptr<Partition>> watch_;
+  const Wake wake_;
   std::mutex mu_;
   Attempt attempt_;
   bool done_ = false;

@@ -9,8 +9,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,11 @@ struct PartitionLimits {
   bool log_append_time = false;  // message.timestamp.type=LogAppendTime
 };
 
+// Broker-wide replication settings the partition's state machines use.
+struct ReplicationSettings {
+  int64_t replica_lag_time_max_ms = 30000;  // Kafka's replica.lag.time.max.ms
+};
+
 // The limits of an effective topic config, parsed by the one topic config parser
 // (ParseTopicConfig, controller/topic_config.h, which the log's config comes from too): a bad
 // value is an error naming it, never a silent default.
@@ -45,11 +52,33 @@ Result<PartitionLimits> LimitsFromConfig(const TopicConfigMap& config);
 // The replication state of a partition on this node, as the metadata last assigned it. Kept
 // whole in one place so that role, epoch, replica set and ISR never disagree.
 struct ReplicaState {
+  NodeId self{-1};  // this node; -1 in tests that run one node (the leader is then itself)
   PartitionRole role = PartitionRole::kLeader;
   NodeId leader{-1};
   LeaderEpoch leader_epoch{0};
   std::vector<NodeId> replicas;
   std::vector<NodeId> isr;  // members (the leader included), not a count
+  int32_t partition_epoch = 0;
+};
+
+// What the leader answers one partition of a follower's fetch with (docs/ARCHITECTURE.md §7a).
+struct ReplicaFetchAnswer {
+  enum class Error { kNone, kNotLeader, kFencedEpoch, kUnknownEpoch, kNotReplica, kOutOfRange,
+                     kDiverging, kStorage };
+  Error error = Error::kNone;
+  std::string message;
+  Offset high_watermark{0};
+  Offset log_start{0};
+  Offset log_end{0};
+  replication::EpochEndOffset diverging;
+  std::string records;  // stored batches, from the fetch offset on
+};
+
+// An ISR change the leader wants the controller to make.
+struct IsrChangeRequest {
+  LeaderEpoch leader_epoch{0};
+  int32_t partition_epoch = 0;
+  std::vector<NodeId> new_isr;
 };
 
 class Partition : public std::enable_shared_from_this<Partition> {
@@ -66,8 +95,36 @@ class Partition : public std::enable_shared_from_this<Partition> {
   LeaderEpoch leader_epoch() const;
   int32_t isr_size() const;
   // Replaces the replication state (from a metadata image). No append straddles the change: an
-  // append in progress finishes under the old epoch first.
+  // append in progress finishes under the old epoch first. Becoming leader (or a new epoch)
+  // starts a fresh leader state machine; losing leadership fails the acks=all writes still
+  // waiting with kUnavailable (NOT_LEADER: the client retries on the new leader).
   void SetReplicaState(ReplicaState state);
+  void set_replication_settings(ReplicationSettings s);
+
+  // ---- Leader side of replication ----
+  // Serves one partition of a follower's fetch: fencing by epoch, divergence (the follower's
+  // last epoch ends elsewhere here), and otherwise the stored batches from its fetch offset, at
+  // most `max_bytes` (at least one whole batch). Records the follower's durable end, which may
+  // raise the high watermark and complete acks=all writes.
+  ReplicaFetchAnswer ServeReplicaFetch(const replication::FollowerFetch& fetch, size_t max_bytes,
+                                       int64_t now_ms);
+  // True when a follower fetching from `offset` would get data now (for long polls).
+  bool HasDataFor(Offset offset) const { return log_->log_end_offset() > offset; }
+  // The ISR change to ask the controller for, if any (followers too slow for
+  // replica.lag.time.max.ms, or caught up again); marks it in flight. Call IsrChangeDone after.
+  std::optional<IsrChangeRequest> TakeIsrChange(int64_t now_ms);
+  // `isr` is the change TakeIsrChange returned.
+  void IsrChangeDone(bool ok, const std::vector<NodeId>& isr);
+  // Followers' progress, for /metrics and describe (leader only; empty otherwise).
+  std::vector<replication::LeaderReplica::FollowerView> FollowerViews() const;
+
+  // ---- Follower side ----
+  // The next fetch for this partition, unless this node follows it (nullopt).
+  std::optional<replication::FollowerFetch> NextReplicaFetch();
+  // Applies one partition of the leader's answer (fetched at `epoch`): appends the records,
+  // truncates on divergence or out of range, takes the leader's high watermark. kUnavailable
+  // when this node no longer follows at `epoch` (a newer image arrived meanwhile).
+  Status ApplyReplicaFetch(LeaderEpoch epoch, const ReplicaFetchAnswer& answer);
 
   PartitionLimits limits() const;
   void set_limits(PartitionLimits limits);
@@ -91,12 +148,25 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void AddWaiter(std::weak_ptr<HighWatermarkWaiter> waiter);
   // Wakes every registered waiter (called when the high watermark may have moved).
   void NotifyWaiters();
+  // The same for the log end: replica fetches waiting for new data.
+  void AddAppendWaiter(std::weak_ptr<HighWatermarkWaiter> waiter);
+  void NotifyAppendWaiters();
 
   // Bytes appended since start; used by /metrics.
   uint64_t bytes_in() const { return bytes_in_.load(std::memory_order_relaxed); }
 
  private:
+  using Acks = std::vector<std::function<void(Status)>>;
   void AdvanceHighWatermark(Offset end);
+  // Publishes the leader state machine's high watermark and collects the acks=all writes it
+  // completes; repl_mu_ held. The caller runs them (and NotifyWaiters) after unlocking.
+  bool PublishLeaderHighWatermarkLocked(Acks* ready);  // true when it moved
+  void OnLocalDurable(Offset durable);
+  // A leader state machine for `s` from the log's current offsets; repl_mu_ held.
+  std::unique_ptr<replication::LeaderReplica> NewLeaderLocked(const ReplicaState& s);
+  static void AddWaiterTo(std::mutex& mu, std::vector<std::weak_ptr<HighWatermarkWaiter>>& list,
+                          std::weak_ptr<HighWatermarkWaiter> waiter);
+  static void Notify(std::mutex& mu, std::vector<std::weak_ptr<HighWatermarkWaiter>>& list);
 
   const std::string topic_;
   const int32_t partition_;
@@ -110,10 +180,20 @@ class Partition : public std::enable_shared_from_this<Partition> {
   mutable std::mutex limits_mu_;
   PartitionLimits limits_;
 
-  std::mutex append_mu_;  // the single-writer lock; taken before state_mu_
+  std::mutex append_mu_;  // the single-writer lock; taken before state_mu_ and repl_mu_
+
+  // The replication state machines (replication/partition_replica.h): exactly one of them is
+  // set, matching state_.role. Taken after append_mu_ and state_mu_.
+  mutable std::mutex repl_mu_;
+  std::unique_ptr<replication::LeaderReplica> leader_;
+  std::unique_ptr<replication::FollowerReplica> follower_;
+  std::multimap<int64_t, std::function<void(Status)>> pending_acks_;  // end offset -> acked
+  ReplicationSettings settings_;
 
   std::mutex waiters_mu_;
   std::vector<std::weak_ptr<HighWatermarkWaiter>> waiters_;
+  std::mutex append_waiters_mu_;
+  std::vector<std::weak_ptr<HighWatermarkWaiter>> append_waiters_;
 };
 
 }  // namespace rill::broker

@@ -16,6 +16,7 @@
 
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
+#include "rill/replication/partition_replica.h"
 
 namespace rill::broker {
 
@@ -57,6 +58,18 @@ class PartitionLog {
   // Appends whole, validated batches (concatenated) in place: stamps base offsets and
   // `epoch` into `batches`, writes them to the page cache. Durability comes later (OnDurable).
   virtual Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) = 0;
+
+  // A follower's append: whole batches copied from the leader, their base offsets and leader
+  // epochs kept as they are. The first must start at log_end_offset() and the batches must be
+  // contiguous; otherwise kInvalidArgument and nothing is written. Same single-writer rule.
+  virtual Result<AppendInfo> AppendReplicated(std::span<const char> batches) = 0;
+
+  // Removes every batch at or after `offset` (a follower dropping a divergent suffix); an offset
+  // at or below the log start empties the log and restarts it there. Single-writer rule.
+  virtual Status TruncateTo(Offset offset) = 0;
+
+  // The log's leader-epoch history (which epoch wrote which offsets), oldest first.
+  virtual std::vector<replication::EpochEntry> epoch_history() const = 0;
 
   // Whole batches from the one holding `from` onwards, none starting at or after `max_offset`,
   // at most `max_bytes` except that the first batch is always returned whole so a consumer can

@@ -19,6 +19,12 @@ PartitionManager::~PartitionManager() { Stop(); }
 TopicConfigMap PartitionManager::EffectiveConfig(const TopicMetadata& topic) const {
   TopicConfigMap c = topic_defaults_;
   for (const auto& [k, v] : topic.configs) c[k] = v;
+  // min.insync.replicas set nowhere: a majority of the replicas from three on (as Redpanda's Raft
+  // gives), so acks=all survives the loss of any one broker; 1 below that.
+  if (c.count("min.insync.replicas") == 0 && !topic.partitions.empty()) {
+    const size_t rf = topic.partitions[0].replicas.size();
+    c["min.insync.replicas"] = std::to_string(rf >= 3 ? rf / 2 + 1 : 1);
+  }
   return c;
 }
 
@@ -81,9 +87,15 @@ void PartitionManager::WhenApplied(uint64_t index, std::function<void(bool)> don
 }
 
 void PartitionManager::SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self) {
-  part.SetReplicaState(
-      ReplicaState{a.leader == self ? PartitionRole::kLeader : PartitionRole::kFollower, a.leader,
-                   a.leader_epoch, a.replicas, a.isr});
+  ReplicaState s;
+  s.self = self;
+  s.role = a.leader == self ? PartitionRole::kLeader : PartitionRole::kFollower;
+  s.leader = a.leader;
+  s.leader_epoch = a.leader_epoch;
+  s.replicas = a.replicas;
+  s.isr = a.isr;
+  s.partition_epoch = a.partition_epoch;
+  part.SetReplicaState(std::move(s));
 }
 
 bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssignment& a) {
@@ -100,6 +112,7 @@ bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssi
   }
   auto part = std::make_shared<Partition>(t.name, a.partition, std::move(log).value());
   part->set_limits(*limits);
+  part->set_replication_settings(replication_);
   SetLeadership(*part, a, self_);
   spdlog::info("opened {}-{}: log start {}, end {}, {}", t.name, a.partition,
                part->log().log_start_offset().value(), part->log().log_end_offset().value(),
@@ -237,6 +250,7 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
     waiters_.erase(waiters_.begin(), end);
   }
   for (auto& d : done) d(true);
+  if (on_applied_) on_applied_();
 }
 
 Result<std::vector<std::string>> PartitionManager::RemoveStrayLogs(

@@ -39,6 +39,12 @@ class PartitionManager {
   PartitionManager(NodeId self, LogStore* store, TopicConfigMap topic_defaults);
   ~PartitionManager();
 
+  // Replication settings for the partitions opened from now on. Call before Start.
+  void set_replication_settings(ReplicationSettings s) { replication_ = s; }
+  // Called on the manager's thread after every applied image (the replica fetchers re-read
+  // which partitions follow which leader). Call before Start; must not block.
+  void set_on_applied(std::function<void()> hook) { on_applied_ = std::move(hook); }
+
   // Starts the thread that applies enqueued images. Stop ends it (an image being applied is
   // finished first) and fails the WhenApplied waiters. Stop is idempotent.
   void Start();
@@ -95,6 +101,8 @@ class PartitionManager {
   bool OpenPartition(const TopicMetadata& topic, const PartitionAssignment& assignment);
   void ClosePartition(const std::string& topic, const std::string& topic_id, int32_t partition);
   static void SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self);
+  ReplicationSettings replication_;
+  std::function<void()> on_applied_;
 
   const NodeId self_;
   LogStore* const store_;

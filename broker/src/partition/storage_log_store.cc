@@ -152,6 +152,29 @@ class StorageLogStore::StorageLog final : public PartitionLog {
     return AppendInfo{r.base_offset, r.last_offset};
   }
 
+  Result<AppendInfo> AppendReplicated(std::span<const char> batches) override {
+    std::shared_lock lock(mu_);
+    if (!log_) return Status::Failed(name_ + " is closed");
+    RILL_ASSIGN_OR_RETURN(storage::AppendResult r, log_->AppendReplicated(batches));
+    return AppendInfo{r.base_offset, r.last_offset};
+  }
+
+  Status TruncateTo(Offset offset) override {
+    std::shared_lock lock(mu_);
+    if (!log_) return Status::Failed(name_ + " is closed");
+    return log_->TruncateTo(offset);
+  }
+
+  std::vector<replication::EpochEntry> epoch_history() const override {
+    std::shared_lock lock(mu_);
+    std::vector<replication::EpochEntry> out;
+    if (!log_) return out;
+    for (const storage::EpochEntry& e : log_->epoch_history()) {
+      out.push_back({e.epoch, e.start_offset});
+    }
+    return out;
+  }
+
   Result<ReadInfo> Read(Offset from, size_t max_bytes, Offset max_offset) override {
     std::shared_lock lock(mu_);
     if (!log_) return Status::Failed(name_ + " is closed");

@@ -147,6 +147,7 @@ Status Broker::Start() {
   cc.election_ticks = config_.election_ticks;
   cc.heartbeat_ticks = config_.heartbeat_ticks;
   cc.snapshot_every_records = config_.snapshot_every_records;
+  cc.broker_session_timeout_ms = config_.broker_session_timeout_ms;
   cc.self.node_id = NodeId(config_.node_id);
   cc.self.host = config_.advertised_host;
   cc.self.port = client_port_;
@@ -166,6 +167,17 @@ Status Broker::Start() {
   controller_ = make_controller_(std::move(cc));
   partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
                                                    BrokerTopicDefaults(config_));
+  partitions_->set_replication_settings(ReplicationSettings{config_.replica_lag_time_max_ms});
+  {
+    ReplicaFetchServiceConfig rc;
+    rc.max_wait_ms = config_.replica_fetch_max_wait_ms;
+    replica_service_ = std::make_unique<ReplicaFetchService>(partitions_.get(), &io_, rc);
+    ReplicaFetcherConfig fc;
+    fc.self = NodeId(config_.node_id);
+    fc.max_wait_ms = config_.replica_fetch_max_wait_ms;
+    fetchers_ = std::make_unique<ReplicaFetcherManager>(fc, partitions_.get(), controller_.get());
+    partitions_->set_on_applied([f = fetchers_.get()] { f->Refresh(); });
+  }
 
   // Internal listener: the controller's Raft service.
   {
@@ -174,6 +186,7 @@ Status Broker::Start() {
     b.AddListeningPort(config_.internal_listener.host + ":" + std::to_string(internal_port_),
                        grpc::InsecureServerCredentials(), &internal_port_);
     if (grpc::Service* s = controller_->internal_service()) b.RegisterService(s);
+    b.RegisterService(replica_service_.get());
     b.SetMaxReceiveMessageSize(config_.max_request_bytes);
     internal_server_ = b.BuildAndStart();
     if (!internal_server_ || internal_port_ == 0) {
@@ -218,6 +231,8 @@ Status Broker::Start() {
       io_.run();
     });
   }
+  fetchers_->Start();
+  fetchers_->Refresh();
 
   ctx_.config = &config_;
   ctx_.controller = controller_.get();
@@ -425,6 +440,7 @@ void Broker::Shutdown() {
     spdlog::debug("client listener stopped");
   }
   if (coordinator_) coordinator_->Stop();
+  if (fetchers_) fetchers_->Stop();
   work_.reset();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();

@@ -29,6 +29,8 @@
 #include "partition/partition_log.h"
 #include "partition/partition_manager.h"
 #include "api/producer_service.h"
+#include "replica/replica_fetch_service.h"
+#include "replica/replica_fetcher.h"
 #include "rill/broker/config.h"
 #include "api/service_context.h"
 
@@ -74,6 +76,8 @@ class Broker {
   std::unique_ptr<LogStore> store_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<PartitionManager> partitions_;
+  std::unique_ptr<ReplicaFetchService> replica_service_;  // leader side of replication
+  std::unique_ptr<ReplicaFetcherManager> fetchers_;       // follower side and the ISR keeper
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;

@@ -155,6 +155,18 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--controller.snapshot_every_records", c.snapshot_every_records,
                  "Metadata snapshot interval in records");
+  app.add_option("--broker.session_timeout_ms,--broker.session.timeout.ms",
+                 c.broker_session_timeout_ms,
+                 "Fence a broker (and move its leaderships) after this long without a heartbeat")
+      ->check(CLI::Range(100, 3600000));
+  app.add_option("--replication.replica_lag_time_max_ms,--replica.lag.time.max.ms",
+                 c.replica_lag_time_max_ms,
+                 "A follower not durably caught up for this long leaves the ISR")
+      ->check(CLI::Range(int64_t{10}, int64_t{1} << 40));
+  app.add_option("--replication.fetch_max_wait_ms,--replica.fetch.wait.max.ms",
+                 c.replica_fetch_max_wait_ms,
+                 "How long a leader holds a follower fetch that has nothing new")
+      ->check(CLI::Range(1, 60000));
   app.add_option("--flush.policy", c.flush_policy, "Default flush policy: group | interval | none")
       ->check(CLI::IsMember({"group", "interval", "none"}));
   app.add_option("--flush.interval_ms", c.flush_interval_ms, "fsync period for policy interval")

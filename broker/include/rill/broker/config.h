@@ -50,6 +50,16 @@ struct BrokerConfig {
   int32_t tick_ms = 50;
   int32_t election_ticks = 20;
   int32_t heartbeat_ticks = 2;
+  // A broker not heard from for this long is fenced and its partitions get new leaders from
+  // their ISR (Kafka's broker.session.timeout.ms, 9 s there: shorter here so a dead leader's
+  // partitions move within about two seconds). Heartbeats go every third of it.
+  int32_t broker_session_timeout_ms = 1500;
+  // [replication] (docs/ARCHITECTURE.md §7a)
+  // A follower not caught up (durably) for this long leaves the ISR (Kafka's
+  // replica.lag.time.max.ms).
+  int64_t replica_lag_time_max_ms = 10000;
+  // How long a leader holds a follower's fetch that has nothing new (replica.fetch.wait.max.ms).
+  int32_t replica_fetch_max_wait_ms = 500;
   uint64_t snapshot_every_records = 10000;
   // [flush]
   std::string flush_policy = "group";  // group | interval | none
