@@ -3,8 +3,7 @@
 #include "rill/storage/leader_epoch.h"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
+#include <charconv>
 #include <sstream>
 #include <string>
 
@@ -31,8 +30,11 @@ std::string EncodeEpochCheckpoint(const std::vector<EpochEntry>& history) {
 Result<std::vector<EpochEntry>> DecodeEpochCheckpoint(std::string_view text) {
   const auto at = text.rfind("crc ");
   if (at == std::string_view::npos) return Status::Corruption("epoch checkpoint: no crc line");
+  // The crc line is exactly "crc <decimal>\n" and ends the file.
+  const std::string_view tail = text.substr(at + 4);
   uint32_t crc = 0;
-  if (std::sscanf(std::string(text.substr(at)).c_str(), "crc %" SCNu32, &crc) != 1 ||
+  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), crc);
+  if (ec != std::errc() || std::string_view(p, tail.data() + tail.size() - p) != "\n" ||
       crc != crc32c::Value(text.substr(0, at))) {
     return Status::Corruption("epoch checkpoint: crc mismatch");
   }
