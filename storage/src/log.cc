@@ -2,7 +2,8 @@
 // accessors. The rest of Log is in files named for their concern (docs/STORAGE.md has the format
 // and the algorithms, docs/ARCHITECTURE.md §9 what the rest of the system relies on):
 //   log_config.cc      the settings: validation, config(), ApplyConfig; FlushPolicy names, Clock
-//   log_append.cc      Append and rolling the active segment
+//   log_append.cc      Append, AppendReplicated and rolling the active segment
+//   log_epochs.cc      the leader-epoch history: its checkpoint file, loading and repair in Open
 //   log_read.cc        Read, OffsetForTimestamp and the segment lookup they share
 //   log_recovery.cc    recovery in Open, the recovery checkpoint and the recovery point
 //   log_retention.cc   ApplyRetention, TruncateTo and removing dropped segments
@@ -22,6 +23,8 @@
 //                       together with segments_mu_. Durability callbacks run with it released, some
 //                       under write_mu_ (log_durability.cc).
 //   cache_mu_           only serialises DropCacheBehind (try-lock, then segments_mu_ shared).
+//   epoch_mu_           the leader-epoch history; a leaf: the writer takes it under write_mu_
+//                       to change the history, readers (epoch_history) alone.
 // Here: Open runs before any other thread exists. Close sets stopping_ under durable_mu_, removes
 // the log from its flush scheduler (waiting for a round in progress), then holds write_mu_. The
 // destructor does the same and fails the waiters left, without write_mu_. The accessors take
@@ -66,6 +69,7 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::str
   std::unique_ptr<Log> log(new Log(fs, std::move(dir), std::move(name), config, std::move(clock)));
   RILL_RETURN_IF_ERROR(fs->CreateDir(log->dir_));
   RILL_RETURN_IF_ERROR(log->Recover());
+  RILL_RETURN_IF_ERROR(log->LoadEpochHistory());
   log->active_created_ms_ = log->clock_();
   // Every policy gets the flusher: ApplyConfig may switch a `none` log to `group` later.
   if (log->config_.flush_scheduler != nullptr) {

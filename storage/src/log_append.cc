@@ -1,4 +1,6 @@
 // The write path of a Log: Append (validate, assign offsets, stamp the epoch, one write) and
+// AppendReplicated (validate, check the offsets continue the log, one write), both through
+// AppendImpl, which also extends the leader-epoch history (log_epochs.cc); and
 // RollLocked, which closes the active segment and starts the next one, from a recycling pool file
 // when one is free (docs/STORAGE.md, Writing and Recycling).
 // Locks: Append validates without a lock, then holds write_mu_ for the roll, the write and the
@@ -8,6 +10,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,13 +21,27 @@
 namespace rill::storage {
 
 Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
+  return AppendImpl(std::string_view(batches.data(), batches.size()), batches, epoch);
+}
+
+Result<AppendResult> Log::AppendReplicated(std::span<const char> batches) {
+  return AppendImpl(std::string_view(batches.data(), batches.size()), {}, std::nullopt);
+}
+
+Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stamp,
+                                     std::optional<LeaderEpoch> stamp_epoch) {
+  const bool replicated = !stamp_epoch.has_value();
   // Validate before taking the lock: nothing is written unless every batch is sound.
-  // (One reused vector per thread: no allocation per append.)
+  // (Reused vectors per thread: no allocation per append.) For a leader's append a meta holds
+  // base 0 and lastOffsetDelta until offsets are assigned; for a replicated one the batch's own
+  // offsets, and `epochs` the batches' partitionLeaderEpoch.
   thread_local std::vector<BatchMeta> metas;
+  thread_local std::vector<int32_t> epochs;
   metas.clear();
+  epochs.clear();
   const int64_t max_batch = max_batch_bytes_.load(std::memory_order_relaxed);
   {
-    batch::BatchIterator it(std::string_view(batches.data(), batches.size()));
+    batch::BatchIterator it(data);
     size_t covered = 0;
     while (it.Next()) {
       const auto& h = it.header();
@@ -33,57 +50,117 @@ Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
             "partition " + name_ + ": batch of " + std::to_string(h.total_size()) +
             " bytes exceeds max.message.bytes " + std::to_string(max_batch));
       }
-      metas.push_back(
-          {0, h.last_offset_delta, h.max_timestamp, static_cast<uint32_t>(h.total_size())});
+      if (replicated) {
+        if (!metas.empty() && h.base_offset != metas.back().last_offset + 1) {
+          return Status::InvalidArgument(
+              "partition " + name_ + ": replicated batch at offset " +
+              std::to_string(h.base_offset) + " does not follow the previous batch, which ends at " +
+              std::to_string(metas.back().last_offset));
+        }
+        if (h.base_offset < 0 || h.last_offset() < h.base_offset) {
+          return Status::InvalidArgument("partition " + name_ + ": replicated batch at offset " +
+                                         std::to_string(h.base_offset) + " has bad offsets");
+        }
+        metas.push_back({h.base_offset, h.last_offset(), h.max_timestamp,
+                         static_cast<uint32_t>(h.total_size())});
+        epochs.push_back(h.partition_leader_epoch);
+      } else {
+        metas.push_back(
+            {0, h.last_offset_delta, h.max_timestamp, static_cast<uint32_t>(h.total_size())});
+      }
       covered = it.position() + h.total_size();
     }
     if (!it.status().ok()) {
       return Status(it.status().code(), "partition " + name_ + ": " + it.status().message());
     }
-    if (metas.empty() || covered != batches.size()) {
+    if (metas.empty() || covered != data.size()) {
       return Status::InvalidArgument("partition " + name_ + ": append needs whole batches");
     }
   }
   std::lock_guard lock(write_mu_);
   if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
   if (failed_.load(std::memory_order_acquire)) return health();
+  const int64_t end = log_end_offset().value();
+  // Epochs that rise above the latest start new history entries (rare: a leader change). The
+  // common case costs one compare and no allocation.
+  std::vector<EpochEntry> new_epochs;
+  if (replicated) {
+    if (metas.front().base_offset != end) {
+      return Status::InvalidArgument("partition " + name_ + ": replicated batches start at offset " +
+                                     std::to_string(metas.front().base_offset) +
+                                     " but the log ends at " + std::to_string(end));
+    }
+    int32_t latest = latest_epoch_.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < epochs.size(); ++i) {
+      if (epochs[i] < latest) {
+        return Status::Corruption("partition " + name_ + ": replicated batch at offset " +
+                                  std::to_string(metas[i].base_offset) + " has leader epoch " +
+                                  std::to_string(epochs[i]) + ", below the latest epoch " +
+                                  std::to_string(latest));
+      }
+      if (epochs[i] > latest) {
+        latest = epochs[i];
+        new_epochs.push_back({LeaderEpoch(latest), Offset(metas[i].base_offset)});
+      }
+    }
+  } else if (stamp_epoch->value() > latest_epoch_.load(std::memory_order_relaxed)) {
+    new_epochs.push_back({*stamp_epoch, Offset(end)});
+  }
   AppendResult result;
   int64_t now = clock_();
   auto seg = active();
   int64_t span = 0;
-  for (const auto& m : metas) span += m.last_offset + 1;
+  for (const auto& m : metas) span += m.last_offset - m.base_offset + 1;
   // Beyond its written space the active segment grows, and each group fsync of a growing file
   // commits a journal transaction: roll early into a complete standby (written space) instead.
-  const bool grows = seg->size() + batches.size() > seg->prepared_end();
-  if (!seg->empty() && (seg->size() + batches.size() >
+  const bool grows = seg->size() + data.size() > seg->prepared_end();
+  if (!seg->empty() && (seg->size() + data.size() >
                             static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
                         now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
-                        log_end_offset().value() + span - seg->base_offset().value() > INT32_MAX ||
+                        end + span - seg->base_offset().value() > INT32_MAX ||
                         (grows && StandbyInPoolLocked()))) {
-    Status st = RollLocked(log_end_offset());
+    Status st = RollLocked(Offset(end));
     if (!st.ok()) return Fail(st);
     seg = active();
   }
-  int64_t next = log_end_offset().value();
-  size_t pos = 0;
-  for (auto& m : metas) {
-    std::span<char> b = batches.subspan(pos, m.size);
-    batch::SetBaseOffset(b, next);
-    batch::SetPartitionLeaderEpoch(b, epoch.value());
-    m.base_offset = next;
-    m.last_offset = next + m.last_offset;  // held lastOffsetDelta until now
-    next = m.last_offset + 1;
-    pos += m.size;
+  std::vector<EpochEntry> history;
+  if (!new_epochs.empty()) {
+    // The checkpoint goes first, durably: a batch of a new epoch is never on disk without its
+    // entry (log_epochs.cc has the crash cases).
+    {
+      std::lock_guard el(epoch_mu_);
+      history = epochs_;
+    }
+    history.insert(history.end(), new_epochs.begin(), new_epochs.end());
+    Status st = WriteEpochCheckpoint(history);
+    if (!st.ok()) return Fail(st);
+  }
+  int64_t next = end;
+  if (replicated) {
+    next = metas.back().last_offset + 1;
+  } else {
+    size_t pos = 0;
+    for (auto& m : metas) {
+      std::span<char> b = stamp.subspan(pos, m.size);
+      batch::SetBaseOffset(b, next);
+      batch::SetPartitionLeaderEpoch(b, stamp_epoch->value());
+      m.base_offset = next;
+      m.last_offset = next + m.last_offset;  // held lastOffsetDelta until now
+      next = m.last_offset + 1;
+      pos += m.size;
+    }
   }
   result.base_offset = Offset(metas.front().base_offset);
   result.last_offset = Offset(metas.back().last_offset);
   result.log_append_time = now;
   result.position = seg->size();
   result.segment_base = seg->base_offset();
-  Status st = seg->Write(std::string_view(batches.data(), batches.size()), metas);
+  Status st = seg->Write(data, metas);
   if (!st.ok()) return Fail(st);
   log_end_.store(next, std::memory_order_release);
-  appended_since_roll_ += batches.size();
+  // After the log end: a reader never sees an entry at or beyond log_end_offset().
+  if (!new_epochs.empty()) PublishEpochHistory(std::move(history));
+  appended_since_roll_ += data.size();
   if (flush_policy() == FlushPolicy::kNone) {
     AdvanceDurable(Offset(next));
   } else {

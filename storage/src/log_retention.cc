@@ -49,7 +49,8 @@ Status Log::TruncateLocked(Offset offset) {
   // The offsets from `offset` on will be assigned again; below the log start offset that
   // includes offsets the pool files hold. The pool goes, durably with the rest (SyncDir below).
   if (offset < log_start_offset()) RILL_RETURN_IF_ERROR(ClearPoolLocked());
-  if (offset <= log_start_offset()) {
+  const bool restart = offset <= log_start_offset();
+  if (restart) {
     // Everything goes; the log restarts empty at `offset` (whose file name an old segment may
     // hold: remove the old files first).
     for (const auto& s : segs) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(s));
@@ -89,6 +90,17 @@ Status Log::TruncateLocked(Offset offset) {
   });
   for (const auto& s : doomed) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(s));
   RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  // The epoch history loses the entries of the removed offsets (all of them when the log
+  // restarted), durably before any later append can reuse those offsets (log_epochs.cc).
+  // Published before the log end moves down, so readers see no entry beyond the data for long.
+  {
+    std::vector<EpochEntry> history = epoch_history();
+    const bool changed = restart ? (history.clear(), true) : TruncateEpochHistory(&history, new_end);
+    if (changed) {
+      RILL_RETURN_IF_ERROR(WriteEpochCheckpoint(history));
+      PublishEpochHistory(std::move(history));
+    }
+  }
   log_end_.store(new_end.value(), std::memory_order_release);
   {
     std::lock_guard dl(durable_mu_);
@@ -142,6 +154,19 @@ Result<RetentionResult> Log::ApplyRetention(int64_t now_ms) {
   }
   Status st = fs_->SyncDir(dir_);
   if (!st.ok()) return Fail(st);
+  // The epoch entries wholly below the new log start go. Not a failure of the log when the file
+  // cannot be written: the stale entries lie below the log start, and Open trims them.
+  {
+    std::vector<EpochEntry> history = epoch_history();
+    if (TrimEpochHistoryBelow(&history, log_start_offset())) {
+      st = WriteEpochCheckpoint(history);
+      if (!st.ok()) {
+        spdlog::warn("partition {}: cannot write the leader-epoch checkpoint after retention: {}",
+                     name_, st.ToString());
+      }
+      PublishEpochHistory(std::move(history));
+    }
+  }
   spdlog::info("partition {}: retention deleted {} segment(s), {} bytes; log start offset now {}",
                name_, drop, result.bytes, log_start_offset().value());
   return result;

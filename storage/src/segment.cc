@@ -31,6 +31,7 @@ struct HeaderView {
   int64_t last_offset;
   int64_t max_timestamp;
   uint64_t total_size;
+  int32_t leader_epoch;
 };
 
 std::string SegmentFileName(Offset base, std::string_view ext) {
@@ -401,6 +402,22 @@ Status Segment::ReadHeaderAt(uint64_t pos, HeaderView* h) const {
   h->last_offset = hd.last_offset();
   h->max_timestamp = hd.max_timestamp;
   h->total_size = hd.total_size();
+  h->leader_epoch = hd.partition_leader_epoch;
+  return Status::OK();
+}
+
+Status Segment::ScanEpochs(Offset from,
+                           const std::function<void(Offset base, LeaderEpoch epoch)>& fn) const {
+  uint64_t pos;
+  Offset base;
+  RILL_RETURN_IF_ERROR(FindBatch(from, &pos, &base));
+  const uint64_t size = this->size();
+  while (pos < size) {
+    HeaderView h;
+    RILL_RETURN_IF_ERROR(ReadHeaderAt(pos, &h));
+    fn(Offset(h.base_offset), LeaderEpoch(h.leader_epoch));
+    pos += h.total_size;
+  }
   return Status::OK();
 }
 

@@ -3,10 +3,12 @@
 // Log: one partition's append-only log of RecordBatch v2 batches, stored as segments in
 // `<data_dir>/<topic>-<partition>/` (docs/STORAGE.md has the on-disk format and the recovery
 // algorithm). The log never decodes records: it validates each batch's header and CRC, assigns
-// offsets by rewriting baseOffset in place and stamps partitionLeaderEpoch (both outside the CRC).
+// offsets by rewriting baseOffset in place and stamps partitionLeaderEpoch (both outside the CRC);
+// a follower's AppendReplicated keeps both as the leader wrote them. The log keeps the history
+// of leader epochs in it (leader_epoch.h), persisted in its leader-epoch-checkpoint file.
 //
 // Thread-safety:
-//   - Append, TruncateTo, ApplyRetention, Flush and Close serialise on an internal writer
+//   - Append, AppendReplicated, TruncateTo, ApplyRetention, Flush and Close serialise on an internal writer
 //     mutex; they may be called from any thread, but the log is meant to have one writer.
 //   - Read, OffsetForTimestamp, WaitDurable, OnDurable and all accessors may be called from any
 //     thread at any time, concurrently with the writer; reads are positional (pread) and never
@@ -27,9 +29,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,6 +41,7 @@
 #include "rill/proto/types.h"
 #include "rill/storage/file_system.h"
 #include "rill/storage/flush_scheduler.h"
+#include "rill/storage/leader_epoch.h"
 #include "rill/storage/log_config.h"
 
 namespace rill::storage {
@@ -91,7 +96,20 @@ class Log : private FlushScheduler::Task {
   // bytes are in the page cache on return; durability follows the flush policy (WaitDurable /
   // OnDurable). Errors: kCorruption / kInvalidArgument for a bad batch (nothing written),
   // kNoSpace / kIOError for a write error (the log then fails), kFailed once failed.
+  // An `epoch` above latest_epoch() adds {epoch, base offset} to the epoch history, which is
+  // written to the checkpoint file (durably) before the batches; an epoch at or below it adds
+  // nothing (callers of Append need not keep epochs monotonic; replication does).
   Result<AppendResult> Append(std::span<char> batches, LeaderEpoch epoch);
+
+  // A follower's append: whole batches copied from the leader, stored byte for byte (baseOffset
+  // and partitionLeaderEpoch as given). Each batch is validated as by Append (header, size, CRC);
+  // the first batch's base offset must equal log_end_offset() and each next one the previous
+  // batch's last offset + 1, else kInvalidArgument naming the offsets; an epoch below the
+  // latest (in the history or earlier in `batches`) is kCorruption. Nothing is written on any
+  // of these errors. Epochs above the latest extend the epoch history as in Append. Durability,
+  // rolling, indexes and failure are exactly as for Append (one code path). AppendResult's
+  // log_append_time is the clock at the append (the batches' timestamps are not touched).
+  Result<AppendResult> AppendReplicated(std::span<const char> batches);
 
   // Whole batches starting with the batch that contains `from`, from one segment, up to
   // `max_bytes` (but at least one whole batch even if it is larger), stopping before any batch
@@ -135,6 +153,16 @@ class Log : private FlushScheduler::Task {
   // `done` runs on a flusher thread (the FlushScheduler's), or inline when the outcome is already known; it must not
   // call back into this Log's writer methods.
   void OnDurable(Offset offset, std::function<void(Status)> done);
+
+  // The leader-epoch history, ascending (leader_epoch.h): for every epoch that rose above all
+  // earlier ones, the base offset of its first batch in the log. The first entry starts at or
+  // below log_start_offset() (at it after retention); every entry starts below log_end_offset().
+  // Callable from any thread, concurrently with the writer (a copy, under a small mutex).
+  std::vector<EpochEntry> epoch_history() const;
+  // The last entry's epoch, kNoEpoch (-1) when the history is empty. Lock-free.
+  LeaderEpoch latest_epoch() const {
+    return LeaderEpoch(latest_epoch_.load(std::memory_order_acquire));
+  }
 
   Offset log_start_offset() const { return Offset(log_start_.load(std::memory_order_acquire)); }
   Offset log_end_offset() const { return Offset(log_end_.load(std::memory_order_acquire)); }
@@ -189,7 +217,17 @@ class Log : private FlushScheduler::Task {
   // base then) unless a truncation came after `truncations_seen` or it is not higher.
   void AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen);
   Status RollLocked(Offset base_offset);
-  Status AppendLocked(std::span<char> batches, LeaderEpoch epoch, AppendResult* result);
+  // The one append path (log_append.cc). `data` holds the batches; with `stamp_epoch` (Append)
+  // `stamp` is the same bytes, writable, and gets offsets and that epoch; without (AppendReplicated)
+  // the bytes are stored as they are and must continue the log.
+  Result<AppendResult> AppendImpl(std::string_view data, std::span<char> stamp,
+                                  std::optional<LeaderEpoch> stamp_epoch);
+  // Epoch history (log_epochs.cc). LoadEpochHistory runs in Open after Recover. The others
+  // expect write_mu_ held (or Open): WriteEpochCheckpoint replaces the checkpoint file with
+  // `history`, durably; PublishEpochHistory makes `history` the one readers see.
+  Status LoadEpochHistory();
+  Status WriteEpochCheckpoint(const std::vector<EpochEntry>& history);
+  void PublishEpochHistory(std::vector<EpochEntry> history);
   Status TruncateLocked(Offset offset);
   Status DeleteSegmentFiles(const std::shared_ptr<Segment>& seg);
   Status Fail(Status cause);
@@ -268,6 +306,15 @@ class Log : private FlushScheduler::Task {
     std::shared_ptr<Segment> retired;
   };
   std::vector<PoolFile> pool_;
+
+  // The leader-epoch history: changed under write_mu_ and epoch_mu_, read under either (readers
+  // take only epoch_mu_). latest_epoch_ mirrors epochs_.back().epoch (kNoEpoch when empty), so
+  // the append path's test for a new epoch is one compare with no lock. Invariant: the
+  // checkpoint file holds every entry of epochs_ that starts below the durable part of the log
+  // (it is written before the batches that add an entry; see log_epochs.cc for the crash cases).
+  mutable std::mutex epoch_mu_;
+  std::vector<EpochEntry> epochs_;
+  std::atomic<int32_t> latest_epoch_{kNoEpoch.value()};
 
   // Segments by base offset; the last is the active one. Guarded by segments_mu_ (readers
   // take it shared to copy a shared_ptr; the writer takes it exclusive to add or remove).
