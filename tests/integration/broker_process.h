@@ -158,6 +158,9 @@ class BrokerProcess {
     return code.value_or(-1);
   }
 
+  // Sends `sig` (SIGSTOP, SIGCONT, ...) to the running broker.
+  void Signal(int sig) { process_->Signal(sig); }
+
   void Kill9() {
     process_->Signal(SIGKILL);
     process_->Wait(std::chrono::seconds(30));
