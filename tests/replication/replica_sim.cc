@@ -195,6 +195,7 @@ struct Faults {
   double crash = 0;
   double partition = 0;
   double heal = 0;
+  double move_leader = 0;  // per tick: the controller moves leadership to another ISR member
   double produce = 0;
   double consume = 0;
   int max_flush_delay = 1;
@@ -232,6 +233,7 @@ class Simulation {
     f_.crash = Pick(0.0, 0.012);
     f_.partition = Pick(0.0, 0.02);
     f_.heal = Pick(0.02, 0.1);
+    f_.move_leader = Pick(0.0, 0.01);
     f_.produce = Pick(0.2, 0.7);
     f_.consume = Pick(0.1, 0.5);
     f_.max_flush_delay = 1 + static_cast<int>(rng_.Uniform(6));
@@ -400,8 +402,12 @@ class Simulation {
     Send(kController, m.from, resp);
   }
 
-  void ControllerTick() {
-    if (ctl_.leader == NodeId(-1) || !Live(ctl_.leader)) Elect();
+  void ControllerTick(bool faults) {
+    if (ctl_.leader == NodeId(-1) || !Live(ctl_.leader)) {
+      Elect();
+    } else if (faults && rng_.Chance(f_.move_leader)) {
+      Elect(/*move=*/true);  // a preferred-leader election or a controlled shutdown
+    }
     if (ctl_.dirty || tick_ - ctl_.last_push >= kMetadataEveryTicks) {
       for (NodeId id : all_ids_) Send(kController, id.value(), CurrentMetadata(id));
       ctl_.last_push = tick_;
@@ -409,20 +415,16 @@ class Simulation {
     }
   }
 
-  void Elect() {
+  // Elects a leader among the live ISR members (clean election). `move`: the old leader is
+  // alive and stays in the ISR, but another member takes over; nothing happens if there is none.
+  void Elect(bool move = false) {
     NodeId old = ctl_.leader;
     bool old_live = old != NodeId(-1) && Live(old);
     std::vector<NodeId> candidates;
-    if (opt_.bug == PlantedBug::kElectOutsideIsr) {
-      for (NodeId id : all_ids_) {
-        if (Live(id)) candidates.push_back(id);
-      }
-    } else {
-      for (NodeId id : ctl_.isr) {
-        if (Live(id)) candidates.push_back(id);
-      }
+    for (NodeId id : opt_.bug == PlantedBug::kElectOutsideIsr ? all_ids_ : ctl_.isr) {
+      if (Live(id) && !(move && id == old)) candidates.push_back(id);
     }
-    if (candidates.empty() && old == NodeId(-1)) return;  // still offline
+    if (candidates.empty() && (old == NodeId(-1) || move)) return;  // offline, or nobody to move to
     std::vector<NodeId> isr = ctl_.isr;
     // A dead leader leaves the ISR unless it is the last member (KRaft fences it).
     if (old != NodeId(-1) && !old_live && isr.size() > 1) {
@@ -693,7 +695,7 @@ class Simulation {
       Flush(*r);
       ReplicaTick(*r);
     }
-    ControllerTick();
+    ControllerTick(faults);
     Produce();
     Consume();
     if (result_.ok) Check();
