@@ -87,8 +87,8 @@ ReplicaConfig Config(int min_isr = 2) {
 // Leader 1 of epoch 5 over replicas {1,2,3}, all in the ISR; epoch 5 starts at `log_end`.
 LeaderReplica MakeLeader(int64_t log_end = 10, int64_t hw = 0, std::vector<int32_t> isr = {1, 2, 3},
                          int64_t now_ms = 0) {
-  return LeaderReplica(N(1), E(5), Ids({1, 2, 3}), Ids(isr), O(log_end), O(log_end), O(hw),
-                       now_ms, Config());
+  return LeaderReplica(N(1), E(5), Ids({1, 2, 3}), Ids(isr), O(log_end), O(log_end), O(hw), now_ms,
+                       Config());
 }
 
 FollowerFetch Fetch(int32_t follower, int64_t offset, int64_t durable, int32_t last_epoch = 5,
