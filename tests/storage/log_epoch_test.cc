@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -22,6 +23,12 @@
 #include "test_batches.h"
 
 namespace rill::storage {
+
+// For gtest's messages.
+void PrintTo(const EpochEntry& e, std::ostream* os) {
+  *os << "{epoch " << e.epoch.value() << ", start " << e.start_offset.value() << "}";
+}
+
 namespace {
 
 using testing::MakeBatch;
@@ -348,9 +355,9 @@ TEST_F(LogEpochTest, TruncationTrimsTheHistoryDurably) {
   ASSERT_TRUE(log->Close().ok());
 }
 
-TEST_F(LogEpochTest, TruncationThenANewEpochSurvivesACrash) {
+TEST_F(LogEpochTest, OffsetsWrittenAgainAfterATruncationDoNotInheritTheOldEntry) {
   // The case the truncation's durable checkpoint write exists for: offsets removed and written
-  // again in another epoch must not inherit the old entry.
+  // again in an epoch that starts no entry must not be claimed by the removed entry after a crash.
   LogConfig c = Config();
   c.flush_policy = FlushPolicy::kGroup;
   auto log = OpenLog(c);
@@ -358,14 +365,21 @@ TEST_F(LogEpochTest, TruncationThenANewEpochSurvivesACrash) {
   for (int i = 0; i < 5; ++i) Append(*log, 2, 3);  // 10..19
   ASSERT_TRUE(log->Flush().ok());
   ASSERT_TRUE(log->TruncateTo(Offset(6)).ok());
-  for (int i = 0; i < 5; ++i) Append(*log, 2, 2);  // 6..15 in epoch 2
+  for (int i = 0; i < 5; ++i) Append(*log, 2, 1);  // 6..15, still epoch 1: no new entry
   ASSERT_TRUE(log->Flush().ok());
-  EXPECT_EQ(log->epoch_history(), (History{E(1, 0), E(2, 6)}));
+  EXPECT_EQ(log->epoch_history(), (History{E(1, 0)}));
   log.reset();
   fs_.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
   log = OpenLog(c);
   EXPECT_EQ(log->log_end_offset(), Offset(16));
-  EXPECT_EQ(log->epoch_history(), (History{E(1, 0), E(2, 6)}));
+  EXPECT_EQ(log->epoch_history(), (History{E(1, 0)}));
+  // Then a new epoch at the end.
+  Append(*log, 2, 2);
+  ASSERT_TRUE(log->Flush().ok());
+  log.reset();
+  fs_.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
+  log = OpenLog(c);
+  EXPECT_EQ(log->epoch_history(), (History{E(1, 0), E(2, 16)}));
 }
 
 TEST_F(LogEpochTest, RetentionTrimsTheHistory) {
