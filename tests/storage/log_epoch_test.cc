@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "recording_file_system.h"
 #include "rill/proto/batch_header.h"
 #include "rill/storage/faulty_file_system.h"
 #include "rill/storage/leader_epoch.h"
 #include "rill/storage/log.h"
-#include "recording_file_system.h"
 #include "test_batches.h"
 
 namespace rill::storage {
@@ -287,8 +287,8 @@ TEST_F(LogEpochTest, AppendReplicatedRefusesBadInputAndWritesNothing) {
          "overlap between batches", "offset 11");
   // An epoch below the latest, at the start or after a new epoch in the same call.
   expect(LeaderBatch(10, 2, 3), StatusCode::kCorruption, "old epoch", "epoch 3");
-  expect(LeaderBatch(10, 2, 6) + LeaderBatch(12, 1, 5), StatusCode::kCorruption,
-         "epoch going back", "epoch 5");
+  expect(LeaderBatch(10, 2, 6) + LeaderBatch(12, 1, 5), StatusCode::kCorruption, "epoch going back",
+         "epoch 5");
   // A bad CRC (in the second batch), a torn batch, nothing at all.
   std::string bad = LeaderBatch(12, 1, 4);
   bad[bad.size() - 1] ^= 1;
@@ -471,7 +471,8 @@ TEST_F(LogEpochTest, AStaleCheckpointIsCompletedAndAnOverlongOneCut) {
   ASSERT_EQ(h, (History{E(0, 0), E(1, 10), E(2, 20), E(3, 30)}));
   ASSERT_TRUE(log->Close().ok());
   // As if the last entries never reached the file: the last batch's epoch gives it away.
-  ASSERT_TRUE(WriteFileAtomically(&fs_, kCheckpoint, EncodeEpochCheckpoint({E(0, 0), E(1, 10)})).ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(&fs_, kCheckpoint, EncodeEpochCheckpoint({E(0, 0), E(1, 10)})).ok());
   log = OpenLog(Config());
   EXPECT_EQ(log->epoch_history(), h);
   ASSERT_TRUE(log->Close().ok());
@@ -480,8 +481,8 @@ TEST_F(LogEpochTest, AStaleCheckpointIsCompletedAndAnOverlongOneCut) {
   EXPECT_EQ(*DecodeEpochCheckpoint(*text), h);
   // Entries beyond the log end (their batches never made it to disk) are dropped.
   ASSERT_TRUE(WriteFileAtomically(&fs_, kCheckpoint,
-                                  EncodeEpochCheckpoint({E(0, 0), E(1, 10), E(2, 20), E(3, 30),
-                                                         E(4, 40), E(8, 100)}))
+                                  EncodeEpochCheckpoint(
+                                      {E(0, 0), E(1, 10), E(2, 20), E(3, 30), E(4, 40), E(8, 100)}))
                   .ok());
   log = OpenLog(Config());
   EXPECT_EQ(log->epoch_history(), h);

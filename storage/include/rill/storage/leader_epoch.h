@@ -27,8 +27,8 @@
 namespace rill::storage {
 
 struct EpochEntry {
-  LeaderEpoch epoch;   // the leader epoch
-  Offset start_offset; // base offset of the first batch written in that epoch
+  LeaderEpoch epoch;    // the leader epoch
+  Offset start_offset;  // base offset of the first batch written in that epoch
 
   friend bool operator==(const EpochEntry&, const EpochEntry&) = default;
 };
