@@ -11,9 +11,9 @@ EpochEndOffset EndOffsetForEpoch(std::span<const EpochEntry> history, LeaderEpoc
   if (history.empty() || requested < LeaderEpoch(0)) return {};
   if (requested >= history.back().epoch) return {history.back().epoch, log_end};
   // The first entry whose epoch is greater than `requested` (exists: requested < latest).
-  auto higher = std::upper_bound(
-      history.begin(), history.end(), requested,
-      [](LeaderEpoch e, const EpochEntry& entry) { return e < entry.epoch; });
+  auto higher =
+      std::upper_bound(history.begin(), history.end(), requested,
+                       [](LeaderEpoch e, const EpochEntry& entry) { return e < entry.epoch; });
   if (higher == history.begin()) return {requested, higher->start_offset};
   return {std::prev(higher)->epoch, higher->start_offset};
 }
@@ -36,8 +36,8 @@ bool Contains(const std::vector<NodeId>& v, NodeId id) {
 }  // namespace
 
 LeaderReplica::LeaderReplica(NodeId self, LeaderEpoch epoch, std::vector<NodeId> replicas,
-                             std::vector<NodeId> isr, Offset log_end, Offset durable_end,
-                             Offset hw, int64_t now_ms, ReplicaConfig config)
+                             std::vector<NodeId> isr, Offset log_end, Offset durable_end, Offset hw,
+                             int64_t now_ms, ReplicaConfig config)
     : self_(self),
       epoch_(epoch),
       epoch_start_(log_end),

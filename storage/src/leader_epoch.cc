@@ -53,8 +53,8 @@ Result<std::vector<EpochEntry>> DecodeEpochCheckpoint(std::string_view text) {
     int64_t epoch, start;
     if (!(in >> epoch >> start)) return Status::Corruption("epoch checkpoint: missing entries");
     if (epoch < 0 || epoch > INT32_MAX || start < 0 ||
-        (!out.empty() && (epoch <= out.back().epoch.value() ||
-                          start <= out.back().start_offset.value()))) {
+        (!out.empty() &&
+         (epoch <= out.back().epoch.value() || start <= out.back().start_offset.value()))) {
       return Status::Corruption("epoch checkpoint: entry " + std::to_string(i) + " (" +
                                 std::to_string(epoch) + " " + std::to_string(start) +
                                 ") out of order");
@@ -73,8 +73,9 @@ bool TruncateEpochHistory(std::vector<EpochEntry>* history, Offset end) {
 
 bool TrimEpochHistoryBelow(std::vector<EpochEntry>* history, Offset start) {
   // The last entry starting at or below `start` covers it; everything before it goes.
-  auto covering = std::upper_bound(history->begin(), history->end(), start,
-                                   [](Offset s, const EpochEntry& e) { return s < e.start_offset; });
+  auto covering =
+      std::upper_bound(history->begin(), history->end(), start,
+                       [](Offset s, const EpochEntry& e) { return s < e.start_offset; });
   if (covering == history->begin()) return false;  // every entry starts above `start`
   --covering;
   bool changed = covering != history->begin() || covering->start_offset != start;

@@ -52,10 +52,10 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
       }
       if (replicated) {
         if (!metas.empty() && h.base_offset != metas.back().last_offset + 1) {
-          return Status::InvalidArgument(
-              "partition " + name_ + ": replicated batch at offset " +
-              std::to_string(h.base_offset) + " does not follow the previous batch, which ends at " +
-              std::to_string(metas.back().last_offset));
+          return Status::InvalidArgument("partition " + name_ + ": replicated batch at offset " +
+                                         std::to_string(h.base_offset) +
+                                         " does not follow the previous batch, which ends at " +
+                                         std::to_string(metas.back().last_offset));
         }
         if (h.base_offset < 0 || h.last_offset() < h.base_offset) {
           return Status::InvalidArgument("partition " + name_ + ": replicated batch at offset " +
@@ -86,7 +86,8 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
   std::vector<EpochEntry> new_epochs;
   if (replicated) {
     if (metas.front().base_offset != end) {
-      return Status::InvalidArgument("partition " + name_ + ": replicated batches start at offset " +
+      return Status::InvalidArgument("partition " + name_ +
+                                     ": replicated batches start at offset " +
                                      std::to_string(metas.front().base_offset) +
                                      " but the log ends at " + std::to_string(end));
     }
@@ -114,11 +115,11 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
   // Beyond its written space the active segment grows, and each group fsync of a growing file
   // commits a journal transaction: roll early into a complete standby (written space) instead.
   const bool grows = seg->size() + data.size() > seg->prepared_end();
-  if (!seg->empty() && (seg->size() + data.size() >
-                            static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
-                        now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
-                        end + span - seg->base_offset().value() > INT32_MAX ||
-                        (grows && StandbyInPoolLocked()))) {
+  if (!seg->empty() &&
+      (seg->size() + data.size() >
+           static_cast<uint64_t>(segment_bytes_.load(std::memory_order_relaxed)) ||
+       now - active_created_ms_ >= segment_ms_.load(std::memory_order_relaxed) ||
+       end + span - seg->base_offset().value() > INT32_MAX || (grows && StandbyInPoolLocked()))) {
     Status st = RollLocked(Offset(end));
     if (!st.ok()) return Fail(st);
     seg = active();

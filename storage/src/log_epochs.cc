@@ -1,5 +1,5 @@
-// The leader-epoch history of a Log (rill/storage/leader_epoch.h; docs/STORAGE.md,
-// leader-epoch-checkpoint): loading and repairing it in Open, writing its checkpoint file, and
+// The leader-epoch history of a Log (rill/storage/leader_epoch.h has the rule and the file
+// format): loading and repairing it in Open, writing its checkpoint file, and
 // publishing it to readers. Append, TruncateTo and ApplyRetention change it (log_append.cc,
 // log_retention.cc) through WriteEpochCheckpoint and PublishEpochHistory.
 //

@@ -95,7 +95,8 @@ Status Log::TruncateLocked(Offset offset) {
   // Published before the log end moves down, so readers see no entry beyond the data for long.
   {
     std::vector<EpochEntry> history = epoch_history();
-    const bool changed = restart ? (history.clear(), true) : TruncateEpochHistory(&history, new_end);
+    const bool changed =
+        restart ? (history.clear(), true) : TruncateEpochHistory(&history, new_end);
     if (changed) {
       RILL_RETURN_IF_ERROR(WriteEpochCheckpoint(history));
       PublishEpochHistory(std::move(history));

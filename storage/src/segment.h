@@ -103,7 +103,8 @@ class Segment {
   Result<TimestampOffset> OffsetForTimestamp(int64_t ts, Offset min_offset) const;
   // Calls `fn` with the base offset and partitionLeaderEpoch of every batch from the one
   // containing `from` to the end, reading only the 61-byte headers (one pread each).
-  Status ScanEpochs(Offset from, const std::function<void(Offset base, LeaderEpoch epoch)>& fn) const;
+  Status ScanEpochs(Offset from,
+                    const std::function<void(Offset base, LeaderEpoch epoch)>& fn) const;
 
   Offset base_offset() const { return base_; }
   Offset next_offset() const { return Offset(next_offset_.load(std::memory_order_acquire)); }

@@ -33,9 +33,9 @@
 namespace rill::replication::sim {
 
 bool ParsePlantedBug(std::string_view name, PlantedBug* bug) {
-  for (PlantedBug b : {PlantedBug::kNone, PlantedBug::kHwOverAllReplicas,
-                       PlantedBug::kAckBeforeFollowerFsync, PlantedBug::kFollowerSkipsTruncation,
-                       PlantedBug::kElectOutsideIsr}) {
+  for (PlantedBug b :
+       {PlantedBug::kNone, PlantedBug::kHwOverAllReplicas, PlantedBug::kAckBeforeFollowerFsync,
+        PlantedBug::kFollowerSkipsTruncation, PlantedBug::kElectOutsideIsr}) {
     if (name == PlantedBugName(b)) {
       *bug = b;
       return true;
@@ -46,11 +46,16 @@ bool ParsePlantedBug(std::string_view name, PlantedBug* bug) {
 
 const char* PlantedBugName(PlantedBug bug) {
   switch (bug) {
-    case PlantedBug::kNone: return "none";
-    case PlantedBug::kHwOverAllReplicas: return "hw-over-all-replicas";
-    case PlantedBug::kAckBeforeFollowerFsync: return "ack-before-follower-fsync";
-    case PlantedBug::kFollowerSkipsTruncation: return "follower-skips-truncation";
-    case PlantedBug::kElectOutsideIsr: return "elect-outside-isr";
+    case PlantedBug::kNone:
+      return "none";
+    case PlantedBug::kHwOverAllReplicas:
+      return "hw-over-all-replicas";
+    case PlantedBug::kAckBeforeFollowerFsync:
+      return "ack-before-follower-fsync";
+    case PlantedBug::kFollowerSkipsTruncation:
+      return "follower-skips-truncation";
+    case PlantedBug::kElectOutsideIsr:
+      return "elect-outside-isr";
   }
   return "?";
 }
@@ -128,9 +133,8 @@ struct Heartbeat {
   uint64_t incarnation = 0;
   uint64_t sent_tick = 0;
 };
-using Payload =
-    std::variant<FetchRequest, FetchResponse, AlterIsrRequest, AlterIsrResponse, Metadata,
-                 Heartbeat>;
+using Payload = std::variant<FetchRequest, FetchResponse, AlterIsrRequest, AlterIsrResponse,
+                             Metadata, Heartbeat>;
 struct Message {
   int from = 0;
   int to = 0;
@@ -195,6 +199,7 @@ struct Faults {
   double crash = 0;
   double partition = 0;
   double heal = 0;
+  double move_leader = 0;  // per tick: the controller moves leadership to another ISR member
   double produce = 0;
   double consume = 0;
   int max_flush_delay = 1;
@@ -232,6 +237,7 @@ class Simulation {
     f_.crash = Pick(0.0, 0.012);
     f_.partition = Pick(0.0, 0.02);
     f_.heal = Pick(0.02, 0.1);
+    f_.move_leader = Pick(0.0, 0.01);
     f_.produce = Pick(0.2, 0.7);
     f_.consume = Pick(0.1, 0.5);
     f_.max_flush_delay = 1 + static_cast<int>(rng_.Uniform(6));
@@ -262,8 +268,9 @@ class Simulation {
         return result_;
       }
     }
-    if (result_.ok) Fail("no convergence within %d ticks after healing: %s", opt_.liveness_ticks,
-                         Describe().c_str());
+    if (result_.ok)
+      Fail("no convergence within %d ticks after healing: %s", opt_.liveness_ticks,
+           Describe().c_str());
     return result_;
   }
 
@@ -400,8 +407,12 @@ class Simulation {
     Send(kController, m.from, resp);
   }
 
-  void ControllerTick() {
-    if (ctl_.leader == NodeId(-1) || !Live(ctl_.leader)) Elect();
+  void ControllerTick(bool faults) {
+    if (ctl_.leader == NodeId(-1) || !Live(ctl_.leader)) {
+      Elect();
+    } else if (faults && rng_.Chance(f_.move_leader)) {
+      Elect(/*move=*/true);  // a preferred-leader election or a controlled shutdown
+    }
     if (ctl_.dirty || tick_ - ctl_.last_push >= kMetadataEveryTicks) {
       for (NodeId id : all_ids_) Send(kController, id.value(), CurrentMetadata(id));
       ctl_.last_push = tick_;
@@ -409,20 +420,16 @@ class Simulation {
     }
   }
 
-  void Elect() {
+  // Elects a leader among the live ISR members (clean election). `move`: the old leader is
+  // alive and stays in the ISR, but another member takes over; nothing happens if there is none.
+  void Elect(bool move = false) {
     NodeId old = ctl_.leader;
     bool old_live = old != NodeId(-1) && Live(old);
     std::vector<NodeId> candidates;
-    if (opt_.bug == PlantedBug::kElectOutsideIsr) {
-      for (NodeId id : all_ids_) {
-        if (Live(id)) candidates.push_back(id);
-      }
-    } else {
-      for (NodeId id : ctl_.isr) {
-        if (Live(id)) candidates.push_back(id);
-      }
+    for (NodeId id : opt_.bug == PlantedBug::kElectOutsideIsr ? all_ids_ : ctl_.isr) {
+      if (Live(id) && !(move && id == old)) candidates.push_back(id);
     }
-    if (candidates.empty() && old == NodeId(-1)) return;  // still offline
+    if (candidates.empty() && (old == NodeId(-1) || move)) return;  // offline, or nobody to move to
     std::vector<NodeId> isr = ctl_.isr;
     // A dead leader leaves the ISR unless it is the last member (KRaft fences it).
     if (old != NodeId(-1) && !old_live && isr.size() > 1) {
@@ -444,8 +451,7 @@ class Simulation {
     if (chosen != NodeId(-1)) {
       auto [it, fresh] = leader_of_epoch_.emplace(ctl_.epoch.value(), chosen.value());
       if (!fresh && it->second != chosen.value()) {
-        Fail("two leaders in epoch %d: %d and %d", ctl_.epoch.value(), it->second,
-             chosen.value());
+        Fail("two leaders in epoch %d: %d and %d", ctl_.epoch.value(), it->second, chosen.value());
       }
     }
   }
@@ -472,18 +478,17 @@ class Simulation {
     r.fetch_outstanding = false;
     if (m.leader == r.id) {
       r.epoch_start = r.log_end();
-      r.as_leader = std::make_unique<LeaderReplica>(r.id, m.leader_epoch, all_ids_, m.isr,
-                                                    r.log_end(), Offset(r.durable), r.hw, NowMs(),
-                                                    config_);
+      r.as_leader =
+          std::make_unique<LeaderReplica>(r.id, m.leader_epoch, all_ids_, m.isr, r.log_end(),
+                                          Offset(r.durable), r.hw, NowMs(), config_);
       r.leader_core_hw = r.as_leader->high_watermark();
       r.isr_request_id = 0;
       Trace("r%d: leader of epoch %d, log end %zu, durable %ld, hw %ld", r.id.value(),
             m.leader_epoch.value(), r.log.size(), static_cast<long>(r.durable),
             static_cast<long>(r.hw.value()));
     } else if (m.leader != NodeId(-1)) {
-      r.as_follower = std::make_unique<FollowerReplica>(r.id, m.leader, m.leader_epoch,
-                                                        r.log_end(), LastEpoch(r),
-                                                        ReportedDurable(r), r.hw);
+      r.as_follower = std::make_unique<FollowerReplica>(r.id, m.leader, m.leader_epoch, r.log_end(),
+                                                        LastEpoch(r), ReportedDurable(r), r.hw);
       Trace("r%d: follower of %d in epoch %d", r.id.value(), m.leader.value(),
             m.leader_epoch.value());
     }
@@ -504,9 +509,9 @@ class Simulation {
     if (r.as_leader) {
       Offset core = r.as_leader->high_watermark();
       if (core < r.leader_core_hw) {
-        Fail("(c) leader r%d's high watermark moved back in epoch %d: %ld -> %ld",
-             r.id.value(), r.as_leader->epoch().value(),
-             static_cast<long>(r.leader_core_hw.value()), static_cast<long>(core.value()));
+        Fail("(c) leader r%d's high watermark moved back in epoch %d: %ld -> %ld", r.id.value(),
+             r.as_leader->epoch().value(), static_cast<long>(r.leader_core_hw.value()),
+             static_cast<long>(core.value()));
       }
       r.leader_core_hw = core;
       r.hw = std::max(r.hw, EffectiveLeaderHw(r));
@@ -614,8 +619,7 @@ class Simulation {
   void Handle(Replica& r, int from, FetchRequest& req) {
     if (!r.as_leader) return;  // not the leader (any more): the follower times out and retries
     auto history = History(r);
-    EpochEndOffset end =
-        EndOffsetForEpoch(history, req.fetch.last_fetched_epoch, r.log_end());
+    EpochEndOffset end = EndOffsetForEpoch(history, req.fetch.last_fetched_epoch, r.log_end());
     FetchDecision d = r.as_leader->OnFetch(req.fetch, end, Offset(0), NowMs());
     UpdateHw(r);
     FetchResponse resp;
@@ -625,9 +629,7 @@ class Simulation {
     resp.generation = req.generation;
     if (d.kind == FetchDecision::Kind::kRead) {
       for (int64_t o = d.read_from.value();
-           o < static_cast<int64_t>(r.log.size()) &&
-           resp.records.size() < kMaxFetchRecords;
-           ++o) {
+           o < static_cast<int64_t>(r.log.size()) && resp.records.size() < kMaxFetchRecords; ++o) {
         resp.records.push_back(r.log[o]);
       }
     }
@@ -693,7 +695,7 @@ class Simulation {
       Flush(*r);
       ReplicaTick(*r);
     }
-    ControllerTick();
+    ControllerTick(faults);
     Produce();
     Consume();
     if (result_.ok) Check();
@@ -714,7 +716,9 @@ class Simulation {
       }
       partitioned_ = node;
       Trace("partition r%d from %s", node,
-            kind == 0 ? "everyone" : kind == 1 ? "the controller" : "its peers");
+            kind == 0   ? "everyone"
+            : kind == 1 ? "the controller"
+                        : "its peers");
     } else if (partitioned_ >= 0 && rng_.Chance(f_.heal)) {
       for (auto& row : cut_) std::fill(row.begin(), row.end(), false);
       Trace("heal r%d", partitioned_);
@@ -753,8 +757,7 @@ class Simulation {
     r.isr_request_id = ++request_ids_;
     r.isr_sent_at = tick_;
     Send(r.id.value(), kController,
-         AlterIsrRequest{r.isr_request_id, r.as_leader->epoch(), r.partition_epoch,
-                         r.isr_request});
+         AlterIsrRequest{r.isr_request_id, r.as_leader->epoch(), r.partition_epoch, r.isr_request});
   }
 
   // --- Clients ------------------------------------------------------------------------------
@@ -836,11 +839,12 @@ class Simulation {
       for (int64_t o = 0; o < r.hw.value(); ++o) {
         if (o >= static_cast<int64_t>(committed_.size())) committed_.push_back(r.log[o]);
         if (!(committed_[o] == r.log[o])) {
-          Fail("(b) committed prefixes diverge at offset %ld: r%d holds value %lu (epoch %d) "
-               "below its high watermark %ld, but value %lu (epoch %d) was committed there",
-               static_cast<long>(o), r.id.value(), static_cast<unsigned long>(r.log[o].value),
-               r.log[o].epoch.value(), static_cast<long>(r.hw.value()),
-               static_cast<unsigned long>(committed_[o].value), committed_[o].epoch.value());
+          Fail(
+              "(b) committed prefixes diverge at offset %ld: r%d holds value %lu (epoch %d) "
+              "below its high watermark %ld, but value %lu (epoch %d) was committed there",
+              static_cast<long>(o), r.id.value(), static_cast<unsigned long>(r.log[o].value),
+              r.log[o].epoch.value(), static_cast<long>(r.hw.value()),
+              static_cast<unsigned long>(committed_[o].value), committed_[o].epoch.value());
           return;
         }
       }
@@ -850,19 +854,21 @@ class Simulation {
       const Replica& l = R(ctl_.leader);
       for (auto [o, v] : acked_) {
         if (o >= static_cast<int64_t>(l.log.size()) || l.log[o].value != v) {
-          Fail("(a) acknowledged value %lu at offset %ld is missing from the leader r%d "
-               "(epoch %d, log end %zu)",
-               static_cast<unsigned long>(v), static_cast<long>(o), l.id.value(),
-               ctl_.epoch.value(), l.log.size());
+          Fail(
+              "(a) acknowledged value %lu at offset %ld is missing from the leader r%d "
+              "(epoch %d, log end %zu)",
+              static_cast<unsigned long>(v), static_cast<long>(o), l.id.value(), ctl_.epoch.value(),
+              l.log.size());
           return;
         }
       }
       for (auto [o, v] : consumed_) {
         if (o >= static_cast<int64_t>(l.log.size()) || l.log[o].value != v) {
-          Fail("(d) consumed value %lu at offset %ld is no longer in the leader r%d's log "
-               "(epoch %d, log end %zu)",
-               static_cast<unsigned long>(v), static_cast<long>(o), l.id.value(),
-               ctl_.epoch.value(), l.log.size());
+          Fail(
+              "(d) consumed value %lu at offset %ld is no longer in the leader r%d's log "
+              "(epoch %d, log end %zu)",
+              static_cast<unsigned long>(v), static_cast<long>(o), l.id.value(), ctl_.epoch.value(),
+              l.log.size());
           return;
         }
       }
@@ -871,10 +877,11 @@ class Simulation {
       const Replica& m = R(id);
       for (auto [o, v] : acked_) {
         if (o >= m.durable || m.log[o].value != v) {
-          Fail("(a) acknowledged value %lu at offset %ld is not in the durable log of ISR member "
-               "r%d (ISR %s, epoch %d, durable end %ld)",
-               static_cast<unsigned long>(v), static_cast<long>(o), id.value(),
-               IsrString(ctl_.isr).c_str(), ctl_.epoch.value(), static_cast<long>(m.durable));
+          Fail(
+              "(a) acknowledged value %lu at offset %ld is not in the durable log of ISR member "
+              "r%d (ISR %s, epoch %d, durable end %ld)",
+              static_cast<unsigned long>(v), static_cast<long>(o), id.value(),
+              IsrString(ctl_.isr).c_str(), ctl_.epoch.value(), static_cast<long>(m.durable));
           return;
         }
       }
@@ -917,8 +924,8 @@ class Simulation {
 
   std::string Describe() {
     char buf[256];
-    std::snprintf(buf, sizeof(buf), "controller leader %d epoch %d ISR %s;",
-                  ctl_.leader.value(), ctl_.epoch.value(), IsrString(ctl_.isr).c_str());
+    std::snprintf(buf, sizeof(buf), "controller leader %d epoch %d ISR %s;", ctl_.leader.value(),
+                  ctl_.epoch.value(), IsrString(ctl_.isr).c_str());
     std::string s = buf;
     for (auto& r : replicas_) {
       std::snprintf(buf, sizeof(buf), " r%d%s%s log %zu durable %ld hw %ld;", r->id.value(),

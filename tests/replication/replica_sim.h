@@ -19,8 +19,8 @@ namespace rill::replication::sim {
 // controller model, never in the core.
 enum class PlantedBug {
   kNone,
-  kHwOverAllReplicas,      // the leader's HW is the max durable end over all replicas
-  kAckBeforeFollowerFsync,  // followers report their log end as their durable end
+  kHwOverAllReplicas,        // the leader's HW is the max durable end over all replicas
+  kAckBeforeFollowerFsync,   // followers report their log end as their durable end
   kFollowerSkipsTruncation,  // a follower told kDiverging keeps its log (and claims the epoch)
   kElectOutsideIsr,          // the controller elects any live replica
 };
@@ -29,10 +29,10 @@ const char* PlantedBugName(PlantedBug bug);
 
 struct SimOptions {
   uint64_t seed = 1;
-  int replicas = 3;          // RF; min.insync.replicas is RF/2 + 1 (2 of 3, 3 of 5)
-  int steps = 600;           // ticks of the safety phase
+  int replicas = 3;           // RF; min.insync.replicas is RF/2 + 1 (2 of 3, 3 of 5)
+  int steps = 600;            // ticks of the safety phase
   int liveness_ticks = 1500;  // bound on the liveness phase
-  bool trace = false;        // print every event to stderr
+  bool trace = false;         // print every event to stderr
   PlantedBug bug = PlantedBug::kNone;
 };
 

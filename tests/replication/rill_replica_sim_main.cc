@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
     }
   }
   std::signal(SIGABRT, OnAbort);
-  uint64_t acked = 0, consumed = 0, elections = 0, crashes = 0, isr_changes = 0,
-           truncations = 0, messages = 0;
+  uint64_t acked = 0, consumed = 0, elections = 0, crashes = 0, isr_changes = 0, truncations = 0,
+           messages = 0;
   for (uint64_t seed = first_seed; seed < first_seed + count; ++seed) {
     sim::SimOptions o = base;
     o.seed = seed;

@@ -10,7 +10,8 @@
 // latest entry's epoch. So entries are strictly increasing in both epoch and start offset, and a
 // batch with an epoch at or below the latest adds nothing.
 //
-// File format (text, like the log's other small files; docs/STORAGE.md):
+// File format (text, sealed with a CRC like the log's recovery-checkpoint and recovery-point),
+// replaced atomically (temp file, fdatasync, rename, fsync of the directory):
 //   rill-leader-epoch-checkpoint 1
 //   count <n>
 //   <epoch> <start offset>        n lines, ascending
@@ -26,8 +27,8 @@
 namespace rill::storage {
 
 struct EpochEntry {
-  LeaderEpoch epoch;   // the leader epoch
-  Offset start_offset; // base offset of the first batch written in that epoch
+  LeaderEpoch epoch;    // the leader epoch
+  Offset start_offset;  // base offset of the first batch written in that epoch
 
   friend bool operator==(const EpochEntry&, const EpochEntry&) = default;
 };

@@ -8,8 +8,9 @@
 // of leader epochs in it (leader_epoch.h), persisted in its leader-epoch-checkpoint file.
 //
 // Thread-safety:
-//   - Append, AppendReplicated, TruncateTo, ApplyRetention, Flush and Close serialise on an internal writer
-//     mutex; they may be called from any thread, but the log is meant to have one writer.
+//   - Append, AppendReplicated, TruncateTo, ApplyRetention, Flush and Close serialise on an
+//     internal writer mutex; they may be called from any thread, but the log is meant to have
+//     one writer.
 //   - Read, OffsetForTimestamp, WaitDurable, OnDurable and all accessors may be called from any
 //     thread at any time, concurrently with the writer; reads are positional (pread) and never
 //     wait for an append or an fsync. A Read that races with TruncateTo may return batches that
@@ -218,8 +219,8 @@ class Log : private FlushScheduler::Task {
   void AdvanceRecoveryPoint(Offset point, uint64_t truncations_seen);
   Status RollLocked(Offset base_offset);
   // The one append path (log_append.cc). `data` holds the batches; with `stamp_epoch` (Append)
-  // `stamp` is the same bytes, writable, and gets offsets and that epoch; without (AppendReplicated)
-  // the bytes are stored as they are and must continue the log.
+  // `stamp` is the same bytes, writable, and gets offsets and that epoch; without
+  // (AppendReplicated) the bytes are stored as they are and must continue the log.
   Result<AppendResult> AppendImpl(std::string_view data, std::span<char> stamp,
                                   std::optional<LeaderEpoch> stamp_epoch);
   // Epoch history (log_epochs.cc). LoadEpochHistory runs in Open after Recover. The others
