@@ -54,9 +54,12 @@ std::unique_ptr<replication::LeaderReplica> Partition::NewLeaderLocked(const Rep
     std::lock_guard lock(limits_mu_);
     config.min_insync_replicas = limits_.min_insync_replicas;
   }
+  const Offset end = log_->log_end_offset();
+  leader_log_end_ = end;
+  isr_request_.reset();
   return std::make_unique<replication::LeaderReplica>(
-      self, s.leader_epoch, std::move(replicas), std::move(isr), log_->log_end_offset(),
-      log_->durable_end_offset(), high_watermark(), NowMs(), config);
+      self, s.leader_epoch, std::move(replicas), std::move(isr), end,
+      std::min(end, log_->durable_end_offset()), std::min(end, high_watermark()), NowMs(), config);
 }
 
 ReplicaState Partition::replica_state() const {
@@ -95,6 +98,7 @@ void Partition::SetReplicaState(ReplicaState state) {
         const NodeId self = SelfOf(state);
         if (std::find(isr.begin(), isr.end(), self) == isr.end()) isr.push_back(self);
         leader_->OnIsrCommitted(std::move(isr));
+        isr_request_.reset();
       } else {
         // Writes still waiting keep waiting: they are in this log, and the new leader state
         // counts its followers from scratch.
@@ -172,16 +176,20 @@ bool Partition::PublishLeaderHighWatermarkLocked(Acks* ready) {
   return moved;
 }
 
+void Partition::FeedLeaderDurableLocked(Offset durable) {
+  if (leader_) leader_->OnLocalDurable(std::min(durable, leader_log_end_));
+}
+
+// Runs inside the log's durability callbacks: it must not call into the log (Close holds the
+// log's lock while it completes them).
 void Partition::OnLocalDurable(Offset durable) {
   Acks ready;
-  bool moved;
+  bool moved = false;
   {
     std::lock_guard lock(repl_mu_);
     if (leader_) {
-      leader_->OnLocalDurable(std::max(durable, log_->durable_end_offset()));
+      FeedLeaderDurableLocked(durable);
       moved = PublishLeaderHighWatermarkLocked(&ready);
-    } else {
-      moved = false;
     }
   }
   for (auto& f : ready) f(Status::OK());
@@ -205,7 +213,15 @@ Result<AppendInfo> Partition::Append(std::span<char> batches, int acks,
     r = log_->Append(batches, epoch);
     if (r.ok()) {
       std::lock_guard repl(repl_mu_);
-      if (leader_) leader_->OnLocalAppend(r->last_offset + 1);
+      const Offset end = r->last_offset + 1;
+      if (leader_ && end < leader_log_end_) {
+        // The log lost a tail (a failed write it rolled back): count from what it holds now.
+        // state_ is read without state_mu_ (taking it after repl_mu_ would invert the lock
+        // order): only SetReplicaState writes it, under append_mu_, which this thread holds.
+        leader_ = NewLeaderLocked(state_);
+      }
+      if (leader_) leader_->OnLocalAppend(end);
+      leader_log_end_ = end;
       if (acks == -1 && acked) {
         pending_acks_.emplace(r->last_offset.value() + 1, std::move(acked));
         acked = nullptr;
@@ -258,7 +274,7 @@ ReplicaFetchAnswer Partition::ServeReplicaFetch(const replication::FollowerFetch
       out.message = "this broker does not lead " + name;
       return out;
     }
-    leader_->OnLocalDurable(log_->durable_end_offset());
+    FeedLeaderDurableLocked(log_->durable_end_offset());
     d = leader_->OnFetch(fetch,
                          replication::EndOffsetForEpoch(history, fetch.last_fetched_epoch, log_end),
                          log_start, now_ms);
@@ -312,29 +328,56 @@ ReplicaFetchAnswer Partition::ServeReplicaFetch(const replication::FollowerFetch
 }
 
 std::optional<IsrChangeRequest> Partition::TakeIsrChange(int64_t now_ms) {
+  constexpr int64_t kResendAfterMs = 1000;
   std::lock_guard lock(state_mu_);
   std::lock_guard repl(repl_mu_);
   if (!leader_ || state_.role != PartitionRole::kLeader) return std::nullopt;
+  if (leader_->isr_change_in_flight()) {
+    // Resend a change whose outcome is unknown, unchanged: applied already, the controller
+    // refuses it as stale and the metadata that commits it is on its way.
+    if (isr_request_ && isr_request_resend_ && now_ms - isr_request_sent_ms_ >= kResendAfterMs) {
+      isr_request_resend_ = false;
+      isr_request_sent_ms_ = now_ms;
+      return isr_request_;
+    }
+    return std::nullopt;
+  }
   std::optional<std::vector<NodeId>> want = leader_->WantedIsr(now_ms);
   if (!want) return std::nullopt;
   leader_->OnIsrChangeSent(*want);
-  return IsrChangeRequest{state_.leader_epoch, state_.partition_epoch, std::move(*want)};
+  isr_request_ = IsrChangeRequest{state_.leader_epoch, state_.partition_epoch, std::move(*want)};
+  isr_request_sent_ms_ = now_ms;
+  isr_request_resend_ = false;
+  return isr_request_;
 }
 
-void Partition::IsrChangeDone(bool ok, const std::vector<NodeId>& isr) {
+void Partition::IsrChangeDone(IsrChangeOutcome outcome, const std::vector<NodeId>& isr,
+                              int64_t now_ms) {
   Acks ready;
   bool moved = false;
   {
     std::lock_guard state(state_mu_);
     std::lock_guard repl(repl_mu_);
-    if (!leader_) return;
-    // On success the new image (SetReplicaState) commits the ISR, before or after this; if the
-    // controller found nothing to change, no image comes, so commit it here. A failure lets
-    // the next round recompute the change against the newest metadata.
-    if (!ok) {
-      leader_->OnIsrChangeFailed();
-    } else if (state_.isr == isr) {
-      leader_->OnIsrCommitted(isr);
+    if (!leader_ || !isr_request_ || isr_request_->new_isr != isr) return;
+    switch (outcome) {
+      case IsrChangeOutcome::kApplied:
+        // The new image (SetReplicaState) commits it, before or after this answer; when the
+        // controller found nothing to change no image comes, so commit it here.
+        if (state_.isr == isr) {
+          leader_->OnIsrCommitted(isr);
+          isr_request_.reset();
+        }
+        break;
+      case IsrChangeOutcome::kRefused:
+        leader_->OnIsrChangeFailed();
+        isr_request_.reset();
+        break;
+      case IsrChangeOutcome::kStale:
+        break;  // the metadata that supersedes it commits or replaces it
+      case IsrChangeOutcome::kUnknown:
+        isr_request_resend_ = true;
+        isr_request_sent_ms_ = now_ms;
+        break;
     }
     moved = PublishLeaderHighWatermarkLocked(&ready);
   }

@@ -113,8 +113,13 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // The ISR change to ask the controller for, if any (followers too slow for
   // replica.lag.time.max.ms, or caught up again); marks it in flight. Call IsrChangeDone after.
   std::optional<IsrChangeRequest> TakeIsrChange(int64_t now_ms);
-  // `isr` is the change TakeIsrChange returned.
-  void IsrChangeDone(bool ok, const std::vector<NodeId>& isr);
+  // The controller's answer to the change TakeIsrChange returned: applied; refused as it stands
+  // (the next round recomputes it); refused because the leader's metadata is stale, or lost
+  // (outcome unknown). In the last two cases the change may have been applied, so it stays in
+  // flight -- the high watermark keeps counting a member it adds -- until metadata shows the
+  // partition's next epoch, and an unknown outcome is sent again after a while.
+  enum class IsrChangeOutcome { kApplied, kRefused, kStale, kUnknown };
+  void IsrChangeDone(IsrChangeOutcome outcome, const std::vector<NodeId>& isr, int64_t now_ms);
   // Followers' progress, for /metrics and describe (leader only; empty otherwise).
   std::vector<replication::LeaderReplica::FollowerView> FollowerViews() const;
 
@@ -162,6 +167,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // completes; repl_mu_ held. The caller runs them (and NotifyWaiters) after unlocking.
   bool PublishLeaderHighWatermarkLocked(Acks* ready);  // true when it moved
   void OnLocalDurable(Offset durable);
+  // Feeds the leader state machine a durable end (clamped to leader_log_end_); repl_mu_ held.
+  void FeedLeaderDurableLocked(Offset durable);
   // A leader state machine for `s` from the log's current offsets; repl_mu_ held.
   std::unique_ptr<replication::LeaderReplica> NewLeaderLocked(const ReplicaState& s);
   static void AddWaiterTo(std::mutex& mu, std::vector<std::weak_ptr<HighWatermarkWaiter>>& list,
@@ -187,6 +194,13 @@ class Partition : public std::enable_shared_from_this<Partition> {
   mutable std::mutex repl_mu_;
   std::unique_ptr<replication::LeaderReplica> leader_;
   std::unique_ptr<replication::FollowerReplica> follower_;
+  // The log end leader_ was told (OnLocalAppend). A durable end reported to it is clamped to
+  // this: the log may already hold an append whose OnLocalAppend has not run yet.
+  Offset leader_log_end_{0};
+  // The ISR change in flight, kept to resend it while its outcome is unknown.
+  std::optional<IsrChangeRequest> isr_request_;
+  int64_t isr_request_sent_ms_ = 0;
+  bool isr_request_resend_ = false;
   std::multimap<int64_t, std::function<void(Status)>> pending_acks_;  // end offset -> acked
   ReplicationSettings settings_;
 

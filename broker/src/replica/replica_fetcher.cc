@@ -345,7 +345,7 @@ void ReplicaFetcherManager::RunIsrKeeper() {
       if (!change) continue;
       const TopicMetadata* t = image ? image->FindTopic(part->topic()) : nullptr;
       if (t == nullptr) {
-        part->IsrChangeDone(false, change->new_isr);
+        part->IsrChangeDone(Partition::IsrChangeOutcome::kStale, change->new_isr, now);
         continue;
       }
       AlterPartitionSpec spec;
@@ -361,12 +361,24 @@ void ReplicaFetcherManager::RunIsrKeeper() {
       spdlog::info("{}-{}: asking the controller for ISR [{}]", spec.topic, spec.partition, isr);
       controller_->AlterPartition(
           std::move(spec), [part, want = change->new_isr](std::vector<TopicOpResult> results) {
-            const bool ok = !results.empty() && results[0].error == TopicOpError::kNone;
-            if (!ok && !results.empty()) {
-              spdlog::info("{}-{}: ISR change not made: {}", part->topic(), part->partition(),
-                           results[0].message);
+            using Outcome = Partition::IsrChangeOutcome;
+            Outcome outcome = Outcome::kUnknown;
+            if (!results.empty()) {
+              const TopicOpResult& r = results[0];
+              if (r.error == TopicOpError::kNone) {
+                outcome = Outcome::kApplied;
+              } else if (r.error == TopicOpError::kInvalidRequest) {
+                // Refused at an epoch the controller no longer has: metadata will tell.
+                const bool stale = r.message.find("stale partition epoch") != std::string::npos ||
+                                   r.message.find("is not the leader") != std::string::npos;
+                outcome = stale ? Outcome::kStale : Outcome::kRefused;
+              }
+              if (r.error != TopicOpError::kNone) {
+                spdlog::info("{}-{}: ISR change not made: {}", part->topic(), part->partition(),
+                             r.message);
+              }
             }
-            part->IsrChangeDone(ok, want);
+            part->IsrChangeDone(outcome, want, NowMs());
           });
     }
   }
