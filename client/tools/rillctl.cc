@@ -1214,9 +1214,15 @@ int Main(int argc, char** argv) {
                  bootstrap.status().message());
   }
   if (bootstrap->size() > 1) {
+    // The first that answers goes first; the others stay in the list, so the client library can
+    // move on to them if that broker goes away during the command.
     auto chosen = FirstReachable(g, *bootstrap);
     if (!chosen.ok()) return Fail(kTool, chosen.status());
-    g.bootstrap = *chosen;
+    std::string ordered = *chosen;
+    for (const auto& a : *bootstrap) {
+      if (a != *chosen) ordered += "," + a;
+    }
+    g.bootstrap = ordered;
   }
   return action();
 }
