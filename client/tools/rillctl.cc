@@ -561,7 +561,7 @@ struct ProduceOptions {
   std::string file;
   std::string key_separator;
   std::optional<int32_t> partition;
-  std::string acks = "1";
+  std::string acks = "all";
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;

@@ -23,8 +23,10 @@ struct ConnectionConfig {
 };
 
 struct ProducerConfig : ConnectionConfig {
-  // 0: do not wait for the broker; 1: the leader has it (per its flush policy); -1: all ISR.
-  int32_t acks = 1;
+  // 0: do not wait for the broker; 1: the leader has it (per its flush policy); -1 (all, the
+  // default, as in Kafka since 3.0): every in-sync replica has it. On a single broker the ISR is
+  // that broker, so -1 costs nothing over 1 there.
+  int32_t acks = -1;
   batch::Compression compression = batch::Compression::kNone;
   // A partition's batch is sent when it reaches batch_size bytes (uncompressed estimate), or
   // linger_ms after its first record, or at Flush()/Close(). Records bigger than batch_size get a
