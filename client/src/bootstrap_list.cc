@@ -26,6 +26,11 @@ int32_t ParsePort(std::string_view text) {
 
 Result<std::vector<std::string>> ParseBootstrapList(std::string_view text) {
   std::vector<std::string> out;
+  if (Trim(text).empty()) {
+    return Status::InvalidArgument(
+        "the bootstrap list is empty (give host:port, e.g. localhost:9092; several as "
+        "host:port,host:port)");
+  }
   size_t start = 0;
   while (true) {
     const size_t comma = text.find(',', start);

@@ -78,9 +78,14 @@ TEST(BootstrapListTest, ParsesEntriesAndToleratesWhitespace) {
 
 TEST(BootstrapListTest, NamesTheBadEntry) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"a:1,b", "'b'"},          {"a:1,,b:2", "''"},     {"a:1, b:0", "'b:0'"},
-      {"a:1,b:x", "'b:x'"},      {"a:1,b:70000", "'b:70000'"},
-      {"a:1,::1:9092", "'::1:9092'"}, {"", "''"},        {" ", "''"},
+      {"a:1,b", "'b'"},
+      {"a:1,,b:2", "''"},
+      {"a:1, b:0", "'b:0'"},
+      {"a:1,b:x", "'b:x'"},
+      {"a:1,b:70000", "'b:70000'"},
+      {"a:1,::1:9092", "'::1:9092'"},
+      {"", "empty"},
+      {" ", "empty"},
       {"a:1,", "''"},
   };
   for (const auto& [text, named] : cases) {
@@ -212,9 +217,11 @@ TEST(ProducerFailoverTest, ResendsToTheNewLeaderWhenTheOldOneDies) {
   cluster.a.Shutdown();
   std::vector<std::future<Result<RecordMetadata>>> pending;
   for (int i = 0; i < 20; ++i) pending.push_back((*p)->Send(Rec("after-" + std::to_string(i))));
-  ASSERT_TRUE(rill::test::PollUntil([&] { return cluster.b.metadata_requests() >= metadata_before + 2; }));
+  ASSERT_TRUE(
+      rill::test::PollUntil([&] { return cluster.b.metadata_requests() >= metadata_before + 2; }));
   for (auto& f : pending) {
-    ASSERT_EQ(f.wait_for(0ms), std::future_status::timeout) << "completed before a leader was known";
+    ASSERT_EQ(f.wait_for(0ms), std::future_status::timeout)
+        << "completed before a leader was known";
   }
 
   // The new leader is elected: node 2. Every record lands there, once, in order.
@@ -258,7 +265,8 @@ TEST(ProducerFailoverTest, RetriesUnknownTopicFromALaggingLeader) {
 void AppendRecords(FakeBroker& broker, int first, int n) {
   batch::BatchBuilder b(batch::Compression::kNone);
   for (int i = first; i < first + n; ++i) {
-    ASSERT_TRUE(b.Add("k", "v" + std::to_string(i), 1000 + i, std::vector<batch::RecordHeader>{}).ok());
+    ASSERT_TRUE(
+        b.Add("k", "v" + std::to_string(i), 1000 + i, std::vector<batch::RecordHeader>{}).ok());
   }
   auto bytes = b.Build();
   ASSERT_TRUE(bytes.ok());
