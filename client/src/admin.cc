@@ -61,7 +61,9 @@ class AdminImpl {
         answered);
     RILL_RETURN_IF_ERROR(internal::FromGrpc(s, "Metadata.Get", *answered));
     std::vector<std::string> known;
-    for (const auto& b : resp->brokers()) known.push_back(b.host() + ":" + std::to_string(b.port()));
+    for (const auto& b : resp->brokers()) {
+      known.push_back(b.host() + ":" + std::to_string(b.port()));
+    }
     rotation.SetKnownBrokers(std::move(known));
     return Status::OK();
   }
@@ -122,7 +124,6 @@ class AdminImpl {
       grpc::ClientContext ctx;
       internal::SetTimeout(&ctx, std::max<int64_t>(deadline - internal::MonotonicMs(), 1));
       grpc::Status s = fn(GroupsStubFor(address).get(), &ctx, req, resp);
-      int32_t e = v1::NONE;
       if (!s.ok()) {
         {
           std::lock_guard lk(mu);
@@ -131,18 +132,26 @@ class AdminImpl {
         if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
           return internal::FromGrpc(s, what, address);
         }
+        // The coordinator's broker is gone. Another broker names the new one (or still the old
+        // one, until the election); when none answers, neither will a retry.
         rotation.ReportFailure(address);
-      } else {
-        e = resp->error();
-        if (e != v1::NOT_COORDINATOR && e != v1::COORDINATOR_NOT_AVAILABLE) {
-          std::lock_guard lk(mu);
-          coordinators[group_id] = address;
-          return Status::OK();
+        auto found = FindCoordinator(group_id);
+        if (!found.ok()) return internal::FromGrpc(s, what, address);
+        if (internal::MonotonicMs() + backoff_ms >= deadline) {
+          return internal::FromGrpc(s, what, address);
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        backoff_ms = std::min<int64_t>(backoff_ms * 2, 200);
+        address = *found;
+        continue;
       }
-      if (internal::MonotonicMs() + backoff_ms >= deadline) {
-        return internal::FromGrpc(s, what, address);
+      const int32_t e = resp->error();
+      if (e != v1::NOT_COORDINATOR && e != v1::COORDINATOR_NOT_AVAILABLE) {
+        std::lock_guard lk(mu);
+        coordinators[group_id] = address;
+        return Status::OK();
       }
+      if (internal::MonotonicMs() + backoff_ms >= deadline) return Status::OK();
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min<int64_t>(backoff_ms * 2, 200);
       auto found = FindCoordinator(group_id);
@@ -254,9 +263,9 @@ Result<std::vector<TopicOutcome>> Admin::CreateTopics(const std::vector<NewTopic
   req.set_validate_only(validate_only);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::CreateTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.CreateTopics", /*idempotent=*/false, req, &resp,
-                  [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->CreateTopics(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.CreateTopics", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->CreateTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -267,9 +276,9 @@ Result<std::vector<TopicOutcome>> Admin::DeleteTopics(const std::vector<std::str
   req.set_allow_internal(allow_internal);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::DeleteTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.DeleteTopics", /*idempotent=*/false, req, &resp,
-                  [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DeleteTopics(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.DeleteTopics", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DeleteTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -277,9 +286,9 @@ Result<std::vector<TopicListing>> Admin::ListTopics(bool include_internal) {
   v1::ListTopicsRequest req;
   req.set_include_internal(include_internal);
   v1::ListTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.ListTopics", /*idempotent=*/true, req, &resp, [&](auto& s, auto* c, auto& q, auto* r) {
-    return s.admin->ListTopics(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.ListTopics", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->ListTopics(c, q, r); }));
   std::vector<TopicListing> out;
   for (const auto& t : resp.topics()) {
     out.push_back({t.name(), t.partitions(), t.replication_factor(), t.internal()});
@@ -354,9 +363,9 @@ Status Admin::AlterConfigs(const std::string& topic, const std::map<std::string,
   for (const auto& k : reset) req.add_delete_(k);
   req.set_validate_only(validate_only);
   v1::AlterConfigsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.AlterConfigs", /*idempotent=*/false, req, &resp,
-                  [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->AlterConfigs(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.AlterConfigs", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->AlterConfigs(c, q, r); }));
   return TopicStatus(topic, resp.result().error(), resp.result().error_message());
 }
 

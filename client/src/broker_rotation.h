@@ -47,11 +47,12 @@ class BrokerRotation {
 
   // Runs `call(channel, ctx)` (a unary RPC returning grpc::Status) on each candidate in turn
   // until one answers without a connection failure, all within `timeout_ms`. Each candidate is
-  // tried at most once. With more candidates left an attempt gets at most kAttemptCapMs, so a
-  // host that swallows packets does not use up the whole deadline. DEADLINE_EXCEEDED moves on
-  // only when `idempotent` (a call that may have been applied, e.g. CreateTopics, is not sent
-  // twice for a mere timeout); UNAVAILABLE always does. `*address` is the broker that answered
-  // (or was tried last); the result is its status.
+  // tried at most once. UNAVAILABLE moves on to the next; DEADLINE_EXCEEDED only when
+  // `idempotent` (a call that may have been applied, e.g. CreateTopics, is not sent twice for a
+  // mere timeout). An idempotent attempt gets at most kAttemptCapMs while more candidates are
+  // left, so a host that swallows packets does not use up the whole deadline; any other attempt
+  // gets all the time left. `*address` is the broker that answered (or was tried last); the
+  // result is its status.
   template <typename Fn>
   grpc::Status Call(int64_t timeout_ms, bool idempotent, Fn&& call, std::string* address);
 
@@ -60,10 +61,10 @@ class BrokerRotation {
  private:
   mutable std::mutex mu_;
   const std::vector<std::string> bootstrap_;
-  std::vector<std::string> known_;                 // guarded by mu_: from the last metadata
-  std::string preferred_;                          // guarded by mu_: answered last
-  std::map<std::string, uint64_t> failed_;         // guarded by mu_: address -> failure number
-  uint64_t failures_ = 0;                          // guarded by mu_
+  std::vector<std::string> known_;          // guarded by mu_: from the last metadata
+  std::string preferred_;                   // guarded by mu_: answered last
+  std::map<std::string, uint64_t> failed_;  // guarded by mu_: address -> failure number
+  uint64_t failures_ = 0;                   // guarded by mu_
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded by mu_
 };
 
@@ -78,13 +79,14 @@ grpc::Status BrokerRotation::Call(int64_t timeout_ms, bool idempotent, Fn&& call
     if (i > 0 && remaining <= 0) break;
     const bool last = i + 1 == candidates.size();
     const int64_t attempt_ms =
-        std::max<int64_t>(1, last ? remaining : std::min(remaining, kAttemptCapMs));
+        std::max<int64_t>(1, last || !idempotent ? remaining : std::min(remaining, kAttemptCapMs));
     *address = candidates[i];
     grpc::ClientContext ctx;
     SetTimeout(&ctx, attempt_ms);
     status = call(ChannelFor(candidates[i]), &ctx);
-    const bool moved_on = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                          (idempotent && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    const bool moved_on =
+        status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        (idempotent && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     if (!moved_on) {
       if (status.ok() || !IsConnectionFailure(status)) ReportSuccess(candidates[i]);
       return status;

@@ -9,11 +9,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bootstrap_list.h"
 #include "consumer_stubs.h"
 #include "group_membership.h"
 #include "group_rpc.h"
 #include "grpc_util.h"
-#include "bootstrap_list.h"
 #include "metadata_cache.h"
 #include "rill/client/errors.h"
 #include "rill/proto/assert.h"
