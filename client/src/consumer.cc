@@ -371,6 +371,12 @@ ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<Topi
   std::map<TopicPartition, bool> leader_known;
   for (const auto& tp : tps) {
     Route r = RouteOf(tp);
+    if (!r.leader_known && meta_.PartitionCount(tp.topic) >= 0) {
+      // Leaderless for now (see StartFetchesLocked): asked again after a metadata refresh.
+      out.retry.push_back(tp);
+      out.retry_reason = Status::Unavailable(tp.ToString() + " has no leader");
+      continue;
+    }
     by_address[r.address].push_back(tp);
     leader_known[tp] = r.leader_known;
   }
@@ -638,7 +644,16 @@ void ConsumerImpl::StartFetchesLocked(grpc::CompletionQueue* cq) {
       continue;
     }
     Route route = RouteOf(tp);
-    if (!route.leader_known) need_metadata_ = true;
+    if (!route.leader_known) {
+      need_metadata_ = true;
+      // A partition of a topic the metadata knows, without a leader now (its broker could not
+      // be reached, an election is under way): wait for metadata to name one rather than ask a
+      // broker that may lag and call the topic unknown.
+      if (meta_.PartitionCount(tp.topic) >= 0) {
+        LeaderErrorLocked(st);
+        continue;
+      }
+    }
     if (busy.count(route.address)) continue;  // with the next Fetch to that broker
     auto& call = calls[route.address];
     v1::FetchRequest& req = requests[route.address];

@@ -308,6 +308,40 @@ TEST(ConsumerFailoverTest, ContinuesAtTheNewLeaderWhenTheFirstBootstrapBrokerDie
   EXPECT_EQ(*(*c)->Position({"t", 0}), 10);
 }
 
+TEST(ConsumerFailoverTest, WaitsForALeaderWithoutAskingABrokerThatDoesNotLead) {
+  Cluster cluster;
+  for (FakeBroker* x : {&cluster.a, &cluster.b}) AppendRecords(*x, 0, 5);
+  ConsumerConfig cc;
+  cc.bootstrap = cluster.bootstrap();
+  cc.auto_offset_reset = OffsetReset::kEarliest;
+  cc.fetch_max_wait_ms = 50;
+  cc.retry_backoff_ms = 5;
+  cc.retry_backoff_max_ms = 50;
+  auto c = Consumer::Create(cc);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{"t", 0}}).ok());
+  ASSERT_EQ(PollN(**c, 5).size(), 5u);
+
+  // Node 1 dies; node 2's metadata shows no leader while the election runs. The consumer keeps
+  // asking metadata, reports no error, and fetches from nobody.
+  cluster.a.Shutdown();
+  cluster.b.SetLeader({"t", 0}, -1);
+  const int metadata_before = cluster.b.metadata_requests();
+  ASSERT_TRUE(rill::test::PollUntil([&] {
+    auto r = (*c)->Poll(10ms);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return cluster.b.metadata_requests() >= metadata_before + 3;
+  }));
+  EXPECT_EQ(cluster.b.fetches_of({"t", 0}), 0);
+
+  cluster.b.SetLeader({"t", 0}, 2);
+  AppendRecords(cluster.b, 5, 5);
+  auto more = PollN(**c, 5);
+  ASSERT_EQ(more.size(), 5u);
+  EXPECT_EQ(more.front().offset, 5);
+  EXPECT_EQ(more.back().offset, 9);
+}
+
 // ------------------------------------------------------------------ admin
 
 TEST(AdminFailoverTest, MetadataComesFromTheNextBroker) {
