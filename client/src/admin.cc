@@ -74,17 +74,26 @@ class AdminImpl {
   }
 
   // The address of group_id's coordinator from the metadata (the leader of its
-  // __consumer_offsets partition); the broker that answered when that cannot be told (the topic
-  // does not exist yet, no leader, a single-broker cluster).
+  // __consumer_offsets partition). When that cannot be told: the broker that answered in a
+  // single-broker cluster; else the active controller (it creates __consumer_offsets on a group's
+  // first request, which other brokers only answer with COORDINATOR_NOT_AVAILABLE), else the
+  // broker that answered.
   Result<std::string> FindCoordinator(const std::string& group_id) {
     v1::MetadataRequest req;
     req.add_topics(std::string(kOffsetsTopic));
     v1::MetadataResponse resp;
     std::string answered;
     RILL_RETURN_IF_ERROR(GetMetadata(req, &resp, &answered));
-    if (resp.brokers_size() <= 1 || resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
+    if (resp.brokers_size() <= 1) return answered;
+    std::string fallback = answered;
+    for (const auto& b : resp.brokers()) {
+      if (b.node_id() == resp.controller_id()) {
+        fallback = b.host() + ":" + std::to_string(b.port());
+      }
+    }
+    if (resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
         resp.topics(0).partitions_size() == 0) {
-      return answered;
+      return fallback;
     }
     const auto& t = resp.topics(0);
     const uint32_t h = crc32c::Value(group_id) & 0x7fffffffu;
@@ -95,7 +104,7 @@ class AdminImpl {
         if (b.node_id() == p.leader_id()) return b.host() + ":" + std::to_string(b.port());
       }
     }
-    return answered;
+    return fallback;
   }
 
   // Runs a Groups RPC on group_id's coordinator. NOT_COORDINATOR, and a coordinator that cannot

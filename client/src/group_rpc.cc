@@ -35,8 +35,11 @@ void GroupRpc::FindCoordinator() {
       if (leader >= 0) address = meta_->AddressOf(leader);
     }
   }
-  // No leader known (no metadata, the topic not created yet, an election under way): a live
-  // broker, which answers NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE if it is not the one.
+  // No leader known (no metadata, the topic not created yet, an election under way): the
+  // active controller, the broker that creates __consumer_offsets on a group's first request
+  // (another answers COORDINATOR_NOT_AVAILABLE until someone asks the controller); else a live
+  // broker. Either answers NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE if it is not the one.
+  if (address.empty()) address = meta_->ControllerAddress();
   if (address.empty()) address = meta_->LiveAddress();
   std::lock_guard lk(mu_);
   if (address != address_) {

@@ -42,6 +42,7 @@ Result<v1::MetadataResponse> MetadataCache::Refresh(const std::vector<std::strin
   std::vector<std::string> known;
   std::lock_guard lk(mu_);
   addresses_.clear();
+  controller_id_ = resp.controller_id();
   for (const auto& b : resp.brokers()) {
     addresses_[b.node_id()] = b.host() + ":" + std::to_string(b.port());
     known.push_back(addresses_[b.node_id()]);
@@ -98,6 +99,12 @@ std::set<int32_t> MetadataCache::LeaderNodes() const {
     }
   }
   return out;
+}
+
+std::string MetadataCache::ControllerAddress() const {
+  std::lock_guard lk(mu_);
+  if (controller_id_ < 0 || !addresses_.count(controller_id_)) return "";
+  return AddressOfLocked(controller_id_);
 }
 
 void MetadataCache::ReportUnreachable(const std::string& address) {

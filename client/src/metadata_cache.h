@@ -37,6 +37,8 @@ class MetadataCache {
   // so a single node works whatever host name it advertises.
   std::string AddressOf(int32_t node_id) const;
   std::set<int32_t> LeaderNodes() const;
+  // host:port of the active controller per the last response; empty when unknown.
+  std::string ControllerAddress() const;
   // A broker that answered last (else the next to try): where requests that any broker can
   // answer go.
   std::string LiveAddress() const { return rotation_.Live(); }
@@ -56,6 +58,7 @@ class MetadataCache {
   mutable std::mutex mu_;
   std::map<std::string, std::vector<int32_t>> leaders_;  // topic -> leader per partition
   std::map<int32_t, std::string> addresses_;             // of the last response
+  int32_t controller_id_ = -1;                           // of the last response
 };
 
 }  // namespace rill::client::internal

@@ -36,14 +36,14 @@ std::string DeadAddress() {
 }
 
 // Two fake brokers as one cluster: node 1 (a) and node 2 (b), with the same view of who leads
-// what. Each serves its own group coordinator.
+// what; node 1 is the controller. Each serves its own group coordinator.
 struct Cluster {
-  Cluster() : a(&ca), b(&cb) {
+  explicit Cluster(bool offsets_topic = true) : a(&ca), b(&cb) {
     b.SetNodeId(2);
     for (FakeBroker* x : {&a, &b}) {
       x->SetBrokers({{1, a.address()}, {2, b.address()}});
       x->AddTopic("t", 1);
-      x->AddTopic("__consumer_offsets", 1);
+      if (offsets_topic) x->AddTopic("__consumer_offsets", 1);
     }
   }
   // Node 1 died: node 2's metadata names node 2 the leader of `tps`.
@@ -421,6 +421,44 @@ TEST(GroupFailoverTest, TheConsumerFindsTheCoordinatorAgainWhenItsBrokerDies) {
     return JoinsAt(cluster.cb) >= 1;
   }));
   EXPECT_TRUE((*c)->Close().ok());
+}
+
+TEST(GroupFailoverTest, WithoutOffsetsTopicTheControllerIsAsked) {
+  // __consumer_offsets does not exist yet and only the controller (node 1) creates it; node 2,
+  // the first bootstrap entry, answers COORDINATOR_NOT_AVAILABLE. The group starts anyway.
+  Cluster cluster(/*offsets_topic=*/false);
+  cluster.cb.SetUnavailable(true);
+  cluster.ca.SetTarget({{"t", 0}});
+  cluster.ca.SetCommitted({"t", 0}, 2);
+  AppendRecords(cluster.a, 0, 5);
+  ConsumerConfig cc;
+  cc.bootstrap = cluster.b.address() + "," + cluster.a.address();
+  cc.group_id = "g";
+  cc.auto_offset_reset = OffsetReset::kEarliest;
+  cc.fetch_max_wait_ms = 20;
+  cc.retry_backoff_ms = 5;
+  cc.retry_backoff_max_ms = 50;
+  cc.auto_commit_interval_ms = 3600000;
+  auto c = Consumer::Create(cc);
+  ASSERT_TRUE(c.ok());
+  NoopListener listener;
+  ASSERT_TRUE((*c)->Subscribe({"t"}, &listener).ok());
+  auto records = PollN(**c, 3);  // from the committed offset 2
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records.front().offset, 2);
+  EXPECT_EQ(JoinsAt(cluster.ca), 1);
+  EXPECT_GT(cluster.cb.unavailable_answers(), 0);
+  EXPECT_TRUE((*c)->Close().ok());
+
+  AdminConfig ac;
+  ac.bootstrap = cluster.b.address() + "," + cluster.a.address();
+  ac.request_timeout_ms = 5000;
+  auto admin = Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto offsets = (*admin)->FetchOffsets("g", {{"t", 0}});
+  ASSERT_TRUE(offsets.ok()) << offsets.status().ToString();
+  ASSERT_EQ(offsets->size(), 1u);
+  EXPECT_TRUE((*offsets)[0].status.ok()) << (*offsets)[0].status.ToString();
 }
 
 }  // namespace
