@@ -30,7 +30,9 @@ class BrokerRotation {
   // `bootstrap`: the parsed bootstrap list, not empty.
   explicit BrokerRotation(std::vector<std::string> bootstrap);
 
-  // Every known address in the order to try them (see above). Never empty.
+  // Every known address in the order to try them: the one that answered last, the brokers of
+  // the last metadata response (the cluster as it is now), the bootstrap entries, then those that
+  // failed since they last answered, least recently failed first. Never empty.
   std::vector<std::string> Candidates() const;
   // The address most likely to answer: Candidates().front().
   std::string Live() const;
