@@ -5,8 +5,9 @@
 #include <mutex>
 #include <thread>
 
+#include "bootstrap_list.h"
+#include "broker_rotation.h"
 #include "grpc_util.h"
-#include "metadata_cache.h"
 #include "rill/client/errors.h"
 #include "rill/proto/crc32c.h"
 #include "rill/v1/admin.grpc.pb.h"
@@ -17,44 +18,82 @@ namespace rill::client {
 
 class AdminImpl {
  public:
-  explicit AdminImpl(const AdminConfig& c)
-      : config(c),
-        channel(internal::MakeChannel(c.bootstrap)),
-        admin(v1::Admin::NewStub(channel)),
-        metadata(v1::Metadata::NewStub(channel)),
-        groups(v1::Groups::NewStub(channel)) {}
+  explicit AdminImpl(const AdminConfig& c, std::vector<std::string> bootstrap)
+      : config(c), rotation(std::move(bootstrap)) {}
 
-  // Runs one unary RPC with the configured deadline.
+  // The stubs of one broker, made per call from the rotation's channel (a stub is cheap; the
+  // channel, which holds the connection, is kept).
+  struct Stubs {
+    explicit Stubs(const std::shared_ptr<grpc::Channel>& channel)
+        : admin(v1::Admin::NewStub(channel)), metadata(v1::Metadata::NewStub(channel)) {}
+    std::unique_ptr<v1::Admin::Stub> admin;
+    std::unique_ptr<v1::Metadata::Stub> metadata;
+  };
+
+  // Runs one unary RPC, `fn(stubs, ctx, req, resp)`, on a live broker (any broker answers Admin
+  // and Metadata requests): one that cannot be reached is skipped for the next, within
+  // request_timeout_ms. `idempotent`: the call may be repeated after a timeout (not so for
+  // creating or deleting topics, whose outcome a timeout leaves unknown).
   template <typename Req, typename Resp, typename Fn>
-  Status Call(std::string_view what, const Req& req, Resp* resp, Fn fn) {
-    grpc::ClientContext ctx;
-    internal::SetTimeout(&ctx, config.request_timeout_ms);
-    grpc::Status s = fn(&ctx, req, resp);
-    return internal::FromGrpc(s, what, config.bootstrap);
+  Status Call(std::string_view what, bool idempotent, const Req& req, Resp* resp, Fn fn) {
+    std::string address;
+    grpc::Status s = rotation.Call(
+        config.request_timeout_ms, idempotent,
+        [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext* ctx) {
+          resp->Clear();
+          Stubs stubs(channel);
+          return fn(stubs, ctx, req, resp);
+        },
+        &address);
+    return internal::FromGrpc(s, what, address);
   }
 
-  // A Groups stub for `address` (the bootstrap stub for the bootstrap address). Stubs live as
-  // long as the Admin.
-  v1::Groups::Stub* GroupsStubFor(const std::string& address) {
-    if (address == config.bootstrap) return groups.get();
-    std::lock_guard lk(mu);
-    auto& stub = other_groups[address];
-    if (!stub) stub = v1::Groups::NewStub(internal::MakeChannel(address));
-    return stub.get();
+  // Metadata.Get on a live broker; its brokers join the rotation. `*answered` is the broker
+  // that answered.
+  Status GetMetadata(const v1::MetadataRequest& req, v1::MetadataResponse* resp,
+                     std::string* answered) {
+    grpc::Status s = rotation.Call(
+        config.request_timeout_ms, /*idempotent=*/true,
+        [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext* ctx) {
+          resp->Clear();
+          return v1::Metadata::NewStub(channel)->Get(ctx, req, resp);
+        },
+        answered);
+    RILL_RETURN_IF_ERROR(internal::FromGrpc(s, "Metadata.Get", *answered));
+    std::vector<std::string> known;
+    for (const auto& b : resp->brokers()) {
+      known.push_back(b.host() + ":" + std::to_string(b.port()));
+    }
+    rotation.SetKnownBrokers(std::move(known));
+    return Status::OK();
+  }
+
+  // A Groups stub for `address`, on the rotation's channel for it.
+  std::unique_ptr<v1::Groups::Stub> GroupsStubFor(const std::string& address) {
+    return v1::Groups::NewStub(rotation.ChannelFor(address));
   }
 
   // The address of group_id's coordinator from the metadata (the leader of its
-  // __consumer_offsets partition); the bootstrap address when that cannot be told (the topic
-  // does not exist yet, no leader, a single-broker cluster).
+  // __consumer_offsets partition). When that cannot be told: the broker that answered in a
+  // single-broker cluster; else the active controller (it creates __consumer_offsets on a group's
+  // first request, which other brokers only answer with COORDINATOR_NOT_AVAILABLE), else the
+  // broker that answered.
   Result<std::string> FindCoordinator(const std::string& group_id) {
     v1::MetadataRequest req;
     req.add_topics(std::string(kOffsetsTopic));
     v1::MetadataResponse resp;
-    RILL_RETURN_IF_ERROR(Call("Metadata.Get", req, &resp,
-                              [&](auto* c, auto& q, auto* r) { return metadata->Get(c, q, r); }));
-    if (resp.brokers_size() <= 1 || resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
+    std::string answered;
+    RILL_RETURN_IF_ERROR(GetMetadata(req, &resp, &answered));
+    if (resp.brokers_size() <= 1) return answered;
+    std::string fallback = answered;
+    for (const auto& b : resp.brokers()) {
+      if (b.node_id() == resp.controller_id()) {
+        fallback = b.host() + ":" + std::to_string(b.port());
+      }
+    }
+    if (resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
         resp.topics(0).partitions_size() == 0) {
-      return config.bootstrap;
+      return fallback;
     }
     const auto& t = resp.topics(0);
     const uint32_t h = crc32c::Value(group_id) & 0x7fffffffu;
@@ -65,13 +104,15 @@ class AdminImpl {
         if (b.node_id() == p.leader_id()) return b.host() + ":" + std::to_string(b.port());
       }
     }
-    return config.bootstrap;
+    return fallback;
   }
 
-  // Runs a Groups RPC on group_id's coordinator. NOT_COORDINATOR makes it look the coordinator
-  // up again; COORDINATOR_NOT_AVAILABLE is retried with a growing backoff. Both end when
-  // request_timeout_ms has passed since the first attempt, with the last response kept. Returns
-  // the transport status; the caller reads resp->error().
+  // Runs a Groups RPC on group_id's coordinator. NOT_COORDINATOR, and a coordinator that cannot
+  // be reached (UNAVAILABLE: its broker died, the group moves), make it look the coordinator up
+  // again through any live broker; COORDINATOR_NOT_AVAILABLE is retried with a growing backoff
+  // (looking up again too: an election may be moving it). All end when request_timeout_ms has
+  // passed since the first attempt, with the last response or transport error kept. Returns the
+  // transport status; the caller reads resp->error().
   template <typename Req, typename Resp, typename Fn>
   Status GroupCall(std::string_view what, const std::string& group_id, const Req& req, Resp* resp,
                    Fn fn) {
@@ -80,19 +121,39 @@ class AdminImpl {
     {
       std::lock_guard lk(mu);
       auto it = coordinators.find(group_id);
-      address = it == coordinators.end() ? config.bootstrap : it->second;
+      if (it != coordinators.end()) address = it->second;
+    }
+    if (address.empty()) {
+      auto found = FindCoordinator(group_id);
+      address = found.ok() ? *found : rotation.Live();
     }
     int64_t backoff_ms = 5;
     for (;;) {
       resp->Clear();
       grpc::ClientContext ctx;
       internal::SetTimeout(&ctx, std::max<int64_t>(deadline - internal::MonotonicMs(), 1));
-      grpc::Status s = fn(GroupsStubFor(address), &ctx, req, resp);
+      grpc::Status s = fn(GroupsStubFor(address).get(), &ctx, req, resp);
       if (!s.ok()) {
-        std::lock_guard lk(mu);
-        coordinators.erase(group_id);  // the next call starts from the bootstrap again
+        {
+          std::lock_guard lk(mu);
+          coordinators.erase(group_id);  // the next call looks it up again
+        }
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+          return internal::FromGrpc(s, what, address);
+        }
+        // The coordinator's broker is gone. Another broker names the new one (or still the old
+        // one, until the election); when none answers, neither will a retry.
+        rotation.ReportFailure(address);
+        auto found = FindCoordinator(group_id);
+        if (!found.ok()) return internal::FromGrpc(s, what, address);
+        if (internal::MonotonicMs() + backoff_ms >= deadline) {
+          return internal::FromGrpc(s, what, address);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        backoff_ms = std::min<int64_t>(backoff_ms * 2, 200);
+        address = *found;
+        continue;
       }
-      RILL_RETURN_IF_ERROR(internal::FromGrpc(s, what, address));
       const int32_t e = resp->error();
       if (e != v1::NOT_COORDINATOR && e != v1::COORDINATOR_NOT_AVAILABLE) {
         std::lock_guard lk(mu);
@@ -102,23 +163,17 @@ class AdminImpl {
       if (internal::MonotonicMs() + backoff_ms >= deadline) return Status::OK();
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min<int64_t>(backoff_ms * 2, 200);
-      if (e == v1::NOT_COORDINATOR) {
-        auto found = FindCoordinator(group_id);
-        address = found.ok() ? *found : config.bootstrap;
-      }
+      auto found = FindCoordinator(group_id);
+      address = found.ok() ? *found : rotation.Live();
     }
   }
 
   static constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
 
   const AdminConfig config;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Admin::Stub> admin;
-  std::unique_ptr<v1::Metadata::Stub> metadata;
-  std::unique_ptr<v1::Groups::Stub> groups;
+  internal::BrokerRotation rotation;
 
-  std::mutex mu;  // guards the two maps below
-  std::map<std::string, std::unique_ptr<v1::Groups::Stub>> other_groups;  // by address
+  std::mutex mu;                                    // guards coordinators
   std::map<std::string, std::string> coordinators;  // group id -> last coordinator address
 };
 
@@ -192,8 +247,9 @@ Admin::Admin(std::unique_ptr<AdminImpl> impl) : impl_(std::move(impl)) {}
 Admin::~Admin() = default;
 
 Result<std::unique_ptr<Admin>> Admin::Create(const AdminConfig& config) {
-  if (config.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
-  return std::unique_ptr<Admin>(new Admin(std::make_unique<AdminImpl>(config)));
+  RILL_ASSIGN_OR_RETURN(std::vector<std::string> bootstrap,
+                        internal::ParseBootstrapList(config.bootstrap));
+  return std::unique_ptr<Admin>(new Admin(std::make_unique<AdminImpl>(config, bootstrap)));
 }
 
 Status Admin::FirstError(const std::vector<TopicOutcome>& outcomes) {
@@ -216,9 +272,9 @@ Result<std::vector<TopicOutcome>> Admin::CreateTopics(const std::vector<NewTopic
   req.set_validate_only(validate_only);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::CreateTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.CreateTopics", req, &resp,
-                  [&](auto* c, auto& q, auto* r) { return impl_->admin->CreateTopics(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.CreateTopics", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->CreateTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -229,9 +285,9 @@ Result<std::vector<TopicOutcome>> Admin::DeleteTopics(const std::vector<std::str
   req.set_allow_internal(allow_internal);
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::DeleteTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.DeleteTopics", req, &resp,
-                  [&](auto* c, auto& q, auto* r) { return impl_->admin->DeleteTopics(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.DeleteTopics", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DeleteTopics(c, q, r); }));
   return Outcomes(resp.results());
 }
 
@@ -239,9 +295,9 @@ Result<std::vector<TopicListing>> Admin::ListTopics(bool include_internal) {
   v1::ListTopicsRequest req;
   req.set_include_internal(include_internal);
   v1::ListTopicsResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Admin.ListTopics", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->admin->ListTopics(c, q, r);
-  }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.ListTopics", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->ListTopics(c, q, r); }));
   std::vector<TopicListing> out;
   for (const auto& t : resp.topics()) {
     out.push_back({t.name(), t.partitions(), t.replication_factor(), t.internal()});
@@ -254,8 +310,8 @@ Result<std::vector<TopicInfo>> Admin::DescribeTopics(const std::vector<std::stri
   for (const auto& t : topics) req.add_topics(t);
   v1::DescribeTopicsResponse resp;
   RILL_RETURN_IF_ERROR(impl_->Call(
-      "Admin.DescribeTopics", req, &resp,
-      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeTopics(c, q, r); }));
+      "Admin.DescribeTopics", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DescribeTopics(c, q, r); }));
   std::vector<TopicInfo> out;
   for (const auto& t : resp.topics()) {
     TopicInfo ti;
@@ -288,8 +344,8 @@ Status Admin::CreatePartitions(const std::string& topic, int32_t new_total_count
   req.set_timeout_ms(impl_->config.request_timeout_ms);
   v1::CreatePartitionsResponse resp;
   RILL_RETURN_IF_ERROR(impl_->Call(
-      "Admin.CreatePartitions", req, &resp,
-      [&](auto* c, auto& q, auto* r) { return impl_->admin->CreatePartitions(c, q, r); }));
+      "Admin.CreatePartitions", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->CreatePartitions(c, q, r); }));
   return TopicStatus(topic, resp.result().error(), resp.result().error_message());
 }
 
@@ -298,8 +354,8 @@ Result<std::vector<ConfigEntry>> Admin::DescribeConfigs(const std::string& topic
   req.set_topic(topic);
   v1::DescribeConfigsResponse resp;
   RILL_RETURN_IF_ERROR(impl_->Call(
-      "Admin.DescribeConfigs", req, &resp,
-      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeConfigs(c, q, r); }));
+      "Admin.DescribeConfigs", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DescribeConfigs(c, q, r); }));
   RILL_RETURN_IF_ERROR(TopicStatus(topic, resp.error(), resp.error_message()));
   std::vector<ConfigEntry> out;
   for (const auto& e : resp.entries()) {
@@ -316,9 +372,9 @@ Status Admin::AlterConfigs(const std::string& topic, const std::map<std::string,
   for (const auto& k : reset) req.add_delete_(k);
   req.set_validate_only(validate_only);
   v1::AlterConfigsResponse resp;
-  RILL_RETURN_IF_ERROR(
-      impl_->Call("Admin.AlterConfigs", req, &resp,
-                  [&](auto* c, auto& q, auto* r) { return impl_->admin->AlterConfigs(c, q, r); }));
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.AlterConfigs", /*idempotent=*/false, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->AlterConfigs(c, q, r); }));
   return TopicStatus(topic, resp.result().error(), resp.result().error_message());
 }
 
@@ -326,8 +382,8 @@ Result<ClusterInfo> Admin::DescribeCluster() {
   v1::DescribeClusterRequest req;
   v1::DescribeClusterResponse resp;
   RILL_RETURN_IF_ERROR(impl_->Call(
-      "Admin.DescribeCluster", req, &resp,
-      [&](auto* c, auto& q, auto* r) { return impl_->admin->DescribeCluster(c, q, r); }));
+      "Admin.DescribeCluster", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->DescribeCluster(c, q, r); }));
   ClusterInfo out;
   out.cluster_id = resp.cluster_id();
   out.controller_id = resp.controller_id();
@@ -339,9 +395,8 @@ Result<ClusterMetadata> Admin::Metadata(const std::vector<std::string>& topics) 
   v1::MetadataRequest req;
   for (const auto& t : topics) req.add_topics(t);
   v1::MetadataResponse resp;
-  RILL_RETURN_IF_ERROR(impl_->Call("Metadata.Get", req, &resp, [&](auto* c, auto& q, auto* r) {
-    return impl_->metadata->Get(c, q, r);
-  }));
+  std::string answered;
+  RILL_RETURN_IF_ERROR(impl_->GetMetadata(req, &resp, &answered));
   ClusterMetadata out;
   out.cluster_id = resp.cluster_id();
   out.controller_id = resp.controller_id();
@@ -367,18 +422,18 @@ Result<ClusterMetadata> Admin::Metadata(const std::vector<std::string>& topics) 
 }
 
 Result<std::vector<GroupListing>> Admin::ListGroups() {
-  // Each broker lists the groups it coordinates: ask every broker (the bootstrap alone when the
-  // cluster has one broker, so an advertised address that differs from it does not matter).
+  // Each broker lists the groups it coordinates: ask every broker (the one that answered the
+  // metadata alone when the cluster has one broker, so an advertised address that differs from
+  // the bootstrap entry does not matter).
   std::vector<std::string> addresses;
   {
     v1::MetadataRequest req;
     req.add_topics(std::string(AdminImpl::kOffsetsTopic));
     v1::MetadataResponse resp;
-    RILL_RETURN_IF_ERROR(impl_->Call("Metadata.Get", req, &resp, [&](auto* c, auto& q, auto* r) {
-      return impl_->metadata->Get(c, q, r);
-    }));
+    std::string answered;
+    RILL_RETURN_IF_ERROR(impl_->GetMetadata(req, &resp, &answered));
     if (resp.brokers_size() <= 1) {
-      addresses.push_back(impl_->config.bootstrap);
+      addresses.push_back(answered);
     } else {
       for (const auto& b : resp.brokers()) {
         addresses.push_back(b.host() + ":" + std::to_string(b.port()));

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bootstrap_list.h"
 #include "consumer_stubs.h"
 #include "group_membership.h"
 #include "group_rpc.h"
@@ -122,8 +123,8 @@ class ConsumerImpl {
   // retriable failure.
   bool FetchCommittedPositions();
 
-  // Where requests about a partition go: its leader per metadata, or the bootstrap address while
-  // no leader is known (it answers UNKNOWN_TOPIC for a topic that does not exist, NOT_LEADER for
+  // Where requests about a partition go: its leader per metadata, or a live broker while no
+  // leader is known (it answers UNKNOWN_TOPIC for a topic that does not exist, NOT_LEADER for
   // one it does not lead).
   struct Route {
     std::string address;
@@ -149,7 +150,7 @@ class ConsumerImpl {
   struct FetchCall {
     struct Sent {
       uint64_t epoch = 0;         // the partition's seek epoch when asked for
-      bool leader_known = false;  // sent to its leader (not the bootstrap fallback)
+      bool leader_known = false;  // sent to its leader (not the live-broker fallback)
     };
     uint64_t id = 0;
     std::string address;
@@ -341,7 +342,7 @@ Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
 
 ConsumerImpl::Route ConsumerImpl::RouteOf(const TopicPartition& tp) const {
   const int32_t leader = meta_.LeaderOf(tp);
-  if (leader < 0) return Route{meta_.bootstrap(), false};
+  if (leader < 0) return Route{meta_.LiveAddress(), false};
   return Route{meta_.AddressOf(leader), true};
 }
 
@@ -370,6 +371,12 @@ ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<Topi
   std::map<TopicPartition, bool> leader_known;
   for (const auto& tp : tps) {
     Route r = RouteOf(tp);
+    if (!r.leader_known && meta_.PartitionCount(tp.topic) >= 0) {
+      // Leaderless for now (see StartFetchesLocked): asked again after a metadata refresh.
+      out.retry.push_back(tp);
+      out.retry_reason = Status::Unavailable(tp.ToString() + " has no leader");
+      continue;
+    }
     by_address[r.address].push_back(tp);
     leader_known[tp] = r.leader_known;
   }
@@ -386,6 +393,7 @@ ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<Topi
     internal::SetTimeout(&ctx, std::max<int64_t>(timeout_ms, 1));
     grpc::Status s = stubs_.For(address)->ListOffsets(&ctx, req, &resp);
     if (!s.ok()) {
+      if (internal::IsConnectionFailure(s)) meta_.ReportUnreachable(address);
       Status st = internal::FromGrpc(s, "Consumer.ListOffsets", address);
       for (const auto& tp : group) {
         if (internal::IsRetriableGrpc(s)) {
@@ -408,7 +416,7 @@ ConsumerImpl::ListedOffsets ConsumerImpl::ListOffsetsOnce(const std::vector<Topi
       Status es = StatusFromErrorCode(r.error(), r.error_message());
       es = Status(es.code(), tp.ToString() + ": " + es.message());
       // A leader that does not know the topic yet lags behind the metadata that named it; the
-      // bootstrap fallback's UNKNOWN_TOPIC means the topic does not exist.
+      // live-broker fallback's UNKNOWN_TOPIC means the topic does not exist.
       if (IsRetriableErrorCode(r.error()) || (r.error() == v1::UNKNOWN_TOPIC && leader_known[tp])) {
         out.retry.push_back(tp);
         out.retry_reason = es;
@@ -636,7 +644,16 @@ void ConsumerImpl::StartFetchesLocked(grpc::CompletionQueue* cq) {
       continue;
     }
     Route route = RouteOf(tp);
-    if (!route.leader_known) need_metadata_ = true;
+    if (!route.leader_known) {
+      need_metadata_ = true;
+      // A partition of a topic the metadata knows, without a leader now (its broker could not
+      // be reached, an election is under way): wait for metadata to name one rather than ask a
+      // broker that may lag and call the topic unknown.
+      if (meta_.PartitionCount(tp.topic) >= 0) {
+        LeaderErrorLocked(st);
+        continue;
+      }
+    }
     if (busy.count(route.address)) continue;  // with the next Fetch to that broker
     auto& call = calls[route.address];
     v1::FetchRequest& req = requests[route.address];
@@ -682,7 +699,9 @@ void ConsumerImpl::HandleFetchLocked(FetchCall& call) {
   };
   if (!call.status.ok()) {
     if (internal::IsRetriableGrpc(call.status)) {
-      // The broker may be down or no longer lead these: ask metadata where they are now.
+      // The broker may be down or no longer lead these: ask metadata (of another broker, if this
+      // one cannot be reached) where they are now.
+      if (internal::IsConnectionFailure(call.status)) meta_.ReportUnreachable(call.address);
       for (const auto& [tp, sent] : call.sent) {
         if (PartitionState* st = current(tp)) LeaderErrorLocked(*st);
       }
@@ -717,7 +736,7 @@ void ConsumerImpl::HandleFetchLocked(FetchCall& call) {
     }
     if (r.error() != v1::NONE) {
       // NOT_LEADER, UNKNOWN_PARTITION and the like; UNKNOWN_TOPIC from a leader means it lags
-      // behind the metadata that named it (the bootstrap fallback's means the topic is gone).
+      // behind the metadata that named it (the live-broker fallback's means the topic is gone).
       if (IsRetriableErrorCode(r.error()) ||
           (r.error() == v1::UNKNOWN_TOPIC && call.sent[tp].leader_known)) {
         LeaderErrorLocked(st);
@@ -1107,7 +1126,10 @@ Status ConsumerImpl::SendCommit(const OffsetMap& offsets) {
       Status es = StatusFromErrorCode(r->error(), r->error_message());
       st = Status(es.code(), es.message() + " (commit to group '" + config_.group_id + "')");
       retry = RetriableCoordinatorError(r->error());
-      if (r->error() == v1::NOT_COORDINATOR) rpc_->FindCoordinator();
+      // COORDINATOR_NOT_AVAILABLE too: the coordinator may be moving to another broker.
+      if (r->error() == v1::NOT_COORDINATOR || r->error() == v1::COORDINATOR_NOT_AVAILABLE) {
+        rpc_->FindCoordinator();
+      }
     } else {
       for (const auto& pe : r->partitions()) {
         if (pe.error() == v1::NONE) continue;
@@ -1196,8 +1218,9 @@ Result<OffsetMap> ConsumerImpl::Committed(const std::vector<TopicPartition>& par
       for (const auto& c : r->offsets()) out[{c.topic(), c.partition()}] = c.offset();
       return out;
     }
-    const bool retry =
-        !r.ok() ? (r.status().code() == StatusCode::kUnavailable) : RetriableCoordinatorError(code);
+    const bool retry = !r.ok() ? (r.status().code() == StatusCode::kUnavailable ||
+                                  r.status().code() == StatusCode::kTimeout)
+                               : RetriableCoordinatorError(code);
     if (!retry || MonotonicMs() + config_.retry_backoff_ms > deadline) {
       if (!r.ok()) return r.status();
       return StatusFromErrorCode(code, r->error_message());
@@ -1389,7 +1412,7 @@ Consumer::Consumer(std::unique_ptr<ConsumerImpl> impl) : impl_(std::move(impl)) 
 Consumer::~Consumer() { (void)impl_->Close(); }
 
 Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerConfig& c) {
-  if (c.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
+  if (auto b = internal::ParseBootstrapList(c.bootstrap); !b.ok()) return b.status();
   if (c.fetch_max_bytes <= 0 || c.max_partition_fetch_bytes <= 0 || c.max_poll_records <= 0 ||
       c.max_prefetch_bytes <= 0 || c.fetch_max_wait_ms < 0 || c.retry_backoff_ms <= 0 ||
       c.retry_backoff_max_ms < c.retry_backoff_ms) {

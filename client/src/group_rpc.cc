@@ -9,7 +9,7 @@ GroupRpc::GroupRpc(MetadataCache* meta, std::string group_id, int32_t timeout_ms
     : meta_(meta),
       group_id_(std::move(group_id)),
       timeout_ms_(timeout_ms),
-      address_(meta->bootstrap()),
+      address_(meta->LiveAddress()),
       stub_(v1::Groups::NewStub(MakeChannel(address_))) {}
 
 std::shared_ptr<v1::Groups::Stub> GroupRpc::stub() const {
@@ -23,7 +23,7 @@ std::string GroupRpc::address() const {
 }
 
 void GroupRpc::FindCoordinator() {
-  std::string address = meta_->bootstrap();
+  std::string address;
   static const std::string kOffsets = "__consumer_offsets";
   auto r = meta_->Refresh({kOffsets});
   if (r.ok()) {
@@ -35,11 +35,25 @@ void GroupRpc::FindCoordinator() {
       if (leader >= 0) address = meta_->AddressOf(leader);
     }
   }
+  // No leader known (no metadata, the topic not created yet, an election under way): the
+  // active controller, the broker that creates __consumer_offsets on a group's first request
+  // (another answers COORDINATOR_NOT_AVAILABLE until someone asks the controller); else a live
+  // broker. Either answers NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE if it is not the one.
+  if (address.empty()) address = meta_->ControllerAddress();
+  if (address.empty()) address = meta_->LiveAddress();
   std::lock_guard lk(mu_);
   if (address != address_) {
     address_ = address;
     stub_ = v1::Groups::NewStub(MakeChannel(address_));
   }
+}
+
+Status GroupRpc::Failed(const grpc::Status& status, std::string_view what) {
+  const std::string at = address();
+  // A coordinator that cannot be reached is likely dead: the lookup that follows asks another
+  // broker, and the cache forgets what it led.
+  if (IsConnectionFailure(status)) meta_->ReportUnreachable(at);
+  return FromGrpc(status, what, at);
 }
 
 void RpcCanceller::Cancel() {
@@ -72,7 +86,7 @@ Result<v1::GroupHeartbeatResponse> GroupRpc::Heartbeat(const v1::GroupHeartbeatR
   }
   grpc::Status st = s->GroupHeartbeat(&ctx, request, &resp);
   if (canceller != nullptr) canceller->Unregister();
-  if (!st.ok()) return FromGrpc(st, "Groups.GroupHeartbeat", address());
+  if (!st.ok()) return Failed(st, "Groups.GroupHeartbeat");
   return resp;
 }
 
@@ -82,7 +96,7 @@ Result<v1::CommitOffsetsResponse> GroupRpc::Commit(const v1::CommitOffsetsReques
   grpc::ClientContext ctx;
   SetTimeout(&ctx, timeout_ms_);
   grpc::Status st = s->CommitOffsets(&ctx, request, &resp);
-  if (!st.ok()) return FromGrpc(st, "Groups.CommitOffsets", address());
+  if (!st.ok()) return Failed(st, "Groups.CommitOffsets");
   return resp;
 }
 
@@ -92,7 +106,7 @@ Result<v1::FetchOffsetsResponse> GroupRpc::FetchOffsets(const v1::FetchOffsetsRe
   grpc::ClientContext ctx;
   SetTimeout(&ctx, timeout_ms_);
   grpc::Status st = s->FetchOffsets(&ctx, request, &resp);
-  if (!st.ok()) return FromGrpc(st, "Groups.FetchOffsets", address());
+  if (!st.ok()) return Failed(st, "Groups.FetchOffsets");
   return resp;
 }
 

@@ -2,8 +2,10 @@
 
 // GroupRpc: calls to a consumer group's coordinator (Groups.GroupHeartbeat, CommitOffsets,
 // FetchOffsets). The coordinator of group G is the leader of partition crc32c(G) mod N of
-// `__consumer_offsets`; it starts as the bootstrap broker and FindCoordinator() looks it up again
-// through Metadata (after NOT_COORDINATOR or a transport failure).
+// `__consumer_offsets`; it starts as a live broker (MetadataCache::LiveAddress) and
+// FindCoordinator() looks it up again through Metadata, asked of any live broker (after
+// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or a transport failure; a coordinator that could not
+// be reached is reported to the MetadataCache, which then asks other brokers first).
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -11,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "metadata_cache.h"
 #include "rill/proto/status.h"
@@ -45,12 +48,14 @@ class GroupRpc {
   Result<v1::CommitOffsetsResponse> Commit(const v1::CommitOffsetsRequest& request);
   Result<v1::FetchOffsetsResponse> FetchOffsets(const v1::FetchOffsetsRequest& request);
 
-  // Looks the coordinator up again (falls back to the bootstrap broker).
+  // Looks the coordinator up again (falls back to a live broker when metadata names none).
   void FindCoordinator();
   std::string address() const;
 
  private:
   std::shared_ptr<v1::Groups::Stub> stub() const;
+  // The Status of a failed call to the coordinator; reports a connection failure to meta_.
+  Status Failed(const grpc::Status& status, std::string_view what);
 
   MetadataCache* const meta_;
   const std::string group_id_;

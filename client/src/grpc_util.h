@@ -25,6 +25,13 @@ Status FromGrpc(const grpc::Status& status, std::string_view what, const std::st
 // True for transport failures worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED, ...).
 bool IsRetriableGrpc(const grpc::Status& status);
 
+// True for the codes that mean the broker could not be reached or did not answer in time
+// (UNAVAILABLE, DEADLINE_EXCEEDED): another broker may do.
+inline bool IsConnectionFailure(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
 inline void SetTimeout(grpc::ClientContext* ctx, int64_t timeout_ms) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
 }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bootstrap_list.h"
 #include "grpc_util.h"
 #include "metadata_cache.h"
 #include "produce_encoding.h"
@@ -110,6 +111,12 @@ internal::AccumulatorOptions AccOptions(const ProducerConfig& c) {
   o.delivery_timeout_ms = c.delivery_timeout_ms;
   o.compression = c.compression;
   return o;
+}
+
+// Errors after which the partition's leader per metadata may be stale: refresh before retrying.
+bool IsLeaderError(int32_t code) {
+  return code == v1::NOT_LEADER || code == v1::UNKNOWN_PARTITION || code == v1::UNKNOWN_TOPIC ||
+         code == v1::BROKER_NOT_AVAILABLE;
 }
 
 // The ack wait the broker is asked for: a little under request_timeout_ms, so that a partition
@@ -437,6 +444,19 @@ void ProducerImpl::ReaderLoop(Connection* c) {
   Status st = status.ok() ? Status::Unavailable("produce stream to " + c->address + " closed")
                           : internal::FromGrpc(status, "Producer.ProduceStream", c->address);
   const bool retriable = status.ok() || internal::IsRetriableGrpc(status);
+  bool stopping;
+  {
+    std::lock_guard lk(mu_);
+    stopping = stopping_;
+  }
+  // The leader is gone or stuck (a request older than request_timeout_ms cancels the stream,
+  // so CANCELLED counts too unless we are closing): its partitions are leaderless until metadata,
+  // asked of another broker, names their leader again; then their batches go there.
+  if (!stopping && (status.ok() || internal::IsConnectionFailure(status) ||
+                    status.error_code() == grpc::StatusCode::CANCELLED)) {
+    meta_.ReportUnreachable(c->address);
+    need_metadata_ = true;
+  }
   if (!orphans.empty()) need_metadata_ = true;
   const int64_t now = MonotonicMs();
   // Retry in request order so sequences stay ordered in the accumulator either way.
@@ -478,10 +498,11 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
     Status st = r == nullptr ? Status::Failed("the broker's response has no result for entry " +
                                               std::to_string(i) + " (" + b->tp.ToString() + ")")
                              : StatusFromErrorCode(r->error(), r->error_message());
-    const bool retriable = r != nullptr && IsRetriableErrorCode(r->error());
-    if (r != nullptr && (r->error() == v1::NOT_LEADER || r->error() == v1::UNKNOWN_PARTITION)) {
-      need_metadata_ = true;
-    }
+    // Metadata named this broker the leader, so UNKNOWN_TOPIC means it lags behind the
+    // controller (a new leader that has not applied the topic yet): retried like NOT_LEADER.
+    const bool retriable =
+        r != nullptr && (IsRetriableErrorCode(r->error()) || r->error() == v1::UNKNOWN_TOPIC);
+    if (r != nullptr && IsLeaderError(r->error())) need_metadata_ = true;
     Retry(std::move(b), st, retriable, now);
   }
   return recovered;
@@ -533,7 +554,7 @@ Producer::Producer(std::unique_ptr<ProducerImpl> impl) : impl_(std::move(impl)) 
 Producer::~Producer() { impl_->Close(); }
 
 Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
-  if (c.bootstrap.empty()) return Status::InvalidArgument("bootstrap address is empty");
+  if (auto b = internal::ParseBootstrapList(c.bootstrap); !b.ok()) return b.status();
   if (c.acks != 0 && c.acks != 1 && c.acks != -1) {
     return Status::InvalidArgument("acks must be 0, 1 or -1 (all), not " + std::to_string(c.acks));
   }

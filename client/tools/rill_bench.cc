@@ -64,7 +64,7 @@ struct Options {
   int64_t records = 1'000'000;
   int32_t record_size = 100;
   int32_t key_size = 0;
-  int32_t acks = 1;
+  int32_t acks = -1;  // all, the client's default
   std::string compression = "none";
   int32_t linger_ms = -1;  // -1: 5 ms flat out, 0 ms when --rate paces the load
   int32_t batch_size = 256 * 1024;
@@ -591,7 +591,7 @@ int Main(int argc, char** argv) {
   app.add_option("--records,-n", o.records, "Records to produce/consume")->capture_default_str();
   app.add_option("--record-size,-s", o.record_size, "Value bytes (>= 8)")->capture_default_str();
   app.add_option("--key-size", o.key_size, "Key bytes (0 = null keys, sticky partitioner)");
-  app.add_option("--acks", o.acks, "0, 1 or -1")->capture_default_str();
+  app.add_option("--acks", o.acks, "0, 1 or -1 (all)")->capture_default_str();
   app.add_option("--compression", o.compression, "none, gzip, snappy, lz4, zstd")
       ->capture_default_str();
   app.add_option("--linger-ms", o.linger_ms,

@@ -561,7 +561,7 @@ struct ProduceOptions {
   std::string file;
   std::string key_separator;
   std::optional<int32_t> partition;
-  std::string acks = "1";
+  std::string acks = "all";
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;
@@ -1214,9 +1214,15 @@ int Main(int argc, char** argv) {
                  bootstrap.status().message());
   }
   if (bootstrap->size() > 1) {
+    // The first that answers goes first; the others stay in the list, so the client library can
+    // move on to them if that broker goes away during the command.
     auto chosen = FirstReachable(g, *bootstrap);
     if (!chosen.ok()) return Fail(kTool, chosen.status());
-    g.bootstrap = *chosen;
+    std::string ordered = *chosen;
+    for (const auto& a : *bootstrap) {
+      if (a != *chosen) ordered += "," + a;
+    }
+    g.bootstrap = ordered;
   }
   return action();
 }

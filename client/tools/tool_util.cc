@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <map>
 
+#include "bootstrap_list.h"
+
 namespace rill::tools {
 
 int ExitCodeFor(const Status& s) {
@@ -259,35 +261,7 @@ Result<int64_t> ParseTimeMs(std::string_view text) {
 }
 
 Result<std::vector<std::string>> ParseBootstrapList(std::string_view text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    const std::string entry(text.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    const auto colon = entry.rfind(':');
-    const bool bracketed = !entry.empty() && entry.front() == '[';
-    const bool has_port = colon != std::string::npos && (!bracketed || entry[colon - 1] == ']');
-    if (entry.empty() || !has_port || colon == 0 || (bracketed && colon <= 2)) {
-      return Status::InvalidArgument(
-          "bootstrap address '" + entry + "' in '" + std::string(text) +
-          "' is not host:port (give the port too, e.g. localhost:9092; several as "
-          "host:port,host:port)");
-    }
-    if (!bracketed && entry.find(':') != colon) {
-      return Status::InvalidArgument("bootstrap address '" + entry +
-                                     "': put an IPv6 host in brackets, e.g. [::1]:9092");
-    }
-    const auto port = ParseInt(std::string_view(entry).substr(colon + 1));
-    if (!port.ok() || *port < 1 || *port > 65535) {
-      return Status::InvalidArgument("bootstrap address '" + entry + "' has a bad port '" +
-                                     entry.substr(colon + 1) + "' (1..65535)");
-    }
-    out.push_back(entry);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
+  return client::internal::ParseBootstrapList(text);
 }
 
 }  // namespace rill::tools

@@ -56,7 +56,8 @@ Result<int64_t> ParseInt(std::string_view text);
 // optional, up to 9 digits; a zone of Z, +HH:MM or -HH:MM is required).
 Result<int64_t> ParseTimeMs(std::string_view text);
 // A bootstrap list "host:port[,host:port...]" (IPv6 hosts in brackets, "[::1]:9092"): every
-// entry needs a host and a port 1..65535. Returns the entries.
+// entry needs a host and a port 1..65535; whitespace around an entry is dropped. Returns the
+// entries (the client library's own parser, which ConnectionConfig::bootstrap goes through).
 Result<std::vector<std::string>> ParseBootstrapList(std::string_view text);
 
 }  // namespace rill::tools

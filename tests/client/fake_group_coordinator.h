@@ -47,6 +47,16 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
     std::lock_guard lk(mu_);
     fail_next_leave_ = true;
   }
+  // While set, every heartbeat, commit and offset fetch gets COORDINATOR_NOT_AVAILABLE (and is
+  // counted): a broker that is not the coordinator and cannot create __consumer_offsets.
+  void SetUnavailable(bool unavailable) {
+    std::lock_guard lk(mu_);
+    unavailable_ = unavailable;
+  }
+  int unavailable_answers() const {
+    std::lock_guard lk(mu_);
+    return unavailable_answers_;
+  }
   // Commits get FENCED_MEMBER_EPOCH while set.
   void FenceCommits(bool fence) {
     std::lock_guard lk(mu_);
@@ -64,6 +74,7 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
   grpc::Status GroupHeartbeat(grpc::ServerContext*, const v1::GroupHeartbeatRequest* req,
                               v1::GroupHeartbeatResponse* resp) override {
     std::lock_guard lk(mu_);
+    if (UnavailableLocked(resp)) return grpc::Status::OK;
     Event e{Event::kHeartbeat, req->member_id(), req->member_epoch(), {}, {}};
     for (const auto& t : req->owned_partitions()) {
       for (int32_t p : t.partitions()) e.owned.insert({t.topic(), p});
@@ -115,6 +126,7 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
   grpc::Status CommitOffsets(grpc::ServerContext*, const v1::CommitOffsetsRequest* req,
                              v1::CommitOffsetsResponse* resp) override {
     std::lock_guard lk(mu_);
+    if (UnavailableLocked(resp)) return grpc::Status::OK;
     Event e{Event::kCommit, req->member_id(), req->member_epoch(), {}, {}};
     for (const auto& o : req->offsets()) e.offsets[{o.topic(), o.partition()}] = o.offset();
     events_.push_back(e);
@@ -130,6 +142,7 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
   grpc::Status FetchOffsets(grpc::ServerContext*, const v1::FetchOffsetsRequest* req,
                             v1::FetchOffsetsResponse* resp) override {
     std::lock_guard lk(mu_);
+    if (UnavailableLocked(resp)) return grpc::Status::OK;
     for (const auto& t : req->partitions()) {
       for (int32_t p : t.partitions()) {
         auto* c = resp->add_offsets();
@@ -143,7 +156,18 @@ class FakeGroupCoordinator final : public v1::Groups::Service {
   }
 
  private:
+  template <typename Response>
+  bool UnavailableLocked(Response* resp) {
+    if (!unavailable_) return false;
+    ++unavailable_answers_;
+    resp->set_error(v1::COORDINATOR_NOT_AVAILABLE);
+    resp->set_error_message("__consumer_offsets does not exist yet; retry");
+    return true;
+  }
+
   mutable std::mutex mu_;
+  bool unavailable_ = false;
+  int unavailable_answers_ = 0;
   std::set<TopicPartition> target_;
   std::set<TopicPartition> sent_;
   std::map<TopicPartition, int64_t> committed_;

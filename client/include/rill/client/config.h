@@ -12,14 +12,21 @@ namespace rill::client {
 
 // Shared connection settings.
 struct ConnectionConfig {
-  std::string bootstrap = "localhost:9092";  // host:port of any broker
+  // Brokers to start from: "host:port" or several as "host:port,host:port" (whitespace around an
+  // entry is ignored; IPv6 hosts in brackets, "[::1]:9092"). Create() refuses a bad entry with
+  // InvalidArgument naming it. Requests any broker can answer (metadata, admin, the group
+  // coordinator lookup) go to a live one among these and the brokers metadata names, moving on
+  // from one that cannot be reached, so any single broker may be down.
+  std::string bootstrap = "localhost:9092";
   std::string client_id = "rill-client";
   int32_t request_timeout_ms = 30000;  // deadline of one RPC (long polls add their wait)
 };
 
 struct ProducerConfig : ConnectionConfig {
-  // 0: do not wait for the broker; 1: the leader has it (per its flush policy); -1: all ISR.
-  int32_t acks = 1;
+  // 0: do not wait for the broker; 1: the leader has it (per its flush policy); -1 (all, the
+  // default, as in Kafka since 3.0): every in-sync replica has it. On a single broker the ISR is
+  // that broker, so -1 costs nothing over 1 there.
+  int32_t acks = -1;
   batch::Compression compression = batch::Compression::kNone;
   // A partition's batch is sent when it reaches batch_size bytes (uncompressed estimate), or
   // linger_ms after its first record, or at Flush()/Close(). Records bigger than batch_size get a
@@ -34,8 +41,10 @@ struct ProducerConfig : ConnectionConfig {
   // fails with ResourceExhausted.
   int64_t buffer_memory = 64ll * 1024 * 1024;
   int32_t max_block_ms = 60000;
-  // Retriable failures (NOT_LEADER, REQUEST_TIMED_OUT, RESOURCE_EXHAUSTED, UNAVAILABLE, ...) are
-  // retried up to `retries` times, waiting retry_backoff_ms doubled per attempt up to
+  // Retriable failures (NOT_LEADER, UNKNOWN_TOPIC/UNKNOWN_PARTITION from a broker that lags,
+  // BROKER_NOT_AVAILABLE, REQUEST_TIMED_OUT, RESOURCE_EXHAUSTED, NOT_ENOUGH_REPLICAS, a leader
+  // that cannot be reached, ...) are retried, after refreshing metadata where the leader may have
+  // moved, up to `retries` times, waiting retry_backoff_ms doubled per attempt up to
   // retry_backoff_max_ms, while the batch is younger than delivery_timeout_ms. With
   // max_in_flight > 1 a retried batch can land after a later batch of the same partition (as in
   // Kafka without idempotence); set max_in_flight = 1 for strict per-partition order.

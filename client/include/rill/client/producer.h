@@ -30,7 +30,7 @@ class ProducerImpl;
 
 class Producer {
  public:
-  // Connects lazily: fails only on an invalid config (the bootstrap address is not contacted).
+  // Connects lazily: fails only on an invalid config (no broker is contacted).
   static Result<std::unique_ptr<Producer>> Create(const ProducerConfig& config);
   ~Producer();  // Close()s
 
