@@ -96,7 +96,7 @@ class ReplicationTest : public ::testing::Test {
     std::string out;
     for (auto& b : brokers_) {
       if (!b->running()) continue;
-      if (!out.empty()) break;  // TEMP until the client takes lists
+      if (!out.empty()) out += ",";
       out += "127.0.0.1:" + std::to_string(b->client_port());
     }
     return out;
