@@ -38,6 +38,7 @@ void BrokerLifecycle::Tick() {
     r->set_port(config_.self.port);
     r->set_internal_port(config_.self.internal_port);
     r->set_rack(config_.self.rack);
+    r->set_incarnation_id(config_.self.incarnation_id);
     operations_.Execute(
         op,
         [this](Results results) {
@@ -115,7 +116,8 @@ bool BrokerLifecycle::SelfRegistered() const {
   if (it == working_.brokers.end()) return false;
   const BrokerRegistration& b = it->second;
   return !b.fenced && b.host == config_.self.host && b.port == config_.self.port &&
-         b.internal_port == config_.self.internal_port && b.rack == config_.self.rack;
+         b.internal_port == config_.self.internal_port && b.rack == config_.self.rack &&
+         b.incarnation_id == config_.self.incarnation_id;
 }
 
 }  // namespace rill::broker

@@ -55,6 +55,9 @@ struct BrokerRegistration {
   int32_t internal_port = 0;  // controller + replication port
   std::string rack;
   bool fenced = false;
+  // Random per process start (RegisterBrokerRecord.incarnation_id): a partition's leadership
+  // is taken up only by the incarnation the metadata names (PartitionManager).
+  std::string incarnation_id;
 };
 
 // An immutable snapshot of the committed metadata. Shared, never modified after publication.

@@ -87,6 +87,8 @@ Status ApplyPartitionChange(MetadataImage& image, const pb::PartitionChangeRecor
   if (r.has_leader() && NodeId(r.leader()) != next.leader) {
     next.leader = NodeId(r.leader());
     next.leader_epoch += 1;
+  } else if (r.bump_leader_epoch()) {
+    next.leader_epoch += 1;
   }
   next.partition_epoch += 1;
   topic->partitions[r.partition()] = std::move(next);
@@ -145,6 +147,7 @@ Status Apply(MetadataImage& image, const pb::MetadataRecord& record) {
       b.port = r.port();
       b.internal_port = r.internal_port();
       b.rack = r.rack();
+      b.incarnation_id = r.incarnation_id();
       b.fenced = false;
       return Status::OK();
     }
@@ -374,6 +377,7 @@ pb::MetadataRecord RegisterBrokerRecordOf(const BrokerRegistration& broker) {
   b->set_port(broker.port);
   b->set_internal_port(broker.internal_port);
   b->set_rack(broker.rack);
+  b->set_incarnation_id(broker.incarnation_id);
   return r;
 }
 

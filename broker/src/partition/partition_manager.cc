@@ -86,10 +86,17 @@ void PartitionManager::WhenApplied(uint64_t index, std::function<void(bool)> don
   done(!stopping_);
 }
 
-void PartitionManager::SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self) {
+bool PartitionManager::SelfCurrent(const MetadataImage& image) const {
+  if (incarnation_.empty()) return true;
+  auto it = image.brokers.find(self_);
+  return it != image.brokers.end() && it->second.incarnation_id == incarnation_;
+}
+
+void PartitionManager::SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self,
+                                     bool current) {
   ReplicaState s;
   s.self = self;
-  s.role = a.leader == self ? PartitionRole::kLeader : PartitionRole::kFollower;
+  s.role = a.leader == self && current ? PartitionRole::kLeader : PartitionRole::kFollower;
   s.leader = a.leader;
   s.leader_epoch = a.leader_epoch;
   s.replicas = a.replicas;
@@ -98,7 +105,8 @@ void PartitionManager::SetLeadership(Partition& part, const PartitionAssignment&
   part.SetReplicaState(std::move(s));
 }
 
-bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssignment& a) {
+bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssignment& a,
+                                     bool current) {
   const TopicConfigMap config = EffectiveConfig(t);
   auto limits = LimitsFromConfig(config);
   if (!limits.ok()) {
@@ -113,7 +121,7 @@ bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssi
   auto part = std::make_shared<Partition>(t.name, a.partition, std::move(log).value());
   part->set_limits(*limits);
   part->set_replication_settings(replication_);
-  SetLeadership(*part, a, self_);
+  SetLeadership(*part, a, self_, current);
   spdlog::info("opened {}-{}: log start {}, end {}, {}", t.name, a.partition,
                part->log().log_start_offset().value(), part->log().log_end_offset().value(),
                a.leader == self_ ? "leader" : "follower");
@@ -164,7 +172,12 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
   if (!image) return;
   std::lock_guard apply_lock(apply_mu_);
   const std::shared_ptr<const MetadataImage> prev = this->image();
-  const LocalDelta delta = DiffForNode(prev.get(), *image, self_, changes);
+  const bool current = SelfCurrent(*image);
+  // This incarnation was just registered: every partition it leads changed role (the
+  // controller bumped their epochs too, but compare them all rather than rely on it).
+  const bool became_current = current && (prev == nullptr || !SelfCurrent(*prev));
+  const LocalDelta delta =
+      DiffForNode(prev.get(), *image, self_, became_current ? ImageChanges::All() : changes);
   std::set<std::pair<std::string, int32_t>> tried;  // opened (or failed to) by this image
 
   for (const LocalPartitionChange& c : delta.partitions) {
@@ -177,8 +190,8 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
       case LocalPartitionChange::Kind::kAdded:
       case LocalPartitionChange::Kind::kChanged: {
         if (std::shared_ptr<Partition> part = Get(c.topic, c.assignment.partition)) {
-          SetLeadership(*part, c.assignment, self_);
-        } else if (OpenPartition(*t, c.assignment)) {
+          SetLeadership(*part, c.assignment, self_, current);
+        } else if (OpenPartition(*t, c.assignment, current)) {
           failed_opens_.erase({c.topic, c.assignment.partition});
         } else {
           failed_opens_.insert({c.topic, c.assignment.partition});
@@ -201,7 +214,7 @@ void PartitionManager::ApplyImage(const std::shared_ptr<const MetadataImage>& im
       if (std::find(a->replicas.begin(), a->replicas.end(), self_) == a->replicas.end())
         a = nullptr;
     }
-    if (a == nullptr || Get(it->first, it->second) != nullptr || OpenPartition(*t, *a)) {
+    if (a == nullptr || Get(it->first, it->second) != nullptr || OpenPartition(*t, *a, current)) {
       it = failed_opens_.erase(it);
     } else {
       ++it;

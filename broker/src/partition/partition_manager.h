@@ -41,6 +41,15 @@ class PartitionManager {
 
   // Replication settings for the partitions opened from now on. Call before Start.
   void set_replication_settings(ReplicationSettings s) { replication_ = s; }
+  // This process's incarnation (BrokerRegistration::incarnation_id). A partition the image
+  // says this node leads is led only once the image registers this incarnation: until then
+  // (a restart, before the controller recorded it and bumped the leader epochs) it is a
+  // follower that fetches from nobody, and clients get NOT_LEADER. Empty: no check (tests).
+  // Call before Start.
+  void set_incarnation(std::string id) { incarnation_ = std::move(id); }
+  // True when `image` registers this node with this incarnation (or no incarnation is set).
+  bool SelfCurrent(const MetadataImage& image) const;
+
   // Called on the manager's thread after every applied image (the replica fetchers re-read
   // which partitions follow which leader). Call before Start; must not block.
   void set_on_applied(std::function<void()> hook) { on_applied_ = std::move(hook); }
@@ -98,10 +107,15 @@ class PartitionManager {
 
   void Run();
   // Opens the log of a partition that became local; false (logged) when it cannot.
-  bool OpenPartition(const TopicMetadata& topic, const PartitionAssignment& assignment);
+  bool OpenPartition(const TopicMetadata& topic, const PartitionAssignment& assignment,
+                     bool current);
   void ClosePartition(const std::string& topic, const std::string& topic_id, int32_t partition);
-  static void SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self);
+  // Sets the partition's role and replica state from `a`; leads only when `current` (the
+  // applied image registers this incarnation).
+  static void SetLeadership(Partition& part, const PartitionAssignment& a, NodeId self,
+                            bool current);
   ReplicationSettings replication_;
+  std::string incarnation_;
   std::function<void()> on_applied_;
 
   const NodeId self_;

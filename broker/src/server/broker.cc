@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <future>
 #include <set>
@@ -22,6 +23,20 @@
 #include "server/data_dir_identity.h"
 
 namespace rill::broker {
+
+namespace {
+
+// A random id for this process start (BrokerRegistration::incarnation_id).
+std::string NewIncarnationId() {
+  std::random_device rd;
+  std::mt19937_64 gen((uint64_t(rd()) << 32) ^ rd());
+  char buf[33];
+  snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(gen()),
+           static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+}  // namespace
 
 namespace {
 // Directories of the data dir that are not partition logs.
@@ -94,8 +109,10 @@ Broker::Broker(BrokerConfig config, ControllerFactory make_controller,
 Broker::~Broker() { Shutdown(); }
 
 bool Broker::ready() const {
-  return started_ && !shut_down_ && controller_ && controller_->image() != nullptr &&
-         partitions_->image() != nullptr && partitions_->ready();
+  if (!started_ || shut_down_ || !controller_ || controller_->image() == nullptr) return false;
+  auto image = partitions_->image();
+  // Ready once this incarnation is registered and its partitions reflect that (it leads).
+  return image != nullptr && partitions_->ready() && partitions_->SelfCurrent(*image);
 }
 
 Status Broker::Start() {
@@ -153,6 +170,7 @@ Status Broker::Start() {
   cc.self.port = client_port_;
   cc.self.internal_port = internal_port_;
   cc.self.rack = config_.rack;
+  cc.self.incarnation_id = NewIncarnationId();
   const bool sole_voter = cc.voters.size() == 1 && cc.voters[0].node_id == cc.node_id;
   // A metadata log that this start creates (a new cluster, or one whose metadata directory was
   // lost or moved) knows nothing of the partition directories beside it: they are not strays,
@@ -164,10 +182,12 @@ Status Broker::Start() {
                        !std::filesystem::is_empty(cc.metadata_dir, ec);
   }
   const std::string metadata_dir = cc.metadata_dir;
+  const std::string incarnation_id = cc.self.incarnation_id;
   controller_ = make_controller_(std::move(cc));
   partitions_ = std::make_unique<PartitionManager>(NodeId(config_.node_id), store_.get(),
                                                    BrokerTopicDefaults(config_));
   partitions_->set_replication_settings(ReplicationSettings{config_.replica_lag_time_max_ms});
+  partitions_->set_incarnation(incarnation_id);
   {
     ReplicaFetchServiceConfig rc;
     rc.max_wait_ms = config_.replica_fetch_max_wait_ms;
