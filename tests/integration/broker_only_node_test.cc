@@ -132,7 +132,7 @@ TEST_F(BrokerOnlyNodeTest, FollowsTheQuorumServesATopicAndSurvivesAControllerRes
   // Created through the broker-only node (forwarded to the controller); leaders spread over
   // both brokers, so node 2 leads at least one partition.
   constexpr int kPartitions = 4;
-  auto r = broker_->CreateTopic("events", kPartitions);
+  auto r = broker_->CreateTopic("events", kPartitions, {}, /*replication_factor=*/1);
   ASSERT_EQ(r.error(), v1::NONE) << r.error_message();
   auto leaders = Leaders(*broker_, "events", kPartitions);
   ASSERT_EQ(static_cast<int>(leaders.size()), kPartitions);
@@ -188,7 +188,7 @@ TEST_F(BrokerOnlyNodeTest, RestartsAndRejoinsWithItsData) {
         return GetMetadata(*controller_, {}, &md) && md.brokers_size() == 2;
       },
       60s, 20ms));
-  auto r = controller_->CreateTopic("kept", 2);
+  auto r = controller_->CreateTopic("kept", 2, {}, /*replication_factor=*/1);
   ASSERT_EQ(r.error(), v1::NONE) << r.error_message();
   auto leaders = Leaders(*broker_, "kept", 2);
   ASSERT_EQ(leaders.size(), 2u);

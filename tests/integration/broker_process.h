@@ -169,12 +169,14 @@ class BrokerProcess {
 
   // Creates one topic through the Admin API; returns its result (error NONE when created).
   v1::TopicResult CreateTopic(const std::string& name, int partitions,
-                              const std::map<std::string, std::string>& configs = {}) {
+                              const std::map<std::string, std::string>& configs = {},
+                              int replication_factor = 0) {
     grpc::ClientContext ctx;
     v1::CreateTopicsRequest req;
     auto* t = req.add_topics();
     t->set_name(name);
     t->set_partitions(partitions);
+    t->set_replication_factor(replication_factor);
     for (const auto& [k, v] : configs) (*t->mutable_configs())[k] = v;
     v1::CreateTopicsResponse resp;
     auto st = admin->CreateTopics(&ctx, req, &resp);

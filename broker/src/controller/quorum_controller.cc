@@ -286,7 +286,10 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
       continue;
     }
     int32_t rf =
-        t.replication_factor() == 0 ? config_.default_replication_factor : t.replication_factor();
+        t.replication_factor() != 0 ? t.replication_factor()
+        : config_.default_replication_factor != 0
+            ? config_.default_replication_factor
+            : static_cast<int32_t>(std::min<size_t>(3, std::max<size_t>(1, brokers.size())));
     if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
       fail(TopicOpError::kInvalidReplicationFactor, st.message());
       continue;

@@ -342,6 +342,7 @@ std::optional<IsrChangeRequest> Partition::TakeIsrChange(int64_t now_ms) {
     }
     return std::nullopt;
   }
+  if (now_ms < isr_refused_until_ms_) return std::nullopt;
   std::optional<std::vector<NodeId>> want = leader_->WantedIsr(now_ms);
   if (!want) return std::nullopt;
   leader_->OnIsrChangeSent(*want);
@@ -369,8 +370,10 @@ void Partition::IsrChangeDone(IsrChangeOutcome outcome, const std::vector<NodeId
         }
         break;
       case IsrChangeOutcome::kRefused:
+        // E.g. a caught-up follower the controller still has fenced: ask again in a while.
         leader_->OnIsrChangeFailed();
         isr_request_.reset();
+        isr_refused_until_ms_ = now_ms + 1000;
         break;
       case IsrChangeOutcome::kStale:
         break;  // the metadata that supersedes it commits or replaces it

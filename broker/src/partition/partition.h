@@ -201,6 +201,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::optional<IsrChangeRequest> isr_request_;
   int64_t isr_request_sent_ms_ = 0;
   bool isr_request_resend_ = false;
+  int64_t isr_refused_until_ms_ = 0;  // after a refusal, ask again only from then
   std::multimap<int64_t, std::function<void(Status)>> pending_acks_;  // end offset -> acked
   ReplicationSettings settings_;
 

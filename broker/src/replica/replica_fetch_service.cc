@@ -55,11 +55,12 @@ class FetchReactor final
     std::unique_lock lock(state_->mu);
     if (!ok) {
       state_->read_done = true;
-      if (!state_->writing) Finish(grpc::Status::OK);
+      if (!state_->writing) state_->FinishLocked(grpc::Status::OK);
       return;
     }
+    if (state_->finish_called) return;
     if (request_.follower_id() <= 0) {
-      Finish({grpc::StatusCode::INVALID_ARGUMENT, "follower_id must be > 0"});
+      state_->FinishLocked({grpc::StatusCode::INVALID_ARGUMENT, "follower_id must be > 0"});
       return;
     }
     // Resolve the partitions once per request; a missing or re-created one answers at once.
@@ -90,14 +91,21 @@ class FetchReactor final
     std::lock_guard lock(state_->mu);
     state_->writing = false;
     if (!ok) {
-      Finish({grpc::StatusCode::CANCELLED, "write failed"});
+      state_->FinishLocked({grpc::StatusCode::CANCELLED, "write failed"});
       return;
     }
     if (state_->read_done) {
-      Finish(grpc::Status::OK);
+      state_->FinishLocked(grpc::Status::OK);
       return;
     }
-    StartRead(&request_);
+    if (!state_->finish_called) StartRead(&request_);
+  }
+
+  // The follower went away or the server is shutting down: a parked request may never be
+  // woken (the I/O threads stop before the internal listener), so finish now.
+  void OnCancel() override {
+    std::lock_guard lock(state_->mu);
+    if (!state_->writing) state_->FinishLocked({grpc::StatusCode::CANCELLED, "cancelled"});
   }
 
   void OnDone() override {
@@ -120,10 +128,17 @@ class FetchReactor final
   struct State {
     std::mutex mu;
     FetchReactor* reactor = nullptr;  // null once the stream is done
-    bool finished = false;
+    bool finished = false;       // OnDone ran
+    bool finish_called = false;  // Finish was called (once only)
     bool writing = false;
     bool read_done = false;
     pb::ReplicaFetchResponse response;
+
+    void FinishLocked(const grpc::Status& status) {
+      if (finish_called || reactor == nullptr) return;
+      finish_called = true;
+      reactor->Finish(status);
+    }
 
     // Builds the answer; sends it and returns true when it has data or an error, or is final.
     bool Attempt(const Call& call, bool final) {
@@ -165,7 +180,7 @@ class FetchReactor final
       }
       if (!send) return false;
       std::lock_guard lock(mu);
-      if (finished || reactor == nullptr) return true;
+      if (finished || finish_called || reactor == nullptr) return true;
       response = std::move(out);
       writing = true;
       reactor->StartWrite(&response);

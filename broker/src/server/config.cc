@@ -206,8 +206,8 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--topic.partitions", c.default_partitions, "Default partitions of a new topic")
       ->check(CLI::Range(1, 100000));
   app.add_option("--topic.replication_factor", c.default_replication_factor,
-                 "Default replication factor of a new topic")
-      ->check(CLI::Range(1, 100));
+                 "Default replication factor of a new topic (0 = min(3, live brokers))")
+      ->check(CLI::Range(0, 100));
   app.add_option("--topic.max_partitions", c.max_partitions_per_topic,
                  "Upper bound on a topic's partition count")
       ->check(CLI::Range(1, 1000000));

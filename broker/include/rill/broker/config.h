@@ -93,7 +93,8 @@ struct BrokerConfig {
   int64_t min_free_bytes = 1LL << 30;
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
-  int32_t default_replication_factor = 1;
+  // 0: min(3, live brokers) at creation (1 on a single node, 3 in a cluster of three or more).
+  int32_t default_replication_factor = 0;
   int32_t max_partitions_per_topic = 10000;
   // Broker-wide defaults of topic configs ("key=value"), applied below each topic's overrides.
   std::map<std::string, std::string> topic_defaults;
