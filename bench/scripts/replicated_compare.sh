@@ -2,15 +2,15 @@
 # acks=all produce on a replicated partition (RF=3) against an unreplicated one (RF=1), in one
 # run on one three-broker cluster: throughput of 100 B and 1 KiB records in interleaved rounds
 # (rf1, rf3, rf1, rf3, ... so the host's drift lands on both alike), their ratio, and then the
-# produce-to-ack latency of RF=3 at a fixed open-loop rate.
+# produce-to-ack latency of RF=3 (and RF=1 for reference) at a fixed open-loop rate.
 #
 # The cluster: three rill-broker processes on loopback, a three-voter controller quorum (internal
 # ports picked free beforehand, the other ports by the kernel), each with its own data dir under
 # a temp dir; all stopped on exit (also on ^C) and the temp dir removed. Topics, one partition
 # each: rf1 (RF=1) and rf3 (RF=3, waited for until its ISR has all three). Each round:
 #   rill-bench -b ALL3 -t TOPIC --mode produce -n N -s SIZE --acks -1 --json
-# and the latency run:
-#   rill-bench -b ALL3 -t rf3 --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE --json
+# and the latency runs (rf1 as the baseline, then rf3):
+#   rill-bench -b ALL3 -t TOPIC --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE --json
 #
 # usage: [BROKER=path] [BENCH=path] [RILLCTL=path] [ROUNDS=2] [N100=2000000] [N1K=300000]
 #        [RATE=50000] [SECS=10] [RILL_BENCH_TMP=dir] bench/scripts/replicated_compare.sh
@@ -108,10 +108,11 @@ for size in 100 1024; do
   done
 done
 
-# ---- fixed rate on rf3 ----
-LAT="$D/rf3-rate.json"
-$BENCH -b "$BOOT" -t rf3 --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
-  --json > "$LAT" || echo "rill-bench failed (rate $RATE)"
+# ---- fixed rate: rf1 as the baseline, then rf3 ----
+for topic in rf1 rf3; do
+  $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
+    --json > "$D/$topic-rate.json" || echo "rill-bench failed ($topic, rate $RATE)"
+done
 
 echo
 echo "## acks=-1 produce throughput, one partition, RF=3 against RF=1 (same run, interleaved)"
@@ -140,10 +141,16 @@ for size, (a, b) in sorted(tot.items()):
     print(f"| {size} B | all | {a:,.0f} (sum) | {b:,.0f} (sum) | {b / a if a else 0:.0%} | |")
 EOF
 echo
-r=$(field "$LAT" 'round(j["produce"]["records_per_sec"])')
-p50=$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p50"]')
-p99=$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p99"]')
-p999=$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p999"]')
-failed=$(field "$LAT" 'j["produce"]["failed"]')
-echo "## rf3 at $RATE records/s for ${SECS} s, 100 B, acks=-1: achieved ${r:-?} records/s," \
-  "produce-to-ack p50 ${p50:-?} ms, p99 ${p99:-?} ms, p99.9 ${p999:-?} ms, failed ${failed:-?}"
+echo "## $RATE records/s for ${SECS} s, 100 B, acks=-1, produce-to-ack latency"
+echo
+echo "| topic | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |"
+echo "|---|---|---|---|---|---|---|"
+for topic in rf1 rf3; do
+  LAT="$D/$topic-rate.json"
+  echo "| $topic | $(field "$LAT" 'round(j["produce"]["records_per_sec"])') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p50"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p99"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p999"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["max"]') |" \
+    "$(field "$LAT" 'j["produce"]["failed"]') |"
+done
