@@ -258,8 +258,8 @@ int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
     std::printf("\n");
     // START, END and SIZE are the answering broker's replica; HIGH_WATERMARK is the leader's.
     std::vector<std::vector<std::string>> rows = {{"PARTITION", "LEADER", "EPOCH", "REPLICAS",
-                                                   "ISR", "START", "HIGH_WATERMARK", "END",
-                                                   "SIZE", "UNDER_REPLICATED"}};
+                                                   "ISR", "START", "HIGH_WATERMARK", "END", "SIZE",
+                                                   "UNDER_REPLICATED"}};
     for (const auto& p : t.partitions) {
       rows.push_back({std::to_string(p.partition), std::to_string(p.leader_id),
                       std::to_string(p.leader_epoch), JoinInts(p.replicas), JoinInts(p.isr),

@@ -410,8 +410,9 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
   const int leader = WaitForLeader("metered", 0);
   ASSERT_GT(leader, 0);
   const int follower = leader == 1 ? 2 : 1;
-  const std::string lag_key = "rill_follower_lag_offsets{topic=\"metered\",partition=\"0\",follower=\"" +
-                              std::to_string(follower) + "\"}";
+  const std::string lag_key =
+      "rill_follower_lag_offsets{topic=\"metered\",partition=\"0\",follower=\"" +
+      std::to_string(follower) + "\"}";
   // The producer knows the partition's leader before the follower stops (its metadata requests
   // then never wait on the stopped node). acks=1: the lag is the point here, not
   // min.insync.replicas (on a loaded host the other follower may drop out of the ISR too).
@@ -448,10 +449,10 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   int64_t lag = -1;
-  ASSERT_TRUE(test::PollUntil([&] { return (lag = series(leader, lag_key)) >= kRecords; }, 30s,
-                              50ms))
-      << "follower " << follower << " lag is " << lag << ", want at least " << kRecords
-      << "; node " << leader << " /metrics:\n"
+  ASSERT_TRUE(
+      test::PollUntil([&] { return (lag = series(leader, lag_key)) >= kRecords; }, 30s, 50ms))
+      << "follower " << follower << " lag is " << lag << ", want at least " << kRecords << "; node "
+      << leader << " /metrics:\n"
       << rill::testing::HttpGet(Node(leader).http_port(), "/metrics");
 
   Node(follower).Signal(SIGCONT);

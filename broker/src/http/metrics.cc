@@ -142,8 +142,7 @@ void RenderReplication(std::string* out,
       "is smaller than its replica set, else 0 (leaders only).\n"
       "# TYPE rill_partition_under_replicated gauge\n";
   for (const Led& l : led) {
-    snprintf(buf, sizeof buf,
-             "rill_partition_under_replicated{topic=\"%s\",partition=\"%d\"} %d\n",
+    snprintf(buf, sizeof buf, "rill_partition_under_replicated{topic=\"%s\",partition=\"%d\"} %d\n",
              l.p->topic().c_str(), l.p->partition(), l.under_replicated ? 1 : 0);
     *out += buf;
   }
