@@ -169,11 +169,54 @@ int TopicList(const Globals& g, bool internal) {
   return 0;
 }
 
+bool UnderReplicated(const client::PartitionInfo& p) { return p.isr.size() < p.replicas.size(); }
+
+// Replaces each partition's high watermark with the one its leader answers ListOffsets(latest)
+// with: DescribeTopics reports the answering broker's own view, which on a follower lags the
+// leader (and is -1 where that broker holds no replica). Partitions without a leader, and every
+// partition when the leaders cannot be asked, keep the DescribeTopics figure (a warning says so).
+void HighWatermarksFromLeaders(const Globals& g, std::vector<client::TopicInfo>* topics) {
+  std::vector<client::TopicPartition> tps;
+  for (const auto& t : *topics) {
+    if (!t.status.ok()) continue;
+    for (const auto& p : t.partitions) {
+      if (p.leader_id >= 0) tps.push_back({t.name, p.partition});
+    }
+  }
+  if (tps.empty()) return;
+  client::ConsumerConfig cc;
+  cc.bootstrap = g.bootstrap;
+  cc.client_id = "rillctl";
+  cc.request_timeout_ms = g.timeout_ms;
+  cc.enable_auto_commit = false;
+  auto consumer = client::Consumer::Create(cc);
+  Status st = consumer.ok() ? Status::OK() : consumer.status();
+  if (st.ok()) st = (*consumer)->Assign(tps);
+  if (st.ok()) st = (*consumer)->SeekToEnd(tps);
+  if (!st.ok()) {
+    std::fprintf(stderr,
+                 "%s: warning: high watermarks are the answering broker's, not the leaders' "
+                 "(ListOffsets: %s)\n",
+                 std::string(kTool).c_str(), st.ToString().c_str());
+    return;
+  }
+  for (auto& t : *topics) {
+    if (!t.status.ok()) continue;
+    for (auto& p : t.partitions) {
+      if (p.leader_id < 0) continue;
+      auto hw = (*consumer)->Position({t.name, p.partition});
+      if (hw.ok()) p.high_watermark = *hw;
+    }
+  }
+  (void)(*consumer)->Close();
+}
+
 int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
   auto admin = MakeAdmin(g);
   if (!admin.ok()) return Fail(kTool, admin.status());
   auto r = (*admin)->DescribeTopics(names);
   if (!r.ok()) return Fail(kTool, r.status());
+  HighWatermarksFromLeaders(g, &*r);
   int rc = 0;
   if (g.json) {
     std::string s = "[";
@@ -194,7 +237,8 @@ int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
              ",\"log_start_offset\":" + std::to_string(p.log_start_offset) +
              ",\"high_watermark\":" + std::to_string(p.high_watermark) +
              ",\"log_end_offset\":" + std::to_string(p.log_end_offset) +
-             ",\"size_bytes\":" + std::to_string(p.size_bytes) + "}";
+             ",\"size_bytes\":" + std::to_string(p.size_bytes) +
+             ",\"under_replicated\":" + (UnderReplicated(p) ? "true" : "false") + "}";
       }
       s += "],\"configs\":" + JsonMap(t.configs) + "}";
     }
@@ -207,16 +251,21 @@ int TopicDescribe(const Globals& g, const std::vector<std::string>& names) {
       continue;
     }
     if (g.json) continue;
-    std::printf("Topic: %s  partitions: %zu%s\n", t.name.c_str(), t.partitions.size(),
+    const auto under = std::count_if(t.partitions.begin(), t.partitions.end(), UnderReplicated);
+    std::printf("Topic: %s  partitions: %zu%s", t.name.c_str(), t.partitions.size(),
                 t.internal ? "  (internal)" : "");
+    if (under > 0) std::printf("  under-replicated: %ld", static_cast<long>(under));
+    std::printf("\n");
+    // START, END and SIZE are the answering broker's replica; HIGH_WATERMARK is the leader's.
     std::vector<std::vector<std::string>> rows = {{"PARTITION", "LEADER", "EPOCH", "REPLICAS",
-                                                   "ISR", "START", "HIGH_WATERMARK", "END",
-                                                   "SIZE"}};
+                                                   "ISR", "START", "HIGH_WATERMARK", "END", "SIZE",
+                                                   "UNDER_REPLICATED"}};
     for (const auto& p : t.partitions) {
       rows.push_back({std::to_string(p.partition), std::to_string(p.leader_id),
                       std::to_string(p.leader_epoch), JoinInts(p.replicas), JoinInts(p.isr),
                       std::to_string(p.log_start_offset), std::to_string(p.high_watermark),
-                      std::to_string(p.log_end_offset), std::to_string(p.size_bytes)});
+                      std::to_string(p.log_end_offset), std::to_string(p.size_bytes),
+                      UnderReplicated(p) ? "yes" : "no"});
     }
     PrintTable(rows);
     if (!t.configs.empty()) {

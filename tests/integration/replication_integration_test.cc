@@ -343,6 +343,129 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
+// /metrics on a replicated cluster: every partition is led by exactly one node
+// (rill_leader_partitions sums to the partition count); a stopped follower makes its leader
+// report the partition under-replicated and the follower's lag in offsets; once it resumes and
+// catches up both go back to 0.
+TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
+  constexpr int kPartitions = 3;
+  CreateTopic("metered", kPartitions);
+  // The value of one series (name plus labels, exactly as rendered) on node `node`; -1 if absent.
+  auto series = [&](int node, const std::string& key) -> int64_t {
+    const std::string body = rill::testing::HttpGet(Node(node).http_port(), "/metrics");
+    size_t pos = 0;
+    while ((pos = body.find(key + " ", pos)) != std::string::npos) {
+      if (pos == 0 || body[pos - 1] == '\n') return std::stoll(body.substr(pos + key.size() + 1));
+      pos += key.size();
+    }
+    return -1;
+  };
+  auto partition_key = [](const std::string& name, int p) {
+    return name + "{topic=\"metered\",partition=\"" + std::to_string(p) + "\"}";
+  };
+
+  // Leadership: summed over the nodes, one leader per partition of every topic the cluster has.
+  // (Every topic as node 1 knows them, once it knows "metered": another node may have been
+  // first to apply the creation.)
+  int total_partitions = 0;
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        v1::MetadataResponse md;
+        if (!Metadata(1, {}, &md)) return false;
+        bool metered = false;
+        total_partitions = 0;
+        for (const auto& t : md.topics()) {
+          total_partitions += t.partitions_size();
+          metered = metered || (t.name() == "metered" && t.partitions_size() == kPartitions);
+        }
+        return metered;
+      },
+      30s, 20ms));
+  int64_t led = 0;
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        led = 0;
+        for (int n = 1; n <= kNodes; ++n) {
+          const int64_t v = series(n, "rill_leader_partitions");
+          if (v < 0) return false;
+          led += v;
+        }
+        return led == total_partitions;
+      },
+      30s, 50ms))
+      << "rill_leader_partitions sums to " << led << ", not " << total_partitions;
+  for (int p = 0; p < kPartitions; ++p) {
+    const int leader = WaitForLeader("metered", p);
+    ASSERT_GT(leader, 0);
+    ASSERT_TRUE(test::PollUntil(
+        [&] { return series(leader, partition_key("rill_partition_under_replicated", p)) == 0; },
+        30s, 50ms))
+        << "partition " << p << " with a full ISR is reported under-replicated";
+  }
+  for (int n = 1; n <= kNodes; ++n) {
+    EXPECT_GE(series(n, "rill_isr_shrinks_total"), 0) << "node " << n;
+    EXPECT_GE(series(n, "rill_isr_expands_total"), 0) << "node " << n;
+  }
+
+  const int leader = WaitForLeader("metered", 0);
+  ASSERT_GT(leader, 0);
+  const int follower = leader == 1 ? 2 : 1;
+  const std::string lag_key =
+      "rill_follower_lag_offsets{topic=\"metered\",partition=\"0\",follower=\"" +
+      std::to_string(follower) + "\"}";
+  // The producer knows the partition's leader before the follower stops (its metadata requests
+  // then never wait on the stopped node). acks=1: the lag is the point here, not
+  // min.insync.replicas (on a loaded host the other follower may drop out of the ISR too).
+  ProducerConfig pc;
+  pc.bootstrap = Bootstrap();
+  pc.acks = 1;
+  pc.linger_ms = 1;
+  pc.retry_backoff_ms = 50;
+  pc.retry_backoff_max_ms = 200;
+  pc.request_timeout_ms = 5000;
+  pc.delivery_timeout_ms = 20000;
+  pc.metadata_max_age_ms = 1000;
+  auto created = Producer::Create(pc);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto producer = std::move(created).value();
+  auto warm = producer->Send({.topic = "metered", .partition = 0, .value = "before"}).get();
+  ASSERT_TRUE(warm.ok()) << warm.status().ToString();
+  Node(follower).Signal(SIGSTOP);
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        return series(leader, partition_key("rill_partition_under_replicated", 0)) == 1 &&
+               series(leader, "rill_under_replicated_partitions") >= 1;
+      },
+      30s, 50ms))
+      << "the leader never reported metered-0 under-replicated";
+  // Records written while the follower sleeps are its lag.
+  constexpr int kRecords = 50;
+  std::vector<std::future<Result<RecordMetadata>>> acks;
+  for (int i = 0; i < kRecords; ++i) {
+    acks.push_back(producer->Send({.topic = "metered", .partition = 0, .value = "lag"}));
+  }
+  for (auto& f : acks) {
+    auto md = f.get();
+    ASSERT_TRUE(md.ok()) << md.status().ToString();
+  }
+  int64_t lag = -1;
+  ASSERT_TRUE(
+      test::PollUntil([&] { return (lag = series(leader, lag_key)) >= kRecords; }, 30s, 50ms))
+      << "follower " << follower << " lag is " << lag << ", want at least " << kRecords << "; node "
+      << leader << " /metrics:\n"
+      << rill::testing::HttpGet(Node(leader).http_port(), "/metrics");
+
+  Node(follower).Signal(SIGCONT);
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        return series(leader, partition_key("rill_partition_under_replicated", 0)) == 0 &&
+               (lag = series(leader, lag_key)) == 0;
+      },
+      60s, 50ms))
+      << "after SIGCONT: under-replicated "
+      << series(leader, partition_key("rill_partition_under_replicated", 0)) << ", lag " << lag;
+}
+
 }  // namespace
 }  // namespace rill::client
 

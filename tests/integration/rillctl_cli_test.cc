@@ -122,6 +122,22 @@ TEST_F(RillctlCliTest, BadNumbersOffsetsTimesAndAddressesAreUsageErrorsNamingThe
   EXPECT_EQ(out.find("\nu "), std::string::npos) << out;
   std::tie(rc, out) = Rillctl({"--json", "topic", "describe", "t"});
   EXPECT_NE(out.find("\"high_watermark\":0"), std::string::npos) << out;
+  // One broker: the ISR is the whole replica set, so nothing is under-replicated.
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"("leader":(\d+),"leader_epoch":\d+,)"
+                                                R"("replicas":\[\1\],"isr":\[\1\],)")))
+      << out;
+  EXPECT_NE(out.find("\"under_replicated\":false"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\"under_replicated\":true"), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"topic", "describe", "t"});
+  EXPECT_EQ(rc, 0) << out;
+  // PARTITION LEADER EPOCH REPLICAS ISR START HIGH_WATERMARK END SIZE UNDER_REPLICATED
+  EXPECT_TRUE(std::regex_search(
+      out, std::regex(R"(PARTITION +LEADER +EPOCH +REPLICAS +ISR +START +HIGH_WATERMARK +END +)"
+                      R"(SIZE +UNDER_REPLICATED)")))
+      << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n0 +(\d+) +\d+ +\1 +\1 +0 +0 +0 +\d+ +no)")))
+      << out;
+  EXPECT_EQ(out.find("under-replicated:"), std::string::npos) << out;
 }
 
 TEST_F(RillctlCliTest, MistypedCommandsAreNamedWithTheValidOnes) {

@@ -3,10 +3,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "partition/partition_manager.h"
+#include "replica/replica_fetcher.h"
 
 namespace rill::broker {
 
@@ -105,6 +107,68 @@ void Metrics::RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes) {
   flush_bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
+void Metrics::OnIsrChange(bool shrink) {
+  (shrink ? isr_shrinks_ : isr_expands_).fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+// The replication view of the partitions this node hosts, as a scrape renders it.
+void RenderReplication(std::string* out,
+                       const std::vector<std::shared_ptr<Partition>>& partitions) {
+  char buf[512];
+  struct Led {
+    Partition* p;
+    bool under_replicated;
+  };
+  std::vector<Led> led;
+  for (const auto& p : partitions) {
+    const ReplicaState s = p->replica_state();
+    if (s.role != PartitionRole::kLeader) continue;
+    led.push_back({p.get(), s.isr.size() < s.replicas.size()});
+  }
+  size_t under = 0;
+  for (const Led& l : led) under += l.under_replicated ? 1 : 0;
+  snprintf(buf, sizeof buf,
+           "# HELP rill_leader_partitions Partitions this node leads.\n"
+           "# TYPE rill_leader_partitions gauge\nrill_leader_partitions %zu\n"
+           "# HELP rill_under_replicated_partitions Partitions this node leads whose ISR is "
+           "smaller than their replica set.\n"
+           "# TYPE rill_under_replicated_partitions gauge\nrill_under_replicated_partitions %zu\n",
+           led.size(), under);
+  *out += buf;
+  *out +=
+      "# HELP rill_partition_under_replicated 1 when this node leads the partition and its ISR "
+      "is smaller than its replica set, else 0 (leaders only).\n"
+      "# TYPE rill_partition_under_replicated gauge\n";
+  for (const Led& l : led) {
+    snprintf(buf, sizeof buf, "rill_partition_under_replicated{topic=\"%s\",partition=\"%d\"} %d\n",
+             l.p->topic().c_str(), l.p->partition(), l.under_replicated ? 1 : 0);
+    *out += buf;
+  }
+  *out +=
+      "# HELP rill_follower_lag_offsets Leader's log end minus the follower's durable end as its "
+      "last fetch reported it (from the log start when it has not fetched from this leader "
+      "yet; leaders only).\n"
+      "# TYPE rill_follower_lag_offsets gauge\n";
+  for (const Led& l : led) {
+    const auto views = l.p->FollowerViews();
+    // Read after the views: a durable end a follower reported is never past this log end.
+    const int64_t log_end = l.p->log().log_end_offset().value();
+    const int64_t log_start = l.p->log().log_start_offset().value();
+    for (const auto& v : views) {
+      const int64_t from = v.durable_end.value() >= 0 ? v.durable_end.value() : log_start;
+      snprintf(buf, sizeof buf,
+               "rill_follower_lag_offsets{topic=\"%s\",partition=\"%d\",follower=\"%d\"} %ld\n",
+               l.p->topic().c_str(), l.p->partition(), static_cast<int>(v.id.value()),
+               static_cast<long>(std::max<int64_t>(0, log_end - from)));
+      *out += buf;
+    }
+  }
+}
+
+}  // namespace
+
 std::string Metrics::Render(const PartitionManager* partitions) const {
   std::string out;
   out.reserve(16384);
@@ -152,9 +216,28 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
            static_cast<long>(inflight_.load(std::memory_order_relaxed)));
   out += buf;
+  snprintf(buf, sizeof buf,
+           "# HELP rill_isr_shrinks_total Committed ISR changes that removed a member, on "
+           "partitions this node leads.\n"
+           "# TYPE rill_isr_shrinks_total counter\nrill_isr_shrinks_total %lu\n"
+           "# HELP rill_isr_expands_total Committed ISR changes that added a member, on "
+           "partitions this node leads.\n"
+           "# TYPE rill_isr_expands_total counter\nrill_isr_expands_total %lu\n",
+           static_cast<unsigned long>(isr_shrinks_.load(std::memory_order_relaxed)),
+           static_cast<unsigned long>(isr_expands_.load(std::memory_order_relaxed)));
+  out += buf;
+  if (const auto* f = fetchers_.load(std::memory_order_acquire)) {
+    snprintf(buf, sizeof buf,
+             "# HELP rill_replica_fetchers Fetcher threads replicating from another broker "
+             "(at most one per leader this node follows).\n"
+             "# TYPE rill_replica_fetchers gauge\nrill_replica_fetchers %zu\n",
+             f->fetcher_count());
+    out += buf;
+  }
   RenderProcess(&out);
   if (partitions != nullptr) {
     auto all = partitions->All();
+    RenderReplication(&out, all);
     out += "# TYPE rill_partition_size_bytes gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf, "rill_partition_size_bytes{topic=\"%s\",partition=\"%d\"} %lu\n",

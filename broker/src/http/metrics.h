@@ -1,8 +1,9 @@
 #pragma once
 
 // Broker metrics in Prometheus text format: request counts and latency histograms per API,
-// bytes in and out, produce durability (flush) latency. Partition gauges are rendered at scrape
-// time from the PartitionManager.
+// bytes in and out, produce durability (flush) latency. Partition gauges (sizes, offsets, and the
+// replication gauges: leadership, under-replication, follower lag) are rendered at scrape time
+// from the PartitionManager; the ISR change counters are fed by OnIsrChange.
 //
 // Thread-safety: every method may be called from any thread; counters are relaxed atomics.
 
@@ -15,6 +16,7 @@
 namespace rill::broker {
 
 class PartitionManager;
+class ReplicaFetcherManager;
 
 enum class Api : int {
   kProduce = 0,
@@ -59,6 +61,16 @@ class Metrics {
   // One log fsync round (storage::LogConfig::on_sync): its duration and the bytes it covered.
   void RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes);
   void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
+  // The committed ISR of a partition this node leads changed under the same leader epoch (a new
+  // metadata image shows it): `shrink` when a member left, else a member joined. Called once per
+  // committed change by whoever applies the image to the partition (rill_isr_shrinks_total,
+  // rill_isr_expands_total).
+  void OnIsrChange(bool shrink);
+  // The source of rill_replica_fetchers; rendered only once set. `fetchers` must outlive every
+  // later Render (set it before the HTTP server starts, clear it before destroying them).
+  void set_replica_fetchers(const ReplicaFetcherManager* fetchers) {
+    fetchers_.store(fetchers, std::memory_order_release);
+  }
 
   // Prometheus text exposition; `partitions` may be null.
   std::string Render(const PartitionManager* partitions) const;
@@ -76,6 +88,9 @@ class Metrics {
   Histogram durable_latency_;
   Histogram flush_latency_;
   std::atomic<uint64_t> flush_bytes_{0};
+  std::atomic<uint64_t> isr_shrinks_{0};
+  std::atomic<uint64_t> isr_expands_{0};
+  std::atomic<const ReplicaFetcherManager*> fetchers_{nullptr};
 };
 
 }  // namespace rill::broker

@@ -1,0 +1,156 @@
+#!/bin/bash
+# acks=all produce on a replicated partition (RF=3) against an unreplicated one (RF=1), in one
+# run on one three-broker cluster: throughput of 100 B and 1 KiB records in interleaved rounds
+# (rf1, rf3, rf1, rf3, ... so the host's drift lands on both alike), their ratio, and then the
+# produce-to-ack latency of RF=3 (and RF=1 for reference) at a fixed open-loop rate.
+#
+# The cluster: three rill-broker processes on loopback, a three-voter controller quorum (internal
+# ports picked free beforehand, the other ports by the kernel), each with its own data dir under
+# a temp dir; all stopped on exit (also on ^C) and the temp dir removed. Topics, one partition
+# each: rf1 (RF=1) and rf3 (RF=3, waited for until its ISR has all three). Each round:
+#   rill-bench -b ALL3 -t TOPIC --mode produce -n N -s SIZE --acks -1 --json
+# and the latency runs (rf1 as the baseline, then rf3):
+#   rill-bench -b ALL3 -t TOPIC --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE --json
+#
+# usage: [BROKER=path] [BENCH=path] [RILLCTL=path] [ROUNDS=2] [N100=2000000] [N1K=300000]
+#        [RATE=50000] [SECS=10] [RILL_BENCH_TMP=dir] bench/scripts/replicated_compare.sh
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BROKER=${BROKER:-build/broker/rill-broker}
+BENCH=${BENCH:-build/client/rill-bench}
+RILLCTL=${RILLCTL:-build/client/rillctl}
+ROUNDS=${ROUNDS:-2}
+N100=${N100:-2000000}
+N1K=${N1K:-300000}
+RATE=${RATE:-50000}
+SECS=${SECS:-10}
+
+for b in "$BROKER" "$BENCH" "$RILLCTL"; do
+  [ -x "$b" ] || { echo "missing $b: cmake --build build -j1 --target rill-broker rill-bench rillctl"; exit 1; }
+done
+
+D=$(mktemp -d "${RILL_BENCH_TMP:-${TMPDIR:-/tmp}}/rill-replicated-compare.XXXX")
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ---- the cluster ----
+declare -a INTERNAL
+VOTERS=""
+for id in 1 2 3; do
+  INTERNAL[$id]=$(free_port)
+  VOTERS+="${VOTERS:+,}$id@127.0.0.1:${INTERNAL[$id]}"
+done
+for id in 1 2 3; do
+  mkdir -p "$D/node$id"
+  $BROKER --node.id "$id" --controller.voters "$VOTERS" --data.dir "$D/node$id/data" \
+    --listeners.client 127.0.0.1:0 --listeners.internal "127.0.0.1:${INTERNAL[$id]}" \
+    --listeners.http 127.0.0.1:0 --ports-file "$D/node$id/ports" --log.level warn \
+    > "$D/node$id/broker.log" 2>&1 &
+  PIDS+=" $!"
+done
+BOOT=""
+for id in 1 2 3; do
+  for _ in $(seq 300); do grep -q http= "$D/node$id/ports" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's/^client=//p' "$D/node$id/ports")
+  [ -n "$port" ] || { echo "broker $id did not start:"; tail -5 "$D/node$id/broker.log"; exit 1; }
+  BOOT+="${BOOT:+,}127.0.0.1:$port"
+done
+echo "cluster: $BOOT (voters $VOTERS), data under $D"
+
+for _ in $(seq 300); do
+  n=$($RILLCTL -b "$BOOT" --json cluster info 2>/dev/null |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["brokers"]))' 2>/dev/null)
+  [ "${n:-0}" = 3 ] && break
+  sleep 0.2
+done
+[ "${n:-0}" = 3 ] || { echo "the cluster did not list 3 brokers"; exit 1; }
+
+$RILLCTL -b "$BOOT" topic create rf1 --partitions 1 --replication-factor 1 > /dev/null || exit 1
+$RILLCTL -b "$BOOT" topic create rf3 --partitions 1 --replication-factor 3 > /dev/null || exit 1
+for _ in $(seq 300); do
+  isr=$($RILLCTL -b "$BOOT" --json topic describe rf3 2>/dev/null |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0]["partitions"][0]["isr"]))' 2>/dev/null)
+  [ "${isr:-0}" = 3 ] && break
+  sleep 0.2
+done
+[ "${isr:-0}" = 3 ] || { echo "rf3 did not get an ISR of 3"; exit 1; }
+$RILLCTL -b "$BOOT" topic describe rf1 rf3
+
+# ---- throughput rounds ----
+field() {  # field <json file> <python expression on j>
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1" 2>/dev/null
+}
+RESULTS="$D/results.txt"
+: > "$RESULTS"
+for size in 100 1024; do
+  n=$N100
+  [ "$size" = 1024 ] && n=$N1K
+  for round in $(seq "$ROUNDS"); do
+    for topic in rf1 rf3; do
+      out="$D/$topic-$size-$round.json"
+      $BENCH -b "$BOOT" -t "$topic" --mode produce -n "$n" -s "$size" --acks -1 --json > "$out" ||
+        echo "rill-bench failed ($topic, $size B, round $round)"
+      rps=$(field "$out" 'round(j["produce"]["records_per_sec"])')
+      mbs=$(field "$out" 'j["produce"]["mb_per_sec"]')
+      p99=$(field "$out" 'j["produce"]["ack_latency_ms"]["p99"]')
+      failed=$(field "$out" 'j["produce"]["failed"]')
+      echo "$size $round $topic ${rps:-0} ${mbs:-0} ${p99:-0} ${failed:-?}" | tee -a "$RESULTS"
+    done
+  done
+done
+
+# ---- fixed rate: rf1 as the baseline, then rf3 ----
+for topic in rf1 rf3; do
+  $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
+    --json > "$D/$topic-rate.json" || echo "rill-bench failed ($topic, rate $RATE)"
+done
+
+echo
+echo "## acks=-1 produce throughput, one partition, RF=3 against RF=1 (same run, interleaved)"
+echo
+echo "| record | round | RF=1 records/s (MB/s) | RF=3 records/s (MB/s) | RF=3/RF=1 | ack p99 ms RF=1 / RF=3 |"
+echo "|---|---|---|---|---|---|"
+python3 - "$RESULTS" <<'EOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    size, rnd, topic, rps, mbs, p99, failed = line.split()
+    rows.setdefault((int(size), int(rnd)), {})[topic] = (float(rps), float(mbs), float(p99), failed)
+tot = {}
+for (size, rnd), r in sorted(rows.items()):
+    a, b = r.get("rf1"), r.get("rf3")
+    if not a or not b:
+        continue
+    ratio = b[0] / a[0] if a[0] else 0
+    tot.setdefault(size, [0.0, 0.0])
+    tot[size][0] += a[0]; tot[size][1] += b[0]
+    print(f"| {size} B | {rnd} | {a[0]:,.0f} ({a[1]:.1f}) | {b[0]:,.0f} ({b[1]:.1f}) | "
+          f"{ratio:.0%} | {a[2]:.2f} / {b[2]:.2f} |")
+    if a[3] not in ("0", "?") or b[3] not in ("0", "?"):
+        print(f"|  | failed records: rf1 {a[3]}, rf3 {b[3]} | | | | |")
+for size, (a, b) in sorted(tot.items()):
+    print(f"| {size} B | all | {a:,.0f} (sum) | {b:,.0f} (sum) | {b / a if a else 0:.0%} | |")
+EOF
+echo
+echo "## $RATE records/s for ${SECS} s, 100 B, acks=-1, produce-to-ack latency"
+echo
+echo "| topic | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |"
+echo "|---|---|---|---|---|---|---|"
+for topic in rf1 rf3; do
+  LAT="$D/$topic-rate.json"
+  echo "| $topic | $(field "$LAT" 'round(j["produce"]["records_per_sec"])') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p50"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p99"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p999"]') |" \
+    "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["max"]') |" \
+    "$(field "$LAT" 'j["produce"]["failed"]') |"
+done
