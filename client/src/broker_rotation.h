@@ -52,7 +52,8 @@ class BrokerRotation {
   // tried at most once. UNAVAILABLE moves on to the next; DEADLINE_EXCEEDED only when
   // `idempotent` (a call that may have been applied, e.g. CreateTopics, is not sent twice for a
   // mere timeout). An idempotent attempt gets at most kAttemptCapMs while more candidates are
-  // left, so a host that swallows packets does not use up the whole deadline; any other attempt
+  // left (and its share of the time left, at least a second), so a host that swallows packets
+  // does not use up the whole deadline; any other attempt
   // gets all the time left. `*address` is the broker that answered (or was tried last); the
   // result is its status.
   template <typename Fn>
@@ -80,8 +81,12 @@ grpc::Status BrokerRotation::Call(int64_t timeout_ms, bool idempotent, Fn&& call
     const int64_t remaining = deadline - MonotonicMs();
     if (i > 0 && remaining <= 0) break;
     const bool last = i + 1 == candidates.size();
+    // An idempotent attempt gets its share of what is left (at least a second, at most
+    // kAttemptCapMs), so one stopped broker early in the list cannot use up the whole deadline.
+    const int64_t left = static_cast<int64_t>(candidates.size() - i);
+    const int64_t share = std::min(kAttemptCapMs, std::max<int64_t>(1000, remaining / left));
     const int64_t attempt_ms =
-        std::max<int64_t>(1, last || !idempotent ? remaining : std::min(remaining, kAttemptCapMs));
+        std::max<int64_t>(1, last || !idempotent ? remaining : std::min(remaining, share));
     *address = candidates[i];
     grpc::ClientContext ctx;
     SetTimeout(&ctx, attempt_ms);

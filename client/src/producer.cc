@@ -77,6 +77,7 @@ class ProducerImpl {
   void Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset, int64_t log_append_time);
   void Fail(std::unique_ptr<ProducerBatch> b, const Status& st);
   Status EnsureTopic(const std::string& topic);
+  Status LookUpTopic(const std::string& topic);  // one metadata lookup; topic_mu_ held
   void RefreshMetadata();
   void Wakeup();
   void ShutdownConnections();
@@ -153,6 +154,21 @@ void ProducerImpl::Wakeup() {
 Status ProducerImpl::EnsureTopic(const std::string& topic) {
   std::lock_guard lk(topic_mu_);
   if (acc_.PartitionCount(topic) >= 0) return Status::OK();
+  // In a cluster a broker whose metadata lags may not know a topic created a moment ago: ask
+  // again (another broker, or the same one caught up) for a short while before failing.
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(std::min<int64_t>(config_.max_block_ms, 3000));
+  while (true) {
+    Status st = LookUpTopic(topic);
+    if (st.ok() || !(st.IsNotFound() || st.code() == StatusCode::kUnavailable) ||
+        std::chrono::steady_clock::now() >= give_up) {
+      return st;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // metadata retry backoff
+  }
+}
+
+Status ProducerImpl::LookUpTopic(const std::string& topic) {
   RILL_ASSIGN_OR_RETURN(v1::MetadataResponse resp, meta_.Refresh({topic}));
   for (const auto& t : resp.topics()) {
     if (t.name() != topic) continue;

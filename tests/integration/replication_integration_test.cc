@@ -84,8 +84,10 @@ class ReplicationTest : public ::testing::Test {
 
   // Starts node `id` (1-based) with the test's replication settings.
   void Launch(int id) {
+    // Session timeout 3 s rather than the default 1.5 s: these tests share two cores with other
+    // clusters under `make test`, and a heartbeat starved for 1.5 s would fence a live broker.
     brokers_[id - 1]->Launch({"--replica.lag.time.max.ms", "1500", "--broker.session.timeout.ms",
-                              "1500", "--topic.replication_factor", "3"},
+                              "3000", "--topic.replication_factor", "3"},
                              BrokerProcess::ClusterMember{id, internal_ports_[id - 1], voters_});
   }
 

@@ -85,12 +85,25 @@ int32_t Partition::isr_size() const {
 void Partition::SetReplicaState(ReplicaState state) {
   Acks failed;
   Acks ready;
+  bool shrunk = false;
+  bool expanded = false;
   {
     std::lock_guard append(append_mu_);  // no append straddles an epoch change
     std::lock_guard lock(state_mu_);
     std::lock_guard repl(repl_mu_);
     const bool same_epoch = state_.role == state.role && state_.leader == state.leader &&
                             state_.leader_epoch == state.leader_epoch;
+    if (state.role == PartitionRole::kLeader && state_.role == PartitionRole::kLeader &&
+        state_.leader == state.leader && !state_.isr.empty()) {
+      auto missing = [](const std::vector<NodeId>& from, const std::vector<NodeId>& in) {
+        for (NodeId n : from) {
+          if (std::find(in.begin(), in.end(), n) == in.end()) return true;
+        }
+        return false;
+      };
+      shrunk = missing(state_.isr, state.isr);
+      expanded = missing(state.isr, state_.isr);
+    }
     if (state.role == PartitionRole::kLeader) {
       follower_.reset();
       if (leader_ && same_epoch && state_.replicas == state.replicas) {
@@ -127,6 +140,10 @@ void Partition::SetReplicaState(ReplicaState state) {
   for (auto& f : ready) f(Status::OK());
   NotifyWaiters();
   NotifyAppendWaiters();
+  if (on_isr_change_) {
+    if (shrunk) on_isr_change_(true);
+    if (expanded) on_isr_change_(false);
+  }
 }
 
 void Partition::set_replication_settings(ReplicationSettings s) {

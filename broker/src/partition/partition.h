@@ -100,6 +100,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // waiting with kUnavailable (NOT_LEADER: the client retries on the new leader).
   void SetReplicaState(ReplicaState state);
   void set_replication_settings(ReplicationSettings s);
+  // Called (outside the partition's locks) when a committed ISR of a partition this node goes
+  // on leading loses (shrink = true) or gains members: for /metrics. Set before use.
+  void set_on_isr_change(std::function<void(bool shrink)> hook) { on_isr_change_ = std::move(hook); }
 
   // ---- Leader side of replication ----
   // Serves one partition of a follower's fetch: fencing by epoch, divergence (the follower's
@@ -204,6 +207,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   int64_t isr_refused_until_ms_ = 0;  // after a refusal, ask again only from then
   std::multimap<int64_t, std::function<void(Status)>> pending_acks_;  // end offset -> acked
   ReplicationSettings settings_;
+  std::function<void(bool shrink)> on_isr_change_;
 
   std::mutex waiters_mu_;
   std::vector<std::weak_ptr<HighWatermarkWaiter>> waiters_;

@@ -121,6 +121,7 @@ bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssi
   auto part = std::make_shared<Partition>(t.name, a.partition, std::move(log).value());
   part->set_limits(*limits);
   part->set_replication_settings(replication_);
+  part->set_on_isr_change(on_isr_change_);
   SetLeadership(*part, a, self_, current);
   spdlog::info("opened {}-{}: log start {}, end {}, {}", t.name, a.partition,
                part->log().log_start_offset().value(), part->log().log_end_offset().value(),

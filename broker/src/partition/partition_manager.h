@@ -53,6 +53,10 @@ class PartitionManager {
   // Called on the manager's thread after every applied image (the replica fetchers re-read
   // which partitions follow which leader). Call before Start; must not block.
   void set_on_applied(std::function<void()> hook) { on_applied_ = std::move(hook); }
+  // Handed to every partition opened from now on (Partition::set_on_isr_change). Before Start.
+  void set_on_isr_change(std::function<void(bool shrink)> hook) {
+    on_isr_change_ = std::move(hook);
+  }
 
   // Starts the thread that applies enqueued images. Stop ends it (an image being applied is
   // finished first) and fails the WhenApplied waiters. Stop is idempotent.
@@ -117,6 +121,7 @@ class PartitionManager {
   ReplicationSettings replication_;
   std::string incarnation_;
   std::function<void()> on_applied_;
+  std::function<void(bool shrink)> on_isr_change_;
 
   const NodeId self_;
   LogStore* const store_;

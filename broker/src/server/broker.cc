@@ -197,6 +197,8 @@ Status Broker::Start() {
     fc.max_wait_ms = config_.replica_fetch_max_wait_ms;
     fetchers_ = std::make_unique<ReplicaFetcherManager>(fc, partitions_.get(), controller_.get());
     partitions_->set_on_applied([f = fetchers_.get()] { f->Refresh(); });
+    partitions_->set_on_isr_change([this](bool shrink) { metrics_.OnIsrChange(shrink); });
+    metrics_.set_replica_fetchers(fetchers_.get());
   }
 
   // Internal listener: the controller's Raft service.
@@ -461,6 +463,7 @@ void Broker::Shutdown() {
   }
   if (coordinator_) coordinator_->Stop();
   if (fetchers_) fetchers_->Stop();
+  metrics_.set_replica_fetchers(nullptr);
   work_.reset();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();
