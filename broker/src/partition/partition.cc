@@ -33,13 +33,15 @@ NodeId SelfOf(const ReplicaState& s) {
 
 }  // namespace
 
-Partition::Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log)
+Partition::Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log,
+                     bool replicated)
     : topic_(std::move(topic)),
       partition_(partition),
       log_(std::move(log)),
-      high_watermark_(log_->durable_end_offset().value()) {
-  // Until the manager sets the real state, the partition leads alone (single-node tests).
-  leader_ = NewLeaderLocked(state_);
+      high_watermark_(replicated ? log_->log_start_offset().value()
+                                 : log_->durable_end_offset().value()) {
+  // Single-node tests: the partition leads alone until told otherwise.
+  if (!replicated) leader_ = NewLeaderLocked(state_);
 }
 
 std::unique_ptr<replication::LeaderReplica> Partition::NewLeaderLocked(const ReplicaState& s) {
@@ -57,9 +59,13 @@ std::unique_ptr<replication::LeaderReplica> Partition::NewLeaderLocked(const Rep
   const Offset end = log_->log_end_offset();
   leader_log_end_ = end;
   isr_request_.reset();
-  return std::make_unique<replication::LeaderReplica>(
-      self, s.leader_epoch, std::move(replicas), std::move(isr), end,
-      std::min(end, log_->durable_end_offset()), std::min(end, high_watermark()), NowMs(), config);
+  const Offset durable = std::min(end, log_->durable_end_offset());
+  auto leader = std::make_unique<replication::LeaderReplica>(
+      self, s.leader_epoch, std::move(replicas), std::move(isr), end, durable,
+      std::min(end, high_watermark()), NowMs(), config);
+  // Computes the high watermark from what is known now (alone in its ISR: the durable end).
+  leader->OnLocalDurable(durable);
+  return leader;
 }
 
 ReplicaState Partition::replica_state() const {

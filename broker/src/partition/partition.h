@@ -84,7 +84,14 @@ struct IsrChangeRequest {
 class Partition : public std::enable_shared_from_this<Partition> {
  public:
   // Always held by shared_ptr (std::make_shared): durability callbacks keep it alive.
-  Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log);
+  // `replicated`: the replica manager's partitions, whose state SetReplicaState sets before any
+  // use. Their high watermark starts at the log start and is re-established by replication (the
+  // leader's from its ISR's durable ends, a follower's from its leader): a restarted replica's
+  // durable log may end in records that were never committed, and a high watermark set past them
+  // would forbid the truncation that removes them. Without it (single-node tests) the partition
+  // leads alone at once and its high watermark is its durable end.
+  Partition(std::string topic, int32_t partition, std::shared_ptr<PartitionLog> log,
+            bool replicated = false);
 
   const std::string& topic() const { return topic_; }
   int32_t partition() const { return partition_; }

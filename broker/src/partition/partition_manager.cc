@@ -118,7 +118,8 @@ bool PartitionManager::OpenPartition(const TopicMetadata& t, const PartitionAssi
     spdlog::error("opening log {}-{}: {}", t.name, a.partition, log.status().ToString());
     return false;
   }
-  auto part = std::make_shared<Partition>(t.name, a.partition, std::move(log).value());
+  auto part = std::make_shared<Partition>(t.name, a.partition, std::move(log).value(),
+                                          /*replicated=*/true);
   part->set_limits(*limits);
   part->set_replication_settings(replication_);
   part->set_on_isr_change(on_isr_change_);
