@@ -172,7 +172,11 @@ std::optional<std::vector<NodeId>> LeaderReplica::WantedIsr(int64_t now_ms) {
   std::vector<NodeId> expanded = isr_;
   for (Follower& f : followers_) {
     if (Contains(isr_, f.id)) continue;
-    if (f.durable_end >= hw_ && f.durable_end >= epoch_start_) {
+    // Only a follower that is fetching: one that stopped (SIGSTOP, a partition) after its last
+    // fetch may hold everything below an idle high watermark, yet adding it back would stall
+    // the high watermark and flap the ISR (shrink, expand, shrink...) every lag interval.
+    const bool fetching = now_ms - f.last_fetch_ms < config_.replica_lag_time_max_ms;
+    if (fetching && f.durable_end >= hw_ && f.durable_end >= epoch_start_) {
       expanded.push_back(f.id);
       // It has caught up to the high watermark now; it gets a full lag interval from here, so
       // a joiner is not shrunk again at once for having been behind the log end.
