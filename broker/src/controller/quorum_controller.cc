@@ -484,6 +484,10 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
   b.internal_port = req.internal_port();
   b.rack = req.rack();
   b.incarnation_id = req.incarnation_id();
+  // A registration is proof of life: without this a broker fenced for missed heartbeats would
+  // be fenced again right after it re-registers (its last heartbeat is still the old one), and
+  // fence/register would alternate.
+  heartbeat_sink_(b.node_id);
   pb::MetadataBatch batch;
   *batch.add_records() = RegisterBrokerRecordOf(b);
   // A new incarnation of a known broker: it restarted, and may have lost the unsynced tail of
