@@ -193,7 +193,9 @@ std::vector<TopicOutcome> Outcomes(const google::protobuf::RepeatedPtrField<v1::
   return out;
 }
 
-BrokerInfo ToBroker(const v1::Broker& b) { return {b.node_id(), b.host(), b.port(), b.rack()}; }
+BrokerInfo ToBroker(const v1::Broker& b) {
+  return {b.node_id(), b.host(), b.port(), b.rack(), b.fenced()};
+}
 
 // A group-level broker error as a Status: "GROUP_ID_NOT_FOUND: no group g".
 Status GroupStatus(int32_t code, const std::string& message) {
@@ -388,6 +390,28 @@ Result<ClusterInfo> Admin::DescribeCluster() {
   out.cluster_id = resp.cluster_id();
   out.controller_id = resp.controller_id();
   for (const auto& b : resp.brokers()) out.brokers.push_back(ToBroker(b));
+  return out;
+}
+
+Result<std::vector<ElectionResult>> Admin::ElectLeaders(
+    const std::map<std::string, std::vector<int32_t>>& targets) {
+  v1::ElectLeadersRequest req;
+  for (const auto& [topic, partitions] : targets) {
+    v1::TopicPartitions* t = req.add_targets();
+    t->set_topic(topic);
+    for (int32_t p : partitions) t->add_partitions(p);
+  }
+  v1::ElectLeadersResponse resp;
+  RILL_RETURN_IF_ERROR(impl_->Call(
+      "Admin.ElectLeaders", /*idempotent=*/true, req, &resp,
+      [&](auto& s, auto* c, auto& q, auto* r) { return s.admin->ElectLeaders(c, q, r); }));
+  std::vector<ElectionResult> out;
+  for (const auto& r : resp.results()) {
+    out.push_back({r.topic(), r.partition(),
+                   r.error() == v1::NONE ? Status::OK()
+                                         : StatusFromErrorCode(r.error(), r.error_message()),
+                   r.leader_id()});
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@
 namespace rill::client {
 namespace {
 
-constexpr std::array<std::string_view, 27> kNames = {
+constexpr std::array<std::string_view, 29> kNames = {
     "NONE",
     "UNKNOWN",
     "NOT_LEADER",
@@ -33,6 +33,8 @@ constexpr std::array<std::string_view, 27> kNames = {
     "BROKER_NOT_AVAILABLE",
     "INVALID_OFFSET",
     "UNRELEASED_INSTANCE_ID",
+    "ELECTION_NOT_NEEDED",
+    "PREFERRED_LEADER_NOT_AVAILABLE",
 };
 
 StatusCode CodeFor(int32_t code) {

@@ -4,6 +4,7 @@
 //     topic create|list|describe|delete [--allow-internal]|alter-config|describe-config|
 //           add-partitions
 //     cluster info
+//     partition elect-leaders [--topic T[:P,P]]...   (none = every partition)
 //     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
 //     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
 //     consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
@@ -355,18 +356,67 @@ int ClusterInfo(const Globals& g) {
       const auto& b = r->brokers[i];
       s += (i ? "," : "") + std::string("{\"node_id\":") + std::to_string(b.node_id) +
            ",\"host\":" + JsonString(b.host) + ",\"port\":" + std::to_string(b.port) +
-           ",\"rack\":" + JsonString(b.rack) + "}";
+           ",\"rack\":" + JsonString(b.rack) + ",\"fenced\":" + (b.fenced ? "true" : "false") +
+           "}";
     }
     std::printf("%s]}\n", s.c_str());
     return 0;
   }
   std::printf("Cluster: %s  controller: %d\n", r->cluster_id.c_str(), r->controller_id);
-  std::vector<std::vector<std::string>> rows = {{"NODE", "HOST", "PORT", "RACK"}};
+  std::vector<std::vector<std::string>> rows = {{"NODE", "HOST", "PORT", "RACK", "STATE"}};
   for (const auto& b : r->brokers) {
-    rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port), b.rack});
+    std::string state = b.fenced ? "fenced" : "unfenced";
+    if (b.node_id == r->controller_id) state += " (active controller)";
+    rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port), b.rack, state});
   }
   PrintTable(rows);
   return 0;
+}
+
+// ------------------------------------------------------------------ partition commands
+
+int PartitionElectLeaders(const Globals& g, const std::vector<std::string>& topic_args) {
+  std::map<std::string, std::vector<int32_t>> targets;
+  for (const auto& arg : topic_args) {
+    auto tp = ParseTopicPartitions(arg);
+    if (!tp.ok()) return Usage("--topic: " + tp.status().message());
+    auto& partitions = targets[tp->topic];
+    partitions.insert(partitions.end(), tp->partitions.begin(), tp->partitions.end());
+  }
+  auto admin = MakeAdmin(g);
+  if (!admin.ok()) return Fail(kTool, admin.status());
+  auto r = (*admin)->ElectLeaders(targets);
+  if (!r.ok()) return Fail(kTool, r.status());
+  // ELECTION_NOT_NEEDED is success; anything else that did not move is reported and exits 1.
+  auto outcome = [](const client::ElectionResult& e) -> std::string {
+    if (e.status.ok()) return "ELECTED";
+    std::string m = e.status.message();
+    return m.substr(0, m.find(':'));
+  };
+  int rc = 0;
+  for (const auto& e : *r) {
+    std::string o = outcome(e);
+    if (o != "ELECTED" && o != "ELECTION_NOT_NEEDED") rc = o == "UNKNOWN_TOPIC" ? 3 : 1;
+  }
+  if (g.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < r->size(); ++i) {
+      const auto& e = (*r)[i];
+      s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(e.topic) +
+           ",\"partition\":" + std::to_string(e.partition) +
+           ",\"outcome\":" + JsonString(outcome(e)) +
+           ",\"leader\":" + std::to_string(e.leader_id) + "}";
+    }
+    std::printf("%s]\n", s.c_str());
+    return rc;
+  }
+  std::vector<std::vector<std::string>> rows = {{"TOPIC", "PARTITION", "LEADER", "OUTCOME"}};
+  for (const auto& e : *r) {
+    rows.push_back({e.topic, std::to_string(e.partition), std::to_string(e.leader_id),
+                    e.status.ok() ? "ELECTED" : e.status.message()});
+  }
+  PrintTable(rows);
+  return rc;
 }
 
 // ------------------------------------------------------------------ group commands
@@ -1167,6 +1217,17 @@ int Main(int argc, char** argv) {
   cluster->require_subcommand(1);
   auto* info = cluster->add_subcommand("info", "Cluster id, controller and brokers");
   info->callback([&] { action = [&] { return ClusterInfo(g); }; });
+
+  auto* partition = app.add_subcommand("partition", "Partition leadership");
+  partition->require_subcommand(1);
+  std::vector<std::string> elect_topics;
+  auto* elect = partition->add_subcommand(
+      "elect-leaders",
+      "Move leadership back to each partition's preferred (first) replica when it is in the ISR");
+  elect->add_option("--topic,-t", elect_topics,
+                    "TOPIC (every partition) or TOPIC:P,P,... (repeatable; none = every partition "
+                    "of every topic)");
+  elect->callback([&] { action = [&] { return PartitionElectLeaders(g, elect_topics); }; });
 
   auto* group = app.add_subcommand("group", "List, describe, reset and delete consumer groups");
   group->require_subcommand(1);

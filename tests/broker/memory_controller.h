@@ -120,6 +120,14 @@ class MemoryController final : public Controller {
   }
 
   // Applies the ISR change when the leader and both epochs match, as the quorum controller does.
+  // One broker: nothing to move leadership to, nothing to elect.
+  void ControlledShutdown(ResultsCallback done) override {
+    done({{"", TopicOpError::kNone, ""}});
+  }
+  void ElectPreferredLeaders(ElectionTargets, ResultsCallback done) override {
+    done({{"", TopicOpError::kNone, ""}});
+  }
+
   void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) override {
     auto next = std::make_shared<MetadataImage>(*image());
     TopicOpResult r{spec.topic, TopicOpError::kNone, ""};

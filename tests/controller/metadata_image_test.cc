@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <string>
+
 namespace rill::broker {
 namespace {
 
@@ -259,6 +263,123 @@ TEST(MetadataImageTest, AssignmentIsRoundRobinWithFirstReplicaLeading) {
   EXPECT_EQ(rec.partition().leader(), 3);
   EXPECT_EQ(rec.partition().leader_epoch(), 0);
   EXPECT_EQ(rec.partition().isr_size(), 2);
+}
+
+TEST(MetadataImageTest, RackAwarePlacementPutsReplicasInDifferentRacks) {
+  MetadataImage image;
+  // Racks a: 1, 2; b: 3, 4; c: 5, 6.
+  const char* racks[] = {"", "a", "a", "b", "b", "c", "c"};
+  for (int id = 1; id <= 6; ++id) {
+    BrokerRegistration b = Broker(id);
+    b.rack = racks[id];
+    ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(b)).ok());
+  }
+  std::vector<NodeId> order = PlacementOrder(image);
+  EXPECT_EQ(order, Nodes({1, 3, 5, 2, 4, 6}));  // alternating between racks
+  auto rack_map = BrokerRacks(image);
+  auto a = AssignReplicas(order, 0, 12, 3, 0, &rack_map);
+  std::map<int, int> leaders;
+  for (const auto& replicas : a) {
+    std::set<std::string> seen;
+    for (NodeId n : replicas) seen.insert(rack_map.at(n));
+    EXPECT_EQ(seen.size(), 3u) << "replicas of one partition share a rack";
+    leaders[replicas[0].value()]++;
+  }
+  EXPECT_EQ(leaders, (std::map<int, int>{{1, 2}, {2, 2}, {3, 2}, {4, 2}, {5, 2}, {6, 2}}));
+
+  // Uneven racks (a: 1, 2, 3; b: 4): every partition of RF 2 still spans both racks.
+  MetadataImage uneven;
+  const char* racks2[] = {"", "a", "a", "a", "b"};
+  for (int id = 1; id <= 4; ++id) {
+    BrokerRegistration b = Broker(id);
+    b.rack = racks2[id];
+    ASSERT_TRUE(ApplyMetadataRecord(uneven, RegisterBrokerRecordOf(b)).ok());
+  }
+  auto racks_uneven = BrokerRacks(uneven);
+  for (const auto& replicas : AssignReplicas(PlacementOrder(uneven), 0, 8, 2, 3, &racks_uneven)) {
+    EXPECT_NE(racks_uneven.at(replicas[0]), racks_uneven.at(replicas[1]));
+    EXPECT_NE(replicas[0], replicas[1]);
+  }
+  // RF 3 over two racks: both racks used, no broker twice.
+  for (const auto& replicas : AssignReplicas(PlacementOrder(uneven), 0, 8, 3, 0, &racks_uneven)) {
+    std::set<NodeId> distinct(replicas.begin(), replicas.end());
+    EXPECT_EQ(distinct.size(), 3u);
+    std::set<std::string> seen;
+    for (NodeId n : replicas) seen.insert(racks_uneven.at(n));
+    EXPECT_EQ(seen.size(), 2u);
+  }
+  // Without racks, the order is by id and placement is the plain rotation.
+  MetadataImage plain = Sample();
+  EXPECT_EQ(PlacementOrder(plain), Nodes({1, 2, 3}));
+  auto plain_racks = BrokerRacks(plain);
+  EXPECT_EQ(AssignReplicas(Nodes({1, 2, 3}), 0, 3, 2, 0, &plain_racks),
+            AssignReplicas(Nodes({1, 2, 3}), 0, 3, 2, 0));
+}
+
+TEST(MetadataImageTest, ControlledShutdownFencesAndMovesLeadership) {
+  MetadataImage image = Sample();  // orders: p0 replicas {1,2}, p1 replicas {2,3}
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("solo", "id2", false)).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, PartitionRecordOf("solo", "id2", 0, Nodes({2}))).ok());
+  for (const auto& r : ControlledShutdownRecords(image, NodeId(2))) {
+    ASSERT_TRUE(ApplyMetadataRecord(image, r).ok());
+  }
+  EXPECT_TRUE(image.brokers.at(NodeId(2)).fenced);
+  const TopicMetadata* orders = image.FindTopic("orders");
+  EXPECT_EQ(orders->partitions[1].leader, NodeId(3));  // moved within the ISR
+  EXPECT_EQ(orders->partitions[1].isr, Nodes({3}));
+  EXPECT_EQ(orders->partitions[0].isr, Nodes({1}));  // left the ISR it followed in
+  // Its only ISR member is going away: no other replica may hold every acknowledged record.
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader, NodeId(-1));
+  // Done already: a second request changes nothing.
+  EXPECT_TRUE(ControlledShutdownRecords(image, NodeId(2)).empty());
+}
+
+TEST(MetadataImageTest, PreferredLeaderElection) {
+  MetadataImage image = Sample();  // orders: p0 replicas {1,2}, p1 replicas {2,3}
+  // Everything led by its first replica: nothing to do.
+  auto plans = PlanPreferredElection(image, {});
+  ASSERT_EQ(plans.size(), 2u);
+  for (const auto& p : plans) EXPECT_EQ(p.outcome, ElectionOutcome::kNotNeeded);
+  EXPECT_TRUE(PreferredLeaderRecords(image, plans, 100).empty());
+
+  // Broker 2 is fenced: p1 moves to 3. Its preferred replica is not available until it returns.
+  for (const auto& r : FenceAndElect(image, {NodeId(2)}, 100)) {
+    ASSERT_TRUE(ApplyMetadataRecord(image, r).ok());
+  }
+  ASSERT_EQ(image.FindTopic("orders")->partitions[1].leader, NodeId(3));
+  plans = PlanPreferredElection(image, {{"orders", {1}}});
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].outcome, ElectionOutcome::kNotAvailable);
+
+  // It registers again (unfenced) but is not back in the ISR yet: still not available.
+  ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(Broker(2))).ok());
+  EXPECT_EQ(PlanPreferredElection(image, {{"orders", {1}}})[0].outcome,
+            ElectionOutcome::kNotAvailable);
+
+  // Back in the ISR: elected, with a new leader epoch.
+  pb::MetadataRecord isr;
+  isr.mutable_partition_change()->set_topic("orders");
+  isr.mutable_partition_change()->set_topic_id("id1");
+  isr.mutable_partition_change()->set_partition(1);
+  for (int id : {3, 2}) isr.mutable_partition_change()->mutable_isr()->add_ids(id);
+  ASSERT_TRUE(ApplyMetadataRecord(image, isr).ok());
+  LeaderEpoch before = image.FindTopic("orders")->partitions[1].leader_epoch;
+  plans = PlanPreferredElection(image, {});
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].outcome, ElectionOutcome::kNotNeeded);
+  EXPECT_EQ(plans[1].outcome, ElectionOutcome::kElect);
+  EXPECT_TRUE(PreferredLeaderRecords(image, plans, 0).empty());  // bounded
+  auto records = PreferredLeaderRecords(image, plans, 100);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_TRUE(ApplyMetadataRecord(image, records[0]).ok());
+  EXPECT_EQ(image.FindTopic("orders")->partitions[1].leader, NodeId(2));
+  EXPECT_GT(image.FindTopic("orders")->partitions[1].leader_epoch, before);
+
+  // Unknown names are classified, not dropped.
+  plans = PlanPreferredElection(image, {{"nope", {}}, {"orders", {7}}});
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].outcome, ElectionOutcome::kUnknownTopic);
+  EXPECT_EQ(plans[1].outcome, ElectionOutcome::kUnknownPartition);
 }
 
 }  // namespace

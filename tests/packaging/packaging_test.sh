@@ -207,8 +207,11 @@ done
 grep -qx /etc/rill/rill.toml "$WORK/control/broker/conffiles" || fail "rill-broker: /etc/rill/rill.toml is not a conffile"
 grep -q 'adduser --system' "$WORK/control/broker/postinst" || fail "rill-broker: postinst creates no user"
 
-deb_field "$BROKER_DEB" Description | head -1 | grep -q '^Rill commit-log broker' ||
-  fail "rill-broker: Description: $(deb_field "$BROKER_DEB" Description)"
+# Read whole, then matched: `deb_field | head -1 | grep -q` fails now and then under pipefail
+# (grep -q and head exit early and dpkg-deb dies of SIGPIPE while the match succeeded).
+BROKER_DESCRIPTION=$(deb_field "$BROKER_DEB" Description)
+[[ "${BROKER_DESCRIPTION%%$'\n'*}" == "Rill commit-log broker"* ]] ||
+  fail "rill-broker: Description: $BROKER_DESCRIPTION"
 
 step "librill-client1 package"
 deb_has "$LIB_DEB" "usr/$LIBREL/librill-client.so.1" "usr/$LIBREL/librill-client.so.$VERSION"

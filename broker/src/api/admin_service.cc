@@ -1,8 +1,10 @@
 #include "api/admin_service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "api/wire_errors.h"
+#include "controller/metadata_image.h"
 #include "controller/topic_config.h"
 #include "groups/group_coordinator.h"
 
@@ -32,12 +34,22 @@ std::map<std::string, std::string> ShownOverrides(const ServiceContext& ctx,
   return ctx.partitions->EffectiveConfig(t);
 }
 
-// Answers once this node's partitions have applied the image that holds the operation's outcome
-// (the controller's image when it reports), so that a client which creates a topic and then
-// produces to this node finds its partitions open here.
-void FinishWhenApplied(ServiceContext* ctx, grpc::ServerUnaryReactor* reactor) {
+// The index an image must reach to show the outcome of `results`: the active controller's
+// applied index when it answered (a forwarded operation), at least this node's current one.
+uint64_t OutcomeIndex(ServiceContext* ctx, const std::vector<TopicOpResult>& results) {
   auto image = ctx->controller->image();
-  ctx->partitions->WhenApplied(image ? image->applied_index : 0,
+  uint64_t index = image ? image->applied_index : 0;
+  for (const TopicOpResult& r : results) index = std::max(index, r.applied_index);
+  return index;
+}
+
+// Answers once this node's partitions have applied the image that holds the operation's outcome
+// (the active controller's applied index when it answered), so that a client which creates a
+// topic and then produces to this node finds its partitions open here, even when this node only
+// forwarded the operation.
+void FinishWhenApplied(ServiceContext* ctx, grpc::ServerUnaryReactor* reactor,
+                       const std::vector<TopicOpResult>& results) {
+  ctx->partitions->WhenApplied(OutcomeIndex(ctx, results),
                                [reactor](bool) { reactor->Finish(grpc::Status::OK); });
 }
 
@@ -72,7 +84,7 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
       [reactor, response, ctx, start](std::vector<TopicOpResult> results) {
         for (const auto& r : results) FillTopicResult(r, response->add_results());
         ctx->metrics->RecordRequest(Api::kCreateTopics, start, false);
-        FinishWhenApplied(ctx, reactor);
+        FinishWhenApplied(ctx, reactor, results);
       });
   return reactor;
 }
@@ -113,7 +125,7 @@ grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext
       std::move(topics), [reactor, response, ctx, start](std::vector<TopicOpResult> results) {
         for (const auto& r : results) FillTopicResult(r, response->add_results());
         ctx->metrics->RecordRequest(Api::kDeleteTopics, start, false);
-        FinishWhenApplied(ctx, reactor);
+        FinishWhenApplied(ctx, reactor, results);
       });
   return reactor;
 }
@@ -210,7 +222,7 @@ grpc::ServerUnaryReactor* AdminService::CreatePartitions(
           FillTopicResult(results.front(), response->mutable_result());
         }
         ctx->metrics->RecordRequest(Api::kCreatePartitions, start, false);
-        FinishWhenApplied(ctx, reactor);
+        FinishWhenApplied(ctx, reactor, results);
       });
   return reactor;
 }
@@ -264,25 +276,68 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
           FillTopicResult(results.front(), response->mutable_result());
         }
         ctx->metrics->RecordRequest(Api::kAlterConfigs, start, false);
-        FinishWhenApplied(ctx, reactor);
+        FinishWhenApplied(ctx, reactor, results);
       });
   return reactor;
 }
 
 namespace {
-// Cluster id, active controller and live (unfenced) brokers: shared by DescribeCluster and
-// Metadata.Get, whose responses carry the same three fields.
+// Cluster id, active controller and brokers: shared by DescribeCluster (every registered
+// broker, fenced ones marked) and Metadata.Get (only the unfenced ones clients may use), whose
+// responses carry the same three fields.
 template <typename Response>
-void FillCluster(const MetadataImage& image, Response* response) {
+void FillCluster(const MetadataImage& image, bool include_fenced, Response* response) {
   response->set_cluster_id(image.cluster_id);
   response->set_controller_id(image.controller_id.value());
   for (const auto& [id, b] : image.brokers) {
-    if (b.fenced) continue;
+    if (b.fenced && !include_fenced) continue;
     auto* out = response->add_brokers();
     out->set_node_id(id.value());
     out->set_host(b.host);
     out->set_port(b.port);
     out->set_rack(b.rack);
+    out->set_fenced(b.fenced);
+  }
+}
+
+// The per-partition answer of a preferred-leader election, from the image after it: `planned`
+// is what the image before it showed.
+void FillElection(const MetadataImage& after, const ElectionPlan& planned,
+                  v1::ElectLeadersResult* out) {
+  out->set_topic(planned.topic);
+  out->set_partition(planned.partition);
+  const TopicMetadata* t = after.FindTopic(planned.topic);
+  const PartitionAssignment* p =
+      t != nullptr && planned.partition >= 0 &&
+              static_cast<size_t>(planned.partition) < t->partitions.size()
+          ? &t->partitions[planned.partition]
+          : nullptr;
+  out->set_leader_id(p != nullptr ? p->leader.value() : -1);
+  switch (planned.outcome) {
+    case ElectionOutcome::kUnknownTopic:
+      out->set_error(v1::UNKNOWN_TOPIC);
+      out->set_error_message("topic '" + planned.topic + "' does not exist");
+      return;
+    case ElectionOutcome::kUnknownPartition:
+      out->set_error(v1::UNKNOWN_PARTITION);
+      out->set_error_message("topic '" + planned.topic + "' has no partition " +
+                             std::to_string(planned.partition));
+      return;
+    case ElectionOutcome::kNotNeeded:
+      out->set_error(v1::ELECTION_NOT_NEEDED);
+      out->set_error_message("the preferred replica already leads");
+      return;
+    case ElectionOutcome::kNotAvailable:
+      out->set_error(v1::PREFERRED_LEADER_NOT_AVAILABLE);
+      out->set_error_message("the preferred replica is fenced or not in the ISR");
+      return;
+    case ElectionOutcome::kElect:
+      if (p == nullptr || p->replicas.empty() || p->leader != p->replicas.front()) {
+        out->set_error(v1::PREFERRED_LEADER_NOT_AVAILABLE);
+        out->set_error_message("the preferred replica did not take the leadership (it left the "
+                               "ISR or was fenced meanwhile)");
+      }
+      return;
   }
 }
 }  // namespace
@@ -293,11 +348,57 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
   auto start = Clock::now();
   auto image = ctx_->partitions->image();
   if (image) {
-    FillCluster(*image, response);
+    FillCluster(*image, /*include_fenced=*/true, response);
   }
   ctx_->metrics->RecordRequest(Api::kDescribeCluster, start, false);
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ElectLeaders(grpc::CallbackServerContext* context,
+                                                     const v1::ElectLeadersRequest* request,
+                                                     v1::ElectLeadersResponse* response) {
+  auto start = Clock::now();
+  ElectionTargets targets;
+  for (int i = 0; i < request->targets_size(); ++i) {
+    const v1::TopicPartitions& t = request->targets(i);
+    if (t.topic().empty()) {
+      return Fail(ctx_, context, Api::kElectLeaders, start,
+                  "targets[" + std::to_string(i) + "].topic is empty");
+    }
+    auto& partitions = targets[t.topic()];
+    partitions.insert(partitions.end(), t.partitions().begin(), t.partitions().end());
+  }
+  auto before = ctx_->partitions->image();
+  if (!before) {
+    return Fail(ctx_, context, Api::kElectLeaders, start, "no metadata yet");
+  }
+  auto plans = std::make_shared<std::vector<ElectionPlan>>(PlanPreferredElection(*before, targets));
+  auto* reactor = context->DefaultReactor();
+  ServiceContext* ctx = ctx_;
+  ctx_->controller->ElectPreferredLeaders(
+      std::move(targets),
+      [reactor, response, ctx, start, plans](std::vector<TopicOpResult> results) {
+        TopicOpResult r = results.empty() ? TopicOpResult{} : results.front();
+        ctx->partitions->WhenApplied(
+            OutcomeIndex(ctx, results), [reactor, response, ctx, start, plans, r](bool) {
+              auto after = ctx->partitions->image();
+              for (const ElectionPlan& plan : *plans) {
+                v1::ElectLeadersResult* out = response->add_results();
+                if (r.error != TopicOpError::kNone && plan.outcome == ElectionOutcome::kElect) {
+                  out->set_topic(plan.topic);
+                  out->set_partition(plan.partition);
+                  out->set_error(WireError(r.error));
+                  out->set_error_message(r.message);
+                  continue;
+                }
+                FillElection(*after, plan, out);
+              }
+              ctx->metrics->RecordRequest(Api::kElectLeaders, start, r.error != TopicOpError::kNone);
+              reactor->Finish(grpc::Status::OK);
+            });
+      });
   return reactor;
 }
 
@@ -307,7 +408,7 @@ grpc::ServerUnaryReactor* MetadataService::Get(grpc::CallbackServerContext* cont
   auto start = Clock::now();
   auto image = ctx_->partitions->image();
   if (image) {
-    FillCluster(*image, response);
+    FillCluster(*image, /*include_fenced=*/false, response);
     std::vector<std::string> names(request->topics().begin(), request->topics().end());
     if (names.empty()) {
       for (const auto& [name, t] : image->topics) names.push_back(name);

@@ -37,6 +37,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DescribeCluster(grpc::CallbackServerContext*,
                                             const v1::DescribeClusterRequest*,
                                             v1::DescribeClusterResponse*) override;
+  grpc::ServerUnaryReactor* ElectLeaders(grpc::CallbackServerContext*,
+                                         const v1::ElectLeadersRequest*,
+                                         v1::ElectLeadersResponse*) override;
 
  private:
   ServiceContext* ctx_;

@@ -28,7 +28,7 @@ void BrokerLifecycle::Tick() {
   // A learner hears of the leader only once the leader replicates to it, which it does once the
   // registration is committed: it registers through the voters in turn (see
   // QuorumController::Execute).
-  if (!registration_in_flight_ && driver_.ticks() >= next_registration_tick_ &&
+  if (!shutting_down_ && !registration_in_flight_ && driver_.ticks() >= next_registration_tick_ &&
       (raft.leader() != raft::kNoNode || raft.is_learner()) && !SelfRegistered()) {
     registration_in_flight_ = true;
     pb::ForwardRequest op;
@@ -61,21 +61,32 @@ void BrokerLifecycle::Tick() {
       was_leader_ = true;
       last_heartbeat_tick_.clear();
       for (const auto& [id, b] : working_.brokers) last_heartbeat_tick_[id] = driver_.ticks();
+      next_rebalance_tick_ = driver_.ticks() + RebalanceTicks();
     }
     last_heartbeat_tick_[config_.self.node_id] = driver_.ticks();
     if (!repair_in_flight_) MaybeFenceAndElect();
+    if (!repair_in_flight_ && !rebalance_in_flight_ && config_.auto_leader_rebalance &&
+        driver_.ticks() >= next_rebalance_tick_) {
+      next_rebalance_tick_ = driver_.ticks() + RebalanceTicks();
+      MaybeRebalanceLeaders();
+    }
   } else {
     was_leader_ = false;
-    if (raft.leader() != raft::kNoNode && !heartbeat_in_flight_ &&
+    if (!shutting_down_ && raft.leader() != raft::kNoNode && !heartbeat_in_flight_ &&
         driver_.ticks() >= next_heartbeat_tick_) {
       heartbeat_in_flight_ = true;
       pb::ForwardRequest op;
       op.mutable_broker_heartbeat()->set_node_id(config_.self.node_id.value());
       operations_.Execute(
           op,
-          [this](Results) {
+          [this](Results results) {
             heartbeat_in_flight_ = false;
-            next_heartbeat_tick_ = driver_.ticks() + std::max<uint64_t>(1, SessionTicks() / 3);
+            // A heartbeat that did not arrive (the controller moved or stopped, or it timed out)
+            // is retried soon, at the leader this node knows by then.
+            const bool arrived = !results.empty() && results[0].error == TopicOpError::kNone;
+            next_heartbeat_tick_ =
+                driver_.ticks() + (arrived ? std::max<uint64_t>(1, SessionTicks() / 3)
+                                           : std::max<uint64_t>(1, config_.heartbeat_ticks));
           },
           false);
     }
@@ -106,6 +117,27 @@ void BrokerLifecycle::MaybeFenceAndElect() {
     repair_in_flight_ = false;
     if (!st.ok()) {
       spdlog::info("controller {}: fencing/leader election not applied: {}",
+                   config_.node_id.value(), st.ToString());
+    }
+  });
+}
+
+void BrokerLifecycle::MaybeRebalanceLeaders() {
+  // Each move makes the partition's producers and consumers look up the new leader, so a round
+  // moves a bounded number; the next round comes a rebalance interval later.
+  constexpr size_t kMaxMovesPerRound = 100;
+  std::vector<pb::MetadataRecord> records = PreferredLeaderRecords(
+      working_, PlanPreferredElection(working_, {}), kMaxMovesPerRound);
+  if (records.empty()) return;
+  spdlog::info("controller {}: moving {} partition leaderships back to their preferred replicas",
+               config_.node_id.value(), records.size());
+  pb::MetadataBatch batch;
+  for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
+  rebalance_in_flight_ = true;
+  driver_.Propose(batch.SerializeAsString(), [this](const Status& st) {
+    rebalance_in_flight_ = false;
+    if (!st.ok()) {
+      spdlog::info("controller {}: preferred-leader election not applied: {}",
                    config_.node_id.value(), st.ToString());
     }
   });

@@ -10,7 +10,9 @@
 // tracks heartbeats (not replicated: a new leader first grants every broker a full session),
 // fences a broker silent for its session timeout and, in the same batch, moves leadership of
 // that broker's partitions to the first live ISR replica (FenceAndElect, clean election only);
-// now and then it also elects leaders for partitions left without one.
+// now and then it also elects leaders for partitions left without one, and (auto leader
+// rebalance) moves leadership back to each partition's first replica once it is live and in the
+// ISR, so leaders stay balanced after restarts.
 //
 // Owns: the registration and heartbeat state of this node, and (on the leader) the last
 // heartbeat tick of every broker. Reads the working image it is given; never changes it.
@@ -39,12 +41,21 @@ class BrokerLifecycle {
   void Tick();
   // The active controller heard from broker `id`.
   void RecordHeartbeat(NodeId id);
+  // This broker is shutting down (controlled shutdown): it no longer registers itself again once
+  // fenced, and no longer heartbeats.
+  void StopRegistering() { shutting_down_ = true; }
 
  private:
   // Leader: fences brokers whose session expired and elects leaders for partitions without a
   // live one.
   void MaybeFenceAndElect();
+  // Leader: moves leadership back to preferred replicas (auto_leader_rebalance), a bounded number
+  // of partitions per round.
+  void MaybeRebalanceLeaders();
   bool SelfRegistered() const;
+  uint64_t RebalanceTicks() const {
+    return std::max<int64_t>(1, config_.leader_rebalance_interval_ms / config_.tick_ms);
+  }
   uint64_t SessionTicks() const {
     return std::max<int64_t>(1, config_.broker_session_timeout_ms / config_.tick_ms);
   }
@@ -62,6 +73,9 @@ class BrokerLifecycle {
   bool repair_in_flight_ = false;
   bool heartbeat_in_flight_ = false;
   uint64_t next_heartbeat_tick_ = 0;
+  bool shutting_down_ = false;
+  bool rebalance_in_flight_ = false;
+  uint64_t next_rebalance_tick_ = 0;
 };
 
 }  // namespace rill::broker

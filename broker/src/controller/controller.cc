@@ -114,6 +114,31 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
     operations_.Submit(std::move(op), std::move(done), false);
   }
 
+  void ControlledShutdown(ResultsCallback done) override {
+    driver_.Post([this, done = std::move(done)](const Status& st) mutable {
+      if (!st.ok()) {
+        done({{"", TopicOpErrorOf(st, TopicOpError::kControllerFailed), st.message()}});
+        return;
+      }
+      lifecycle_.StopRegistering();
+      pb::ForwardRequest op;
+      op.mutable_controlled_shutdown()->set_node_id(config_.self.node_id.value());
+      op.mutable_controlled_shutdown()->set_incarnation_id(config_.self.incarnation_id);
+      operations_.Execute(op, std::move(done), /*forwarded=*/false);
+    });
+  }
+
+  void ElectPreferredLeaders(ElectionTargets targets, ResultsCallback done) override {
+    pb::ForwardRequest op;
+    for (auto& [topic, partitions] : targets) {
+      v1::TopicPartitions* t = op.mutable_elect_leaders()->add_targets();
+      t->set_topic(topic);
+      for (int32_t p : partitions) t->add_partitions(p);
+    }
+    op.mutable_elect_leaders();  // an empty target list names every partition
+    operations_.Submit(std::move(op), std::move(done), false);
+  }
+
   std::shared_ptr<const MetadataImage> image() const override {
     std::lock_guard<std::mutex> lock(image_mu_);
     return image_;

@@ -105,6 +105,9 @@ struct TopicOpResult {
   std::string topic;
   TopicOpError error = TopicOpError::kNone;
   std::string message;
+  // The active controller's applied index when the outcome was known: an image at or past it
+  // shows the outcome (0 = unknown, e.g. the operation never reached the active controller).
+  uint64_t applied_index = 0;
 };
 
 // A partition leader's request for a new ISR (Kafka's AlterPartition).
@@ -117,6 +120,10 @@ struct AlterPartitionSpec {
   int32_t partition_epoch = 0;
   std::vector<NodeId> new_isr;
 };
+
+// Which partitions a preferred-leader election names: topic -> partitions (empty = every
+// partition of the topic); an empty map names every partition of every topic.
+using ElectionTargets = std::map<std::string, std::vector<int32_t>>;
 
 struct VoterAddress {
   NodeId node_id{-1};
@@ -139,6 +146,11 @@ struct ControllerConfig {
   // Brokers heartbeat to the active controller; one not heard from for this long is fenced and
   // its partitions get new leaders from their ISR (Kafka's broker.session.timeout.ms).
   int32_t broker_session_timeout_ms = 9000;
+  // Preferred-leader balancing (Kafka's auto.leader.rebalance.enable): every this often the
+  // active controller moves leadership back to each partition's first replica once that replica
+  // is live and in the ISR (a bounded number of partitions per round).
+  bool auto_leader_rebalance = true;
+  int32_t leader_rebalance_interval_ms = 30000;
   BrokerRegistration self;  // registered on start
 };
 
@@ -172,6 +184,15 @@ class Controller {
   // current, every new member is a replica and unfenced (or already in the ISR) and the leader
   // stays in it. One result, named after the topic; done once the change is committed.
   virtual void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) = 0;
+
+  // Controlled shutdown of this broker (it is about to stop): from now on it no longer registers
+  // itself, and the active controller fences it and moves the leadership of every partition it
+  // leads to another live ISR member (ControlledShutdownRecords, metadata_image.h). One result
+  // (topic ""); done once the change is committed. Refused when this broker is not registered.
+  virtual void ControlledShutdown(ResultsCallback done) = 0;
+  // Preferred-leader election of the partitions `targets` names (PlanPreferredElection,
+  // metadata_image.h). One result (topic ""); done once the moves are committed.
+  virtual void ElectPreferredLeaders(ElectionTargets targets, ResultsCallback done) = 0;
 
   // The latest applied image; never null after Start() succeeded.
   virtual std::shared_ptr<const MetadataImage> image() const = 0;

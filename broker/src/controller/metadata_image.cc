@@ -1,6 +1,10 @@
 #include "metadata_image.h"
 
 #include <algorithm>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 
 namespace rill::broker {
@@ -261,20 +265,64 @@ std::vector<NodeId> UnfencedBrokers(const MetadataImage& image) {
   return out;  // std::map iterates in ascending id order
 }
 
+std::vector<NodeId> PlacementOrder(const MetadataImage& image) {
+  std::map<std::string, std::vector<NodeId>> by_rack;
+  for (const auto& [id, b] : image.brokers) {
+    if (!b.fenced) by_rack[b.rack].push_back(id);  // ascending id within each rack
+  }
+  std::vector<NodeId> out;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (const auto& [rack, ids] : by_rack) {
+      if (i < ids.size()) {
+        out.push_back(ids[i]);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  return out;
+}
+
+std::map<NodeId, std::string> BrokerRacks(const MetadataImage& image) {
+  std::map<NodeId, std::string> out;
+  for (const auto& [id, b] : image.brokers) out[id] = b.rack;
+  return out;
+}
+
 std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& brokers,
                                                 int32_t first_partition, int32_t count,
-                                                int32_t replication_factor, size_t start) {
+                                                int32_t replication_factor, size_t start,
+                                                const std::map<NodeId, std::string>* racks) {
   RILL_ASSERT(!brokers.empty() && replication_factor >= 1 &&
                   static_cast<size_t>(replication_factor) <= brokers.size(),
               "AssignReplicas: replication factor %d with %zu brokers", replication_factor,
               brokers.size());
+  auto rack_of = [racks](NodeId id) -> std::string {
+    if (racks == nullptr) return "";
+    auto it = racks->find(id);
+    return it == racks->end() ? "" : it->second;
+  };
   std::vector<std::vector<NodeId>> out;
   out.reserve(count);
   size_t n = brokers.size();
   for (int32_t i = 0; i < count; ++i) {
     size_t first = (start + static_cast<size_t>(first_partition) + i) % n;
-    std::vector<NodeId> replicas;
-    for (int32_t j = 0; j < replication_factor; ++j) replicas.push_back(brokers[(first + j) % n]);
+    std::vector<NodeId> replicas = {brokers[first]};
+    std::set<std::string> used_racks = {rack_of(brokers[first])};
+    while (replicas.size() < static_cast<size_t>(replication_factor)) {
+      std::optional<NodeId> fallback;
+      std::optional<NodeId> pick;
+      for (size_t k = 1; k < n && !pick; ++k) {
+        NodeId candidate = brokers[(first + k) % n];
+        if (std::find(replicas.begin(), replicas.end(), candidate) != replicas.end()) continue;
+        if (!fallback) fallback = candidate;
+        if (used_racks.count(rack_of(candidate)) == 0) pick = candidate;
+      }
+      NodeId chosen = pick ? *pick : *fallback;
+      replicas.push_back(chosen);
+      used_racks.insert(rack_of(chosen));
+    }
     out.push_back(std::move(replicas));
   }
   return out;
@@ -323,6 +371,77 @@ std::vector<pb::MetadataRecord> FenceAndElect(const MetadataImage& image,
       out.push_back(std::move(r));
       ++changes;
     }
+  }
+  return out;
+}
+
+std::vector<pb::MetadataRecord> ControlledShutdownRecords(const MetadataImage& image,
+                                                          NodeId node) {
+  // Fenced already (a repeated request, or fenced for silence): its leaderships moved then.
+  auto it = image.brokers.find(node);
+  if (it == image.brokers.end() || it->second.fenced) return {};
+  return FenceAndElect(image, {node}, std::numeric_limits<size_t>::max());
+}
+
+std::vector<ElectionPlan> PlanPreferredElection(const MetadataImage& image,
+                                                const ElectionTargets& targets) {
+  std::vector<ElectionPlan> out;
+  auto classify = [&](const std::string& name, const PartitionAssignment& p) {
+    ElectionPlan plan{name, p.partition, ElectionOutcome::kNotAvailable};
+    if (p.replicas.empty()) return plan;
+    NodeId preferred = p.replicas.front();
+    auto b = image.brokers.find(preferred);
+    if (p.leader == preferred) {
+      plan.outcome = ElectionOutcome::kNotNeeded;
+    } else if (b != image.brokers.end() && !b->second.fenced &&
+               std::find(p.isr.begin(), p.isr.end(), preferred) != p.isr.end()) {
+      plan.outcome = ElectionOutcome::kElect;
+    }
+    return plan;
+  };
+  if (targets.empty()) {
+    for (const auto& [name, t] : image.topics) {
+      for (const PartitionAssignment& p : t.partitions) out.push_back(classify(name, p));
+    }
+    return out;
+  }
+  for (const auto& [name, partitions] : targets) {
+    const TopicMetadata* t = image.FindTopic(name);
+    if (t == nullptr) {
+      out.push_back({name, -1, ElectionOutcome::kUnknownTopic});
+      continue;
+    }
+    if (partitions.empty()) {
+      for (const PartitionAssignment& p : t->partitions) out.push_back(classify(name, p));
+      continue;
+    }
+    for (int32_t id : partitions) {
+      if (id < 0 || static_cast<size_t>(id) >= t->partitions.size()) {
+        out.push_back({name, id, ElectionOutcome::kUnknownPartition});
+      } else {
+        out.push_back(classify(name, t->partitions[id]));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<pb::MetadataRecord> PreferredLeaderRecords(const MetadataImage& image,
+                                                       const std::vector<ElectionPlan>& plans,
+                                                       size_t max_changes) {
+  std::vector<pb::MetadataRecord> out;
+  for (const ElectionPlan& plan : plans) {
+    if (out.size() >= max_changes) break;
+    if (plan.outcome != ElectionOutcome::kElect) continue;
+    const TopicMetadata* t = image.FindTopic(plan.topic);
+    const PartitionAssignment& p = t->partitions[plan.partition];
+    pb::MetadataRecord r;
+    pb::PartitionChangeRecord* c = r.mutable_partition_change();
+    c->set_topic(plan.topic);
+    c->set_topic_id(t->topic_id);
+    c->set_partition(plan.partition);
+    c->set_leader(p.replicas.front().value());
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "controller.h"
@@ -40,13 +42,25 @@ Result<MetadataImage> ImageFromSnapshot(const internal::v1::MetadataSnapshot& sn
 // Registered brokers that are not fenced, by ascending id.
 std::vector<NodeId> UnfencedBrokers(const MetadataImage& image);
 
-// Replica lists for partitions first_partition .. first_partition + count - 1: round-robin over
-// `brokers` (replication_factor <= brokers.size()) starting at brokers[start % size] for
-// first_partition, so consecutive partitions start on consecutive brokers. The first replica of
-// each list is the preferred leader.
+// The unfenced brokers in placement order: ascending id when no broker names a rack (node.rack);
+// otherwise alternating between racks (racks by name, ascending id within each: a1 b1 c1 a2 b2
+// ...), so that consecutive brokers of the order sit in different racks.
+std::vector<NodeId> PlacementOrder(const MetadataImage& image);
+
+// Replica lists for partitions first_partition .. first_partition + count - 1 over `brokers`
+// (replication_factor <= brokers.size()). Partition first_partition + i is led by
+// brokers[(start + first_partition + i) % size], so leaders go round-robin; each further replica
+// is the next broker in order whose rack no earlier replica of the list has, or, when every rack
+// is taken, simply the next broker not in the list. Without racks (`racks` null or all racks
+// equal) replica j is brokers[(first + j) % size]. The first replica of each list is the
+// preferred leader.
 std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& brokers,
                                                 int32_t first_partition, int32_t count,
-                                                int32_t replication_factor, size_t start);
+                                                int32_t replication_factor, size_t start,
+                                                const std::map<NodeId, std::string>* racks =
+                                                    nullptr);
+// The rack of every registered broker ("" when it names none).
+std::map<NodeId, std::string> BrokerRacks(const MetadataImage& image);
 
 // The records that fence the brokers in `fence` (FenceBrokerRecords first) and repair partition
 // leadership (PartitionChangeRecords): a partition whose leader is fenced, about to be, or -1
@@ -57,6 +71,35 @@ std::vector<std::vector<NodeId>> AssignReplicas(const std::vector<NodeId>& broke
 std::vector<internal::v1::MetadataRecord> FenceAndElect(const MetadataImage& image,
                                                         const std::set<NodeId>& fence,
                                                         size_t max_changes);
+
+// The records of a controlled shutdown of `node`: it is fenced, and every partition it leads
+// moves to its first other live ISR replica; it leaves every ISR it is not the last member of
+// (FenceAndElect with no bound). A partition it alone is in the ISR of is left without a leader
+// (-1) until it returns: no other replica is known to hold every acknowledged record. Nothing
+// when `node` is unknown or fenced already.
+std::vector<internal::v1::MetadataRecord> ControlledShutdownRecords(const MetadataImage& image,
+                                                                    NodeId node);
+
+// The outcome of a preferred-leader election for one partition.
+enum class ElectionOutcome : uint8_t {
+  kElect,              // the first replica is live and in the ISR but does not lead: move it
+  kNotNeeded,          // the first replica leads already
+  kNotAvailable,       // the first replica is fenced, unregistered or not in the ISR
+  kUnknownTopic,       // no such topic
+  kUnknownPartition,   // no such partition
+};
+struct ElectionPlan {
+  std::string topic;
+  int32_t partition = 0;
+  ElectionOutcome outcome = ElectionOutcome::kNotNeeded;
+};
+// Classifies every partition `targets` names (in topic, then partition order).
+std::vector<ElectionPlan> PlanPreferredElection(const MetadataImage& image,
+                                                const ElectionTargets& targets);
+// The PartitionChangeRecords moving leadership to the first replica for the plans with outcome
+// kElect, at most `max_changes` of them.
+std::vector<internal::v1::MetadataRecord> PreferredLeaderRecords(
+    const MetadataImage& image, const std::vector<ElectionPlan>& plans, size_t max_changes);
 
 // Record builders.
 internal::v1::MetadataRecord TopicRecordOf(const std::string& name, const std::string& topic_id,

@@ -1,6 +1,7 @@
 #include "quorum_controller.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
@@ -25,6 +26,7 @@ using ResultsCallback = Controller::ResultsCallback;
 // Bounds (docs/STYLE.md §9: a limit on everything).
 constexpr size_t kMaxWaitingForLeader = 4096;  // operations waiting for a leader to be known
 constexpr int kForwardTimeoutMs = 10000;
+constexpr size_t kMaxElectionsPerBatch = 10000;  // partitions one explicit election moves
 
 std::string RandomId() {
   static const char kAlphabet[] =
@@ -54,6 +56,8 @@ std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
       return {op.alter_partition().topic()};
     case pb::ForwardRequest::kRegisterBroker:
     case pb::ForwardRequest::kBrokerHeartbeat:
+    case pb::ForwardRequest::kControlledShutdown:
+    case pb::ForwardRequest::kElectLeaders:
       return {""};
     case pb::ForwardRequest::OP_NOT_SET:
       break;
@@ -184,10 +188,17 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
            }});
       return;
     }
-    // Hand it to the active controller; its answer comes back on this thread.
+    // Hand it to the active controller; its answer comes back on this thread. A heartbeat is
+    // worth nothing once the next one is due: it gets that long, so a heartbeat stuck on a
+    // controller that stopped (SIGSTOP, a partition) never holds back the ones to its successor
+    // until this broker's session expires.
+    const int timeout_ms =
+        op.op_case() == pb::ForwardRequest::kBrokerHeartbeat
+            ? std::max(config_.tick_ms, config_.broker_session_timeout_ms / 3)
+            : kForwardTimeoutMs;
     auto shared_op = std::make_shared<pb::ForwardRequest>(op);
     driver_.Forward(
-        leader, op, kForwardTimeoutMs,
+        leader, op, timeout_ms,
         [this, shared_op, done, leader](const grpc::Status& st, pb::ForwardResponse resp) {
           driver_.Post([shared_op, done, st, resp = std::move(resp), leader](const Status& post) {
             if (!post.ok()) {
@@ -217,6 +228,11 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
         });
     return;
   }
+  // On the active controller: every result carries the index its outcome is visible at.
+  done = [this, done = std::move(done)](Results results) {
+    for (TopicOpResult& r : results) r.applied_index = working_.applied_index;
+    done(std::move(results));
+  };
   switch (op.op_case()) {
     case pb::ForwardRequest::kCreateTopics:
       return ExecuteCreateTopics(op, std::move(done));
@@ -233,6 +249,10 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
     case pb::ForwardRequest::kBrokerHeartbeat:
       heartbeat_sink_(NodeId(op.broker_heartbeat().node_id()));
       return done({{"", TopicOpError::kNone, ""}});
+    case pb::ForwardRequest::kControlledShutdown:
+      return ExecuteControlledShutdown(op.controlled_shutdown(), std::move(done));
+    case pb::ForwardRequest::kElectLeaders:
+      return ExecuteElectLeaders(op.elect_leaders(), std::move(done));
     case pb::ForwardRequest::OP_NOT_SET:
       break;
   }
@@ -243,7 +263,8 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
   const v1::CreateTopicsRequest& req = op.create_topics();
   std::set<std::string> internal(op.internal_topics().begin(), op.internal_topics().end());
   auto collector = std::make_shared<ResultCollector>(req.topics_size(), std::move(done));
-  std::vector<NodeId> brokers = UnfencedBrokers(working_);
+  std::vector<NodeId> brokers = PlacementOrder(working_);  // rack-alternating
+  const std::map<NodeId, std::string> racks = BrokerRacks(working_);
   std::map<std::string, int> seen;
   for (const v1::NewTopic& t : req.topics()) seen[t.name()]++;
   std::map<std::string, std::string> accepted_keys;  // collision key -> name, in this request
@@ -308,7 +329,7 @@ void QuorumController::ExecuteCreateTopics(const pb::ForwardRequest& op, Results
     pb::MetadataBatch batch;
     *batch.add_records() = TopicRecordOf(t.name(), topic_id, is_internal);
     size_t start = std::hash<std::string>()(topic_id);
-    auto assignment = AssignReplicas(brokers, 0, partitions, rf, start);
+    auto assignment = AssignReplicas(brokers, 0, partitions, rf, start, &racks);
     for (int32_t p = 0; p < partitions; ++p) {
       *batch.add_records() = PartitionRecordOf(t.name(), topic_id, p, assignment[p]);
     }
@@ -363,12 +384,13 @@ void QuorumController::ExecuteCreatePartitions(const v1::CreatePartitionsRequest
   }
   // New partitions keep the topic's replication factor.
   int32_t rf = t->partitions.empty() ? 1 : static_cast<int32_t>(t->partitions[0].replicas.size());
-  std::vector<NodeId> brokers = UnfencedBrokers(working_);
+  std::vector<NodeId> brokers = PlacementOrder(working_);  // rack-alternating
+  const std::map<NodeId, std::string> racks = BrokerRacks(working_);
   if (Status st = ValidateReplicationFactor(rf, brokers.size()); !st.ok()) {
     return finish(TopicOpError::kInvalidReplicationFactor, st.message());
   }
   size_t start = std::hash<std::string>()(t->topic_id);
-  auto assignment = AssignReplicas(brokers, current, total - current, rf, start);
+  auto assignment = AssignReplicas(brokers, current, total - current, rf, start, &racks);
   pb::MetadataBatch batch;
   for (int32_t p = current; p < total; ++p) {
     *batch.add_records() = PartitionRecordOf(name, t->topic_id, p, assignment[p - current]);
@@ -507,6 +529,56 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
       }
     }
   }
+  Propose(batch, [done = std::move(done)](const Status& st) {
+    done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteControlledShutdown(const pb::ForwardControlledShutdown& req,
+                                                 ResultsCallback done) {
+  NodeId node(req.node_id());
+  auto it = working_.brokers.find(node);
+  if (it == working_.brokers.end() || it->second.incarnation_id != req.incarnation_id()) {
+    done({{"", TopicOpError::kInvalidRequest,
+           "controlled shutdown of broker " + std::to_string(req.node_id()) +
+               ": not registered with this incarnation"}});
+    return;
+  }
+  std::vector<pb::MetadataRecord> records = ControlledShutdownRecords(working_, node);
+  if (records.empty()) return done({{"", TopicOpError::kNone, ""}});  // fenced, leads nothing
+  pb::MetadataBatch batch;
+  for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
+  spdlog::info("controller {}: controlled shutdown of broker {}: {} records",
+               config_.node_id.value(), node.value(), batch.records_size());
+  Propose(batch, [this, node, done = std::move(done)](const Status& st) {
+    // The active controller itself is going away: hand the Raft leadership to another live
+    // voter now rather than leave the quorum an election timeout without a controller.
+    if (st.ok() && node == config_.node_id && driver_.IsLeader()) {
+      for (const NodeId voter : driver_.raft().configuration().voters) {
+        auto b = working_.brokers.find(voter);
+        if (voter == node || b == working_.brokers.end() || b->second.fenced) continue;
+        Status moved = driver_.TransferLeadership(voter);
+        spdlog::info("controller {}: handing the active controller to node {}: {}",
+                     config_.node_id.value(), voter.value(), moved.ToString());
+        break;
+      }
+    }
+    done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteElectLeaders(const pb::ForwardElectLeaders& req,
+                                           ResultsCallback done) {
+  ElectionTargets targets;
+  for (const v1::TopicPartitions& t : req.targets()) {
+    auto& partitions = targets[t.topic()];
+    partitions.insert(partitions.end(), t.partitions().begin(), t.partitions().end());
+  }
+  std::vector<pb::MetadataRecord> records = PreferredLeaderRecords(
+      working_, PlanPreferredElection(working_, targets), kMaxElectionsPerBatch);
+  if (records.empty()) return done({{"", TopicOpError::kNone, ""}});
+  pb::MetadataBatch batch;
+  for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
   Propose(batch, [done = std::move(done)](const Status& st) {
     done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
   });

@@ -62,6 +62,9 @@ class QuorumController {
   void ExecuteAlterPartition(const internal::v1::ForwardAlterPartition& req,
                              ResultsCallback done);
   void ExecuteRegisterBroker(const internal::v1::ForwardRegisterBroker& req, ResultsCallback done);
+  void ExecuteControlledShutdown(const internal::v1::ForwardControlledShutdown& req,
+                                 ResultsCallback done);
+  void ExecuteElectLeaders(const internal::v1::ForwardElectLeaders& req, ResultsCallback done);
   void Propose(const internal::v1::MetadataBatch& batch, std::function<void(const Status&)> done);
 
   const ControllerConfig& config_;

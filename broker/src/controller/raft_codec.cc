@@ -178,6 +178,7 @@ void EncodeForwardResults(const std::vector<TopicOpResult>& results,
     f->set_topic(r.topic);
     f->set_error(static_cast<internal::v1::TopicOpError>(r.error));
     f->set_error_message(r.message);
+    f->set_applied_index(r.applied_index);
   }
 }
 
@@ -189,7 +190,7 @@ std::vector<TopicOpResult> DecodeForwardResults(const internal::v1::ForwardRespo
     const TopicOpError error = e >= 0 && e <= internal::v1::TopicOpError_MAX
                                    ? static_cast<TopicOpError>(e)
                                    : TopicOpError::kUnknown;
-    out.push_back({f.topic(), error, f.error_message()});
+    out.push_back({f.topic(), error, f.error_message(), f.applied_index()});
   }
   return out;
 }

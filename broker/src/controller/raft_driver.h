@@ -117,6 +117,9 @@ class RaftDriver {
   // them track the learners).
   void SyncLearners(const std::map<NodeId, BrokerRegistration>& brokers);
 
+  // Leader only: hands the Raft leadership to voter `target` (raft::RaftNode::TransferLeadership).
+  Status TransferLeadership(NodeId target) { return raft_->TransferLeadership(target); }
+
   const raft::RaftNode& raft() const { return *raft_; }
   bool IsLeader() const { return raft_->role() == raft::Role::kLeader; }
   uint64_t ticks() const { return ticks_; }

@@ -794,6 +794,13 @@ void GroupCoordinator::LoadPartitions() {
         continue;
       }
       if (it != partitions_.end() && it->second.loaded && it->second.partition == local) continue;
+      if (local->high_watermark() < local->log().log_end_offset()) {
+        // A new leader's log may end in commits its high watermark does not show yet (it learns
+        // the followers' ends from their next fetches). Loading only below the high watermark
+        // would drop acknowledged offset commits; load once it has reached this log end (the
+        // leader never truncates its own log, so all of it commits or leadership moves).
+        continue;
+      }
       if (it != partitions_.end()) {
         // Stale (leadership moved away and back) or invalidated: out while it reloads.
         std::erase_if(groups_, [idx](const auto& kv) { return kv.second.partition == idx; });

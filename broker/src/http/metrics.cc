@@ -17,7 +17,7 @@ const char* ApiName(Api api) {
                                  "subscribe",         "list_offsets",     "create_topics",
                                  "delete_topics",     "list_topics",      "describe_topics",
                                  "create_partitions", "describe_configs", "alter_configs",
-                                 "describe_cluster",  "metadata"};
+                                 "describe_cluster",  "metadata",         "elect_leaders"};
   return kNames[static_cast<int>(api)];
 }
 

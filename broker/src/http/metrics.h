@@ -33,6 +33,7 @@ enum class Api : int {
   kAlterConfigs,
   kDescribeCluster,
   kMetadata,
+  kElectLeaders,
   kCount
 };
 

@@ -165,6 +165,8 @@ Status Broker::Start() {
   cc.heartbeat_ticks = config_.heartbeat_ticks;
   cc.snapshot_every_records = config_.snapshot_every_records;
   cc.broker_session_timeout_ms = config_.broker_session_timeout_ms;
+  cc.auto_leader_rebalance = config_.auto_leader_rebalance;
+  cc.leader_rebalance_interval_ms = config_.leader_rebalance_interval_ms;
   cc.self.node_id = NodeId(config_.node_id);
   cc.self.host = config_.advertised_host;
   cc.self.port = client_port_;
@@ -437,10 +439,77 @@ HttpResponse Broker::HandleHttp(const std::string& path) {
   return r;
 }
 
+// Controlled shutdown (docs/ARCHITECTURE.md §7a): while it still serves, a broker of a
+// multi-node cluster asks the controller to fence it and move the leadership of its partitions
+// to other ISR members, and waits (bounded) until its own image shows that. Its partitions turn
+// follower here, so in-flight acks=all produces fail with NOT_LEADER and a hint, and clients
+// retry on the new leaders instead of waiting out a session timeout after the process is gone.
+void Broker::ControlledShutdown() {
+  if (config_.controlled_shutdown_timeout_ms <= 0 || !partitions_) return;
+  const NodeId self(config_.node_id);
+  auto other_live = [&](const MetadataImage& image) {
+    for (const auto& [id, b] : image.brokers) {
+      if (id != self && !b.fenced) return true;
+    }
+    return false;
+  };
+  // Done once this broker is fenced and leads only partitions no other live replica could take.
+  auto moved = [&](const MetadataImage& image) {
+    auto me = image.brokers.find(self);
+    if (me == image.brokers.end() || !me->second.fenced) return false;
+    for (const auto& [name, t] : image.topics) {
+      for (const PartitionAssignment& p : t.partitions) {
+        if (p.leader != self) continue;
+        for (NodeId n : p.isr) {
+          auto b = image.brokers.find(n);
+          if (n != self && b != image.brokers.end() && !b->second.fenced) return false;
+        }
+      }
+    }
+    return true;
+  };
+  auto image = partitions_->image();
+  if (!image || !other_live(*image)) return;  // one node, or the last one up: nowhere to move
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(config_.controlled_shutdown_timeout_ms);
+  spdlog::info("controlled shutdown: asking the controller to move this broker's leaderships");
+  auto outcome = std::make_shared<std::promise<TopicOpResult>>();
+  std::future<TopicOpResult> result = outcome->get_future();
+  controller_->ControlledShutdown([outcome](std::vector<TopicOpResult> results) {
+    outcome->set_value(results.empty() ? TopicOpResult{} : results.front());
+  });
+  if (result.wait_until(deadline) != std::future_status::ready) {
+    spdlog::warn("controlled shutdown: no answer from the controller within {} ms; stopping",
+                 config_.controlled_shutdown_timeout_ms);
+    return;
+  }
+  TopicOpResult r = result.get();
+  if (r.error != TopicOpError::kNone) {
+    spdlog::warn("controlled shutdown refused: {}: {}; stopping", TopicOpErrorName(r.error),
+                 r.message);
+    return;
+  }
+  // The active controller applied it; this broker's own image follows within a heartbeat.
+  while (std::chrono::steady_clock::now() < deadline) {
+    image = partitions_->image();
+    if (image && moved(*image)) {
+      spdlog::info("controlled shutdown: leaderships moved in {} ms",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  spdlog::warn("controlled shutdown: leaderships not all moved within {} ms; stopping",
+               config_.controlled_shutdown_timeout_ms);
+}
+
 void Broker::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (!controller_) return;
+  ControlledShutdown();
   spdlog::info("shutting down");
   StopStrayLogScan();
   if (housekeeper_) housekeeper_->Stop();

@@ -67,6 +67,8 @@ class Broker {
   // once the applied image reaches `min_applied_index`, the controller's image right after its
   // start as the sole voter (then every committed record is applied: Raft commits the new
   // leader's first entry, and with it the whole log, inside Controller::Start).
+  // SIGTERM in a multi-node cluster: moves this broker's leaderships away first (bounded).
+  void ControlledShutdown();
   void StartStrayLogScan(uint64_t min_applied_index);
   void StopStrayLogScan();
 

@@ -159,6 +159,17 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  c.broker_session_timeout_ms,
                  "Fence a broker (and move its leaderships) after this long without a heartbeat")
       ->check(CLI::Range(100, 3600000));
+  app.add_option("--broker.controlled_shutdown_timeout_ms", c.controlled_shutdown_timeout_ms,
+                 "On SIGTERM, wait at most this long for the controller to move this broker's "
+                 "leaderships before stopping (0 = stop at once)")
+      ->check(CLI::Range(0, 600000));
+  app.add_option("--controller.auto_leader_rebalance_enable,--auto.leader.rebalance.enable",
+                 c.auto_leader_rebalance,
+                 "Move leadership back to each partition's first replica once it is in the ISR");
+  app.add_option("--controller.leader_rebalance_interval_ms", c.leader_rebalance_interval_ms,
+                 "How often the active controller checks for partitions led by another than "
+                 "their first replica")
+      ->check(CLI::Range(100, 86400000));
   app.add_option("--replication.replica_lag_time_max_ms,--replica.lag.time.max.ms",
                  c.replica_lag_time_max_ms,
                  "A follower not durably caught up for this long leaves the ISR")

@@ -54,6 +54,14 @@ struct BrokerConfig {
   // their ISR (Kafka's broker.session.timeout.ms, 9 s there: shorter here so a dead leader's
   // partitions move within about two seconds). Heartbeats go every third of it.
   int32_t broker_session_timeout_ms = 1500;
+  // On SIGTERM a broker of a multi-node cluster first asks the controller to move the leadership
+  // of its partitions to other ISR members and waits at most this long for it (Kafka's
+  // controlled.shutdown.enable); 0 = stop at once.
+  int32_t controlled_shutdown_timeout_ms = 5000;
+  // Leadership goes back to each partition's first replica once it is live and in the ISR,
+  // checked every leader_rebalance_interval_ms (Kafka's auto.leader.rebalance.enable).
+  bool auto_leader_rebalance = true;
+  int32_t leader_rebalance_interval_ms = 30000;
   // [replication] (docs/ARCHITECTURE.md §7a)
   // A follower not caught up (durably) for this long leaves the ISR (Kafka's
   // replica.lag.time.max.ms).

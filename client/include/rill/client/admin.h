@@ -70,6 +70,20 @@ struct BrokerInfo {
   std::string host;
   int32_t port = 0;
   std::string rack;
+  // DescribeCluster only: no heartbeat within the session timeout, or shut down. Metadata lists
+  // unfenced brokers only.
+  bool fenced = false;
+};
+
+// The outcome of a preferred-leader election for one partition (Admin::ElectLeaders).
+struct ElectionResult {
+  std::string topic;
+  int32_t partition = 0;
+  // OK when the preferred replica took the leadership; otherwise the broker's code and message:
+  // ELECTION_NOT_NEEDED (it leads already), PREFERRED_LEADER_NOT_AVAILABLE (fenced or not in
+  // the ISR), UNKNOWN_TOPIC, UNKNOWN_PARTITION.
+  Status status;
+  int32_t leader_id = -1;  // after the election
 };
 
 struct ClusterInfo {
@@ -186,6 +200,11 @@ class Admin {
   Status AlterConfigs(const std::string& topic, const std::map<std::string, std::string>& set,
                       const std::vector<std::string>& reset = {}, bool validate_only = false);
   Result<ClusterInfo> DescribeCluster();
+  // Preferred-leader election: every named partition (every partition of a topic mapped to an
+  // empty list; every partition of every topic when `targets` is empty) is led by its first
+  // replica again when that replica is unfenced and in the ISR. One result per partition.
+  Result<std::vector<ElectionResult>> ElectLeaders(
+      const std::map<std::string, std::vector<int32_t>>& targets = {});
   // Metadata.Get; an empty list means every topic.
   Result<ClusterMetadata> Metadata(const std::vector<std::string>& topics = {});
 
