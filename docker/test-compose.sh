@@ -28,8 +28,8 @@ JOBS=${JOBS:-$(nproc)}
 
 TOPIC=compose-test
 PROJECT=rilltest
-CLIENT_PORTS=(19092 19093 19094)
-PORTS=(19092 19093 19094 19192 19193 19194 19644 19645 19646)  # docker/docker-compose.yml
+# docker/docker-compose.yml's nodes, then docker-compose.node4.yml's broker-only node
+PORTS=(19092 19093 19094 19192 19193 19194 19644 19645 19646 19095 19195 19647)
 BOOT=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094
 CACHE=build/docker-cache/bookworm-slim.tar  # the debootstrapped base image, kept for reruns
 
@@ -63,7 +63,7 @@ cleanup() {
   set +e
   if [ -n "$ENGINE_PID" ]; then
     docker rm -f "$PROJECT-client" >/dev/null 2>&1
-    if [ "$COMPOSE_UP" = 1 ]; then $COMPOSE down -v -t 5 >/dev/null 2>&1; fi
+    if [ "$COMPOSE_UP" = 1 ]; then $COMPOSE4 down -v -t 5 >/dev/null 2>&1; fi
     kill "$ENGINE_PID" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$ENGINE_PID" 2>/dev/null; then
@@ -97,6 +97,7 @@ DOCKER_BIN=$(command -v /usr/bin/docker || command -v docker)
 docker() { "$DOCKER_BIN" "$@"; }
 export DOCKER_HOST=unix://$T/docker.sock DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
 COMPOSE="docker-compose -p $PROJECT -f docker/docker-compose.yml"
+COMPOSE4="$COMPOSE -f docker/docker-compose.node4.yml"
 dockerd --bridge=none --iptables=false --ip-masq=false --data-root "$T/root" --exec-root "$T/exec" \
   -H "$DOCKER_HOST" --pidfile "$T/pid" >"$T/dockerd.log" 2>&1 &
 ENGINE_PID=$!
@@ -168,17 +169,20 @@ echo "runs as user rill; rill-broker, rillctl and rill-bench on PATH"
 # ---------------------------------------------------------------- cluster helpers
 
 rillctl() { docker exec -i "$PROJECT-client" rillctl -b "$BOOT" "$@"; }
-container() { $COMPOSE ps -q "$1"; }  # container() SERVICE: its container id
-wait_healthy() {  # wait_healthy SECONDS: every node's HEALTHCHECK (/readyz) passes
-  local deadline=$((SECONDS + $1)) n s states
+container() { $COMPOSE4 ps -q "$1"; }  # container() SERVICE: its container id
+wait_healthy() {  # wait_healthy SECONDS [SERVICE...]: their HEALTHCHECK (/readyz) passes
+  local deadline=$((SECONDS + $1)) n s states want=""
+  shift
+  [ $# -gt 0 ] || set -- node1 node2 node3
+  for n in "$@"; do want+="$n=healthy "; done
   while :; do
     states=""
-    for n in node1 node2 node3; do
+    for n in "$@"; do
       s=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
         "$(container $n)" 2>/dev/null || echo missing)
       states+="$n=$s "
     done
-    if [ "$states" = "node1=healthy node2=healthy node3=healthy " ]; then
+    if [ "$states" = "$want" ]; then
       echo "healthy: $states"; return 0
     fi
     if [ $SECONDS -ge $deadline ]; then
@@ -204,15 +208,17 @@ acked_count() { awk '$3 == 0 {n += $2} END {print n + 0}' "$BATCHES"; }
 # ---------------------------------------------------------------- the cluster
 
 phase "compose up"
-$COMPOSE config -q || fail "docker-compose config"
+$COMPOSE4 config -q || fail "docker-compose config"
 COMPOSE_UP=1
 $COMPOSE up -d 2>&1 | sed 's/^/  /'
 docker run -d --name "$PROJECT-client" --network host --entrypoint sleep rill:dev infinity >/dev/null
 wait_healthy 90
 
 phase "create topic (6 partitions, RF 3)"
+# As docker/README.md does it: rillctl in node1's container, brokers from RILL_BOOTSTRAP.
+$COMPOSE exec -T node1 rillctl cluster info
 deadline=$((SECONDS + 60))
-until rillctl topic create "$TOPIC" -p 6 -r 3 >"$T/create.log" 2>&1; do
+until $COMPOSE exec -T node1 rillctl topic create "$TOPIC" -p 6 -r 3 >"$T/create.log" 2>&1; do
   [ $SECONDS -lt $deadline ] || { cat "$T/create.log" >&2; fail "rillctl topic create"; }
   sleep 1
 done
@@ -297,8 +303,23 @@ read_back "$T/read2.jsonl"
 python3 docker/check-records.py "$BATCHES" "$KILL_TIME" "$FILE_DESCRIBE" "$T/read2.jsonl" "$T/read1.jsonl" ||
   fail "the records read back after down/up (above)"
 
+phase "a fourth node, broker-only (docker-compose.node4.yml)"
+$COMPOSE4 up -d node4 2>&1 | sed 's/^/  /'
+wait_healthy 90 node1 node2 node3 node4
+deadline=$((SECONDS + 30))
+until [ "$(rillctl --json cluster info | python3 -c 'import json,sys; print(sorted(b["node_id"] for b in json.load(sys.stdin)["brokers"]))')" = "[1, 2, 3, 4]" ]; do
+  [ $SECONDS -lt $deadline ] || { rillctl cluster info >&2; fail "node4 not among the brokers"; }
+  sleep 1
+done
+rillctl topic create "$TOPIC-4" -p 4 -r 3 >/dev/null || fail "creating a topic with node4 up"
+rillctl --json topic describe "$TOPIC-4" | python3 -c '
+import json, sys
+on4 = sum(4 in p["replicas"] for p in json.load(sys.stdin)[0]["partitions"])
+print(f"brokers 1-4; node4 holds replicas of {on4} of the 4 partitions of a new topic")
+sys.exit(0 if on4 > 0 else 1)' || fail "node4 got no replicas of a new topic"
+
 phase "compose down -v: the volumes go"
-$COMPOSE down -v -t 10 2>&1 | sed 's/^/  /'
+$COMPOSE4 down -v -t 10 2>&1 | sed 's/^/  /'
 COMPOSE_UP=0
 left=$(docker volume ls -q | grep "^${PROJECT}_" || true)
 [ -z "$left" ] || fail "volumes left after down -v: $left"
