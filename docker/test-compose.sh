@@ -47,9 +47,12 @@ phase() {  # phase NAME: ends the current phase (its time goes to the summary) a
   echo "== test-compose: $STEP =="
 }
 fail() { echo "test-compose: FAILED in step '$STEP': $*" >&2; exit 1; }
-skip() {
-  echo "test-compose: SKIPPED: $* (this machine cannot run a Docker engine)"
-  if [ "$ALLOW_SKIP" = 1 ]; then exit 0; fi
+skip() {  # skip REASON: this machine cannot run a Docker engine
+  if [ "$ALLOW_SKIP" = 1 ]; then
+    echo "test-compose: SKIPPED: this machine cannot run a Docker engine: $*"
+    exit 0
+  fi
+  echo "test-compose: cannot run a Docker engine here: $*" >&2
   exit 1
 }
 
