@@ -85,6 +85,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that a Ctrl-C or kill still runs cleanup
 
 phase "engine"
 if [ "$(id -u)" -ne 0 ]; then skip "not root"; fi
@@ -104,9 +105,9 @@ COMPOSE4="$COMPOSE -f docker/docker-compose.node4.yml"
 dockerd --bridge=none --iptables=false --ip-masq=false --data-root "$T/root" --exec-root "$T/exec" \
   -H "$DOCKER_HOST" --pidfile "$T/pid" >"$T/dockerd.log" 2>&1 &
 ENGINE_PID=$!
-for i in $(seq 150); do
+for i in $(seq 300); do  # up to 60 s
   if docker info >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$ENGINE_PID" 2>/dev/null || [ "$i" = 150 ]; then
+  if ! kill -0 "$ENGINE_PID" 2>/dev/null || [ "$i" = 300 ]; then
     tail -20 "$T/dockerd.log" >&2
     skip "dockerd did not start (log above)"
   fi
