@@ -25,4 +25,9 @@ cmake --build build/tsan -j "$JOBS" --target rill_tsan_tests
 echo "== optimised build: the whole suite =="
 configure build/rel -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 cmake --build build/rel -j "$JOBS"
-cd build/rel && ctest -j "$JOBS" --output-on-failure
+(cd build/rel && ctest -j "$JOBS" --output-on-failure)
+
+echo "== docker-compose cluster: the image with build/rel's binaries =="
+# Skipped (with a message saying why) only where no Docker engine can run: not root, or dockerd
+# cannot be installed or started (docker/README.md).
+bash docker/test-compose.sh --prebuilt build/rel --allow-skip
