@@ -417,7 +417,7 @@ TEST_F(ClusterOperationsTest, LastReplicaStandingStaysUnavailableUntilItReturns)
   for (const auto& v : acked) EXPECT_EQ(read.count(v), 1u) << v << " was lost";
 }
 
-class GroupFailoverTest : public ClusterTest {
+class CoordinatorFailoverTest : public ClusterTest {
  protected:
   // One __consumer_offsets partition: its leader is every group's coordinator.
   std::vector<std::string> ExtraArgs() const override {
@@ -428,7 +428,7 @@ class GroupFailoverTest : public ClusterTest {
 // A consumer group keeps consuming and committing when its coordinator is killed: the group
 // moves with the leadership of its __consumer_offsets partition, no committed offset goes back,
 // and a new member of the group resumes exactly where the last commit left off.
-TEST_F(GroupFailoverTest, ConsumerGroupFollowsCoordinatorFailover) {
+TEST_F(CoordinatorFailoverTest, ConsumerGroupFollowsCoordinatorFailover) {
   constexpr int kPartitions = 3;
   constexpr int kRecords = 300;
   CreateTopic("events", kPartitions);

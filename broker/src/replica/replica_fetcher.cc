@@ -305,7 +305,7 @@ void ReplicaFetcherManager::Refresh() {
   for (auto& part : partitions_->All()) {
     ReplicaState s = part->replica_state();
     if (s.role != PartitionRole::kFollower || s.leader.value() < 0 || s.leader == config_.self ||
-        s.isr.empty() && s.replicas.empty()) {
+        (s.isr.empty() && s.replicas.empty())) {
       continue;
     }
     by_leader[s.leader].push_back(std::move(part));
