@@ -4,6 +4,7 @@
 //   log_config.cc      the settings: validation, config(), ApplyConfig; FlushPolicy names, Clock
 //   log_append.cc      Append, AppendReplicated and rolling the active segment
 //   log_epochs.cc      the leader-epoch history: its checkpoint file, loading and repair in Open
+//   log_producers.cc   idempotent producers' state: the leader's check, snapshots, rebuild
 //   log_read.cc        Read, OffsetForTimestamp and the segment lookup they share
 //   log_recovery.cc    recovery in Open, the recovery checkpoint and the recovery point
 //   log_retention.cc   ApplyRetention, TruncateTo and removing dropped segments
@@ -13,8 +14,8 @@
 //   log_recycle.cc     the recycling pool of retired segment files
 //
 // Locks (declared in log.h), in the order they nest:
-//   write_mu_           the writer: appends, rolls, truncation, retention, the pool, config
-//                       changes, closed_; readers never take it.
+//   write_mu_           the writer: appends, rolls, truncation, retention, the pool, config,
+//                       changes, closed_, the producer state; readers never take it.
 //   recovery_point_mu_  the recovery-point file; a truncation takes it under write_mu_, the
 //                       flusher without write_mu_.
 //   segments_mu_        the segment list: shared to copy a pointer, exclusive to change it.
@@ -70,6 +71,7 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::str
   RILL_RETURN_IF_ERROR(fs->CreateDir(log->dir_));
   RILL_RETURN_IF_ERROR(log->Recover());
   RILL_RETURN_IF_ERROR(log->LoadEpochHistory());
+  RILL_RETURN_IF_ERROR(log->LoadProducerState());
   log->active_created_ms_ = log->clock_();
   // Every policy gets the flusher: ApplyConfig may switch a `none` log to `group` later.
   if (log->config_.flush_scheduler != nullptr) {
@@ -152,6 +154,8 @@ Status Log::Close() {
   if (st.ok()) st = fs_->SyncDir(dir_);
   if (!st.ok()) return fail(st);
   AdvanceDurable(log_end_offset());
+  // The next Open then loads the state without replaying any batch header.
+  SnapshotProducersLocked(log_end_offset());
   st = WriteCheckpoint(/*clean=*/true);
   if (!st.ok()) return fail(st);
   FailWaiters(Status::Unavailable("partition " + name_ + ": log closed"), Offset(INT64_MIN));

@@ -1,8 +1,10 @@
 // The write path of a Log: Append (validate, assign offsets, stamp the epoch, one write) and
 // AppendReplicated (validate, check the offsets continue the log, one write), both through
-// AppendImpl, which also extends the leader-epoch history (log_epochs.cc); and
+// AppendImpl, which also extends the leader-epoch history (log_epochs.cc) and checks (leader)
+// and updates (both) the idempotent producers' state (log_producers.cc); and
 // RollLocked, which closes the active segment and starts the next one, from a recycling pool file
-// when one is free (docs/STORAGE.md, Writing and Recycling).
+// when one is free, and writes a producer snapshot at its base (docs/STORAGE.md, Writing,
+// Recycling and Producer state in the log).
 // Locks: Append validates without a lock, then holds write_mu_ for the roll, the write and the
 // publication of the log end offset; it takes durable_mu_ inside it to hand the new end to the
 // flusher. RollLocked expects write_mu_ held and takes segments_mu_ exclusive to add the segment.
@@ -20,8 +22,9 @@
 
 namespace rill::storage {
 
-Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch) {
-  return AppendImpl(std::string_view(batches.data(), batches.size()), batches, epoch);
+Result<AppendResult> Log::Append(std::span<char> batches, LeaderEpoch epoch,
+                                 ProducerCheck* refusal) {
+  return AppendImpl(std::string_view(batches.data(), batches.size()), batches, epoch, refusal);
 }
 
 Result<AppendResult> Log::AppendReplicated(std::span<const char> batches) {
@@ -29,7 +32,8 @@ Result<AppendResult> Log::AppendReplicated(std::span<const char> batches) {
 }
 
 Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stamp,
-                                     std::optional<LeaderEpoch> stamp_epoch) {
+                                     std::optional<LeaderEpoch> stamp_epoch,
+                                     ProducerCheck* refusal) {
   const bool replicated = !stamp_epoch.has_value();
   // Validate before taking the lock: nothing is written unless every batch is sound.
   // (Reused vectors per thread: no allocation per append.) For a leader's append a meta holds
@@ -37,8 +41,12 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
   // offsets, and `epochs` the batches' partitionLeaderEpoch.
   thread_local std::vector<BatchMeta> metas;
   thread_local std::vector<int32_t> epochs;
+  // The idempotent batches (producerId >= 0); empty in the common case.
+  thread_local std::vector<IdempotentBatch> idempotent;
   metas.clear();
   epochs.clear();
+  idempotent.clear();
+  int64_t rel_base = 0;
   const int64_t max_batch = max_batch_bytes_.load(std::memory_order_relaxed);
   {
     batch::BatchIterator it(data);
@@ -68,6 +76,10 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
         metas.push_back(
             {0, h.last_offset_delta, h.max_timestamp, static_cast<uint32_t>(h.total_size())});
       }
+      if (h.producer_id >= 0) {
+        idempotent.push_back({metas.size() - 1, rel_base, BatchIdentity::FromHeader(h)});
+      }
+      rel_base += int64_t{h.last_offset_delta} + 1;
       covered = it.position() + h.total_size();
     }
     if (!it.status().ok()) {
@@ -81,6 +93,21 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
   if (closed_) return Status::Unavailable("partition " + name_ + ": log closed");
   if (failed_.load(std::memory_order_acquire)) return health();
   const int64_t end = log_end_offset().value();
+  if (!replicated && !idempotent.empty()) {
+    std::optional<CheckResult> duplicate;
+    RILL_RETURN_IF_ERROR(
+        CheckProducersLocked(end, metas.size(), idempotent, refusal, &duplicate));
+    if (duplicate.has_value()) {
+      AppendResult dup;
+      dup.base_offset = duplicate->first_offset;
+      dup.last_offset = duplicate->last_offset;
+      dup.log_append_time = -1;
+      dup.position = 0;
+      dup.segment_base = Offset(-1);
+      dup.duplicate = true;
+      return dup;
+    }
+  }
   // Epochs that rise above the latest start new history entries (rare: a leader change). The
   // common case costs one compare and no allocation.
   std::vector<EpochEntry> new_epochs;
@@ -158,6 +185,12 @@ Result<AppendResult> Log::AppendImpl(std::string_view data, std::span<char> stam
   result.segment_base = seg->base_offset();
   Status st = seg->Write(data, metas);
   if (!st.ok()) return Fail(st);
+  // The batches are in the log: record them (the leader checked them above, a follower's
+  // leader did). Before the log end is published, so producer_state() matches it.
+  for (const auto& b : idempotent) {
+    const BatchMeta& m = metas[b.index];
+    producers_.Update(b.id, Offset(m.base_offset), Offset(m.last_offset), now);
+  }
   log_end_.store(next, std::memory_order_release);
   // After the log end: a reader never sees an entry at or beyond log_end_offset().
   if (!new_epochs.empty()) PublishEpochHistory(std::move(history));
@@ -207,6 +240,9 @@ Status Log::RollLocked(Offset base_offset) {
   dir_dirty_ = true;
   active_created_ms_ = clock_();
   appended_since_roll_ = 0;
+  // Kafka's rule: a producer snapshot at each new segment's base, so Open replays the batch
+  // headers of at most the active segment.
+  SnapshotProducersLocked(base_offset);
   return Status::OK();
 }
 

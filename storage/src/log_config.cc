@@ -54,6 +54,9 @@ Status Log::ValidateConfig(const LogConfig& config) {
   if (config.segment_ms <= 0 || config.flush_interval_ms <= 0) {
     return Status::InvalidArgument("segment.ms and flush.interval.ms must be > 0");
   }
+  if (config.producer_id_expiration_ms <= 0) {
+    return Status::InvalidArgument("producer.id.expiration.ms must be > 0");
+  }
   return Status::OK();
 }
 

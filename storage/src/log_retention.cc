@@ -89,6 +89,9 @@ Status Log::TruncateLocked(Offset offset) {
     return std::find(doomed.begin(), doomed.end(), s) != doomed.end();
   });
   for (const auto& s : doomed) RILL_RETURN_IF_ERROR(RemoveSegmentFiles(s));
+  // Producer snapshots above the new end go with the offsets (durably, by the SyncDir below)
+  // and the state is reloaded as of the new end (log_producers.cc).
+  RILL_RETURN_IF_ERROR(TruncateProducersLocked(new_end, restart));
   RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   // The epoch history loses the entries of the removed offsets (all of them when the log
   // restarted), durably before any later append can reuse those offsets (log_epochs.cc).
@@ -139,6 +142,10 @@ Result<RetentionResult> Log::ApplyRetention(int64_t now_ms) {
     total -= s->size();
     ++drop;
   }
+  // The periodic producer expiry (by the log's clock, which stamped the producers).
+  if (size_t n = producers_.ExpireIdle(clock_(), config_.producer_id_expiration_ms); n > 0) {
+    spdlog::info("partition {}: {} idle producer(s) expired", name_, n);
+  }
   if (drop == 0) return RetentionResult{};
   RetentionResult result{static_cast<int>(drop), 0};
   for (size_t i = 0; i < drop; ++i) result.bytes += segs[i]->size();
@@ -168,6 +175,8 @@ Result<RetentionResult> Log::ApplyRetention(int64_t now_ms) {
       PublishEpochHistory(std::move(history));
     }
   }
+  // The producer state stays; snapshots below the new start go (the newest is kept).
+  RetainProducerSnapshotsLocked(log_start_offset());
   spdlog::info("partition {}: retention deleted {} segment(s), {} bytes; log start offset now {}",
                name_, drop, result.bytes, log_start_offset().value());
   return result;

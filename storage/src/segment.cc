@@ -421,6 +421,29 @@ Status Segment::ScanEpochs(Offset from,
   return Status::OK();
 }
 
+Status Segment::ScanHeaders(Offset from,
+                            const std::function<void(const batch::Header& h)>& fn) const {
+  uint64_t pos;
+  Offset base;
+  RILL_RETURN_IF_ERROR(FindBatch(from, &pos, &base));
+  const uint64_t size = this->size();
+  char buf[batch::kHeaderSize];
+  while (pos < size) {
+    RILL_ASSIGN_OR_RETURN(size_t n, log_->ReadAt(pos, buf, sizeof buf));
+    if (n < sizeof buf) {
+      return Status::Corruption("short batch header in " + log_path_ + " at " +
+                                std::to_string(pos));
+    }
+    const batch::Header h = batch::DecodeHeader(buf);
+    if (h.batch_length < static_cast<int32_t>(batch::kHeaderSize - batch::kLogOverhead)) {
+      return Status::Corruption("bad batch length in " + log_path_ + " at " + std::to_string(pos));
+    }
+    fn(h);
+    pos += h.total_size();
+  }
+  return Status::OK();
+}
+
 uint64_t Segment::LookupIndex(Offset offset) const {
   std::lock_guard lock(index_mu_);
   auto rel = static_cast<uint64_t>(offset.value() - base_.value());

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rill/proto/batch_header.h"
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
 #include "rill/storage/file_system.h"
@@ -105,6 +106,10 @@ class Segment {
   // containing `from` to the end, reading only the 61-byte headers (one pread each).
   Status ScanEpochs(Offset from,
                     const std::function<void(Offset base, LeaderEpoch epoch)>& fn) const;
+
+  // Calls `fn` with the whole 61-byte header of every batch from the one containing `from` to
+  // the end (one pread each; no record data is read). For the producer-state replay.
+  Status ScanHeaders(Offset from, const std::function<void(const batch::Header& h)>& fn) const;
 
   Offset base_offset() const { return base_; }
   Offset next_offset() const { return Offset(next_offset_.load(std::memory_order_acquire)); }

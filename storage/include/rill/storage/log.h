@@ -5,7 +5,10 @@
 // algorithm). The log never decodes records: it validates each batch's header and CRC, assigns
 // offsets by rewriting baseOffset in place and stamps partitionLeaderEpoch (both outside the CRC);
 // a follower's AppendReplicated keeps both as the leader wrote them. The log keeps the history
-// of leader epochs in it (leader_epoch.h), persisted in its leader-epoch-checkpoint file.
+// of leader epochs in it (leader_epoch.h), persisted in its leader-epoch-checkpoint file, and the
+// state of its idempotent producers (producer_state.h), checked by Append, updated by every
+// append, persisted in `<offset>.producer-snapshot` files and rebuilt at Open
+// (docs/STORAGE.md, Producer state in the log).
 //
 // Thread-safety:
 //   - Append, AppendReplicated, TruncateTo, ApplyRetention, Flush and Close serialise on an
@@ -44,6 +47,7 @@
 #include "rill/storage/flush_scheduler.h"
 #include "rill/storage/leader_epoch.h"
 #include "rill/storage/log_config.h"
+#include "rill/storage/producer_state.h"
 
 namespace rill::storage {
 
@@ -62,6 +66,12 @@ struct AppendResult {
   int64_t log_append_time;  // the clock when the batches were appended (ms)
   uint64_t position;        // byte position of the first batch in its segment file
   Offset segment_base;      // base offset (file name) of that segment
+  // Append only: the request was one idempotent batch that is a retry of a batch already in the
+  // log (same producer, epoch and sequence range as one of its producer's last five). Nothing
+  // was written; base_offset and last_offset are the offsets the original batch was given,
+  // log_append_time is -1, position 0 and segment_base -1 (Kafka answers such a retry with the
+  // original offsets and no log append time).
+  bool duplicate = false;
 };
 
 // A record found by timestamp (Log::OffsetForTimestamp).
@@ -100,7 +110,23 @@ class Log : private FlushScheduler::Task {
   // An `epoch` above latest_epoch() adds {epoch, base offset} to the epoch history, which is
   // written to the checkpoint file (durably) before the batches; an epoch at or below it adds
   // nothing (callers of Append need not keep epochs monotonic; replication does).
-  Result<AppendResult> Append(std::span<char> batches, LeaderEpoch epoch);
+  //
+  // Idempotent producers (batches with producerId >= 0): before anything is written, each such
+  // batch is checked against the producer state (ProducerStateTable::Check), as the earlier
+  // batches of the same request will have left it. A batch with producerId < 0 costs nothing
+  // beyond reading that header field. Outcomes, all of which write nothing and leave the state
+  // as it was (the table's verdict also goes to *refusal when given):
+  //   - out of order sequence: kOutOfRange ("expected sequence X, got Y")
+  //   - stale producer epoch, or invalid producer fields (epoch or sequence < 0): kInvalidArgument
+  //   - a new producer id beyond the table's bound: kResourceExhausted
+  //   - a retry of a batch already in the log (duplicate): when it is the only batch of the
+  //     request, OK with AppendResult::duplicate and the original offsets; when the request holds
+  //     other batches too, kInvalidArgument and *refusal = kDuplicate (Kafka's produce v3+
+  //     allows one batch per partition per request, so such a request is not a real client's).
+  // After the write, every idempotent batch updates the state with its offsets and the log's
+  // clock. *refusal is left untouched on success and on errors that are not the table's.
+  Result<AppendResult> Append(std::span<char> batches, LeaderEpoch epoch,
+                              ProducerCheck* refusal = nullptr);
 
   // A follower's append: whole batches copied from the leader, stored byte for byte (baseOffset
   // and partitionLeaderEpoch as given). Each batch is validated as by Append (header, size, CRC);
@@ -110,6 +136,7 @@ class Log : private FlushScheduler::Task {
   // of these errors. Epochs above the latest extend the epoch history as in Append. Durability,
   // rolling, indexes and failure are exactly as for Append (one code path). AppendResult's
   // log_append_time is the clock at the append (the batches' timestamps are not touched).
+  // Idempotent batches update the producer state without any check (the leader checked them).
   Result<AppendResult> AppendReplicated(std::span<const char> batches);
 
   // Whole batches starting with the batch that contains `from`, from one segment, up to
@@ -136,13 +163,18 @@ class Log : private FlushScheduler::Task {
 
   // Deletes whole closed segments (never the active one) older than retention_ms (by their
   // largest batch timestamp) or beyond retention_bytes, advancing log_start_offset().
-  // Returns what was deleted.
+  // Returns what was deleted. The producer state keeps producers whose batches were deleted
+  // (producer_state.h); producer snapshots below the new log start are deleted, except the
+  // newest. Also the periodic producer expiry: drops producers idle for
+  // producer_id_expiration_ms by the log's clock (not `now_ms`).
   Result<RetentionResult> ApplyRetention(int64_t now_ms);
 
   // Makes everything appended so far durable now (fsync), whatever the policy.
   Status Flush();
 
-  // Flushes, trims the active segment, writes the recovery checkpoint and stops the flusher.
+  // Flushes, trims the active segment, writes a producer snapshot at the log end (a failure
+  // there only warns: Open rebuilds from the log), writes the recovery checkpoint and stops the
+  // flusher.
   // Afterwards only accessors and reads work. Idempotent.
   Status Close();
 
@@ -164,6 +196,12 @@ class Log : private FlushScheduler::Task {
   LeaderEpoch latest_epoch() const {
     return LeaderEpoch(latest_epoch_.load(std::memory_order_acquire));
   }
+
+  // A copy of the idempotent producers' state (producer_state.h), as of log_end_offset(). Takes
+  // the writer lock (waits for an append in progress): for tests, tools and diagnostics.
+  ProducerStateTable producer_state() const;
+  // Offsets of the producer snapshot files the log keeps, ascending. Takes the writer lock.
+  std::vector<Offset> producer_snapshot_offsets() const;
 
   Offset log_start_offset() const { return Offset(log_start_.load(std::memory_order_acquire)); }
   Offset log_end_offset() const { return Offset(log_end_.load(std::memory_order_acquire)); }
@@ -222,7 +260,8 @@ class Log : private FlushScheduler::Task {
   // `stamp` is the same bytes, writable, and gets offsets and that epoch; without
   // (AppendReplicated) the bytes are stored as they are and must continue the log.
   Result<AppendResult> AppendImpl(std::string_view data, std::span<char> stamp,
-                                  std::optional<LeaderEpoch> stamp_epoch);
+                                  std::optional<LeaderEpoch> stamp_epoch,
+                                  ProducerCheck* refusal = nullptr);
   // Epoch history (log_epochs.cc). LoadEpochHistory runs in Open after Recover. The others
   // expect write_mu_ held (or Open): WriteEpochCheckpoint replaces the checkpoint file with
   // `history`, durably; PublishEpochHistory makes `history` the one readers see.
@@ -230,6 +269,27 @@ class Log : private FlushScheduler::Task {
   Status WriteEpochCheckpoint(const std::vector<EpochEntry>& history);
   void PublishEpochHistory(std::vector<EpochEntry> history);
   Status TruncateLocked(Offset offset);
+  // Producer state (log_producers.cc); all but the first expect write_mu_ held (or Open).
+  // LoadProducerState runs in Open after Recover: the newest usable snapshot at or below the log
+  // end, then the batch headers after it; removes snapshots above the end and corrupt ones.
+  Status LoadProducerState();
+  // Applies `h` (an idempotent batch or not) to `table` for each batch from `from` on.
+  Status ReplayProducers(Offset from, ProducerStateTable* table, int64_t now_ms) const;
+  // Checks the idempotent batches of a leader's append of `batch_count` batches that will start
+  // at `end` (Append's rules). OK with *duplicate set when the only batch is a retry.
+  struct IdempotentBatch;
+  Status CheckProducersLocked(int64_t end, size_t batch_count,
+                              std::span<const IdempotentBatch> batches, ProducerCheck* refusal,
+                              std::optional<CheckResult>* duplicate) const;
+  // Expires idle producers, then writes the snapshot at `at` and keeps the newest
+  // kProducerSnapshotsKept. A failure only warns (the state is rebuilt from the log).
+  void SnapshotProducersLocked(Offset at);
+  // After a truncation to `new_end` (`restart`: the log restarted empty there): removes the
+  // snapshots above it (all when restarting; the caller fsyncs the directory) and reloads the
+  // state from the newest snapshot at or below it plus the log after that snapshot.
+  Status TruncateProducersLocked(Offset new_end, bool restart);
+  // After retention: removes snapshots below `log_start` except the newest one.
+  void RetainProducerSnapshotsLocked(Offset log_start);
   Status DeleteSegmentFiles(const std::shared_ptr<Segment>& seg);
   Status Fail(Status cause);
   // Raises durable_offset() and completes waiters below it, unless a truncation happened since
@@ -316,6 +376,18 @@ class Log : private FlushScheduler::Task {
   mutable std::mutex epoch_mu_;
   std::vector<EpochEntry> epochs_;
   std::atomic<int32_t> latest_epoch_{kNoEpoch.value()};
+
+  // Idempotent producers' state as of log_end_offset() (under write_mu_), and the offsets of the
+  // snapshot files on disk, ascending (under write_mu_).
+  ProducerStateTable producers_;
+  std::vector<Offset> producer_snapshots_;
+  // An idempotent batch of a request being appended: its index in the request, its first
+  // offset relative to the request's first (leader) and its header fields.
+  struct IdempotentBatch {
+    size_t index;
+    int64_t rel_base;
+    BatchIdentity id;
+  };
 
   // Segments by base offset; the last is the active one. Guarded by segments_mu_ (readers
   // take it shared to copy a shared_ptr; the writer takes it exclusive to add or remove).

@@ -31,6 +31,11 @@ struct LogConfig {
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;   // retention.ms; -1 = unlimited
   int64_t retention_bytes = -1;                    // retention.bytes; -1 = unlimited
   FlushPolicy flush_policy = FlushPolicy::kGroup;  // flush.policy
+  // producer.id.expiration.ms: an idempotent producer with no batch for this long (by the log's
+  // clock) is dropped from the partition's producer state (docs/STORAGE.md, Producer state in
+  // the log). Applied when a producer snapshot is written (segment roll, Close), at Open and at
+  // each ApplyRetention. Must be > 0. Fixed at Open.
+  int64_t producer_id_expiration_ms = 24LL * 60 * 60 * 1000;
   int64_t flush_interval_ms = 1000;                // flush.interval.ms (policy interval)
   int64_t index_interval_bytes = 4096;             // index.interval.bytes
   int64_t max_batch_bytes = 1 << 20;               // max.message.bytes: largest batch accepted
