@@ -273,7 +273,7 @@ class Log : private FlushScheduler::Task {
   // LoadProducerState runs in Open after Recover: the newest usable snapshot at or below the log
   // end, then the batch headers after it; removes snapshots above the end and corrupt ones.
   Status LoadProducerState();
-  // Applies `h` (an idempotent batch or not) to `table` for each batch from `from` on.
+  // Updates `table` with every idempotent batch from `from` to the log end (headers only).
   Status ReplayProducers(Offset from, ProducerStateTable* table, int64_t now_ms) const;
   // Checks the idempotent batches of a leader's append of `batch_count` batches that will start
   // at `end` (Append's rules). OK with *duplicate set when the only batch is a retry.
