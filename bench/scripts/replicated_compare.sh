@@ -12,8 +12,13 @@
 # and the latency runs (rf1 as the baseline, then rf3):
 #   rill-bench -b ALL3 -t TOPIC --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE --json
 #
+# IDEMPOTENCE=compare measures the idempotent producer's cost instead (docs/IDEMPOTENCE.md): each
+# round runs every topic with `--idempotence off` and then `--idempotence on`, and the tables
+# compare on against off per topic (the fixed-rate runs are skipped).
+#
 # usage: [BROKER=path] [BENCH=path] [RILLCTL=path] [ROUNDS=2] [N100=2000000] [N1K=300000]
-#        [RATE=50000] [SECS=10] [RILL_BENCH_TMP=dir] bench/scripts/replicated_compare.sh
+#        [RATE=50000] [SECS=10] [IDEMPOTENCE=compare] [RILL_BENCH_TMP=dir]
+#        bench/scripts/replicated_compare.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BROKER=${BROKER:-build/broker/rill-broker}
@@ -24,6 +29,7 @@ N100=${N100:-2000000}
 N1K=${N1K:-300000}
 RATE=${RATE:-50000}
 SECS=${SECS:-10}
+IDEMPOTENCE=${IDEMPOTENCE:-}
 
 for b in "$BROKER" "$BENCH" "$RILLCTL"; do
   [ -x "$b" ] || { echo "missing $b: cmake --build build -j1 --target rill-broker rill-bench rillctl"; exit 1; }
@@ -95,18 +101,53 @@ for size in 100 1024; do
   n=$N100
   [ "$size" = 1024 ] && n=$N1K
   for round in $(seq "$ROUNDS"); do
-    for topic in rf1 rf3; do
-      out="$D/$topic-$size-$round.json"
-      $BENCH -b "$BOOT" -t "$topic" --mode produce -n "$n" -s "$size" --acks -1 --json > "$out" ||
-        echo "rill-bench failed ($topic, $size B, round $round)"
+    variants="rf1 rf3"
+    [ "$IDEMPOTENCE" = compare ] && variants="rf1:off rf1:on rf3:off rf3:on"
+    for variant in $variants; do
+      topic=${variant%%:*}
+      extra=()
+      [ "$topic" != "$variant" ] && extra=(--idempotence "${variant#*:}")
+      out="$D/${variant/:/-}-$size-$round.json"
+      $BENCH -b "$BOOT" -t "$topic" --mode produce -n "$n" -s "$size" --acks -1 "${extra[@]}" \
+        --json > "$out" || echo "rill-bench failed ($variant, $size B, round $round)"
       rps=$(field "$out" 'round(j["produce"]["records_per_sec"])')
       mbs=$(field "$out" 'j["produce"]["mb_per_sec"]')
       p99=$(field "$out" 'j["produce"]["ack_latency_ms"]["p99"]')
       failed=$(field "$out" 'j["produce"]["failed"]')
-      echo "$size $round $topic ${rps:-0} ${mbs:-0} ${p99:-0} ${failed:-?}" | tee -a "$RESULTS"
+      echo "$size $round $variant ${rps:-0} ${mbs:-0} ${p99:-0} ${failed:-?}" | tee -a "$RESULTS"
     done
   done
 done
+
+if [ "$IDEMPOTENCE" = compare ]; then
+  echo
+  echo "## acks=-1 produce throughput, one partition, idempotence on against off (same run, interleaved)"
+  echo
+  echo "| record | topic | round | off records/s (MB/s) | on records/s (MB/s) | on/off | ack p99 ms off / on |"
+  echo "|---|---|---|---|---|---|---|"
+  python3 - "$RESULTS" <<'EOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    size, rnd, variant, rps, mbs, p99, failed = line.split()
+    topic, mode = variant.split(":")
+    rows.setdefault((int(size), topic, int(rnd)), {})[mode] = (float(rps), float(mbs), float(p99), failed)
+tot = {}
+for (size, topic, rnd), r in sorted(rows.items()):
+    a, b = r.get("off"), r.get("on")
+    if not a or not b:
+        continue
+    t = tot.setdefault((size, topic), [0.0, 0.0])
+    t[0] += a[0]; t[1] += b[0]
+    print(f"| {size} B | {topic} | {rnd} | {a[0]:,.0f} ({a[1]:.1f}) | {b[0]:,.0f} ({b[1]:.1f}) | "
+          f"{b[0] / a[0] if a[0] else 0:.1%} | {a[2]:.2f} / {b[2]:.2f} |")
+    if a[3] not in ("0", "?") or b[3] not in ("0", "?"):
+        print(f"|  |  | failed records: off {a[3]}, on {b[3]} | | | | |")
+for (size, topic), (a, b) in sorted(tot.items()):
+    print(f"| {size} B | {topic} | all | {a:,.0f} (sum) | {b:,.0f} (sum) | {b / a if a else 0:.1%} | |")
+EOF
+  exit 0
+fi
 
 # ---- fixed rate: rf1 as the baseline, then rf3 ----
 for topic in rf1 rf3; do

@@ -5,7 +5,7 @@
 namespace rill::client {
 namespace {
 
-constexpr std::array<std::string_view, 29> kNames = {
+constexpr std::array<std::string_view, 32> kNames = {
     "NONE",
     "UNKNOWN",
     "NOT_LEADER",
@@ -35,6 +35,9 @@ constexpr std::array<std::string_view, 29> kNames = {
     "UNRELEASED_INSTANCE_ID",
     "ELECTION_NOT_NEEDED",
     "PREFERRED_LEADER_NOT_AVAILABLE",
+    "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    "INVALID_PRODUCER_EPOCH",
+    "INVALID_PRODUCER_FIELDS",
 };
 
 StatusCode CodeFor(int32_t code) {
@@ -69,7 +72,10 @@ StatusCode CodeFor(int32_t code) {
     case 13:
     case 23:
     case 25:
+    case 31:  // INVALID_PRODUCER_FIELDS
       return StatusCode::kInvalidArgument;
+    case 29:  // OUT_OF_ORDER_SEQUENCE_NUMBER
+      return StatusCode::kOutOfRange;
     default:
       return StatusCode::kFailed;
   }

@@ -14,6 +14,7 @@
 #include "produce_encoding.h"
 #include "record_accumulator.h"
 #include "rill/client/errors.h"
+#include "rill/proto/batch_header.h"
 #include "rill/proto/thread_name.h"
 #include "rill/v1/producer.grpc.pb.h"
 
@@ -82,6 +83,36 @@ class ProducerImpl {
   void Wakeup();
   void ShutdownConnections();
 
+  // ---- idempotence (docs/IDEMPOTENCE.md, The producer) ----
+  // Sender thread: gets a producer id when there is none, and starts a new epoch once one is
+  // needed and nothing is in flight. False while sending must wait (no id yet, or a new epoch
+  // waits for in-flight batches).
+  bool PrepareIdempotence(int64_t now_ms);
+  // Asks a broker for a new producer id (epoch 0).
+  Status InitProducerId();
+  // Gives a batch about to be sent its producer fields (a new sequence unless it already has
+  // one in the current epoch) and counts it in flight.
+  void AssignSequence(ProducerBatch& b);
+  // The batch's attempt ended (acknowledged, retried or failed): no longer in flight.
+  void Landed(ProducerBatch& b, bool acked);
+
+  // Cleared only when idempotence was not asked for explicitly and the broker does not offer
+  // InitProducerId (an older broker); before any batch got a sequence.
+  std::atomic<bool> idempotent_;
+  struct PartitionSequence {
+    int64_t next = 0;      // sequence of the next new batch
+    int64_t acked = 0;     // every sequence below this is acknowledged
+    int in_flight = 0;     // batches sent and not answered
+  };
+  std::mutex idem_mu_;
+  int64_t producer_id_ = -1;        // guarded by idem_mu_
+  int16_t producer_epoch_ = 0;      // guarded by idem_mu_
+  bool new_epoch_needed_ = false;   // guarded by idem_mu_
+  int in_flight_batches_ = 0;       // guarded by idem_mu_
+  std::map<TopicPartition, PartitionSequence> sequences_;  // guarded by idem_mu_
+  int64_t next_init_attempt_ms_ = 0;  // sender thread only
+  int init_attempts_ = 0;             // sender thread only
+
   internal::RecordAccumulator acc_;
   internal::MetadataCache meta_;
   std::mutex topic_mu_;  // one first-time topic lookup at a time
@@ -120,6 +151,14 @@ bool IsLeaderError(int32_t code) {
          code == v1::BROKER_NOT_AVAILABLE;
 }
 
+// Kafka's limit: the broker remembers each producer's last 5 batches per partition, so a retry
+// of anything older could not be recognised as a duplicate.
+constexpr int kMaxInFlightPerPartition = 5;
+
+bool IdempotenceOn(const ProducerConfig& c) {
+  return c.enable_idempotence.value_or(c.acks == -1 && c.max_in_flight <= kMaxInFlightPerPartition);
+}
+
 // The ack wait the broker is asked for: a little under request_timeout_ms, so that a partition
 // whose append is not durable in time comes back as REQUEST_TIMED_OUT (outcome unknown; only its
 // batches are retried) before this client gives up on the whole stream at request_timeout_ms.
@@ -133,7 +172,8 @@ int32_t BrokerAckTimeoutMs(int32_t request_timeout_ms) {
 ProducerImpl::ProducerImpl(const ProducerConfig& config)
     : config_(config),
       acc_(AccOptions(config)),
-      meta_(config.bootstrap, config.request_timeout_ms) {
+      meta_(config.bootstrap, config.request_timeout_ms),
+      idempotent_(IdempotenceOn(config)) {
   last_metadata_ms_ = MonotonicMs();
   sender_ = std::thread([this] {
     SetCurrentThreadName("rill-sender");
@@ -318,15 +358,27 @@ void ProducerImpl::SenderLoop() {
     }
 
     bool sent = false;
-    std::set<int32_t> nodes = meta_.LeaderNodes();
+    const bool may_send = !idempotent_ || PrepareIdempotence(now);
+    std::set<int32_t> nodes = may_send ? meta_.LeaderNodes() : std::set<int32_t>{};
+    std::function<int(const TopicPartition&)> quota;
+    if (idempotent_) {
+      quota = [this](const TopicPartition& tp) {
+        std::lock_guard lk(idem_mu_);
+        auto it = sequences_.find(tp);
+        return kMaxInFlightPerPartition - (it == sequences_.end() ? 0 : it->second.in_flight);
+      };
+    }
     for (int32_t node : nodes) {
       Connection* c = GetConnection(node);
       while (c->inflight_count.load() < config_.max_in_flight) {
-        auto batches = acc_.Drain(now, config_.max_request_bytes, [&](const TopicPartition& tp) {
-          const int32_t leader = meta_.LeaderOf(tp);
-          if (leader < 0) need_metadata_ = true;
-          return leader == node;
-        });
+        auto batches = acc_.Drain(
+            now, config_.max_request_bytes,
+            [&](const TopicPartition& tp) {
+              const int32_t leader = meta_.LeaderOf(tp);
+              if (leader < 0) need_metadata_ = true;
+              return leader == node;
+            },
+            quota);
         if (batches.empty()) break;
         SendBatches(c, std::move(batches), now);
         sent = true;
@@ -338,7 +390,9 @@ void ProducerImpl::SenderLoop() {
 
     const int64_t delay = acc_.NextReadyDelay(now);
     int64_t wait_ms = 100;
-    if (delay == 0) {
+    if (!may_send) {
+      wait_ms = std::max<int64_t>(1, config_.retry_backoff_ms);
+    } else if (delay == 0) {
       // Ready but not sendable: windows full (a response wakes us), or no leader known.
       if (nodes.empty()) need_metadata_ = true;
       if (need_metadata_) wait_ms = std::max<int64_t>(1, config_.retry_backoff_ms);
@@ -361,10 +415,21 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
   ifr.sent_ms = now_ms;
   // Drain returns each partition's batches contiguously and in sequence order.
   for (auto& b : batches) {
+    if (idempotent_) AssignSequence(*b);
     Status st = b->Build();
     if (!st.ok()) {
       Fail(std::move(b), st);
       continue;
+    }
+    if (idempotent_ && b->producer_id >= 0) {
+      // Built earlier under other producer fields (a new epoch since): rewrite them.
+      const batch::Header h = batch::DecodeHeader(b->bytes.data());
+      const auto seq = static_cast<int32_t>(b->sequence64 % (int64_t(INT32_MAX) + 1));
+      if (h.producer_id != b->producer_id || h.producer_epoch != b->producer_epoch ||
+          h.base_sequence != seq) {
+        batch::SetProducerFields(std::span<char>(b->bytes.data(), b->bytes.size()),
+                                 b->producer_id, b->producer_epoch, seq);
+      }
     }
     ++b->attempts;
     // One entry per batch, even for the same partition: the broker appends a request's entries
@@ -504,6 +569,7 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
       r = &resp.partitions(i);
     }
     if (r != nullptr && r->error() == v1::NONE) {
+      Landed(*b, true);
       Succeed(std::move(b), r->base_offset(), r->log_append_time_ms());
       continue;
     }
@@ -516,8 +582,19 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
                              : StatusFromErrorCode(r->error(), r->error_message());
     // Metadata named this broker the leader, so UNKNOWN_TOPIC means it lags behind the
     // controller (a new leader that has not applied the topic yet): retried like NOT_LEADER.
-    const bool retriable =
+    bool retriable =
         r != nullptr && (IsRetriableErrorCode(r->error()) || r->error() == v1::UNKNOWN_TOPIC);
+    if (r != nullptr && r->error() == v1::OUT_OF_ORDER_SEQUENCE_NUMBER && idempotent_) {
+      // An earlier batch of the partition is still unacknowledged (it failed and will be
+      // retried first): this one follows it. At the head, the broker's state disagrees with
+      // ours: a new epoch restarts the partition's sequences (Kafka does the same).
+      std::lock_guard lk(idem_mu_);
+      auto& ps = sequences_[b->tp];
+      if (b->producer_epoch == producer_epoch_ && b->sequence64 == ps.acked) {
+        new_epoch_needed_ = true;
+      }
+      retriable = true;
+    }
     if (r != nullptr && IsLeaderError(r->error())) need_metadata_ = true;
     Retry(std::move(b), st, retriable, now);
   }
@@ -526,6 +603,7 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
 
 void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable,
                          int64_t now_ms) {
+  Landed(*b, false);
   if (retriable && b->attempts <= config_.retries &&
       now_ms - b->created_ms < config_.delivery_timeout_ms) {
     int64_t backoff = config_.retry_backoff_ms;
@@ -556,12 +634,114 @@ void ProducerImpl::Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset
 }
 
 void ProducerImpl::Fail(std::unique_ptr<ProducerBatch> b, const Status& st) {
+  Landed(*b, false);
+  if (idempotent_ && b->sequence64 >= 0) {
+    // Its sequence will never be acknowledged: the partition's next batches could not follow
+    // it. A new epoch starts every partition's sequences over.
+    std::lock_guard lk(idem_mu_);
+    if (b->producer_id == producer_id_ && b->producer_epoch == producer_epoch_) {
+      new_epoch_needed_ = true;
+    }
+  }
   Status full(st.code(), b->tp.ToString() + ": " + st.message());
   Result<RecordMetadata> err(full);
   for (auto& r : b->records) {
     if (r.callback) r.callback(err);
   }
   acc_.Release(b->buffer_bytes);
+}
+
+bool ProducerImpl::PrepareIdempotence(int64_t now_ms) {
+  bool need_id;
+  {
+    std::lock_guard lk(idem_mu_);
+    if (new_epoch_needed_) {
+      if (in_flight_batches_ > 0) return false;  // answers (or stream failures) will come
+      new_epoch_needed_ = false;
+      sequences_.clear();
+      if (producer_id_ >= 0 && producer_epoch_ < INT16_MAX) {
+        ++producer_epoch_;
+      } else {
+        producer_id_ = -1;  // epochs exhausted: a new id (epoch 0)
+      }
+    }
+    need_id = producer_id_ < 0;
+  }
+  if (!need_id) return true;
+  if (now_ms < next_init_attempt_ms_) return false;
+  Status st = InitProducerId();
+  if (st.ok() || !idempotent_) {
+    init_attempts_ = 0;
+    return true;
+  }
+  // Batches wait (and expire after delivery_timeout_ms, naming this error).
+  int64_t backoff = config_.retry_backoff_ms;
+  for (int i = 0; i < init_attempts_ && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
+  ++init_attempts_;
+  next_init_attempt_ms_ = now_ms + std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
+  for (auto& b : acc_.Expire(now_ms)) {
+    Fail(std::move(b), Status(st.code(), "no producer id: " + st.message()));
+  }
+  return false;
+}
+
+Status ProducerImpl::InitProducerId() {
+  const std::string address = meta_.LiveAddress();
+  auto stub = v1::Producer::NewStub(internal::MakeChannel(address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(config_.request_timeout_ms));
+  v1::InitProducerIdRequest req;
+  req.set_client_id(config_.client_id);
+  v1::InitProducerIdResponse resp;
+  grpc::Status gs = stub->InitProducerId(&ctx, req, &resp);
+  if (gs.error_code() == grpc::StatusCode::UNIMPLEMENTED && !config_.enable_idempotence) {
+    idempotent_ = false;  // a broker without idempotence: on by default means "where offered"
+    return Status::OK();
+  }
+  if (!gs.ok()) {
+    if (internal::IsConnectionFailure(gs)) meta_.ReportUnreachable(address);
+    return internal::FromGrpc(gs, "Producer.InitProducerId", address);
+  }
+  if (resp.error() != v1::NONE) return StatusFromErrorCode(resp.error(), resp.error_message());
+  std::lock_guard lk(idem_mu_);
+  producer_id_ = resp.producer_id();
+  producer_epoch_ = static_cast<int16_t>(resp.producer_epoch());
+  sequences_.clear();
+  return Status::OK();
+}
+
+void ProducerImpl::AssignSequence(ProducerBatch& b) {
+  std::lock_guard lk(idem_mu_);
+  PartitionSequence& ps = sequences_[b.tp];
+  if (b.producer_id != producer_id_ || b.producer_epoch != producer_epoch_ || b.sequence64 < 0) {
+    b.producer_id = producer_id_;
+    b.producer_epoch = producer_epoch_;
+    b.sequence64 = ps.next;
+    ps.next += b.record_count();
+    if (!b.built) {
+      b.builder.SetProducer(producer_id_, producer_epoch_,
+                            static_cast<int32_t>(b.sequence64 % (int64_t(INT32_MAX) + 1)));
+    }
+  }
+  if (!b.counted_in_flight) {
+    b.counted_in_flight = true;
+    ++ps.in_flight;
+    ++in_flight_batches_;
+  }
+}
+
+void ProducerImpl::Landed(ProducerBatch& b, bool acked) {
+  if (!idempotent_ || !b.counted_in_flight) return;
+  std::lock_guard lk(idem_mu_);
+  b.counted_in_flight = false;
+  --in_flight_batches_;
+  auto it = sequences_.find(b.tp);
+  if (it == sequences_.end()) return;  // a new epoch started over (not while in flight)
+  --it->second.in_flight;
+  if (acked && b.producer_id == producer_id_ && b.producer_epoch == producer_epoch_) {
+    it->second.acked = std::max(it->second.acked, b.sequence64 + b.record_count());
+  }
 }
 
 // ------------------------------------------------------------------ Producer
@@ -581,6 +761,18 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
         "batch_size, max_in_flight, buffer_memory, delivery_timeout_ms, request_timeout_ms and "
         "max_request_bytes must be positive; linger_ms, max_block_ms, retries and "
         "retry_backoff_ms non-negative");
+  }
+  if (c.enable_idempotence.value_or(false)) {
+    if (c.acks != -1) {
+      return Status::InvalidArgument(
+          "enable_idempotence needs acks = -1 (all), not " + std::to_string(c.acks) +
+          ": a retry is recognised only if every in-sync replica has the batch; leave "
+          "enable_idempotence unset or false to use acks 0 or 1");
+    }
+    if (c.max_in_flight > kMaxInFlightPerPartition) {
+      return Status::InvalidArgument("enable_idempotence allows max_in_flight <= 5, not " +
+                                     std::to_string(c.max_in_flight));
+    }
   }
   return std::unique_ptr<Producer>(new Producer(std::make_unique<ProducerImpl>(c)));
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 
 namespace rill::client::internal {
 namespace {
@@ -172,7 +173,8 @@ bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) cons
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
-    int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable) {
+    int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
+    const std::function<int(const TopicPartition&)>& max_batches) {
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
   if (all_.empty()) return out;
@@ -183,7 +185,9 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
     PartitionQueue& q = *all_[(drain_start_ + i) % n];
     if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_ms)) continue;
     if (!sendable(q.tp)) continue;
-    while (!q.batches.empty() && ReadyLocked(*q.batches.front(), now_ms)) {
+    int quota = max_batches ? max_batches(q.tp) : INT32_MAX;
+    while (quota > 0 && !q.batches.empty() && ReadyLocked(*q.batches.front(), now_ms)) {
+      --quota;
       ProducerBatch& b = *q.batches.front();
       const auto size = static_cast<int64_t>(b.built ? b.built_size : b.builder.estimated_size());
       if (total > 0 && total + size > max_bytes) {

@@ -49,6 +49,13 @@ struct ProducerBatch {
   int64_t created_ms = 0;
   int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
   int32_t attempts = 0;      // sends so far
+  // Idempotence: the producer fields the batch was built or last rewritten with (id -1: none
+  // yet), its sequence as a 64-bit count that never wraps (the batch holds it modulo 2^31), and
+  // whether the producer counts it as in flight.
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+  int64_t sequence64 = -1;
+  bool counted_in_flight = false;
   int64_t retry_at_ms = 0;
   Status last_error;  // why the last attempt was retried (named when delivery_timeout_ms expires)
   bool full = false;
@@ -97,9 +104,11 @@ class RecordAccumulator {
   // Removes and returns ready batches in partition order (rotating the starting partition between
   // calls), several per partition if they are ready, until max_bytes is reached (at least one
   // batch). `sendable(tp)` is asked for partitions with a ready batch: false skips them.
+  // `max_batches(tp)`, when given, bounds how many of tp's batches this call takes (0 skips it).
   std::vector<std::unique_ptr<ProducerBatch>> Drain(
       int64_t now_ms, int64_t max_bytes,
-      const std::function<bool(const TopicPartition&)>& sendable);
+      const std::function<bool(const TopicPartition&)>& sendable,
+      const std::function<int(const TopicPartition&)>& max_batches = nullptr);
 
   // Removes and returns batches older than delivery_timeout_ms that are still buffered.
   std::vector<std::unique_ptr<ProducerBatch>> Expire(int64_t now_ms);

@@ -69,6 +69,7 @@ struct Options {
   int32_t linger_ms = -1;  // -1: 5 ms flat out, 0 ms when --rate paces the load
   int32_t batch_size = 256 * 1024;
   int32_t max_in_flight = 5;
+  std::string idempotence = "default";  // on, off, or default (the client's rule)
   int64_t buffer_memory = 128ll << 20;
   double rate = 0;
   // How --rate waits for a record's send time: sleep (default; at most one wake-up per 100 us,
@@ -385,6 +386,7 @@ int Run(const Options& o) {
     pc.linger_ms = o.linger_ms;
     pc.batch_size = o.batch_size;
     pc.max_in_flight = o.max_in_flight;
+    if (o.idempotence != "default") pc.enable_idempotence = o.idempotence == "on";
     pc.buffer_memory = o.buffer_memory;
     auto producer = client::Producer::Create(pc);
     if (!producer.ok()) return Fail(kTool, producer.status());
@@ -599,6 +601,10 @@ int Main(int argc, char** argv) {
                  "bound and linger would be added to every ack)");
   app.add_option("--batch-size", o.batch_size, "Producer batch size, bytes")->capture_default_str();
   app.add_option("--max-in-flight", o.max_in_flight, "Requests in flight per broker")
+      ->capture_default_str();
+  app.add_option("--idempotence", o.idempotence,
+                 "on, off, or default (on when acks is -1 and max-in-flight <= 5)")
+      ->check(CLI::IsMember({"on", "off", "default"}))
       ->capture_default_str();
   app.add_option("--buffer-memory", o.buffer_memory, "Producer buffer bytes")
       ->capture_default_str();

@@ -58,6 +58,14 @@ bool CrcMatches(std::string_view batch) {
   return crc32c::Value(batch.data() + kAttributesPos, batch.size() - kAttributesPos) == stored;
 }
 
+void SetProducerFields(std::span<char> batch, int64_t producer_id, int16_t producer_epoch,
+                       int32_t base_sequence) {
+  be::Store64(batch.data() + kProducerIdPos, static_cast<uint64_t>(producer_id));
+  be::Store16(batch.data() + kProducerEpochPos, static_cast<uint16_t>(producer_epoch));
+  be::Store32(batch.data() + kBaseSequencePos, static_cast<uint32_t>(base_sequence));
+  UpdateCrc(batch);
+}
+
 void UpdateCrc(std::span<char> batch) {
   uint32_t crc = crc32c::Value(batch.data() + kAttributesPos, batch.size() - kAttributesPos);
   be::Store32(batch.data() + kCrcPos, crc);

@@ -127,6 +127,16 @@ class MemoryController final : public Controller {
   void ElectPreferredLeaders(ElectionTargets, ResultsCallback done) override {
     done({{"", TopicOpError::kNone, ""}});
   }
+  void AllocateProducerIds(ResultsCallback done) override {
+    TopicOpResult r{"", TopicOpError::kNone, ""};
+    {
+      std::lock_guard lock(mu_);
+      r.producer_ids_first = next_producer_id_;
+      next_producer_id_ += 1000;
+    }
+    r.producer_ids_count = 1000;
+    done({std::move(r)});
+  }
 
   void AlterPartition(AlterPartitionSpec spec, ResultsCallback done) override {
     auto next = std::make_shared<MetadataImage>(*image());
@@ -177,6 +187,7 @@ class MemoryController final : public Controller {
  private:
   ControllerConfig config_;
   mutable std::mutex mu_;
+  int64_t next_producer_id_ = 0;  // guarded by mu_
   std::shared_ptr<const MetadataImage> image_;
   std::vector<ImageListener> listeners_;
   int ids_ = 0;

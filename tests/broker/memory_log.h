@@ -18,7 +18,9 @@ class MemoryLog final : public PartitionLog {
  public:
   explicit MemoryLog(bool auto_durable) : auto_durable_(auto_durable) {}
 
-  Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) override {
+  // Producer state is not kept: idempotent batches are appended like any other.
+  Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch,
+                            storage::ProducerCheck* /*refusal*/) override {
     std::vector<std::pair<int64_t, std::string>> out;
     int64_t next;
     {

@@ -125,7 +125,7 @@ TEST(Partition, OnlyTheLeaderAppendsAndTheStateIsOneWhole) {
 TEST(Partition, HighWatermarkStartsAtTheRecoveredDurableEnd) {
   auto log = std::make_shared<MemoryLog>(true);
   std::string b = Batch(5);
-  ASSERT_TRUE(log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(0)).ok());
+  ASSERT_TRUE(log->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(0), nullptr).ok());
   auto part = std::make_shared<Partition>("t", 0, log);
   EXPECT_EQ(part->high_watermark(), Offset(5));
 }

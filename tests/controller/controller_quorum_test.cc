@@ -242,5 +242,49 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
   }));
 }
 
+// Producer id blocks (ProducerIdsRecord) asked of the active controller and of a follower, then
+// after the active controller stops: every block is new, so no id is given twice.
+TEST(ControllerTest, ProducerIdBlocksAreUniqueAcrossFailover) {
+  TempDir dir;
+  ThreeVoters cluster(dir.path());
+  ASSERT_TRUE(cluster.WaitFor([&] { return cluster.Active() >= 0; })) << cluster.Describe();
+  const int leader = cluster.Active();
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  auto allocate = [&](int node) {
+    auto results = Await([&](auto done) { cluster.node(node)->AllocateProducerIds(done); });
+    EXPECT_EQ(results.size(), 1u);
+    if (results.size() != 1) return false;
+    EXPECT_EQ(results[0].error, TopicOpError::kNone) << results[0].message;
+    if (results[0].error != TopicOpError::kNone) return false;
+    EXPECT_GT(results[0].producer_ids_count, 0);
+    blocks.emplace_back(results[0].producer_ids_first, results[0].producer_ids_count);
+    return true;
+  };
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(allocate(leader));
+    ASSERT_TRUE(allocate((leader + 1) % 3));  // forwarded
+  }
+  cluster.StopNode(leader);
+  ASSERT_TRUE(cluster.WaitFor([&] {
+    int a = cluster.Active();
+    return a >= 0 && a != leader;
+  })) << cluster.Describe();
+  const int next = cluster.Active();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(allocate(next));
+    ASSERT_TRUE(allocate(3 - leader - next));  // the remaining follower
+  }
+  std::sort(blocks.begin(), blocks.end());
+  for (size_t i = 1; i < blocks.size(); ++i) {
+    EXPECT_GE(blocks[i].first, blocks[i - 1].first + blocks[i - 1].second)
+        << "blocks " << i - 1 << " and " << i << " overlap";
+  }
+  // Every running image agrees on the next free id, past the last block.
+  const int64_t end = blocks.back().first + blocks.back().second;
+  EXPECT_TRUE(cluster.WaitFor([&] {
+    return cluster.AllImages([&](const MetadataImage& img) { return img.next_producer_id >= end; });
+  }));
+}
+
 }  // namespace
 }  // namespace rill::broker

@@ -382,5 +382,37 @@ TEST(MetadataImageTest, PreferredLeaderElection) {
   EXPECT_EQ(plans[1].outcome, ElectionOutcome::kUnknownPartition);
 }
 
+// Producer id blocks only move forward: an overlap is refused (no id given twice), a gap is
+// accepted, and the snapshot keeps the next free id.
+TEST(MetadataImageTest, ProducerIdBlocksNeverOverlapAndSurviveSnapshots) {
+  auto block = [](int node, int64_t first, int64_t count) {
+    pb::MetadataRecord r;
+    r.mutable_producer_ids()->set_node_id(node);
+    r.mutable_producer_ids()->set_first_id(first);
+    r.mutable_producer_ids()->set_count(count);
+    return r;
+  };
+  MetadataImage image = Sample();
+  EXPECT_EQ(image.next_producer_id, 0);
+  ASSERT_TRUE(ApplyMetadataRecord(image, block(1, 0, 1000)).ok());
+  EXPECT_EQ(image.next_producer_id, 1000);
+  Status overlap = ApplyMetadataRecord(image, block(2, 999, 1000));
+  EXPECT_EQ(overlap.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(overlap.message().find("1000"), std::string::npos) << overlap.ToString();
+  EXPECT_EQ(image.next_producer_id, 1000);
+  EXPECT_FALSE(ApplyMetadataRecord(image, block(2, 1000, 0)).ok());
+  EXPECT_FALSE(ApplyMetadataRecord(image, block(2, INT64_MAX - 5, 10)).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, block(2, 3000, 1000)).ok());  // a gap is harmless
+  EXPECT_EQ(image.next_producer_id, 4000);
+
+  pb::MetadataSnapshot decoded;
+  ASSERT_TRUE(decoded.ParseFromString(SnapshotOfImage(image).SerializeAsString()));
+  Result<MetadataImage> back = ImageFromSnapshot(decoded);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->next_producer_id, 4000);
+  EXPECT_FALSE(ApplyMetadataRecord(*back, block(1, 3999, 1)).ok());
+  EXPECT_TRUE(ApplyMetadataRecord(*back, block(1, 4000, 1000)).ok());
+}
+
 }  // namespace
 }  // namespace rill::broker

@@ -371,20 +371,27 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
         completion->Durable(slot, s);
       };
     }
-    auto appended =
-        part->Append(std::span<char>(records->data(), records->size()), acks, std::move(acked));
+    storage::ProducerCheck refusal = storage::ProducerCheck::kAppend;
+    auto appended = part->Append(std::span<char>(records->data(), records->size()), acks,
+                                 std::move(acked), &refusal);
     if (!appended.ok()) {
       if (acks != 0) completion->Abandon(slot);
       const Status& s = appended.status();
-      r->set_error(AppendError(s));
+      r->set_error(refusal != storage::ProducerCheck::kAppend ? ProducerRefusalError(refusal)
+                                                               : AppendError(s));
       if (r->error() == v1::NOT_LEADER) {
         FillLeaderHint(ctx, data->topic(), data->partition(), r->mutable_leader());
       }
       r->set_error_message(s.message());
       continue;
     }
-    metrics->AddBytesIn(records->size());
-    const int64_t append_time_ms = limits.log_append_time ? NowMs() : -1;
+    if (appended->duplicate) {
+      metrics->AddDuplicateBatch();
+    } else {
+      metrics->AddBytesIn(records->size());
+    }
+    // A duplicate has no append time of its own (Kafka answers -1 too).
+    const int64_t append_time_ms = limits.log_append_time && !appended->duplicate ? NowMs() : -1;
     if (acks != 0) {
       completion->Appended(slot, appended->base_offset, appended->last_offset,
                            part->log().log_start_offset(), append_time_ms);

@@ -46,6 +46,28 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ProducerService::InitProducerId(
+    grpc::CallbackServerContext* context, const v1::InitProducerIdRequest* request,
+    v1::InitProducerIdResponse* response) {
+  (void)request;
+  auto* reactor = context->DefaultReactor();
+  auto start = std::chrono::steady_clock::now();
+  Metrics* metrics = ctx_->metrics;
+  producer_ids_->Next([reactor, response, metrics, start](Result<int64_t> id) {
+    if (id.ok()) {
+      response->set_producer_id(*id);
+      response->set_producer_epoch(0);
+    } else {
+      // The client retries: the controller may be electing, or this broker not registered yet.
+      response->set_error(v1::COORDINATOR_NOT_AVAILABLE);
+      response->set_error_message(id.status().message());
+    }
+    metrics->RecordRequest(Api::kInitProducerId, start, !id.ok());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 namespace {
 
 // One ProduceStream. Reads one request at a time, handles it at once (appends are synchronous),

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "api/produce_handler.h"
+#include "api/producer_ids.h"
 #include "rill/v1/producer.grpc.pb.h"
 #include "api/service_context.h"
 
@@ -17,7 +18,9 @@ namespace rill::broker {
 class ProducerService final : public v1::Producer::CallbackService {
  public:
   explicit ProducerService(ServiceContext* ctx)
-      : ctx_(ctx), deadlines_(std::make_shared<ProduceDeadlines>()) {}
+      : ctx_(ctx),
+        deadlines_(std::make_shared<ProduceDeadlines>()),
+        producer_ids_(std::make_shared<ProducerIdAllocator>(ctx->controller)) {}
   ~ProducerService() override { deadlines_->Stop(); }
 
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
@@ -25,10 +28,14 @@ class ProducerService final : public v1::Producer::CallbackService {
                                     v1::ProduceResponse* response) override;
   grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProduceStream(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* InitProducerId(grpc::CallbackServerContext* context,
+                                           const v1::InitProducerIdRequest* request,
+                                           v1::InitProducerIdResponse* response) override;
 
  private:
   ServiceContext* ctx_;
   const std::shared_ptr<ProduceDeadlines> deadlines_;
+  const std::shared_ptr<ProducerIdAllocator> producer_ids_;
 };
 
 }  // namespace rill::broker

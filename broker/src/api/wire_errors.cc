@@ -20,6 +20,24 @@ v1::ErrorCode AppendError(const Status& st) {
   }
 }
 
+v1::ErrorCode ProducerRefusalError(storage::ProducerCheck refusal) {
+  switch (refusal) {
+    case storage::ProducerCheck::kAppend:
+      return v1::NONE;
+    case storage::ProducerCheck::kOutOfOrderSequence:
+      return v1::OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case storage::ProducerCheck::kInvalidProducerEpoch:
+      return v1::INVALID_PRODUCER_EPOCH;
+    case storage::ProducerCheck::kInvalidRecord:
+      return v1::INVALID_PRODUCER_FIELDS;
+    case storage::ProducerCheck::kTooManyProducers:
+      return v1::RESOURCE_EXHAUSTED;
+    case storage::ProducerCheck::kDuplicate:  // a retry mixed with other batches in one entry
+      return v1::INVALID_REQUEST;
+  }
+  return v1::UNKNOWN;
+}
+
 v1::ErrorCode DurabilityError(const Status& st) {
   switch (st.code()) {
     case StatusCode::kOk:

@@ -13,6 +13,7 @@
 #include "controller/topic_op_error.h"
 #include "groups/group_error.h"
 #include "rill/proto/status.h"
+#include "rill/storage/producer_state.h"
 #include "rill/v1/common.pb.h"
 
 namespace rill::broker {
@@ -24,6 +25,14 @@ namespace rill::broker {
 //   kTimeout                      -> REQUEST_TIMED_OUT
 //   anything else                 -> STORAGE_ERROR (closed or failed log, I/O error, full disk)
 v1::ErrorCode AppendError(const Status& st);
+
+// An idempotent batch the partition's producer state refused (nothing was appended):
+//   kOutOfOrderSequence   -> OUT_OF_ORDER_SEQUENCE_NUMBER
+//   kInvalidProducerEpoch -> INVALID_PRODUCER_EPOCH
+//   kInvalidRecord        -> INVALID_PRODUCER_FIELDS
+//   kTooManyProducers     -> RESOURCE_EXHAUSTED
+//   kDuplicate            -> INVALID_REQUEST (a retry sent with other batches in one entry)
+v1::ErrorCode ProducerRefusalError(storage::ProducerCheck refusal);
 
 // Waiting for appended offsets to become durable: a flush that failed is STORAGE_ERROR; a wait
 // that ran out is REQUEST_TIMED_OUT.

@@ -139,6 +139,12 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
     operations_.Submit(std::move(op), std::move(done), false);
   }
 
+  void AllocateProducerIds(ResultsCallback done) override {
+    pb::ForwardRequest op;
+    op.mutable_allocate_producer_ids()->set_node_id(config_.self.node_id.value());
+    operations_.Submit(std::move(op), std::move(done), false);
+  }
+
   std::shared_ptr<const MetadataImage> image() const override {
     std::lock_guard<std::mutex> lock(image_mu_);
     return image_;

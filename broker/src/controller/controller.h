@@ -67,6 +67,8 @@ struct MetadataImage {
   NodeId controller_id{-1};  // current Raft leader, -1 when unknown
   std::map<std::string, TopicMetadata> topics;
   std::map<NodeId, BrokerRegistration> brokers;
+  // The first idempotent producer id no block has covered yet (ProducerIdsRecord).
+  int64_t next_producer_id = 0;
 
   const TopicMetadata* FindTopic(const std::string& name) const {
     auto it = topics.find(name);
@@ -108,6 +110,9 @@ struct TopicOpResult {
   // The active controller's applied index when the outcome was known: an image at or past it
   // shows the outcome (0 = unknown, e.g. the operation never reached the active controller).
   uint64_t applied_index = 0;
+  // AllocateProducerIds only: the block [producer_ids_first, + producer_ids_count) committed.
+  int64_t producer_ids_first = -1;
+  int64_t producer_ids_count = 0;
 };
 
 // A partition leader's request for a new ISR (Kafka's AlterPartition).
@@ -193,6 +198,10 @@ class Controller {
   // Preferred-leader election of the partitions `targets` names (PlanPreferredElection,
   // metadata_image.h). One result (topic ""); done once the moves are committed.
   virtual void ElectPreferredLeaders(ElectionTargets targets, ResultsCallback done) = 0;
+  // The next block of idempotent producer ids for this broker (ProducerIdsRecord): one result
+  // (topic "") carrying the block, done once it is committed, so no id is given twice even
+  // across a controller failover.
+  virtual void AllocateProducerIds(ResultsCallback done) = 0;
 
   // The latest applied image; never null after Start() succeeded.
   virtual std::shared_ptr<const MetadataImage> image() const = 0;

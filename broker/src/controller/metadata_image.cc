@@ -198,6 +198,20 @@ Status Apply(MetadataImage& image, const pb::MetadataRecord& record) {
       }
       return Status::OK();
     }
+    case pb::MetadataRecord::kProducerIds: {
+      // Blocks only move forward; a gap (a proposal that failed) is harmless, an overlap would
+      // give an id twice and is refused.
+      const auto& r = record.producer_ids();
+      if (r.count() <= 0 || r.first_id() < image.next_producer_id ||
+          r.first_id() > INT64_MAX - r.count()) {
+        return Status::InvalidArgument(
+            "producer id block [" + std::to_string(r.first_id()) + ", +" +
+            std::to_string(r.count()) + ") overlaps ids already given (next free id " +
+            std::to_string(image.next_producer_id) + ")");
+      }
+      image.next_producer_id = r.first_id() + r.count();
+      return Status::OK();
+    }
     case pb::MetadataRecord::RECORD_NOT_SET:
       break;
   }
@@ -219,6 +233,12 @@ pb::MetadataSnapshot SnapshotOfImage(const MetadataImage& image) {
   pb::MetadataSnapshot s;
   s.set_applied_index(image.applied_index);
   if (!image.cluster_id.empty()) *s.add_records() = ClusterIdRecordOf(image.cluster_id);
+  if (image.next_producer_id > 0) {
+    pb::ProducerIdsRecord* ids = s.add_records()->mutable_producer_ids();
+    ids->set_node_id(-1);
+    ids->set_first_id(0);
+    ids->set_count(image.next_producer_id);
+  }
   for (const auto& [id, b] : image.brokers) {
     *s.add_records() = RegisterBrokerRecordOf(b);
     if (b.fenced) s.add_records()->mutable_fence_broker()->set_node_id(id.value());

@@ -27,6 +27,7 @@ using ResultsCallback = Controller::ResultsCallback;
 constexpr size_t kMaxWaitingForLeader = 4096;  // operations waiting for a leader to be known
 constexpr int kForwardTimeoutMs = 10000;
 constexpr size_t kMaxElectionsPerBatch = 10000;  // partitions one explicit election moves
+constexpr int64_t kProducerIdBlockSize = 1000;   // ids in one ProducerIdsRecord block
 
 std::string RandomId() {
   static const char kAlphabet[] =
@@ -58,6 +59,7 @@ std::vector<std::string> TopicsOf(const pb::ForwardRequest& op) {
     case pb::ForwardRequest::kBrokerHeartbeat:
     case pb::ForwardRequest::kControlledShutdown:
     case pb::ForwardRequest::kElectLeaders:
+    case pb::ForwardRequest::kAllocateProducerIds:
       return {""};
     case pb::ForwardRequest::OP_NOT_SET:
       break;
@@ -253,6 +255,8 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       return ExecuteControlledShutdown(op.controlled_shutdown(), std::move(done));
     case pb::ForwardRequest::kElectLeaders:
       return ExecuteElectLeaders(op.elect_leaders(), std::move(done));
+    case pb::ForwardRequest::kAllocateProducerIds:
+      return ExecuteAllocateProducerIds(op.allocate_producer_ids(), std::move(done));
     case pb::ForwardRequest::OP_NOT_SET:
       break;
   }
@@ -581,6 +585,30 @@ void QuorumController::ExecuteElectLeaders(const pb::ForwardElectLeaders& req,
   for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
   Propose(batch, [done = std::move(done)](const Status& st) {
     done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
+  });
+}
+
+void QuorumController::ExecuteAllocateProducerIds(const pb::ForwardAllocateProducerIds& req,
+                                                  ResultsCallback done) {
+  // Blocks proposed but not applied yet count as given: two requests in a row get two blocks.
+  const int64_t first = std::max(working_.next_producer_id, proposed_producer_ids_end_);
+  if (first > INT64_MAX - kProducerIdBlockSize) {
+    return done({{"", TopicOpError::kInvalidRequest, "producer ids are exhausted"}});
+  }
+  proposed_producer_ids_end_ = first + kProducerIdBlockSize;
+  pb::MetadataBatch batch;
+  pb::ProducerIdsRecord* r = batch.add_records()->mutable_producer_ids();
+  r->set_node_id(req.node_id());
+  r->set_first_id(first);
+  r->set_count(kProducerIdBlockSize);
+  Propose(batch, [first, done = std::move(done)](const Status& st) {
+    TopicOpResult r{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest),
+                    st.ok() ? "" : st.message()};
+    if (st.ok()) {
+      r.producer_ids_first = first;
+      r.producer_ids_count = kProducerIdBlockSize;
+    }
+    done({std::move(r)});
   });
 }
 

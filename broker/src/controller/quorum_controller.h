@@ -65,6 +65,8 @@ class QuorumController {
   void ExecuteControlledShutdown(const internal::v1::ForwardControlledShutdown& req,
                                  ResultsCallback done);
   void ExecuteElectLeaders(const internal::v1::ForwardElectLeaders& req, ResultsCallback done);
+  void ExecuteAllocateProducerIds(const internal::v1::ForwardAllocateProducerIds& req,
+                                  ResultsCallback done);
   void Propose(const internal::v1::MetadataBatch& batch, std::function<void(const Status&)> done);
 
   const ControllerConfig& config_;
@@ -73,7 +75,9 @@ class QuorumController {
   HeartbeatSink heartbeat_sink_;
 
   // ---- driver thread only ----
-  size_t next_voter_to_ask_ = 0;  // a learner's registration round-robin over the voters
+  size_t next_voter_to_ask_ = 0;
+  // End of the last producer id block this node proposed (docs/IDEMPOTENCE.md, Producer ids).
+  int64_t proposed_producer_ids_end_ = 0;  // a learner's registration round-robin over the voters
   struct Waiting {
     uint64_t deadline_tick;
     RaftDriver::Task task;

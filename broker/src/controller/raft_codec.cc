@@ -179,6 +179,10 @@ void EncodeForwardResults(const std::vector<TopicOpResult>& results,
     f->set_error(static_cast<internal::v1::TopicOpError>(r.error));
     f->set_error_message(r.message);
     f->set_applied_index(r.applied_index);
+    if (r.producer_ids_count > 0) {
+      f->set_producer_ids_first(r.producer_ids_first);
+      f->set_producer_ids_count(r.producer_ids_count);
+    }
   }
 }
 
@@ -190,7 +194,12 @@ std::vector<TopicOpResult> DecodeForwardResults(const internal::v1::ForwardRespo
     const TopicOpError error = e >= 0 && e <= internal::v1::TopicOpError_MAX
                                    ? static_cast<TopicOpError>(e)
                                    : TopicOpError::kUnknown;
-    out.push_back({f.topic(), error, f.error_message(), f.applied_index()});
+    TopicOpResult& r = out.emplace_back(
+        TopicOpResult{f.topic(), error, f.error_message(), f.applied_index()});
+    if (f.producer_ids_count() > 0) {
+      r.producer_ids_first = f.producer_ids_first();
+      r.producer_ids_count = f.producer_ids_count();
+    }
   }
   return out;
 }

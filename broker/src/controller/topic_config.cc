@@ -64,6 +64,11 @@ const std::vector<Rule>& Rules() {
                "With acks=all, the fewest in-sync replicas (leader included) a write needs; fewer "
                "fail with NOT_ENOUGH_REPLICAS."},
               1, kInt32Max),
+      IntRule({"producer.id.expiration.ms", "86400000",
+               "How long in milliseconds a partition keeps the state of an idempotent producer "
+               "that has not written to it (default 1 day); a producer that writes again after "
+               "that starts over with a new sequence check."},
+              1, kInt64Max),
       IntRule(
           {"retention.bytes", "-1",
            "The largest size in bytes a partition's log may keep before its oldest closed segments "
@@ -197,6 +202,7 @@ Result<TopicConfig> ParseTopicConfig(const std::map<std::string, std::string>& o
                          : TopicTimestampType::kCreateTime;
   c.min_insync_replicas = static_cast<int32_t>(num("min.insync.replicas"));
   c.index_interval_bytes = static_cast<int32_t>(num("index.interval.bytes"));
+  c.producer_id_expiration_ms = num("producer.id.expiration.ms");
   return c;
 }
 

@@ -55,6 +55,7 @@ struct TopicConfig {
   int64_t retention_bytes = -1;      // per partition; -1 = no size limit
   int64_t segment_bytes = 1073741824;
   int64_t segment_ms = 604800000;
+  int64_t producer_id_expiration_ms = 86400000;
   TopicFlushPolicy flush_policy = TopicFlushPolicy::kGroup;
   int64_t flush_interval_ms = 1000;
   int32_t max_message_bytes = 1048588;

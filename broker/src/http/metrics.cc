@@ -17,7 +17,8 @@ const char* ApiName(Api api) {
                                  "subscribe",         "list_offsets",     "create_topics",
                                  "delete_topics",     "list_topics",      "describe_topics",
                                  "create_partitions", "describe_configs", "alter_configs",
-                                 "describe_cluster",  "metadata",         "elect_leaders"};
+                                 "describe_cluster",  "metadata",         "elect_leaders",
+                                 "init_producer_id"};
   return kNames[static_cast<int>(api)];
 }
 
@@ -207,6 +208,13 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            "# HELP rill_log_flush_bytes_total Bytes made durable by log fsync rounds.\n"
            "# TYPE rill_log_flush_bytes_total counter\nrill_log_flush_bytes_total %lu\n",
            static_cast<unsigned long>(flush_bytes_.load(std::memory_order_relaxed)));
+  out += buf;
+  snprintf(buf, sizeof buf,
+           "# HELP rill_produce_duplicate_batches_total Idempotent producer retries of batches "
+           "already in the log, answered with their original offsets and not appended again.\n"
+           "# TYPE rill_produce_duplicate_batches_total counter\n"
+           "rill_produce_duplicate_batches_total %lu\n",
+           static_cast<unsigned long>(duplicate_batches_.load(std::memory_order_relaxed)));
   out += buf;
   snprintf(buf, sizeof buf,
            "# TYPE rill_bytes_in_total counter\nrill_bytes_in_total %lu\n"

@@ -34,6 +34,7 @@ enum class Api : int {
   kDescribeCluster,
   kMetadata,
   kElectLeaders,
+  kInitProducerId,
   kCount
 };
 
@@ -57,6 +58,8 @@ class Metrics {
  public:
   void RecordRequest(Api api, std::chrono::steady_clock::time_point start, bool error);
   void AddBytesIn(uint64_t n) { bytes_in_.fetch_add(n, std::memory_order_relaxed); }
+  // An idempotent producer's retry answered with its original offsets, nothing appended.
+  void AddDuplicateBatch() { duplicate_batches_.fetch_add(1, std::memory_order_relaxed); }
   void AddBytesOut(uint64_t n) { bytes_out_.fetch_add(n, std::memory_order_relaxed); }
   void RecordDurable(std::chrono::steady_clock::time_point appended);
   // One log fsync round (storage::LogConfig::on_sync): its duration and the bytes it covered.
@@ -84,6 +87,7 @@ class Metrics {
   };
   std::array<PerApi, static_cast<int>(Api::kCount)> apis_;
   std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> duplicate_batches_{0};
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<int64_t> inflight_{0};
   Histogram durable_latency_;

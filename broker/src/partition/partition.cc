@@ -220,8 +220,10 @@ void Partition::OnLocalDurable(Offset durable) {
 }
 
 Result<AppendInfo> Partition::Append(std::span<char> batches, int acks,
-                                     std::function<void(Status)> acked) {
+                                     std::function<void(Status)> acked,
+                                     storage::ProducerCheck* refusal) {
   Result<AppendInfo> r = Status::Unavailable("not appended");
+  bool duplicate_acked_now = false;
   {
     std::lock_guard lock(append_mu_);
     LeaderEpoch epoch;
@@ -233,8 +235,22 @@ Result<AppendInfo> Partition::Append(std::span<char> batches, int acks,
       }
       epoch = state_.leader_epoch;
     }
-    r = log_->Append(batches, epoch);
-    if (r.ok()) {
+    r = log_->Append(batches, epoch, refusal);
+    if (r.ok() && r->duplicate) {
+      // A retry of a batch the log holds: nothing was appended, so the leader state machine
+      // hears nothing. The retry is acknowledged by the original's offsets under the same rule:
+      // at once when the high watermark (acks=-1) is past them, else when it gets there.
+      if (acks == -1 && acked) {
+        std::lock_guard repl(repl_mu_);
+        const Offset end = r->last_offset + 1;
+        if (high_watermark() >= end) {
+          duplicate_acked_now = true;
+        } else {
+          pending_acks_.emplace(end.value(), std::move(acked));
+          acked = nullptr;
+        }
+      }
+    } else if (r.ok()) {
       std::lock_guard repl(repl_mu_);
       const Offset end = r->last_offset + 1;
       if (leader_ && end < leader_log_end_) {
@@ -252,6 +268,14 @@ Result<AppendInfo> Partition::Append(std::span<char> batches, int acks,
     }
   }
   if (!r.ok()) return r;
+  if (r->duplicate) {
+    if (duplicate_acked_now) {
+      acked(Status::OK());
+    } else if (acks == 1 && acked) {
+      log_->OnDurable(r->last_offset + 1, std::move(acked));
+    }
+    return r;
+  }
   bytes_in_.fetch_add(batches.size(), std::memory_order_relaxed);
   NotifyAppendWaiters();
   const Offset end = r->last_offset + 1;

@@ -157,7 +157,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // 0 it is not called (the writer answers after the append). `acked` may run inline, before
   // Append returns, or on a storage thread; it must not block. Waiters are woken whenever the
   // high watermark moves.
-  Result<AppendInfo> Append(std::span<char> batches, int acks, std::function<void(Status)> acked);
+  // A duplicate (AppendInfo::duplicate, an idempotent producer's retry) changes nothing; its
+  // `acked` runs by the same rule, for the original batch's offsets. A refused idempotent batch
+  // sets *refusal (when not null), as PartitionLog::Append.
+  Result<AppendInfo> Append(std::span<char> batches, int acks, std::function<void(Status)> acked,
+                            storage::ProducerCheck* refusal = nullptr);
 
   // Registers a one-shot waiter; holds it weakly. Woken on the next high watermark advance.
   void AddWaiter(std::weak_ptr<HighWatermarkWaiter> waiter);

@@ -17,6 +17,7 @@
 #include "rill/proto/status.h"
 #include "rill/proto/types.h"
 #include "rill/replication/partition_replica.h"
+#include "rill/storage/producer_state.h"
 
 namespace rill::broker {
 
@@ -28,6 +29,9 @@ struct ReadInfo {
 struct AppendInfo {
   Offset base_offset{-1};  // first offset of the first batch appended
   Offset last_offset{-1};  // last offset of the last batch appended
+  // The request was one idempotent batch already in the log (a producer's retry): nothing was
+  // appended, and the offsets are the ones the original was given (docs/IDEMPOTENCE.md).
+  bool duplicate = false;
 };
 
 // A record found by timestamp.
@@ -57,7 +61,12 @@ class PartitionLog {
 
   // Appends whole, validated batches (concatenated) in place: stamps base offsets and
   // `epoch` into `batches`, writes them to the page cache. Durability comes later (OnDurable).
-  virtual Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) = 0;
+  // Idempotent batches are checked against the log's producer state first (storage::Log::Append
+  // says how): a retry of a batch already in the log appends nothing and answers its original
+  // offsets with `duplicate` set; a refused batch fails with the table's verdict in *refusal
+  // (when not null) and nothing is written.
+  virtual Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch,
+                                    storage::ProducerCheck* refusal) = 0;
 
   // A follower's append: whole batches copied from the leader, their base offsets and leader
   // epochs kept as they are. The first must start at log_end_offset() and the batches must be

@@ -27,6 +27,7 @@ Result<storage::LogConfig> ToLogConfig(const TopicConfigMap& effective, int64_t 
   c.segment_ms = tc.segment_ms;
   c.retention_ms = tc.retention_ms;
   c.retention_bytes = tc.retention_bytes;
+  c.producer_id_expiration_ms = tc.producer_id_expiration_ms;
   c.flush_policy = tc.flush_policy == TopicFlushPolicy::kGroup ? storage::FlushPolicy::kGroup
                    : tc.flush_policy == TopicFlushPolicy::kInterval
                        ? storage::FlushPolicy::kInterval
@@ -145,11 +146,12 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 
   ~StorageLog() override { (void)Close(); }
 
-  Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch) override {
+  Result<AppendInfo> Append(std::span<char> batches, LeaderEpoch epoch,
+                            storage::ProducerCheck* refusal) override {
     std::shared_lock lock(mu_);
     if (!log_) return Status::Failed(name_ + " is closed");
-    RILL_ASSIGN_OR_RETURN(storage::AppendResult r, log_->Append(batches, epoch));
-    return AppendInfo{r.base_offset, r.last_offset};
+    RILL_ASSIGN_OR_RETURN(storage::AppendResult r, log_->Append(batches, epoch, refusal));
+    return AppendInfo{r.base_offset, r.last_offset, r.duplicate};
   }
 
   Result<AppendInfo> AppendReplicated(std::span<const char> batches) override {

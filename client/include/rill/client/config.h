@@ -4,6 +4,7 @@
 // against a single local broker; names follow Kafka's (linger.ms -> linger_ms).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "rill/proto/compression.h"
@@ -46,14 +47,23 @@ struct ProducerConfig : ConnectionConfig {
   // that cannot be reached, ...) are retried, after refreshing metadata where the leader may have
   // moved, up to `retries` times, waiting retry_backoff_ms doubled per attempt up to
   // retry_backoff_max_ms, while the batch is younger than delivery_timeout_ms. With
-  // max_in_flight > 1 a retried batch can land after a later batch of the same partition (as in
-  // Kafka without idempotence); set max_in_flight = 1 for strict per-partition order.
+  // max_in_flight > 1 and idempotence off, a retried batch can land after a later batch of the
+  // same partition (as in Kafka without idempotence); set max_in_flight = 1 for strict order.
   int32_t retries = 2147483647;
   int32_t retry_backoff_ms = 100;
   int32_t retry_backoff_max_ms = 1000;
   int32_t delivery_timeout_ms = 120000;
   // Metadata is refreshed after errors and at least this often.
   int32_t metadata_max_age_ms = 300000;
+  // Idempotence (docs/IDEMPOTENCE.md): the producer gets a producer id from the cluster and
+  // numbers each partition's batches, so a retry (after a failover, a timeout, a broken stream)
+  // is never written twice and a partition's batches land in the order they were sent, with up
+  // to 5 batches per partition in flight. Unset (the default) means on when acks is -1 and
+  // max_in_flight <= 5, as in Kafka since 3.0; true with acks 0 or 1 or max_in_flight > 5 is a
+  // configuration error. Once a batch has failed (delivery_timeout_ms, retries exhausted), the
+  // producer starts a new epoch, and batches it still holds that were sent before may then be
+  // written again.
+  std::optional<bool> enable_idempotence;
 };
 
 enum class OffsetReset { kEarliest, kLatest, kError };

@@ -91,6 +91,9 @@ Result<Header> Validate(std::string_view batch);
 // Rewrites fields outside the CRC-covered range; the CRC stays valid.
 void SetBaseOffset(std::span<char> batch, int64_t base_offset);
 void SetPartitionLeaderEpoch(std::span<char> batch, int32_t epoch);
+// An idempotent producer's fields (producerId, producerEpoch, baseSequence), then the CRC.
+void SetProducerFields(std::span<char> batch, int64_t producer_id, int16_t producer_epoch,
+                       int32_t base_sequence);
 // Log-append time: sets the timestamp-type bit and maxTimestamp, then recomputes the CRC.
 void SetLogAppendTime(std::span<char> batch, int64_t timestamp_ms);
 

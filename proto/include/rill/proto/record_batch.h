@@ -70,6 +70,13 @@ class BatchBuilder {
   // Header plus uncompressed record bytes so far: the size a batch.size decision compares.
   size_t estimated_size() const { return buf_.size(); }
   Compression compression() const { return compression_; }
+  // The producer fields of the batches built from now on (an idempotent producer sets them
+  // when it assigns the batch its sequence).
+  void SetProducer(int64_t producer_id, int16_t producer_epoch, int32_t base_sequence) {
+    producer_id_ = producer_id;
+    producer_epoch_ = producer_epoch;
+    base_sequence_ = base_sequence;
+  }
 
   // Returns the finished batch and resets the builder for the next one (same codec and
   // producer fields). InvalidArgument for an empty batch; compression failures as Failed.
