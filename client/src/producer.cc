@@ -110,6 +110,9 @@ class ProducerImpl {
   bool new_epoch_needed_ = false;   // guarded by idem_mu_
   int in_flight_batches_ = 0;       // guarded by idem_mu_
   std::map<TopicPartition, PartitionSequence> sequences_;  // guarded by idem_mu_
+  // A partition that had kMaxInFlightPerPartition batches in flight got one back: its next
+  // batches may go, so the reader wakes the sender (which only a full window wakes otherwise).
+  std::atomic<bool> partition_quota_freed_{false};
   int64_t next_init_attempt_ms_ = 0;  // sender thread only
   int init_attempts_ = 0;             // sender thread only
 
@@ -151,13 +154,12 @@ bool IsLeaderError(int32_t code) {
          code == v1::BROKER_NOT_AVAILABLE;
 }
 
-// Kafka's limit: the broker remembers each producer's last 5 batches per partition, so a retry
-// of anything older could not be recognised as a duplicate.
-constexpr int kMaxInFlightPerPartition = 5;
+// The broker remembers each producer's last storage::kProducerBatchesKept (32) batches per
+// partition, so a retry of anything older could not be recognised as a duplicate: at most that
+// many batches of one partition are in flight (Kafka keeps 5, and allows 5 requests).
+constexpr int kMaxInFlightPerPartition = 32;
 
-bool IdempotenceOn(const ProducerConfig& c) {
-  return c.enable_idempotence.value_or(c.acks == -1 && c.max_in_flight <= kMaxInFlightPerPartition);
-}
+bool IdempotenceOn(const ProducerConfig& c) { return c.enable_idempotence.value_or(c.acks == -1); }
 
 // The ack wait the broker is asked for: a little under request_timeout_ms, so that a partition
 // whose append is not durable in time comes back as REQUEST_TIMED_OUT (outcome unknown; only its
@@ -171,9 +173,9 @@ int32_t BrokerAckTimeoutMs(int32_t request_timeout_ms) {
 
 ProducerImpl::ProducerImpl(const ProducerConfig& config)
     : config_(config),
+      idempotent_(IdempotenceOn(config)),
       acc_(AccOptions(config)),
-      meta_(config.bootstrap, config.request_timeout_ms),
-      idempotent_(IdempotenceOn(config)) {
+      meta_(config.bootstrap, config.request_timeout_ms) {
   last_metadata_ms_ = MonotonicMs();
   sender_ = std::thread([this] {
     SetCurrentThreadName("rill-sender");
@@ -362,10 +364,17 @@ void ProducerImpl::SenderLoop() {
     std::set<int32_t> nodes = may_send ? meta_.LeaderNodes() : std::set<int32_t>{};
     std::function<int(const TopicPartition&)> quota;
     if (idempotent_) {
-      quota = [this](const TopicPartition& tp) {
+      // A partition's in-flight bound is spread over several requests, so that one partition
+      // still has requests pipelined (as without idempotence) rather than one large request
+      // that must come back before the next can go.
+      const int per_request =
+          std::max(1, (kMaxInFlightPerPartition + config_.max_in_flight - 1) / config_.max_in_flight);
+      quota = [this, per_request](const TopicPartition& tp) {
         std::lock_guard lk(idem_mu_);
         auto it = sequences_.find(tp);
-        return kMaxInFlightPerPartition - (it == sequences_.end() ? 0 : it->second.in_flight);
+        const int free =
+            kMaxInFlightPerPartition - (it == sequences_.end() ? 0 : it->second.in_flight);
+        return std::min(free, per_request);
       };
     }
     for (int32_t node : nodes) {
@@ -505,10 +514,14 @@ void ProducerImpl::ReaderLoop(Connection* c) {
     }
     const int window = c->inflight_count.fetch_sub(1);
     const bool retried = HandleResponse(req, resp);
-    // The sender waits for a response only when this connection's window was full or a batch
-    // went back for a retry; new batches wake it themselves. (A wake-up per response costs a
-    // context switch per request.)
-    if (retried || window >= config_.max_in_flight) Wakeup();
+    // The sender waits for a response only when this connection's window was full, a batch
+    // went back for a retry, or an idempotent partition's in-flight batches were at their
+    // bound; new batches wake it themselves. (A wake-up per response costs a context switch
+    // per request.)
+    if (retried || window >= config_.max_in_flight ||
+        partition_quota_freed_.exchange(false, std::memory_order_acq_rel)) {
+      Wakeup();
+    }
   }
   grpc::Status status;
   {
@@ -738,7 +751,9 @@ void ProducerImpl::Landed(ProducerBatch& b, bool acked) {
   --in_flight_batches_;
   auto it = sequences_.find(b.tp);
   if (it == sequences_.end()) return;  // a new epoch started over (not while in flight)
-  --it->second.in_flight;
+  if (it->second.in_flight-- == kMaxInFlightPerPartition) {
+    partition_quota_freed_.store(true, std::memory_order_release);
+  }
   if (acked && b.producer_id == producer_id_ && b.producer_epoch == producer_epoch_) {
     it->second.acked = std::max(it->second.acked, b.sequence64 + b.record_count());
   }
@@ -768,10 +783,6 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
           "enable_idempotence needs acks = -1 (all), not " + std::to_string(c.acks) +
           ": a retry is recognised only if every in-sync replica has the batch; leave "
           "enable_idempotence unset or false to use acks 0 or 1");
-    }
-    if (c.max_in_flight > kMaxInFlightPerPartition) {
-      return Status::InvalidArgument("enable_idempotence allows max_in_flight <= 5, not " +
-                                     std::to_string(c.max_in_flight));
     }
   }
   return std::unique_ptr<Producer>(new Producer(std::make_unique<ProducerImpl>(c)));

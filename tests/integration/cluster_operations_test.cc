@@ -198,9 +198,18 @@ TEST_F(ClusterOperationsTest, ControlledShutdownMovesLeadershipAndPreferredLeade
   ASSERT_TRUE(test::PollUntil(
       [&] {
         auto pm = PartitionOf(interim, "moving", 0);
-        return pm && pm->isr_size() == kNodes && pm->leader_id() == leader;
+        return pm && pm->isr_size() == kNodes;
       },
       60s, 20ms))
+      << "the restarted broker " << leader << " did not rejoin the ISR";
+  // Balancing runs every second here (ExtraArgs); the default is 30 s, so a deadline well
+  // under that shows the interval setting is applied.
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        auto pm = PartitionOf(interim, "moving", 0);
+        return pm && pm->isr_size() == kNodes && pm->leader_id() == leader;
+      },
+      10s, 20ms))
       << "the preferred replica " << leader << " did not get its leadership back";
   state = BrokerState(leader);
   ASSERT_TRUE(state.has_value());
@@ -212,8 +221,10 @@ TEST_F(ClusterOperationsTest, ControlledShutdownMovesLeadershipAndPreferredLeade
 
 class ManualElectionTest : public ClusterTest {
  protected:
+  // Balancing off, with an interval short enough that balancing, were it on, would show.
   std::vector<std::string> ExtraArgs() const override {
-    return {"--controller.auto_leader_rebalance_enable", "false"};
+    return {"--controller.auto_leader_rebalance_enable", "false",
+            "--controller.leader_rebalance_interval_ms", "300"};
   }
 };
 
@@ -236,6 +247,14 @@ TEST_F(ManualElectionTest, ElectLeadersMovesLeadershipBackOnRequest) {
   Node(leader).WaitReady();
   ASSERT_FALSE(HasFatalFailure());
   ASSERT_EQ(WaitForLeader("elect", 0, kNodes), interim) << "the ISR did not grow back to 3";
+  // Ten balancing intervals pass and leadership stays where it is: the setting is applied.
+  EXPECT_FALSE(test::PollUntil(
+      [&] {
+        auto now = PartitionOf(interim, "elect", 0);
+        return now && now->leader_id() == leader;
+      },
+      3s, 20ms))
+      << "leadership moved back with auto_leader_rebalance_enable=false";
 
   auto results = admin_->ElectLeaders({{"elect", {0}}});
   ASSERT_TRUE(results.ok()) << results.status().ToString();
@@ -257,11 +276,21 @@ TEST_F(ManualElectionTest, ElectLeadersMovesLeadershipBackOnRequest) {
   for (const auto& r : *results) outcome[r.topic] = r.status.message();
   EXPECT_EQ(outcome["elect"].rfind("ELECTION_NOT_NEEDED", 0), 0u) << outcome["elect"];
   EXPECT_EQ(outcome["no-such-topic"].rfind("UNKNOWN_TOPIC", 0), 0u) << outcome["no-such-topic"];
-  results = admin_->ElectLeaders({{"elect", {9}}});
-  ASSERT_TRUE(results.ok());
+  for (int32_t bad : {9, -1}) {
+    results = admin_->ElectLeaders({{"elect", {bad}}});
+    ASSERT_TRUE(results.ok());
+    ASSERT_EQ(results->size(), 1u);
+    EXPECT_EQ((*results)[0].status.message().rfind("UNKNOWN_PARTITION", 0), 0u)
+        << "partition " << bad << ": " << (*results)[0].status.ToString();
+  }
+  results = admin_->ElectLeaders({{"", {0}}});
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
   ASSERT_EQ(results->size(), 1u);
-  EXPECT_EQ((*results)[0].status.message().rfind("UNKNOWN_PARTITION", 0), 0u)
-      << (*results)[0].status.ToString();
+  EXPECT_FALSE((*results)[0].status.ok()) << "an empty topic name was accepted";
+  // Nothing of the bad requests moved anything.
+  auto after = PartitionOf(leader, "elect", 0);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->leader_id(), leader);
 }
 
 // A rolling restart (SIGTERM, start again, wait for a full ISR; node after node) under acks=all

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -227,26 +229,29 @@ TEST_F(LogIdempotenceTest, StateSurvivesCloseAndOpenFromTheSnapshot) {
 
 TEST_F(LogIdempotenceTest, CrashWithoutSnapshotRebuildsFromTheLog) {
   auto log = OpenLog();
-  for (int i = 0; i < 8; ++i) AppendAt(*log, IdemBatch(kPid, 0, 2 * i, 2), 2 * i, 2 * i + 1);
-  AppendAt(*log, IdemBatch(kPid + 1, 1, 0, 1), 16, 16);
+  // Three batches more than the cache keeps, of two records each, then another producer's.
+  const int n = static_cast<int>(kProducerBatchesKept) + 3;
+  for (int i = 0; i < n; ++i) AppendAt(*log, IdemBatch(kPid, 0, 2 * i, 2), 2 * i, 2 * i + 1);
+  AppendAt(*log, IdemBatch(kPid + 1, 1, 0, 1), 2 * n, 2 * n);
   ASSERT_TRUE(log->Flush().ok());
   const ProducerStateTable before = log->producer_state();
-  AppendAt(*log, IdemBatch(kPid, 0, 16, 2), 17, 18);  // not synced: lost in the crash
+  // Not synced: lost in the crash.
+  AppendAt(*log, IdemBatch(kPid, 0, 2 * n, 2), 2 * n + 1, 2 * n + 2);
   log.reset();
   fs_.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
   log = OpenLog();
-  ASSERT_EQ(log->log_end_offset(), Offset(17));
+  ASSERT_EQ(log->log_end_offset(), Offset(2 * n + 1));
   EXPECT_TRUE(log->producer_snapshot_offsets().empty());
   EXPECT_EQ(log->producer_state(), before);  // same clock: replay stamps the same time
   EXPECT_EQ(log->producer_state().Find(kPid)->batches.size(), kProducerBatchesKept);
   EXPECT_EQ(log->producer_state().Find(kPid)->batches.front(),
             (ProducerBatch{6, 7, Offset(6), Offset(7), 1000}));
   // The lost batch is not a duplicate: it is appended again, where the log now ends.
-  AppendAt(*log, IdemBatch(kPid, 0, 16, 2), 17, 18);
-  auto r = Append(*log, IdemBatch(kPid, 0, 14, 2));
+  AppendAt(*log, IdemBatch(kPid, 0, 2 * n, 2), 2 * n + 1, 2 * n + 2);
+  auto r = Append(*log, IdemBatch(kPid, 0, 2 * n - 2, 2));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->duplicate);
-  EXPECT_EQ(r->base_offset, Offset(14));
+  EXPECT_EQ(r->base_offset, Offset(2 * n - 2));
 }
 
 TEST_F(LogIdempotenceTest, SnapshotsAtRollsAboveTheRecoveredEndAreRemoved) {
@@ -304,7 +309,10 @@ TEST_F(LogIdempotenceTest, TruncationThenTheSameSequenceIsAcceptedAgain) {
   const ProducerEntry* e = state.Find(kPid);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->batches.back(), (ProducerBatch{19, 19, Offset(19), Offset(19), 1000}));
-  EXPECT_EQ(e->batches.front(), (ProducerBatch{15, 15, Offset(15), Offset(15), 1000}));
+  // The oldest of the last kProducerBatchesKept of sequences 0..19.
+  const int32_t oldest = std::max(0, 20 - static_cast<int32_t>(kProducerBatchesKept));
+  EXPECT_EQ(e->batches.front(),
+            (ProducerBatch{oldest, oldest, Offset(oldest), Offset(oldest), 1000}));
   // Sequence 20 was truncated away: its retry is new, not a duplicate; 19 still is one.
   AppendAt(*log, IdemBatch(kPid, 0, 20, 1, /*fill=*/3), 20, 20);
   auto r = Append(*log, IdemBatch(kPid, 0, 19, 1));

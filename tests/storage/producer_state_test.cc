@@ -60,29 +60,31 @@ TEST(ProducerStateTest, NewProducerIsAcceptedAtAnySequence) {
   EXPECT_EQ(t.Check(B(7, 3, 44)).outcome, ProducerCheck::kAppend);
 }
 
-TEST(ProducerStateTest, EachOfTheLastFiveIsADuplicateWithItsOriginalOffsets) {
+TEST(ProducerStateTest, EachOfTheLastBatchesKeptIsADuplicateWithItsOriginalOffsets) {
   ProducerStateTable t;
-  // Six batches of two records: sequences 2i..2i+1 at offsets 100+10i..101+10i (other
-  // producers' batches in between).
-  for (int i = 0; i < 6; ++i) {
+  // kProducerBatchesKept + 1 batches of two records: sequences 2i..2i+1 at offsets
+  // 100+10i..101+10i (other producers' batches in between).
+  const int n = static_cast<int>(kProducerBatchesKept) + 1;
+  for (int i = 0; i < n; ++i) {
     ASSERT_EQ(Append(&t, B(7, 0, 2 * i, 2), 100 + 10 * i), ProducerCheck::kAppend) << i;
   }
   ASSERT_EQ(t.Find(7)->batches.size(), kProducerBatchesKept);
-  for (int i = 1; i < 6; ++i) {
+  for (int i = 1; i < n; ++i) {
     CheckResult r = t.Check(B(7, 0, 2 * i, 2));
     EXPECT_EQ(r.outcome, ProducerCheck::kDuplicate) << i;
     EXPECT_EQ(r.first_offset, Offset(100 + 10 * i));
     EXPECT_EQ(r.last_offset, Offset(101 + 10 * i));
   }
-  // The sixth-oldest is no longer cached: it is behind the sequence, so out of order.
+  // The oldest is no longer cached: it is behind the sequence, so out of order.
   CheckResult r = t.Check(B(7, 0, 0, 2));
   EXPECT_EQ(r.outcome, ProducerCheck::kOutOfOrderSequence);
-  EXPECT_EQ(r.message, "producer 7 epoch 0: expected sequence 12, got 0");
+  EXPECT_EQ(r.message,
+            "producer 7 epoch 0: expected sequence " + std::to_string(2 * n) + ", got 0");
   // A duplicate must match the cached range exactly.
   EXPECT_EQ(t.Check(B(7, 0, 2, 1)).outcome, ProducerCheck::kOutOfOrderSequence);
   EXPECT_EQ(t.Check(B(7, 0, 2, 3)).outcome, ProducerCheck::kOutOfOrderSequence);
   // A duplicate changes nothing; the next in sequence still appends.
-  EXPECT_EQ(Append(&t, B(7, 0, 12, 1), 200), ProducerCheck::kAppend);
+  EXPECT_EQ(Append(&t, B(7, 0, 2 * n, 1), 1000), ProducerCheck::kAppend);
   EXPECT_EQ(t.Find(7)->batches.front().first_seq, 4);
 }
 
@@ -226,7 +228,8 @@ TEST(ProducerStateTest, RetentionKeepsProducerState) {
 ProducerStateTable SampleTable() {
   ProducerStateTable t;
   int64_t off = 0;
-  for (int i = 0; i < 7; ++i) {
+  // kProducerBatchesKept + 2 batches: the first two fall out of the cache.
+  for (int i = 0; i < static_cast<int>(kProducerBatchesKept) + 2; ++i) {
     EXPECT_EQ(Append(&t, B(5, 1, 3 * i, 3, 1000 + i), off, kNow + i), ProducerCheck::kAppend);
     off += 3;
   }
@@ -241,8 +244,8 @@ TEST(ProducerStateTest, SnapshotRoundTrip) {
   const ProducerStateTable t = SampleTable();
   ASSERT_EQ(t.size(), 3u);
   const std::string bytes = t.Serialize(Offset(500));
-  // header 18 + 3 producers of 19 + (5 + 1 + 1) batches of 32 + crc 4
-  EXPECT_EQ(bytes.size(), 18u + 3 * 19 + 7 * 32 + 4);
+  // header 18 + 3 producers of 19 + (kProducerBatchesKept + 1 + 1) batches of 32 + crc 4
+  EXPECT_EQ(bytes.size(), 18u + 3 * 19 + (kProducerBatchesKept + 2) * 32 + 4);
   EXPECT_EQ(bytes.substr(0, 6), std::string("RPSN\0\1", 6));
   auto parsed = ProducerStateTable::Parse(bytes);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
@@ -250,7 +253,8 @@ TEST(ProducerStateTest, SnapshotRoundTrip) {
   EXPECT_TRUE(parsed->table == t);
   EXPECT_EQ(parsed->table.Find(5)->batches.front(),
             (ProducerBatch{6, 8, Offset(6), Offset(8), 1002}));
-  EXPECT_EQ(parsed->table.Find(5)->last_update_ms, kNow + 6);
+  EXPECT_EQ(parsed->table.Find(5)->last_update_ms,
+            kNow + static_cast<int64_t>(kProducerBatchesKept) + 1);
   EXPECT_EQ(parsed->table.Serialize(Offset(500)), bytes);
 
   const std::string empty = ProducerStateTable().Serialize(Offset(0));

@@ -172,8 +172,25 @@ class ReplicaFetcherManager::Fetcher {
   }
 
   // Fetch rounds on one stream until it fails (false) or has nothing to fetch (true).
+  //
+  // Rounds are pipelined with the log's fsyncs (docs/ARCHITECTURE.md §7a, The follower): after
+  // appending, the next fetch goes out at once, carrying the durable ends reached so far, while
+  // the appended data is made durable. While some appended data is not durable yet the fetch
+  // asks the leader not to wait (max_wait 0), so a quiet partition does not park the request the
+  // durable end must travel in; once a round brings nothing new, the fetcher waits for the
+  // pending fsyncs (bounded) and reports them in a fetch that may wait again.
   bool RunStream(grpc::ClientReaderWriter<pb::ReplicaFetchRequest, pb::ReplicaFetchResponse>& s) {
     const ReplicaFetcherConfig& cfg = manager_->config_;
+    // Appended data not yet durable, over every partition of this stream.
+    auto pending = std::make_shared<DurableLatch>();
+    auto log_durability_error = [&] {
+      std::lock_guard lock(pending->mu);
+      if (!pending->first_error.ok()) {
+        spdlog::error("replica log from node {} not durable: {}", leader_.value(),
+                      pending->first_error.ToString());
+        pending->first_error = Status::OK();
+      }
+    };
     while (true) {
       std::vector<std::shared_ptr<Partition>> parts;
       {
@@ -183,7 +200,12 @@ class ReplicaFetcherManager::Fetcher {
       }
       pb::ReplicaFetchRequest req;
       req.set_follower_id(cfg.self.value());
-      req.set_max_wait_ms(cfg.max_wait_ms);
+      bool durability_pending;
+      {
+        std::lock_guard lock(pending->mu);
+        durability_pending = pending->remaining > 0;
+      }
+      req.set_max_wait_ms(durability_pending ? 0 : cfg.max_wait_ms);
       req.set_max_bytes(cfg.max_bytes);
       req.set_partition_max_bytes(cfg.partition_max_bytes);
       std::vector<std::pair<std::shared_ptr<Partition>, LeaderEpoch>> sent;
@@ -218,7 +240,7 @@ class ReplicaFetcherManager::Fetcher {
         return false;
       }
       bool any_progress = false;
-      auto latch = std::make_shared<DurableLatch>();
+      bool any_records = false;
       for (size_t i = 0; i < sent.size(); ++i) {
         auto& [part, epoch] = sent[i];
         ReplicaFetchAnswer a = FromWire(resp.mutable_partitions(static_cast<int>(i)));
@@ -238,28 +260,30 @@ class ReplicaFetcherManager::Fetcher {
         }
         if (!refused) any_progress = true;
         if (had_records) {
+          any_records = true;
           const Offset end = part->log().log_end_offset();
           {
-            std::lock_guard lock(latch->mu);
-            latch->remaining++;
+            std::lock_guard lock(pending->mu);
+            pending->remaining++;
           }
-          part->log().OnDurable(end, [latch](Status st) {
-            std::lock_guard lock(latch->mu);
-            if (!st.ok() && latch->first_error.ok()) latch->first_error = st;
-            if (--latch->remaining == 0) latch->cv.notify_all();
+          part->log().OnDurable(end, [pending](Status st) {
+            std::lock_guard lock(pending->mu);
+            // kOutOfRange: a divergence truncated the offsets waited for (nothing to report).
+            if (!st.ok() && st.code() != StatusCode::kOutOfRange && pending->first_error.ok()) {
+              pending->first_error = st;
+            }
+            if (--pending->remaining == 0) pending->cv.notify_all();
           });
         }
       }
-      {
-        // Report only durable data (the next request carries the new durable ends).
-        std::unique_lock lock(latch->mu);
-        latch->cv.wait_for(lock, std::chrono::milliseconds(cfg.durable_wait_ms),
-                           [&] { return latch->remaining == 0; });
-        if (!latch->first_error.ok()) {
-          spdlog::error("replica log from node {} not durable: {}", leader_.value(),
-                        latch->first_error.ToString());
-        }
+      if (!any_records) {
+        // Nothing new: let the pending fsyncs finish, so the next request reports them (only
+        // durable data is ever reported) and may wait for new data again.
+        std::unique_lock lock(pending->mu);
+        pending->cv.wait_for(lock, std::chrono::milliseconds(cfg.durable_wait_ms),
+                             [&] { return pending->remaining == 0; });
       }
+      log_durability_error();
       // Every partition refused (stale metadata on one side): wait for a new image.
       if (!any_progress && !Backoff(cfg.backoff_ms)) return true;
     }

@@ -67,7 +67,7 @@ struct AppendResult {
   uint64_t position;        // byte position of the first batch in its segment file
   Offset segment_base;      // base offset (file name) of that segment
   // Append only: the request was one idempotent batch that is a retry of a batch already in the
-  // log (same producer, epoch and sequence range as one of its producer's last five). Nothing
+  // log (same producer, epoch and sequence range as one of its producer's last 32). Nothing
   // was written; base_offset and last_offset are the offsets the original batch was given,
   // log_append_time is -1, position 0 and segment_base -1 (Kafka answers such a retry with the
   // original offsets and no log append time).

@@ -38,14 +38,15 @@
 
 namespace rill::storage {
 
-// Batches remembered per producer for duplicate detection (Kafka's NUM_BATCHES_TO_RETAIN): a
-// producer may have this many batches in flight per partition.
-inline constexpr size_t kProducerBatchesKept = 5;
+// Batches remembered per producer for duplicate detection (Kafka's NUM_BATCHES_TO_RETAIN, which
+// is 5): a producer may have this many batches in flight per partition. 32 lets one partition
+// keep 8 MiB of 256 KiB batches in flight (docs/IDEMPOTENCE.md, The producer).
+inline constexpr size_t kProducerBatchesKept = 32;
 // producer.id.expiration.ms default: one day.
 inline constexpr int64_t kDefaultProducerIdExpirationMs = 24LL * 60 * 60 * 1000;
 // Default bound on the producers one partition tracks (docs/ARCHITECTURE.md §12). A producer
-// costs about 250 bytes (a map node and room for five batches), so the default bounds one
-// partition's table near 250 MB; producer.id.expiration.ms keeps it far below in practice.
+// costs about 100 bytes plus 32 per batch remembered (up to 32), so the default bounds one
+// partition's table near 1.1 GB; producer.id.expiration.ms keeps it far below in practice.
 inline constexpr size_t kDefaultMaxProducers = 1'000'000;
 
 // The producer fields of one batch header (everything Check and Update read).
