@@ -8,6 +8,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "broker_process.h"
@@ -447,6 +448,36 @@ TEST_F(BrokerIntegrationTest, MetricsReportLogFlushes) {
   EXPECT_GE(value_of("rill_log_flush_latency_seconds_count{}"), 1) << m;
   EXPECT_GE(value_of("rill_log_flush_bytes_total"), static_cast<int64_t>(2 * batch.size())) << m;
   EXPECT_NE(m.find("rill_log_flush_latency_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+}
+
+// Every metric family on a live broker's /metrics says what it measures: a "# HELP name text"
+// line before its "# TYPE name" line.
+TEST_F(BrokerIntegrationTest, EveryMetricFamilyHasHelpText) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("described", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("described", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  ASSERT_EQ(m.substr(0, 3), "200");
+  std::set<std::string> helped, typed;
+  std::istringstream lines(m.substr(4));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string hash, kind, name, text;
+    words >> hash >> kind >> name;
+    if (hash != "#") continue;
+    std::getline(words, text);
+    if (kind == "HELP") {
+      EXPECT_GT(text.size(), 5u) << line;
+      helped.insert(name);
+    } else if (kind == "TYPE") {
+      EXPECT_TRUE(helped.count(name)) << name << " has no HELP line before its TYPE line";
+      typed.insert(name);
+    }
+  }
+  // The families of the partition just written are there too.
+  EXPECT_TRUE(typed.count("rill_partition_high_watermark")) << m;
+  EXPECT_TRUE(typed.count("rill_bytes_in_total")) << m;
+  EXPECT_GE(typed.size(), 20u) << m;
 }
 
 TEST_F(BrokerIntegrationTest, BadInputGetsDocumentedErrorsAndBrokerKeepsServing) {

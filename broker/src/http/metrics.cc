@@ -209,8 +209,12 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            static_cast<unsigned long>(flush_bytes_.load(std::memory_order_relaxed)));
   out += buf;
   snprintf(buf, sizeof buf,
+           "# HELP rill_bytes_in_total Record batch bytes accepted by produce requests.\n"
            "# TYPE rill_bytes_in_total counter\nrill_bytes_in_total %lu\n"
+           "# HELP rill_bytes_out_total Record batch bytes returned to fetches and pushes.\n"
            "# TYPE rill_bytes_out_total counter\nrill_bytes_out_total %lu\n"
+           "# HELP rill_inflight_produce_bytes Produce request bytes appended and not yet "
+           "answered (bounded by limits.max_inflight_produce_bytes).\n"
            "# TYPE rill_inflight_produce_bytes gauge\nrill_inflight_produce_bytes %ld\n",
            static_cast<unsigned long>(bytes_in_.load(std::memory_order_relaxed)),
            static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
@@ -238,14 +242,18 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
   if (partitions != nullptr) {
     auto all = partitions->All();
     RenderReplication(&out, all);
-    out += "# TYPE rill_partition_size_bytes gauge\n";
+    out +=
+        "# HELP rill_partition_size_bytes Bytes of the partition's log on this node.\n"
+        "# TYPE rill_partition_size_bytes gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf, "rill_partition_size_bytes{topic=\"%s\",partition=\"%d\"} %lu\n",
                p->topic().c_str(), p->partition(),
                static_cast<unsigned long>(p->log().size_bytes()));
       out += buf;
     }
-    out += "# TYPE rill_partition_log_start_offset gauge\n";
+    out +=
+        "# HELP rill_partition_log_start_offset First offset of the partition's log on this "
+        "node.\n# TYPE rill_partition_log_start_offset gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf,
                "rill_partition_log_start_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
@@ -253,14 +261,18 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
                static_cast<long>(p->log().log_start_offset().value()));
       out += buf;
     }
-    out += "# TYPE rill_partition_log_end_offset gauge\n";
+    out +=
+        "# HELP rill_partition_log_end_offset Offset the next record appended here gets.\n"
+        "# TYPE rill_partition_log_end_offset gauge\n";
     for (const auto& p : all) {
       snprintf(
           buf, sizeof buf, "rill_partition_log_end_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
           p->topic().c_str(), p->partition(), static_cast<long>(p->log().log_end_offset().value()));
       out += buf;
     }
-    out += "# TYPE rill_partition_high_watermark gauge\n";
+    out +=
+        "# HELP rill_partition_high_watermark Offsets below it are committed and readable by "
+        "consumers.\n# TYPE rill_partition_high_watermark gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf,
                "rill_partition_high_watermark{topic=\"%s\",partition=\"%d\"} %ld\n",
