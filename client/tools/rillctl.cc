@@ -7,7 +7,7 @@
 //     partition elect-leaders [--topic T[:P,P]]...   (none = every partition)
 //     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
 //     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
-//     consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
+//     consume TOPIC [-o earliest|latest|N|-N|@TIME] [-p P] [-e] [-g GROUP] [-n N] [-f FORMAT]
 //
 // The bootstrap address defaults to $RILL_BOOTSTRAP, then localhost:9092. Every number, offset
 // and time is parsed strictly: a bad one is a usage error naming it. `produce` stops reading on
@@ -666,9 +666,10 @@ struct ProduceOptions {
   std::vector<std::string> headers;
 };
 
-// SIGINT and SIGTERM during a produce: a thread of its own takes them with sigwait (every other
-// thread has them blocked, so a signal never lands on a gRPC or producer thread), records the
-// first in `signal` and wakes the reader through a pipe. A second signal exits at once.
+// SIGINT and SIGTERM during a produce (or a group consume): a thread of its own takes them with
+// sigwait (every other thread has them blocked, so a signal never lands on a gRPC or producer
+// thread), records the first in `signal` and wakes the reader through a pipe. A second signal
+// exits at once.
 class StopSignals {
  public:
   // Blocks SIGINT, SIGTERM (and SIGUSR1, which ends the waiter) in the calling thread, so every
@@ -929,6 +930,8 @@ struct ConsumeOptions {
   std::vector<int32_t> partitions;
   int64_t count = -1;
   int64_t idle_timeout_ms = -1;
+  bool until_end = false;
+  std::string group;
   std::string format = "value";
 };
 
@@ -936,38 +939,50 @@ std::string_view Or(const std::optional<std::string_view>& v, std::string_view d
   return v ? *v : dflt;
 }
 
-int Consume(const Globals& g, const ConsumeOptions& o) {
-  if (o.format != "value" && o.format != "key=value" && o.format != "json") {
-    return Usage("--format: '" + o.format + "' is not value, key=value or json");
+// Each partition's end offset (ListOffsets latest: the high watermark) now, through a consumer
+// of its own so the caller's positions and group membership are untouched.
+Result<std::map<client::TopicPartition, int64_t>> EndOffsets(
+    const Globals& g, const std::vector<client::TopicPartition>& tps) {
+  client::ConsumerConfig cc;
+  cc.bootstrap = g.bootstrap;
+  cc.client_id = "rillctl";
+  cc.request_timeout_ms = g.timeout_ms;
+  RILL_ASSIGN_OR_RETURN(auto consumer, client::Consumer::Create(cc));
+  RILL_RETURN_IF_ERROR(consumer->Assign(tps));
+  RILL_RETURN_IF_ERROR(consumer->SeekToEnd(tps));
+  std::map<client::TopicPartition, int64_t> ends;
+  for (const auto& tp : tps) {
+    RILL_ASSIGN_OR_RETURN(ends[tp], consumer->Position(tp));
   }
-  // --from: earliest | latest | offset:N | timestamp:T (also "offset=N", "timestamp=T"), T in ms
-  // since the epoch or ISO-8601 with a zone. Parsed strictly: the whole text or a usage error.
-  enum { kEarliest, kLatest, kOffset, kTimestamp } from;
-  int64_t from_arg = 0;
-  const std::string& f = o.from;
-  const std::string from_usage =
-      "--from: '" + f +
-      "' is not earliest, latest, offset:N or timestamp:T (T in ms since the epoch or ISO-8601, "
-      "e.g. 2026-12-05T10:00:00Z)";
-  if (f == "earliest" || f == "beginning") {
-    from = kEarliest;
-  } else if (f == "latest" || f == "end") {
-    from = kLatest;
-  } else if (f.rfind("offset", 0) == 0 && f.size() > 6 && (f[6] == ':' || f[6] == '=')) {
-    from = kOffset;
-    auto n = ParseInt(std::string_view(f).substr(7));
-    if (!n.ok() || *n < 0) {
-      return Usage("--from: offset '" + f.substr(7) + "' in '" + f +
-                   "' is not a non-negative integer");
-    }
-    from_arg = *n;
-  } else if (f.rfind("timestamp", 0) == 0 && f.size() > 9 && (f[9] == ':' || f[9] == '=')) {
-    from = kTimestamp;
-    auto ms = ParseTimeMs(std::string_view(f).substr(10));
-    if (!ms.ok()) return Usage("--from: " + ms.status().message());
-    from_arg = *ms;
-  } else {
-    return Usage(from_usage);
+  return ends;
+}
+
+// `stop` is set for a group consumer (--group): SIGINT/SIGTERM end it cleanly, committing.
+int Consume(const Globals& g, const ConsumeOptions& o, const StopSignals* stop) {
+  // The output: value, key=value, json, or a kcat-style template (any text with a '%').
+  std::optional<RecordTemplate> tmpl;
+  if (o.format.find('%') != std::string::npos) {
+    auto t = RecordTemplate::Parse(o.format);
+    if (!t.ok()) return Usage("--format: " + t.status().message());
+    tmpl = std::move(*t);
+  } else if (o.format != "value" && o.format != "key=value" && o.format != "json") {
+    return Usage("--format: '" + o.format +
+                 "' is not value, key=value, json or a template with %-directives (e.g. "
+                 "'%t/%p@%o %k=%v\\n')");
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto from = ParseStartPosition(o.from, now_ms);
+  if (!from.ok()) return Usage("--offset: " + from.status().message());
+  const bool grouped = !o.group.empty();
+  if (grouped && from->kind != StartPosition::kEarliest && from->kind != StartPosition::kLatest) {
+    return Usage("--offset '" + o.from +
+                 "' with --group: a group member starts at the group's committed offsets; only "
+                 "earliest or latest (where the group has none) can be given");
+  }
+  if (grouped && !o.partitions.empty()) {
+    return Usage("--partition with --group: the group assigns the partitions");
   }
 
   auto admin = MakeAdmin(g);
@@ -992,39 +1007,92 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
       tps.push_back({o.topic, p});
     }
   }
+  // --until-end: where each partition ends now; a partition is done once its position is there.
+  std::map<client::TopicPartition, int64_t> ends;
+  if (o.until_end) {
+    auto e = EndOffsets(g, tps);
+    if (!e.ok()) return Fail(kTool, e.status());
+    ends = std::move(*e);
+  }
 
   client::ConsumerConfig cc;
   cc.bootstrap = g.bootstrap;
   cc.client_id = "rillctl";
   cc.request_timeout_ms = g.timeout_ms;
-  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  cc.auto_offset_reset = from->kind == StartPosition::kLatest ? client::OffsetReset::kLatest
+                                                              : client::OffsetReset::kEarliest;
+  cc.group_id = o.group;
   auto consumer = client::Consumer::Create(cc);
   if (!consumer.ok()) return Fail(kTool, consumer.status());
   auto& c = **consumer;
-  if (Status st = c.Assign(tps); !st.ok()) return Fail(kTool, st);
   Status st;
-  switch (from) {
-    case kEarliest:
-      st = c.SeekToBeginning(tps);
-      break;
-    case kLatest:
-      st = c.SeekToEnd(tps);
-      break;
-    case kTimestamp:
-      st = c.SeekToTimestamp(tps, from_arg);
-      break;
-    case kOffset:
-      for (const auto& tp : tps) {
-        st = c.Seek(tp, from_arg);
-        if (!st.ok()) break;
+  if (grouped) {
+    st = c.Subscribe({o.topic});
+  } else {
+    st = c.Assign(tps);
+    if (st.ok()) {
+      switch (from->kind) {
+        case StartPosition::kEarliest:
+          st = c.SeekToBeginning(tps);
+          break;
+        case StartPosition::kLatest:
+          st = c.SeekToEnd(tps);
+          break;
+        case StartPosition::kTimestamp:
+          st = c.SeekToTimestamp(tps, from->value);
+          break;
+        case StartPosition::kOffset:
+          for (const auto& tp : tps) {
+            st = c.Seek(tp, from->value);
+            if (!st.ok()) break;
+          }
+          break;
+        case StartPosition::kFromEnd: {
+          // N back from the end, not before the log start.
+          st = c.SeekToBeginning(tps);
+          std::map<client::TopicPartition, int64_t> starts;
+          for (const auto& tp : tps) {
+            if (!st.ok()) break;
+            auto pos = c.Position(tp);
+            if (!pos.ok())
+              st = pos.status();
+            else
+              starts[tp] = *pos;
+          }
+          if (st.ok()) st = c.SeekToEnd(tps);
+          for (const auto& tp : tps) {
+            if (!st.ok()) break;
+            auto end = c.Position(tp);
+            if (!end.ok())
+              st = end.status();
+            else
+              st = c.Seek(tp, std::max(starts[tp], *end - from->value));
+          }
+          break;
+        }
       }
-      break;
+    }
   }
   if (!st.ok()) return Fail(kTool, st);
 
+  // With --until-end: every partition this consumer reads has reached its end. A group member
+  // counts only its assigned partitions, and not before it has some.
+  const auto at_end = [&] {
+    const std::vector<client::TopicPartition> mine = grouped ? c.Assignment() : tps;
+    if (mine.empty()) return !grouped;
+    for (const auto& tp : mine) {
+      auto pos = c.Position(tp);
+      if (!pos.ok() || *pos < ends[tp]) return false;
+    }
+    return true;
+  };
+
   int64_t n = 0;
+  std::string out;
   auto last_record = std::chrono::steady_clock::now();
   while (o.count < 0 || n < o.count) {
+    if (stop != nullptr && stop->signal() != 0) break;
+    if (o.until_end && at_end()) break;
     auto records = c.Poll(std::chrono::milliseconds(200));
     if (!records.ok()) return Fail(kTool, records.status());
     if (records->empty()) {
@@ -1038,32 +1106,37 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
     for (const auto& r : *records) {
       if (o.count >= 0 && n >= o.count) break;
       ++n;
-      if (o.format == "value") {
-        const auto v = Or(r.value, "");
-        std::fwrite(v.data(), 1, v.size(), stdout);
-        std::fputc('\n', stdout);
+      out.clear();
+      if (tmpl) {
+        tmpl->Format(r, &out);
+      } else if (o.format == "value") {
+        out.append(Or(r.value, ""));
+        out += '\n';
       } else if (o.format == "key=value") {
-        const auto k = Or(r.key, ""), v = Or(r.value, "");
-        std::fwrite(k.data(), 1, k.size(), stdout);
-        std::fputc('=', stdout);
-        std::fwrite(v.data(), 1, v.size(), stdout);
-        std::fputc('\n', stdout);
+        out.append(Or(r.key, ""));
+        out += '=';
+        out.append(Or(r.value, ""));
+        out += '\n';
       } else {
-        std::string s =
-            "{\"topic\":" + JsonString(r.topic) + ",\"partition\":" + std::to_string(r.partition) +
-            ",\"offset\":" + std::to_string(r.offset) +
-            ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
-            ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
-            ",\"value\":" + (r.value ? JsonString(*r.value) : "null") + ",\"headers\":{";
+        out = "{\"topic\":" + JsonString(r.topic) +
+              ",\"partition\":" + std::to_string(r.partition) +
+              ",\"offset\":" + std::to_string(r.offset) +
+              ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
+              ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
+              ",\"value\":" + (r.value ? JsonString(*r.value) : "null") + ",\"headers\":{";
         for (size_t i = 0; i < r.headers.size(); ++i) {
-          s += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
-               (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
+          out += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
+                 (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
         }
-        s += "}}\n";
-        std::fwrite(s.data(), 1, s.size(), stdout);
+        out += "}}\n";
       }
+      std::fwrite(out.data(), 1, out.size(), stdout);
     }
     std::fflush(stdout);
+  }
+  // A group member commits what it printed and leaves the group.
+  if (grouped) {
+    if (Status closed = c.Close(); !closed.ok()) return Fail(kTool, closed);
   }
   if (!g.json && ::isatty(STDERR_FILENO)) {
     std::fprintf(stderr, "consumed %lld records\n", static_cast<long long>(n));
@@ -1260,7 +1333,8 @@ int Main(int argc, char** argv) {
 
   ProduceOptions po;
   int32_t produce_partition = -1;
-  std::optional<StopSignals> stop_signals;  // for produce, made before any other thread starts
+  // For produce and a group consume, made before any other thread starts.
+  std::optional<StopSignals> stop_signals;
   auto* produce = app.add_subcommand("produce", "Produce lines from stdin or a file as records");
   produce->add_option("topic", po.topic, "Topic")->required();
   produce->add_option("--file,-f", po.file, "Read lines from this file instead of stdin");
@@ -1286,19 +1360,35 @@ int Main(int argc, char** argv) {
   auto* consume = app.add_subcommand("consume", "Print records of a topic");
   consume->add_option("topic", co.topic, "Topic")->required();
   consume
-      ->add_option("--from", co.from,
-                   "earliest, latest, offset:N or timestamp:T (T: ms since the epoch, or ISO-8601 "
-                   "with a zone, e.g. timestamp:2026-12-05T10:00:00Z)")
+      ->add_option("--offset,-o,--from", co.from,
+                   "Where to start in each partition: earliest (beginning), latest (end), N (an "
+                   "offset), -N (N records back from the end), @TIME (the first record at or after "
+                   "TIME: ms since the epoch, ISO-8601 with a zone 2026-12-05T10:00:00Z, or "
+                   "relative -1h, -30m, -90s, -2d); offset:N and timestamp:TIME also work")
       ->capture_default_str();
   consume->add_option("--partition,-p", co.partitions, "Partition(s) to read (default: all)")
       ->check(kNonNegative);
   consume->add_option("--count,-n", co.count, "Stop after N records")->check(kNonNegative);
+  consume->add_flag("--until-end,-e", co.until_end,
+                    "Stop at the end of the log: once every partition read has reached the end "
+                    "it had when the command started (kcat -e)");
+  consume->add_option("--group,-g", co.group,
+                      "Consume as a member of this consumer group: the group assigns the "
+                      "partitions, reading starts at its committed offsets, and the positions "
+                      "are committed as it goes and on exit (also on Ctrl-C)");
   consume
       ->add_option("--idle-timeout", co.idle_timeout_ms,
                    "Stop after this many ms without a record (default: wait forever)")
       ->check(kNonNegative);
-  consume->add_option("--format", co.format, "value, key=value or json")->capture_default_str();
-  consume->callback([&] { action = [&] { return Consume(g, co); }; });
+  consume
+      ->add_option("--format,-f", co.format,
+                   "value, key=value, json (with headers), or a template: %t topic, %p partition, "
+                   "%o offset, %k key, %v (%s) value, %T timestamp ms, %h headers k=v,k=v, %K/%S "
+                   "key/value size (-1 = null), %%; escapes \\n \\t \\r \\\\ (kcat -f; nothing is "
+                   "added, end it with \\n)")
+      ->capture_default_str();
+  consume->callback(
+      [&] { action = [&] { return Consume(g, co, stop_signals ? &*stop_signals : nullptr); }; });
 
   try {
     app.parse(argc, argv);
@@ -1311,7 +1401,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (!action) return Usage("no command given");
-  if (produce->parsed()) stop_signals.emplace();
+  if (produce->parsed() || (consume->parsed() && !co.group.empty())) stop_signals.emplace();
   bool on_command_line = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];

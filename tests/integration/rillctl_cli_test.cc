@@ -180,6 +180,77 @@ TEST_F(RillctlCliTest, TimestampsAreIso8601OrMilliseconds) {
   EXPECT_EQ(out, "v9\n");
 }
 
+// consume as kcat users expect: -o earliest|latest|N|-N|@TIME, -e (stop at the end of the log),
+// -f templates, -g GROUP (a member that commits what it read).
+TEST_F(RillctlCliTest, ConsumeOffsetsUntilEndTemplatesAndGroups) {
+  auto [rc, out] = Rillctl({"topic", "create", "c", "--partitions", "1"});
+  ASSERT_EQ(rc, 0) << out;
+  // -e on an empty topic ends at once.
+  std::tie(rc, out) = Rillctl({"consume", "c", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "");
+  const std::string input = dir_ + "/keyed.txt";
+  {
+    std::ofstream f(input);
+    for (int i = 0; i < 10; ++i) f << "k" << i << ":v" << i << "\n";
+  }
+  std::tie(rc, out) = Rillctl({"produce", "c", "-k", ":", "-H", "h=1", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  const auto values = [](int from, int to) {
+    std::string s;
+    for (int i = from; i < to; ++i) s += "v" + std::to_string(i) + "\n";
+    return s;
+  };
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"-e"}, values(0, 10)},
+      {{"-o", "-3", "-e"}, values(7, 10)},    // 3 back from the end
+      {{"-o", "-100", "-e"}, values(0, 10)},  // not before the log start
+      {{"-o", "5", "-e", "-n", "2"}, values(5, 7)},
+      {{"--offset", "latest", "-e"}, ""},
+      {{"-o", "@-1h", "-e"}, values(0, 10)},  // relative: every record is newer
+      {{"-o", "@2099-01-01T00:00:00Z", "-e"}, ""},
+      {{"-o", "0", "-n", "1", "-f", R"(%t/%p@%o %k=%v [%h] %K %S%%\n)"},
+       "c/0@0 k0=v0 [h=1] 2 2%\n"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"consume", "c"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    std::tie(rc, out) = Rillctl(args);
+    EXPECT_EQ(rc, 0) << c.args[0] << " " << c.args[1] << ": " << out;
+    EXPECT_EQ(out, c.want) << c.args[0] << " " << c.args[1];
+  }
+  ExpectUsageError({"consume", "c", "-f", "%t %x\\n"}, {"'%x'"});
+  ExpectUsageError({"consume", "c", "-o", "@-1x"}, {"-1x"});
+  ExpectUsageError({"consume", "c", "-o", "-0"}, {"'-0'"});
+  ExpectUsageError({"consume", "c", "-o", "5", "-g", "grp"}, {"'5'", "--group"});
+
+  // A group member starts at the group's committed offsets and commits what it read.
+  std::tie(rc, out) = Rillctl({"consume", "c", "-g", "grp", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, values(0, 10));
+  client::AdminConfig ac;
+  ac.bootstrap = bootstrap_;
+  auto admin = client::Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto committed = (*admin)->FetchOffsets("grp");
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  ASSERT_EQ(committed->size(), 1u);
+  EXPECT_EQ((*committed)[0].offset, 10);
+  {
+    std::ofstream f(input);
+    f << "k10:v10\nk11:v11\n";
+  }
+  std::tie(rc, out) = Rillctl({"produce", "c", "-k", ":", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "c", "-g", "grp", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, values(10, 12));
+}
+
 TEST_F(RillctlCliTest, BootstrapFromTheEnvironmentAndFromAList) {
   const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
   // RILL_BOOTSTRAP when no --bootstrap is given.
