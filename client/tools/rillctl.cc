@@ -5,7 +5,8 @@
 //           add-partitions
 //     cluster info
 //     partition elect-leaders [--topic T[:P,P]]...   (none = every partition)
-//     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
+//     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-... [--execute]|
+//           delete GROUP   (reset-offsets only previews without --execute)
 //     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
 //     consume TOPIC [-o earliest|latest|N|-N|@TIME] [-p P] [-e] [-g GROUP] [-n N] [-f FORMAT]
 //
@@ -532,6 +533,7 @@ struct ResetOptions {
   std::optional<std::string> to_timestamp;  // ms since the epoch or ISO-8601 (ParseTimeMs)
   std::optional<int64_t> shift_by;
   bool dry_run = false;
+  bool execute = false;  // without it the reset is only previewed (Kafka's --execute)
 };
 
 int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
@@ -544,6 +546,7 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
                  "--to-timestamp TIME, --shift-by N\n");
     return 2;
   }
+  if (o.dry_run && o.execute) return Usage("give --dry-run or --execute, not both");
   using To = client::GroupOffsetReset::To;
   if (o.to_earliest) reset.to = To::kEarliest;
   if (o.to_latest) reset.to = To::kLatest;
@@ -573,7 +576,9 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
       for (int32_t p : tp->partitions) reset.partitions.push_back({tp->topic, p});
     }
   }
-  reset.dry_run = o.dry_run;
+  // A preview unless --execute says otherwise (--dry-run is the explicit preview).
+  const bool preview = !o.execute;
+  reset.dry_run = preview;
   auto admin = MakeAdmin(g);
   if (!admin.ok()) return Fail(kTool, admin.status());
   // The offsets before the reset, to show what changes (best effort: a group that does not
@@ -600,7 +605,7 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
   };
   if (g.json) {
     std::string s = "{\"group_id\":" + JsonString(o.group) +
-                    ",\"dry_run\":" + (o.dry_run ? "true" : "false") + ",\"partitions\":[";
+                    ",\"dry_run\":" + (preview ? "true" : "false") + ",\"partitions\":[";
     for (size_t i = 0; i < r->size(); ++i) {
       const auto& x = (*r)[i];
       s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(x.topic) +
@@ -632,9 +637,9 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
     if (rc == 0) rc = code;
   }
   if (!g.json) {
-    std::printf(o.dry_run
-                    ? "dry run: %zu offsets of group '%s' would be reset (nothing committed)\n"
-                    : "reset %zu offsets of group '%s'\n",
+    std::printf(preview ? "dry run: %zu offsets of group '%s' would be reset (nothing committed; "
+                          "add --execute to commit them)\n"
+                        : "reset %zu offsets of group '%s'\n",
                 done, o.group.c_str());
   }
   return rc;
@@ -1313,7 +1318,9 @@ int Main(int argc, char** argv) {
   gdesc->callback([&] { action = [&] { return GroupDescribe(g, group_id); }; });
   ResetOptions ro;
   auto* greset = group->add_subcommand(
-      "reset-offsets", "Move a group's committed offsets (only while it has no active members)");
+      "reset-offsets",
+      "Move a group's committed offsets (only while it has no active members); shows the new "
+      "offsets and commits them only with --execute");
   greset->add_option("group", ro.group, "Group id")->required();
   greset->add_option("--topic,-t", ro.topics,
                      "TOPIC (every partition) or TOPIC:P,P,... (repeatable; none = every "
@@ -1325,7 +1332,11 @@ int Main(int argc, char** argv) {
                      "To the first record at or after this time: ms since the epoch or ISO-8601 "
                      "with a zone (2026-12-05T10:00:00Z)");
   greset->add_option("--shift-by", ro.shift_by, "Shift the committed offset by N (may be < 0)");
-  greset->add_flag("--dry-run", ro.dry_run, "Show the new offsets without committing them");
+  greset->add_flag("--execute", ro.execute,
+                   "Commit the new offsets; without it they are only shown (a preview)");
+  greset->add_flag("--dry-run", ro.dry_run,
+                   "Show the new offsets without committing them (the "
+                   "default; kept for scripts)");
   greset->callback([&] { action = [&] { return GroupResetOffsets(g, ro); }; });
   auto* gdel = group->add_subcommand("delete", "Delete a group and its committed offsets");
   gdel->add_option("group", group_id, "Group id")->required();
