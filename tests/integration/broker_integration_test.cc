@@ -4,14 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "broker_process.h"
+#include "rill/v1/groups.grpc.pb.h"
 #include "rill/proto/record_batch.h"
 #include "support/poll.h"
 
@@ -478,6 +482,91 @@ TEST_F(BrokerIntegrationTest, EveryMetricFamilyHasHelpText) {
   EXPECT_TRUE(typed.count("rill_partition_high_watermark")) << m;
   EXPECT_TRUE(typed.count("rill_bytes_in_total")) << m;
   EXPECT_GE(typed.size(), 20u) << m;
+}
+
+// Group calls are counted per API like the others (requests, errors, latency).
+TEST_F(BrokerIntegrationTest, GroupCallsAreCountedPerApi) {
+  broker_->Start();
+  auto groups = v1::Groups::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(broker_->client_port()), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    v1::ListGroupsResponse resp;
+    ASSERT_TRUE(groups->ListGroups(&ctx, v1::ListGroupsRequest(), &resp).ok());
+  }
+  {
+    // No such group (and no coordinator yet): an error outcome.
+    grpc::ClientContext ctx;
+    v1::DescribeGroupRequest req;
+    req.set_group_id("nobody");
+    v1::DescribeGroupResponse resp;
+    ASSERT_TRUE(groups->DescribeGroup(&ctx, req, &resp).ok());
+    ASSERT_NE(resp.error(), v1::NONE);
+  }
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"list_groups\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("\nrill_request_errors_total{api=\"list_groups\"} 0\n"), std::string::npos);
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"describe_group\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("\nrill_request_errors_total{api=\"describe_group\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("rill_request_latency_seconds_count{api=\"describe_group\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"group_heartbeat\"} 0\n"), std::string::npos);
+}
+
+// monitoring/rill-dashboard.json and monitoring/rill-alerts.yml query only metrics that a live
+// broker exposes: every rill_* and process_* name in a query is a family of its /metrics (or a
+// histogram family's _bucket, _sum or _count series).
+TEST_F(BrokerIntegrationTest, EveryMetricTheDashboardAndAlertsQueryExists) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("watched", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("watched", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  ASSERT_EQ(m.substr(0, 3), "200");
+  std::map<std::string, std::string> families;  // name -> type
+  {
+    std::istringstream lines(m.substr(4));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string hash, kind, name, type;
+      words >> hash >> kind >> name >> type;
+      if (hash == "#" && kind == "TYPE") families[name] = type;
+    }
+  }
+  const auto exists = [&](const std::string& name) {
+    if (families.count(name)) return true;
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (name.size() > suffix.size() && name.ends_with(suffix)) {
+        auto it = families.find(name.substr(0, name.size() - suffix.size()));
+        if (it != families.end() && it->second == "histogram") return true;
+      }
+    }
+    return false;
+  };
+  const std::regex dashboard_expr(R"re("expr":\s*"((?:[^"\\]|\\.)*)")re");
+  const std::regex alert_expr(R"re(^\s*expr:\s*(.+)$)re");
+  const std::regex metric(R"re(\b((?:rill|process)_[a-zA-Z0-9_]*))re");
+  for (const auto& [file, expr_re] : {std::pair{"/monitoring/rill-dashboard.json", dashboard_expr},
+                                      std::pair{"/monitoring/rill-alerts.yml", alert_expr}}) {
+    SCOPED_TRACE(file);
+    std::ifstream in(std::string(RILL_SOURCE_DIR) + file);
+    ASSERT_TRUE(in) << "cannot read " << file;
+    std::set<std::string> queried;
+    int exprs = 0;
+    for (std::string line; std::getline(in, line);) {
+      std::smatch e;
+      if (!std::regex_search(line, e, expr_re)) continue;
+      ++exprs;
+      const std::string expr = e[1];
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+        queried.insert((*it)[1]);
+      }
+    }
+    EXPECT_GE(exprs, 8);
+    EXPECT_GE(queried.size(), 8u);
+    for (const auto& name : queried) {
+      EXPECT_TRUE(exists(name)) << name << " is queried but not on a live broker's /metrics";
+    }
+  }
 }
 
 TEST_F(BrokerIntegrationTest, BadInputGetsDocumentedErrorsAndBrokerKeepsServing) {

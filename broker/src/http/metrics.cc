@@ -17,7 +17,11 @@ const char* ApiName(Api api) {
                                  "subscribe",         "list_offsets",     "create_topics",
                                  "delete_topics",     "list_topics",      "describe_topics",
                                  "create_partitions", "describe_configs", "alter_configs",
-                                 "describe_cluster",  "metadata",         "elect_leaders"};
+                                 "describe_cluster",  "metadata",         "elect_leaders",
+                                 "group_heartbeat",   "commit_offsets",   "fetch_offsets",
+                                 "list_groups",       "describe_group",   "reset_offsets",
+                                 "delete_group"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Api::kCount), "a name for every Api");
   return kNames[static_cast<int>(api)];
 }
 

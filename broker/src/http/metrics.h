@@ -34,6 +34,14 @@ enum class Api : int {
   kDescribeCluster,
   kMetadata,
   kElectLeaders,
+  // rill.v1.Groups
+  kGroupHeartbeat,
+  kCommitOffsets,
+  kFetchOffsets,
+  kListGroups,
+  kDescribeGroup,
+  kResetOffsets,
+  kDeleteGroup,
   kCount
 };
 

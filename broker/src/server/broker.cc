@@ -297,7 +297,7 @@ Status Broker::Start() {
       Shutdown();
       return st;
     }
-    groups_ = std::make_unique<GroupsService>(coordinator_.get());
+    groups_ = std::make_unique<GroupsService>(coordinator_.get(), &metrics_);
   }
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
