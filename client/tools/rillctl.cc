@@ -1,16 +1,18 @@
 // rillctl: the admin and terminal client of Rill.
 //
-//   rillctl [--bootstrap host:port[,host:port...]] [--json] [--version] ...
+//   rillctl [--bootstrap host:port[,host:port...]] [--json] [--profile FILE] [--version] ...
 //     topic create|list|describe|delete [--allow-internal]|alter-config|describe-config|
 //           add-partitions
 //     cluster info
 //     partition elect-leaders [--topic T[:P,P]]...   (none = every partition)
 //     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-... [--execute]|
 //           delete GROUP   (reset-offsets only previews without --execute)
-//     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
+//     produce TOPIC [--file F] [--key-separator S] [-Z]   (lines from stdin or a file)
 //     consume TOPIC [-o earliest|latest|N|-N|@TIME] [-p P] [-e] [-g GROUP] [-n N] [-f FORMAT]
+//     completion bash|zsh
 //
-// The bootstrap address defaults to $RILL_BOOTSTRAP, then localhost:9092. Every number, offset
+// The bootstrap address defaults to $RILL_BOOTSTRAP, then the profile file
+// (~/.config/rill/rillctl.toml), then localhost:9092. Every number, offset
 // and time is parsed strictly: a bad one is a usage error naming it. `produce` stops reading on
 // SIGINT/SIGTERM, flushes what it has buffered (bounded by the delivery timeout) and reports how
 // many records were delivered and how many were not.
@@ -33,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -669,6 +672,7 @@ struct ProduceOptions {
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;
+  bool tombstone = false;  // an empty value is sent as null
 };
 
 // SIGINT and SIGTERM during a produce (or a group consume): a thread of its own takes them with
@@ -864,7 +868,9 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
     } else {
       rec.value = line;
     }
-    bytes += static_cast<int64_t>(rec.value->size()) + (rec.key ? rec.key->size() : 0);
+    if (o.tombstone && rec.value->empty()) rec.value.reset();
+    bytes += static_cast<int64_t>(rec.value ? rec.value->size() : 0) +
+             static_cast<int64_t>(rec.key ? rec.key->size() : 0);
     (*producer)->Send(rec, on_done);
     ++sent;
     // A failure on the first records (unknown topic, broker down) ends the run early.
@@ -1149,6 +1155,120 @@ int Consume(const Globals& g, const ConsumeOptions& o, const StopSignals* stop) 
   return 0;
 }
 
+// ------------------------------------------------------------------ profile
+
+// The profile's default place: $XDG_CONFIG_HOME/rill/rillctl.toml, else
+// $HOME/.config/rill/rillctl.toml; empty when neither variable is set.
+std::string DefaultProfilePath() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/rill/rillctl.toml";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.config/rill/rillctl.toml";
+  }
+  return "";
+}
+
+// Reads the profile at `path` (TOML: `bootstrap = "host:port,..."`, `timeout-ms = N`) into the
+// global options that neither the command line nor the environment set (`*_given`). A missing
+// file is no error unless `required` (--profile named it); an unknown key or a bad value is
+// InvalidArgument naming it and the file.
+Status ApplyProfile(const std::string& path, bool required, bool bootstrap_given,
+                    bool timeout_given, Globals* g, bool* bootstrap_from_profile) {
+  std::ifstream in(path);
+  if (!in) {
+    return required ? Status::InvalidArgument("--profile: cannot read '" + path + "'")
+                    : Status::OK();
+  }
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_config(in);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("profile '" + path + "': " + e.what());
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    const std::string key = item.fullname();
+    const std::string value = item.inputs.empty() ? "" : item.inputs.front();
+    if (key == "bootstrap") {
+      if (!bootstrap_given) {
+        g->bootstrap = value;
+        *bootstrap_from_profile = true;
+      }
+    } else if (key == "timeout-ms" || key == "timeout_ms") {
+      auto n = ParseInt(value);
+      if (!n.ok() || *n < 1 || *n > std::numeric_limits<int32_t>::max()) {
+        return Status::InvalidArgument("profile '" + path + "': timeout-ms '" + value +
+                                       "' is not a positive number of milliseconds");
+      }
+      if (!timeout_given) g->timeout_ms = static_cast<int32_t>(*n);
+    } else {
+      return Status::InvalidArgument("profile '" + path + "': unknown key '" + key +
+                                     "' (known: bootstrap, timeout-ms)");
+    }
+  }
+  return Status::OK();
+}
+
+// ------------------------------------------------------------------ completion
+
+// Every command path of `app` ("" for the top level, "topic", "topic create", ...) with the words
+// that may follow it: its subcommands and its options' names.
+void CollectWords(const CLI::App* app, const std::string& path,
+                  std::vector<std::pair<std::string, std::vector<std::string>>>* out) {
+  std::vector<std::string> words;
+  for (const CLI::App* sub : app->get_subcommands({})) words.push_back(sub->get_name());
+  for (const CLI::Option* opt : app->get_options()) {
+    if (!opt->nonpositional()) continue;
+    for (const auto& l : opt->get_lnames()) words.push_back("--" + l);
+    for (const auto& s : opt->get_snames()) words.push_back("-" + s);
+  }
+  out->push_back({path, words});
+  for (const CLI::App* sub : app->get_subcommands({})) {
+    CollectWords(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
+  }
+}
+
+// A bash completion function for rillctl, generated from the command tree (so it cannot drift
+// from it); zsh gets the same through bashcompinit. The words before the cursor that name a
+// subcommand of the path so far extend the path; the path picks the candidate words.
+std::string CompletionScript(const CLI::App& app, const std::string& shell) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> paths;
+  CollectWords(&app, "", &paths);
+  std::string s;
+  if (shell == "zsh") {
+    s += "# rillctl completion for zsh: source <(rillctl completion zsh) in ~/.zshrc\n"
+         "autoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n";
+  } else {
+    s += "# rillctl completion for bash: source <(rillctl completion bash) in ~/.bashrc\n";
+  }
+  s += "_rillctl() {\n"
+       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" w i words\n"
+       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+       "    w=\"${COMP_WORDS[i]}\"\n"
+       "    case \"$path|$w\" in\n";
+  for (const auto& [path, words] : paths) {
+    const auto last = path.rfind(' ');
+    if (path.empty()) continue;
+    const std::string parent = last == std::string::npos ? "" : path.substr(0, last);
+    const std::string name = last == std::string::npos ? path : path.substr(last + 1);
+    s += "      \"" + parent + "|" + name + "\") path=\"" + path + "\" ;;\n";
+  }
+  s += "    esac\n"
+       "  done\n"
+       "  case \"$path\" in\n";
+  for (const auto& [path, words] : paths) {
+    std::string joined;
+    for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
+    s += "    \"" + path + "\") words=\"" + joined + "\" ;;\n";
+  }
+  s += "  esac\n"
+       "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+       "}\n"
+       "complete -F _rillctl rillctl\n";
+  return s;
+}
+
 // For a parse error: the first word that names no command at its level ("unknown command 'topc'
 // (valid: ...)"), or a level left without its command ("'rillctl topic' needs a command: ...").
 // Nullopt when the commands are fine (the error is about an option or an argument).
@@ -1213,6 +1333,9 @@ int Main(int argc, char** argv) {
       "rillctl: manage topics and consumer groups, produce/consume records on a Rill cluster"};
   app.footer(
       "Every number, offset and time is parsed strictly; a bad one is a usage error naming it.\n"
+      "Settings: the command line, then RILL_BOOTSTRAP, then the profile file "
+      "($XDG_CONFIG_HOME/rill/rillctl.toml or ~/.config/rill/rillctl.toml: bootstrap = "
+      "\"host:port\", timeout-ms = N), then the defaults.\n"
       "produce: SIGINT/SIGTERM stop reading input, flush what is buffered (up to the delivery "
       "timeout, twice --timeout-ms) and report how many records were delivered and how many "
       "were not.\n"
@@ -1228,6 +1351,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", g.json, "Machine-readable JSON output");
+  std::string profile;
+  app.add_option("--profile", profile,
+                 "Profile file with defaults for --bootstrap and --timeout-ms (TOML: bootstrap = "
+                 "\"host:port\", timeout-ms = 5000), below the command line and RILL_BOOTSTRAP; "
+                 "default $XDG_CONFIG_HOME/rill/rillctl.toml or ~/.config/rill/rillctl.toml, "
+                 "used when it exists");
   app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")
       ->capture_default_str()
       ->check(kPositive);
@@ -1360,10 +1489,27 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(kNonNegative);
   produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
+  produce->add_flag("--tombstone,-Z", po.tombstone,
+                    "Send an empty value (an empty line, or nothing after the key separator) as "
+                    "null: a tombstone (kcat -Z)");
   produce->callback([&] {
     action = [&] {
       if (produce_partition >= 0) po.partition = produce_partition;
       return Produce(g, po, *stop_signals);
+    };
+  });
+
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion",
+      "Print a shell completion script: source <(rillctl completion bash), or zsh in ~/.zshrc");
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  completion->callback([&] {
+    action = [&] {
+      std::fputs(CompletionScript(app, shell).c_str(), stdout);
+      return 0;
     };
   });
 
@@ -1412,17 +1558,29 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (!action) return Usage("no command given");
+  if (completion->parsed()) return action();  // needs no connection settings
   if (produce->parsed() || (consume->parsed() && !co.group.empty())) stop_signals.emplace();
   bool on_command_line = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     on_command_line = on_command_line || a == "-b" || a.rfind("--bootstrap", 0) == 0;
   }
-  const bool from_env = !on_command_line && std::getenv("RILL_BOOTSTRAP") != nullptr;
+  const bool from_env = !on_command_line && std::getenv("RILL_BOOTSTRAP") != nullptr &&
+                        *std::getenv("RILL_BOOTSTRAP") != '\0';
+  // Precedence per setting: command line > environment (RILL_BOOTSTRAP) > profile > default.
+  bool from_profile = false;
+  const std::string profile_path = profile.empty() ? DefaultProfilePath() : profile;
+  if (!profile_path.empty()) {
+    Status st = ApplyProfile(profile_path, !profile.empty(), on_command_line || from_env,
+                             app.get_option("--timeout-ms")->count() > 0, &g, &from_profile);
+    if (!st.ok()) return Usage(st.message());
+  }
   auto bootstrap = ParseBootstrapList(g.bootstrap);
   if (!bootstrap.ok()) {
-    return Usage(std::string(from_env ? "RILL_BOOTSTRAP" : "--bootstrap") + ": " +
-                 bootstrap.status().message());
+    const std::string source = from_profile ? "profile '" + profile_path + "': bootstrap"
+                               : from_env   ? std::string("RILL_BOOTSTRAP")
+                                            : std::string("--bootstrap");
+    return Usage(source + ": " + bootstrap.status().message());
   }
   if (bootstrap->size() > 1) {
     // The first that answers goes first; the others stay in the list, so the client library can

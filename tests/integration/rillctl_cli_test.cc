@@ -251,6 +251,101 @@ TEST_F(RillctlCliTest, ConsumeOffsetsUntilEndTemplatesAndGroups) {
   EXPECT_EQ(out, values(10, 12));
 }
 
+// A profile file gives defaults below the command line and RILL_BOOTSTRAP:
+// $XDG_CONFIG_HOME/rill/rillctl.toml, else ~/.config/rill/rillctl.toml, or --profile FILE.
+TEST_F(RillctlCliTest, ProfileFileBelowEnvironmentAndCommandLine) {
+  const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string home = dir_ + "/home", xdg = dir_ + "/xdg";
+  std::filesystem::create_directories(home + "/.config/rill");
+  std::filesystem::create_directories(xdg + "/rill");
+  std::ofstream(home + "/.config/rill/rillctl.toml")
+      << "# rillctl profile\nbootstrap = \"" << bootstrap_ << "\"\ntimeout-ms = 20000\n";
+  std::ofstream(xdg + "/rill/rillctl.toml") << "bootstrap = \"" << dead << "\"\n";
+  const std::string in_home = "HOME=" + home;
+  // The profile alone.
+  auto [rc, out] = Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Cluster:"), std::string::npos) << out;
+  // The environment over it, the command line over both.
+  std::tie(rc, out) =
+      Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME", "RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 4) << out;
+  std::tie(rc, out) = Run({"-b", bootstrap_, "cluster", "info"},
+                          {in_home, "XDG_CONFIG_HOME", "RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 0) << out;
+  // XDG_CONFIG_HOME is looked at first.
+  std::tie(rc, out) = Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME=" + xdg});
+  EXPECT_EQ(rc, 4) << out;
+  EXPECT_NE(out.find(dead), std::string::npos) << out;
+  // --profile names another file; one that cannot be read, an unknown key and a bad value are
+  // usage errors naming them.
+  std::tie(rc, out) = Run({"--profile", home + "/.config/rill/rillctl.toml", "cluster", "info"},
+                          {"HOME=/nonexistent", "XDG_CONFIG_HOME"});
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Run({"--profile", dir_ + "/none.toml", "cluster", "info"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("none.toml"), std::string::npos) << out;
+  const std::string bad = dir_ + "/bad.toml";
+  std::ofstream(bad) << "bootstrap = \"" << bootstrap_ << "\"\nbootsrap = \"x:1\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("unknown key 'bootsrap'"), std::string::npos) << out;
+  std::ofstream(bad) << "bootstrap = \"127.0.0.1\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("profile '" + bad + "': bootstrap"), std::string::npos) << out;
+  std::ofstream(bad) << "timeout-ms = \"10s\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("'10s'"), std::string::npos) << out;
+}
+
+// `rillctl completion bash|zsh` prints a script generated from the command tree; bash completes
+// commands and options with it.
+TEST_F(RillctlCliTest, ShellCompletion) {
+  auto [rc, script] = Run({"completion", "bash"});
+  ASSERT_EQ(rc, 0) << script;
+  const std::string file = dir_ + "/rillctl.bash";
+  std::ofstream(file) << script;
+  // The candidates bash offers for the words of a command line, the last being completed.
+  const auto complete = [&](const std::string& words) {
+    const std::string log = dir_ + "/complete-" + std::to_string(runs_++) + ".out";
+    auto p = Process::Spawn({"/bin/bash", "-c",
+                             "source '" + file + "'; COMP_WORDS=(" + words +
+                                 "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _rillctl; "
+                                 "echo \"${COMPREPLY[*]}\""},
+                            log, {.env = {}, .stdin_fd = -1});
+    EXPECT_NE(p, nullptr);
+    if (!p) return std::string();
+    EXPECT_EQ(p->Wait(30s).value_or(-1), 0) << ReadFile(log);
+    return ReadFile(log);
+  };
+  EXPECT_EQ(complete("rillctl top"), "topic\n");
+  EXPECT_EQ(complete("rillctl topic cr"), "create\n");
+  EXPECT_EQ(complete("rillctl -b x:1 consume t --unt"), "--until-end\n");
+  EXPECT_EQ(complete("rillctl group reset-offsets g --exe"), "--execute\n");
+  EXPECT_NE(complete("rillctl ''").find("completion"), std::string::npos);
+  std::tie(rc, script) = Run({"completion", "zsh"});
+  EXPECT_EQ(rc, 0) << script;
+  EXPECT_NE(script.find("bashcompinit"), std::string::npos) << script;
+  EXPECT_NE(script.find("complete -F _rillctl rillctl"), std::string::npos) << script;
+  ExpectUsageError({"completion", "fish"}, {"fish"});
+}
+
+// produce -Z: an empty value is a tombstone (null), not an empty string.
+TEST_F(RillctlCliTest, ProduceTombstones) {
+  ASSERT_EQ(broker_->CreateTopic("z", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/tombstones.txt";
+  std::ofstream(input) << "k1:\nk2:v2\n";
+  auto [rc, out] = Rillctl({"produce", "z", "-k", ":", "-Z", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"produce", "z", "-k", ":", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "z", "-e", "-f", R"(%k=%v %S\n)"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "k1= -1\nk2=v2 2\nk1= 0\nk2=v2 2\n");
+}
+
 TEST_F(RillctlCliTest, BootstrapFromTheEnvironmentAndFromAList) {
   const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
   // RILL_BOOTSTRAP when no --bootstrap is given.
