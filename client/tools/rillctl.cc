@@ -537,6 +537,7 @@ struct ResetOptions {
   std::optional<int64_t> shift_by;
   bool dry_run = false;
   bool execute = false;  // without it the reset is only previewed (Kafka's --execute)
+  bool create = false;   // a group that does not exist yet gets offsets; refused without it
 };
 
 int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
@@ -584,6 +585,17 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
   reset.dry_run = preview;
   auto admin = MakeAdmin(g);
   if (!admin.ok()) return Fail(kTool, admin.status());
+  // A mistyped group name would otherwise create a new group's offsets without a word.
+  if (!o.create) {
+    auto d = (*admin)->DescribeGroup(o.group);
+    if (!d.ok() && d.status().IsNotFound()) {
+      return Fail(kTool, Status::NotFound("group '" + o.group +
+                                          "' does not exist (no members, no committed offsets): "
+                                          "check the name, or give --create to create its "
+                                          "offsets"));
+    }
+    if (!d.ok()) return Fail(kTool, d.status());
+  }
   // The offsets before the reset, to show what changes (best effort: a group that does not
   // exist yet has none).
   std::map<client::TopicPartition, int64_t> before;
@@ -1461,6 +1473,9 @@ int Main(int argc, char** argv) {
                      "To the first record at or after this time: ms since the epoch or ISO-8601 "
                      "with a zone (2026-12-05T10:00:00Z)");
   greset->add_option("--shift-by", ro.shift_by, "Shift the committed offset by N (may be < 0)");
+  greset->add_flag("--create", ro.create,
+                   "Also for a group that does not exist yet (creates its committed offsets); "
+                   "an unknown group is refused without it");
   greset->add_flag("--execute", ro.execute,
                    "Commit the new offsets; without it they are only shown (a preview)");
   greset->add_flag("--dry-run", ro.dry_run,

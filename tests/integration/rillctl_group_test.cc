@@ -1,7 +1,7 @@
 // rillctl group list|describe|reset-offsets|delete and the Admin group calls against a real
 // rill-broker process: the committed, log-end and lag figures are the real ones, every reset mode
-// moves offsets where it says with --execute (and only previews without it), a reset or delete is refused while a member is
-// active, and unknown groups fail with exit code 3.
+// moves offsets where it says with --execute (and only previews without it), a reset or delete is
+// refused while a member is active, and unknown groups fail with exit code 3.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -435,6 +435,18 @@ TEST_F(RillctlGroupTest, DeleteAndUnknownGroups) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Row(out, {"GROUP"}).size(), 3u) << out;
   EXPECT_EQ(out.find("app"), std::string::npos) << out;
+
+  // reset-offsets refuses an unknown group (a mistyped name) unless --create is given.
+  std::tie(rc, out) = Rillctl(
+      {"group", "reset-offsets", "never-existed", "--topic", "t", "--to-earliest", "--execute"});
+  EXPECT_EQ(rc, 3) << out;
+  EXPECT_NE(out.find("group 'never-existed' does not exist"), std::string::npos) << out;
+  EXPECT_NE(out.find("--create"), std::string::npos) << out;
+  EXPECT_TRUE(admin_->DescribeGroup("never-existed").status().IsNotFound());
+  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "never-existed", "--topic", "t:1",
+                               "--to-latest", "--create", "--execute"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(Committed("never-existed"), (std::map<int32_t, int64_t>{{1, 30}}));
 
   // A broker that is not there: exit code 4.
   broker_->Stop();
