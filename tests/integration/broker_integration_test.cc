@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "broker_process.h"
-#include "rill/v1/groups.grpc.pb.h"
 #include "rill/proto/record_batch.h"
+#include "rill/v1/groups.grpc.pb.h"
 #include "support/poll.h"
 
 namespace rill::testing {
@@ -482,6 +482,34 @@ TEST_F(BrokerIntegrationTest, EveryMetricFamilyHasHelpText) {
   EXPECT_TRUE(typed.count("rill_partition_high_watermark")) << m;
   EXPECT_TRUE(typed.count("rill_bytes_in_total")) << m;
   EXPECT_GE(typed.size(), 20u) << m;
+}
+
+// Bytes and records in and out per topic: what producers appended and what fetches served.
+TEST_F(BrokerIntegrationTest, TrafficIsCountedPerTopic) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("counted", 2).error(), v1::NONE);
+  ASSERT_EQ(CreateTopic("quiet", 1).error(), v1::NONE);
+  const std::string batch = Build({Rec("a", "1", 1000), Rec("b", "2", 1000), Rec("c", "3", 1000)});
+  ASSERT_EQ(Produce("counted", 0, batch).error(), v1::NONE);
+  ASSERT_EQ(Produce("counted", 1, batch).error(), v1::NONE);
+  // A fetch from offset 1 serves the whole batch and advances over offsets 1 and 2.
+  auto f = Fetch("counted", 0, 1);
+  ASSERT_EQ(f.error(), v1::NONE);
+  ASSERT_EQ(f.records().size(), batch.size());
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  const auto value = [&](const std::string& series) -> int64_t {
+    const size_t at = m.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(m.substr(at + series.size() + 2));
+  };
+  EXPECT_EQ(value("rill_topic_records_in_total{topic=\"counted\"}"), 6) << m;
+  EXPECT_EQ(value("rill_topic_bytes_in_total{topic=\"counted\"}"),
+            static_cast<int64_t>(2 * batch.size()));
+  EXPECT_EQ(value("rill_topic_records_out_total{topic=\"counted\"}"), 2);
+  EXPECT_EQ(value("rill_topic_bytes_out_total{topic=\"counted\"}"),
+            static_cast<int64_t>(batch.size()));
+  EXPECT_EQ(value("rill_topic_records_in_total{topic=\"quiet\"}"), 0);
+  EXPECT_EQ(value("rill_topic_bytes_out_total{topic=\"quiet\"}"), 0);
 }
 
 // Group calls are counted per API like the others (requests, errors, latency).

@@ -43,6 +43,8 @@ size_t ReadPartition(const ServiceContext& ctx, Partition* part, int64_t offset,
   if (next_offset) *next_offset = read->next_offset.value();
   result->set_records(std::move(read->data));
   ctx.metrics->AddBytesOut(n);
+  part->CountFetched(
+      n, static_cast<uint64_t>(std::max<int64_t>(0, read->next_offset.value() - offset)));
   return n;
 }
 

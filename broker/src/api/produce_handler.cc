@@ -384,6 +384,8 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
       continue;
     }
     metrics->AddBytesIn(records->size());
+    part->CountProduced(records->size(), static_cast<uint64_t>(appended->last_offset.value() -
+                                                               appended->base_offset.value() + 1));
     const int64_t append_time_ms = limits.log_append_time ? NowMs() : -1;
     if (acks != 0) {
       completion->Appended(slot, appended->base_offset, appended->last_offset,

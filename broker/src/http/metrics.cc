@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "partition/partition_manager.h"
 #include "replica/replica_fetcher.h"
@@ -116,6 +117,47 @@ void Metrics::OnIsrChange(bool shrink) {
 }
 
 namespace {
+
+// Client traffic per topic, summed over this node's partitions of it (Partition::traffic()).
+void RenderTopicTraffic(std::string* out,
+                        const std::vector<std::shared_ptr<Partition>>& partitions) {
+  std::map<std::string, Partition::Traffic> by_topic;
+  for (const auto& p : partitions) {
+    const Partition::Traffic t = p->traffic();
+    Partition::Traffic& sum = by_topic[p->topic()];
+    sum.bytes_in += t.bytes_in;
+    sum.records_in += t.records_in;
+    sum.bytes_out += t.bytes_out;
+    sum.records_out += t.records_out;
+  }
+  struct Family {
+    const char* name;
+    const char* help;
+    uint64_t Partition::Traffic::*field;
+  };
+  static constexpr Family kFamilies[] = {
+      {"rill_topic_bytes_in_total", "Record batch bytes producers appended to the topic here.",
+       &Partition::Traffic::bytes_in},
+      {"rill_topic_records_in_total", "Records producers appended to the topic here.",
+       &Partition::Traffic::records_in},
+      {"rill_topic_bytes_out_total",
+       "Record batch bytes fetches and pushes served from the topic here.",
+       &Partition::Traffic::bytes_out},
+      {"rill_topic_records_out_total",
+       "Records (offsets) fetches and pushes served from the topic here.",
+       &Partition::Traffic::records_out},
+  };
+  char buf[512];
+  for (const Family& f : kFamilies) {
+    snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s counter\n", f.name, f.help, f.name);
+    *out += buf;
+    for (const auto& [topic, t] : by_topic) {
+      snprintf(buf, sizeof buf, "%s{topic=\"%s\"} %lu\n", f.name, topic.c_str(),
+               static_cast<unsigned long>(t.*f.field));
+      *out += buf;
+    }
+  }
+}
 
 // The replication view of the partitions this node hosts, as a scrape renders it.
 void RenderReplication(std::string* out,
@@ -246,6 +288,7 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
   if (partitions != nullptr) {
     auto all = partitions->All();
     RenderReplication(&out, all);
+    RenderTopicTraffic(&out, all);
     out +=
         "# HELP rill_partition_size_bytes Bytes of the partition's log on this node.\n"
         "# TYPE rill_partition_size_bytes gauge\n";
