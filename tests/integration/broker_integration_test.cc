@@ -512,6 +512,24 @@ TEST_F(BrokerIntegrationTest, TrafficIsCountedPerTopic) {
   EXPECT_EQ(value("rill_topic_bytes_out_total{topic=\"quiet\"}"), 0);
 }
 
+// Every completed Fetch is split into time waiting for data and time serving it.
+TEST_F(BrokerIntegrationTest, FetchLatencyIsSplitIntoWaitingAndServing) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("split", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("split", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  ASSERT_EQ(Fetch("split", 0, 0).error(), v1::NONE);         // data at once
+  ASSERT_EQ(Fetch("split", 0, 1, 50, 1).error(), v1::NONE);  // waits out max_wait_ms
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  const auto value = [&](const std::string& series) -> int64_t {
+    const size_t at = m.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(m.substr(at + series.size() + 2));
+  };
+  EXPECT_EQ(value("rill_fetch_wait_seconds_count{}"), 2) << m;
+  EXPECT_EQ(value("rill_fetch_serve_seconds_count{}"), 2) << m;
+  EXPECT_EQ(value("rill_request_latency_seconds_count{api=\"fetch\"}"), 2) << m;
+}
+
 // Group calls are counted per API like the others (requests, errors, latency).
 TEST_F(BrokerIntegrationTest, GroupCallsAreCountedPerApi) {
   broker_->Start();

@@ -81,6 +81,7 @@ struct FetchCall {
   // Builds the response from scratch; true when it is complete (min_bytes met, an error to
   // report, final, or shutting down). Finishes the call then.
   bool Attempt(bool final) {
+    const auto attempt_start = std::chrono::steady_clock::now();
     response->Clear();
     const size_t max_bytes = request->max_bytes() > 0
                                  ? std::min<size_t>(request->max_bytes(), ctx->config->fetch_max_bytes)
@@ -111,6 +112,7 @@ struct FetchCall {
     const bool complete = final || error || ctx->stopping.load(std::memory_order_acquire) ||
                           total >= static_cast<size_t>(std::max(1, request->min_bytes()));
     if (complete) {
+      ctx->metrics->RecordFetch(start, attempt_start);
       ctx->metrics->RecordRequest(Api::kFetch, start, false);
       reactor->Finish(grpc::Status::OK);
     }

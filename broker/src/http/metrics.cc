@@ -102,6 +102,13 @@ void Metrics::RecordRequest(Api api, std::chrono::steady_clock::time_point start
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
+void Metrics::RecordFetch(std::chrono::steady_clock::time_point arrived,
+                          std::chrono::steady_clock::time_point answering) {
+  const auto now = std::chrono::steady_clock::now();
+  fetch_wait_.Observe(std::chrono::duration<double>(answering - arrived).count());
+  fetch_serve_.Observe(std::chrono::duration<double>(now - answering).count());
+}
+
 void Metrics::RecordDurable(std::chrono::steady_clock::time_point appended) {
   durable_latency_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - appended).count());
@@ -245,6 +252,16 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
       "# HELP rill_produce_durable_latency_seconds From append to durable (flush policy).\n"
       "# TYPE rill_produce_durable_latency_seconds histogram\n";
   durable_latency_.Render(&out, "rill_produce_durable_latency_seconds", "");
+  out +=
+      "# HELP rill_fetch_wait_seconds Fetch: from arrival to the attempt that answered it (waiting "
+      "for data in a long poll, up to max_wait_ms).\n"
+      "# TYPE rill_fetch_wait_seconds histogram\n";
+  fetch_wait_.Render(&out, "rill_fetch_wait_seconds", "");
+  out +=
+      "# HELP rill_fetch_serve_seconds Fetch: the answering attempt (reading the logs, building "
+      "the response).\n"
+      "# TYPE rill_fetch_serve_seconds histogram\n";
+  fetch_serve_.Render(&out, "rill_fetch_serve_seconds", "");
   out +=
       "# HELP rill_log_flush_latency_seconds One fsync round of a partition log.\n"
       "# TYPE rill_log_flush_latency_seconds histogram\n";
