@@ -684,7 +684,8 @@ struct ProduceOptions {
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;
-  bool tombstone = false;  // an empty value is sent as null
+  bool tombstone = false;       // an empty value is sent as null
+  std::string input = "value";  // value: a line is a value (or key, separator, value); json
 };
 
 // SIGINT and SIGTERM during a produce (or a group consume): a thread of its own takes them with
@@ -809,6 +810,13 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
   } else {
     return Usage("--acks: '" + o.acks + "' is not 0, 1, -1 or all");
   }
+  if (o.input != "value" && o.input != "json") {
+    return Usage("--input: '" + o.input + "' is not value or json");
+  }
+  const bool json_input = o.input == "json";
+  if (json_input && !o.key_separator.empty()) {
+    return Usage("--key-separator with --input json: the key is the object's \"key\"");
+  }
   std::vector<client::Header> headers;
   for (const auto& kv : o.headers) {
     auto p = ParseKeyValue(kv);
@@ -866,9 +874,24 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
   rec.headers = headers;
   LineReader reader(fd, &stop);
   std::string line;
+  int64_t line_number = 0;
+  Status input_error;  // a line --input json cannot read: reading stops there
   while (reader.Next(&line)) {
+    ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!o.key_separator.empty()) {
+    if (json_input) {
+      auto j = ParseJsonRecordLine(line);
+      if (!j.ok()) {
+        input_error = Status::InvalidArgument("input line " + std::to_string(line_number) + ": " +
+                                              j.status().message());
+        break;
+      }
+      rec.key = std::move(j->key);
+      rec.value = std::move(j->value);
+      rec.timestamp_ms = j->timestamp_ms;
+      rec.headers = headers;
+      for (auto& [k, v] : j->headers) rec.headers.push_back({std::move(k), std::move(v)});
+    } else if (!o.key_separator.empty()) {
       const auto pos = line.find(o.key_separator);
       if (pos == std::string::npos) {
         rec.key.reset();
@@ -880,7 +903,7 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
     } else {
       rec.value = line;
     }
-    if (o.tombstone && rec.value->empty()) rec.value.reset();
+    if (o.tombstone && rec.value && rec.value->empty()) rec.value.reset();
     bytes += static_cast<int64_t>(rec.value ? rec.value->size() : 0) +
              static_cast<int64_t>(rec.key ? rec.key->size() : 0);
     (*producer)->Send(rec, on_done);
@@ -938,6 +961,7 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
                  static_cast<long long>(delivered), static_cast<long long>(not_delivered));
   }
   if (!reader.error().ok()) return Fail(kTool, reader.error());
+  if (!input_error.ok()) return Fail(kTool, input_error);
   if (!first_error.ok()) return Fail(kTool, first_error);
   if (not_delivered > 0) {
     return Fail(kTool, Status::Failed(std::to_string(not_delivered) + " records not delivered"));
@@ -1504,6 +1528,13 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(kNonNegative);
   produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
+  produce
+      ->add_option("--input", po.input,
+                   "value: each line is a value (or key, separator, value with -k); json: each "
+                   "line is an object as consume --format json prints it (key, value, headers, "
+                   "timestamp; null for a null key or value), so consume -f json | produce "
+                   "--input json copies records")
+      ->capture_default_str();
   produce->add_flag("--tombstone,-Z", po.tombstone,
                     "Send an empty value (an empty line, or nothing after the key separator) as "
                     "null: a tombstone (kcat -Z)");

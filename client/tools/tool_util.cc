@@ -326,6 +326,192 @@ Result<StartPosition> ParseStartPosition(std::string_view text, int64_t now_ms) 
   return p;
 }
 
+namespace {
+
+// A small JSON reader for ParseJsonRecordLine: strings, null, integers, booleans and objects.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : text_(text) {}
+
+  Status Error(const std::string& what) const {
+    return Status::InvalidArgument(what + " at column " + std::to_string(pos_ + 1));
+  }
+  void SkipSpace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool AtEnd() {
+    SkipSpace();
+    return pos_ == text_.size();
+  }
+  bool ConsumeWord(std::string_view w) {
+    SkipSpace();
+    if (text_.substr(pos_, w.size()) != w) return false;
+    pos_ += w.size();
+    return true;
+  }
+  // A string or null.
+  Result<std::optional<std::string>> NullableString() {
+    if (ConsumeWord("null")) return std::optional<std::string>();
+    RILL_ASSIGN_OR_RETURN(std::string s, String());
+    return std::optional<std::string>(std::move(s));
+  }
+  Result<std::string> String() {
+    if (!Consume('"')) return Error("expected a string");
+    std::string out;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      char c = text_[pos_++];
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= text_.size()) break;
+      c = text_[pos_++];
+      switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+          out += c;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          RILL_ASSIGN_OR_RETURN(uint32_t cp, Hex4());
+          if (cp >= 0xd800 && cp < 0xdc00) {  // a surrogate pair
+            if (!ConsumeWord("\\u")) return Error("unpaired surrogate");
+            RILL_ASSIGN_OR_RETURN(uint32_t low, Hex4());
+            if (low < 0xdc00 || low >= 0xe000) return Error("unpaired surrogate");
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+          }
+          AppendCodePoint(cp, &out);
+          break;
+        }
+        default:
+          return Error(std::string("bad escape '\\") + c + "'");
+      }
+    }
+    if (pos_ >= text_.size()) return Error("unterminated string");
+    ++pos_;  // the closing quote
+    return out;
+  }
+  Result<int64_t> Integer() {
+    SkipSpace();
+    const size_t start = pos_;
+    if (pos_ < text_.size() && text_[pos_] == '-') ++pos_;
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+    auto n = ParseInt(text_.substr(start, pos_ - start));
+    if (!n.ok()) {
+      pos_ = start;
+      return Error("expected an integer");
+    }
+    return *n;
+  }
+  // Skips a string, integer, true, false or null.
+  Status SkipScalar() {
+    SkipSpace();
+    if (ConsumeWord("null") || ConsumeWord("true") || ConsumeWord("false")) return Status::OK();
+    if (pos_ < text_.size() && text_[pos_] == '"') return String().status();
+    return Integer().status();
+  }
+
+ private:
+  Result<uint32_t> Hex4() {
+    if (pos_ + 4 > text_.size()) return Error("short \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = text_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9')
+        v |= static_cast<uint32_t>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      else
+        return Error("bad \\u escape");
+    }
+    return v;
+  }
+  static void AppendCodePoint(uint32_t cp, std::string* out) {
+    if (cp <= 0xff) {
+      // ASCII, or a raw byte JsonString escaped (see ParseJsonRecordLine).
+      *out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *out += static_cast<char>(0xc0 | (cp >> 6));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+      *out += static_cast<char>(0xe0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    } else {
+      *out += static_cast<char>(0xf0 | (cp >> 18));
+      *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    }
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<JsonRecordLine> ParseJsonRecordLine(std::string_view line) {
+  JsonReader r(line);
+  JsonRecordLine out;
+  if (!r.Consume('{')) return r.Error("expected a JSON object");
+  bool first = true;
+  while (!r.Consume('}')) {
+    if (!first && !r.Consume(',')) return r.Error("expected ',' or '}'");
+    first = false;
+    RILL_ASSIGN_OR_RETURN(std::string name, r.String());
+    if (!r.Consume(':')) return r.Error("expected ':'");
+    if (name == "key") {
+      RILL_ASSIGN_OR_RETURN(out.key, r.NullableString());
+    } else if (name == "value") {
+      RILL_ASSIGN_OR_RETURN(out.value, r.NullableString());
+    } else if (name == "timestamp") {
+      RILL_ASSIGN_OR_RETURN(out.timestamp_ms, r.Integer());
+    } else if (name == "headers") {
+      if (!r.Consume('{')) return r.Error("\"headers\" must be an object");
+      bool first_header = true;
+      while (!r.Consume('}')) {
+        if (!first_header && !r.Consume(',')) return r.Error("expected ',' or '}'");
+        first_header = false;
+        RILL_ASSIGN_OR_RETURN(std::string k, r.String());
+        if (!r.Consume(':')) return r.Error("expected ':'");
+        RILL_ASSIGN_OR_RETURN(auto v, r.NullableString());
+        out.headers.emplace_back(std::move(k), std::move(v));
+      }
+    } else {
+      RILL_RETURN_IF_ERROR(r.SkipScalar());
+    }
+  }
+  if (!r.AtEnd()) return r.Error("text after the object");
+  return out;
+}
+
 Result<RecordTemplate> RecordTemplate::Parse(std::string_view text) {
   RecordTemplate t;
   std::string literal;

@@ -70,6 +70,20 @@ struct StartPosition {
 // offset:N and timestamp:TIME. InvalidArgument naming the text otherwise.
 Result<StartPosition> ParseStartPosition(std::string_view text, int64_t now_ms);
 
+// One line of `rillctl produce --input json`: a JSON object as `consume --format json` prints it.
+// "key" and "value" are strings or null (absent: null), "headers" an object of strings or nulls,
+// "timestamp" an integer (ms); other members ("topic", "partition", "offset") are ignored.
+// \u escapes decode to UTF-8, except \u0080..\u00ff, which are the raw bytes JsonString
+// escapes (so consume's output of any bytes reads back as the same bytes).
+struct JsonRecordLine {
+  std::optional<std::string> key;
+  std::optional<std::string> value;
+  std::vector<std::pair<std::string, std::optional<std::string>>> headers;
+  std::optional<int64_t> timestamp_ms;
+};
+// InvalidArgument saying what is wrong and where (the column) otherwise.
+Result<JsonRecordLine> ParseJsonRecordLine(std::string_view line);
+
 // A kcat-style output template for one record: %t topic, %p partition, %o offset, %k key,
 // %v (or %s) value, %T timestamp (ms), %h headers (k=v,k=v), %K / %S key / value size in bytes
 // (-1 for null), %% a '%'; \n, \t, \r and \\ escapes. Null keys and values print as nothing.

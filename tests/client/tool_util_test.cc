@@ -145,6 +145,41 @@ TEST(ToolUtilTest, ParseStartPositionTakesKcatForms) {
   }
 }
 
+TEST(ToolUtilTest, JsonRecordLinesReadWhatConsumePrints) {
+  // consume --format json's own output, every byte value included, reads back as it was.
+  std::string bytes;
+  for (int c = 0; c < 256; ++c) bytes += static_cast<char>(c);
+  const std::string line =
+      "{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"timestamp\":1796428800000,"
+      "\"key\":" +
+      JsonString("k\"1") + ",\"value\":" + JsonString(bytes) +
+      ",\"headers\":{\"a\":\"1\",\"b\":null}}";
+  auto r = ParseJsonRecordLine(line);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->key, "k\"1");
+  EXPECT_EQ(r->value, bytes);
+  EXPECT_EQ(r->timestamp_ms, 1796428800000);
+  ASSERT_EQ(r->headers.size(), 2u);
+  EXPECT_EQ(r->headers[0], (std::pair<std::string, std::optional<std::string>>{"a", "1"}));
+  EXPECT_EQ(r->headers[1].second, std::nullopt);
+  // Null and absent key and value; standard escapes; a surrogate pair; spaces.
+  r = ParseJsonRecordLine(R"( { "key" : null , "value": "\u00e9\u20ac\ud83d\ude00\n\/" } )");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->key, std::nullopt);
+  EXPECT_EQ(r->value, "\xe9\xe2\x82\xac\xf0\x9f\x98\x80\n/");  // \u00e9: a raw byte, as escaped
+  r = ParseJsonRecordLine("{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, std::nullopt);
+  EXPECT_EQ(r->timestamp_ms, std::nullopt);
+  for (const char* bad : {"", "plain text", "{\"value\":\"x\"", "{\"value\":x}", "{\"value\":1}",
+                          "{\"headers\":[]}", "{\"timestamp\":\"soon\"}", "{} trailing",
+                          R"({"value":"\q"})", R"({"value":"\ud83d"})", "{\"a\":1,}"}) {
+    EXPECT_FALSE(ParseJsonRecordLine(bad).ok()) << "'" << bad << "' accepted";
+  }
+  EXPECT_NE(ParseJsonRecordLine("{\"value\":x}").status().message().find("column 10"),
+            std::string::npos);
+}
+
 TEST(ToolUtilTest, RecordTemplatesFormatLikeKcat) {
   const std::string key = "k1", value = "hello";
   client::ConsumerRecord r;

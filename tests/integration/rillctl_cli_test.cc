@@ -346,6 +346,40 @@ TEST_F(RillctlCliTest, ProduceTombstones) {
   EXPECT_EQ(out, "k1= -1\nk2=v2 2\nk1= 0\nk2=v2 2\n");
 }
 
+// consume -f json | produce --input json copies records: keys, values, nulls, headers and
+// timestamps; a line that is not such an object stops the produce naming the line.
+TEST_F(RillctlCliTest, ProduceJsonInputCopiesWhatConsumePrints) {
+  ASSERT_EQ(broker_->CreateTopic("src", 1).error(), v1::NONE);
+  ASSERT_EQ(broker_->CreateTopic("dst", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/src.txt";
+  std::ofstream(input) << "k1:v1\nk2:\nk3:tab\there \"quoted\"\n";
+  auto [rc, out] = Rillctl({"produce", "src", "-k", ":", "-Z", "-H", "h=1", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::string copied;
+  std::tie(rc, copied) = Rillctl({"consume", "src", "-e", "-f", "json"});
+  ASSERT_EQ(rc, 0) << copied;
+  const std::string json = dir_ + "/src.json";
+  std::ofstream(json) << copied;
+  std::tie(rc, out) = Rillctl({"produce", "dst", "--input", "json", "--file", json});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "dst", "-e", "-f", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(std::regex_replace(out, std::regex("\"topic\":\"dst\""), "\"topic\":\"src\""), copied);
+  EXPECT_NE(copied.find("\"key\":\"k2\",\"value\":null,\"headers\":{\"h\":\"1\"}"),
+            std::string::npos)
+      << copied;
+
+  const std::string bad = dir_ + "/bad.json";
+  std::ofstream(bad) << "{\"key\":\"a\",\"value\":\"b\"}\nnot json\n{\"value\":\"never\"}\n";
+  std::tie(rc, out) = Rillctl({"produce", "dst", "--input", "json", "--file", bad});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("input line 2"), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"consume", "dst", "-o", "-1", "-e", "-f", R"(%k=%v\n)"});
+  EXPECT_EQ(out, "a=b\n");  // the line before it was produced, none after
+  ExpectUsageError({"produce", "dst", "--input", "json", "-k", ":"}, {"--key-separator"});
+  ExpectUsageError({"produce", "dst", "--input", "csv"}, {"'csv'"});
+}
+
 TEST_F(RillctlCliTest, BootstrapFromTheEnvironmentAndFromAList) {
   const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
   // RILL_BOOTSTRAP when no --bootstrap is given.
