@@ -251,6 +251,40 @@ TEST_F(RillctlCliTest, ConsumeOffsetsUntilEndTemplatesAndGroups) {
   EXPECT_EQ(out, values(10, 12));
 }
 
+// Ctrl-C ends a group consume cleanly: what it printed is committed and it leaves the group.
+TEST_F(RillctlCliTest, SigintEndsAGroupConsumeCommittingWhatItPrinted) {
+  ASSERT_EQ(broker_->CreateTopic("g", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/lines.txt";
+  {
+    std::ofstream f(input);
+    for (int i = 0; i < 10; ++i) f << "v" << i << "\n";
+  }
+  auto [rc, out] = Rillctl({"produce", "g", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  const std::string log = dir_ + "/group-consume.out";
+  auto p = Process::Spawn({RILLCTL_BINARY, "-b", bootstrap_, "consume", "g", "-g", "watchers"}, log,
+                          {.env = {"RILL_BOOTSTRAP"}, .stdin_fd = -1});
+  ASSERT_NE(p, nullptr);
+  const bool printed =
+      test::PollUntil([&] { return ReadFile(log).find("v9\n") != std::string::npos; }, 60s, 10ms);
+  p->Signal(SIGINT);
+  const auto code = p->Wait(60s);
+  ASSERT_TRUE(printed) << ReadFile(log);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << ReadFile(log);
+  client::AdminConfig ac;
+  ac.bootstrap = bootstrap_;
+  auto admin = client::Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto committed = (*admin)->FetchOffsets("watchers");
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  ASSERT_EQ(committed->size(), 1u);
+  EXPECT_EQ((*committed)[0].offset, 10);
+  auto group = (*admin)->DescribeGroup("watchers");
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  EXPECT_TRUE(group->members.empty());
+}
+
 // A profile file gives defaults below the command line and RILL_BOOTSTRAP:
 // $XDG_CONFIG_HOME/rill/rillctl.toml, else ~/.config/rill/rillctl.toml, or --profile FILE.
 TEST_F(RillctlCliTest, ProfileFileBelowEnvironmentAndCommandLine) {
