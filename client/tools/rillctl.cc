@@ -1,15 +1,18 @@
 // rillctl: the admin and terminal client of Rill.
 //
-//   rillctl [--bootstrap host:port[,host:port...]] [--json] [--version] ...
+//   rillctl [--bootstrap host:port[,host:port...]] [--json] [--profile FILE] [--version] ...
 //     topic create|list|describe|delete [--allow-internal]|alter-config|describe-config|
 //           add-partitions
 //     cluster info
 //     partition elect-leaders [--topic T[:P,P]]...   (none = every partition)
-//     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-...|delete GROUP
-//     produce TOPIC [--file F] [--key-separator S]   (lines from stdin or a file)
-//     consume TOPIC [--from earliest|latest|offset:N|timestamp:T] [--count N] [--format F]
+//     group list|describe GROUP|reset-offsets GROUP --topic T[:P,P] --to-... [--execute]|
+//           delete GROUP   (reset-offsets only previews without --execute)
+//     produce TOPIC [--file F] [--key-separator S] [-Z]   (lines from stdin or a file)
+//     consume TOPIC [-o earliest|latest|N|-N|@TIME] [-p P] [-e] [-g GROUP] [-n N] [-f FORMAT]
+//     completion bash|zsh
 //
-// The bootstrap address defaults to $RILL_BOOTSTRAP, then localhost:9092. Every number, offset
+// The bootstrap address defaults to $RILL_BOOTSTRAP, then the profile file
+// (~/.config/rill/rillctl.toml), then localhost:9092. Every number, offset
 // and time is parsed strictly: a bad one is a usage error naming it. `produce` stops reading on
 // SIGINT/SIGTERM, flushes what it has buffered (bounded by the delivery timeout) and reports how
 // many records were delivered and how many were not.
@@ -32,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -532,6 +536,8 @@ struct ResetOptions {
   std::optional<std::string> to_timestamp;  // ms since the epoch or ISO-8601 (ParseTimeMs)
   std::optional<int64_t> shift_by;
   bool dry_run = false;
+  bool execute = false;  // without it the reset is only previewed (Kafka's --execute)
+  bool create = false;   // a group that does not exist yet gets offsets; refused without it
 };
 
 int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
@@ -544,6 +550,7 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
                  "--to-timestamp TIME, --shift-by N\n");
     return 2;
   }
+  if (o.dry_run && o.execute) return Usage("give --dry-run or --execute, not both");
   using To = client::GroupOffsetReset::To;
   if (o.to_earliest) reset.to = To::kEarliest;
   if (o.to_latest) reset.to = To::kLatest;
@@ -573,9 +580,22 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
       for (int32_t p : tp->partitions) reset.partitions.push_back({tp->topic, p});
     }
   }
-  reset.dry_run = o.dry_run;
+  // A preview unless --execute says otherwise (--dry-run is the explicit preview).
+  const bool preview = !o.execute;
+  reset.dry_run = preview;
   auto admin = MakeAdmin(g);
   if (!admin.ok()) return Fail(kTool, admin.status());
+  // A mistyped group name would otherwise create a new group's offsets without a word.
+  if (!o.create) {
+    auto d = (*admin)->DescribeGroup(o.group);
+    if (!d.ok() && d.status().IsNotFound()) {
+      return Fail(kTool, Status::NotFound("group '" + o.group +
+                                          "' does not exist (no members, no committed offsets): "
+                                          "check the name, or give --create to create its "
+                                          "offsets"));
+    }
+    if (!d.ok()) return Fail(kTool, d.status());
+  }
   // The offsets before the reset, to show what changes (best effort: a group that does not
   // exist yet has none).
   std::map<client::TopicPartition, int64_t> before;
@@ -600,7 +620,7 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
   };
   if (g.json) {
     std::string s = "{\"group_id\":" + JsonString(o.group) +
-                    ",\"dry_run\":" + (o.dry_run ? "true" : "false") + ",\"partitions\":[";
+                    ",\"dry_run\":" + (preview ? "true" : "false") + ",\"partitions\":[";
     for (size_t i = 0; i < r->size(); ++i) {
       const auto& x = (*r)[i];
       s += (i ? "," : "") + std::string("{\"topic\":") + JsonString(x.topic) +
@@ -632,9 +652,9 @@ int GroupResetOffsets(const Globals& g, const ResetOptions& o) {
     if (rc == 0) rc = code;
   }
   if (!g.json) {
-    std::printf(o.dry_run
-                    ? "dry run: %zu offsets of group '%s' would be reset (nothing committed)\n"
-                    : "reset %zu offsets of group '%s'\n",
+    std::printf(preview ? "dry run: %zu offsets of group '%s' would be reset (nothing committed; "
+                          "add --execute to commit them)\n"
+                        : "reset %zu offsets of group '%s'\n",
                 done, o.group.c_str());
   }
   return rc;
@@ -664,11 +684,14 @@ struct ProduceOptions {
   std::string compression = "none";
   int32_t linger_ms = 5;
   std::vector<std::string> headers;
+  bool tombstone = false;       // an empty value is sent as null
+  std::string input = "value";  // value: a line is a value (or key, separator, value); json
 };
 
-// SIGINT and SIGTERM during a produce: a thread of its own takes them with sigwait (every other
-// thread has them blocked, so a signal never lands on a gRPC or producer thread), records the
-// first in `signal` and wakes the reader through a pipe. A second signal exits at once.
+// SIGINT and SIGTERM during a produce (or a group consume): a thread of its own takes them with
+// sigwait (every other thread has them blocked, so a signal never lands on a gRPC or producer
+// thread), records the first in `signal` and wakes the reader through a pipe. A second signal
+// exits at once.
 class StopSignals {
  public:
   // Blocks SIGINT, SIGTERM (and SIGUSR1, which ends the waiter) in the calling thread, so every
@@ -787,6 +810,13 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
   } else {
     return Usage("--acks: '" + o.acks + "' is not 0, 1, -1 or all");
   }
+  if (o.input != "value" && o.input != "json") {
+    return Usage("--input: '" + o.input + "' is not value or json");
+  }
+  const bool json_input = o.input == "json";
+  if (json_input && !o.key_separator.empty()) {
+    return Usage("--key-separator with --input json: the key is the object's \"key\"");
+  }
   std::vector<client::Header> headers;
   for (const auto& kv : o.headers) {
     auto p = ParseKeyValue(kv);
@@ -844,9 +874,24 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
   rec.headers = headers;
   LineReader reader(fd, &stop);
   std::string line;
+  int64_t line_number = 0;
+  Status input_error;  // a line --input json cannot read: reading stops there
   while (reader.Next(&line)) {
+    ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!o.key_separator.empty()) {
+    if (json_input) {
+      auto j = ParseJsonRecordLine(line);
+      if (!j.ok()) {
+        input_error = Status::InvalidArgument("input line " + std::to_string(line_number) + ": " +
+                                              j.status().message());
+        break;
+      }
+      rec.key = std::move(j->key);
+      rec.value = std::move(j->value);
+      rec.timestamp_ms = j->timestamp_ms;
+      rec.headers = headers;
+      for (auto& [k, v] : j->headers) rec.headers.push_back({std::move(k), std::move(v)});
+    } else if (!o.key_separator.empty()) {
       const auto pos = line.find(o.key_separator);
       if (pos == std::string::npos) {
         rec.key.reset();
@@ -858,7 +903,9 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
     } else {
       rec.value = line;
     }
-    bytes += static_cast<int64_t>(rec.value->size()) + (rec.key ? rec.key->size() : 0);
+    if (o.tombstone && rec.value && rec.value->empty()) rec.value.reset();
+    bytes += static_cast<int64_t>(rec.value ? rec.value->size() : 0) +
+             static_cast<int64_t>(rec.key ? rec.key->size() : 0);
     (*producer)->Send(rec, on_done);
     ++sent;
     // A failure on the first records (unknown topic, broker down) ends the run early.
@@ -914,6 +961,7 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
                  static_cast<long long>(delivered), static_cast<long long>(not_delivered));
   }
   if (!reader.error().ok()) return Fail(kTool, reader.error());
+  if (!input_error.ok()) return Fail(kTool, input_error);
   if (!first_error.ok()) return Fail(kTool, first_error);
   if (not_delivered > 0) {
     return Fail(kTool, Status::Failed(std::to_string(not_delivered) + " records not delivered"));
@@ -929,6 +977,8 @@ struct ConsumeOptions {
   std::vector<int32_t> partitions;
   int64_t count = -1;
   int64_t idle_timeout_ms = -1;
+  bool until_end = false;
+  std::string group;
   std::string format = "value";
 };
 
@@ -936,38 +986,50 @@ std::string_view Or(const std::optional<std::string_view>& v, std::string_view d
   return v ? *v : dflt;
 }
 
-int Consume(const Globals& g, const ConsumeOptions& o) {
-  if (o.format != "value" && o.format != "key=value" && o.format != "json") {
-    return Usage("--format: '" + o.format + "' is not value, key=value or json");
+// Each partition's end offset (ListOffsets latest: the high watermark) now, through a consumer
+// of its own so the caller's positions and group membership are untouched.
+Result<std::map<client::TopicPartition, int64_t>> EndOffsets(
+    const Globals& g, const std::vector<client::TopicPartition>& tps) {
+  client::ConsumerConfig cc;
+  cc.bootstrap = g.bootstrap;
+  cc.client_id = "rillctl";
+  cc.request_timeout_ms = g.timeout_ms;
+  RILL_ASSIGN_OR_RETURN(auto consumer, client::Consumer::Create(cc));
+  RILL_RETURN_IF_ERROR(consumer->Assign(tps));
+  RILL_RETURN_IF_ERROR(consumer->SeekToEnd(tps));
+  std::map<client::TopicPartition, int64_t> ends;
+  for (const auto& tp : tps) {
+    RILL_ASSIGN_OR_RETURN(ends[tp], consumer->Position(tp));
   }
-  // --from: earliest | latest | offset:N | timestamp:T (also "offset=N", "timestamp=T"), T in ms
-  // since the epoch or ISO-8601 with a zone. Parsed strictly: the whole text or a usage error.
-  enum { kEarliest, kLatest, kOffset, kTimestamp } from;
-  int64_t from_arg = 0;
-  const std::string& f = o.from;
-  const std::string from_usage =
-      "--from: '" + f +
-      "' is not earliest, latest, offset:N or timestamp:T (T in ms since the epoch or ISO-8601, "
-      "e.g. 2026-12-05T10:00:00Z)";
-  if (f == "earliest" || f == "beginning") {
-    from = kEarliest;
-  } else if (f == "latest" || f == "end") {
-    from = kLatest;
-  } else if (f.rfind("offset", 0) == 0 && f.size() > 6 && (f[6] == ':' || f[6] == '=')) {
-    from = kOffset;
-    auto n = ParseInt(std::string_view(f).substr(7));
-    if (!n.ok() || *n < 0) {
-      return Usage("--from: offset '" + f.substr(7) + "' in '" + f +
-                   "' is not a non-negative integer");
-    }
-    from_arg = *n;
-  } else if (f.rfind("timestamp", 0) == 0 && f.size() > 9 && (f[9] == ':' || f[9] == '=')) {
-    from = kTimestamp;
-    auto ms = ParseTimeMs(std::string_view(f).substr(10));
-    if (!ms.ok()) return Usage("--from: " + ms.status().message());
-    from_arg = *ms;
-  } else {
-    return Usage(from_usage);
+  return ends;
+}
+
+// `stop` is set for a group consumer (--group): SIGINT/SIGTERM end it cleanly, committing.
+int Consume(const Globals& g, const ConsumeOptions& o, const StopSignals* stop) {
+  // The output: value, key=value, json, or a kcat-style template (any text with a '%').
+  std::optional<RecordTemplate> tmpl;
+  if (o.format.find('%') != std::string::npos) {
+    auto t = RecordTemplate::Parse(o.format);
+    if (!t.ok()) return Usage("--format: " + t.status().message());
+    tmpl = std::move(*t);
+  } else if (o.format != "value" && o.format != "key=value" && o.format != "json") {
+    return Usage("--format: '" + o.format +
+                 "' is not value, key=value, json or a template with %-directives (e.g. "
+                 "'%t/%p@%o %k=%v\\n')");
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto from = ParseStartPosition(o.from, now_ms);
+  if (!from.ok()) return Usage("--offset: " + from.status().message());
+  const bool grouped = !o.group.empty();
+  if (grouped && from->kind != StartPosition::kEarliest && from->kind != StartPosition::kLatest) {
+    return Usage("--offset '" + o.from +
+                 "' with --group: a group member starts at the group's committed offsets; only "
+                 "earliest or latest (where the group has none) can be given");
+  }
+  if (grouped && !o.partitions.empty()) {
+    return Usage("--partition with --group: the group assigns the partitions");
   }
 
   auto admin = MakeAdmin(g);
@@ -992,39 +1054,92 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
       tps.push_back({o.topic, p});
     }
   }
+  // --until-end: where each partition ends now; a partition is done once its position is there.
+  std::map<client::TopicPartition, int64_t> ends;
+  if (o.until_end) {
+    auto e = EndOffsets(g, tps);
+    if (!e.ok()) return Fail(kTool, e.status());
+    ends = std::move(*e);
+  }
 
   client::ConsumerConfig cc;
   cc.bootstrap = g.bootstrap;
   cc.client_id = "rillctl";
   cc.request_timeout_ms = g.timeout_ms;
-  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  cc.auto_offset_reset = from->kind == StartPosition::kLatest ? client::OffsetReset::kLatest
+                                                              : client::OffsetReset::kEarliest;
+  cc.group_id = o.group;
   auto consumer = client::Consumer::Create(cc);
   if (!consumer.ok()) return Fail(kTool, consumer.status());
   auto& c = **consumer;
-  if (Status st = c.Assign(tps); !st.ok()) return Fail(kTool, st);
   Status st;
-  switch (from) {
-    case kEarliest:
-      st = c.SeekToBeginning(tps);
-      break;
-    case kLatest:
-      st = c.SeekToEnd(tps);
-      break;
-    case kTimestamp:
-      st = c.SeekToTimestamp(tps, from_arg);
-      break;
-    case kOffset:
-      for (const auto& tp : tps) {
-        st = c.Seek(tp, from_arg);
-        if (!st.ok()) break;
+  if (grouped) {
+    st = c.Subscribe({o.topic});
+  } else {
+    st = c.Assign(tps);
+    if (st.ok()) {
+      switch (from->kind) {
+        case StartPosition::kEarliest:
+          st = c.SeekToBeginning(tps);
+          break;
+        case StartPosition::kLatest:
+          st = c.SeekToEnd(tps);
+          break;
+        case StartPosition::kTimestamp:
+          st = c.SeekToTimestamp(tps, from->value);
+          break;
+        case StartPosition::kOffset:
+          for (const auto& tp : tps) {
+            st = c.Seek(tp, from->value);
+            if (!st.ok()) break;
+          }
+          break;
+        case StartPosition::kFromEnd: {
+          // N back from the end, not before the log start.
+          st = c.SeekToBeginning(tps);
+          std::map<client::TopicPartition, int64_t> starts;
+          for (const auto& tp : tps) {
+            if (!st.ok()) break;
+            auto pos = c.Position(tp);
+            if (!pos.ok())
+              st = pos.status();
+            else
+              starts[tp] = *pos;
+          }
+          if (st.ok()) st = c.SeekToEnd(tps);
+          for (const auto& tp : tps) {
+            if (!st.ok()) break;
+            auto end = c.Position(tp);
+            if (!end.ok())
+              st = end.status();
+            else
+              st = c.Seek(tp, std::max(starts[tp], *end - from->value));
+          }
+          break;
+        }
       }
-      break;
+    }
   }
   if (!st.ok()) return Fail(kTool, st);
 
+  // With --until-end: every partition this consumer reads has reached its end. A group member
+  // counts only its assigned partitions, and not before it has some.
+  const auto at_end = [&] {
+    const std::vector<client::TopicPartition> mine = grouped ? c.Assignment() : tps;
+    if (mine.empty()) return !grouped;
+    for (const auto& tp : mine) {
+      auto pos = c.Position(tp);
+      if (!pos.ok() || *pos < ends[tp]) return false;
+    }
+    return true;
+  };
+
   int64_t n = 0;
+  std::string out;
   auto last_record = std::chrono::steady_clock::now();
   while (o.count < 0 || n < o.count) {
+    if (stop != nullptr && stop->signal() != 0) break;
+    if (o.until_end && at_end()) break;
     auto records = c.Poll(std::chrono::milliseconds(200));
     if (!records.ok()) return Fail(kTool, records.status());
     if (records->empty()) {
@@ -1038,37 +1153,156 @@ int Consume(const Globals& g, const ConsumeOptions& o) {
     for (const auto& r : *records) {
       if (o.count >= 0 && n >= o.count) break;
       ++n;
-      if (o.format == "value") {
-        const auto v = Or(r.value, "");
-        std::fwrite(v.data(), 1, v.size(), stdout);
-        std::fputc('\n', stdout);
+      out.clear();
+      if (tmpl) {
+        tmpl->Format(r, &out);
+      } else if (o.format == "value") {
+        out.append(Or(r.value, ""));
+        out += '\n';
       } else if (o.format == "key=value") {
-        const auto k = Or(r.key, ""), v = Or(r.value, "");
-        std::fwrite(k.data(), 1, k.size(), stdout);
-        std::fputc('=', stdout);
-        std::fwrite(v.data(), 1, v.size(), stdout);
-        std::fputc('\n', stdout);
+        out.append(Or(r.key, ""));
+        out += '=';
+        out.append(Or(r.value, ""));
+        out += '\n';
       } else {
-        std::string s =
-            "{\"topic\":" + JsonString(r.topic) + ",\"partition\":" + std::to_string(r.partition) +
-            ",\"offset\":" + std::to_string(r.offset) +
-            ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
-            ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
-            ",\"value\":" + (r.value ? JsonString(*r.value) : "null") + ",\"headers\":{";
+        out = "{\"topic\":" + JsonString(r.topic) +
+              ",\"partition\":" + std::to_string(r.partition) +
+              ",\"offset\":" + std::to_string(r.offset) +
+              ",\"timestamp\":" + std::to_string(r.timestamp_ms) +
+              ",\"key\":" + (r.key ? JsonString(*r.key) : "null") +
+              ",\"value\":" + (r.value ? JsonString(*r.value) : "null") + ",\"headers\":{";
         for (size_t i = 0; i < r.headers.size(); ++i) {
-          s += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
-               (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
+          out += (i ? "," : "") + JsonString(r.headers[i].first) + ":" +
+                 (r.headers[i].second ? JsonString(*r.headers[i].second) : "null");
         }
-        s += "}}\n";
-        std::fwrite(s.data(), 1, s.size(), stdout);
+        out += "}}\n";
       }
+      std::fwrite(out.data(), 1, out.size(), stdout);
     }
     std::fflush(stdout);
+  }
+  // A group member commits what it printed and leaves the group.
+  if (grouped) {
+    if (Status closed = c.Close(); !closed.ok()) return Fail(kTool, closed);
   }
   if (!g.json && ::isatty(STDERR_FILENO)) {
     std::fprintf(stderr, "consumed %lld records\n", static_cast<long long>(n));
   }
   return 0;
+}
+
+// ------------------------------------------------------------------ profile
+
+// The profile's default place: $XDG_CONFIG_HOME/rill/rillctl.toml, else
+// $HOME/.config/rill/rillctl.toml; empty when neither variable is set.
+std::string DefaultProfilePath() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/rill/rillctl.toml";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.config/rill/rillctl.toml";
+  }
+  return "";
+}
+
+// Reads the profile at `path` (TOML: `bootstrap = "host:port,..."`, `timeout-ms = N`) into the
+// global options that neither the command line nor the environment set (`*_given`). A missing
+// file is no error unless `required` (--profile named it); an unknown key or a bad value is
+// InvalidArgument naming it and the file.
+Status ApplyProfile(const std::string& path, bool required, bool bootstrap_given,
+                    bool timeout_given, Globals* g, bool* bootstrap_from_profile) {
+  std::ifstream in(path);
+  if (!in) {
+    return required ? Status::InvalidArgument("--profile: cannot read '" + path + "'")
+                    : Status::OK();
+  }
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_config(in);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("profile '" + path + "': " + e.what());
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    const std::string key = item.fullname();
+    const std::string value = item.inputs.empty() ? "" : item.inputs.front();
+    if (key == "bootstrap") {
+      if (!bootstrap_given) {
+        g->bootstrap = value;
+        *bootstrap_from_profile = true;
+      }
+    } else if (key == "timeout-ms" || key == "timeout_ms") {
+      auto n = ParseInt(value);
+      if (!n.ok() || *n < 1 || *n > std::numeric_limits<int32_t>::max()) {
+        return Status::InvalidArgument("profile '" + path + "': timeout-ms '" + value +
+                                       "' is not a positive number of milliseconds");
+      }
+      if (!timeout_given) g->timeout_ms = static_cast<int32_t>(*n);
+    } else {
+      return Status::InvalidArgument("profile '" + path + "': unknown key '" + key +
+                                     "' (known: bootstrap, timeout-ms)");
+    }
+  }
+  return Status::OK();
+}
+
+// ------------------------------------------------------------------ completion
+
+// Every command path of `app` ("" for the top level, "topic", "topic create", ...) with the words
+// that may follow it: its subcommands and its options' names.
+void CollectWords(const CLI::App* app, const std::string& path,
+                  std::vector<std::pair<std::string, std::vector<std::string>>>* out) {
+  std::vector<std::string> words;
+  for (const CLI::App* sub : app->get_subcommands({})) words.push_back(sub->get_name());
+  for (const CLI::Option* opt : app->get_options()) {
+    if (!opt->nonpositional()) continue;
+    for (const auto& l : opt->get_lnames()) words.push_back("--" + l);
+    for (const auto& s : opt->get_snames()) words.push_back("-" + s);
+  }
+  out->push_back({path, words});
+  for (const CLI::App* sub : app->get_subcommands({})) {
+    CollectWords(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
+  }
+}
+
+// A bash completion function for rillctl, generated from the command tree (so it cannot drift
+// from it); zsh gets the same through bashcompinit. The words before the cursor that name a
+// subcommand of the path so far extend the path; the path picks the candidate words.
+std::string CompletionScript(const CLI::App& app, const std::string& shell) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> paths;
+  CollectWords(&app, "", &paths);
+  std::string s;
+  if (shell == "zsh") {
+    s += "# rillctl completion for zsh: source <(rillctl completion zsh) in ~/.zshrc\n"
+         "autoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n";
+  } else {
+    s += "# rillctl completion for bash: source <(rillctl completion bash) in ~/.bashrc\n";
+  }
+  s += "_rillctl() {\n"
+       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" path=\"\" w i words\n"
+       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+       "    w=\"${COMP_WORDS[i]}\"\n"
+       "    case \"$path|$w\" in\n";
+  for (const auto& [path, words] : paths) {
+    const auto last = path.rfind(' ');
+    if (path.empty()) continue;
+    const std::string parent = last == std::string::npos ? "" : path.substr(0, last);
+    const std::string name = last == std::string::npos ? path : path.substr(last + 1);
+    s += "      \"" + parent + "|" + name + "\") path=\"" + path + "\" ;;\n";
+  }
+  s += "    esac\n"
+       "  done\n"
+       "  case \"$path\" in\n";
+  for (const auto& [path, words] : paths) {
+    std::string joined;
+    for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
+    s += "    \"" + path + "\") words=\"" + joined + "\" ;;\n";
+  }
+  s += "  esac\n"
+       "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+       "}\n"
+       "complete -F _rillctl rillctl\n";
+  return s;
 }
 
 // For a parse error: the first word that names no command at its level ("unknown command 'topc'
@@ -1135,6 +1369,9 @@ int Main(int argc, char** argv) {
       "rillctl: manage topics and consumer groups, produce/consume records on a Rill cluster"};
   app.footer(
       "Every number, offset and time is parsed strictly; a bad one is a usage error naming it.\n"
+      "Settings: the command line, then RILL_BOOTSTRAP, then the profile file "
+      "($XDG_CONFIG_HOME/rill/rillctl.toml or ~/.config/rill/rillctl.toml: bootstrap = "
+      "\"host:port\", timeout-ms = N), then the defaults.\n"
       "produce: SIGINT/SIGTERM stop reading input, flush what is buffered (up to the delivery "
       "timeout, twice --timeout-ms) and report how many records were delivered and how many "
       "were not.\n"
@@ -1150,6 +1387,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", g.json, "Machine-readable JSON output");
+  std::string profile;
+  app.add_option("--profile", profile,
+                 "Profile file with defaults for --bootstrap and --timeout-ms (TOML: bootstrap = "
+                 "\"host:port\", timeout-ms = 5000), below the command line and RILL_BOOTSTRAP; "
+                 "default $XDG_CONFIG_HOME/rill/rillctl.toml or ~/.config/rill/rillctl.toml, "
+                 "used when it exists");
   app.add_option("--timeout-ms", g.timeout_ms, "Deadline of each request")
       ->capture_default_str()
       ->check(kPositive);
@@ -1240,7 +1483,9 @@ int Main(int argc, char** argv) {
   gdesc->callback([&] { action = [&] { return GroupDescribe(g, group_id); }; });
   ResetOptions ro;
   auto* greset = group->add_subcommand(
-      "reset-offsets", "Move a group's committed offsets (only while it has no active members)");
+      "reset-offsets",
+      "Move a group's committed offsets (only while it has no active members); shows the new "
+      "offsets and commits them only with --execute");
   greset->add_option("group", ro.group, "Group id")->required();
   greset->add_option("--topic,-t", ro.topics,
                      "TOPIC (every partition) or TOPIC:P,P,... (repeatable; none = every "
@@ -1252,7 +1497,14 @@ int Main(int argc, char** argv) {
                      "To the first record at or after this time: ms since the epoch or ISO-8601 "
                      "with a zone (2026-12-05T10:00:00Z)");
   greset->add_option("--shift-by", ro.shift_by, "Shift the committed offset by N (may be < 0)");
-  greset->add_flag("--dry-run", ro.dry_run, "Show the new offsets without committing them");
+  greset->add_flag("--create", ro.create,
+                   "Also for a group that does not exist yet (creates its committed offsets); "
+                   "an unknown group is refused without it");
+  greset->add_flag("--execute", ro.execute,
+                   "Commit the new offsets; without it they are only shown (a preview)");
+  greset->add_flag("--dry-run", ro.dry_run,
+                   "Show the new offsets without committing them (the "
+                   "default; kept for scripts)");
   greset->callback([&] { action = [&] { return GroupResetOffsets(g, ro); }; });
   auto* gdel = group->add_subcommand("delete", "Delete a group and its committed offsets");
   gdel->add_option("group", group_id, "Group id")->required();
@@ -1260,7 +1512,8 @@ int Main(int argc, char** argv) {
 
   ProduceOptions po;
   int32_t produce_partition = -1;
-  std::optional<StopSignals> stop_signals;  // for produce, made before any other thread starts
+  // For produce and a group consume, made before any other thread starts.
+  std::optional<StopSignals> stop_signals;
   auto* produce = app.add_subcommand("produce", "Produce lines from stdin or a file as records");
   produce->add_option("topic", po.topic, "Topic")->required();
   produce->add_option("--file,-f", po.file, "Read lines from this file instead of stdin");
@@ -1275,6 +1528,16 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(kNonNegative);
   produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
+  produce
+      ->add_option("--input", po.input,
+                   "value: each line is a value (or key, separator, value with -k); json: each "
+                   "line is an object as consume --format json prints it (key, value, headers, "
+                   "timestamp; null for a null key or value), so consume -f json | produce "
+                   "--input json copies records")
+      ->capture_default_str();
+  produce->add_flag("--tombstone,-Z", po.tombstone,
+                    "Send an empty value (an empty line, or nothing after the key separator) as "
+                    "null: a tombstone (kcat -Z)");
   produce->callback([&] {
     action = [&] {
       if (produce_partition >= 0) po.partition = produce_partition;
@@ -1282,23 +1545,53 @@ int Main(int argc, char** argv) {
     };
   });
 
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion",
+      "Print a shell completion script: source <(rillctl completion bash), or zsh in ~/.zshrc");
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  completion->callback([&] {
+    action = [&] {
+      std::fputs(CompletionScript(app, shell).c_str(), stdout);
+      return 0;
+    };
+  });
+
   ConsumeOptions co;
   auto* consume = app.add_subcommand("consume", "Print records of a topic");
   consume->add_option("topic", co.topic, "Topic")->required();
   consume
-      ->add_option("--from", co.from,
-                   "earliest, latest, offset:N or timestamp:T (T: ms since the epoch, or ISO-8601 "
-                   "with a zone, e.g. timestamp:2026-12-05T10:00:00Z)")
+      ->add_option("--offset,-o,--from", co.from,
+                   "Where to start in each partition: earliest (beginning), latest (end), N (an "
+                   "offset), -N (N records back from the end), @TIME (the first record at or after "
+                   "TIME: ms since the epoch, ISO-8601 with a zone 2026-12-05T10:00:00Z, or "
+                   "relative -1h, -30m, -90s, -2d); offset:N and timestamp:TIME also work")
       ->capture_default_str();
   consume->add_option("--partition,-p", co.partitions, "Partition(s) to read (default: all)")
       ->check(kNonNegative);
   consume->add_option("--count,-n", co.count, "Stop after N records")->check(kNonNegative);
+  consume->add_flag("--until-end,-e", co.until_end,
+                    "Stop at the end of the log: once every partition read has reached the end "
+                    "it had when the command started (kcat -e)");
+  consume->add_option("--group,-g", co.group,
+                      "Consume as a member of this consumer group: the group assigns the "
+                      "partitions, reading starts at its committed offsets, and the positions "
+                      "are committed as it goes and on exit (also on Ctrl-C)");
   consume
       ->add_option("--idle-timeout", co.idle_timeout_ms,
                    "Stop after this many ms without a record (default: wait forever)")
       ->check(kNonNegative);
-  consume->add_option("--format", co.format, "value, key=value or json")->capture_default_str();
-  consume->callback([&] { action = [&] { return Consume(g, co); }; });
+  consume
+      ->add_option("--format,-f", co.format,
+                   "value, key=value, json (with headers), or a template: %t topic, %p partition, "
+                   "%o offset, %k key, %v (%s) value, %T timestamp ms, %h headers k=v,k=v, %K/%S "
+                   "key/value size (-1 = null), %%; escapes \\n \\t \\r \\\\ (kcat -f; nothing is "
+                   "added, end it with \\n)")
+      ->capture_default_str();
+  consume->callback(
+      [&] { action = [&] { return Consume(g, co, stop_signals ? &*stop_signals : nullptr); }; });
 
   try {
     app.parse(argc, argv);
@@ -1311,17 +1604,29 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (!action) return Usage("no command given");
-  if (produce->parsed()) stop_signals.emplace();
+  if (completion->parsed()) return action();  // needs no connection settings
+  if (produce->parsed() || (consume->parsed() && !co.group.empty())) stop_signals.emplace();
   bool on_command_line = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     on_command_line = on_command_line || a == "-b" || a.rfind("--bootstrap", 0) == 0;
   }
-  const bool from_env = !on_command_line && std::getenv("RILL_BOOTSTRAP") != nullptr;
+  const bool from_env = !on_command_line && std::getenv("RILL_BOOTSTRAP") != nullptr &&
+                        *std::getenv("RILL_BOOTSTRAP") != '\0';
+  // Precedence per setting: command line > environment (RILL_BOOTSTRAP) > profile > default.
+  bool from_profile = false;
+  const std::string profile_path = profile.empty() ? DefaultProfilePath() : profile;
+  if (!profile_path.empty()) {
+    Status st = ApplyProfile(profile_path, !profile.empty(), on_command_line || from_env,
+                             app.get_option("--timeout-ms")->count() > 0, &g, &from_profile);
+    if (!st.ok()) return Usage(st.message());
+  }
   auto bootstrap = ParseBootstrapList(g.bootstrap);
   if (!bootstrap.ok()) {
-    return Usage(std::string(from_env ? "RILL_BOOTSTRAP" : "--bootstrap") + ": " +
-                 bootstrap.status().message());
+    const std::string source = from_profile ? "profile '" + profile_path + "': bootstrap"
+                               : from_env   ? std::string("RILL_BOOTSTRAP")
+                                            : std::string("--bootstrap");
+    return Usage(source + ": " + bootstrap.status().message());
   }
   if (bootstrap->size() > 1) {
     // The first that answers goes first; the others stay in the list, so the client library can

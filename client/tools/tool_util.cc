@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "bootstrap_list.h"
@@ -258,6 +259,354 @@ Result<int64_t> ParseTimeMs(std::string_view text) {
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
   return seconds * 1000 + millis;
+}
+
+Result<int64_t> ParseTimeMsAt(std::string_view text, int64_t now_ms) {
+  if (text.size() < 3 || text[0] != '-' || text.back() < 'a' || text.back() > 'z') {
+    return ParseTimeMs(text);
+  }
+  // -<n><unit>: the unit is the trailing letters.
+  size_t unit_at = text.size();
+  while (unit_at > 1 && text[unit_at - 1] >= 'a' && text[unit_at - 1] <= 'z') --unit_at;
+  const std::string_view number = text.substr(1, unit_at - 1), unit = text.substr(unit_at);
+  static const std::map<std::string_view, int64_t> kUnitMs = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  auto scale = kUnitMs.find(unit);
+  auto n = ParseInt(number);
+  if (scale == kUnitMs.end() || number.empty() || number[0] == '-' || !n.ok() ||
+      *n > std::numeric_limits<int64_t>::max() / scale->second) {
+    return Status::InvalidArgument("'" + std::string(text) +
+                                   "' is not a relative time: give -N followed by ms, s, m, h or "
+                                   "d, e.g. -1h or -90s");
+  }
+  return now_ms - *n * scale->second;
+}
+
+Result<StartPosition> ParseStartPosition(std::string_view text, int64_t now_ms) {
+  const std::string t(text);
+  const auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument(
+        "'" + t + "' " + why +
+        " (give earliest, latest, an offset N, -N for N records back from the end, @TIME or "
+        "timestamp:TIME with TIME in ms since the epoch, ISO-8601 with a zone "
+        "2026-12-05T10:00:00Z or relative -1h)");
+  };
+  StartPosition p;
+  if (t == "earliest" || t == "beginning") {
+    p.kind = StartPosition::kEarliest;
+    return p;
+  }
+  if (t == "latest" || t == "end") {
+    p.kind = StartPosition::kLatest;
+    return p;
+  }
+  std::string_view time;
+  if (t.rfind("@", 0) == 0) {
+    time = text.substr(1);
+  } else if (t.rfind("timestamp:", 0) == 0 || t.rfind("timestamp=", 0) == 0) {
+    time = text.substr(10);
+  }
+  if (time.data() != nullptr) {
+    auto ms = ParseTimeMsAt(time, now_ms);
+    if (!ms.ok()) return bad("is not a time: " + ms.status().message());
+    p.kind = StartPosition::kTimestamp;
+    p.value = *ms;
+    return p;
+  }
+  std::string_view number = text;
+  const bool long_form = t.rfind("offset:", 0) == 0 || t.rfind("offset=", 0) == 0;
+  if (long_form) number = text.substr(7);
+  auto n = ParseInt(number);
+  if (!n.ok()) return bad("is not a start position");
+  if (*n < 0 && long_form) return bad("has a negative offset");
+  if (*n < 0 && *n == std::numeric_limits<int64_t>::min()) return bad("is out of range");
+  p.kind = *n < 0 ? StartPosition::kFromEnd : StartPosition::kOffset;
+  p.value = *n < 0 ? -*n : *n;
+  if (number == "-0") return bad("is not a start position");
+  return p;
+}
+
+namespace {
+
+// A small JSON reader for ParseJsonRecordLine: strings, null, integers, booleans and objects.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : text_(text) {}
+
+  Status Error(const std::string& what) const {
+    return Status::InvalidArgument(what + " at column " + std::to_string(pos_ + 1));
+  }
+  void SkipSpace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool AtEnd() {
+    SkipSpace();
+    return pos_ == text_.size();
+  }
+  bool ConsumeWord(std::string_view w) {
+    SkipSpace();
+    if (text_.substr(pos_, w.size()) != w) return false;
+    pos_ += w.size();
+    return true;
+  }
+  // A string or null.
+  Result<std::optional<std::string>> NullableString() {
+    if (ConsumeWord("null")) return std::optional<std::string>();
+    RILL_ASSIGN_OR_RETURN(std::string s, String());
+    return std::optional<std::string>(std::move(s));
+  }
+  Result<std::string> String() {
+    if (!Consume('"')) return Error("expected a string");
+    std::string out;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      char c = text_[pos_++];
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= text_.size()) break;
+      c = text_[pos_++];
+      switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+          out += c;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          RILL_ASSIGN_OR_RETURN(uint32_t cp, Hex4());
+          if (cp >= 0xd800 && cp < 0xdc00) {  // a surrogate pair
+            if (!ConsumeWord("\\u")) return Error("unpaired surrogate");
+            RILL_ASSIGN_OR_RETURN(uint32_t low, Hex4());
+            if (low < 0xdc00 || low >= 0xe000) return Error("unpaired surrogate");
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+          }
+          AppendCodePoint(cp, &out);
+          break;
+        }
+        default:
+          return Error(std::string("bad escape '\\") + c + "'");
+      }
+    }
+    if (pos_ >= text_.size()) return Error("unterminated string");
+    ++pos_;  // the closing quote
+    return out;
+  }
+  Result<int64_t> Integer() {
+    SkipSpace();
+    const size_t start = pos_;
+    if (pos_ < text_.size() && text_[pos_] == '-') ++pos_;
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+    auto n = ParseInt(text_.substr(start, pos_ - start));
+    if (!n.ok()) {
+      pos_ = start;
+      return Error("expected an integer");
+    }
+    return *n;
+  }
+  // Skips a string, integer, true, false or null.
+  Status SkipScalar() {
+    SkipSpace();
+    if (ConsumeWord("null") || ConsumeWord("true") || ConsumeWord("false")) return Status::OK();
+    if (pos_ < text_.size() && text_[pos_] == '"') return String().status();
+    return Integer().status();
+  }
+
+ private:
+  Result<uint32_t> Hex4() {
+    if (pos_ + 4 > text_.size()) return Error("short \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = text_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9')
+        v |= static_cast<uint32_t>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      else
+        return Error("bad \\u escape");
+    }
+    return v;
+  }
+  static void AppendCodePoint(uint32_t cp, std::string* out) {
+    if (cp <= 0xff) {
+      // ASCII, or a raw byte JsonString escaped (see ParseJsonRecordLine).
+      *out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *out += static_cast<char>(0xc0 | (cp >> 6));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+      *out += static_cast<char>(0xe0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    } else {
+      *out += static_cast<char>(0xf0 | (cp >> 18));
+      *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+      *out += static_cast<char>(0x80 | (cp & 0x3f));
+    }
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<JsonRecordLine> ParseJsonRecordLine(std::string_view line) {
+  JsonReader r(line);
+  JsonRecordLine out;
+  if (!r.Consume('{')) return r.Error("expected a JSON object");
+  bool first = true;
+  while (!r.Consume('}')) {
+    if (!first && !r.Consume(',')) return r.Error("expected ',' or '}'");
+    first = false;
+    RILL_ASSIGN_OR_RETURN(std::string name, r.String());
+    if (!r.Consume(':')) return r.Error("expected ':'");
+    if (name == "key") {
+      RILL_ASSIGN_OR_RETURN(out.key, r.NullableString());
+    } else if (name == "value") {
+      RILL_ASSIGN_OR_RETURN(out.value, r.NullableString());
+    } else if (name == "timestamp") {
+      RILL_ASSIGN_OR_RETURN(out.timestamp_ms, r.Integer());
+    } else if (name == "headers") {
+      if (!r.Consume('{')) return r.Error("\"headers\" must be an object");
+      bool first_header = true;
+      while (!r.Consume('}')) {
+        if (!first_header && !r.Consume(',')) return r.Error("expected ',' or '}'");
+        first_header = false;
+        RILL_ASSIGN_OR_RETURN(std::string k, r.String());
+        if (!r.Consume(':')) return r.Error("expected ':'");
+        RILL_ASSIGN_OR_RETURN(auto v, r.NullableString());
+        out.headers.emplace_back(std::move(k), std::move(v));
+      }
+    } else {
+      RILL_RETURN_IF_ERROR(r.SkipScalar());
+    }
+  }
+  if (!r.AtEnd()) return r.Error("text after the object");
+  return out;
+}
+
+Result<RecordTemplate> RecordTemplate::Parse(std::string_view text) {
+  RecordTemplate t;
+  std::string literal;
+  const auto flush = [&] {
+    if (!literal.empty()) t.parts_.push_back({0, std::move(literal)});
+    literal.clear();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 1 >= text.size()) {
+        return Status::InvalidArgument("format '" + std::string(text) + "' ends with a lone '%'");
+      }
+      const char d = text[++i];
+      if (d == '%') {
+        literal += '%';
+        continue;
+      }
+      if (std::string_view("tpokvsThKS").find(d) == std::string_view::npos) {
+        return Status::InvalidArgument("format '" + std::string(text) + "': unknown directive '%" +
+                                       std::string(1, d) +
+                                       "' (known: %t %p %o %k %v %s %T %h %K %S %%)");
+      }
+      flush();
+      t.parts_.push_back({d == 's' ? 'v' : d, ""});
+    } else if (c == '\\' && i + 1 < text.size()) {
+      const char e = text[++i];
+      switch (e) {
+        case 'n':
+          literal += '\n';
+          break;
+        case 't':
+          literal += '\t';
+          break;
+        case 'r':
+          literal += '\r';
+          break;
+        case '\\':
+          literal += '\\';
+          break;
+        default:
+          return Status::InvalidArgument("format '" + std::string(text) + "': unknown escape '\\" +
+                                         std::string(1, e) + "' (known: \\n \\t \\r \\\\)");
+      }
+    } else {
+      literal += c;
+    }
+  }
+  flush();
+  return t;
+}
+
+void RecordTemplate::Format(const client::ConsumerRecord& r, std::string* out) const {
+  const auto size = [](const std::optional<std::string_view>& v) {
+    return v ? std::to_string(v->size()) : std::string("-1");
+  };
+  for (const Part& p : parts_) {
+    switch (p.directive) {
+      case 0:
+        *out += p.literal;
+        break;
+      case 't':
+        *out += r.topic;
+        break;
+      case 'p':
+        *out += std::to_string(r.partition);
+        break;
+      case 'o':
+        *out += std::to_string(r.offset);
+        break;
+      case 'T':
+        *out += std::to_string(r.timestamp_ms);
+        break;
+      case 'k':
+        if (r.key) out->append(*r.key);
+        break;
+      case 'v':
+        if (r.value) out->append(*r.value);
+        break;
+      case 'K':
+        *out += size(r.key);
+        break;
+      case 'S':
+        *out += size(r.value);
+        break;
+      case 'h':
+        for (size_t i = 0; i < r.headers.size(); ++i) {
+          if (i) *out += ',';
+          out->append(r.headers[i].first);
+          *out += '=';
+          if (r.headers[i].second) out->append(*r.headers[i].second);
+        }
+        break;
+    }
+  }
 }
 
 Result<std::vector<std::string>> ParseBootstrapList(std::string_view text) {

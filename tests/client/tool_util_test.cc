@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
 namespace rill::tools {
 namespace {
 
@@ -91,6 +94,119 @@ TEST(ToolUtilTest, ParseTimeMsTakesMillisecondsOrIso8601WithAZone) {
     EXPECT_NE(r.status().message().find(std::string("'") + bad + "'"), std::string::npos)
         << r.status().message();
   }
+}
+
+TEST(ToolUtilTest, ParseTimeMsAtTakesRelativeTimes) {
+  const int64_t now = 1796428800000;
+  EXPECT_EQ(ParseTimeMsAt("-1h", now).value(), now - 3'600'000);
+  EXPECT_EQ(ParseTimeMsAt("-90s", now).value(), now - 90'000);
+  EXPECT_EQ(ParseTimeMsAt("-30m", now).value(), now - 1'800'000);
+  EXPECT_EQ(ParseTimeMsAt("-2d", now).value(), now - 2 * 86'400'000);
+  EXPECT_EQ(ParseTimeMsAt("-250ms", now).value(), now - 250);
+  EXPECT_EQ(ParseTimeMsAt("2026-12-05T00:00:00Z", now).value(), 1796428800000);
+  EXPECT_EQ(ParseTimeMsAt("1000", now).value(), 1000);
+  for (const char* bad : {"-1x", "-h", "--1h", "-1.5h", "1h", "-1H", "-99999999999999999d"}) {
+    auto r = ParseTimeMsAt(bad, now);
+    ASSERT_FALSE(r.ok()) << "'" << bad << "' accepted";
+    EXPECT_NE(r.status().message().find(std::string("'") + bad + "'"), std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(ToolUtilTest, ParseStartPositionTakesKcatForms) {
+  const int64_t now = 1796428800000;
+  using K = StartPosition::Kind;
+  const std::vector<std::tuple<std::string, K, int64_t>> good = {
+      {"earliest", K::kEarliest, 0},
+      {"beginning", K::kEarliest, 0},
+      {"latest", K::kLatest, 0},
+      {"end", K::kLatest, 0},
+      {"42", K::kOffset, 42},
+      {"0", K::kOffset, 0},
+      {"offset:7", K::kOffset, 7},
+      {"-5", K::kFromEnd, 5},
+      {"@1000", K::kTimestamp, 1000},
+      {"@-1h", K::kTimestamp, now - 3'600'000},
+      {"@2026-12-05T00:00:00Z", K::kTimestamp, 1796428800000},
+      {"timestamp:2026-12-05T00:00:00Z", K::kTimestamp, 1796428800000},
+  };
+  for (const auto& [text, kind, value] : good) {
+    auto p = ParseStartPosition(text, now);
+    ASSERT_TRUE(p.ok()) << text << ": " << p.status().ToString();
+    EXPECT_EQ(p->kind, kind) << text;
+    EXPECT_EQ(p->value, value) << text;
+  }
+  for (const char* bad : {"", "latests", "5abc", "-0", "offset:-3", "offset:", "@", "@noon",
+                          "@2026-12-05T00:00:00", "timestamp:", "+5"}) {
+    auto p = ParseStartPosition(bad, now);
+    ASSERT_FALSE(p.ok()) << "'" << bad << "' accepted";
+    EXPECT_NE(p.status().message().find(std::string("'") + bad + "'"), std::string::npos)
+        << p.status().message();
+  }
+}
+
+TEST(ToolUtilTest, JsonRecordLinesReadWhatConsumePrints) {
+  // consume --format json's own output, every byte value included, reads back as it was.
+  std::string bytes;
+  for (int c = 0; c < 256; ++c) bytes += static_cast<char>(c);
+  const std::string line =
+      "{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"timestamp\":1796428800000,"
+      "\"key\":" +
+      JsonString("k\"1") + ",\"value\":" + JsonString(bytes) +
+      ",\"headers\":{\"a\":\"1\",\"b\":null}}";
+  auto r = ParseJsonRecordLine(line);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->key, "k\"1");
+  EXPECT_EQ(r->value, bytes);
+  EXPECT_EQ(r->timestamp_ms, 1796428800000);
+  ASSERT_EQ(r->headers.size(), 2u);
+  EXPECT_EQ(r->headers[0], (std::pair<std::string, std::optional<std::string>>{"a", "1"}));
+  EXPECT_EQ(r->headers[1].second, std::nullopt);
+  // Null and absent key and value; standard escapes; a surrogate pair; spaces.
+  r = ParseJsonRecordLine(R"( { "key" : null , "value": "\u00e9\u20ac\ud83d\ude00\n\/" } )");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->key, std::nullopt);
+  EXPECT_EQ(r->value, "\xe9\xe2\x82\xac\xf0\x9f\x98\x80\n/");  // \u00e9: a raw byte, as escaped
+  r = ParseJsonRecordLine("{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, std::nullopt);
+  EXPECT_EQ(r->timestamp_ms, std::nullopt);
+  for (const char* bad : {"", "plain text", "{\"value\":\"x\"", "{\"value\":x}", "{\"value\":1}",
+                          "{\"headers\":[]}", "{\"timestamp\":\"soon\"}", "{} trailing",
+                          R"({"value":"\q"})", R"({"value":"\ud83d"})", "{\"a\":1,}"}) {
+    EXPECT_FALSE(ParseJsonRecordLine(bad).ok()) << "'" << bad << "' accepted";
+  }
+  EXPECT_NE(ParseJsonRecordLine("{\"value\":x}").status().message().find("column 10"),
+            std::string::npos);
+}
+
+TEST(ToolUtilTest, RecordTemplatesFormatLikeKcat) {
+  const std::string key = "k1", value = "hello";
+  client::ConsumerRecord r;
+  r.topic = "orders";
+  r.partition = 2;
+  r.offset = 41;
+  r.timestamp_ms = 1796428800000;
+  r.key = key;
+  r.value = value;
+  r.headers = {{"a", std::string_view("1")}, {"b", std::nullopt}};
+  auto t = RecordTemplate::Parse(R"(%t [%p] @%o %T: %k=%s (%K/%S) {%h} 100%%\t|\\\n)");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  std::string out;
+  t->Format(r, &out);
+  EXPECT_EQ(out, "orders [2] @41 1796428800000: k1=hello (2/5) {a=1,b=} 100%\t|\\\n");
+  // Null key and value print as nothing, their sizes as -1.
+  r.key.reset();
+  r.value.reset();
+  r.headers.clear();
+  out.clear();
+  RecordTemplate::Parse("%k|%v|%K|%S|%h").value().Format(r, &out);
+  EXPECT_EQ(out, "||-1|-1|");
+  for (const char* bad : {"%x", "ends with %", R"(\q)"}) {
+    auto b = RecordTemplate::Parse(bad);
+    EXPECT_FALSE(b.ok()) << "'" << bad << "' accepted";
+  }
+  EXPECT_NE(RecordTemplate::Parse("%t %x").status().message().find("'%x'"), std::string::npos);
 }
 
 TEST(ToolUtilTest, ParseBootstrapListNeedsAHostAndAPortInEveryEntry) {

@@ -70,6 +70,30 @@ TEST(MetadataImageTest, ReplayBuildsTheImage) {
   EXPECT_EQ(image.cluster_id, "cluster-a");
 }
 
+// The internal listener's advertised host travels in the registration (and snapshots); a record
+// written before it existed (no internal_host) reads as the client host.
+TEST(MetadataImageTest, RegistrationCarriesTheInternalHost) {
+  MetadataImage image;
+  BrokerRegistration b = Broker(1);
+  b.host = "clients.example";
+  b.internal_host = "peers.example";
+  ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(b)).ok());
+  pb::MetadataRecord old = RegisterBrokerRecordOf(Broker(2));
+  old.mutable_register_broker()->clear_internal_host();
+  ASSERT_TRUE(ApplyMetadataRecord(image, old).ok());
+  EXPECT_EQ(image.brokers.at(NodeId(1)).InternalHost(), "peers.example");
+  EXPECT_EQ(image.brokers.at(NodeId(1)).host, "clients.example");
+  EXPECT_EQ(image.brokers.at(NodeId(2)).InternalHost(), "127.0.0.1");
+
+  pb::MetadataSnapshot decoded;
+  ASSERT_TRUE(decoded.ParseFromString(SnapshotOfImage(image).SerializeAsString()));
+  Result<MetadataImage> back = ImageFromSnapshot(decoded);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->brokers.at(NodeId(1)).InternalHost(), "peers.example");
+  EXPECT_EQ(back->brokers.at(NodeId(1)).host, "clients.example");
+  EXPECT_EQ(back->brokers.at(NodeId(2)).InternalHost(), "127.0.0.1");
+}
+
 TEST(MetadataImageTest, RecordsThatDoNotFitAreRefusedWithoutChange) {
   MetadataImage image = Sample();
   EXPECT_EQ(ApplyMetadataRecord(image, TopicRecordOf("orders", "id2", false)).code(),

@@ -4,14 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "broker_process.h"
 #include "rill/proto/record_batch.h"
+#include "rill/v1/groups.grpc.pb.h"
 #include "support/poll.h"
 
 namespace rill::testing {
@@ -447,6 +452,167 @@ TEST_F(BrokerIntegrationTest, MetricsReportLogFlushes) {
   EXPECT_GE(value_of("rill_log_flush_latency_seconds_count{}"), 1) << m;
   EXPECT_GE(value_of("rill_log_flush_bytes_total"), static_cast<int64_t>(2 * batch.size())) << m;
   EXPECT_NE(m.find("rill_log_flush_latency_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+}
+
+// Every metric family on a live broker's /metrics says what it measures: a "# HELP name text"
+// line before its "# TYPE name" line.
+TEST_F(BrokerIntegrationTest, EveryMetricFamilyHasHelpText) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("described", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("described", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  ASSERT_EQ(m.substr(0, 3), "200");
+  std::set<std::string> helped, typed;
+  std::istringstream lines(m.substr(4));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string hash, kind, name, text;
+    words >> hash >> kind >> name;
+    if (hash != "#") continue;
+    std::getline(words, text);
+    if (kind == "HELP") {
+      EXPECT_GT(text.size(), 5u) << line;
+      helped.insert(name);
+    } else if (kind == "TYPE") {
+      EXPECT_TRUE(helped.count(name)) << name << " has no HELP line before its TYPE line";
+      typed.insert(name);
+    }
+  }
+  // The families of the partition just written are there too.
+  EXPECT_TRUE(typed.count("rill_partition_high_watermark")) << m;
+  EXPECT_TRUE(typed.count("rill_bytes_in_total")) << m;
+  EXPECT_GE(typed.size(), 20u) << m;
+}
+
+// Bytes and records in and out per topic: what producers appended and what fetches served.
+TEST_F(BrokerIntegrationTest, TrafficIsCountedPerTopic) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("counted", 2).error(), v1::NONE);
+  ASSERT_EQ(CreateTopic("quiet", 1).error(), v1::NONE);
+  const std::string batch = Build({Rec("a", "1", 1000), Rec("b", "2", 1000), Rec("c", "3", 1000)});
+  ASSERT_EQ(Produce("counted", 0, batch).error(), v1::NONE);
+  ASSERT_EQ(Produce("counted", 1, batch).error(), v1::NONE);
+  // A fetch from offset 1 serves the whole batch and advances over offsets 1 and 2.
+  auto f = Fetch("counted", 0, 1);
+  ASSERT_EQ(f.error(), v1::NONE);
+  ASSERT_EQ(f.records().size(), batch.size());
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  const auto value = [&](const std::string& series) -> int64_t {
+    const size_t at = m.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(m.substr(at + series.size() + 2));
+  };
+  EXPECT_EQ(value("rill_topic_records_in_total{topic=\"counted\"}"), 6) << m;
+  EXPECT_EQ(value("rill_topic_bytes_in_total{topic=\"counted\"}"),
+            static_cast<int64_t>(2 * batch.size()));
+  EXPECT_EQ(value("rill_topic_records_out_total{topic=\"counted\"}"), 2);
+  EXPECT_EQ(value("rill_topic_bytes_out_total{topic=\"counted\"}"),
+            static_cast<int64_t>(batch.size()));
+  EXPECT_EQ(value("rill_topic_records_in_total{topic=\"quiet\"}"), 0);
+  EXPECT_EQ(value("rill_topic_bytes_out_total{topic=\"quiet\"}"), 0);
+}
+
+// Every completed Fetch is split into time waiting for data and time serving it.
+TEST_F(BrokerIntegrationTest, FetchLatencyIsSplitIntoWaitingAndServing) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("split", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("split", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  ASSERT_EQ(Fetch("split", 0, 0).error(), v1::NONE);         // data at once
+  ASSERT_EQ(Fetch("split", 0, 1, 50, 1).error(), v1::NONE);  // waits out max_wait_ms
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  const auto value = [&](const std::string& series) -> int64_t {
+    const size_t at = m.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(m.substr(at + series.size() + 2));
+  };
+  EXPECT_EQ(value("rill_fetch_wait_seconds_count{}"), 2) << m;
+  EXPECT_EQ(value("rill_fetch_serve_seconds_count{}"), 2) << m;
+  EXPECT_EQ(value("rill_request_latency_seconds_count{api=\"fetch\"}"), 2) << m;
+}
+
+// Group calls are counted per API like the others (requests, errors, latency).
+TEST_F(BrokerIntegrationTest, GroupCallsAreCountedPerApi) {
+  broker_->Start();
+  auto groups = v1::Groups::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(broker_->client_port()), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    v1::ListGroupsResponse resp;
+    ASSERT_TRUE(groups->ListGroups(&ctx, v1::ListGroupsRequest(), &resp).ok());
+  }
+  {
+    // No such group (and no coordinator yet): an error outcome.
+    grpc::ClientContext ctx;
+    v1::DescribeGroupRequest req;
+    req.set_group_id("nobody");
+    v1::DescribeGroupResponse resp;
+    ASSERT_TRUE(groups->DescribeGroup(&ctx, req, &resp).ok());
+    ASSERT_NE(resp.error(), v1::NONE);
+  }
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"list_groups\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("\nrill_request_errors_total{api=\"list_groups\"} 0\n"), std::string::npos);
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"describe_group\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("\nrill_request_errors_total{api=\"describe_group\"} 1\n"), std::string::npos);
+  EXPECT_NE(m.find("rill_request_latency_seconds_count{api=\"describe_group\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(m.find("\nrill_requests_total{api=\"group_heartbeat\"} 0\n"), std::string::npos);
+}
+
+// monitoring/rill-dashboard.json and monitoring/rill-alerts.yml query only metrics that a live
+// broker exposes: every rill_* and process_* name in a query is a family of its /metrics (or a
+// histogram family's _bucket, _sum or _count series).
+TEST_F(BrokerIntegrationTest, EveryMetricTheDashboardAndAlertsQueryExists) {
+  broker_->Start();
+  ASSERT_EQ(CreateTopic("watched", 1).error(), v1::NONE);
+  ASSERT_EQ(Produce("watched", 0, Build({Rec("k", "v", 1000)})).error(), v1::NONE);
+  const std::string m = HttpGet(broker_->http_port(), "/metrics");
+  ASSERT_EQ(m.substr(0, 3), "200");
+  std::map<std::string, std::string> families;  // name -> type
+  {
+    std::istringstream lines(m.substr(4));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string hash, kind, name, type;
+      words >> hash >> kind >> name >> type;
+      if (hash == "#" && kind == "TYPE") families[name] = type;
+    }
+  }
+  const auto exists = [&](const std::string& name) {
+    if (families.count(name)) return true;
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (name.size() > suffix.size() && name.ends_with(suffix)) {
+        auto it = families.find(name.substr(0, name.size() - suffix.size()));
+        if (it != families.end() && it->second == "histogram") return true;
+      }
+    }
+    return false;
+  };
+  const std::regex dashboard_expr(R"re("expr":\s*"((?:[^"\\]|\\.)*)")re");
+  const std::regex alert_expr(R"re(^\s*expr:\s*(.+)$)re");
+  const std::regex metric(R"re(\b((?:rill|process)_[a-zA-Z0-9_]*))re");
+  for (const auto& [file, expr_re] : {std::pair{"/monitoring/rill-dashboard.json", dashboard_expr},
+                                      std::pair{"/monitoring/rill-alerts.yml", alert_expr}}) {
+    SCOPED_TRACE(file);
+    std::ifstream in(std::string(RILL_SOURCE_DIR) + file);
+    ASSERT_TRUE(in) << "cannot read " << file;
+    std::set<std::string> queried;
+    int exprs = 0;
+    for (std::string line; std::getline(in, line);) {
+      std::smatch e;
+      if (!std::regex_search(line, e, expr_re)) continue;
+      ++exprs;
+      const std::string expr = e[1];
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+        queried.insert((*it)[1]);
+      }
+    }
+    EXPECT_GE(exprs, 8);
+    EXPECT_GE(queried.size(), 8u);
+    for (const auto& name : queried) {
+      EXPECT_TRUE(exists(name)) << name << " is queried but not on a live broker's /metrics";
+    }
+  }
 }
 
 TEST_F(BrokerIntegrationTest, BadInputGetsDocumentedErrorsAndBrokerKeepsServing) {

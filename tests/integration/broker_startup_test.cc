@@ -4,10 +4,13 @@
 // that order of precedence; --version.
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
+#include <atomic>
 #include <fstream>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "broker_process.h"
 #include "support/poll.h"
@@ -16,6 +19,85 @@ namespace rill::testing {
 namespace {
 
 using namespace std::chrono_literals;
+
+// A TCP port on 127.0.0.1 that forwards every connection to another port on 127.0.0.1, as a
+// Docker port mapping or a NAT does; counts the bytes it carried.
+class PortForwarder {
+ public:
+  explicit PortForwarder(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::listen(listen_fd_, 16) == 0 &&
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~PortForwarder() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : pumps_) t.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int in = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (in < 0) continue;
+      const int out = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(target_port_);
+      if (::connect(out, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(in);
+        ::close(out);
+        continue;
+      }
+      pumps_.emplace_back([this, in, out] { Pump(in, out); });
+    }
+  }
+  // Copies both ways until either side closes or the forwarder stops.
+  void Pump(int a, int b) {
+    char buf[16384];
+    while (!stop_) {
+      pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+      if (::poll(p, 2, 50) <= 0) continue;
+      bool closed = false;
+      for (int i = 0; i < 2 && !closed; ++i) {
+        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+        closed = n <= 0;
+        for (ssize_t off = 0; !closed && off < n;) {
+          const ssize_t w = ::write(p[1 - i].fd, buf + off, static_cast<size_t>(n - off));
+          closed = w <= 0;
+          off += std::max<ssize_t>(w, 0);
+        }
+        if (n > 0) bytes_ += n;
+      }
+      if (closed) break;
+    }
+    ::close(a);
+    ::close(b);
+  }
+
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> bytes_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;  // only the acceptor thread adds, before the destructor joins
+};
 
 class BrokerStartupTest : public ::testing::Test {
  protected:
@@ -183,6 +265,118 @@ TEST_F(BrokerStartupTest, EnvironmentOverridesTheFileAndTheCommandLineOverridesB
   EXPECT_NE(out.find("RILL_CONTROLLER_TICK_MS"), std::string::npos) << out;
   EXPECT_NE(out.find("abc"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/bad"));
+}
+
+// A bad broker-wide topic default or a key that names no option stops the broker before it
+// touches its data dir: exit 2 and a message naming the key (and the value), from each source.
+TEST_F(BrokerStartupTest, BadTopicDefaultsAndUnknownKeysStopTheBrokerNamingThem) {
+  struct Case {
+    std::string name;
+    std::string toml;  // written to a file given with --config when not empty
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::vector<std::string> named;  // each must appear in the output
+  };
+  const std::vector<Case> cases = {
+      {"file bad value",
+       "[topic]\nconfigs = [\"retention.ms=abc\"]\n",
+       {},
+       {},
+       {"retention.ms", "abc"}},
+      {"file unknown topic key", "[topic]\nconfigs = [\"foo.bar=1\"]\n", {}, {}, {"foo.bar"}},
+      {"file unknown key", "[node]\nno_such_key = 3\n", {}, {}, {"no_such_key"}},
+      {"file unknown section", "[nosuch]\nkey = 1\n", {}, {}, {"nosuch.key"}},
+      {"command line",
+       "",
+       {"--topic.configs", "retention.ms=1000,segment.bytes=12x"},
+       {},
+       {"segment.bytes", "12x"}},
+      {"environment",
+       "",
+       {},
+       {"RILL_TOPIC_CONFIGS=cleanup.policy=sometimes"},
+       {"cleanup.policy", "sometimes", "RILL_TOPIC_CONFIGS"}},
+      {"environment listener",
+       "",
+       {},
+       {"RILL_LISTENERS_CLIENT=localhost"},
+       {"--listeners.client", "'localhost'", "RILL_LISTENERS_CLIENT"}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    SCOPED_TRACE(c.name);
+    const std::string data = dir_ + "/data-" + std::to_string(i);
+    std::vector<std::string> args = {"--data.dir", data};
+    if (!c.toml.empty()) {
+      const std::string toml = dir_ + "/bad-" + std::to_string(i) + ".toml";
+      std::ofstream(toml) << c.toml;
+      args.insert(args.end(), {"--config", toml});
+    }
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto [rc, out] = RunBroker(args, c.env);
+    EXPECT_EQ(rc, 2) << out;
+    for (const auto& n : c.named) EXPECT_NE(out.find(n), std::string::npos) << n << " in: " << out;
+    EXPECT_FALSE(std::filesystem::exists(data)) << out;
+  }
+}
+
+// Each listener's advertised host and port, when they differ from the bound ones (a mapped port):
+// node 2, a broker-only learner, binds its client and internal listeners on ports that nobody
+// else is told about and advertises forwarded ones. Node 1 (the controller) can only reach node 2
+// through the advertised internal address, so node 2 becoming ready (it must receive the metadata
+// log from node 1) proves that address is the one used; clients are given the advertised client
+// address, which reaches node 2.
+TEST_F(BrokerStartupTest, EachListenerAdvertisesItsOwnHostAndPort) {
+  const int controller_internal = FreePort(), internal = FreePort(), client = FreePort();
+  ASSERT_TRUE(controller_internal != 0 && internal != 0 && client != 0);
+  PortForwarder internal_mapped(internal), client_mapped(client);
+  ASSERT_NE(internal_mapped.port(), 0);
+  ASSERT_NE(client_mapped.port(), 0);
+  const std::string voters = "1@127.0.0.1:" + std::to_string(controller_internal);
+  BrokerProcess& node1 = Broker("node1");
+  node1.Launch({}, BrokerProcess::ClusterMember{1, controller_internal, voters});
+  ASSERT_NO_FATAL_FAILURE(node1.WaitReady());
+  BrokerProcess& node2 = Broker("node2");
+  const std::string advertised_client = "localhost:" + std::to_string(client_mapped.port());
+  node2.Launch(
+      {"--node.roles", "broker", "--listeners.client", "127.0.0.1:" + std::to_string(client),
+       "--listeners.advertised_client", advertised_client, "--listeners.advertised_internal",
+       "127.0.0.1:" + std::to_string(internal_mapped.port())},
+      BrokerProcess::ClusterMember{2, internal, voters});
+  ASSERT_NO_FATAL_FAILURE(node2.WaitReady());
+  EXPECT_GT(internal_mapped.bytes(), 0);
+
+  // Node 1 tells clients where node 2 is: the advertised host and port; node 1 itself has no
+  // advertised address of its own, so it gets advertised_host and its bound port.
+  auto cluster = DescribeCluster(node1);
+  std::map<int, std::pair<std::string, int>> brokers;
+  for (const auto& b : cluster.brokers()) brokers[b.node_id()] = {b.host(), b.port()};
+  ASSERT_EQ(brokers.size(), 2u);
+  EXPECT_EQ(brokers[2], std::make_pair(std::string("localhost"), client_mapped.port()));
+  EXPECT_EQ(brokers[1], std::make_pair(std::string("127.0.0.1"), node1.client_port()));
+  // That address reaches node 2.
+  auto channel = grpc::CreateChannel(advertised_client, grpc::InsecureChannelCredentials());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::DescribeClusterResponse via_mapped;
+  ASSERT_TRUE(v1::Admin::NewStub(channel)
+                  ->DescribeCluster(&ctx, v1::DescribeClusterRequest(), &via_mapped)
+                  .ok());
+  EXPECT_EQ(via_mapped.cluster_id(), cluster.cluster_id());
+  EXPECT_GT(client_mapped.bytes(), 0);
+
+  // An advertised address needs a host that can be dialled.
+  auto [rc, out] =
+      RunBroker({"--data.dir", dir_ + "/bad", "--listeners.advertised_client", "0.0.0.0:9092"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--listeners.advertised_client"), std::string::npos) << out;
+  std::tie(rc, out) =
+      RunBroker({"--data.dir", dir_ + "/bad", "--listeners.advertised_internal", "somehost"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("'somehost'"), std::string::npos) << out;
+
+  EXPECT_EQ(node2.Stop(), 0);
+  EXPECT_EQ(node1.Stop(), 0);
 }
 
 TEST_F(BrokerStartupTest, VersionAndHelp) {

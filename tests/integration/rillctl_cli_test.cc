@@ -180,6 +180,240 @@ TEST_F(RillctlCliTest, TimestampsAreIso8601OrMilliseconds) {
   EXPECT_EQ(out, "v9\n");
 }
 
+// consume as kcat users expect: -o earliest|latest|N|-N|@TIME, -e (stop at the end of the log),
+// -f templates, -g GROUP (a member that commits what it read).
+TEST_F(RillctlCliTest, ConsumeOffsetsUntilEndTemplatesAndGroups) {
+  auto [rc, out] = Rillctl({"topic", "create", "c", "--partitions", "1"});
+  ASSERT_EQ(rc, 0) << out;
+  // -e on an empty topic ends at once.
+  std::tie(rc, out) = Rillctl({"consume", "c", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "");
+  const std::string input = dir_ + "/keyed.txt";
+  {
+    std::ofstream f(input);
+    for (int i = 0; i < 10; ++i) f << "k" << i << ":v" << i << "\n";
+  }
+  std::tie(rc, out) = Rillctl({"produce", "c", "-k", ":", "-H", "h=1", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  const auto values = [](int from, int to) {
+    std::string s;
+    for (int i = from; i < to; ++i) s += "v" + std::to_string(i) + "\n";
+    return s;
+  };
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"-e"}, values(0, 10)},
+      {{"-o", "-3", "-e"}, values(7, 10)},    // 3 back from the end
+      {{"-o", "-100", "-e"}, values(0, 10)},  // not before the log start
+      {{"-o", "5", "-e", "-n", "2"}, values(5, 7)},
+      {{"--offset", "latest", "-e"}, ""},
+      {{"-o", "@-1h", "-e"}, values(0, 10)},  // relative: every record is newer
+      {{"-o", "@2099-01-01T00:00:00Z", "-e"}, ""},
+      {{"-o", "0", "-n", "1", "-f", R"(%t/%p@%o %k=%v [%h] %K %S%%\n)"},
+       "c/0@0 k0=v0 [h=1] 2 2%\n"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"consume", "c"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    std::tie(rc, out) = Rillctl(args);
+    EXPECT_EQ(rc, 0) << c.args[0] << " " << c.args[1] << ": " << out;
+    EXPECT_EQ(out, c.want) << c.args[0] << " " << c.args[1];
+  }
+  ExpectUsageError({"consume", "c", "-f", "%t %x\\n"}, {"'%x'"});
+  ExpectUsageError({"consume", "c", "-o", "@-1x"}, {"-1x"});
+  ExpectUsageError({"consume", "c", "-o", "-0"}, {"'-0'"});
+  ExpectUsageError({"consume", "c", "-o", "5", "-g", "grp"}, {"'5'", "--group"});
+
+  // A group member starts at the group's committed offsets and commits what it read.
+  std::tie(rc, out) = Rillctl({"consume", "c", "-g", "grp", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, values(0, 10));
+  client::AdminConfig ac;
+  ac.bootstrap = bootstrap_;
+  auto admin = client::Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto committed = (*admin)->FetchOffsets("grp");
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  ASSERT_EQ(committed->size(), 1u);
+  EXPECT_EQ((*committed)[0].offset, 10);
+  {
+    std::ofstream f(input);
+    f << "k10:v10\nk11:v11\n";
+  }
+  std::tie(rc, out) = Rillctl({"produce", "c", "-k", ":", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "c", "-g", "grp", "-e"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, values(10, 12));
+}
+
+// Ctrl-C ends a group consume cleanly: what it printed is committed and it leaves the group.
+TEST_F(RillctlCliTest, SigintEndsAGroupConsumeCommittingWhatItPrinted) {
+  ASSERT_EQ(broker_->CreateTopic("g", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/lines.txt";
+  {
+    std::ofstream f(input);
+    for (int i = 0; i < 10; ++i) f << "v" << i << "\n";
+  }
+  auto [rc, out] = Rillctl({"produce", "g", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  const std::string log = dir_ + "/group-consume.out";
+  auto p = Process::Spawn({RILLCTL_BINARY, "-b", bootstrap_, "consume", "g", "-g", "watchers"}, log,
+                          {.env = {"RILL_BOOTSTRAP"}, .stdin_fd = -1});
+  ASSERT_NE(p, nullptr);
+  const bool printed =
+      test::PollUntil([&] { return ReadFile(log).find("v9\n") != std::string::npos; }, 60s, 10ms);
+  p->Signal(SIGINT);
+  const auto code = p->Wait(60s);
+  ASSERT_TRUE(printed) << ReadFile(log);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << ReadFile(log);
+  client::AdminConfig ac;
+  ac.bootstrap = bootstrap_;
+  auto admin = client::Admin::Create(ac);
+  ASSERT_TRUE(admin.ok());
+  auto committed = (*admin)->FetchOffsets("watchers");
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  ASSERT_EQ(committed->size(), 1u);
+  EXPECT_EQ((*committed)[0].offset, 10);
+  auto group = (*admin)->DescribeGroup("watchers");
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  EXPECT_TRUE(group->members.empty());
+}
+
+// A profile file gives defaults below the command line and RILL_BOOTSTRAP:
+// $XDG_CONFIG_HOME/rill/rillctl.toml, else ~/.config/rill/rillctl.toml, or --profile FILE.
+TEST_F(RillctlCliTest, ProfileFileBelowEnvironmentAndCommandLine) {
+  const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string home = dir_ + "/home", xdg = dir_ + "/xdg";
+  std::filesystem::create_directories(home + "/.config/rill");
+  std::filesystem::create_directories(xdg + "/rill");
+  std::ofstream(home + "/.config/rill/rillctl.toml")
+      << "# rillctl profile\nbootstrap = \"" << bootstrap_ << "\"\ntimeout-ms = 20000\n";
+  std::ofstream(xdg + "/rill/rillctl.toml") << "bootstrap = \"" << dead << "\"\n";
+  const std::string in_home = "HOME=" + home;
+  // The profile alone.
+  auto [rc, out] = Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("Cluster:"), std::string::npos) << out;
+  // The environment over it, the command line over both.
+  std::tie(rc, out) =
+      Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME", "RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 4) << out;
+  std::tie(rc, out) = Run({"-b", bootstrap_, "cluster", "info"},
+                          {in_home, "XDG_CONFIG_HOME", "RILL_BOOTSTRAP=" + dead});
+  EXPECT_EQ(rc, 0) << out;
+  // XDG_CONFIG_HOME is looked at first.
+  std::tie(rc, out) = Run({"cluster", "info"}, {in_home, "XDG_CONFIG_HOME=" + xdg});
+  EXPECT_EQ(rc, 4) << out;
+  EXPECT_NE(out.find(dead), std::string::npos) << out;
+  // --profile names another file; one that cannot be read, an unknown key and a bad value are
+  // usage errors naming them.
+  std::tie(rc, out) = Run({"--profile", home + "/.config/rill/rillctl.toml", "cluster", "info"},
+                          {"HOME=/nonexistent", "XDG_CONFIG_HOME"});
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Run({"--profile", dir_ + "/none.toml", "cluster", "info"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("none.toml"), std::string::npos) << out;
+  const std::string bad = dir_ + "/bad.toml";
+  std::ofstream(bad) << "bootstrap = \"" << bootstrap_ << "\"\nbootsrap = \"x:1\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("unknown key 'bootsrap'"), std::string::npos) << out;
+  std::ofstream(bad) << "bootstrap = \"127.0.0.1\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("profile '" + bad + "': bootstrap"), std::string::npos) << out;
+  std::ofstream(bad) << "timeout-ms = \"10s\"\n";
+  std::tie(rc, out) = Run({"--profile", bad, "topic", "list"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("'10s'"), std::string::npos) << out;
+}
+
+// `rillctl completion bash|zsh` prints a script generated from the command tree; bash completes
+// commands and options with it.
+TEST_F(RillctlCliTest, ShellCompletion) {
+  auto [rc, script] = Run({"completion", "bash"});
+  ASSERT_EQ(rc, 0) << script;
+  const std::string file = dir_ + "/rillctl.bash";
+  std::ofstream(file) << script;
+  // The candidates bash offers for the words of a command line, the last being completed.
+  const auto complete = [&](const std::string& words) {
+    const std::string log = dir_ + "/complete-" + std::to_string(runs_++) + ".out";
+    auto p = Process::Spawn({"/bin/bash", "-c",
+                             "source '" + file + "'; COMP_WORDS=(" + words +
+                                 "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _rillctl; "
+                                 "echo \"${COMPREPLY[*]}\""},
+                            log, {.env = {}, .stdin_fd = -1});
+    EXPECT_NE(p, nullptr);
+    if (!p) return std::string();
+    EXPECT_EQ(p->Wait(30s).value_or(-1), 0) << ReadFile(log);
+    return ReadFile(log);
+  };
+  EXPECT_EQ(complete("rillctl top"), "topic\n");
+  EXPECT_EQ(complete("rillctl topic cr"), "create\n");
+  EXPECT_EQ(complete("rillctl -b x:1 consume t --unt"), "--until-end\n");
+  EXPECT_EQ(complete("rillctl group reset-offsets g --exe"), "--execute\n");
+  EXPECT_NE(complete("rillctl ''").find("completion"), std::string::npos);
+  std::tie(rc, script) = Run({"completion", "zsh"});
+  EXPECT_EQ(rc, 0) << script;
+  EXPECT_NE(script.find("bashcompinit"), std::string::npos) << script;
+  EXPECT_NE(script.find("complete -F _rillctl rillctl"), std::string::npos) << script;
+  ExpectUsageError({"completion", "fish"}, {"fish"});
+}
+
+// produce -Z: an empty value is a tombstone (null), not an empty string.
+TEST_F(RillctlCliTest, ProduceTombstones) {
+  ASSERT_EQ(broker_->CreateTopic("z", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/tombstones.txt";
+  std::ofstream(input) << "k1:\nk2:v2\n";
+  auto [rc, out] = Rillctl({"produce", "z", "-k", ":", "-Z", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"produce", "z", "-k", ":", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "z", "-e", "-f", R"(%k=%v %S\n)"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "k1= -1\nk2=v2 2\nk1= 0\nk2=v2 2\n");
+}
+
+// consume -f json | produce --input json copies records: keys, values, nulls, headers and
+// timestamps; a line that is not such an object stops the produce naming the line.
+TEST_F(RillctlCliTest, ProduceJsonInputCopiesWhatConsumePrints) {
+  ASSERT_EQ(broker_->CreateTopic("src", 1).error(), v1::NONE);
+  ASSERT_EQ(broker_->CreateTopic("dst", 1).error(), v1::NONE);
+  const std::string input = dir_ + "/src.txt";
+  std::ofstream(input) << "k1:v1\nk2:\nk3:tab\there \"quoted\"\n";
+  auto [rc, out] = Rillctl({"produce", "src", "-k", ":", "-Z", "-H", "h=1", "--file", input});
+  ASSERT_EQ(rc, 0) << out;
+  std::string copied;
+  std::tie(rc, copied) = Rillctl({"consume", "src", "-e", "-f", "json"});
+  ASSERT_EQ(rc, 0) << copied;
+  const std::string json = dir_ + "/src.json";
+  std::ofstream(json) << copied;
+  std::tie(rc, out) = Rillctl({"produce", "dst", "--input", "json", "--file", json});
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Rillctl({"consume", "dst", "-e", "-f", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(std::regex_replace(out, std::regex("\"topic\":\"dst\""), "\"topic\":\"src\""), copied);
+  EXPECT_NE(copied.find("\"key\":\"k2\",\"value\":null,\"headers\":{\"h\":\"1\"}"),
+            std::string::npos)
+      << copied;
+
+  const std::string bad = dir_ + "/bad.json";
+  std::ofstream(bad) << "{\"key\":\"a\",\"value\":\"b\"}\nnot json\n{\"value\":\"never\"}\n";
+  std::tie(rc, out) = Rillctl({"produce", "dst", "--input", "json", "--file", bad});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("input line 2"), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"consume", "dst", "-o", "-1", "-e", "-f", R"(%k=%v\n)"});
+  EXPECT_EQ(out, "a=b\n");  // the line before it was produced, none after
+  ExpectUsageError({"produce", "dst", "--input", "json", "-k", ":"}, {"--key-separator"});
+  ExpectUsageError({"produce", "dst", "--input", "csv"}, {"'csv'"});
+}
+
 TEST_F(RillctlCliTest, BootstrapFromTheEnvironmentAndFromAList) {
   const std::string dead = "127.0.0.1:" + std::to_string(FreePort());
   // RILL_BOOTSTRAP when no --bootstrap is given.

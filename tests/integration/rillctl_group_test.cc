@@ -1,7 +1,7 @@
 // rillctl group list|describe|reset-offsets|delete and the Admin group calls against a real
 // rill-broker process: the committed, log-end and lag figures are the real ones, every reset mode
-// (and dry run) moves offsets where it says, a reset or delete is refused while a member is
-// active, and unknown groups fail with exit code 3.
+// moves offsets where it says with --execute (and only previews without it), a reset or delete is
+// refused while a member is active, and unknown groups fail with exit code 3.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -269,6 +269,16 @@ TEST_F(RillctlGroupTest, ResetOffsetsEveryModeAndDryRun) {
             std::string::npos)
       << out;
   EXPECT_EQ(Committed("app")[0], 10);
+  // Without --execute it is a preview too (Kafka's convention), and says how to commit.
+  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--topic", "t:0", "--to-latest"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(Row(out, {"t", "0"}), (std::vector<std::string>{"t", "0", "10", "50"})) << out;
+  EXPECT_NE(out.find("nothing committed; add --execute"), std::string::npos) << out;
+  EXPECT_EQ(Committed("app")[0], 10);
+  std::tie(rc, out) = Rillctl(
+      {"group", "reset-offsets", "app", "--topic", "t:0", "--to-latest", "--dry-run", "--execute"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_EQ(Committed("app")[0], 10);
 
   struct Case {
     std::vector<std::string> mode;
@@ -287,7 +297,8 @@ TEST_F(RillctlGroupTest, ResetOffsetsEveryModeAndDryRun) {
       {{"--to-timestamp", std::to_string(kBaseTimestamp + 999 * 1000)}, 50},  // none later: end
   };
   for (const auto& c : cases) {
-    std::vector<std::string> args = {"group", "reset-offsets", "app", "--topic", "t:0"};
+    std::vector<std::string> args = {"group",   "reset-offsets", "app",
+                                     "--topic", "t:0",           "--execute"};
     args.insert(args.end(), c.mode.begin(), c.mode.end());
     std::tie(rc, out) = Rillctl(args);
     EXPECT_EQ(rc, 0) << c.mode[0] << ": " << out;
@@ -297,12 +308,12 @@ TEST_F(RillctlGroupTest, ResetOffsetsEveryModeAndDryRun) {
 
   // A whole topic: every partition, each clamped to its own log.
   std::tie(rc, out) =
-      Rillctl({"group", "reset-offsets", "app", "--topic", "t", "--to-offset", "25"});
+      Rillctl({"group", "reset-offsets", "app", "--topic", "t", "--to-offset", "25", "--execute"});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Committed("app"), (std::map<int32_t, int64_t>{{0, 25}, {1, 25}, {2, 20}}));
   // Several partitions in one argument, through the Admin API too.
-  std::tie(rc, out) =
-      Rillctl({"group", "reset-offsets", "app", "--topic", "t:1,2", "--shift-by", "-3"});
+  std::tie(rc, out) = Rillctl(
+      {"group", "reset-offsets", "app", "--topic", "t:1,2", "--shift-by", "-3", "--execute"});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Committed("app"), (std::map<int32_t, int64_t>{{0, 25}, {1, 22}, {2, 17}}));
   GroupOffsetReset reset{.to = GroupOffsetReset::To::kLatest,
@@ -317,7 +328,7 @@ TEST_F(RillctlGroupTest, ResetOffsetsEveryModeAndDryRun) {
   EXPECT_EQ(Committed("app")[1], 30);
 
   // No --topic: every committed partition.
-  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--to-earliest"});
+  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--to-earliest", "--execute"});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Committed("app"), (std::map<int32_t, int64_t>{{0, 0}, {1, 0}, {2, 0}}));
 
@@ -331,10 +342,12 @@ TEST_F(RillctlGroupTest, ResetOffsetsEveryModeAndDryRun) {
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("bad partition 'x'"), std::string::npos) << out;
   // An unknown topic is "not found"; an unknown partition fails that partition.
-  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--topic", "nope", "--to-latest"});
+  std::tie(rc, out) =
+      Rillctl({"group", "reset-offsets", "app", "--topic", "nope", "--to-latest", "--execute"});
   EXPECT_EQ(rc, 3) << out;
   EXPECT_NE(out.find("UNKNOWN_TOPIC"), std::string::npos) << out;
-  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--topic", "t:7", "--to-latest"});
+  std::tie(rc, out) =
+      Rillctl({"group", "reset-offsets", "app", "--topic", "t:7", "--to-latest", "--execute"});
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("UNKNOWN_PARTITION"), std::string::npos) << out;
 }
@@ -367,7 +380,7 @@ TEST_F(RillctlGroupTest, ResetAndDeleteAreRefusedWhileAMemberIsActive) {
   for (bool dry_run : {false, true}) {
     std::vector<std::string> args = {"group", "reset-offsets", "app", "--topic",
                                      "t",     "--to-earliest"};
-    if (dry_run) args.push_back("--dry-run");
+    args.push_back(dry_run ? "--dry-run" : "--execute");
     std::tie(rc, out) = Rillctl(args);
     EXPECT_EQ(rc, 1) << out;
     EXPECT_NE(out.find("GROUP_NOT_EMPTY"), std::string::npos) << out;
@@ -382,7 +395,8 @@ TEST_F(RillctlGroupTest, ResetAndDeleteAreRefusedWhileAMemberIsActive) {
 
   // Once the member has left, the same reset goes through.
   LeaveMember("app", member);
-  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "app", "--topic", "t", "--to-earliest"});
+  std::tie(rc, out) =
+      Rillctl({"group", "reset-offsets", "app", "--topic", "t", "--to-earliest", "--execute"});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Committed("app"), (std::map<int32_t, int64_t>{{0, 0}, {1, 0}, {2, 0}}));
 }
@@ -421,6 +435,18 @@ TEST_F(RillctlGroupTest, DeleteAndUnknownGroups) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Row(out, {"GROUP"}).size(), 3u) << out;
   EXPECT_EQ(out.find("app"), std::string::npos) << out;
+
+  // reset-offsets refuses an unknown group (a mistyped name) unless --create is given.
+  std::tie(rc, out) = Rillctl(
+      {"group", "reset-offsets", "never-existed", "--topic", "t", "--to-earliest", "--execute"});
+  EXPECT_EQ(rc, 3) << out;
+  EXPECT_NE(out.find("group 'never-existed' does not exist"), std::string::npos) << out;
+  EXPECT_NE(out.find("--create"), std::string::npos) << out;
+  EXPECT_TRUE(admin_->DescribeGroup("never-existed").status().IsNotFound());
+  std::tie(rc, out) = Rillctl({"group", "reset-offsets", "never-existed", "--topic", "t:1",
+                               "--to-latest", "--create", "--execute"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(Committed("never-existed"), (std::map<int32_t, int64_t>{{1, 30}}));
 
   // A broker that is not there: exit code 4.
   broker_->Stop();

@@ -43,6 +43,8 @@ size_t ReadPartition(const ServiceContext& ctx, Partition* part, int64_t offset,
   if (next_offset) *next_offset = read->next_offset.value();
   result->set_records(std::move(read->data));
   ctx.metrics->AddBytesOut(n);
+  part->CountFetched(
+      n, static_cast<uint64_t>(std::max<int64_t>(0, read->next_offset.value() - offset)));
   return n;
 }
 
@@ -79,6 +81,7 @@ struct FetchCall {
   // Builds the response from scratch; true when it is complete (min_bytes met, an error to
   // report, final, or shutting down). Finishes the call then.
   bool Attempt(bool final) {
+    const auto attempt_start = std::chrono::steady_clock::now();
     response->Clear();
     const size_t max_bytes = request->max_bytes() > 0
                                  ? std::min<size_t>(request->max_bytes(), ctx->config->fetch_max_bytes)
@@ -109,6 +112,7 @@ struct FetchCall {
     const bool complete = final || error || ctx->stopping.load(std::memory_order_acquire) ||
                           total >= static_cast<size_t>(std::max(1, request->min_bytes()));
     if (complete) {
+      ctx->metrics->RecordFetch(start, attempt_start);
       ctx->metrics->RecordRequest(Api::kFetch, start, false);
       reactor->Finish(grpc::Status::OK);
     }

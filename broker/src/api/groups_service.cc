@@ -1,5 +1,6 @@
 #include "api/groups_service.h"
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -16,13 +17,17 @@ void SetError(Message* m, const groups::GroupStatus& st) {
   m->set_error_message(st.message);
 }
 
+using Clock = std::chrono::steady_clock;
+
 // Finishes the call once the coordinator has filled `response`'s data: writes the call's error
 // and, for responses with per-partition entries (CommitOffsets' partitions, ResetOffsets'
-// offsets), each entry's error.
+// offsets), each entry's error; counts the call in `metrics` (an error when its outcome is not OK).
 template <typename Response>
-GroupCoordinator::Done Finish(grpc::ServerUnaryReactor* reactor, Response* response) {
-  return [reactor, response](GroupCallResult r) {
+GroupCoordinator::Done Finish(grpc::ServerUnaryReactor* reactor, Response* response,
+                              Metrics* metrics, Api api, Clock::time_point start) {
+  return [reactor, response, metrics, api, start](GroupCallResult r) {
     SetError(response, r.status);
+    metrics->RecordRequest(api, start, !r.status.ok());
     if constexpr (requires(Response * m) { m->mutable_partitions(0); }) {
       RILL_ASSERT(r.partitions.size() == static_cast<size_t>(response->partitions_size()),
                   "%zu partition outcomes for %d partitions", r.partitions.size(),
@@ -65,31 +70,39 @@ std::string PeerHost(const std::string& peer) {
 grpc::ServerUnaryReactor* GroupsService::GroupHeartbeat(grpc::CallbackServerContext* context,
                                                         const v1::GroupHeartbeatRequest* request,
                                                         v1::GroupHeartbeatResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
   if (request->client_host().empty()) {
     // As Kafka does: a member that does not name its host is shown with its connection's address.
     v1::GroupHeartbeatRequest named = *request;
     named.set_client_host(PeerHost(context->peer()));
-    coordinator_->Heartbeat(named, response, Finish(reactor, response));
+    coordinator_->Heartbeat(named, response,
+                            Finish(reactor, response, metrics_, Api::kGroupHeartbeat, start));
     return reactor;
   }
-  coordinator_->Heartbeat(*request, response, Finish(reactor, response));
+  coordinator_->Heartbeat(*request, response,
+                          Finish(reactor, response, metrics_, Api::kGroupHeartbeat, start));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerContext* context,
                                                        const v1::CommitOffsetsRequest* request,
                                                        v1::CommitOffsetsResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
-  coordinator_->CommitOffsets(*request, response, Finish(reactor, response));
+  coordinator_->CommitOffsets(*request, response,
+                              Finish(reactor, response, metrics_, Api::kCommitOffsets, start));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContext* context,
                                                       const v1::FetchOffsetsRequest* request,
                                                       v1::FetchOffsetsResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
-  SetError(response, coordinator_->FetchOffsets(*request, response));
+  const groups::GroupStatus st = coordinator_->FetchOffsets(*request, response);
+  SetError(response, st);
+  metrics_->RecordRequest(Api::kFetchOffsets, start, !st.ok());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -97,8 +110,10 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext* context,
                                                     const v1::ListGroupsRequest*,
                                                     v1::ListGroupsResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
   coordinator_->ListGroups(response);
+  metrics_->RecordRequest(Api::kListGroups, start, false);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -106,8 +121,11 @@ grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* GroupsService::DescribeGroup(grpc::CallbackServerContext* context,
                                                        const v1::DescribeGroupRequest* request,
                                                        v1::DescribeGroupResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
-  SetError(response, coordinator_->DescribeGroup(*request, response));
+  const groups::GroupStatus st = coordinator_->DescribeGroup(*request, response);
+  SetError(response, st);
+  metrics_->RecordRequest(Api::kDescribeGroup, start, !st.ok());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -115,16 +133,20 @@ grpc::ServerUnaryReactor* GroupsService::DescribeGroup(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* GroupsService::ResetOffsets(grpc::CallbackServerContext* context,
                                                       const v1::ResetOffsetsRequest* request,
                                                       v1::ResetOffsetsResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
-  coordinator_->ResetOffsets(*request, response, Finish(reactor, response));
+  coordinator_->ResetOffsets(*request, response,
+                             Finish(reactor, response, metrics_, Api::kResetOffsets, start));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GroupsService::DeleteGroup(grpc::CallbackServerContext* context,
                                                      const v1::DeleteGroupRequest* request,
                                                      v1::DeleteGroupResponse* response) {
+  const auto start = Clock::now();
   auto* reactor = context->DefaultReactor();
-  coordinator_->DeleteGroup(*request, Finish(reactor, response));
+  coordinator_->DeleteGroup(*request,
+                            Finish(reactor, response, metrics_, Api::kDeleteGroup, start));
   return reactor;
 }
 

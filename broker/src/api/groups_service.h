@@ -6,14 +6,17 @@
 // service writes every error field of a group response, through api/wire_errors.h.
 
 #include "groups/group_coordinator.h"
+#include "http/metrics.h"
 #include "rill/v1/groups.grpc.pb.h"
 
 namespace rill::broker {
 
 class GroupsService final : public v1::Groups::CallbackService {
  public:
-  // `coordinator` must outlive the service.
-  explicit GroupsService(GroupCoordinator* coordinator) : coordinator_(coordinator) {}
+  // `coordinator` and `metrics` (every call is counted there: requests, errors, latency) must
+  // outlive the service.
+  GroupsService(GroupCoordinator* coordinator, Metrics* metrics)
+      : coordinator_(coordinator), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* GroupHeartbeat(grpc::CallbackServerContext* context,
                                            const v1::GroupHeartbeatRequest* request,
@@ -39,6 +42,7 @@ class GroupsService final : public v1::Groups::CallbackService {
 
  private:
   GroupCoordinator* coordinator_;
+  Metrics* metrics_;
 };
 
 }  // namespace rill::broker

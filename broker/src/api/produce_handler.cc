@@ -389,6 +389,8 @@ grpc::Status HandleProduce(ServiceContext& ctx, const std::shared_ptr<ProduceDea
       metrics->AddDuplicateBatch();
     } else {
       metrics->AddBytesIn(records->size());
+      part->CountProduced(records->size(), static_cast<uint64_t>(appended->last_offset.value() -
+                                                                 appended->base_offset.value() + 1));
     }
     // A duplicate has no append time of its own (Kafka answers -1 too).
     const int64_t append_time_ms = limits.log_append_time && !appended->duplicate ? NowMs() : -1;

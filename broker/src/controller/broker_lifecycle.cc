@@ -36,6 +36,7 @@ void BrokerLifecycle::Tick() {
     r->set_node_id(config_.self.node_id.value());
     r->set_host(config_.self.host);
     r->set_port(config_.self.port);
+    r->set_internal_host(config_.self.InternalHost());
     r->set_internal_port(config_.self.internal_port);
     r->set_rack(config_.self.rack);
     r->set_incarnation_id(config_.self.incarnation_id);
@@ -148,6 +149,7 @@ bool BrokerLifecycle::SelfRegistered() const {
   if (it == working_.brokers.end()) return false;
   const BrokerRegistration& b = it->second;
   return !b.fenced && b.host == config_.self.host && b.port == config_.self.port &&
+         b.InternalHost() == config_.self.InternalHost() &&
          b.internal_port == config_.self.internal_port && b.rack == config_.self.rack &&
          b.incarnation_id == config_.self.incarnation_id;
 }

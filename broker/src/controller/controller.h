@@ -48,9 +48,11 @@ struct TopicMetadata {
   std::map<std::string, std::string> configs;   // overrides only; defaults are in topic_config.h
 };
 
+// Where a broker is reached: the advertised addresses of its listeners
+// (listeners.advertised_client and listeners.advertised_internal), not necessarily what it binds.
 struct BrokerRegistration {
   NodeId node_id{-1};
-  std::string host;
+  std::string host;           // client API host
   int32_t port = 0;           // client API port
   int32_t internal_port = 0;  // controller + replication port
   std::string rack;
@@ -58,6 +60,9 @@ struct BrokerRegistration {
   // Random per process start (RegisterBrokerRecord.incarnation_id): a partition's leadership
   // is taken up only by the incarnation the metadata names (PartitionManager).
   std::string incarnation_id;
+  std::string internal_host;  // host of internal_port; empty = `host` (see InternalHost())
+
+  const std::string& InternalHost() const { return internal_host.empty() ? host : internal_host; }
 };
 
 // An immutable snapshot of the committed metadata. Shared, never modified after publication.

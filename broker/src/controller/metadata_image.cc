@@ -149,6 +149,7 @@ Status Apply(MetadataImage& image, const pb::MetadataRecord& record) {
       b.node_id = NodeId(r.node_id());
       b.host = r.host();
       b.port = r.port();
+      b.internal_host = r.internal_host().empty() ? r.host() : r.internal_host();
       b.internal_port = r.internal_port();
       b.rack = r.rack();
       b.incarnation_id = r.incarnation_id();
@@ -514,6 +515,7 @@ pb::MetadataRecord RegisterBrokerRecordOf(const BrokerRegistration& broker) {
   b->set_node_id(broker.node_id.value());
   b->set_host(broker.host);
   b->set_port(broker.port);
+  b->set_internal_host(broker.InternalHost());
   b->set_internal_port(broker.internal_port);
   b->set_rack(broker.rack);
   b->set_incarnation_id(broker.incarnation_id);

@@ -507,6 +507,7 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
   b.node_id = NodeId(req.node_id());
   b.host = req.host();
   b.port = req.port();
+  b.internal_host = req.internal_host().empty() ? req.host() : req.internal_host();
   b.internal_port = req.internal_port();
   b.rack = req.rack();
   b.incarnation_id = req.incarnation_id();

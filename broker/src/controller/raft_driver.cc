@@ -341,7 +341,7 @@ void RaftDriver::Forward(NodeId peer, internal::v1::ForwardRequest request, int 
 void RaftDriver::SyncLearners(const std::map<NodeId, BrokerRegistration>& brokers) {
   for (const auto& [id, b] : brokers) {
     if (id == config_.node_id || raft_->configuration().IsVoter(id)) continue;
-    transport_->SetPeer(id, b.host, b.internal_port);
+    transport_->SetPeer(id, b.InternalHost(), b.internal_port);
     if (!raft_->configuration().IsLearner(id)) {
       Status st = raft_->AddLearner(id);
       if (!st.ok()) {
@@ -350,7 +350,7 @@ void RaftDriver::SyncLearners(const std::map<NodeId, BrokerRegistration>& broker
         continue;
       }
       spdlog::info("controller {}: broker {} ({}:{}) follows the metadata log as a learner",
-                   config_.node_id.value(), id.value(), b.host, b.internal_port);
+                   config_.node_id.value(), id.value(), b.InternalHost(), b.internal_port);
     }
   }
 }

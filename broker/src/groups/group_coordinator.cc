@@ -716,8 +716,12 @@ void GroupCoordinator::DeleteGroup(const v1::DeleteGroupRequest& request, Done d
 
 std::string GroupCoordinator::RenderMetrics() {
   std::lock_guard lock(mu_);
-  std::string sum = "# TYPE rill_group_lag_sum gauge\n";
-  std::string max = "# TYPE rill_group_lag_max gauge\n";
+  std::string sum =
+      "# HELP rill_group_lag_sum Records behind, summed over the group's committed partitions "
+      "(high watermark minus committed offset).\n# TYPE rill_group_lag_sum gauge\n";
+  std::string max =
+      "# HELP rill_group_lag_max Records behind on the group's most lagging partition.\n"
+      "# TYPE rill_group_lag_max gauge\n";
   for (const auto& [gid, e] : groups_) {
     auto pit = partitions_.find(e.partition);
     if (pit == partitions_.end() || !pit->second.materializer) continue;
@@ -779,8 +783,7 @@ void GroupCoordinator::LoadPartitions() {
       bool lead = t->partitions[p].leader.value() == deps_.config->node_id && local &&
                   local->role() == PartitionRole::kLeader;
       auto it = partitions_.find(idx);
-      if (lead && it != partitions_.end() && !it->second.loaded &&
-          it->second.partition == local &&
+      if (lead && it != partitions_.end() && !it->second.loaded && it->second.partition == local &&
           local->log().durable_end_offset() < local->log().log_end_offset()) {
         // Invalidated after a failed append: reload only once nothing appended is in flight, so
         // the replay sees every batch that made it into the log.

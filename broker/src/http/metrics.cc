@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "partition/partition_manager.h"
 #include "replica/replica_fetcher.h"
@@ -18,7 +19,11 @@ const char* ApiName(Api api) {
                                  "delete_topics",     "list_topics",      "describe_topics",
                                  "create_partitions", "describe_configs", "alter_configs",
                                  "describe_cluster",  "metadata",         "elect_leaders",
-                                 "init_producer_id"};
+                                 "init_producer_id",
+                                 "group_heartbeat",   "commit_offsets",   "fetch_offsets",
+                                 "list_groups",       "describe_group",   "reset_offsets",
+                                 "delete_group"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Api::kCount), "a name for every Api");
   return kNames[static_cast<int>(api)];
 }
 
@@ -98,6 +103,13 @@ void Metrics::RecordRequest(Api api, std::chrono::steady_clock::time_point start
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
+void Metrics::RecordFetch(std::chrono::steady_clock::time_point arrived,
+                          std::chrono::steady_clock::time_point answering) {
+  const auto now = std::chrono::steady_clock::now();
+  fetch_wait_.Observe(std::chrono::duration<double>(answering - arrived).count());
+  fetch_serve_.Observe(std::chrono::duration<double>(now - answering).count());
+}
+
 void Metrics::RecordDurable(std::chrono::steady_clock::time_point appended) {
   durable_latency_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - appended).count());
@@ -113,6 +125,47 @@ void Metrics::OnIsrChange(bool shrink) {
 }
 
 namespace {
+
+// Client traffic per topic, summed over this node's partitions of it (Partition::traffic()).
+void RenderTopicTraffic(std::string* out,
+                        const std::vector<std::shared_ptr<Partition>>& partitions) {
+  std::map<std::string, Partition::Traffic> by_topic;
+  for (const auto& p : partitions) {
+    const Partition::Traffic t = p->traffic();
+    Partition::Traffic& sum = by_topic[p->topic()];
+    sum.bytes_in += t.bytes_in;
+    sum.records_in += t.records_in;
+    sum.bytes_out += t.bytes_out;
+    sum.records_out += t.records_out;
+  }
+  struct Family {
+    const char* name;
+    const char* help;
+    uint64_t Partition::Traffic::*field;
+  };
+  static constexpr Family kFamilies[] = {
+      {"rill_topic_bytes_in_total", "Record batch bytes producers appended to the topic here.",
+       &Partition::Traffic::bytes_in},
+      {"rill_topic_records_in_total", "Records producers appended to the topic here.",
+       &Partition::Traffic::records_in},
+      {"rill_topic_bytes_out_total",
+       "Record batch bytes fetches and pushes served from the topic here.",
+       &Partition::Traffic::bytes_out},
+      {"rill_topic_records_out_total",
+       "Records (offsets) fetches and pushes served from the topic here.",
+       &Partition::Traffic::records_out},
+  };
+  char buf[512];
+  for (const Family& f : kFamilies) {
+    snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s counter\n", f.name, f.help, f.name);
+    *out += buf;
+    for (const auto& [topic, t] : by_topic) {
+      snprintf(buf, sizeof buf, "%s{topic=\"%s\"} %lu\n", f.name, topic.c_str(),
+               static_cast<unsigned long>(t.*f.field));
+      *out += buf;
+    }
+  }
+}
 
 // The replication view of the partitions this node hosts, as a scrape renders it.
 void RenderReplication(std::string* out,
@@ -201,6 +254,16 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
       "# TYPE rill_produce_durable_latency_seconds histogram\n";
   durable_latency_.Render(&out, "rill_produce_durable_latency_seconds", "");
   out +=
+      "# HELP rill_fetch_wait_seconds Fetch: from arrival to the attempt that answered it (waiting "
+      "for data in a long poll, up to max_wait_ms).\n"
+      "# TYPE rill_fetch_wait_seconds histogram\n";
+  fetch_wait_.Render(&out, "rill_fetch_wait_seconds", "");
+  out +=
+      "# HELP rill_fetch_serve_seconds Fetch: the answering attempt (reading the logs, building "
+      "the response).\n"
+      "# TYPE rill_fetch_serve_seconds histogram\n";
+  fetch_serve_.Render(&out, "rill_fetch_serve_seconds", "");
+  out +=
       "# HELP rill_log_flush_latency_seconds One fsync round of a partition log.\n"
       "# TYPE rill_log_flush_latency_seconds histogram\n";
   flush_latency_.Render(&out, "rill_log_flush_latency_seconds", "");
@@ -217,8 +280,12 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            static_cast<unsigned long>(duplicate_batches_.load(std::memory_order_relaxed)));
   out += buf;
   snprintf(buf, sizeof buf,
+           "# HELP rill_bytes_in_total Record batch bytes accepted by produce requests.\n"
            "# TYPE rill_bytes_in_total counter\nrill_bytes_in_total %lu\n"
+           "# HELP rill_bytes_out_total Record batch bytes returned to fetches and pushes.\n"
            "# TYPE rill_bytes_out_total counter\nrill_bytes_out_total %lu\n"
+           "# HELP rill_inflight_produce_bytes Produce request bytes appended and not yet "
+           "answered (bounded by limits.max_inflight_produce_bytes).\n"
            "# TYPE rill_inflight_produce_bytes gauge\nrill_inflight_produce_bytes %ld\n",
            static_cast<unsigned long>(bytes_in_.load(std::memory_order_relaxed)),
            static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
@@ -246,14 +313,19 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
   if (partitions != nullptr) {
     auto all = partitions->All();
     RenderReplication(&out, all);
-    out += "# TYPE rill_partition_size_bytes gauge\n";
+    RenderTopicTraffic(&out, all);
+    out +=
+        "# HELP rill_partition_size_bytes Bytes of the partition's log on this node.\n"
+        "# TYPE rill_partition_size_bytes gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf, "rill_partition_size_bytes{topic=\"%s\",partition=\"%d\"} %lu\n",
                p->topic().c_str(), p->partition(),
                static_cast<unsigned long>(p->log().size_bytes()));
       out += buf;
     }
-    out += "# TYPE rill_partition_log_start_offset gauge\n";
+    out +=
+        "# HELP rill_partition_log_start_offset First offset of the partition's log on this "
+        "node.\n# TYPE rill_partition_log_start_offset gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf,
                "rill_partition_log_start_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
@@ -261,14 +333,18 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
                static_cast<long>(p->log().log_start_offset().value()));
       out += buf;
     }
-    out += "# TYPE rill_partition_log_end_offset gauge\n";
+    out +=
+        "# HELP rill_partition_log_end_offset Offset the next record appended here gets.\n"
+        "# TYPE rill_partition_log_end_offset gauge\n";
     for (const auto& p : all) {
       snprintf(
           buf, sizeof buf, "rill_partition_log_end_offset{topic=\"%s\",partition=\"%d\"} %ld\n",
           p->topic().c_str(), p->partition(), static_cast<long>(p->log().log_end_offset().value()));
       out += buf;
     }
-    out += "# TYPE rill_partition_high_watermark gauge\n";
+    out +=
+        "# HELP rill_partition_high_watermark Offsets below it are committed and readable by "
+        "consumers.\n# TYPE rill_partition_high_watermark gauge\n";
     for (const auto& p : all) {
       snprintf(buf, sizeof buf,
                "rill_partition_high_watermark{topic=\"%s\",partition=\"%d\"} %ld\n",

@@ -35,6 +35,14 @@ enum class Api : int {
   kMetadata,
   kElectLeaders,
   kInitProducerId,
+  // rill.v1.Groups
+  kGroupHeartbeat,
+  kCommitOffsets,
+  kFetchOffsets,
+  kListGroups,
+  kDescribeGroup,
+  kResetOffsets,
+  kDeleteGroup,
   kCount
 };
 
@@ -62,6 +70,11 @@ class Metrics {
   void AddDuplicateBatch() { duplicate_batches_.fetch_add(1, std::memory_order_relaxed); }
   void AddBytesOut(uint64_t n) { bytes_out_.fetch_add(n, std::memory_order_relaxed); }
   void RecordDurable(std::chrono::steady_clock::time_point appended);
+  // A completed Fetch split in two: from its arrival to the attempt that answered it (parked in
+  // a long poll waiting for data, or for max_wait_ms), and that attempt (reading the logs and
+  // building the response). rill_fetch_wait_seconds, rill_fetch_serve_seconds.
+  void RecordFetch(std::chrono::steady_clock::time_point arrived,
+                   std::chrono::steady_clock::time_point answering);
   // One log fsync round (storage::LogConfig::on_sync): its duration and the bytes it covered.
   void RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes);
   void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
@@ -91,6 +104,8 @@ class Metrics {
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<int64_t> inflight_{0};
   Histogram durable_latency_;
+  Histogram fetch_wait_;
+  Histogram fetch_serve_;
   Histogram flush_latency_;
   std::atomic<uint64_t> flush_bytes_{0};
   std::atomic<uint64_t> isr_shrinks_{0};

@@ -174,6 +174,27 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Bytes appended since start; used by /metrics.
   uint64_t bytes_in() const { return bytes_in_.load(std::memory_order_relaxed); }
 
+  // Client traffic since this partition object was made, for /metrics' per-topic counters:
+  // what producers appended (not replication or the group coordinator) and what fetches and
+  // pushes served (records: the offsets the read advanced over). Any thread; relaxed.
+  struct Traffic {
+    uint64_t bytes_in = 0, records_in = 0, bytes_out = 0, records_out = 0;
+  };
+  void CountProduced(uint64_t bytes, uint64_t records) {
+    produced_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    produced_records_.fetch_add(records, std::memory_order_relaxed);
+  }
+  void CountFetched(uint64_t bytes, uint64_t records) {
+    fetched_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    fetched_records_.fetch_add(records, std::memory_order_relaxed);
+  }
+  Traffic traffic() const {
+    return {produced_bytes_.load(std::memory_order_relaxed),
+            produced_records_.load(std::memory_order_relaxed),
+            fetched_bytes_.load(std::memory_order_relaxed),
+            fetched_records_.load(std::memory_order_relaxed)};
+  }
+
  private:
   using Acks = std::vector<std::function<void(Status)>>;
   void AdvanceHighWatermark(Offset end);
@@ -193,6 +214,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   const int32_t partition_;
   const std::shared_ptr<PartitionLog> log_;
   std::atomic<uint64_t> bytes_in_{0};
+  std::atomic<uint64_t> produced_bytes_{0}, produced_records_{0};
+  std::atomic<uint64_t> fetched_bytes_{0}, fetched_records_{0};
   std::atomic<int64_t> high_watermark_;
 
   mutable std::mutex state_mu_;

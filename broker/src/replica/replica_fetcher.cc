@@ -114,7 +114,7 @@ class ReplicaFetcherManager::Fetcher {
     if (!image) return "";
     auto it = image->brokers.find(leader_);
     if (it == image->brokers.end() || it->second.internal_port <= 0) return "";
-    return it->second.host + ":" + std::to_string(it->second.internal_port);
+    return it->second.InternalHost() + ":" + std::to_string(it->second.internal_port);
   }
 
   // Waits `ms` or until stopped or the partitions change; false when stopping.

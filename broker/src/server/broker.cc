@@ -168,9 +168,17 @@ Status Broker::Start() {
   cc.auto_leader_rebalance = config_.auto_leader_rebalance;
   cc.leader_rebalance_interval_ms = config_.leader_rebalance_interval_ms;
   cc.self.node_id = NodeId(config_.node_id);
-  cc.self.host = config_.advertised_host;
-  cc.self.port = client_port_;
-  cc.self.internal_port = internal_port_;
+  // The addresses others dial (docs in broker/README.md, "listeners.advertised_*").
+  const auto advertised = [&](const HostPort& a, int bound_port) {
+    return HostPort{a.host.empty() ? config_.advertised_host : a.host,
+                    a.port != 0 ? a.port : bound_port};
+  };
+  const HostPort client_advertised = advertised(config_.advertised_client, client_port_);
+  const HostPort internal_advertised = advertised(config_.advertised_internal, internal_port_);
+  cc.self.host = client_advertised.host;
+  cc.self.port = client_advertised.port;
+  cc.self.internal_host = internal_advertised.host;
+  cc.self.internal_port = internal_advertised.port;
   cc.self.rack = config_.rack;
   cc.self.incarnation_id = NewIncarnationId();
   const bool sole_voter = cc.voters.size() == 1 && cc.voters[0].node_id == cc.node_id;
@@ -289,7 +297,7 @@ Status Broker::Start() {
       Shutdown();
       return st;
     }
-    groups_ = std::make_unique<GroupsService>(coordinator_.get());
+    groups_ = std::make_unique<GroupsService>(coordinator_.get(), &metrics_);
   }
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -355,9 +363,12 @@ Status Broker::Start() {
         "stray partition logs are not scanned for: this node is not the sole controller voter, "
         "so it has no signal that its metadata image is current");
   }
-  spdlog::info("node {} listening: client {}:{}, internal {}:{}, http {}:{}", config_.node_id,
-               config_.client_listener.host, client_port_, config_.internal_listener.host,
-               internal_port_, config_.http_listener.host, http_->port());
+  spdlog::info(
+      "node {} listening: client {}:{}, internal {}:{}, http {}:{}; advertised: client {}:{}, "
+      "internal {}:{}",
+      config_.node_id, config_.client_listener.host, client_port_, config_.internal_listener.host,
+      internal_port_, config_.http_listener.host, http_->port(), client_advertised.host,
+      client_advertised.port, internal_advertised.host, internal_advertised.port);
   if (!config_.ports_file.empty()) {
     st = WritePortsFile();
     if (!st.ok()) {

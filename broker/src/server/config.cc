@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "controller/topic_config.h"
 
@@ -143,6 +144,14 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
   app.add_option("--listeners.http", http, "HTTP /metrics /healthz /readyz host:port");
   app.add_option("--listeners.advertised_host", c.advertised_host,
                  "Host name given to clients in metadata");
+  std::string advertised_client, advertised_internal;
+  app.add_option("--listeners.advertised_client", advertised_client,
+                 "host:port clients are told to connect to, when not the bound one (a mapped "
+                 "port); port 0 = the bound port (default: advertised_host and the bound port)");
+  app.add_option("--listeners.advertised_internal", advertised_internal,
+                 "host:port other nodes are told to dial for the internal listener (replication, "
+                 "the metadata log of learners), when not the bound one; port 0 = the bound port "
+                 "(default: advertised_host and the bound port)");
   app.add_option("--listeners.ports_file,--ports-file", c.ports_file,
                  "Write the bound ports (client=, internal=, http=) to this file");
   app.add_option("--controller.voters", c.voters,
@@ -389,27 +398,68 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
     return Status::InvalidArgument(message);
   }
 
-  RILL_ASSIGN_OR_RETURN(c.client_listener, ParseHostPort(client));
-  RILL_ASSIGN_OR_RETURN(c.internal_listener, ParseHostPort(internal));
-  RILL_ASSIGN_OR_RETURN(c.http_listener, ParseHostPort(http));
+  // Values checked after parsing name their environment variable too when that is where they
+  // came from: " (from environment variable RILL_X='v')", else "".
+  const auto from_env = [&](const std::string& option) -> std::string {
+    for (const auto& o : env_args) {
+      if (o.tokens.front() == option && !on_cli.count(o.option)) {
+        return " (from environment variable " + o.env + "='" + o.tokens.back() + "')";
+      }
+    }
+    return "";
+  };
+  for (auto [name, text, out] :
+       {std::tuple{"--listeners.client", &client, &c.client_listener},
+        std::tuple{"--listeners.internal", &internal, &c.internal_listener},
+        std::tuple{"--listeners.http", &http, &c.http_listener}}) {
+    auto hp = ParseHostPort(*text);
+    if (!hp.ok()) {
+      return Status::InvalidArgument(std::string(name) + ": " + hp.status().message() +
+                                     from_env(name));
+    }
+    *out = *hp;
+  }
+  // An advertised address is dialled, so it needs a host (no "all interfaces" default).
+  for (auto [name, text, out] :
+       {std::tuple{"--listeners.advertised_client", &advertised_client, &c.advertised_client},
+        std::tuple{"--listeners.advertised_internal", &advertised_internal,
+                   &c.advertised_internal}}) {
+    if (text->empty()) continue;
+    auto hp = ParseHostPort(*text);
+    if (!hp.ok()) {
+      return Status::InvalidArgument(std::string(name) + ": " + hp.status().message() +
+                                     from_env(name));
+    }
+    if (text->front() == ':' || hp->host == "0.0.0.0" || hp->host == "::") {
+      return Status::InvalidArgument(std::string(name) + ": '" + *text +
+                                     "' needs a host that other processes can dial" +
+                                     from_env(name));
+    }
+    *out = *hp;
+  }
   for (const auto& kv : topic_configs) {
     if (kv.empty()) continue;
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument("--topic.configs: '" + kv + "' is not key=value");
+      return Status::InvalidArgument("--topic.configs: '" + kv + "' is not key=value" +
+                                     from_env("--topic.configs"));
     }
     const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
     // Checked here, not when the first topic uses it: a bad default would otherwise be shown on
     // every new topic and applied by nothing.
     Status valid = ValidateTopicConfigEntry(key, value);
-    if (!valid.ok()) return Status::InvalidArgument("--topic.configs: " + valid.message());
+    if (!valid.ok()) {
+      return Status::InvalidArgument("--topic.configs: " + valid.message() +
+                                     from_env("--topic.configs"));
+    }
     c.topic_defaults[key] = value;
   }
   if (c.roles.empty()) return Status::InvalidArgument("--node.roles: at least one role");
   if (c.data_dir.empty()) return Status::InvalidArgument("--data.dir is empty");
   auto voters = ParseVoters(c.voters);
   if (!voters.ok())
-    return Status::InvalidArgument("--controller.voters: " + voters.status().message());
+    return Status::InvalidArgument("--controller.voters: " + voters.status().message() +
+                                   from_env("--controller.voters"));
   if (c.node_id < 0) return Status::InvalidArgument("--node.id must be >= 0");
   // A controller is a voter of the metadata quorum; a broker-only node follows it as a learner.
   const bool listed =

@@ -43,6 +43,11 @@ struct BrokerConfig {
   HostPort internal_listener{"127.0.0.1", 9093};
   HostPort http_listener{"0.0.0.0", 9644};
   std::string advertised_host = "127.0.0.1";  // host given to clients in metadata
+  // What other processes are told to dial for the client and the internal listener, when that
+  // differs from what the broker binds (a mapped port: Docker bridge, NAT). An empty host means
+  // advertised_host; port 0 means the bound port.
+  HostPort advertised_client{"", 0};
+  HostPort advertised_internal{"", 0};
   std::string ports_file;  // when set, the bound ports are written there once listening
   // [controller]
   std::string voters = "1@127.0.0.1:9093";  // empty = {self at the internal listener}
@@ -96,8 +101,8 @@ struct BrokerConfig {
   int32_t flush_threads = 4;
   // Produce is refused (RESOURCE_EXHAUSTED, retriable) while the filesystem holding data_dir has
   // less than this many bytes available, and accepted again once space is freed
-  // (broker/src/server/disk_space.h): a log that meets a full disk fails until a restart, and a broker
-  // cannot start on a full disk. 0 = off.
+  // (broker/src/server/disk_space.h): a log that meets a full disk fails until a restart, and a
+  // broker cannot start on a full disk. 0 = off.
   int64_t min_free_bytes = 1LL << 30;
   // [topic] defaults for new topics
   int32_t default_partitions = 1;
