@@ -37,14 +37,14 @@ enum class OpType { kInvoke, kOk, kFail, kInfo };
 //   final-read    after healing: the record `value` at `partition`/`offset` (type ok)
 struct Op {
   int64_t time_us = 0;  // since the start of the run (steady clock)
-  std::string process;
+  std::string process{};
   OpType type = OpType::kInfo;
-  std::string f;
-  std::string value;
+  std::string f{};
+  std::string value{};
   int32_t partition = -1;
   int64_t offset = -1;
   int32_t node = -1;
-  std::string error;
+  std::string error{};
 };
 
 // One line, without the newline.
