@@ -188,12 +188,48 @@ bool ChaosCluster::running(int node) { return brokers_[node - 1]->running(); }
 
 std::optional<std::vector<client::PartitionMetadata>> ChaosCluster::Partitions(
     const std::string& topic) {
-  auto md = admin_->Metadata({topic});
-  if (!md.ok() || md->topics.size() != 1 || !md->topics[0].status.ok()) return std::nullopt;
-  auto partitions = md->topics[0].partitions;
-  std::sort(partitions.begin(), partitions.end(),
-            [](const auto& a, const auto& b) { return a.partition < b.partition; });
-  return partitions;
+  std::optional<std::vector<client::PartitionMetadata>> merged;
+  for (int node = 1; node <= options_.nodes; ++node) {
+    auto& b = *brokers_[node - 1];
+    if (paused_[node - 1] || !b.running() || !b.metadata) continue;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    v1::MetadataRequest req;
+    req.add_topics(topic);
+    v1::MetadataResponse resp;
+    if (!b.metadata->Get(&ctx, req, &resp).ok() || resp.topics_size() != 1 ||
+        resp.topics(0).error() != v1::NONE) {
+      continue;
+    }
+    std::vector<client::PartitionMetadata> parts(resp.topics(0).partitions_size());
+    bool complete = true;
+    for (const auto& pm : resp.topics(0).partitions()) {
+      if (pm.partition() < 0 || pm.partition() >= static_cast<int>(parts.size())) {
+        complete = false;
+        break;
+      }
+      auto& out = parts[pm.partition()];
+      out.partition = pm.partition();
+      out.leader_id = pm.error() == v1::NONE ? pm.leader_id() : -1;
+      out.leader_epoch = pm.leader_epoch();
+      out.replicas.assign(pm.replicas().begin(), pm.replicas().end());
+      out.isr.assign(pm.isr().begin(), pm.isr().end());
+    }
+    if (!complete) continue;
+    if (!merged || merged->size() != parts.size()) {
+      if (!merged || merged->size() < parts.size()) merged = std::move(parts);
+      continue;
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      auto& m = (*merged)[i];
+      const auto& p = parts[i];
+      if (p.leader_epoch > m.leader_epoch ||
+          (p.leader_epoch == m.leader_epoch && p.isr.size() < m.isr.size())) {
+        m = p;
+      }
+    }
+  }
+  return merged;
 }
 
 int ChaosCluster::ControllerId() {

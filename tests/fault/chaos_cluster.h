@@ -12,8 +12,7 @@
 // the broker's. Start, stop and restart brokers from the main thread only: the kernel's
 // parent-death signal follows the thread that spawned the process.
 //
-// Thread-safety: Admin-backed queries (Leaders, ControllerId, BrokerFenced) may be called from
-// any thread; process control from the main thread only.
+// Thread-safety: main thread only.
 
 #include <cstdint>
 #include <memory>
@@ -67,8 +66,10 @@ class ChaosCluster {
   // Every node's client address, comma-separated (fixed for the run).
   std::string Bootstrap() const;
 
-  // Per partition of `topic` (by index): its metadata as some live node has it; nullopt when no
-  // node answered.
+  // Per partition of `topic` (by index): its metadata as the running, unpaused nodes answer it
+  // (each asked directly, 2 s deadline), per partition the answer with the highest leader epoch
+  // (at equal epochs the smaller ISR: a node that has not seen a change yet counts as not
+  // recovered). nullopt when no node answered. Main thread only.
   std::optional<std::vector<client::PartitionMetadata>> Partitions(const std::string& topic);
   // The active controller's node id (-1 unknown).
   int ControllerId();

@@ -67,7 +67,9 @@ struct Ownership {
 bool CheckResult::ok(const CheckOptions& options) const {
   return lost == 0 && wrong_offset == 0 && truncated_reads == 0 && phantoms == 0 &&
          out_of_order == 0 && commits_backwards == 0 && double_owners == 0 &&
-         missing_failovers == 0 && (!options.fail_on_duplicates || duplicates == 0);
+         missing_failovers == 0 && (!options.fail_on_duplicates || duplicates == 0) &&
+         (!options.fail_on_out_of_range || spurious_out_of_range == 0) &&
+         (!options.fail_on_reorder || reordered_sends == 0);
 }
 
 CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
@@ -101,31 +103,68 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
     final_of[op.value].push_back({op.partition, op.offset});
   }
 
-  // Sends and their acknowledgements; a producer's acks per partition in completion order.
+  // Sends and their acknowledgements. One producer sends from one thread, so its invokes of a
+  // partition are in send order: a record sent later must land at a higher offset.
   std::unordered_map<std::string, Send> sends;
-  std::map<std::pair<std::string, int32_t>, int64_t> last_ack;  // (process, partition)
-  std::map<int32_t, std::vector<int64_t>> ack_times;           // partition -> ok times
+  std::unordered_map<std::string, int64_t> invoked_at;
+  std::map<std::pair<std::string, int32_t>, std::vector<std::string>> sent_in_order;
+  std::map<std::pair<std::string, int32_t>, int64_t> last_ack;  // completion order
   for (const Op& op : history) {
     if (op.f != "send") continue;
     Send& s = sends[op.value];
-    if (op.type == OpType::kInvoke) s.partition = op.partition;
+    if (op.type == OpType::kInvoke) {
+      s.partition = op.partition;
+      invoked_at[op.value] = op.time_us;
+      sent_in_order[{op.process, op.partition}].push_back(op.value);
+    }
     if (op.type != OpType::kOk) continue;
     s.acked = true;
     s.partition = op.partition;
     s.offset = op.offset;
     ++r.acked;
-    ack_times[op.partition].push_back(op.time_us);
     auto key = std::make_pair(op.process, op.partition);
     auto last = last_ack.find(key);
-    if (last != last_ack.end() && op.offset <= last->second) {
-      ++r.out_of_order;
-      examples.Add("out of order", op.process + " was acknowledged " +
-                                       Where(op.partition, op.offset) + " after " +
-                                       Where(op.partition, last->second));
+    if (last != last_ack.end() && op.offset < last->second) {
+      ++r.late_acks;
+      examples.Add("late ack", op.process + " was acknowledged " +
+                                   Where(op.partition, op.offset) + " after " +
+                                   Where(op.partition, last->second));
     }
-    last_ack[key] = op.offset;
+    last_ack[key] = std::max(op.offset, last == last_ack.end() ? op.offset : last->second);
   }
-  for (auto& [partition, times] : ack_times) std::sort(times.begin(), times.end());
+  // Per partition: acknowledged sends by invoke time, with the earliest ack time from each on
+  // (for unavailability: the first acknowledged write sent after a fault began).
+  std::map<int32_t, std::vector<std::pair<int64_t, int64_t>>> acks_by_invoke;
+  for (const Op& op : history) {
+    if (op.f != "send" || op.type != OpType::kOk) continue;
+    auto inv = invoked_at.find(op.value);
+    acks_by_invoke[op.partition].push_back(
+        {inv == invoked_at.end() ? op.time_us : inv->second, op.time_us});
+  }
+  for (auto& [partition, list] : acks_by_invoke) {
+    std::sort(list.begin(), list.end());
+    for (size_t i = list.size(); i-- > 1;) {
+      list[i - 1].second = std::min(list[i - 1].second, list[i].second);
+    }
+  }
+  for (const auto& [key, values] : sent_in_order) {
+    int64_t highest = -1;
+    std::string highest_value;
+    for (const std::string& v : values) {
+      const Send& s = sends[v];
+      if (!s.acked) continue;
+      if (s.offset < highest) {
+        ++r.reordered_sends;
+        examples.Add("reordered", key.first + " sent " + v + " after " + highest_value +
+                                         " but it was acknowledged at " +
+                                         Where(key.second, s.offset) + ", below " +
+                                         Where(key.second, highest));
+      } else {
+        highest = s.offset;
+        highest_value = v;
+      }
+    }
+  }
 
   for (const auto& [value, s] : sends) {
     auto found = final_of.find(value);
@@ -164,6 +203,16 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
   std::map<std::pair<std::string, int32_t>, int64_t> last_read;
   for (const Op& op : history) {
     if (op.f == "assign") last_read.erase({op.process, op.partition});
+    if (op.f == "read" && op.type == OpType::kFail && op.offset >= 0 &&
+        op.error.find("out of range") != std::string::npos) {
+      auto end = final_last.find(op.partition);
+      if (end != final_last.end() && op.offset <= end->second) {
+        ++r.spurious_out_of_range;
+        examples.Add("out of range", op.process + " was refused " +
+                                         Where(op.partition, op.offset) + " (" + op.error +
+                                         "), an offset the log holds");
+      }
+    }
     if (op.f != "read" || op.type != OpType::kOk) continue;
     ++r.reads;
     auto key = std::make_pair(op.process, op.partition);
@@ -309,9 +358,11 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
                                       f.kind + " at " + std::to_string(f.start_us) + " us");
     }
     int64_t unavailable = 0;
-    for (const auto& [partition, times] : ack_times) {
-      auto first = std::lower_bound(times.begin(), times.end(), f.start_us);
-      unavailable = std::max(unavailable, (first == times.end() ? end_us : *first) - f.start_us);
+    for (const auto& [partition, list] : acks_by_invoke) {
+      auto first = std::lower_bound(list.begin(), list.end(),
+                                    std::make_pair(f.start_us, int64_t{-1}));
+      unavailable =
+          std::max(unavailable, (first == list.end() ? end_us : first->second) - f.start_us);
     }
     Unavailability& u = r.unavailability[f.kind];
     ++u.faults;
@@ -353,10 +404,13 @@ std::string Report(const CheckResult& r, int cycles) {
   out += "final records " + WithThousands(r.final_records) + ", reads checked " +
          WithThousands(r.reads) + ", commits checked " + WithThousands(r.commits) +
          ", unacknowledged but written " + WithThousands(r.unacked_written) + "\n";
-  out += "out of order " + WithThousands(r.out_of_order) + ", phantoms " +
+  out += "out of order " + WithThousands(r.out_of_order) + ", reordered sends " +
+         WithThousands(r.reordered_sends) + ", phantoms " +
          WithThousands(r.phantoms) + ", commits backwards " + WithThousands(r.commits_backwards) +
          ", two owners " + WithThousands(r.double_owners) + ", missing failovers " +
-         WithThousands(r.missing_failovers) + "\n";
+         WithThousands(r.missing_failovers) + ", spurious out-of-range " +
+         WithThousands(r.spurious_out_of_range) + ", late acks " + WithThousands(r.late_acks) +
+         "\n";
   for (const auto& [kind, u] : r.unavailability) {
     out += "  " + kind + ": " + std::to_string(u.faults) + " faults, longest unavailable " +
            Seconds(u.longest_us) + ", total " + Seconds(u.total_us) + "\n";

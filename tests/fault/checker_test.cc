@@ -147,14 +147,32 @@ TEST(CheckerTest, OffsetsGoingBackAreOutOfOrder) {
   HistoryBuilder reassigned = Clean();
   reassigned.Own("consumer-0", "assign", 0, 1000).Read("a", 0, 0);
   EXPECT_TRUE(Check(reassigned.ops()).ok({}));
-  // A producer acknowledged at a lower offset after a higher one, on one partition.
+  // A record a producer sent later landed at a lower offset of the partition.
   HistoryBuilder producer;
   producer.Acked("a", 0, 1).Acked("b", 0, 0).Final("b", 0, 0).Final("a", 0, 1);
-  EXPECT_EQ(Check(producer.ops()).out_of_order, 1);
+  CheckResult reordered = Check(producer.ops());
+  EXPECT_EQ(reordered.reordered_sends, 1);
+  EXPECT_EQ(reordered.out_of_order, 0);
+  EXPECT_TRUE(reordered.ok({}));
+  EXPECT_FALSE(reordered.ok({.fail_on_reorder = true}));
   // The final read itself.
   HistoryBuilder log;
   log.Acked("a", 0, 0).Acked("b", 0, 1).Final("b", 0, 1).Final("a", 0, 0);
   EXPECT_EQ(Check(log.ops()).out_of_order, 1);
+}
+
+TEST(CheckerTest, AckCompletingAfterALaterRecordsAckIsLateButInOrder) {
+  std::vector<Op> ops;
+  ops.push_back(MakeOp(10, "producer-0", OpType::kInvoke, "send", "a", 0));
+  ops.push_back(MakeOp(20, "producer-0", OpType::kInvoke, "send", "b", 0));
+  ops.push_back(MakeOp(30, "producer-0", OpType::kOk, "send", "b", 0, 1));
+  ops.push_back(MakeOp(40, "producer-0", OpType::kOk, "send", "a", 0, 0));
+  ops.push_back(MakeOp(50, "final", OpType::kOk, "final-read", "a", 0, 0));
+  ops.push_back(MakeOp(51, "final", OpType::kOk, "final-read", "b", 0, 1));
+  CheckResult r = Check(ops);
+  EXPECT_EQ(r.late_acks, 1);
+  EXPECT_EQ(r.out_of_order, 0);
+  EXPECT_TRUE(r.ok({})) << Report(r, 0);
 }
 
 TEST(CheckerTest, CommitLowerThanOneAcknowledgedBeforeIsBackwards) {
@@ -228,12 +246,30 @@ TEST(CheckerTest, UnavailabilityIsTimeUntilEveryPartitionAcknowledgedAgain) {
                          {"d", 1, 1}, {"f", 1, 2}}) {
     h.Final(v, p, o);
   }
-  CheckResult r = Check(h.ops());
+  // Sent before the fault, acknowledged after it: proves nothing about availability.
+  std::vector<Op> ops = h.ops();
+  ops.push_back(MakeOp(900, "producer-1", OpType::kInvoke, "send", "early", 1));
+  ops.push_back(MakeOp(1050, "producer-1", OpType::kOk, "send", "early", 1, 3));
+  ops.push_back(MakeOp(20000, "final", OpType::kOk, "final-read", "early", 1, 3));
+  CheckResult r = Check(ops);
   EXPECT_TRUE(r.ok({})) << Report(r, 2);
   EXPECT_EQ(r.faults, 2);
   EXPECT_EQ(r.unavailability["kill-leader"].longest_us, 2001);
   EXPECT_EQ(r.unavailability["pause"].longest_us, 501);
   EXPECT_EQ(r.unavailable_total_us, 2502);
+}
+
+TEST(CheckerTest, OutOfRangeAnswerForOffsetTheLogHoldsIsCountedAndFailsWhenAsked) {
+  HistoryBuilder h = Clean();
+  std::vector<Op> ops = h.ops();
+  const std::string error = "OutOfRange: chaos-0: offset 1 is out of range [0, 0]";
+  ops.push_back(MakeOp(500, "consumer-0", OpType::kFail, "read", "", 0, 1, -1, error));
+  // Past the end of the log: a legitimate answer.
+  ops.push_back(MakeOp(510, "consumer-0", OpType::kFail, "read", "", 0, 9, -1, error));
+  CheckResult r = Check(ops);
+  EXPECT_EQ(r.spurious_out_of_range, 1);
+  EXPECT_TRUE(r.ok({}));
+  EXPECT_FALSE(r.ok({.fail_on_out_of_range = true}));
 }
 
 TEST(CheckerTest, ThousandsSeparators) {

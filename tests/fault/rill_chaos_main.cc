@@ -58,6 +58,8 @@ struct Options {
   bool round_robin = false;
   bool keep = false;
   bool fail_on_duplicates = false;
+  bool fail_on_out_of_range = false;
+  bool fail_on_reorder = false;
   std::string check_file;
   std::string command_line;  // as given, for the replay line
   std::string broker_binary = RILL_CHAOS_BROKER_BINARY;
@@ -73,7 +75,9 @@ int CheckOnly(const Options& o) {
   }
   int cycles = 0;
   for (const Op& op : history) cycles += op.f == "fault";
-  CheckOptions co{.fail_on_duplicates = o.fail_on_duplicates};
+  CheckOptions co{.fail_on_duplicates = o.fail_on_duplicates,
+                  .fail_on_out_of_range = o.fail_on_out_of_range,
+                  .fail_on_reorder = o.fail_on_reorder};
   CheckResult r = Check(history, co);
   std::printf("%s", Report(r, cycles).c_str());
   return r.ok(co) ? 0 : 1;
@@ -276,6 +280,14 @@ int Run(Options o) {
     wo.rate_per_producer = o.rate;
     wo.group_members = o.group_members;
     Workload workload(wo, &history);
+    if (o.group_members > 0) {
+      // Retried: __consumer_offsets is created on first use.
+      if (!test::PollUntil(
+              [&] { return CommitInitialOffsets(cluster.admin(), wo, &history, &error); }, 60s,
+              200ms)) {
+        failure = "the group's initial offsets: " + error;
+      }
+    }
     workload.Start();
     if (!test::PollUntil([&] { return workload.acked() >= o.partitions; }, 60s, 10ms)) {
       failure = "the workload got no acknowledgement before any fault";
@@ -336,7 +348,9 @@ int Run(Options o) {
     std::fprintf(stderr, "rill-chaos: %s\n", error.c_str());
     return 3;
   }
-  CheckOptions check_options{.fail_on_duplicates = o.fail_on_duplicates};
+  CheckOptions check_options{.fail_on_duplicates = o.fail_on_duplicates,
+                             .fail_on_out_of_range = o.fail_on_out_of_range,
+                             .fail_on_reorder = o.fail_on_reorder};
   CheckResult result = Check(ops, check_options);
   std::printf("%s", Report(result, cycles_done).c_str());
   if (!failure.empty()) {
@@ -392,6 +406,12 @@ int main(int argc, char** argv) {
   app.add_flag("--keep", o.keep, "Keep the run directory and history when the run passes");
   app.add_flag("--fail-on-duplicates", o.fail_on_duplicates,
                "Fail on duplicated records (once the producer is idempotent)");
+  app.add_flag("--fail-on-out-of-range", o.fail_on_out_of_range,
+               "Fail on OFFSET_OUT_OF_RANGE answers for offsets the log holds (a known broker "
+               "bug, tests/fault/README.md)");
+  app.add_flag("--fail-on-reorder", o.fail_on_reorder,
+               "Fail when a producer's record lands below one it sent earlier (a known client "
+               "bug, tests/fault/README.md)");
   app.add_option("--check", o.check_file, "Only check this saved history file");
   app.add_option("--broker", o.broker_binary, "The rill-broker binary");
   CLI11_PARSE(app, argc, argv);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -14,6 +15,30 @@ namespace rill::fault {
 using namespace std::chrono_literals;
 using client::ConsumerRecord;
 using client::TopicPartition;
+
+bool CommitInitialOffsets(client::Admin& admin, const WorkloadOptions& options,
+                          HistoryWriter* history, std::string* error) {
+  std::vector<client::GroupOffset> offsets;
+  for (int p = 0; p < options.partitions; ++p) {
+    client::GroupOffset o;
+    o.topic = options.topic;
+    o.partition = p;
+    o.offset = 0;
+    offsets.push_back(o);
+    history->Append({0, "admin", OpType::kInvoke, "commit", "", p, 0});
+  }
+  auto result = admin.CommitOffsets(options.group, offsets);
+  for (int p = 0; p < options.partitions; ++p) {
+    Status st = !result.ok() ? result.status() : (*result)[p].status;
+    history->Append({0, "admin", st.ok() ? OpType::kOk : OpType::kFail, "commit", "", p, 0, -1,
+                     st.ok() ? "" : st.ToString()});
+    if (!st.ok()) {
+      *error = "committing offset 0 of partition " + std::to_string(p) + ": " + st.ToString();
+      return false;
+    }
+  }
+  return true;
+}
 
 Workload::Workload(WorkloadOptions options, HistoryWriter* history)
     : options_(std::move(options)), history_(history) {}
@@ -124,6 +149,26 @@ void RecordReads(HistoryWriter* history, const std::string& name,
   }
 }
 
+// Consumers run with auto_offset_reset = kError, so an OFFSET_OUT_OF_RANGE answer reaches the
+// harness instead of silently moving the position ("<topic>-<p>: offset <n> is out of range
+// [<start>, <high watermark>]"): it is recorded as a failed read of that offset (the checker
+// counts those the log did hold) and the partition is sought back to the same offset.
+void HandlePollError(HistoryWriter* history, const std::string& name, client::Consumer* consumer,
+                     const std::string& topic, const Status& error) {
+  const std::string& m = error.message();
+  const std::string prefix = topic + "-";
+  const auto colon = m.find(": offset ");
+  const auto range = m.find(" is out of range [");
+  if (m.rfind(prefix, 0) == 0 && colon != std::string::npos && range != std::string::npos) {
+    const int32_t partition = std::atoi(m.c_str() + prefix.size());
+    const int64_t offset = std::atoll(m.c_str() + colon + 9);
+    history->Append({0, name, OpType::kFail, "read", "", partition, offset, -1, error.ToString()});
+    (void)consumer->Seek({topic, partition}, offset);
+    return;
+  }
+  history->Append({0, name, OpType::kFail, "read", "", -1, -1, -1, error.ToString()});
+}
+
 }  // namespace
 
 void Workload::RunPlainConsumer(int index) {
@@ -131,7 +176,7 @@ void Workload::RunPlainConsumer(int index) {
   client::ConsumerConfig cc;
   cc.bootstrap = options_.bootstrap;
   cc.client_id = name;
-  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  cc.auto_offset_reset = client::OffsetReset::kError;  // see HandlePollError
   cc.fetch_max_wait_ms = 200;
   cc.request_timeout_ms = 5000;
   auto created = client::Consumer::Create(cc);
@@ -143,11 +188,11 @@ void Workload::RunPlainConsumer(int index) {
   std::vector<TopicPartition> all;
   for (int p = 0; p < options_.partitions; ++p) all.push_back({options_.topic, p});
   (void)consumer->Assign(all);
+  for (const auto& tp : all) (void)consumer->Seek(tp, 0);
   while (!stop_consumers_.load()) {
     auto records = consumer->Poll(200ms);
     if (!records.ok()) {
-      history_->Append({0, name, OpType::kFail, "read", "", -1, -1, -1,
-                        records.status().ToString()});
+      HandlePollError(history_, name, consumer.get(), options_.topic, records.status());
       continue;
     }
     RecordReads(history_, name, *records);
@@ -216,7 +261,9 @@ void Workload::RunGroupMember(int index) {
   cc.client_id = name;
   cc.group_id = options_.group;
   cc.enable_auto_commit = false;
-  cc.auto_offset_reset = client::OffsetReset::kEarliest;
+  // Every partition has a committed offset before the members join (the run commits 0 for the
+  // empty group), so kError only ever reports an out-of-range offset (HandlePollError).
+  cc.auto_offset_reset = client::OffsetReset::kError;
   cc.fetch_max_wait_ms = 200;
   cc.request_timeout_ms = 5000;
   cc.session_timeout_ms = 10000;
@@ -234,8 +281,7 @@ void Workload::RunGroupMember(int index) {
   while (!stop_consumers_.load()) {
     auto records = consumer->Poll(200ms);
     if (!records.ok()) {
-      history_->Append({0, name, OpType::kFail, "read", "", -1, -1, -1,
-                        records.status().ToString()});
+      HandlePollError(history_, name, consumer.get(), options_.topic, records.status());
       continue;
     }
     RecordReads(history_, name, *records);

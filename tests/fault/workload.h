@@ -4,6 +4,9 @@
 // (history.h): acks=all producers writing unique values ("w<producer>-<n>") to every partition,
 // a plain consumer reading every partition from the start, and the members of one consumer
 // group reading and committing (their rebalance callbacks recorded as assign/revoke/lost).
+// Consumers never reset a position on their own (auto_offset_reset = error): an out-of-range
+// answer is recorded and the same offset fetched again. The group must have a committed offset
+// for every partition before Start (see CommitInitialOffsets).
 //
 // Thread-safety: Start and Stop from one thread; the counters from any.
 
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "history.h"
+#include "rill/client/admin.h"
 
 namespace rill::fault {
 
@@ -34,6 +38,11 @@ struct WorkloadOptions {
   int commit_interval_ms = 500;
   int delivery_timeout_ms = 30000;
 };
+
+// Commits offset 0 for every partition for the (still empty) group, recorded as commits of
+// process "admin"; false with *error when the coordinator refused.
+bool CommitInitialOffsets(client::Admin& admin, const WorkloadOptions& options,
+                          HistoryWriter* history, std::string* error);
 
 class Workload {
  public:
