@@ -197,8 +197,8 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
         *error = "no leader or controller to kill";
         return false;
       }
-      RecordFault(kind, *t);
       cluster_->Kill9(t->node);
+      RecordFault(kind, *t);
       WaitFailover(*t, failover_timeout);  // the checker reports partitions that did not
       if (kind == FaultKind::kKillController) {
         test::PollUntil(
@@ -221,9 +221,9 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
         *error = "no leader to pause";
         return false;
       }
-      RecordFault(kind, *t);
       const auto start = std::chrono::steady_clock::now();
       cluster_->Pause(t->node);
+      RecordFault(kind, *t);
       WaitFailover(*t, failover_timeout);
       // Stopped for longer than the session timeout, whatever the failover took.
       const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -234,8 +234,8 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
       break;
     }
     case FaultKind::kRestartAll: {
-      RecordFault(kind, Target{});
       for (int n = 1; n <= cluster_->nodes(); ++n) cluster_->Kill9(n);
+      RecordFault(kind, Target{});
       for (int n = 1; n <= cluster_->nodes(); ++n) cluster_->Launch(n);
       for (int n = 1; n <= cluster_->nodes(); ++n) {
         if (!cluster_->WaitReady(n, error)) return false;
@@ -253,8 +253,8 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
       // Restarted at once, like a crashed process under a supervisor: it may still be in the ISR
       // and lead its other partitions, so no failover is required.
       t->led.clear();
-      RecordFault(kind, *t);
       cluster_->Kill9(t->node);
+      RecordFault(kind, *t);
       std::string what;
       const std::string dir =
           cluster_->data_dir(t->node) + "/" + options_.topic + "-" + std::to_string(p);
@@ -269,8 +269,8 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
       Target t;
       t.node = 1 + static_cast<int>((*rng_)() % cluster_->nodes());
       t.led = PartitionsLedBy(t.node);
-      RecordFault(kind, t);
       cluster_->Kill9(t.node);
+      RecordFault(kind, t);
       // Out of every ISR before it comes back empty: a replica that lost its log must not count
       // as in sync (that would be a second fault, beyond what RF 3 with min ISR 2 survives).
       WaitFailover(t, failover_timeout);
@@ -293,9 +293,9 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
         *error = network_ == nullptr ? "network faults are not set up" : "no leader to isolate";
         return false;
       }
-      RecordFault(kind, *t);
       const auto start = std::chrono::steady_clock::now();
       if (!network_->Isolate(t->node, kind == FaultKind::kPartition, error)) return false;
+      RecordFault(kind, *t);
       WaitFailover(*t, failover_timeout);
       const auto elapsed = std::chrono::steady_clock::now() - start;
       Hold(std::max<std::chrono::milliseconds>(
@@ -312,11 +312,11 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
         return false;
       }
       t->led.clear();  // still alive: no failover required
-      RecordFault(kind, *t);
       const int delay_ms = 100 + static_cast<int>((*rng_)() % 700);
+      std::ofstream(cluster_->fsync_delay_file(t->node)) << delay_ms << "\n";
+      RecordFault(kind, *t);
       history_->Append({0, "nemesis", OpType::kInfo, "fsync-delay", std::to_string(delay_ms), -1,
                         -1, t->node});
-      std::ofstream(cluster_->fsync_delay_file(t->node)) << delay_ms << "\n";
       slow_nodes_.push_back(t->node);
       Hold(session);
       std::ofstream(cluster_->fsync_delay_file(t->node)) << "0\n";

@@ -72,6 +72,7 @@ class Nemesis {
   std::optional<Target> RandomLeader();
   std::optional<Target> RandomFollower(int* partition);
   std::vector<int> PartitionsLedBy(int node);
+  // Called once the fault is in effect: its time is where unavailability is measured from.
   void RecordFault(FaultKind kind, const Target& target);
   void RecordHeal(FaultKind kind, int node);
   // Polls metadata until every partition in `target.led` has a leader other than the target,
