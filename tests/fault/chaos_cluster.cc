@@ -16,7 +16,13 @@
 namespace rill::fault {
 std::string SelfPath() {
   std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  std::string path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  // The executable was replaced (rebuilt) while running: its path names the new one.
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() && path.ends_with(deleted)) {
+    path.resize(path.size() - deleted.size());
+  }
+  return path;
 }
 }  // namespace rill::fault
 #define RILL_BROKER_BINARY ::rill::fault::SelfPath()
@@ -94,8 +100,7 @@ std::string ChaosCluster::data_dir(int node) const {
 }
 
 std::string ChaosCluster::cgroup(int node) const {
-  return options_.cgroup_root.empty() ? ""
-                                      : options_.cgroup_root + "/node" + std::to_string(node);
+  return options_.cgroup_root.empty() ? "" : options_.cgroup_root + "/node" + std::to_string(node);
 }
 
 std::string ChaosCluster::fsync_delay_file(int node) const {

@@ -30,10 +30,10 @@ namespace rill::fault {
 
 struct ClusterOptions {
   int nodes = 3;
-  std::string broker_binary;   // the real rill-broker
-  std::string fsync_shim;      // the LD_PRELOAD library, "" for none
-  std::string dir;             // the run's directory; node i lives in dir/node<i>
-  std::string cgroup_root;     // "" for none: e.g. /sys/fs/cgroup/unified/rill-chaos-<pid>
+  std::string broker_binary;  // the real rill-broker
+  std::string fsync_shim;     // the LD_PRELOAD library, "" for none
+  std::string dir;            // the run's directory; node i lives in dir/node<i>
+  std::string cgroup_root;    // "" for none: e.g. /sys/fs/cgroup/unified/rill-chaos-<pid>
   int session_timeout_ms = 3000;
   int replica_lag_time_max_ms = 1500;
 };

@@ -126,9 +126,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
     auto last = last_ack.find(key);
     if (last != last_ack.end() && op.offset < last->second) {
       ++r.late_acks;
-      examples.Add("late ack", op.process + " was acknowledged " +
-                                   Where(op.partition, op.offset) + " after " +
-                                   Where(op.partition, last->second));
+      examples.Add("late ack", op.process + " was acknowledged " + Where(op.partition, op.offset) +
+                                   " after " + Where(op.partition, last->second));
     }
     last_ack[key] = std::max(op.offset, last == last_ack.end() ? op.offset : last->second);
   }
@@ -156,9 +155,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
       if (s.offset < highest) {
         ++r.reordered_sends;
         examples.Add("reordered", key.first + " sent " + v + " after " + highest_value +
-                                         " but it was acknowledged at " +
-                                         Where(key.second, s.offset) + ", below " +
-                                         Where(key.second, highest));
+                                      " but it was acknowledged at " + Where(key.second, s.offset) +
+                                      ", below " + Where(key.second, highest));
       } else {
         highest = s.offset;
         highest_value = v;
@@ -192,8 +190,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
     }
     if (!sends.count(value)) {
       ++r.phantoms;
-      examples.Add("phantom", value + " at " + Where(at[0].partition, at[0].offset) +
-                                  " was never sent");
+      examples.Add("phantom",
+                   value + " at " + Where(at[0].partition, at[0].offset) + " was never sent");
     }
   }
 
@@ -208,9 +206,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
       auto end = final_last.find(op.partition);
       if (end != final_last.end() && op.offset <= end->second) {
         ++r.spurious_out_of_range;
-        examples.Add("out of range", op.process + " was refused " +
-                                         Where(op.partition, op.offset) + " (" + op.error +
-                                         "), an offset the log holds");
+        examples.Add("out of range", op.process + " was refused " + Where(op.partition, op.offset) +
+                                         " (" + op.error + "), an offset the log holds");
       }
     }
     if (op.f != "read" || op.type != OpType::kOk) continue;
@@ -273,9 +270,9 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
       }
       if (highest && c->offset < highest->offset) {
         ++r.commits_backwards;
-        examples.Add("commit backwards",
-                     c->process + " committed " + Where(partition, c->offset) + " after " +
-                         highest->process + " had committed " + Where(partition, highest->offset));
+        examples.Add("commit backwards", c->process + " committed " + Where(partition, c->offset) +
+                                             " after " + highest->process + " had committed " +
+                                             Where(partition, highest->offset));
       }
     }
   }
@@ -322,8 +319,7 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
           ++r.double_owners;
           examples.Add("two owners", a.process + " and " + b.process + " both owned partition " +
                                          std::to_string(partition) + " at " +
-                                         std::to_string(std::max(a.start_us, b.start_us)) +
-                                         " us");
+                                         std::to_string(std::max(a.start_us, b.start_us)) + " us");
         }
       }
     }
@@ -359,8 +355,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
     }
     int64_t unavailable = 0;
     for (const auto& [partition, list] : acks_by_invoke) {
-      auto first = std::lower_bound(list.begin(), list.end(),
-                                    std::make_pair(f.start_us, int64_t{-1}));
+      auto first =
+          std::lower_bound(list.begin(), list.end(), std::make_pair(f.start_us, int64_t{-1}));
       unavailable =
           std::max(unavailable, (first == list.end() ? end_us : first->second) - f.start_us);
     }
@@ -405,9 +401,9 @@ std::string Report(const CheckResult& r, int cycles) {
          WithThousands(r.reads) + ", commits checked " + WithThousands(r.commits) +
          ", unacknowledged but written " + WithThousands(r.unacked_written) + "\n";
   out += "out of order " + WithThousands(r.out_of_order) + ", reordered sends " +
-         WithThousands(r.reordered_sends) + ", phantoms " +
-         WithThousands(r.phantoms) + ", commits backwards " + WithThousands(r.commits_backwards) +
-         ", two owners " + WithThousands(r.double_owners) + ", missing failovers " +
+         WithThousands(r.reordered_sends) + ", phantoms " + WithThousands(r.phantoms) +
+         ", commits backwards " + WithThousands(r.commits_backwards) + ", two owners " +
+         WithThousands(r.double_owners) + ", missing failovers " +
          WithThousands(r.missing_failovers) + ", spurious out-of-range " +
          WithThousands(r.spurious_out_of_range) + ", late acks " + WithThousands(r.late_acks) +
          "\n";

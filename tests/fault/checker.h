@@ -37,27 +37,27 @@ struct Unavailability {
 };
 
 struct CheckResult {
-  int64_t acked = 0;             // sends acknowledged (type ok)
-  int64_t unacked_written = 0;   // sends not acknowledged whose value is in the log anyway
-  int64_t lost = 0;              // acknowledged values missing from the final read
-  int64_t wrong_offset = 0;      // acknowledged values found, but not at the acknowledged offset
-  int64_t truncated_reads = 0;   // consumer reads of an offset the final log holds otherwise
-  int64_t duplicates = 0;        // extra copies of a value in the final log
-  int64_t phantoms = 0;          // values in the log that no producer sent
-  int64_t out_of_order = 0;      // offsets going back: in the final read or a consumer's reads
+  int64_t acked = 0;            // sends acknowledged (type ok)
+  int64_t unacked_written = 0;  // sends not acknowledged whose value is in the log anyway
+  int64_t lost = 0;             // acknowledged values missing from the final read
+  int64_t wrong_offset = 0;     // acknowledged values found, but not at the acknowledged offset
+  int64_t truncated_reads = 0;  // consumer reads of an offset the final log holds otherwise
+  int64_t duplicates = 0;       // extra copies of a value in the final log
+  int64_t phantoms = 0;         // values in the log that no producer sent
+  int64_t out_of_order = 0;     // offsets going back: in the final read or a consumer's reads
   // Acknowledged records that landed below a record their producer sent to the partition
   // before them (the producer runs with max_in_flight = 1, which promises the send order).
   int64_t reordered_sends = 0;
   // Informational: an ack that completed after the ack of a later record of the same producer
   // and partition (the client promises completions in order per partition).
   int64_t late_acks = 0;
-  int64_t commits_backwards = 0; // a committed offset lower than one committed before it
-  int64_t double_owners = 0;     // two group members owning one partition at once
-  int64_t missing_failovers = 0; // a partition of a downed leader never seen led by another node
+  int64_t commits_backwards = 0;  // a committed offset lower than one committed before it
+  int64_t double_owners = 0;      // two group members owning one partition at once
+  int64_t missing_failovers = 0;  // a partition of a downed leader never seen led by another node
   int64_t spurious_out_of_range = 0;  // out-of-range answers for offsets the final log holds
-  int64_t reads = 0;             // consumer reads checked
-  int64_t commits = 0;           // acknowledged commits checked
-  int64_t final_records = 0;     // records in the final read
+  int64_t reads = 0;                  // consumer reads checked
+  int64_t commits = 0;                // acknowledged commits checked
+  int64_t final_records = 0;          // records in the final read
   int faults = 0;
   int64_t unavailable_total_us = 0;
   std::map<std::string, Unavailability> unavailability;  // by fault kind

@@ -11,8 +11,8 @@ namespace {
 
 Op MakeOp(int64_t t, std::string process, OpType type, std::string f, std::string value = "",
           int32_t p = -1, int64_t offset = -1, int32_t node = -1, std::string error = "") {
-  return Op{t, std::move(process), type, std::move(f), std::move(value), p, offset, node,
-            std::move(error)};
+  return Op{t,    std::move(process), type, std::move(f), std::move(value), p, offset,
+            node, std::move(error)};
 }
 
 // Builds histories: each helper appends the operations one component would have recorded.
@@ -27,7 +27,8 @@ class HistoryBuilder {
   }
   HistoryBuilder& Unacked(const std::string& value, int p) {
     ops_.push_back(MakeOp(Time(-1), "producer-0", OpType::kInvoke, "send", value, p));
-    ops_.push_back(MakeOp(Time(-1), "producer-0", OpType::kInfo, "send", value, p, -1, -1, "timeout"));
+    ops_.push_back(
+        MakeOp(Time(-1), "producer-0", OpType::kInfo, "send", value, p, -1, -1, "timeout"));
     return *this;
   }
   HistoryBuilder& Read(const std::string& value, int p, int64_t offset,
@@ -238,12 +239,12 @@ TEST(CheckerTest, UnavailabilityIsTimeUntilEveryPartitionAcknowledgedAgain) {
   HistoryBuilder h;
   h.Acked("a", 0, 0, 0).Acked("b", 1, 0, 10);
   h.Nemesis("fault", "kill-leader", 1, -1, 1000).Nemesis("heal", "kill-leader", 1, -1, 5000);
-  h.Acked("c", 0, 1, 1100);        // partition 0 acknowledged 101 us after the fault
-  h.Acked("d", 1, 1, 3000);        // partition 1 only 2001 us after
+  h.Acked("c", 0, 1, 1100);  // partition 0 acknowledged 101 us after the fault
+  h.Acked("d", 1, 1, 3000);  // partition 1 only 2001 us after
   h.Nemesis("fault", "pause", 2, -1, 10000).Nemesis("heal", "pause", 2, -1, 11000);
   h.Acked("e", 0, 2, 10500).Acked("f", 1, 2, 10200);
-  for (auto [v, p, o] : {std::tuple{"a", 0, 0}, {"c", 0, 1}, {"e", 0, 2}, {"b", 1, 0},
-                         {"d", 1, 1}, {"f", 1, 2}}) {
+  for (auto [v, p, o] :
+       {std::tuple{"a", 0, 0}, {"c", 0, 1}, {"e", 0, 2}, {"b", 1, 0}, {"d", 1, 1}, {"f", 1, 2}}) {
     h.Final(v, p, o);
   }
   // Sent before the fault, acknowledged after it: proves nothing about availability.

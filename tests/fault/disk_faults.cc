@@ -46,8 +46,8 @@ bool CorruptActiveSegmentTail(const std::string& partition_dir, std::mt19937_64&
     ::close(fd);
     return false;
   }
-  const std::string where = active.filename().string() + " bytes [" +
-                            std::to_string(last_start) + ", " + std::to_string(last_end) + ")";
+  const std::string where = active.filename().string() + " bytes [" + std::to_string(last_start) +
+                            ", " + std::to_string(last_end) + ")";
   if (rng() % 2 == 0) {
     // A flipped byte after the length field (in the CRC'd part, or the CRC itself).
     const int64_t at = last_start + 17 + static_cast<int64_t>(rng() % (last_end - last_start - 17));

@@ -17,10 +17,18 @@ void AppendString(std::string* out, std::string_view s) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -59,17 +67,24 @@ struct Cursor {
       if (i >= s.size()) return false;
       char e = s[i++];
       switch (e) {
-        case 'n': out->push_back('\n'); break;
-        case 't': out->push_back('\t'); break;
-        case 'r': out->push_back('\r'); break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
         case 'u': {
           if (i + 4 > s.size()) return false;
-          out->push_back(static_cast<char>(std::strtol(std::string(s.substr(i, 4)).c_str(),
-                                                       nullptr, 16)));
+          out->push_back(
+              static_cast<char>(std::strtol(std::string(s.substr(i, 4)).c_str(), nullptr, 16)));
           i += 4;
           break;
         }
-        default: out->push_back(e);
+        default:
+          out->push_back(e);
       }
     }
     return Eat('"');
@@ -97,10 +112,14 @@ std::optional<OpType> ParseType(const std::string& name) {
 
 const char* OpTypeName(OpType type) {
   switch (type) {
-    case OpType::kInvoke: return "invoke";
-    case OpType::kOk: return "ok";
-    case OpType::kFail: return "fail";
-    case OpType::kInfo: return "info";
+    case OpType::kInvoke:
+      return "invoke";
+    case OpType::kOk:
+      return "ok";
+    case OpType::kFail:
+      return "fail";
+    case OpType::kInfo:
+      return "info";
   }
   return "info";
 }

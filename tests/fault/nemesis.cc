@@ -18,10 +18,14 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKinds[] = {
-    {FaultKind::kKillLeader, "kill-leader"},   {FaultKind::kKillController, "kill-controller"},
-    {FaultKind::kPause, "pause"},              {FaultKind::kRestartAll, "restart-all"},
-    {FaultKind::kCorruptTail, "corrupt-tail"}, {FaultKind::kLostDisk, "lost-disk"},
-    {FaultKind::kPartition, "partition"},      {FaultKind::kPartitionOneWay, "partition-one-way"},
+    {FaultKind::kKillLeader, "kill-leader"},
+    {FaultKind::kKillController, "kill-controller"},
+    {FaultKind::kPause, "pause"},
+    {FaultKind::kRestartAll, "restart-all"},
+    {FaultKind::kCorruptTail, "corrupt-tail"},
+    {FaultKind::kLostDisk, "lost-disk"},
+    {FaultKind::kPartition, "partition"},
+    {FaultKind::kPartitionOneWay, "partition-one-way"},
     {FaultKind::kSlowDisk, "slow-disk"},
 };
 
@@ -169,8 +173,8 @@ bool Nemesis::WaitHealthy(std::chrono::milliseconds timeout, std::string* error)
         for (const auto& pm : *parts) {
           if (pm.leader_id <= 0 || pm.isr.size() != pm.replicas.size()) {
             last = "partition " + std::to_string(pm.partition) + " has leader " +
-                   std::to_string(pm.leader_id) + " and " + std::to_string(pm.isr.size()) +
-                   " of " + std::to_string(pm.replicas.size()) + " replicas in its ISR";
+                   std::to_string(pm.leader_id) + " and " + std::to_string(pm.isr.size()) + " of " +
+                   std::to_string(pm.replicas.size()) + " replicas in its ISR";
             return false;
           }
         }
@@ -315,8 +319,8 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
       const int delay_ms = 100 + static_cast<int>((*rng_)() % 700);
       std::ofstream(cluster_->fsync_delay_file(t->node)) << delay_ms << "\n";
       RecordFault(kind, *t);
-      history_->Append({0, "nemesis", OpType::kInfo, "fsync-delay", std::to_string(delay_ms), -1,
-                        -1, t->node});
+      history_->Append(
+          {0, "nemesis", OpType::kInfo, "fsync-delay", std::to_string(delay_ms), -1, -1, t->node});
       slow_nodes_.push_back(t->node);
       Hold(session);
       std::ofstream(cluster_->fsync_delay_file(t->node)) << "0\n";

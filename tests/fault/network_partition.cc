@@ -139,8 +139,8 @@ bool NetworkPartition::Isolate(int node, bool both_ways, std::string* error) {
       !Run("-A " + chain_ + " -p tcp --sport " + std::to_string(own) + " -j DROP", error)) {
     return false;
   }
-  if (both_ways) return Run("-A " + chain_ + " -p tcp --dport " + std::to_string(own) +
-                                " -j DROP", error);
+  if (both_ways)
+    return Run("-A " + chain_ + " -p tcp --dport " + std::to_string(own) + " -j DROP", error);
   return true;
 }
 

@@ -102,10 +102,14 @@ bool WriteMarkers(const std::string& bootstrap, const std::string& topic, int pa
   for (int p = 0; p < partitions; ++p) {
     const std::string value = "final-" + std::to_string(p);
     history->Append({0, "final-marker", OpType::kInvoke, "send", value, p});
-    auto md = (*producer)->Send({.topic = topic, .partition = p, .value = value}).get();
+    client::ProducerRecord record;
+    record.topic = topic;
+    record.partition = p;
+    record.value = value;
+    auto md = (*producer)->Send(record).get();
     if (!md.ok()) {
-      history->Append({0, "final-marker", OpType::kInfo, "send", value, p, -1, -1,
-                       md.status().ToString()});
+      history->Append(
+          {0, "final-marker", OpType::kInfo, "send", value, p, -1, -1, md.status().ToString()});
       *error = "the final marker of partition " + std::to_string(p) +
                " was not acknowledged: " + md.status().ToString();
       return false;
@@ -151,8 +155,7 @@ bool FinalRead(const std::string& bootstrap, const std::string& topic,
         120s, 0ms);
     if (!done) {
       *error = "partition " + std::to_string(p) + " could not be read through its marker at " +
-               std::to_string(markers[p]) + " (read up to " + std::to_string(next) + ") " +
-               *error;
+               std::to_string(markers[p]) + " (read up to " + std::to_string(next) + ") " + *error;
       return false;
     }
   }
@@ -197,15 +200,14 @@ int Run(Options o) {
         return 3;
       }
       std::printf("rill-chaos: network faults left out: %s\n", why.c_str());
-      kinds.erase(std::remove_if(kinds.begin(), kinds.end(),
-                                 [](FaultKind k) { return NeedsNetwork(k); }),
-                  kinds.end());
+      kinds.erase(
+          std::remove_if(kinds.begin(), kinds.end(), [](FaultKind k) { return NeedsNetwork(k); }),
+          kinds.end());
       cgroup_root.clear();
     }
   }
   if (o.dir.empty()) {
-    o.dir = (std::filesystem::temp_directory_path() /
-             ("rill_chaos_" + std::to_string(::getpid())))
+    o.dir = (std::filesystem::temp_directory_path() / ("rill_chaos_" + std::to_string(::getpid())))
                 .string();
   }
   std::filesystem::remove_all(o.dir);
@@ -249,8 +251,11 @@ int Run(Options o) {
       std::fprintf(stderr, "rill-chaos: the cluster did not start: %s\n", error.c_str());
       return 3;
     }
-    auto created = cluster.admin().CreateTopics(
-        {{.name = topic, .partitions = o.partitions, .replication_factor = std::min(o.nodes, 3)}});
+    client::NewTopic new_topic;
+    new_topic.name = topic;
+    new_topic.partitions = o.partitions;
+    new_topic.replication_factor = std::min(o.nodes, 3);
+    auto created = cluster.admin().CreateTopics({new_topic});
     if (!created.ok() || !client::Admin::FirstError(*created).ok()) {
       std::fprintf(stderr, "rill-chaos: cannot create the topic: %s\n",
                    (created.ok() ? client::Admin::FirstError(*created) : created.status())
@@ -380,7 +385,8 @@ int main(int argc, char** argv) {
   rill::fault::Options o;
   CLI::App app{"rill-chaos: fault injection against a cluster of real brokers (issue 16)"};
   auto* seed = app.add_option("--seed", o.seed, "Seed of the fault schedule (printed; replays)");
-  app.add_option("--cycles", o.cycles, "Faults to apply, one per cycle")->check(CLI::Range(0, 100000));
+  app.add_option("--cycles", o.cycles, "Faults to apply, one per cycle")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--nodes", o.nodes, "Brokers (combined broker + controller nodes)")
       ->check(CLI::Range(3, 5));
   app.add_option("--partitions", o.partitions, "Partitions of the RF=3 topic")

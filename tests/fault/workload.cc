@@ -95,7 +95,8 @@ void Workload::RunProducer(int index) {
   };
   auto window = std::make_shared<Window>();
   window->in_flight.assign(options_.partitions, 0);
-  const auto interval = std::chrono::microseconds(1000000 / std::max(1, options_.rate_per_producer));
+  const auto interval =
+      std::chrono::microseconds(1000000 / std::max(1, options_.rate_per_producer));
   auto next_send = std::chrono::steady_clock::now();
   int64_t seq = 0;
   int partition = 0;
@@ -118,22 +119,25 @@ void Workload::RunProducer(int index) {
     next_send = std::max(next_send + interval, std::chrono::steady_clock::now() - 100ms);
     std::string value = "w" + std::to_string(index) + "-" + std::to_string(seq++);
     history_->Append({0, name, OpType::kInvoke, "send", value, p});
-    producer->Send({.topic = options_.topic, .partition = p, .value = value},
-                   [this, window, name, value, p](const Result<client::RecordMetadata>& md) {
-                     if (md.ok()) {
-                       ++acked_;
-                       history_->Append({0, name, OpType::kOk, "send", value, md->partition,
-                                         md->offset});
-                     } else {
-                       // Without idempotence a failed send may have been written all the same.
-                       ++send_errors_;
-                       history_->Append({0, name, OpType::kInfo, "send", value, p, -1, -1,
-                                         md.status().ToString()});
-                     }
-                     std::lock_guard lock(window->mu);
-                     --window->in_flight[p];
-                     window->cv.notify_one();
-                   });
+    client::ProducerRecord record;
+    record.topic = options_.topic;
+    record.partition = p;
+    record.value = value;
+    producer->Send(
+        record, [this, window, name, value, p](const Result<client::RecordMetadata>& md) {
+          if (md.ok()) {
+            ++acked_;
+            history_->Append({0, name, OpType::kOk, "send", value, md->partition, md->offset});
+          } else {
+            // Without idempotence a failed send may have been written all the same.
+            ++send_errors_;
+            history_->Append(
+                {0, name, OpType::kInfo, "send", value, p, -1, -1, md.status().ToString()});
+          }
+          std::lock_guard lock(window->mu);
+          --window->in_flight[p];
+          window->cv.notify_one();
+        });
   }
   producer->Flush();
   producer->Close();
@@ -144,8 +148,8 @@ namespace {
 void RecordReads(HistoryWriter* history, const std::string& name,
                  const std::vector<ConsumerRecord>& records) {
   for (const ConsumerRecord& r : records) {
-    history->Append({0, name, OpType::kOk, "read", std::string(r.value.value_or("")), r.partition,
-                     r.offset});
+    history->Append(
+        {0, name, OpType::kOk, "read", std::string(r.value.value_or("")), r.partition, r.offset});
   }
 }
 
@@ -241,8 +245,8 @@ class RecordingListener : public client::ConsumerRebalanceListener {
     }
     Status st = consumer_->Commit(offsets);
     for (const auto& [tp, offset] : offsets) {
-      history_->Append({0, name_, st.ok() ? OpType::kOk : OpType::kFail, "commit", "",
-                        tp.partition, offset, -1, st.ok() ? "" : st.ToString()});
+      history_->Append({0, name_, st.ok() ? OpType::kOk : OpType::kFail, "commit", "", tp.partition,
+                        offset, -1, st.ok() ? "" : st.ToString()});
     }
   }
 
@@ -287,8 +291,8 @@ void Workload::RunGroupMember(int index) {
     RecordReads(history_, name, *records);
     if (std::chrono::steady_clock::now() >= next_commit) {
       listener.CommitPositions(consumer->Assignment());
-      next_commit = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(options_.commit_interval_ms);
+      next_commit =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.commit_interval_ms);
     }
   }
   (void)consumer->Close();  // revokes (committing in the listener) and leaves
