@@ -60,6 +60,7 @@ struct Options {
   bool fail_on_duplicates = false;
   bool fail_on_out_of_range = false;
   bool fail_on_reorder = false;
+  bool reset_earliest = false;
   std::string check_file;
   std::string command_line;  // as given, for the replay line
   std::string broker_binary = RILL_CHAOS_BROKER_BINARY;
@@ -284,6 +285,7 @@ int Run(Options o) {
     wo.producers = o.producers;
     wo.rate_per_producer = o.rate;
     wo.group_members = o.group_members;
+    wo.reset_earliest = o.reset_earliest;
     Workload workload(wo, &history);
     if (o.group_members > 0) {
       // Retried: __consumer_offsets is created on first use.
@@ -418,6 +420,9 @@ int main(int argc, char** argv) {
   app.add_flag("--fail-on-reorder", o.fail_on_reorder,
                "Fail when a producer's record lands below one it sent earlier (a known client "
                "bug, tests/fault/README.md)");
+  app.add_flag("--consumers-reset-earliest", o.reset_earliest,
+               "Consumers rewind to the log start on OFFSET_OUT_OF_RANGE (the client's "
+               "'earliest') instead of reporting it: known bug 1 shows as out-of-order reads");
   app.add_option("--check", o.check_file, "Only check this saved history file");
   app.add_option("--broker", o.broker_binary, "The rill-broker binary");
   CLI11_PARSE(app, argc, argv);

@@ -180,7 +180,8 @@ void Workload::RunPlainConsumer(int index) {
   client::ConsumerConfig cc;
   cc.bootstrap = options_.bootstrap;
   cc.client_id = name;
-  cc.auto_offset_reset = client::OffsetReset::kError;  // see HandlePollError
+  cc.auto_offset_reset =  // see HandlePollError
+      options_.reset_earliest ? client::OffsetReset::kEarliest : client::OffsetReset::kError;
   cc.fetch_max_wait_ms = 200;
   cc.request_timeout_ms = 5000;
   auto created = client::Consumer::Create(cc);
@@ -267,7 +268,8 @@ void Workload::RunGroupMember(int index) {
   cc.enable_auto_commit = false;
   // Every partition has a committed offset before the members join (the run commits 0 for the
   // empty group), so kError only ever reports an out-of-range offset (HandlePollError).
-  cc.auto_offset_reset = client::OffsetReset::kError;
+  cc.auto_offset_reset =
+      options_.reset_earliest ? client::OffsetReset::kEarliest : client::OffsetReset::kError;
   cc.fetch_max_wait_ms = 200;
   cc.request_timeout_ms = 5000;
   cc.session_timeout_ms = 10000;

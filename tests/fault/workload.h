@@ -37,6 +37,10 @@ struct WorkloadOptions {
   // How often a group member commits its positions.
   int commit_interval_ms = 500;
   int delivery_timeout_ms = 30000;
+  // Consumers reset a position the broker calls out of range to the log start themselves (the
+  // client's auto_offset_reset = earliest) instead of reporting it: a rewind then shows as
+  // out-of-order reads (known bug 1 in tests/fault/README.md).
+  bool reset_earliest = false;
 };
 
 // Commits offset 0 for every partition for the (still empty) group, recorded as commits of
