@@ -44,7 +44,8 @@ std::string Join(const std::vector<int>& ports) {
   return out;
 }
 
-// Removes chains of runs whose process is gone (a harness killed before its cleanup).
+// Removes chains of runs whose process is gone (a harness killed before its cleanup; its
+// brokers died with it).
 void RemoveStaleChains() {
   std::string out;
   if (Shell("iptables -w -S OUTPUT", &out) != 0) return;
@@ -83,6 +84,17 @@ bool NetworkPartition::Available(std::string* cgroup_root, std::string* why) {
     if (ec) {
       *why = "cannot create the cgroup " + root + ": " + ec.message();
       return false;
+    }
+    // Cgroups of runs that died before removing theirs (empty once their brokers died).
+    for (const auto& e : std::filesystem::directory_iterator(mount, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("rill-chaos-", 0) != 0) continue;
+      const int pid = std::atoi(name.c_str() + 11);
+      if (pid <= 0 || ::kill(pid, 0) == 0) continue;
+      for (const auto& node : std::filesystem::directory_iterator(e.path(), ec)) {
+        if (node.is_directory()) ::rmdir(node.path().c_str());
+      }
+      ::rmdir(e.path().c_str());
     }
     *cgroup_root = root;
     return true;

@@ -34,7 +34,8 @@ class NetworkPartition {
   // Removes every rule of the chain (keeps the chain).
   bool Heal(std::string* error);
 
-  // Whether iptables and a writable cgroup v2 hierarchy exist, and the cgroup root to use.
+  // Whether iptables and a writable cgroup v2 hierarchy exist, and the cgroup root to use
+  // (created; cgroups left by runs that died are removed).
   static bool Available(std::string* cgroup_root, std::string* why);
 
  private:
