@@ -65,8 +65,8 @@ struct Ownership {
 }  // namespace
 
 bool CheckResult::ok(const CheckOptions& options) const {
-  return lost == 0 && wrong_offset == 0 && truncated_reads == 0 && phantoms == 0 &&
-         out_of_order == 0 && commits_backwards == 0 && double_owners == 0 &&
+  return unreadable_partitions == 0 && lost == 0 && wrong_offset == 0 && truncated_reads == 0 &&
+         phantoms == 0 && out_of_order == 0 && commits_backwards == 0 && double_owners == 0 &&
          missing_failovers == 0 && (!options.fail_on_duplicates || duplicates == 0) &&
          (!options.fail_on_out_of_range || spurious_out_of_range == 0) &&
          (!options.fail_on_reorder || reordered_sends == 0);
@@ -83,6 +83,17 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
   std::stable_sort(ops.begin(), ops.end(),
                    [](const Op* a, const Op* b) { return a->time_us < b->time_us; });
   const int64_t end_us = ops.empty() ? 0 : ops.back()->time_us;
+
+  // Partitions the final read could not read through: nothing about them can be judged.
+  std::set<int32_t> unreadable;
+  for (const Op& op : history) {
+    if (op.f == "final-unreadable") unreadable.insert(op.partition);
+  }
+  r.unreadable_partitions = static_cast<int64_t>(unreadable.size());
+  for (int32_t p : unreadable) {
+    examples.Add("unreadable",
+                 "partition " + std::to_string(p) + " could not be read after the run: not judged");
+  }
 
   // The final read: what every partition holds after healing.
   std::map<Position, std::string> final_at;
@@ -165,6 +176,7 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
   }
 
   for (const auto& [value, s] : sends) {
+    if (unreadable.count(s.partition)) continue;
     auto found = final_of.find(value);
     if (!s.acked) {
       if (found != final_of.end()) ++r.unacked_written;
@@ -220,6 +232,7 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
                                        " after " + Where(op.partition, last->second));
     }
     last_read[key] = op.offset;
+    if (unreadable.count(op.partition)) continue;
     auto held = final_at.find({op.partition, op.offset});
     if (held != final_at.end() && held->second == op.value) continue;
     if (truncated.insert({{op.partition, op.offset}, op.value}).second) {
@@ -397,9 +410,10 @@ std::string SummaryLine(const CheckResult& r, int cycles) {
 
 std::string Report(const CheckResult& r, int cycles) {
   std::string out = SummaryLine(r, cycles) + "\n";
-  out += "final records " + WithThousands(r.final_records) + ", reads checked " +
-         WithThousands(r.reads) + ", commits checked " + WithThousands(r.commits) +
-         ", unacknowledged but written " + WithThousands(r.unacked_written) + "\n";
+  out += "final records " + WithThousands(r.final_records) + ", unreadable partitions " +
+         WithThousands(r.unreadable_partitions) + ", reads checked " + WithThousands(r.reads) +
+         ", commits checked " + WithThousands(r.commits) + ", unacknowledged but written " +
+         WithThousands(r.unacked_written) + "\n";
   out += "out of order " + WithThousands(r.out_of_order) + ", reordered sends " +
          WithThousands(r.reordered_sends) + ", phantoms " + WithThousands(r.phantoms) +
          ", commits backwards " + WithThousands(r.commits_backwards) + ", two owners " +

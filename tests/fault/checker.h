@@ -58,6 +58,7 @@ struct CheckResult {
   int64_t reads = 0;                  // consumer reads checked
   int64_t commits = 0;                // acknowledged commits checked
   int64_t final_records = 0;          // records in the final read
+  int64_t unreadable_partitions = 0;  // not read through after the run: not judged, a failure
   int faults = 0;
   int64_t unavailable_total_us = 0;
   std::map<std::string, Unavailability> unavailability;  // by fault kind

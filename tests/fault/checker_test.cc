@@ -93,6 +93,18 @@ TEST(CheckerTest, AcknowledgedValueMissingFromFinalReadIsLost) {
   EXPECT_EQ(r.examples[0], "lost: e acknowledged at 0@2");
 }
 
+TEST(CheckerTest, PartitionTheFinalReadCouldNotReadIsNotJudgedButFails) {
+  HistoryBuilder h;
+  h.Acked("a", 0, 0).Acked("b", 1, 0).Read("b", 1, 0).Final("a", 0, 0);
+  std::vector<Op> ops = h.ops();
+  ops.push_back(MakeOp(1000, "final", OpType::kInfo, "final-unreadable", "", 1));
+  CheckResult r = Check(ops);
+  EXPECT_EQ(r.unreadable_partitions, 1);
+  EXPECT_EQ(r.lost, 0);
+  EXPECT_EQ(r.truncated_reads, 0);
+  EXPECT_FALSE(r.ok({}));
+}
+
 TEST(CheckerTest, UnacknowledgedValueMayBeWrittenOrNot) {
   HistoryBuilder h = Clean();
   h.Unacked("x", 0).Unacked("y", 1).Final("x", 0, 2);

@@ -35,6 +35,7 @@ enum class OpType { kInvoke, kOk, kFail, kInfo };
 //   led           nemesis: `node` led `partition` when the fault began (so failover is required)
 //   leader        nemesis: metadata named `node` leader of `partition` during the fault
 //   final-read    after healing: the record `value` at `partition`/`offset` (type ok)
+//   final-unreadable  after healing: `partition` could not be read through (not judged)
 struct Op {
   int64_t time_us = 0;  // since the start of the run (steady clock)
   std::string process{};

@@ -24,6 +24,7 @@ constexpr KindName kKinds[] = {
     {FaultKind::kRestartAll, "restart-all"},
     {FaultKind::kCorruptTail, "corrupt-tail"},
     {FaultKind::kLostDisk, "lost-disk"},
+    {FaultKind::kLostDiskFast, "lost-disk-fast"},
     {FaultKind::kPartition, "partition"},
     {FaultKind::kPartitionOneWay, "partition-one-way"},
     {FaultKind::kSlowDisk, "slow-disk"},
@@ -38,6 +39,17 @@ const std::vector<FaultKind>& AllFaultKinds() {
     return v;
   }();
   return all;
+}
+
+const std::vector<FaultKind>& DefaultFaultKinds() {
+  static const std::vector<FaultKind> defaults = [] {
+    std::vector<FaultKind> v;
+    for (FaultKind k : AllFaultKinds()) {
+      if (k != FaultKind::kLostDiskFast) v.push_back(k);
+    }
+    return v;
+  }();
+  return defaults;
 }
 
 const char* FaultName(FaultKind kind) {
@@ -282,6 +294,22 @@ bool Nemesis::RunCycle(FaultKind kind, std::string* error) {
         *error = "node " + std::to_string(t.node) + " was not fenced after kill -9";
         return false;
       }
+      auto removed = RemovePartitionDirs(cluster_->data_dir(t.node), options_.lost_disk_topics);
+      std::string names;
+      for (const auto& r : removed) names += (names.empty() ? "" : " ") + r;
+      history_->Append({0, "nemesis", OpType::kInfo, "removed", names, -1, -1, t.node});
+      if (!Restart(t.node, error)) return false;
+      RecordHeal(kind, t.node);
+      break;
+    }
+    case FaultKind::kLostDiskFast: {
+      // Restarted at once, like a supervisor restarting a broker whose data disk came back
+      // empty: it may still be in ISRs and lead partitions when it registers again, so no
+      // failover is required; what counts is whether acknowledged records survive.
+      Target t;
+      t.node = 1 + static_cast<int>((*rng_)() % cluster_->nodes());
+      cluster_->Kill9(t.node);
+      RecordFault(kind, t);
       auto removed = RemovePartitionDirs(cluster_->data_dir(t.node), options_.lost_disk_topics);
       std::string names;
       for (const auto& r : removed) names += (names.empty() ? "" : " ") + r;
