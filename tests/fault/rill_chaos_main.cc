@@ -245,7 +245,22 @@ int Run(Options o) {
     co.cgroup_root = cgroup_root;
     co.session_timeout_ms = o.session_timeout_ms;
     co.replica_lag_time_max_ms = o.session_timeout_ms / 2;
-    ChaosCluster cluster(co);
+    // Ports are picked free before the brokers bind them: another process on the machine may
+    // take one meanwhile, so a cluster that does not start is tried again on new ports.
+    std::unique_ptr<ChaosCluster> cluster_owner;
+    std::string error;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      cluster_owner.reset();  // stops the brokers of a failed attempt
+      for (int n = 1; n <= o.nodes; ++n) {
+        std::filesystem::remove_all(o.dir + "/node" + std::to_string(n));
+      }
+      cluster_owner = std::make_unique<ChaosCluster>(co);
+      if (cluster_owner->Start(&error)) break;
+      std::fprintf(stderr, "rill-chaos: the cluster did not start (attempt %d): %s\n", attempt,
+                   error.c_str());
+      if (attempt == 3) return 3;
+    }
+    ChaosCluster& cluster = *cluster_owner;
     std::unique_ptr<NetworkPartition> network;
     if (!cgroup_root.empty()) {
       std::vector<int> ports;
@@ -255,16 +270,10 @@ int Run(Options o) {
         cgroups.push_back(cluster.cgroup(n));
       }
       network = std::make_unique<NetworkPartition>(ports, cgroups);
-      std::string error;
       if (!network->Setup(&error)) {
         std::fprintf(stderr, "rill-chaos: cannot set up network faults: %s\n", error.c_str());
         return 3;
       }
-    }
-    std::string error;
-    if (!cluster.Start(&error)) {
-      std::fprintf(stderr, "rill-chaos: the cluster did not start: %s\n", error.c_str());
-      return 3;
     }
     client::NewTopic new_topic;
     new_topic.name = topic;
