@@ -53,6 +53,7 @@ struct Fault {
   int64_t end_us = kForever;
   std::set<int32_t> led;
   std::set<int32_t> failed_over;
+  bool new_controller = false;  // kill-controller: another node seen as the active controller
 };
 
 struct Ownership {
@@ -355,6 +356,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
       faults.back().led.insert(op->partition);
     } else if (op->f == "leader" && op->node >= 0 && op->node != faults.back().node) {
       faults.back().failed_over.insert(op->partition);
+    } else if (op->f == "controller" && op->node >= 0 && op->node != faults.back().node) {
+      faults.back().new_controller = true;
     }
   }
   r.faults = static_cast<int>(faults.size());
@@ -365,6 +368,12 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
       examples.Add("no failover", "partition " + std::to_string(p) + " led by node " +
                                       std::to_string(f.node) + " got no other leader during " +
                                       f.kind + " at " + std::to_string(f.start_us) + " us");
+    }
+    if (f.kind == "kill-controller" && !f.new_controller) {
+      ++r.missing_failovers;
+      examples.Add("no failover", "no other controller was seen after node " +
+                                      std::to_string(f.node) + ", the active controller, was " +
+                                      "killed at " + std::to_string(f.start_us) + " us");
     }
     int64_t unavailable = 0;
     for (const auto& [partition, list] : acks_by_invoke) {

@@ -247,6 +247,19 @@ TEST(CheckerTest, PartitionOfDownedLeaderMustGetAnotherLeaderBeforeTheHeal) {
   EXPECT_FALSE(r.ok({}));
 }
 
+TEST(CheckerTest, KilledControllerMustBeSucceededBeforeTheHeal) {
+  HistoryBuilder elected = Clean();
+  elected.Nemesis("fault", "kill-controller", 1, -1, 1000).Nemesis("controller", "", 2, -1, 1500);
+  elected.Nemesis("heal", "kill-controller", 1, -1, 2000);
+  EXPECT_TRUE(Check(elected.ops()).ok({}));
+  HistoryBuilder none = Clean();
+  none.Nemesis("fault", "kill-controller", 1, -1, 1000)
+      .Nemesis("heal", "kill-controller", 1, -1, 2000);
+  CheckResult r = Check(none.ops());
+  EXPECT_EQ(r.missing_failovers, 1);
+  EXPECT_FALSE(r.ok({}));
+}
+
 TEST(CheckerTest, UnavailabilityIsTimeUntilEveryPartitionAcknowledgedAgain) {
   HistoryBuilder h;
   h.Acked("a", 0, 0, 0).Acked("b", 1, 0, 10);
