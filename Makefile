@@ -8,7 +8,7 @@ BUILD_DIR ?= build/rel
 RELWITHDEBINFO_FLAGS ?= -O2 -g1 -DNDEBUG
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test test-fast test-docker bench run package clean
+.PHONY: all deps configure build test test-fast test-docker test-fault bench run package clean
 
 all: build
 
@@ -33,6 +33,13 @@ test: deps
 # acknowledged record read back. Root only; `make test` runs it with build/rel's binaries.
 test-docker: deps
 	@JOBS=$(JOBS) bash docker/test-compose.sh
+
+# The long fault-injection run (tests/fault/README.md): 100 faults of every kind against three
+# real brokers under acks=all load, then every acknowledged record checked. ARGS adds options
+# (ARGS="--seed S" replays a run's faults). Root for the network partitions (iptables).
+test-fault: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target rill-chaos
+	$(BUILD_DIR)/tests/fault/rill-chaos --cycles 100 $(ARGS)
 
 bench: build
 	@bash scripts/bench.sh

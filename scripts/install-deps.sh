@@ -15,6 +15,7 @@ PACKAGES=(
   libcli11-dev
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev
   curl procps iproute2
+  iptables        # rill-chaos's network partitions (tests/fault/README.md)
   dpkg-dev file   # `make package`: dpkg-shlibdeps computes Depends, CPack's DEB generator uses file
   libhiredis-dev  # bench/redis: redis-xadd-bench, the Redis Streams peer's load generator
 )
