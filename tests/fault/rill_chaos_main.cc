@@ -61,6 +61,7 @@ struct Options {
   bool fail_on_out_of_range = false;
   bool fail_on_reorder = false;
   bool reset_earliest = false;
+  bool no_idempotence = false;
   std::string check_file;
   std::string command_line;  // as given, for the replay line
   std::string broker_binary = RILL_CHAOS_BROKER_BINARY;
@@ -309,6 +310,7 @@ int Run(Options o) {
     wo.rate_per_producer = o.rate;
     wo.group_members = o.group_members;
     wo.reset_earliest = o.reset_earliest;
+    wo.idempotence = !o.no_idempotence;
     Workload workload(wo, &history);
     if (o.group_members > 0) {
       // Retried: __consumer_offsets is created on first use.
@@ -443,12 +445,21 @@ int main(int argc, char** argv) {
   app.add_flag("--fail-on-reorder", o.fail_on_reorder,
                "Fail when a producer's record lands below one it sent earlier (a known client "
                "bug, tests/fault/README.md)");
+  app.add_flag("--no-idempotence", o.no_idempotence,
+               "Producers without idempotence (by default they are idempotent, and a duplicate "
+               "or a record landing below one sent earlier fails the run)");
   app.add_flag("--consumers-reset-earliest", o.reset_earliest,
                "Consumers rewind to the log start on OFFSET_OUT_OF_RANGE (the client's "
                "'earliest') instead of reporting it: known bug 1 shows as out-of-order reads");
   app.add_option("--check", o.check_file, "Only check this saved history file");
   app.add_option("--broker", o.broker_binary, "The rill-broker binary");
   CLI11_PARSE(app, argc, argv);
+  if (!o.no_idempotence) {
+    // Idempotent producers promise both (docs/IDEMPOTENCE.md): any duplicate or reordering is
+    // a failure.
+    o.fail_on_duplicates = true;
+    o.fail_on_reorder = true;
+  }
   o.seed_given = seed->count() > 0;
   for (int i = 0; i < argc; ++i) o.command_line += (i ? " " : "") + std::string(argv[i]);
   if (!o.check_file.empty()) return rill::fault::CheckOnly(o);

@@ -72,6 +72,7 @@ void Workload::RunProducer(int index) {
   pc.bootstrap = options_.bootstrap;
   pc.client_id = name;
   pc.acks = -1;
+  pc.enable_idempotence = options_.idempotence;
   pc.linger_ms = 2;
   pc.max_in_flight = 1;  // one request per broker at a time: acks of a partition stay in order
   pc.retry_backoff_ms = 50;

@@ -41,6 +41,9 @@ struct WorkloadOptions {
   // client's auto_offset_reset = earliest) instead of reporting it: a rewind then shows as
   // out-of-order reads (known bug 1 in tests/fault/README.md).
   bool reset_earliest = false;
+  // Producers are idempotent (the client's default with acks=-1; docs/IDEMPOTENCE.md): no
+  // duplicates, and each partition's records in send order, whatever the faults.
+  bool idempotence = true;
 };
 
 // Commits offset 0 for every partition for the (still empty) group, recorded as commits of
