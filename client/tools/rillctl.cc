@@ -864,7 +864,9 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
     if (first_error.ok()) first_error = r.status();
   };
 
-  const bool progress = file_size > 0 && ::isatty(STDERR_FILENO);
+  // On a terminal, a progress line (on stderr) once a run lasts over a second: a bar for a
+  // file, a count for stdin or a pipe, whose size is unknown.
+  const bool progress = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
   auto last_draw = start;
   int64_t sent = 0, bytes = 0;
@@ -912,16 +914,24 @@ int Produce(const Globals& g, const ProduceOptions& o, const StopSignals& stop) 
     if (failed.load(std::memory_order_relaxed) > 0 && acked.load() == 0 && sent < 2) break;
     if (progress && (sent & 1023) == 0) {
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_draw > std::chrono::milliseconds(100)) {
+      if (now - last_draw > std::chrono::milliseconds(100) &&
+          now - start > std::chrono::seconds(1)) {
         last_draw = now;
-        const double frac =
-            static_cast<double>(reader.bytes_read()) / static_cast<double>(file_size);
-        const int width = 40;
-        const int filled = static_cast<int>(frac * width);
         const double secs = std::chrono::duration<double>(now - start).count();
-        std::fprintf(stderr, "\r[%s%s] %5.1f%%  %lld records  %.0f rec/s",
-                     std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-                     frac * 100, static_cast<long long>(sent), secs > 0 ? sent / secs : 0.0);
+        if (file_size > 0) {
+          const double frac =
+              static_cast<double>(reader.bytes_read()) / static_cast<double>(file_size);
+          const int width = 40;
+          const int filled = std::clamp(static_cast<int>(frac * width), 0, width);
+          std::fprintf(stderr, "\r[%s%s] %5.1f%%  %lld records  %.0f rec/s",
+                       std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+                       frac * 100, static_cast<long long>(sent), secs > 0 ? sent / secs : 0.0);
+        } else {
+          std::fprintf(stderr, "\r%lld records sent, %lld acknowledged  %.0f rec/s",
+                       static_cast<long long>(sent),
+                       static_cast<long long>(acked.load(std::memory_order_relaxed)),
+                       secs > 0 ? sent / secs : 0.0);
+        }
       }
     }
   }
@@ -1514,7 +1524,10 @@ int Main(int argc, char** argv) {
   int32_t produce_partition = -1;
   // For produce and a group consume, made before any other thread starts.
   std::optional<StopSignals> stop_signals;
-  auto* produce = app.add_subcommand("produce", "Produce lines from stdin or a file as records");
+  auto* produce = app.add_subcommand(
+      "produce",
+      "Produce lines from stdin or a file as records (on a terminal, a progress line on stderr "
+      "once a run lasts over a second; SIGINT/SIGTERM flush what was read and report)");
   produce->add_option("topic", po.topic, "Topic")->required();
   produce->add_option("--file,-f", po.file, "Read lines from this file instead of stdin");
   produce->add_option("--key-separator,-k", po.key_separator,
