@@ -187,11 +187,21 @@ TEST_F(BrokerServiceTest, AcksWaitForDurability) {
   auto log = store_->Get("t", 0);
   ASSERT_TRUE(PollUntil([&] { return log->log_end_offset().value() == 3; }));
   EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  // A position between the high watermark and the log end (a consumer that read from a leader
+  // whose successor's high watermark still trails) is not out of range: nothing yet. Past the
+  // log end it is.
+  auto between = Fetch("t", 0, 2);
+  EXPECT_EQ(between.error(), v1::NONE) << between.error_message();
+  EXPECT_TRUE(between.records().empty());
+  EXPECT_EQ(between.high_watermark(), 0);
+  EXPECT_EQ(Fetch("t", 0, 3).error(), v1::NONE);
+  EXPECT_EQ(Fetch("t", 0, 4).error(), v1::OFFSET_OUT_OF_RANGE);
   log->MakeDurable();
   auto r1 = fut.get();
   EXPECT_EQ(r1.error(), v1::NONE);
   EXPECT_EQ(r1.base_offset(), 1);
   EXPECT_EQ(Fetch("t", 0, 0).high_watermark(), 3);
+  EXPECT_EQ(Decode(Fetch("t", 0, 2).records()).size(), 2u);  // now served
 }
 
 TEST_F(BrokerServiceTest, NotEnoughReplicasForAcksAll) {

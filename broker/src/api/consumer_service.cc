@@ -23,16 +23,22 @@ size_t ReadPartition(const ServiceContext& ctx, Partition* part, int64_t offset,
   }
   const Offset hw = part->high_watermark();
   const Offset start = part->log().log_start_offset();
+  const Offset end = part->log().log_end_offset();
   result->set_high_watermark(hw.value());
   result->set_log_start_offset(start.value());
-  if (offset < start.value() || offset > hw.value()) {
+  // Out of range means outside the log (Kafka's rule), not above the high watermark: a new
+  // leader's high watermark trails what consumers already read until its followers fetch, and
+  // calling their positions out of range would make them rewind (tests/fault/README.md, bug 1).
+  // Between the high watermark and the log end nothing is served yet: an empty answer (a long
+  // poll waits for the high watermark).
+  if (offset < start.value() || offset > std::max(hw, end).value()) {
     result->set_error(v1::OFFSET_OUT_OF_RANGE);
     result->set_error_message("offset " + std::to_string(offset) + " is outside [" +
-                              std::to_string(start.value()) + ", " + std::to_string(hw.value()) +
-                              "]");
+                              std::to_string(start.value()) + ", " +
+                              std::to_string(std::max(hw, end).value()) + "]");
     return 0;
   }
-  if (offset == hw.value() || max_bytes == 0) return 0;
+  if (offset >= hw.value() || max_bytes == 0) return 0;
   auto read = part->log().Read(Offset(offset), max_bytes, hw);
   if (!read.ok()) {
     result->set_error(ReadError(read.status()));
