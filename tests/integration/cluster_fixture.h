@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker_process.h"
@@ -29,6 +31,17 @@ using namespace std::chrono_literals;
 using rill::testing::BrokerProcess;
 
 constexpr int kNodes = 3;
+
+// Sets `stop` and joins `thread` when it goes out of scope, so a test that fails an ASSERT while
+// a writer thread runs returns without leaving the thread behind.
+struct StopAndJoin {
+  std::atomic<bool>& stop;
+  std::thread& thread;
+  ~StopAndJoin() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+};
 
 // Three combined broker+controller nodes (a three-voter quorum), started fresh for each test in
 // their own directory; every produce in these tests uses the client's bootstrap list of all three.

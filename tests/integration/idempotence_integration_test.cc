@@ -270,14 +270,7 @@ TEST_F(IdempotentClusterTest, LeaderKilledRepeatedlyEveryValueOnceInOrder) {
       }
     }
   });
-  struct JoinOnExit {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~JoinOnExit() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join_on_exit{stop, writer};
+  StopAndJoin join_on_exit{stop, writer};
 
   constexpr int kKills = 3;
   for (int round = 0; round < kKills; ++round) {

@@ -88,14 +88,7 @@ TEST_F(ReplicationTest, LeaderKilledProducerCarriesOnAndNothingAcknowledgedIsLos
       }
     }
   });
-  struct JoinOnExit {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~JoinOnExit() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join_on_exit{stop, writer};
+  StopAndJoin join_on_exit{stop, writer};
   auto acked_count = [&] {
     std::lock_guard lock(mu);
     return acked.size();
