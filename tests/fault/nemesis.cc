@@ -163,8 +163,11 @@ void Nemesis::Hold(std::chrono::milliseconds at_least) {
   const int extra = options_.max_extra_hold_ms > 0
                         ? static_cast<int>((*rng_)() % (options_.max_extra_hold_ms + 1))
                         : 0;
-  // The fault's duration is the fault itself: this is no wait for a condition.
-  std::this_thread::sleep_for(at_least + std::chrono::milliseconds(extra));
+  // The fault's duration is the fault itself; the only condition that ends it early is a stop
+  // request (the deadline is the duration).
+  test::PollUntil(
+      [&] { return options_.interrupted != nullptr && options_.interrupted->load(); },
+      at_least + std::chrono::milliseconds(extra), 10ms);
 }
 
 bool Nemesis::WaitHealthy(std::chrono::milliseconds timeout, std::string* error) {

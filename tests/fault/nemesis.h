@@ -5,6 +5,7 @@
 // cluster to be whole again (every node serving, every partition with a leader and a full ISR).
 // Every random choice comes from the run's seeded generator.
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -49,6 +50,9 @@ struct NemesisOptions {
   int recovery_timeout_ms = 90000;
   // Topics whose partition directories the lost-disk fault removes.
   std::vector<std::string> lost_disk_topics;
+  // True once the run is asked to stop (SIGINT/SIGTERM): a fault's hold ends early, so the
+  // heal and cleanup follow at once. Null: never.
+  const std::atomic<bool>* interrupted = nullptr;
 };
 
 class Nemesis {

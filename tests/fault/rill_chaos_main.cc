@@ -295,6 +295,7 @@ int Run(Options o) {
     no.session_timeout_ms = o.session_timeout_ms;
     no.max_extra_hold_ms = o.max_extra_hold_ms;
     no.lost_disk_topics = {topic, "__consumer_offsets"};
+    no.interrupted = &g_interrupted;
     Nemesis nemesis(&cluster, network.get(), &history, &rng, no);
     if (!nemesis.WaitHealthy(60s, &error)) {
       std::fprintf(stderr, "rill-chaos: %s\n", error.c_str());
@@ -326,8 +327,11 @@ int Run(Options o) {
     }
     const auto started = std::chrono::steady_clock::now();
     for (int cycle = 1; failure.empty() && cycle <= o.cycles && !g_interrupted; ++cycle) {
-      // The workload runs undisturbed between faults (pacing of the run, not a wait).
-      std::this_thread::sleep_for(std::chrono::milliseconds(o.quiet_ms));
+      // The workload runs undisturbed between faults (the run's pacing); a stop request ends the
+      // quiet period early.
+      test::PollUntil([] { return g_interrupted.load(); }, std::chrono::milliseconds(o.quiet_ms),
+                      10ms);
+      if (g_interrupted) break;
       const FaultKind kind =
           o.round_robin ? kinds[(cycle - 1) % kinds.size()] : kinds[rng() % kinds.size()];
       const auto t0 = std::chrono::steady_clock::now();
