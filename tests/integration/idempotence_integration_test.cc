@@ -72,13 +72,13 @@ class IdempotentBrokerTest : public ::testing::Test {
     return resp;
   }
 
-  v1::PartitionProduceResult Produce(const std::string& records) {
+  v1::PartitionProduceResult Produce(const std::string& records, const std::string& topic = "t") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     v1::ProduceRequest req;
     req.set_acks(-1);
     auto* p = req.add_partitions();
-    p->set_topic("t");
+    p->set_topic(topic);
     p->set_partition(0);
     p->set_records(records);
     v1::ProduceResponse resp;
@@ -158,6 +158,35 @@ TEST_F(IdempotentBrokerTest, RetryIsAnsweredWithOriginalOffsetsAndBadSequencesCh
   auto gap_after = Produce(IdempotentBatch(pid, 1, 9, 1, "gap"));
   EXPECT_EQ(gap_after.error(), v1::OUT_OF_ORDER_SEQUENCE_NUMBER);
   EXPECT_EQ(LogEnd(), 7);
+}
+
+// producer.id.expiration.ms is applied by the broker: once a producer has been idle that long
+// (the housekeeper checks every 100 ms here), the partition forgets it, and its next batch is
+// accepted at any sequence (an unknown producer, Kafka's KIP-360) where a gap was refused before.
+TEST_F(IdempotentBrokerTest, IdleProducersExpireByTheTopicSetting) {
+  ASSERT_EQ(broker_->Stop(), 0);
+  broker_->Start({"--log.retention.check.interval.ms", "100"});
+  ASSERT_EQ(broker_->CreateTopic("expiring", 1, {{"producer.id.expiration.ms", "300"}}).error(),
+            v1::NONE);
+  const v1::InitProducerIdResponse id = Init();
+  ASSERT_EQ(id.error(), v1::NONE) << id.error_message();
+  const int64_t pid = id.producer_id();
+  ASSERT_EQ(Produce(IdempotentBatch(pid, 0, 0, 3, "a"), "expiring").error(), v1::NONE);
+  // Remembered: a gap is refused (checked at once, well inside the 300 ms).
+  EXPECT_EQ(Produce(IdempotentBatch(pid, 0, 7, 1, "gap"), "expiring").error(),
+            v1::OUT_OF_ORDER_SEQUENCE_NUMBER);
+  // The same producer on topic "t" (default expiry, one day) is remembered all along.
+  ASSERT_EQ(Produce(IdempotentBatch(pid, 0, 0, 1, "t0")).error(), v1::NONE);
+  // Expired: the same batch is accepted.
+  EXPECT_TRUE(test::PollUntil(
+      [&] {
+        return Produce(IdempotentBatch(pid, 0, 7, 1, "gap"), "expiring").error() == v1::NONE;
+      },
+      20s, 100ms))
+      << "the producer was never expired";
+  EXPECT_EQ(Produce(IdempotentBatch(pid, 0, 7, 1, "gap")).error(),
+            v1::OUT_OF_ORDER_SEQUENCE_NUMBER)
+      << "a topic with the default expiry forgot the producer";
 }
 
 // Ids come in blocks committed to the metadata log: a restarted broker never hands out an id
