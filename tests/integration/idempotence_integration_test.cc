@@ -166,13 +166,13 @@ TEST_F(IdempotentBrokerTest, RetryIsAnsweredWithOriginalOffsetsAndBadSequencesCh
 TEST_F(IdempotentBrokerTest, IdleProducersExpireByTheTopicSetting) {
   ASSERT_EQ(broker_->Stop(), 0);
   broker_->Start({"--log.retention.check.interval.ms", "100"});
-  ASSERT_EQ(broker_->CreateTopic("expiring", 1, {{"producer.id.expiration.ms", "300"}}).error(),
+  ASSERT_EQ(broker_->CreateTopic("expiring", 1, {{"producer.id.expiration.ms", "2000"}}).error(),
             v1::NONE);
   const v1::InitProducerIdResponse id = Init();
   ASSERT_EQ(id.error(), v1::NONE) << id.error_message();
   const int64_t pid = id.producer_id();
   ASSERT_EQ(Produce(IdempotentBatch(pid, 0, 0, 3, "a"), "expiring").error(), v1::NONE);
-  // Remembered: a gap is refused (checked at once, well inside the 300 ms).
+  // Remembered: a gap is refused (checked at once, well inside the 2 s).
   EXPECT_EQ(Produce(IdempotentBatch(pid, 0, 7, 1, "gap"), "expiring").error(),
             v1::OUT_OF_ORDER_SEQUENCE_NUMBER);
   // The same producer on topic "t" (default expiry, one day) is remembered all along.
