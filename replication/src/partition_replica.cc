@@ -195,6 +195,12 @@ void LeaderReplica::OnIsrChangeSent(std::vector<NodeId> isr) {
 }
 
 void LeaderReplica::OnIsrCommitted(std::vector<NodeId> isr) {
+  // A follower that left the ISR is known again only from its next fetch: what it reported
+  // before may be gone (the controller removes a restarted broker, whose disk may have been
+  // lost), so the leader never adds it back on the strength of an old fetch (Kafka's KIP-903).
+  for (Follower& f : followers_) {
+    if (Contains(isr_, f.id) && !Contains(isr, f.id)) f.durable_end = Offset(-1);
+  }
   isr_ = std::move(isr);
   pending_isr_.reset();
   MaybeAdvanceHighWatermark();

@@ -266,6 +266,58 @@ TEST(MetadataImageTest, FenceAndElectMovesLeadershipWithinTheIsr) {
   EXPECT_EQ(FenceAndElect(image, {NodeId(1), NodeId(3)}, 1).size(), 3u);  // 2 fences + 1
 }
 
+TEST(MetadataImageTest, RejoinRecordsTakeARestartedBrokerOutOfTheIsr) {
+  MetadataImage image = Sample();  // orders: p0 replicas {1,2} led by 1, p1 {2,3} led by 2
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("solo", "id2", false)).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, PartitionRecordOf("solo", "id2", 0, Nodes({2}))).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("wide", "id3", false)).ok());
+  ASSERT_TRUE(
+      ApplyMetadataRecord(image, PartitionRecordOf("wide", "id3", 0, Nodes({2, 4, 3}))).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, TopicRecordOf("other", "id4", false)).ok());
+  ASSERT_TRUE(ApplyMetadataRecord(image, PartitionRecordOf("other", "id4", 0, Nodes({1, 3}))).ok());
+  // wide-0's replica 4 is fenced (still in the ISR): only 3 can take over from 2.
+  ASSERT_TRUE(ApplyMetadataRecord(image, RegisterBrokerRecordOf(Broker(4))).ok());
+  pb::MetadataRecord fence;
+  fence.mutable_fence_broker()->set_node_id(4);
+  ASSERT_TRUE(ApplyMetadataRecord(image, fence).ok());
+
+  EXPECT_TRUE(RejoinRecords(image, NodeId(9)).empty()) << "not registered";
+  auto records = RejoinRecords(image, NodeId(2));
+  // orders-0 (follower), orders-1 (leader), solo-0 (last member), wide-0 (leader); not other-0.
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& r : records) ASSERT_TRUE(ApplyMetadataRecord(image, r).ok());
+  const TopicMetadata* orders = image.FindTopic("orders");
+  // orders-0: follower 2 leaves the ISR; leader 1 and its epoch stay.
+  EXPECT_EQ(orders->partitions[0].leader, NodeId(1));
+  EXPECT_EQ(orders->partitions[0].isr, Nodes({1}));
+  EXPECT_EQ(orders->partitions[0].leader_epoch, LeaderEpoch(0));
+  // orders-1: leader 2 leaves; 3 leads at a new epoch.
+  EXPECT_EQ(orders->partitions[1].leader, NodeId(3));
+  EXPECT_EQ(orders->partitions[1].isr, Nodes({3}));
+  EXPECT_EQ(orders->partitions[1].leader_epoch, LeaderEpoch(1));
+  // solo-0: 2 is the last member: it stays and leads at a new epoch.
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader, NodeId(2));
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].isr, Nodes({2}));
+  EXPECT_EQ(image.FindTopic("solo")->partitions[0].leader_epoch, LeaderEpoch(1));
+  // wide-0: the fenced 4 is skipped; 3 leads.
+  EXPECT_EQ(image.FindTopic("wide")->partitions[0].leader, NodeId(3));
+  EXPECT_EQ(image.FindTopic("wide")->partitions[0].isr, Nodes({4, 3}));
+  // other-0 never had 2.
+  EXPECT_EQ(image.FindTopic("other")->partitions[0].leader, NodeId(1));
+  EXPECT_EQ(image.FindTopic("other")->partitions[0].isr, Nodes({1, 3}));
+
+  // The only other ISR member is fenced (still in the ISR, as the last fencing left it): the
+  // partition waits without a leader rather than be led by a replica whose log may be empty.
+  MetadataImage lone = Sample();  // orders-0: replicas and ISR {1,2}, led by 1
+  pb::MetadataRecord fence2;
+  fence2.mutable_fence_broker()->set_node_id(2);
+  ASSERT_TRUE(ApplyMetadataRecord(lone, fence2).ok());
+  records = RejoinRecords(lone, NodeId(1));
+  for (const auto& r : records) ASSERT_TRUE(ApplyMetadataRecord(lone, r).ok());
+  EXPECT_EQ(lone.FindTopic("orders")->partitions[0].leader, NodeId(-1));
+  EXPECT_EQ(lone.FindTopic("orders")->partitions[0].isr, Nodes({2}));
+}
+
 TEST(MetadataImageTest, AssignmentIsRoundRobinWithFirstReplicaLeading) {
   std::vector<NodeId> brokers = Nodes({1, 2, 3});
   auto a = AssignReplicas(brokers, 0, 4, 2, 0);

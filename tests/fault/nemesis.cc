@@ -45,7 +45,7 @@ const std::vector<FaultKind>& DefaultFaultKinds() {
   static const std::vector<FaultKind> defaults = [] {
     std::vector<FaultKind> v;
     for (FaultKind k : AllFaultKinds()) {
-      if (k != FaultKind::kLostDiskFast) v.push_back(k);
+      v.push_back(k);
     }
     return v;
   }();

@@ -25,7 +25,7 @@ enum class FaultKind {
   kRestartAll,       // kill -9 of every broker at once, all started again
   kCorruptTail,      // kill -9 of a follower, its active segment's last batch damaged, restart
   kLostDisk,         // kill -9 of a broker, its partition directories removed, restart
-  kLostDiskFast,     // the same, restarted at once (before it is fenced); not in the default set
+  kLostDiskFast,     // the same, restarted at once (before it is fenced)
   kPartition,        // a leader cut off from the other brokers both ways, then healed
   kPartitionOneWay,  // a leader's packets to the other brokers dropped, then healed
   kSlowDisk,         // a follower's fsyncs delayed, then fast again

@@ -434,7 +434,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000));
   app.add_option("--session-timeout-ms", o.session_timeout_ms, "The brokers' session timeout")
       ->check(CLI::Range(500, 60000));
-  std::string kinds_help = "Comma-separated fault kinds (default: all but lost-disk-fast):";
+  std::string kinds_help = "Comma-separated fault kinds (default: all):";
   for (auto k : rill::fault::AllFaultKinds()) kinds_help += std::string(" ") + FaultName(k);
   app.add_option("--faults", o.faults, kinds_help);
   app.add_flag("--round-robin", o.round_robin,

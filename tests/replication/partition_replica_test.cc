@@ -272,6 +272,26 @@ TEST(LeaderReplica, ExpandRequiresTheEpochStartOffsetToo) {
   EXPECT_EQ(Sorted(*want), Ids({1, 2, 3}));
 }
 
+TEST(LeaderReplica, AFollowerThatLeftTheIsrRejoinsOnlyAfterAFreshFetch) {
+  // Follower 3 was caught up; then the controller took it out of the ISR (it restarted, and may
+  // have lost its disk). Its old fetch must not bring it back: only a new one that shows it
+  // durably holds the high watermark.
+  LeaderReplica l = MakeLeader(10, 0);
+  l.OnFetch(Fetch(2, 10, 10), Same(10), O(0), 1);
+  l.OnFetch(Fetch(3, 10, 10), Same(10), O(0), 1);
+  ASSERT_EQ(l.high_watermark(), O(10));
+  l.OnIsrCommitted(Ids({1, 2}));
+  EXPECT_EQ(l.WantedIsr(2), std::nullopt) << "3's durable end 10 is from before it left";
+  // The restarted follower fetches from an empty log: still out.
+  l.OnFetch(Fetch(3, 0, 0, /*last_epoch=*/-1), {E(-1), O(-1)}, O(0), 3);
+  EXPECT_EQ(l.WantedIsr(4), std::nullopt);
+  // Caught up again: it rejoins.
+  l.OnFetch(Fetch(3, 10, 10), Same(10), O(0), 5);
+  auto want = l.WantedIsr(6);
+  ASSERT_TRUE(want.has_value());
+  EXPECT_EQ(Sorted(*want), Ids({1, 2, 3}));
+}
+
 TEST(LeaderReplica, AcksAllNeedsMinInsyncInTheCommittedIsr) {
   LeaderReplica l = MakeLeader(10, 0, {1, 2});
   EXPECT_TRUE(l.CanAcceptAcksAll());

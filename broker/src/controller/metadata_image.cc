@@ -404,6 +404,49 @@ std::vector<pb::MetadataRecord> ControlledShutdownRecords(const MetadataImage& i
   return FenceAndElect(image, {node}, std::numeric_limits<size_t>::max());
 }
 
+std::vector<pb::MetadataRecord> RejoinRecords(const MetadataImage& image, NodeId node) {
+  std::vector<pb::MetadataRecord> out;
+  if (image.brokers.count(node) == 0) return out;
+  auto live = [&](NodeId id) {
+    auto b = image.brokers.find(id);
+    return id != node && b != image.brokers.end() && !b->second.fenced;
+  };
+  for (const auto& [name, t] : image.topics) {
+    for (const PartitionAssignment& p : t.partitions) {
+      const bool member = std::find(p.isr.begin(), p.isr.end(), node) != p.isr.end();
+      pb::MetadataRecord r;
+      pb::PartitionChangeRecord* c = r.mutable_partition_change();
+      c->set_topic(name);
+      c->set_topic_id(t.topic_id);
+      c->set_partition(p.partition);
+      if (!member || p.isr.size() == 1) {
+        // Not a member, or the last one: only a partition it leads changes (a new epoch).
+        if (p.leader != node) continue;
+        c->set_bump_leader_epoch(true);
+        out.push_back(std::move(r));
+        continue;
+      }
+      std::vector<NodeId> isr;
+      for (NodeId n : p.isr) {
+        if (n != node) isr.push_back(n);
+      }
+      FromNodes(isr, c->mutable_isr()->mutable_ids());
+      if (p.leader == node || !live(p.leader)) {
+        NodeId leader(-1);
+        for (NodeId candidate : p.replicas) {
+          if (live(candidate) && std::find(isr.begin(), isr.end(), candidate) != isr.end()) {
+            leader = candidate;
+            break;
+          }
+        }
+        if (leader != p.leader) c->set_leader(leader.value());
+      }
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 std::vector<ElectionPlan> PlanPreferredElection(const MetadataImage& image,
                                                 const ElectionTargets& targets) {
   std::vector<ElectionPlan> out;

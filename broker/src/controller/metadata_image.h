@@ -80,6 +80,17 @@ std::vector<internal::v1::MetadataRecord> FenceAndElect(const MetadataImage& ima
 std::vector<internal::v1::MetadataRecord> ControlledShutdownRecords(const MetadataImage& image,
                                                                     NodeId node);
 
+// The partition changes that go with the registration of a new incarnation of `node` (it
+// restarted): it leaves every ISR it is not the last member of, and a partition it led there
+// moves to the first replica of the remaining ISR that is live (registered, unfenced), or to
+// none (-1) when no such replica is left. Where it is the last ISR member it stays, and a
+// partition it leads gets a new leader epoch, so it never appends at an epoch it used before
+// with different data behind it. Why: a restarted broker may hold less than it reported durable
+// before (its disk was lost or damaged), and only this incarnation's own fetches can show what
+// it holds; the leader adds it back once they do (Kafka's KIP-966 treatment of an unclean
+// shutdown; docs/ARCHITECTURE.md §7a). Nothing when `node` is not registered.
+std::vector<internal::v1::MetadataRecord> RejoinRecords(const MetadataImage& image, NodeId node);
+
 // The outcome of a preferred-leader election for one partition.
 enum class ElectionOutcome : uint8_t {
   kElect,              // the first replica is live and in the ISR but does not lead: move it

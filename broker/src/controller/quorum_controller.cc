@@ -517,22 +517,18 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
   heartbeat_sink_(b.node_id);
   pb::MetadataBatch batch;
   *batch.add_records() = RegisterBrokerRecordOf(b);
-  // A new incarnation of a known broker: it restarted, and may have lost the unsynced tail of
-  // the logs it led. Every partition it leads gets a new leader epoch in the same batch, so it
-  // never appends at an epoch it used before with different data behind it (followers fetching
-  // with that old epoch then find where their logs diverge).
+  // A new incarnation of a known broker: it restarted, and may hold less than it reported
+  // durable before. It leaves the ISRs it is not the last member of, and partitions it led there
+  // get a new leader, in the same batch (RejoinRecords), so no election can pick it before its
+  // own fetches showed what it holds.
   if (auto it = working_.brokers.find(b.node_id);
       it != working_.brokers.end() && it->second.incarnation_id != b.incarnation_id) {
-    for (const auto& [name, t] : working_.topics) {
-      for (const PartitionAssignment& p : t.partitions) {
-        if (p.leader != b.node_id) continue;
-        pb::PartitionChangeRecord* c = batch.add_records()->mutable_partition_change();
-        c->set_topic(name);
-        c->set_topic_id(t.topic_id);
-        c->set_partition(p.partition);
-        c->set_bump_leader_epoch(true);
-      }
+    std::vector<pb::MetadataRecord> rejoin = RejoinRecords(working_, b.node_id);
+    if (!rejoin.empty()) {
+      spdlog::info("controller {}: broker {} restarted (new incarnation): {} partition changes",
+                   config_.node_id.value(), b.node_id.value(), rejoin.size());
     }
+    for (pb::MetadataRecord& r : rejoin) *batch.add_records() = std::move(r);
   }
   Propose(batch, [done = std::move(done)](const Status& st) {
     done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});

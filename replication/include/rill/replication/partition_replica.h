@@ -117,7 +117,8 @@ class LeaderReplica {
   // (with the partition's leader epoch) and reports the outcome below.
   std::optional<std::vector<NodeId>> WantedIsr(int64_t now_ms);
   void OnIsrChangeSent(std::vector<NodeId> isr);
-  // The controller committed `isr` (or metadata shows it): it becomes the ISR.
+  // The controller committed `isr` (or metadata shows it): it becomes the ISR. A follower that
+  // left it must fetch again before it can rejoin.
   void OnIsrCommitted(std::vector<NodeId> isr);
   // The change was refused or lost; the next WantedIsr recomputes it.
   void OnIsrChangeFailed();
