@@ -24,6 +24,11 @@ using internal::EncodedProduceRequest;
 using internal::MonotonicMs;
 using internal::ProducerBatch;
 
+// The broker remembers each producer's last storage::kProducerBatchesKept (32) batches per
+// partition, so a retry of anything older could not be recognised as a duplicate: at most that
+// many batches of one partition are in flight (Kafka keeps 5, and allows 5 requests).
+constexpr int kMaxInFlightPerPartition = 32;
+
 class ProducerImpl {
  public:
   explicit ProducerImpl(const ProducerConfig& config);
@@ -93,6 +98,13 @@ class ProducerImpl {
   // Gives a batch about to be sent its producer fields (a new sequence unless it already has
   // one in the current epoch) and counts it in flight.
   void AssignSequence(ProducerBatch& b);
+  // Counts the batch in its partition's in-flight batches (idempotent or ordered_in_flight()).
+  void MarkInFlight(ProducerBatch& b);
+  // Without idempotence, max_in_flight = 1 promises strict order per partition: one batch of a
+  // partition in flight at a time, whatever the broker (Kafka mutes the partition the same way),
+  // so a batch still out at an old leader cannot be overtaken at the new one.
+  bool ordered_in_flight() const { return !idempotent_ && config_.max_in_flight == 1; }
+  int partition_in_flight_limit() const { return idempotent_ ? kMaxInFlightPerPartition : 1; }
   // The batch's attempt ended (acknowledged, retried or failed): no longer in flight.
   void Landed(ProducerBatch& b, bool acked);
 
@@ -102,7 +114,7 @@ class ProducerImpl {
   struct PartitionSequence {
     int64_t next = 0;      // sequence of the next new batch
     int64_t acked = 0;     // every sequence below this is acknowledged
-    int in_flight = 0;     // batches sent and not answered
+    int in_flight = 0;     // batches sent and not answered (idempotent or ordered_in_flight())
   };
   std::mutex idem_mu_;
   int64_t producer_id_ = -1;        // guarded by idem_mu_
@@ -153,11 +165,6 @@ bool IsLeaderError(int32_t code) {
   return code == v1::NOT_LEADER || code == v1::UNKNOWN_PARTITION || code == v1::UNKNOWN_TOPIC ||
          code == v1::BROKER_NOT_AVAILABLE;
 }
-
-// The broker remembers each producer's last storage::kProducerBatchesKept (32) batches per
-// partition, so a retry of anything older could not be recognised as a duplicate: at most that
-// many batches of one partition are in flight (Kafka keeps 5, and allows 5 requests).
-constexpr int kMaxInFlightPerPartition = 32;
 
 bool IdempotenceOn(const ProducerConfig& c) { return c.enable_idempotence.value_or(c.acks == -1); }
 
@@ -363,7 +370,13 @@ void ProducerImpl::SenderLoop() {
     const bool may_send = !idempotent_ || PrepareIdempotence(now);
     std::set<int32_t> nodes = may_send ? meta_.LeaderNodes() : std::set<int32_t>{};
     std::function<int(const TopicPartition&)> quota;
-    if (idempotent_) {
+    if (ordered_in_flight()) {
+      quota = [this](const TopicPartition& tp) {
+        std::lock_guard lk(idem_mu_);
+        auto it = sequences_.find(tp);
+        return it == sequences_.end() || it->second.in_flight == 0 ? 1 : 0;
+      };
+    } else if (idempotent_) {
       // A partition's in-flight bound is spread over several requests, so that one partition
       // still has requests pipelined (as without idempotence) rather than one large request
       // that must come back before the next can go.
@@ -424,7 +437,11 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
   ifr.sent_ms = now_ms;
   // Drain returns each partition's batches contiguously and in sequence order.
   for (auto& b : batches) {
-    if (idempotent_) AssignSequence(*b);
+    if (idempotent_) {
+      AssignSequence(*b);
+    } else if (ordered_in_flight()) {
+      MarkInFlight(*b);
+    }
     Status st = b->Build();
     if (!st.ok()) {
       Fail(std::move(b), st);
@@ -744,14 +761,22 @@ void ProducerImpl::AssignSequence(ProducerBatch& b) {
   }
 }
 
+void ProducerImpl::MarkInFlight(ProducerBatch& b) {
+  std::lock_guard lk(idem_mu_);
+  if (b.counted_in_flight) return;
+  b.counted_in_flight = true;
+  ++sequences_[b.tp].in_flight;
+  ++in_flight_batches_;
+}
+
 void ProducerImpl::Landed(ProducerBatch& b, bool acked) {
-  if (!idempotent_ || !b.counted_in_flight) return;
+  if (!b.counted_in_flight) return;
   std::lock_guard lk(idem_mu_);
   b.counted_in_flight = false;
   --in_flight_batches_;
   auto it = sequences_.find(b.tp);
   if (it == sequences_.end()) return;  // a new epoch started over (not while in flight)
-  if (it->second.in_flight-- == kMaxInFlightPerPartition) {
+  if (it->second.in_flight-- == partition_in_flight_limit()) {
     partition_quota_freed_.store(true, std::memory_order_release);
   }
   if (acked && b.producer_id == producer_id_ && b.producer_epoch == producer_epoch_) {

@@ -236,6 +236,45 @@ TEST(ProducerFailoverTest, ResendsToTheNewLeaderWhenTheOldOneDies) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(records[i].value, "after-" + std::to_string(i));
 }
 
+// Without idempotence, max_in_flight = 1 promises strict order per partition: a batch still
+// out at the old leader (which stopped answering) must not be overtaken at the new one by later
+// batches of the same partition (rill-chaos found that: tests/fault/README.md, known bug 2).
+TEST(ProducerFailoverTest, MaxInFlightOneKeepsOrderWhenALeaderStopsAnsweringMidBatch) {
+  Cluster cluster;
+  ProducerConfig c = FastRetries(cluster.bootstrap());
+  c.acks = 1;
+  c.enable_idempotence = false;
+  c.max_in_flight = 1;
+  c.request_timeout_ms = 1500;
+  c.metadata_max_age_ms = 100;  // the new leader is learned while the first batch is out
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE((*p)->Send(Rec("r0")).get().ok());
+
+  cluster.a.SetSilent(true);
+  auto r1 = (*p)->Send(Rec("r1"));
+  ASSERT_TRUE(rill::test::PollUntil([&] { return cluster.a.produce_requests() >= 2; }));
+  cluster.a.SetLeader({"t", 0}, 2);
+  cluster.b.SetLeader({"t", 0}, 2);
+  const int metadata_before = cluster.b.metadata_requests() + cluster.a.metadata_requests();
+  ASSERT_TRUE(rill::test::PollUntil([&] {
+    return cluster.b.metadata_requests() + cluster.a.metadata_requests() >= metadata_before + 2;
+  }));
+  // Node 2 leads now, as the producer knows; r1 is still unanswered at node 1.
+  auto r2 = (*p)->Send(Rec("r2"));
+  auto r3 = (*p)->Send(Rec("r3"));
+  for (auto* f : {&r1, &r2, &r3}) {
+    ASSERT_EQ(f->wait_for(20s), std::future_status::ready);
+    auto r = f->get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto records = cluster.b.Records({"t", 0});
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].value, "r1");
+  EXPECT_EQ(records[1].value, "r2");
+  EXPECT_EQ(records[2].value, "r3");
+}
+
 TEST(ProducerFailoverTest, AFirstSendWorksWithTheFirstBootstrapEntryDead) {
   FakeBroker live;
   live.AddTopic("t", 1);

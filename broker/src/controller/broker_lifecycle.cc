@@ -65,8 +65,11 @@ void BrokerLifecycle::Tick() {
       next_rebalance_tick_ = driver_.ticks() + RebalanceTicks();
     }
     last_heartbeat_tick_[config_.self.node_id] = driver_.ticks();
-    if (!repair_in_flight_) MaybeFenceAndElect();
-    if (!repair_in_flight_ && !rebalance_in_flight_ && config_.auto_leader_rebalance &&
+    // Both compute partition changes from the applied image: not while a restarted broker's
+    // registration is about to take it out of ISRs (QuorumController::Propose).
+    const bool rejoin = operations_.rejoin_pending();
+    if (!repair_in_flight_ && !rejoin) MaybeFenceAndElect();
+    if (!repair_in_flight_ && !rebalance_in_flight_ && !rejoin && config_.auto_leader_rebalance &&
         driver_.ticks() >= next_rebalance_tick_) {
       next_rebalance_tick_ = driver_.ticks() + RebalanceTicks();
       MaybeRebalanceLeaders();
@@ -114,7 +117,7 @@ void BrokerLifecycle::MaybeFenceAndElect() {
   pb::MetadataBatch batch;
   for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
   repair_in_flight_ = true;
-  driver_.Propose(batch.SerializeAsString(), [this](const Status& st) {
+  operations_.Propose(batch, [this](const Status& st) {
     repair_in_flight_ = false;
     if (!st.ok()) {
       spdlog::info("controller {}: fencing/leader election not applied: {}",
@@ -135,7 +138,7 @@ void BrokerLifecycle::MaybeRebalanceLeaders() {
   pb::MetadataBatch batch;
   for (pb::MetadataRecord& r : records) *batch.add_records() = std::move(r);
   rebalance_in_flight_ = true;
-  driver_.Propose(batch.SerializeAsString(), [this](const Status& st) {
+  operations_.Propose(batch, [this](const Status& st) {
     rebalance_in_flight_ = false;
     if (!st.ok()) {
       spdlog::info("controller {}: preferred-leader election not applied: {}",

@@ -145,8 +145,64 @@ void QuorumController::FailWaiting(const Status& st) {
 }
 
 void QuorumController::Propose(const pb::MetadataBatch& batch,
-                               std::function<void(const Status&)> done) {
-  driver_.Propose(batch.SerializeAsString(), std::move(done));
+                               std::function<void(const Status&)> done, bool rejoin) {
+  const bool changes_partitions =
+      std::any_of(batch.records().begin(), batch.records().end(), [](const auto& r) {
+        return r.record_case() == pb::MetadataRecord::kPartitionChange;
+      });
+  if (!changes_partitions) {
+    driver_.Propose(batch.SerializeAsString(), std::move(done));
+    return;
+  }
+  ++partition_changes_in_flight_;
+  if (rejoin) ++rejoins_in_flight_;
+  driver_.Propose(batch.SerializeAsString(),
+                  [this, rejoin, done = std::move(done)](const Status& st) {
+                    --partition_changes_in_flight_;
+                    if (rejoin) --rejoins_in_flight_;
+                    done(st);
+                    RunDeferred();
+                  });
+}
+
+bool QuorumController::DeferredForPartitionChanges(const pb::ForwardRequest& op,
+                                                   ResultsCallback& done, bool forwarded) {
+  bool wait = false;
+  switch (op.op_case()) {
+    case pb::ForwardRequest::kRegisterBroker: {
+      auto it = working_.brokers.find(NodeId(op.register_broker().node_id()));
+      const bool restarted = it != working_.brokers.end() &&
+                             it->second.incarnation_id != op.register_broker().incarnation_id();
+      wait = restarted && (partition_changes_in_flight_ > 0 || rejoins_in_flight_ > 0);
+      if (wait) rejoin_waiting_ = true;
+      break;
+    }
+    case pb::ForwardRequest::kAlterPartition:
+    case pb::ForwardRequest::kControlledShutdown:
+    case pb::ForwardRequest::kElectLeaders:
+      wait = rejoin_pending();
+      break;
+    default:
+      break;
+  }
+  if (wait) deferred_.push_back({op, std::move(done), forwarded});
+  return wait;
+}
+
+void QuorumController::RunDeferred() {
+  if (deferred_.empty() || (rejoin_waiting_ ? partition_changes_in_flight_ > 0
+                                            : rejoins_in_flight_ > 0)) {
+    return;
+  }
+  // Registrations first (they were waiting for the others to drain), in arrival order; each is
+  // executed again, so it may be deferred again behind the one before it.
+  std::deque<Deferred> ready;
+  ready.swap(deferred_);
+  rejoin_waiting_ = false;
+  std::stable_partition(ready.begin(), ready.end(), [](const Deferred& d) {
+    return d.op.op_case() == pb::ForwardRequest::kRegisterBroker;
+  });
+  for (Deferred& d : ready) Execute(d.op, std::move(d.done), d.forwarded);
 }
 
 void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback done, bool forwarded) {
@@ -230,6 +286,7 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
         });
     return;
   }
+  if (DeferredForPartitionChanges(op, done, forwarded)) return;
   // On the active controller: every result carries the index its outcome is visible at.
   done = [this, done = std::move(done)](Results results) {
     for (TopicOpResult& r : results) r.applied_index = working_.applied_index;
@@ -517,6 +574,7 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
   heartbeat_sink_(b.node_id);
   pb::MetadataBatch batch;
   *batch.add_records() = RegisterBrokerRecordOf(b);
+  bool rejoin_changes = false;
   // A new incarnation of a known broker: it restarted, and may hold less than it reported
   // durable before. It leaves the ISRs it is not the last member of, and partitions it led there
   // get a new leader, in the same batch (RejoinRecords), so no election can pick it before its
@@ -528,11 +586,16 @@ void QuorumController::ExecuteRegisterBroker(const pb::ForwardRegisterBroker& re
       spdlog::info("controller {}: broker {} restarted (new incarnation): {} partition changes",
                    config_.node_id.value(), b.node_id.value(), rejoin.size());
     }
+    rejoin_changes = !rejoin.empty();
     for (pb::MetadataRecord& r : rejoin) *batch.add_records() = std::move(r);
   }
-  Propose(batch, [done = std::move(done)](const Status& st) {
-    done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest), st.ok() ? "" : st.message()}});
-  });
+  Propose(
+      batch,
+      [done = std::move(done)](const Status& st) {
+        done({{"", TopicOpErrorOf(st, TopicOpError::kInvalidRequest),
+               st.ok() ? "" : st.message()}});
+      },
+      rejoin_changes);
 }
 
 void QuorumController::ExecuteControlledShutdown(const pb::ForwardControlledShutdown& req,

@@ -54,6 +54,17 @@ class QuorumController {
   // Fails every operation waiting for a leader with `st`.
   void FailWaiting(const Status& st);
 
+  // Proposes `batch`, counting its partition changes until they are applied (or fail).
+  // PartitionChangeRecords are computed from the applied image, so a later one computed while
+  // another is in flight would undo it when applied. A restarted broker's registration (its
+  // RejoinRecords take it out of ISRs) therefore waits until no partition change is in flight,
+  // and ISR changes, controlled shutdowns, elections and the lifecycle's repairs wait while a
+  // registration waits or is in flight (docs/ARCHITECTURE.md, Restarts).
+  void Propose(const internal::v1::MetadataBatch& batch, std::function<void(const Status&)> done,
+               bool rejoin = false);
+  // A restarted broker's registration waits or is in flight: partition changes wait for it.
+  bool rejoin_pending() const { return rejoin_waiting_ || rejoins_in_flight_ > 0; }
+
  private:
   void ExecuteCreateTopics(const internal::v1::ForwardRequest& op, ResultsCallback done);
   void ExecuteDeleteTopics(const v1::DeleteTopicsRequest& req, ResultsCallback done);
@@ -67,7 +78,10 @@ class QuorumController {
   void ExecuteElectLeaders(const internal::v1::ForwardElectLeaders& req, ResultsCallback done);
   void ExecuteAllocateProducerIds(const internal::v1::ForwardAllocateProducerIds& req,
                                   ResultsCallback done);
-  void Propose(const internal::v1::MetadataBatch& batch, std::function<void(const Status&)> done);
+  // Whether `op` must wait for partition changes in flight (see Propose); if so it is queued.
+  bool DeferredForPartitionChanges(const internal::v1::ForwardRequest& op, ResultsCallback& done,
+                                   bool forwarded);
+  void RunDeferred();
 
   const ControllerConfig& config_;
   RaftDriver& driver_;
@@ -84,6 +98,15 @@ class QuorumController {
   };
   std::deque<Waiting> waiting_for_leader_;  // at most kMaxWaitingForLeader
   Term cluster_id_proposed_term_{0};
+  int partition_changes_in_flight_ = 0;  // proposed batches with PartitionChangeRecords
+  int rejoins_in_flight_ = 0;            // of which restarted brokers' registrations
+  bool rejoin_waiting_ = false;          // a restarted broker's registration is deferred
+  struct Deferred {
+    internal::v1::ForwardRequest op;
+    ResultsCallback done;
+    bool forwarded;
+  };
+  std::deque<Deferred> deferred_;
 };
 
 }  // namespace rill::broker
