@@ -24,10 +24,10 @@ using internal::EncodedProduceRequest;
 using internal::MonotonicMs;
 using internal::ProducerBatch;
 
-// The broker remembers each producer's last storage::kProducerBatchesKept (32) batches per
+// The broker remembers each producer's last storage::kProducerBatchesKept (128) batches per
 // partition, so a retry of anything older could not be recognised as a duplicate: at most that
 // many batches of one partition are in flight (Kafka keeps 5, and allows 5 requests).
-constexpr int kMaxInFlightPerPartition = 32;
+constexpr int kMaxInFlightPerPartition = 128;
 
 class ProducerImpl {
  public:

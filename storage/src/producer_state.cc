@@ -145,7 +145,7 @@ void ProducerStateTable::Update(const BatchIdentity& b, Offset base, Offset last
   if (inserted || e.epoch != b.producer_epoch) {
     e.epoch = b.producer_epoch;
     e.batches.clear();
-    e.batches.reserve(kProducerBatchesKept);  // one allocation per producer, never grown
+    e.batches.reserve(4);  // grows with the producer's batches, up to kProducerBatchesKept
   }
   if (e.batches.size() == kProducerBatchesKept) e.batches.erase(e.batches.begin());
   e.batches.push_back({b.base_sequence, b.last_sequence(), base, last, b.max_timestamp});

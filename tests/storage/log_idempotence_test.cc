@@ -228,7 +228,9 @@ TEST_F(LogIdempotenceTest, StateSurvivesCloseAndOpenFromTheSnapshot) {
 }
 
 TEST_F(LogIdempotenceTest, CrashWithoutSnapshotRebuildsFromTheLog) {
-  auto log = OpenLog();
+  LogConfig one_segment = Config();
+  one_segment.segment_bytes = 1024 * 1024;  // no roll, so no snapshot
+  auto log = OpenLog(one_segment);
   // Three batches more than the cache keeps, of two records each, then another producer's.
   const int n = static_cast<int>(kProducerBatchesKept) + 3;
   for (int i = 0; i < n; ++i) AppendAt(*log, IdemBatch(kPid, 0, 2 * i, 2), 2 * i, 2 * i + 1);
@@ -239,7 +241,7 @@ TEST_F(LogIdempotenceTest, CrashWithoutSnapshotRebuildsFromTheLog) {
   AppendAt(*log, IdemBatch(kPid, 0, 2 * n, 2), 2 * n + 1, 2 * n + 2);
   log.reset();
   fs_.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
-  log = OpenLog();
+  log = OpenLog(one_segment);
   ASSERT_EQ(log->log_end_offset(), Offset(2 * n + 1));
   EXPECT_TRUE(log->producer_snapshot_offsets().empty());
   EXPECT_EQ(log->producer_state(), before);  // same clock: replay stamps the same time

@@ -58,7 +58,7 @@ struct ProducerConfig : ConnectionConfig {
   // Idempotence (docs/IDEMPOTENCE.md): the producer gets a producer id from the cluster and
   // numbers each partition's batches, so a retry (after a failover, a timeout, a broken stream)
   // is never written twice and a partition's batches land in the order they were sent, with up
-  // to 32 batches per partition in flight (whatever max_in_flight allows per broker). Unset (the
+  // to 128 batches per partition in flight (whatever max_in_flight allows per broker). Unset (the
   // default) means on when acks is -1, as in Kafka since 3.0; true with acks 0 or 1 is a
   // configuration error. Once a batch has failed (delivery_timeout_ms, retries exhausted), the
   // producer starts a new epoch, and batches it still holds that were sent before may then be

@@ -39,14 +39,17 @@
 namespace rill::storage {
 
 // Batches remembered per producer for duplicate detection (Kafka's NUM_BATCHES_TO_RETAIN, which
-// is 5): a producer may have this many batches in flight per partition. 32 lets one partition
-// keep 8 MiB of 256 KiB batches in flight (docs/IDEMPOTENCE.md, The producer).
-inline constexpr size_t kProducerBatchesKept = 32;
+// is 5): a producer may have this many batches in flight per partition. 128 lets one partition
+// keep 32 MiB of 256 KiB batches in flight, more than the 20 MiB (5 requests of 4 MiB) it may
+// have without idempotence, so idempotence does not cap a partition's pipeline
+// (docs/IDEMPOTENCE.md, The producer). A producer's list grows as it writes, up to 4 KiB.
+inline constexpr size_t kProducerBatchesKept = 128;
 // producer.id.expiration.ms default: one day.
 inline constexpr int64_t kDefaultProducerIdExpirationMs = 24LL * 60 * 60 * 1000;
 // Default bound on the producers one partition tracks (docs/ARCHITECTURE.md §12). A producer
-// costs about 100 bytes plus 32 per batch remembered (up to 32), so the default bounds one
-// partition's table near 1.1 GB; producer.id.expiration.ms keeps it far below in practice.
+// costs about 100 bytes plus 32 per batch remembered (up to 128: 4 KiB), so the default bounds
+// one partition's table near 4 GB in theory; producer.id.expiration.ms keeps it far below in
+// practice (a producer that sent one batch costs ~130 bytes).
 inline constexpr size_t kDefaultMaxProducers = 1'000'000;
 
 // The producer fields of one batch header (everything Check and Update read).
