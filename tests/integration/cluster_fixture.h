@@ -101,6 +101,8 @@ class ClusterTest : public ::testing::Test {
 
   // Flags every node of the test starts with, after the fixture's own.
   virtual std::vector<std::string> ExtraArgs() const { return {}; }
+  // Flags node `id` alone starts with, after ExtraArgs.
+  virtual std::vector<std::string> NodeArgs(int /*id*/) const { return {}; }
 
   // Starts node `id` (1-based) with the test's replication settings.
   void Launch(int id) {
@@ -110,6 +112,7 @@ class ClusterTest : public ::testing::Test {
                                      "--broker.session.timeout.ms", "3000",
                                      "--topic.replication_factor", "3"};
     for (const std::string& a : ExtraArgs()) args.push_back(a);
+    for (const std::string& a : NodeArgs(id)) args.push_back(a);
     brokers_[id - 1]->Launch(args,
                              BrokerProcess::ClusterMember{id, internal_ports_[id - 1], voters_});
   }

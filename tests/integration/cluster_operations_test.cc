@@ -565,5 +565,70 @@ TEST_F(CoordinatorFailoverTest, ConsumerGroupFollowsCoordinatorFailover) {
   }
 }
 
+
+// node.rack reaches placement through real brokers: nodes 1 and 2 in rack "a", node 3 in rack
+// "b", so every RF=2 partition has one replica in each rack, i.e. on node 3, and the leaders
+// still spread over all three nodes.
+class RackAwareClusterTest : public ClusterTest {
+ protected:
+  std::vector<std::string> NodeArgs(int id) const override {
+    return {"--node.rack", id == 3 ? "b" : "a"};
+  }
+};
+
+TEST_F(RackAwareClusterTest, EveryPartitionHasAReplicaInEachRack) {
+  auto created = admin_->CreateTopics(
+      {NewTopic{.name = "racked", .partitions = 6, .replication_factor = 2}});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(Admin::FirstError(*created).ok()) << Admin::FirstError(*created).ToString();
+  std::set<int> leaders;
+  for (int p = 0; p < 6; ++p) {
+    ASSERT_GT(WaitForLeader("racked", p, 2), 0) << "racked-" << p;
+    auto pm = PartitionOf(1, "racked", p);
+    ASSERT_TRUE(pm.has_value());
+    ASSERT_EQ(pm->replicas_size(), 2) << "racked-" << p;
+    EXPECT_NE(std::find(pm->replicas().begin(), pm->replicas().end(), 3), pm->replicas().end())
+        << "racked-" << p << " has no replica in rack b (node 3)";
+    leaders.insert(pm->leader_id());
+  }
+  EXPECT_EQ(leaders.size(), 3u) << "leaders not spread over the three nodes";
+}
+
+// broker.controlled_shutdown_timeout_ms = 0 turns controlled shutdown off: SIGTERM stops the
+// broker at once, without asking the controller to move its leaderships, so it still leads (and
+// is unfenced) in metadata when it has exited, until its session times out (3 s here); then the
+// partition moves to another ISR member as after a crash.
+class NoControlledShutdownTest : public ClusterTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--broker.controlled_shutdown_timeout_ms", "0",
+            "--controller.auto_leader_rebalance_enable", "false"};
+  }
+};
+
+TEST_F(NoControlledShutdownTest, SigtermStopsWithoutMovingLeaderships) {
+  CreateTopic("abrupt", 1);
+  const int leader = WaitForLeader("abrupt", 0);
+  ASSERT_GT(leader, 0);
+  const int other = leader % kNodes + 1;
+  EXPECT_EQ(Node(leader).Stop(), 0);
+  auto pm = PartitionOf(other, "abrupt", 0);
+  ASSERT_TRUE(pm.has_value());
+  EXPECT_EQ(pm->leader_id(), leader) << "leadership moved before the session timeout: a "
+                                        "controlled shutdown ran although it is off";
+  EXPECT_EQ(Node(leader).log().find("controlled shutdown: asking"), std::string::npos);
+  // Fenced after the session timeout, the partition gets another leader from the ISR.
+  int moved = -1;
+  ASSERT_TRUE(test::PollUntil(
+      [&] {
+        auto now = PartitionOf(other, "abrupt", 0);
+        if (!now || now->leader_id() <= 0 || now->leader_id() == leader) return false;
+        moved = now->leader_id();
+        return true;
+      },
+      30s, 20ms));
+  EXPECT_NE(moved, leader);
+}
+
 }  // namespace
 }  // namespace rill::client
