@@ -1,6 +1,7 @@
 #include "rill/client/producer.h"
 
 #include <algorithm>
+#include <deque>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -107,6 +108,11 @@ class ProducerImpl {
   int partition_in_flight_limit() const { return idempotent_ ? kMaxInFlightPerPartition : 1; }
   // The batch's attempt ended (acknowledged, retried or failed): no longer in flight.
   void Landed(ProducerBatch& b, bool acked);
+  // Idempotence: a retriable failure puts the batch back in its queue; it keeps its sequence and
+  // its place in the partition's window.
+  void QueuedForRetry(ProducerBatch& b);
+  // Idempotence: the batch is done for good (acknowledged or failed): it leaves the window.
+  void Settled(ProducerBatch& b);
 
   // Cleared only when idempotence was not asked for explicitly and the broker does not offer
   // InitProducerId (an older broker); before any batch got a sequence.
@@ -115,6 +121,15 @@ class ProducerImpl {
     int64_t next = 0;      // sequence of the next new batch
     int64_t acked = 0;     // every sequence below this is acknowledged
     int in_flight = 0;     // batches sent and not answered (idempotent or ordered_in_flight())
+    // Idempotence: the window of this epoch's batches from the oldest one not acknowledged (or
+    // failed) yet to the newest given a sequence, as (sequence64, settled). The broker
+    // recognises a retry only among a producer's last kMaxInFlightPerPartition batches, so no new
+    // batch gets a sequence while the window is that long: otherwise a batch stuck in a request
+    // (at a paused leader, say) while later ones are written and acknowledged elsewhere would,
+    // when retried, be more than that many batches behind, be taken for out of order, and be
+    // written twice under a new epoch. Counting only unacknowledged batches is not enough.
+    std::deque<std::pair<int64_t, bool>> window;
+    int retry_queued = 0;  // batches of the window waiting in the queue to be sent again
   };
   std::mutex idem_mu_;
   int64_t producer_id_ = -1;        // guarded by idem_mu_
@@ -382,12 +397,15 @@ void ProducerImpl::SenderLoop() {
       // that must come back before the next can go.
       const int per_request =
           std::max(1, (kMaxInFlightPerPartition + config_.max_in_flight - 1) / config_.max_in_flight);
+      // Drained from the head of the partition's queue: first the batches waiting for a retry
+      // (they have their sequences), then new ones while the window has room.
       quota = [this, per_request](const TopicPartition& tp) {
         std::lock_guard lk(idem_mu_);
         auto it = sequences_.find(tp);
-        const int free =
-            kMaxInFlightPerPartition - (it == sequences_.end() ? 0 : it->second.in_flight);
-        return std::min(free, per_request);
+        if (it == sequences_.end()) return per_request;
+        const int room =
+            std::max(0, kMaxInFlightPerPartition - static_cast<int>(it->second.window.size()));
+        return std::min(per_request, it->second.retry_queued + room);
       };
     }
     for (int32_t node : nodes) {
@@ -600,6 +618,7 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
     }
     if (r != nullptr && r->error() == v1::NONE) {
       Landed(*b, true);
+      Settled(*b);
       Succeed(std::move(b), r->base_offset(), r->log_append_time_ms());
       continue;
     }
@@ -640,6 +659,7 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
     for (int i = 1; i < b->attempts && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
     backoff = std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
     b->last_error = st;
+    QueuedForRetry(*b);
     acc_.Reenqueue(std::move(b), now_ms + backoff);
     return;
   }
@@ -665,6 +685,7 @@ void ProducerImpl::Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset
 
 void ProducerImpl::Fail(std::unique_ptr<ProducerBatch> b, const Status& st) {
   Landed(*b, false);
+  Settled(*b);
   if (idempotent_ && b->sequence64 >= 0) {
     // Its sequence will never be acknowledged: the partition's next batches could not follow
     // it. A new epoch starts every partition's sequences over.
@@ -744,11 +765,18 @@ Status ProducerImpl::InitProducerId() {
 void ProducerImpl::AssignSequence(ProducerBatch& b) {
   std::lock_guard lk(idem_mu_);
   PartitionSequence& ps = sequences_[b.tp];
-  if (b.producer_id != producer_id_ || b.producer_epoch != producer_epoch_ || b.sequence64 < 0) {
+  const bool this_epoch = b.producer_id == producer_id_ && b.producer_epoch == producer_epoch_;
+  if (b.queued_for_retry) {
+    b.queued_for_retry = false;
+    if (this_epoch && ps.retry_queued > 0) --ps.retry_queued;
+  }
+  if (!this_epoch || b.sequence64 < 0) {
     b.producer_id = producer_id_;
     b.producer_epoch = producer_epoch_;
     b.sequence64 = ps.next;
     ps.next += b.record_count();
+    b.counted_unacked = true;
+    ps.window.emplace_back(b.sequence64, false);
     if (!b.built) {
       b.builder.SetProducer(producer_id_, producer_epoch_,
                             static_cast<int32_t>(b.sequence64 % (int64_t(INT32_MAX) + 1)));
@@ -767,6 +795,38 @@ void ProducerImpl::MarkInFlight(ProducerBatch& b) {
   b.counted_in_flight = true;
   ++sequences_[b.tp].in_flight;
   ++in_flight_batches_;
+}
+
+void ProducerImpl::QueuedForRetry(ProducerBatch& b) {
+  if (!idempotent_ || b.sequence64 < 0) return;
+  std::lock_guard lk(idem_mu_);
+  if (b.producer_id != producer_id_ || b.producer_epoch != producer_epoch_) return;
+  auto it = sequences_.find(b.tp);
+  if (it == sequences_.end() || b.queued_for_retry) return;
+  b.queued_for_retry = true;
+  ++it->second.retry_queued;
+}
+
+void ProducerImpl::Settled(ProducerBatch& b) {
+  if (!b.counted_unacked) return;
+  std::lock_guard lk(idem_mu_);
+  b.counted_unacked = false;
+  const bool queued = b.queued_for_retry;
+  b.queued_for_retry = false;
+  if (b.producer_id != producer_id_ || b.producer_epoch != producer_epoch_) return;
+  auto it = sequences_.find(b.tp);
+  if (it == sequences_.end()) return;  // a new epoch started over
+  PartitionSequence& ps = it->second;
+  if (queued && ps.retry_queued > 0) --ps.retry_queued;
+  auto w = std::lower_bound(ps.window.begin(), ps.window.end(),
+                            std::make_pair(b.sequence64, false));
+  if (w == ps.window.end() || w->first != b.sequence64) return;
+  w->second = true;
+  const bool was_full = ps.window.size() >= static_cast<size_t>(kMaxInFlightPerPartition);
+  while (!ps.window.empty() && ps.window.front().second) ps.window.pop_front();
+  if (was_full && ps.window.size() < static_cast<size_t>(kMaxInFlightPerPartition)) {
+    partition_quota_freed_.store(true, std::memory_order_release);
+  }
 }
 
 void ProducerImpl::Landed(ProducerBatch& b, bool acked) {

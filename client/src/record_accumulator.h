@@ -56,6 +56,10 @@ struct ProducerBatch {
   int16_t producer_epoch = -1;
   int64_t sequence64 = -1;
   bool counted_in_flight = false;
+  // Idempotence: counted in its partition's unacknowledged batches (of its epoch), and waiting
+  // in the queue to be sent again.
+  bool counted_unacked = false;
+  bool queued_for_retry = false;
   int64_t retry_at_ms = 0;
   Status last_error;  // why the last attempt was retried (named when delivery_timeout_ms expires)
   bool full = false;
