@@ -275,6 +275,51 @@ TEST(ProducerFailoverTest, MaxInFlightOneKeepsOrderWhenALeaderStopsAnsweringMidB
   EXPECT_EQ(records[2].value, "r3");
 }
 
+// Idempotence: the broker recognises a retry only among a producer's last 128 batches of a
+// partition, so while one batch is stuck (its leader stopped answering) at most 127 later
+// batches of the partition may be sent, wherever they go: else the stuck batch, retried, would
+// be too far behind to be recognised, be refused as out of order and be written twice under a
+// new epoch (rill-chaos --faults pause found that).
+TEST(ProducerFailoverTest, IdempotentWindowHoldsLaterBatchesBehindAStuckOne) {
+  Cluster cluster;
+  cluster.a.OfferProducerIds();
+  cluster.b.OfferProducerIds();
+  ProducerConfig c = FastRetries(cluster.bootstrap());
+  c.enable_idempotence = true;
+  c.batch_size = 16;  // one record per batch
+  c.request_timeout_ms = 3000;
+  c.metadata_max_age_ms = 100;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE((*p)->Send(Rec("first")).get().ok());
+
+  cluster.a.SetSilent(true);
+  auto stuck = (*p)->Send(Rec("stuck"));
+  ASSERT_TRUE(rill::test::PollUntil([&] { return cluster.a.produce_requests() >= 2; }));
+  cluster.a.SetLeader({"t", 0}, 2);
+  cluster.b.SetLeader({"t", 0}, 2);
+  const int metadata_before = cluster.b.metadata_requests() + cluster.a.metadata_requests();
+  ASSERT_TRUE(rill::test::PollUntil([&] {
+    return cluster.b.metadata_requests() + cluster.a.metadata_requests() >= metadata_before + 2;
+  }));
+  std::vector<std::future<Result<RecordMetadata>>> later;
+  for (int i = 0; i < 300; ++i) later.push_back((*p)->Send(Rec("later-" + std::to_string(i))));
+  // 127 later batches reach node 2 and are acknowledged; the 128th waits for the stuck one,
+  // which is acknowledged first (after its request times out and it is retried at node 2).
+  ASSERT_EQ(later[127].wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(stuck.wait_for(0ms), std::future_status::ready)
+      << "a batch 128 places behind an unacknowledged one was acknowledged before it";
+  ASSERT_EQ(stuck.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(stuck.get().ok());
+  for (auto& f : later) {
+    ASSERT_EQ(f.wait_for(20s), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
+  auto records = cluster.b.Records({"t", 0});
+  ASSERT_EQ(records.size(), 301u);
+  EXPECT_EQ(records[127].value, "stuck");
+}
+
 TEST(ProducerFailoverTest, AFirstSendWorksWithTheFirstBootstrapEntryDead) {
   FakeBroker live;
   live.AddTopic("t", 1);

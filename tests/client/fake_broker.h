@@ -109,6 +109,12 @@ class FakeBroker final : public v1::Metadata::Service,
     std::lock_guard lk(mu_);
     break_streams_ = n;
   }
+  // Answers InitProducerId (producer id 1, epoch 0) instead of UNIMPLEMENTED, so a producer
+  // turns idempotence on. The fake never checks sequences: it appends whatever comes.
+  void OfferProducerIds() {
+    std::lock_guard lk(mu_);
+    offer_producer_ids_ = true;
+  }
   // While true, produce requests are read but never answered.
   void SetSilent(bool silent) {
     std::lock_guard lk(mu_);
@@ -223,6 +229,15 @@ class FakeBroker final : public v1::Metadata::Service,
       cv_.notify_all();
       if (req.acks() != 0) stream->Write(resp);
     }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status InitProducerId(grpc::ServerContext*, const v1::InitProducerIdRequest*,
+                              v1::InitProducerIdResponse* resp) override {
+    std::lock_guard lk(mu_);
+    if (!offer_producer_ids_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+    resp->set_producer_id(1);
+    resp->set_producer_epoch(0);
     return grpc::Status::OK;
   }
 
@@ -412,6 +427,7 @@ class FakeBroker final : public v1::Metadata::Service,
   v1::ErrorCode fail_code_ = v1::NONE;
   int break_streams_ = 0;
   bool silent_ = false;
+  bool offer_producer_ids_ = false;
   int produce_requests_ = 0;
   int32_t last_produce_timeout_ms_ = -1;
   int metadata_requests_ = 0;
