@@ -236,6 +236,17 @@ TEST(ProducerFailoverTest, ResendsToTheNewLeaderWhenTheOldOneDies) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(records[i].value, "after-" + std::to_string(i));
 }
 
+// Both nodes name node 2 the leader of t-0; returns once the producer (metadata_max_age_ms 100)
+// has asked for metadata twice since, so it knows.
+void MoveLeadershipToB(Cluster& cluster) {
+  cluster.a.SetLeader({"t", 0}, 2);
+  cluster.b.SetLeader({"t", 0}, 2);
+  const int metadata_before = cluster.b.metadata_requests() + cluster.a.metadata_requests();
+  ASSERT_TRUE(rill::test::PollUntil([&] {
+    return cluster.b.metadata_requests() + cluster.a.metadata_requests() >= metadata_before + 2;
+  }));
+}
+
 // Without idempotence, max_in_flight = 1 promises strict order per partition: a batch still
 // out at the old leader (which stopped answering) must not be overtaken at the new one by later
 // batches of the same partition (rill-chaos found that: tests/fault/README.md, known bug 2).
@@ -254,12 +265,7 @@ TEST(ProducerFailoverTest, MaxInFlightOneKeepsOrderWhenALeaderStopsAnsweringMidB
   cluster.a.SetSilent(true);
   auto r1 = (*p)->Send(Rec("r1"));
   ASSERT_TRUE(rill::test::PollUntil([&] { return cluster.a.produce_requests() >= 2; }));
-  cluster.a.SetLeader({"t", 0}, 2);
-  cluster.b.SetLeader({"t", 0}, 2);
-  const int metadata_before = cluster.b.metadata_requests() + cluster.a.metadata_requests();
-  ASSERT_TRUE(rill::test::PollUntil([&] {
-    return cluster.b.metadata_requests() + cluster.a.metadata_requests() >= metadata_before + 2;
-  }));
+  ASSERT_NO_FATAL_FAILURE(MoveLeadershipToB(cluster));
   // Node 2 leads now, as the producer knows; r1 is still unanswered at node 1.
   auto r2 = (*p)->Send(Rec("r2"));
   auto r3 = (*p)->Send(Rec("r3"));
@@ -296,12 +302,7 @@ TEST(ProducerFailoverTest, IdempotentWindowHoldsLaterBatchesBehindAStuckOne) {
   cluster.a.SetSilent(true);
   auto stuck = (*p)->Send(Rec("stuck"));
   ASSERT_TRUE(rill::test::PollUntil([&] { return cluster.a.produce_requests() >= 2; }));
-  cluster.a.SetLeader({"t", 0}, 2);
-  cluster.b.SetLeader({"t", 0}, 2);
-  const int metadata_before = cluster.b.metadata_requests() + cluster.a.metadata_requests();
-  ASSERT_TRUE(rill::test::PollUntil([&] {
-    return cluster.b.metadata_requests() + cluster.a.metadata_requests() >= metadata_before + 2;
-  }));
+  ASSERT_NO_FATAL_FAILURE(MoveLeadershipToB(cluster));
   std::vector<std::future<Result<RecordMetadata>>> later;
   for (int i = 0; i < 300; ++i) later.push_back((*p)->Send(Rec("later-" + std::to_string(i))));
   // 127 later batches reach node 2 and are acknowledged; the 128th waits for the stuck one,
