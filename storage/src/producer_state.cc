@@ -106,6 +106,11 @@ CheckResult ProducerStateTable::Check(const BatchIdentity& b) const {
     return {};
   }
   const ProducerEntry& e = it->second;
+  // The common case, without scanning the cache: the batch that follows the last one. It cannot
+  // also be a duplicate (that would take the cache to span 2^31 sequences).
+  if (b.producer_epoch == e.epoch && b.base_sequence == NextSequence(e.batches.back().last_seq)) {
+    return {};
+  }
   // Duplicates first, as Kafka does: a retry is answered even though its sequence is behind.
   const int32_t last_seq = b.last_sequence();
   if (b.producer_epoch == e.epoch) {
