@@ -80,7 +80,10 @@ class ProducerImpl {
   bool HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp);
   // Puts the bytes of every batch back from the request (for a retry).
   static void RecoverBytes(InFlightRequest& req);
-  void Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable, int64_t now_ms);
+  // `leader_lost`: the attempt failed for want of a leader at the broker it went to (a leader
+  // error, or the stream broke): the backoff ends early once metadata names another leader.
+  void Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable, int64_t now_ms,
+             bool leader_lost);
   void Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset, int64_t log_append_time);
   void Fail(std::unique_ptr<ProducerBatch> b, const Status& st);
   Status EnsureTopic(const std::string& topic);
@@ -354,11 +357,21 @@ void ProducerImpl::SenderLoop() {
       if (stopping_) break;
     }
     int64_t now = MonotonicMs();
-    if ((need_metadata_.load() && now - last_metadata_ms_ >= config_.retry_backoff_ms) ||
+    // While a batch waits for a new leader, metadata is asked for every retry_backoff_ms (not at
+    // the batch's doubled backoff), and the batch goes as soon as it names one.
+    const bool awaiting_leader = acc_.AwaitingLeader();
+    if (((need_metadata_.load() || awaiting_leader) &&
+         now - last_metadata_ms_ >= config_.retry_backoff_ms) ||
         now - last_metadata_ms_ >= config_.metadata_max_age_ms) {
       need_metadata_ = false;
       RefreshMetadata();
       last_metadata_ms_ = now = MonotonicMs();
+      if (awaiting_leader) {
+        acc_.ExpediteRetries([this](const ProducerBatch& b) {
+          const int32_t leader = meta_.LeaderOf(b.tp);
+          return leader >= 0 && leader != b.sent_to;
+        });
+      }
     }
     for (auto& b : acc_.Expire(now)) {
       std::string why = "delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
@@ -439,6 +452,9 @@ void ProducerImpl::SenderLoop() {
     } else if (delay > 0) {
       wait_ms = std::min<int64_t>(delay, 100);
     }
+    if (acc_.AwaitingLeader()) {
+      wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(1, config_.retry_backoff_ms));
+    }
     std::unique_lock lk(mu_);
     cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return wake_ || stopping_; });
     wake_ = false;
@@ -476,6 +492,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
       }
     }
     ++b->attempts;
+    b->sent_to = c->node;
     // One entry per batch, even for the same partition: the broker appends a request's entries
     // in order, and the batch's bytes move into the request instead of being concatenated with
     // the partition's other batches (a copy of every byte sent).
@@ -497,7 +514,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
         Succeed(std::move(b), -1, -1);
       } else {
         Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"), true,
-              now_ms);
+              now_ms, true);
       }
     }
     return;
@@ -511,7 +528,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
       RecoverBytes(ifr);
       for (auto& b : ifr.batches) {
         Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"), true,
-              now_ms);
+              now_ms, true);
       }
       return;
     }
@@ -598,7 +615,7 @@ void ProducerImpl::ReaderLoop(Connection* c) {
     for (auto& [id, req] : ordered) RecoverBytes(*req);
   }
   for (auto& [id, req] : ordered) {
-    for (auto& b : req->batches) Retry(std::move(b), st, retriable, now);
+    for (auto& b : req->batches) Retry(std::move(b), st, retriable, now, true);
   }
   Wakeup();
 }
@@ -644,14 +661,16 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
       }
       retriable = true;
     }
-    if (r != nullptr && IsLeaderError(r->error())) need_metadata_ = true;
-    Retry(std::move(b), st, retriable, now);
+    const bool leader_lost =
+        r != nullptr && (IsLeaderError(r->error()) || r->error() == v1::UNKNOWN_TOPIC);
+    if (leader_lost) need_metadata_ = true;
+    Retry(std::move(b), st, retriable, now, leader_lost);
   }
   return recovered;
 }
 
 void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable,
-                         int64_t now_ms) {
+                         int64_t now_ms, bool leader_lost) {
   Landed(*b, false);
   if (retriable && b->attempts <= config_.retries &&
       now_ms - b->created_ms < config_.delivery_timeout_ms) {
@@ -659,6 +678,7 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
     for (int i = 1; i < b->attempts && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
     backoff = std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
     b->last_error = st;
+    b->awaits_leader = leader_lost;
     QueuedForRetry(*b);
     acc_.Reenqueue(std::move(b), now_ms + backoff);
     return;

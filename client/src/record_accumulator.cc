@@ -200,6 +200,7 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
                               static_cast<int32_t>(it->second.partitions.size()));
       }
       total += size;
+      ForgetAwaitingLocked(b);
       out.push_back(std::move(q.batches.front()));
       q.batches.pop_front();
     }
@@ -214,6 +215,7 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
   for (PartitionQueue* q : all_) {
     for (auto it = q->batches.begin(); it != q->batches.end();) {
       if (now_ms - (*it)->created_ms >= options_.delivery_timeout_ms) {
+        ForgetAwaitingLocked(**it);
         out.push_back(std::move(*it));
         it = q->batches.erase(it);
       } else {
@@ -246,6 +248,7 @@ int64_t RecordAccumulator::NextReadyDelay(int64_t now_ms) const {
 void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms) {
   std::lock_guard lk(mu_);
   batch->retry_at_ms = retry_at_ms;
+  if (batch->awaits_leader) ++awaiting_leader_;
   auto it = topics_.find(batch->tp.topic);
   RILL_ASSERT(it != topics_.end() &&
                   batch->tp.partition < static_cast<int32_t>(it->second.partitions.size()),
@@ -255,6 +258,32 @@ void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t 
     return b->sequence > batch->sequence;
   });
   q.insert(pos, std::move(batch));
+}
+
+size_t RecordAccumulator::ExpediteRetries(
+    const std::function<bool(const ProducerBatch&)>& leader_moved) {
+  std::lock_guard lk(mu_);
+  if (awaiting_leader_.load(std::memory_order_relaxed) == 0) return 0;
+  size_t n = 0;
+  for (PartitionQueue* q : all_) {
+    for (auto& b : q->batches) {
+      if (!b->awaits_leader || !leader_moved(*b)) continue;
+      b->retry_at_ms = 0;
+      ForgetAwaitingLocked(*b);
+      ++n;
+    }
+  }
+  return n;
+}
+
+bool RecordAccumulator::AwaitingLeader() const {
+  return awaiting_leader_.load(std::memory_order_relaxed) > 0;
+}
+
+void RecordAccumulator::ForgetAwaitingLocked(ProducerBatch& b) {
+  if (!b.awaits_leader) return;
+  b.awaits_leader = false;
+  --awaiting_leader_;
 }
 
 void RecordAccumulator::Release(int64_t bytes) {
@@ -294,7 +323,10 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
   for (PartitionQueue* q : all_) {
-    for (auto& b : q->batches) out.push_back(std::move(b));
+    for (auto& b : q->batches) {
+      ForgetAwaitingLocked(*b);
+      out.push_back(std::move(b));
+    }
     q->batches.clear();
   }
   return out;

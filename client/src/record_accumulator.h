@@ -12,6 +12,7 @@
 // wait of Append uses the real clock. Thread-safe: one mutex guards everything (one short
 // critical section per Append).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -61,6 +62,12 @@ struct ProducerBatch {
   bool counted_unacked = false;
   bool queued_for_retry = false;
   int64_t retry_at_ms = 0;
+  // The broker the last attempt went to, and whether that attempt failed for want of a leader
+  // there (NOT_LEADER and the like, or the stream to it broke): such a batch is retried at once,
+  // its backoff cut short, when metadata names another leader (Kafka's KIP-951), so a failover
+  // costs the time the cluster takes to elect, not that plus the rest of a doubled backoff.
+  int32_t sent_to = -1;
+  bool awaits_leader = false;
   Status last_error;  // why the last attempt was retried (named when delivery_timeout_ms expires)
   bool full = false;
 
@@ -124,6 +131,13 @@ class RecordAccumulator {
   // (ordered by sequence).
   void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms);
 
+  // Batches waiting out a backoff for want of a leader (ProducerBatch::awaits_leader) whose
+  // partition `leader_moved` says has another leader now become ready at once. Returns how many.
+  size_t ExpediteRetries(const std::function<bool(const ProducerBatch&)>& leader_moved);
+  // Whether some batch waits out a backoff for want of a leader: the producer asks for metadata
+  // every retry_backoff_ms meanwhile, to learn of the new leader as soon as there is one.
+  bool AwaitingLeader() const;
+
   // Frees buffer memory of a completed batch and wakes blocked Appends and WaitUntilEmpty.
   void Release(int64_t bytes);
 
@@ -141,6 +155,9 @@ class RecordAccumulator {
   int64_t buffered_bytes() const;
 
  private:
+  // Clears b.awaits_leader and its count.
+  void ForgetAwaitingLocked(ProducerBatch& b);
+
   struct PartitionQueue {
     TopicPartition tp;
     std::deque<std::unique_ptr<ProducerBatch>> batches;
@@ -161,6 +178,9 @@ class RecordAccumulator {
   size_t drain_start_ = 0;
   StickyPartitioner sticky_;
   int64_t used_bytes_ = 0;
+  // Queued batches with awaits_leader set; changed under mu_, read without it (the sender asks on
+  // every round).
+  std::atomic<size_t> awaiting_leader_{0};
   int flushes_ = 0;
   bool closed_ = false;
 };

@@ -236,6 +236,38 @@ TEST(ProducerFailoverTest, ResendsToTheNewLeaderWhenTheOldOneDies) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(records[i].value, "after-" + std::to_string(i));
 }
 
+// A batch refused for want of a leader waits out no backoff once another leader is named (Kafka's
+// KIP-951): the producer asks for metadata every retry_backoff_ms while the batch waits, and
+// sends it as soon as the leader moved. Node 1 answers NOT_LEADER while metadata still names it,
+// so the batch's backoff doubles from 1 ms; after its 13th attempt it is 4,096 ms, and the record
+// must still land at node 2 well before that.
+TEST(ProducerFailoverTest, ABatchGoesToTheNewLeaderWithoutWaitingOutItsBackoff) {
+  Cluster cluster;
+  ProducerConfig c = FastRetries(cluster.bootstrap());
+  c.retry_backoff_ms = 1;
+  c.retry_backoff_max_ms = 600000;
+  c.delivery_timeout_ms = 900000;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->Send(Rec("before")).get().ok());
+
+  cluster.a.FailNextProduces(1000, v1::NOT_LEADER);
+  const int requests_before = cluster.a.produce_requests();
+  auto pending = (*p)->Send(Rec("after"));
+  ASSERT_TRUE(rill::test::PollUntil(
+      [&] { return cluster.a.produce_requests() >= requests_before + 13; }, 30s));
+  cluster.a.SetLeader({"t", 0}, 2);
+  cluster.b.SetLeader({"t", 0}, 2);
+  ASSERT_EQ(pending.wait_for(3s), std::future_status::ready)
+      << "the batch waits out its backoff although node 2 leads";
+  auto r = pending.get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto records = cluster.b.Records({"t", 0});
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value, "after");
+  EXPECT_LT(cluster.a.produce_requests(), requests_before + 15);
+}
+
 // Both nodes name node 2 the leader of t-0; returns once the producer (metadata_max_age_ms 100)
 // has asked for metadata twice since, so it knows.
 void MoveLeadershipToB(Cluster& cluster) {

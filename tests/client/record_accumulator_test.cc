@@ -184,6 +184,36 @@ TEST(RecordAccumulatorTest, ReenqueuedBatchGoesFirstAndWaitsForBackoff) {
   EXPECT_LT(both[0]->sequence, both[1]->sequence);
 }
 
+
+TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNamed) {
+  RecordAccumulator acc(Opts(1 << 20, 0));
+  acc.SetPartitionCount("t", 2);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "to-the-dead-leader"), 1, nullptr, 0).ok());
+  ASSERT_TRUE(acc.Append(Rec("t", 1, "refused-for-lack-of-replicas"), 1, nullptr, 0).ok());
+  auto sent = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_FALSE(acc.AwaitingLeader());
+  for (auto& b : sent) b->sent_to = 1;
+  sent[0]->awaits_leader = true;   // its leader's stream broke: waits for a leader
+  sent[1]->awaits_leader = false;  // NOT_ENOUGH_REPLICAS: the leader stays, the backoff too
+  acc.Reenqueue(std::move(sent[0]), /*retry_at_ms=*/800);
+  acc.Reenqueue(std::move(sent[1]), /*retry_at_ms=*/800);
+  EXPECT_TRUE(acc.AwaitingLeader());
+
+  // Metadata still names node 1: nothing changes.
+  auto leader_is = [](int32_t node) {
+    return [node](const ProducerBatch& b) { return node != b.sent_to; };
+  };
+  EXPECT_EQ(acc.ExpediteRetries(leader_is(1)), 0u);
+  EXPECT_TRUE(acc.Drain(100, 1 << 20, All).empty());
+  // Node 2 leads now: the batch that waited for a leader is ready at once, the other is not.
+  EXPECT_EQ(acc.ExpediteRetries(leader_is(2)), 1u);
+  EXPECT_FALSE(acc.AwaitingLeader());
+  auto ready = acc.Drain(100, 1 << 20, All);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0]->tp.partition, 0);
+  EXPECT_EQ(acc.NextReadyDelay(100), 700);
+}
 TEST(RecordAccumulatorTest, ExpireRemovesOldBatches) {
   AccumulatorOptions o = Opts(1 << 20, 1000000);
   o.delivery_timeout_ms = 100;
