@@ -150,7 +150,7 @@ class MemoryController final : public Controller {
       PartitionAssignment& p = it->second.partitions[spec.partition];
       if (p.leader != spec.leader || p.leader_epoch != spec.leader_epoch ||
           p.partition_epoch != spec.partition_epoch) {
-        r.error = TopicOpError::kInvalidRequest;
+        r.error = TopicOpError::kStaleEpoch;
         r.message = "stale leader or partition epoch";
       } else {
         p.isr = spec.new_isr;

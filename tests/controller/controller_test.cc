@@ -118,6 +118,56 @@ TEST(ControllerTest, SingleNodeBootstrapsRegistersAndCreatesTopics) {
   EXPECT_EQ(results[0].error, TopicOpError::kControllerFailed);
 }
 
+// A leader's ISR change names the leader epoch and partition epoch it saw: one the controller no
+// longer has is StaleEpoch (the leader waits for metadata), a malformed one InvalidRequest, and
+// a current one that asks for the ISR the partition has is answered without a change.
+TEST(ControllerTest, AlterPartitionRefusesStaleEpochsWithTheirOwnError) {
+  TempDir dir;
+  auto c = MakeController(SingleNodeConfig(dir.path() + "/meta"));
+  ASSERT_TRUE(c->Start().ok());
+  auto created = Await([&](auto done) { c->CreateTopics({Topic("orders", 1, 1)}, false, done); });
+  ASSERT_EQ(created.size(), 1u);
+  ASSERT_EQ(created[0].error, TopicOpError::kNone) << created[0].message;
+  const TopicMetadata* t = c->image()->FindTopic("orders");
+  ASSERT_NE(t, nullptr);
+  const PartitionAssignment p = t->partitions[0];
+  auto spec = [&](int32_t leader, LeaderEpoch leader_epoch, int32_t partition_epoch,
+                  std::vector<NodeId> isr) {
+    AlterPartitionSpec s;
+    s.topic = "orders";
+    s.topic_id = t->topic_id;
+    s.partition = 0;
+    s.leader = NodeId(leader);
+    s.leader_epoch = leader_epoch;
+    s.partition_epoch = partition_epoch;
+    s.new_isr = std::move(isr);
+    return s;
+  };
+  auto alter = [&](AlterPartitionSpec s) {
+    auto r = Await([&](auto done) { c->AlterPartition(std::move(s), done); });
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? TopicOpResult{} : r[0];
+  };
+
+  TopicOpResult r = alter(spec(1, p.leader_epoch, p.partition_epoch + 1, {NodeId(1)}));
+  EXPECT_EQ(r.error, TopicOpError::kStaleEpoch) << r.message;
+  EXPECT_NE(r.message.find("partition epoch"), std::string::npos) << r.message;
+  r = alter(spec(1, LeaderEpoch(p.leader_epoch.value() + 1), p.partition_epoch, {NodeId(1)}));
+  EXPECT_EQ(r.error, TopicOpError::kStaleEpoch) << r.message;
+  r = alter(spec(2, p.leader_epoch, p.partition_epoch, {NodeId(1)}));
+  EXPECT_EQ(r.error, TopicOpError::kStaleEpoch) << r.message;
+  r = alter(spec(1, p.leader_epoch, p.partition_epoch, {NodeId(1), NodeId(7)}));
+  EXPECT_EQ(r.error, TopicOpError::kInvalidRequest) << r.message;
+  EXPECT_NE(r.message.find("not a replica"), std::string::npos) << r.message;
+  // None of these changed anything.
+  EXPECT_EQ(c->image()->FindTopic("orders")->partitions[0].partition_epoch, p.partition_epoch);
+
+  r = alter(spec(1, p.leader_epoch, p.partition_epoch, {NodeId(1)}));
+  EXPECT_EQ(r.error, TopicOpError::kNone) << r.message;
+  EXPECT_EQ(c->image()->FindTopic("orders")->partitions[0].partition_epoch, p.partition_epoch);
+  c->Stop();
+}
+
 TEST(ControllerTest, SingleNodeAltersConfigsAddsPartitionsDeletesAndRestarts) {
   TempDir dir;
   std::string meta = dir.path() + "/meta";

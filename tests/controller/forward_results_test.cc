@@ -12,7 +12,7 @@ namespace {
 
 TEST(ForwardResultsTest, EveryTopicOpErrorRoundTrips) {
   std::vector<TopicOpResult> results;
-  for (int e = 0; e <= static_cast<int>(TopicOpError::kUnknown); ++e) {
+  for (int e = 0; e <= static_cast<int>(kLastTopicOpError); ++e) {
     results.push_back({"t" + std::to_string(e), static_cast<TopicOpError>(e), "m"});
   }
   internal::v1::ForwardResponse wire;

@@ -92,6 +92,8 @@ v1::ErrorCode WireError(TopicOpError e) {
       return v1::BROKER_NOT_AVAILABLE;
     case TopicOpError::kUnknown:
       return v1::UNKNOWN;
+    case TopicOpError::kStaleEpoch:
+      return v1::NOT_LEADER;
   }
   return v1::UNKNOWN;
 }

@@ -515,14 +515,17 @@ void QuorumController::ExecuteAlterPartition(const pb::ForwardAlterPartition& re
     return refuse("unknown partition");
   }
   const PartitionAssignment& p = t->partitions[req.partition()];
+  auto stale = [&](const std::string& why) {
+    done({{req.topic(), TopicOpError::kStaleEpoch, "ISR change of " + where + ": " + why}});
+  };
   if (p.leader.value() != req.leader_id() || p.leader_epoch.value() != req.leader_epoch()) {
-    return refuse("node " + std::to_string(req.leader_id()) + " at leader epoch " +
+    return stale("node " + std::to_string(req.leader_id()) + " at leader epoch " +
                   std::to_string(req.leader_epoch()) + " is not the leader (leader " +
                   std::to_string(p.leader.value()) + ", epoch " +
                   std::to_string(p.leader_epoch.value()) + ")");
   }
   if (p.partition_epoch != req.partition_epoch()) {
-    return refuse("stale partition epoch " + std::to_string(req.partition_epoch()) +
+    return stale("stale partition epoch " + std::to_string(req.partition_epoch()) +
                   " (current " + std::to_string(p.partition_epoch) + ")");
   }
   std::vector<NodeId> isr;

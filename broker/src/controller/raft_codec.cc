@@ -169,7 +169,8 @@ static_assert(static_cast<int>(TopicOpError::kTooManyOperations) ==
 static_assert(static_cast<int>(TopicOpError::kControllerFailed) ==
               internal::v1::TOPIC_OP_CONTROLLER_FAILED);
 static_assert(static_cast<int>(TopicOpError::kUnknown) == internal::v1::TOPIC_OP_UNKNOWN);
-static_assert(internal::v1::TopicOpError_MAX == internal::v1::TOPIC_OP_UNKNOWN);
+static_assert(static_cast<int>(TopicOpError::kStaleEpoch) == internal::v1::TOPIC_OP_STALE_EPOCH);
+static_assert(internal::v1::TopicOpError_MAX == static_cast<int>(kLastTopicOpError));
 
 void EncodeForwardResults(const std::vector<TopicOpResult>& results,
                           internal::v1::ForwardResponse* out) {

@@ -30,6 +30,8 @@ std::string_view TopicOpErrorName(TopicOpError e) {
       return "ControllerFailed";
     case TopicOpError::kUnknown:
       return "Unknown";
+    case TopicOpError::kStaleEpoch:
+      return "StaleEpoch";
   }
   return "Unknown";
 }

@@ -31,7 +31,14 @@ enum class TopicOpError : uint8_t {
   kTooManyOperations = 10,        // a controller queue is full (a bound was hit)
   kControllerFailed = 11,         // the controller has failed or is stopping
   kUnknown = 12,                  // an unexpected internal error; the message says what
+  kStaleEpoch = 13,               // a partition leader's request (AlterPartition) names a leader
+                                  // epoch or partition epoch the controller no longer has: it
+                                  // was deposed, or its ISR view is out of date (Kafka's
+                                  // FENCED_LEADER_EPOCH / INVALID_UPDATE_VERSION); metadata
+                                  // will tell it the current state
 };
+// The highest value: a value above it, from a newer broker, is read as kUnknown.
+inline constexpr TopicOpError kLastTopicOpError = TopicOpError::kStaleEpoch;
 std::string_view TopicOpErrorName(TopicOpError e);
 inline std::ostream& operator<<(std::ostream& os, TopicOpError e) {
   return os << TopicOpErrorName(e);

@@ -391,11 +391,11 @@ void ReplicaFetcherManager::RunIsrKeeper() {
               const TopicOpResult& r = results[0];
               if (r.error == TopicOpError::kNone) {
                 outcome = Outcome::kApplied;
-              } else if (r.error == TopicOpError::kInvalidRequest) {
+              } else if (r.error == TopicOpError::kStaleEpoch) {
                 // Refused at an epoch the controller no longer has: metadata will tell.
-                const bool stale = r.message.find("stale partition epoch") != std::string::npos ||
-                                   r.message.find("is not the leader") != std::string::npos;
-                outcome = stale ? Outcome::kStale : Outcome::kRefused;
+                outcome = Outcome::kStale;
+              } else if (r.error == TopicOpError::kInvalidRequest) {
+                outcome = Outcome::kRefused;
               }
               if (r.error != TopicOpError::kNone) {
                 spdlog::info("{}-{}: ISR change not made: {}", part->topic(), part->partition(),
