@@ -500,8 +500,12 @@ void Broker::ControlledShutdown() {
                  r.message);
     return;
   }
-  // The active controller applied it; this broker's own image follows within a heartbeat.
-  while (std::chrono::steady_clock::now() < deadline) {
+  // The active controller applied it at r.applied_index; this broker's own image follows within
+  // a heartbeat.
+  auto applied = std::make_shared<std::promise<bool>>();
+  std::future<bool> caught_up = applied->get_future();
+  partitions_->WhenApplied(r.applied_index, [applied](bool ok) { applied->set_value(ok); });
+  if (caught_up.wait_until(deadline) == std::future_status::ready && caught_up.get()) {
     image = partitions_->image();
     if (image && moved(*image)) {
       spdlog::info("controlled shutdown: leaderships moved in {} ms",
@@ -510,7 +514,6 @@ void Broker::ControlledShutdown() {
                        .count());
       return;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   spdlog::warn("controlled shutdown: leaderships not all moved within {} ms; stopping",
                config_.controlled_shutdown_timeout_ms);
