@@ -57,11 +57,30 @@ void BrokerLifecycle::Tick() {
         false);
   }
   // Broker liveness: the leader tracks heartbeats and fences; the others send them.
+  if (!leader && raft.role() == raft::Role::kFollower && raft.leader() != raft::kNoNode &&
+      raft.leader() != config_.node_id) {
+    previous_leader_ = raft.leader();
+    const uint64_t since = static_cast<uint64_t>(std::max(0, raft.ticks_since_leader_heard()));
+    previous_leader_heard_tick_ = driver_.ticks() - std::min(driver_.ticks(), since);
+  }
   if (leader) {
     if (!was_leader_) {
       was_leader_ = true;
       last_heartbeat_tick_.clear();
       for (const auto& [id, b] : working_.brokers) last_heartbeat_tick_[id] = driver_.ticks();
+      // The previous leader's session runs from when this node last heard from it, if that
+      // was within a session timeout and two election timeouts (else this node was cut off
+      // itself, and knows nothing of the old leader's last contact with the others).
+      const uint64_t window = SessionTicks() + 2 * static_cast<uint64_t>(config_.election_ticks);
+      auto prev = last_heartbeat_tick_.find(previous_leader_);
+      if (prev != last_heartbeat_tick_.end() && previous_leader_ != config_.self.node_id &&
+          driver_.ticks() - previous_leader_heard_tick_ <= window) {
+        prev->second = previous_leader_heard_tick_;
+        spdlog::info("controller {}: active; node {}, the previous leader, last heard from {} ms ago",
+                     config_.node_id.value(), previous_leader_.value(),
+                     (driver_.ticks() - previous_leader_heard_tick_) * config_.tick_ms);
+      }
+      previous_leader_ = NodeId(-1);
       next_rebalance_tick_ = driver_.ticks() + RebalanceTicks();
     }
     last_heartbeat_tick_[config_.self.node_id] = driver_.ticks();

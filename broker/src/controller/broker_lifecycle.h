@@ -70,6 +70,12 @@ class BrokerLifecycle {
   // Broker liveness, kept by the leader only.
   bool was_leader_ = false;
   std::map<NodeId, uint64_t> last_heartbeat_tick_;
+  // While a follower: the controller leader it last knew and the tick it last heard from it.
+  // That node's Raft messages were its proof of life, so once this node leads, the old leader's
+  // session counts from then rather than from this node's activation (a combined node killed
+  // while it led the quorum is fenced a session timeout after it died, not after the election).
+  NodeId previous_leader_{-1};
+  uint64_t previous_leader_heard_tick_ = 0;
   bool repair_in_flight_ = false;
   bool heartbeat_in_flight_ = false;
   uint64_t next_heartbeat_tick_ = 0;

@@ -117,6 +117,8 @@ class RaftNode {
   Term term() const { return term_; }
   NodeId vote() const { return vote_; }
   NodeId leader() const { return leader_; }
+  // Ticks since this follower last heard from leader() (its election timer).
+  int ticks_since_leader_heard() const { return election_elapsed_; }
   LogIndex commit_index() const { return commit_; }
   LogIndex applied_index() const { return applied_; }
   LogIndex first_index() const { return snapshot_index_ + 1; }
