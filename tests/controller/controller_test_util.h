@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "controller.h"
+#include "support/free_port.h"
 
 namespace rill::broker::controller_test {
 
@@ -38,17 +39,11 @@ class TempDir {
   std::string path_;
 };
 
+// Below the ephemeral port range: tests/support/free_port.h says why.
 inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  const int port = rill::test::FreePort();
+  EXPECT_NE(port, 0);
+  return port;
 }
 
 // Waits (without sleeping) for a condition over controllers' images: every image listener

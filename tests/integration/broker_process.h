@@ -25,6 +25,7 @@
 #include "rill/v1/consumer.grpc.pb.h"
 #include "rill/v1/metadata.grpc.pb.h"
 #include "rill/v1/producer.grpc.pb.h"
+#include "support/free_port.h"
 #include "support/poll.h"
 
 namespace rill::testing {
@@ -55,21 +56,8 @@ inline std::string HttpGet(int port, const std::string& path) {
 
 // A loopback TCP port that was free a moment ago (for listeners that must be known before a
 // process starts, such as the controller voters' internal ports); 0 on failure.
-inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+// Below the ephemeral port range: tests/support/free_port.h says why.
+inline int FreePort() { return rill::test::FreePort(); }
 
 class BrokerProcess {
  public:
