@@ -65,6 +65,13 @@ struct Ownership {
 
 }  // namespace
 
+int64_t Unavailability::median_us() const {
+  if (each_us.empty()) return 0;
+  std::vector<int64_t> sorted = each_us;
+  std::sort(sorted.begin(), sorted.end());
+  return sorted[(sorted.size() - 1) / 2];
+}
+
 bool CheckResult::ok(const CheckOptions& options) const {
   return unreadable_partitions == 0 && lost == 0 && wrong_offset == 0 && truncated_reads == 0 &&
          phantoms == 0 && out_of_order == 0 && commits_backwards == 0 && double_owners == 0 &&
@@ -386,6 +393,7 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
     ++u.faults;
     u.total_us += unavailable;
     u.longest_us = std::max(u.longest_us, unavailable);
+    u.each_us.push_back(unavailable);
     r.unavailable_total_us += unavailable;
   }
   return r;
@@ -431,8 +439,9 @@ std::string Report(const CheckResult& r, int cycles) {
          WithThousands(r.spurious_out_of_range) + ", late acks " + WithThousands(r.late_acks) +
          "\n";
   for (const auto& [kind, u] : r.unavailability) {
-    out += "  " + kind + ": " + std::to_string(u.faults) + " faults, longest unavailable " +
-           Seconds(u.longest_us) + ", total " + Seconds(u.total_us) + "\n";
+    out += "  " + kind + ": " + std::to_string(u.faults) + " faults, unavailable median " +
+           Seconds(u.median_us()) + ", longest " + Seconds(u.longest_us) + ", total " +
+           Seconds(u.total_us) + "\n";
   }
   for (const std::string& e : r.examples) out += "  " + e + "\n";
   return out;

@@ -34,6 +34,9 @@ struct Unavailability {
   int faults = 0;
   int64_t total_us = 0;
   int64_t longest_us = 0;
+  std::vector<int64_t> each_us;  // per fault, in the order they happened
+  // The middle of each_us (the lower of the two middle values for an even count); 0 when empty.
+  int64_t median_us() const;
 };
 
 struct CheckResult {

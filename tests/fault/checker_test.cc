@@ -282,6 +282,14 @@ TEST(CheckerTest, UnavailabilityIsTimeUntilEveryPartitionAcknowledgedAgain) {
   EXPECT_EQ(r.faults, 2);
   EXPECT_EQ(r.unavailability["kill-leader"].longest_us, 2001);
   EXPECT_EQ(r.unavailability["pause"].longest_us, 501);
+  EXPECT_EQ(r.unavailability["kill-leader"].each_us, std::vector<int64_t>{2001});
+  EXPECT_EQ(r.unavailability["kill-leader"].median_us(), 2001);
+  Unavailability three;
+  three.each_us = {300, 100, 200};
+  EXPECT_EQ(three.median_us(), 200);
+  three.each_us.push_back(400);
+  EXPECT_EQ(three.median_us(), 200);
+  EXPECT_EQ(Unavailability{}.median_us(), 0);
   EXPECT_EQ(r.unavailable_total_us, 2502);
 }
 
