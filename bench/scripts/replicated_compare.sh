@@ -10,14 +10,15 @@
 # each: rf1 (RF=1) and rf3 (RF=3, waited for until its ISR has all three). Each round:
 #   rill-bench -b ALL3 -t TOPIC --mode produce -n N -s SIZE --acks -1 --json
 # and the latency runs (rf1 as the baseline, then rf3):
-#   rill-bench -b ALL3 -t TOPIC --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE --json
+#   rill-bench -b ALL3 -t TOPIC --mode produce -n RATE*SECS -s 100 --acks -1 --rate RATE \
+#     --linger-ms L --json        (L in LINGERS, default "0 1 2")
 #
 # IDEMPOTENCE=compare measures the idempotent producer's cost instead (docs/IDEMPOTENCE.md): each
 # round runs every topic with `--idempotence off` and then `--idempotence on`, and the tables
 # compare on against off per topic (the fixed-rate runs are skipped).
 #
 # usage: [BROKER=path] [BENCH=path] [RILLCTL=path] [ROUNDS=2] [N100=2000000] [N1K=300000]
-#        [RATE=50000] [SECS=10] [IDEMPOTENCE=compare] [RILL_BENCH_TMP=dir]
+#        [RATE=50000] [SECS=10] [LINGERS="0 1 2"] [IDEMPOTENCE=compare] [RILL_BENCH_TMP=dir]
 #        bench/scripts/replicated_compare.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -29,6 +30,9 @@ N100=${N100:-2000000}
 N1K=${N1K:-300000}
 RATE=${RATE:-50000}
 SECS=${SECS:-10}
+# The producer's linger in the fixed-rate runs, each value in turn: 0 sends every record as soon
+# as the sender is free (about one request per record at 10,000/s), 1-2 ms batch a paced load.
+LINGERS=${LINGERS:-0 1 2}
 IDEMPOTENCE=${IDEMPOTENCE:-}
 
 for b in "$BROKER" "$BENCH" "$RILLCTL"; do
@@ -149,10 +153,13 @@ EOF
   exit 0
 fi
 
-# ---- fixed rate: rf1 as the baseline, then rf3 ----
-for topic in rf1 rf3; do
-  $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
-    --json > "$D/$topic-rate.json" || echo "rill-bench failed ($topic, rate $RATE)"
+# ---- fixed rate: rf1 as the baseline, then rf3, for each producer linger ----
+for linger in $LINGERS; do
+  for topic in rf1 rf3; do
+    $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
+      --linger-ms "$linger" --json > "$D/$topic-rate-$linger.json" ||
+      echo "rill-bench failed ($topic, rate $RATE, linger $linger)"
+  done
 done
 
 echo
@@ -184,14 +191,16 @@ EOF
 echo
 echo "## $RATE records/s for ${SECS} s, 100 B, acks=-1, produce-to-ack latency"
 echo
-echo "| topic | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |"
-echo "|---|---|---|---|---|---|---|"
+echo "| topic | linger ms | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |"
+echo "|---|---|---|---|---|---|---|---|"
+for linger in $LINGERS; do
 for topic in rf1 rf3; do
-  LAT="$D/$topic-rate.json"
-  echo "| $topic | $(field "$LAT" 'round(j["produce"]["records_per_sec"])') |" \
+  LAT="$D/$topic-rate-$linger.json"
+  echo "| $topic | $linger | $(field "$LAT" 'round(j["produce"]["records_per_sec"])') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p50"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p99"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p999"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["max"]') |" \
     "$(field "$LAT" 'j["produce"]["failed"]') |"
+done
 done
