@@ -18,7 +18,9 @@
 # Everything started is stopped on exit (also on ^C) and the temp dirs are removed.
 #
 # usage: [BROKER=path] [BENCH=path] [RXB=path] [RATES="10000 50000"] [SECS=10] [ROUNDS=1]
-#        [RILL_BENCH_TMP=dir] bench/scripts/redis_compare.sh
+#        [RILL_BENCH_TMP=dir] [RILL_BENCH_ARGS="--linger-ms 1"] bench/scripts/redis_compare.sh
+# RILL_BENCH_ARGS: more rill-bench flags for the Rill rounds (with --rate rill-bench lingers 0 ms,
+# so every record goes as soon as the sender is free; --linger-ms 1 batches a paced load).
 # Needs redis-server (Debian: apt-get install redis-server; installed here when run as root) and
 # redis-xadd-bench (built by `cmake --build build/rel --target redis-xadd-bench` when
 # libhiredis-dev is installed; otherwise compiled here from its source if hiredis is present).
@@ -28,6 +30,7 @@ BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 RXB=${RXB:-build/rel/bench/redis/redis-xadd-bench}
 RATES=${RATES:-10000 50000}
+RILL_BENCH_ARGS=${RILL_BENCH_ARGS:-}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
 REDIS_SENDERS=${REDIS_SENDERS:-4}
@@ -78,7 +81,7 @@ rill_round() {  # rill_round <rate> <out.json>
   port=$(sed -n 's/^client=//p' "$D/rill/ports")
   sleep 0.5
   $BENCH -b "127.0.0.1:$port" -t lat --mode produce -n $((rate * SECS)) -s 100 --rate "$rate" \
-    --acks -1 --broker-pid "$BP" --json > "$out" || echo "rill-bench failed (rate $rate)"
+    --acks -1 --broker-pid "$BP" $RILL_BENCH_ARGS --json > "$out" || echo "rill-bench failed (rate $rate)"
   kill "$BP"; wait "$BP"; BP=""
   rm -rf "$D/rill"
   sync
@@ -110,7 +113,7 @@ redis_round() {  # redis_round <rate> <out.json>
 }
 
 echo "start $(date -u '+%F %T') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$(redis-server --version | cut -d' ' -f1-3), $REDIS_SENDERS connections; rill-broker $BROKER; rate x ${SECS} s per run"
+echo "$(redis-server --version | cut -d' ' -f1-3), $REDIS_SENDERS connections; rill-broker $BROKER; rate x ${SECS} s per run; rill-bench extra flags: ${RILL_BENCH_ARGS:-none}"
 python3 bench/scripts/fsync_probe.py "$D"
 for r in $(seq "$ROUNDS"); do
   for rate in $RATES; do
