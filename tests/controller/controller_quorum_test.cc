@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,10 +23,19 @@ size_t UnfencedCount(const MetadataImage& img) {
   return n;
 }
 
+// Raft and session timing of ThreeVoters. The defaults are generous: sanitizer builds on a loaded
+// 2-core machine must not see spurious elections or fencing.
+struct Timing {
+  int32_t tick_ms = 20;
+  int32_t election_ticks = 25;
+  int32_t heartbeat_ticks = 3;
+  int32_t session_timeout_ms = 2000;
+};
+
 // Three controller voters in one process, each with its own gRPC server on a free loopback port.
 class ThreeVoters {
  public:
-  explicit ThreeVoters(const std::string& dir) {
+  explicit ThreeVoters(const std::string& dir, Timing timing = {}) {
     std::vector<VoterAddress> voters;
     for (int id = 1; id <= 3; ++id) voters.push_back({NodeId(id), "127.0.0.1", FreePort()});
     for (int id = 1; id <= 3; ++id) {
@@ -33,14 +44,12 @@ class ThreeVoters {
       c.voters = voters;
       c.metadata_dir = dir + "/node" + std::to_string(id);
       c.cluster_id = "three";
-      // Generous timing: sanitizer builds on a loaded 2-core machine must not see spurious
-      // elections or fencing.
-      c.tick_ms = 20;
-      c.election_ticks = 25;
-      c.heartbeat_ticks = 3;
+      c.tick_ms = timing.tick_ms;
+      c.election_ticks = timing.election_ticks;
+      c.heartbeat_ticks = timing.heartbeat_ticks;
       c.default_partitions = 3;
       c.default_replication_factor = 3;
-      c.broker_session_timeout_ms = 2000;
+      c.broker_session_timeout_ms = timing.session_timeout_ms;
       c.self.node_id = NodeId(id);
       c.self.host = "127.0.0.1";
       c.self.port = 20000 + id;
@@ -240,6 +249,60 @@ TEST(ControllerTest, ThreeVotersElectReplicateForwardAndFailOver) {
     return cluster.AllImages(
         [](const MetadataImage& img) { return img.FindTopic("after-failover") != nullptr; });
   }));
+}
+
+// A killed controller leader's broker is fenced a session timeout after the last Raft message the
+// others had from it, not a session timeout after the election that replaced it
+// (BrokerLifecycle::previous_leader_heard_tick_). Here an election takes 1-2 s (50 ticks of 20 ms,
+// randomized up to twice that, plus the votes) and the session is 3 s: counting from the new
+// leader's activation would fence the old leader no sooner than 4 s after it stopped; counting
+// from its last message, about 3 s after.
+TEST(ControllerTest, AKilledLeaderIsFencedASessionAfterItsLastMessageNotAfterTheElection) {
+  // When a survivor first published an image with the old leader fenced (set on its controller
+  // thread). Declared before the cluster, whose nodes call the listeners until they stop.
+  std::mutex mu;
+  std::optional<std::chrono::steady_clock::time_point> fenced_at;
+  TempDir dir;
+  ThreeVoters cluster(dir.path(), Timing{20, 50, 3, 3000});
+  ASSERT_TRUE(cluster.WaitFor([&] {
+    int a = cluster.Active();
+    return a >= 0 && cluster.AllImages([&](const MetadataImage& img) {
+      return img.brokers.size() == 3 && img.controller_id == NodeId(a + 1) &&
+             UnfencedCount(img) == 3;
+    });
+  })) << cluster.Describe();
+  const int leader = cluster.Active();
+  ASSERT_GE(leader, 0);
+  const NodeId gone(leader + 1);
+
+  for (int i = 0; i < 3; ++i) {
+    if (i == leader) continue;
+    cluster.node(i)->AddListener([&, gone](std::shared_ptr<const MetadataImage> img,
+                                           const ImageChanges&) {
+      auto b = img->brokers.find(gone);
+      if (b == img->brokers.end() || !b->second.fenced) return;
+      std::lock_guard lock(mu);
+      if (!fenced_at) fenced_at = std::chrono::steady_clock::now();
+    });
+  }
+  const auto stopped = std::chrono::steady_clock::now();
+  cluster.StopNode(leader);  // no leadership transfer: its messages just stop
+  ASSERT_TRUE(cluster.WaitFor([&] {
+    return cluster.AllImages(
+        [&](const MetadataImage& img) { return img.brokers.at(gone).fenced; });
+  })) << "the stopped leader was not fenced:\n"
+      << cluster.Describe();
+  std::chrono::milliseconds elapsed;
+  {
+    std::lock_guard lock(mu);
+    ASSERT_TRUE(fenced_at.has_value());
+    elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(*fenced_at - stopped);
+  }
+  EXPECT_GE(elapsed.count(), 2900) << "fenced before its session ran out";
+  EXPECT_LT(elapsed.count(), 3800)
+      << "fenced a session timeout after the election rather than after its last message";
+  // The two live brokers stayed unfenced throughout.
+  EXPECT_TRUE(cluster.AllImages([&](const MetadataImage& img) { return UnfencedCount(img) == 2; }));
 }
 
 // Producer id blocks (ProducerIdsRecord) asked of the active controller and of a follower, then
