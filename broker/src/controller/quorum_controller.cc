@@ -142,6 +142,12 @@ void QuorumController::FailWaiting(const Status& st) {
   std::deque<Waiting> waiting;
   waiting.swap(waiting_for_leader_);
   for (Waiting& w : waiting) w.task(st);
+  // Operations deferred behind partition changes: the driver is stopping or failed, so the
+  // changes they wait for will never be applied here.
+  std::deque<Deferred> deferred;
+  deferred.swap(deferred_);
+  rejoin_waiting_ = false;
+  for (Deferred& d : deferred) d.done(FailAll(d.op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
 }
 
 void QuorumController::Propose(const pb::MetadataBatch& batch,

@@ -51,7 +51,8 @@ class QuorumController {
   void MaybeBootstrapClusterId();
   // Fails the operations that waited for a leader too long.
   void ExpireWaiting();
-  // Fails every operation waiting for a leader with `st`.
+  // Fails every operation waiting for a leader, or deferred behind partition changes, with `st`
+  // (the driver stops or failed).
   void FailWaiting(const Status& st);
 
   // Proposes `batch`, counting its partition changes until they are applied (or fail).

@@ -323,6 +323,16 @@ void RaftDriver::FailPending(const Status& st) {
 }
 
 void RaftDriver::Propose(std::string data, std::function<void(const Status&)> done) {
+  {
+    // Once Stop has failed the pending proposals, nothing would ever complete a new one (a
+    // callback of a failed proposal may propose again: the controller's deferred operations).
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      Status stopped = Stopped();
+      done(stopped);
+      return;
+    }
+  }
   Result<raft::LogIndex> index = raft_->Propose(std::move(data));
   if (!index.ok()) {
     done(index.status());

@@ -45,8 +45,13 @@ class FetchReactor final
     : public grpc::ServerBidiReactor<pb::ReplicaFetchRequest, pb::ReplicaFetchResponse> {
  public:
   FetchReactor(PartitionManager* partitions, boost::asio::io_context* io,
-               const ReplicaFetchServiceConfig& config)
-      : state_(std::make_shared<State>()), partitions_(partitions), io_(io), config_(config) {
+               const ReplicaFetchServiceConfig& config,
+               std::shared_ptr<const std::atomic<bool>> stopping)
+      : state_(std::make_shared<State>()),
+        partitions_(partitions),
+        io_(io),
+        config_(config),
+        stopping_(std::move(stopping)) {
     state_->reactor = this;
     StartRead(&request_);
   }
@@ -78,7 +83,9 @@ class FetchReactor final
       call->parts.push_back(part);
       if (part) watch.push_back(std::move(part));
     }
-    const int wait_ms = std::clamp(request_.max_wait_ms(), 0, config_.max_wait_ms);
+    const int wait_ms = stopping_->load(std::memory_order_acquire)
+                            ? 0
+                            : std::clamp(request_.max_wait_ms(), 0, config_.max_wait_ms);
     lock.unlock();
     std::shared_ptr<State> state = state_;
     LongPoll::Start(
@@ -192,6 +199,7 @@ class FetchReactor final
   PartitionManager* const partitions_;
   boost::asio::io_context* const io_;
   const ReplicaFetchServiceConfig config_;
+  const std::shared_ptr<const std::atomic<bool>> stopping_;
   pb::ReplicaFetchRequest request_;
 };
 
@@ -204,7 +212,7 @@ ReplicaFetchService::ReplicaFetchService(PartitionManager* partitions, boost::as
 grpc::ServerBidiReactor<internal::v1::ReplicaFetchRequest, internal::v1::ReplicaFetchResponse>*
 ReplicaFetchService::Fetch(grpc::CallbackServerContext* context) {
   (void)context;
-  return new FetchReactor(partitions_, io_, config_);
+  return new FetchReactor(partitions_, io_, config_, stopping_);
 }
 
 }  // namespace rill::broker

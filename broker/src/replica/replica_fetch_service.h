@@ -9,6 +9,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
+#include <memory>
+
 #include "partition/partition_manager.h"
 #include "rill/internal/v1/replica.grpc.pb.h"
 
@@ -28,7 +31,13 @@ class ReplicaFetchService final : public internal::v1::ReplicaFetch::CallbackSer
   grpc::ServerBidiReactor<internal::v1::ReplicaFetchRequest, internal::v1::ReplicaFetchResponse>*
   Fetch(grpc::CallbackServerContext* context) override;
 
+  // The broker is shutting down: from now on no request is parked; each is answered at once.
+  // Followers fetch again as soon as they are answered, so a parked request's timer would keep
+  // the I/O threads (stopped before the internal listener) from ever running out of work.
+  void Stop() { stopping_->store(true, std::memory_order_release); }
+
  private:
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   PartitionManager* const partitions_;
   boost::asio::io_context* const io_;
   const ReplicaFetchServiceConfig config_;

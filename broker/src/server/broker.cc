@@ -546,6 +546,7 @@ void Broker::Shutdown() {
   }
   if (coordinator_) coordinator_->Stop();
   if (fetchers_) fetchers_->Stop();
+  if (replica_service_) replica_service_->Stop();
   metrics_.set_replica_fetchers(nullptr);
   work_.reset();
   for (auto& t : io_threads_) t.join();
