@@ -147,7 +147,9 @@ void QuorumController::FailWaiting(const Status& st) {
   std::deque<Deferred> deferred;
   deferred.swap(deferred_);
   rejoin_waiting_ = false;
-  for (Deferred& d : deferred) d.done(FailAll(d.op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
+  for (Deferred& d : deferred) {
+    d.done(FailAll(d.op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
+  }
 }
 
 void QuorumController::Propose(const pb::MetadataBatch& batch,

@@ -135,8 +135,8 @@ class FetchReactor final
   struct State {
     std::mutex mu;
     FetchReactor* reactor = nullptr;  // null once the stream is done
-    bool finished = false;       // OnDone ran
-    bool finish_called = false;  // Finish was called (once only)
+    bool finished = false;            // OnDone ran
+    bool finish_called = false;       // Finish was called (once only)
     bool writing = false;
     bool read_done = false;
     pb::ReplicaFetchResponse response;
