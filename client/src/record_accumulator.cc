@@ -140,10 +140,16 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     b->tp = q->tp;
     b->sequence = q->next_sequence++;
     b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
-    // Size the buffers for a full batch of records like this one: no regrowth while filling.
-    const int64_t expect = std::min<int64_t>(options_.batch_size, 16 << 20);
+    // Size the buffers for a full batch of records like this one (no regrowth while filling),
+    // or, once a batch of this partition has gone, for about twice that one.
+    int64_t expect = std::min<int64_t>(options_.batch_size, 16 << 20);
+    int64_t expect_records = expect / std::max<int64_t>(1, size - 24) + 16;
+    if (q->last_batch_bytes > 0) {
+      expect = std::min(expect, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
+      expect_records = std::min<int64_t>(expect_records, 2 * int64_t{q->last_batch_records} + 16);
+    }
     b->builder.Reserve(static_cast<size_t>(std::max<int64_t>(expect, size + 128)));
-    b->records.reserve(static_cast<size_t>(expect / std::max<int64_t>(1, size - 24) + 16));
+    b->records.reserve(static_cast<size_t>(expect_records));
     open = b.get();
     q->batches.push_back(std::move(b));
     wake = true;
@@ -200,6 +206,8 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
                               static_cast<int32_t>(it->second.partitions.size()));
       }
       total += size;
+      q.last_batch_bytes = size;
+      q.last_batch_records = b.record_count();
       ForgetAwaitingLocked(b);
       out.push_back(std::move(q.batches.front()));
       q.batches.pop_front();

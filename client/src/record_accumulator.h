@@ -117,8 +117,7 @@ class RecordAccumulator {
   // batch). `sendable(tp)` is asked for partitions with a ready batch: false skips them.
   // `max_batches(tp)`, when given, bounds how many of tp's batches this call takes (0 skips it).
   std::vector<std::unique_ptr<ProducerBatch>> Drain(
-      int64_t now_ms, int64_t max_bytes,
-      const std::function<bool(const TopicPartition&)>& sendable,
+      int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
       const std::function<int(const TopicPartition&)>& max_batches = nullptr);
 
   // Removes and returns batches older than delivery_timeout_ms that are still buffered.
@@ -162,6 +161,11 @@ class RecordAccumulator {
     TopicPartition tp;
     std::deque<std::unique_ptr<ProducerBatch>> batches;
     uint64_t next_sequence = 0;
+    // The size and record count of the last batch drained: a new batch reserves room for about
+    // twice that, not for a full batch.size, so a thousand partitions each getting a few records
+    // per linger do not each take (and fault in) a fresh batch.size buffer.
+    int64_t last_batch_bytes = 0;
+    int32_t last_batch_records = 0;
   };
   struct TopicState {
     std::vector<std::unique_ptr<PartitionQueue>> partitions;
