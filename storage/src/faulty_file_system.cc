@@ -17,8 +17,7 @@ struct FaultyFileSystem::Inode {
 
 class FaultyFile : public File {
  public:
-  FaultyFile(FaultyFileSystem* fs, std::shared_ptr<FaultyFileSystem::Inode> inode,
-             std::string path)
+  FaultyFile(FaultyFileSystem* fs, std::shared_ptr<FaultyFileSystem::Inode> inode, std::string path)
       : fs_(fs), inode_(std::move(inode)), path_(std::move(path)) {}
 
   Status WriteAt(uint64_t pos, std::string_view data) override {
@@ -184,6 +183,47 @@ Status FaultyFileSystem::SyncDir(const std::string& dir) {
     if (Parent(path) == dir) durable_files_[path] = inode;
   }
   return Status::OK();
+}
+
+// The whole filesystem at once: every file's data and every directory's names become durable.
+// FailNextSyncs counts these too; a failed one syncs nothing.
+class FaultyWholeSync : public WholeSync {
+ public:
+  explicit FaultyWholeSync(FaultyFileSystem* fs) : fs_(fs) {}
+  Status Sync() override { return fs_->SyncAll(); }
+  bool Covers(const std::string& path) const override {
+    (void)path;
+    return true;
+  }
+
+ private:
+  FaultyFileSystem* fs_;
+};
+
+Result<std::unique_ptr<WholeSync>> FaultyFileSystem::OpenWholeSync(const std::string& dir) {
+  (void)dir;
+  return std::unique_ptr<WholeSync>(new FaultyWholeSync(this));
+}
+
+Status FaultyFileSystem::SyncAll() {
+  std::lock_guard lock(mu_);
+  ++whole_syncs_;
+  if (failed_syncs_ > 0) {
+    --failed_syncs_;
+    return Status::IOError("syncfs: Input/output error");
+  }
+  for (auto& [path, inode] : files_) {
+    inode->synced = inode->data;
+    inode->dirty.clear();
+    inode->has_last_write = false;
+  }
+  durable_files_ = files_;
+  return Status::OK();
+}
+
+int FaultyFileSystem::whole_syncs() {
+  std::lock_guard lock(mu_);
+  return whole_syncs_;
 }
 
 bool FaultyFileSystem::Exists(const std::string& path) {

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -100,8 +102,7 @@ class PosixFile : public File {
 
 class PosixFileSystem : public FileSystem {
  public:
-  Result<std::unique_ptr<File>> Open(const std::string& path, bool create,
-                                     bool truncate) override {
+  Result<std::unique_ptr<File>> Open(const std::string& path, bool create, bool truncate) override {
     int flags = O_RDWR | O_CLOEXEC;
     if (create) flags |= O_CREAT;
     if (truncate) flags |= O_TRUNC;
@@ -157,6 +158,50 @@ class PosixFileSystem : public FileSystem {
   }
 
   bool Exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
+
+  Result<std::unique_ptr<WholeSync>> OpenWholeSync(const std::string& dir) override {
+    if (!KernelReportsSyncfsErrors()) {
+      return Status::Unavailable("syncfs does not report writeback errors before Linux 5.8");
+    }
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open dir", dir, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus("stat", dir, err);
+    }
+    return std::unique_ptr<WholeSync>(new PosixWholeSync(fd, st.st_dev, dir));
+  }
+
+ private:
+  class PosixWholeSync : public WholeSync {
+   public:
+    PosixWholeSync(int fd, dev_t dev, std::string dir) : fd_(fd), dev_(dev), dir_(std::move(dir)) {}
+    ~PosixWholeSync() override { ::close(fd_); }
+    Status Sync() override {
+      if (::syncfs(fd_) != 0) return ErrnoStatus("syncfs", dir_, errno);
+      return Status::OK();
+    }
+    bool Covers(const std::string& path) const override {
+      struct stat st;
+      return ::stat(path.c_str(), &st) == 0 && st.st_dev == dev_;
+    }
+
+   private:
+    const int fd_;
+    const dev_t dev_;
+    const std::string dir_;
+  };
+
+  // syncfs(2) returns writeback errors since Linux 5.8; before, it always succeeded.
+  static bool KernelReportsSyncfsErrors() {
+    struct utsname u;
+    if (::uname(&u) != 0) return false;
+    int major = 0, minor = 0;
+    if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+    return major > 5 || (major == 5 && minor >= 8);
+  }
 };
 
 std::string ParentDir(const std::string& path) {

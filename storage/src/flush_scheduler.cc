@@ -7,7 +7,8 @@
 
 namespace rill::storage {
 
-FlushScheduler::FlushScheduler(int threads) {
+FlushScheduler::FlushScheduler(int threads, int shared_sync_min)
+    : shared_sync_min_(static_cast<size_t>(std::max(shared_sync_min, 0))) {
   RILL_ASSERT(threads >= 1, "a flush scheduler needs at least one thread");
   workers_.reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) {
@@ -67,7 +68,38 @@ bool FlushScheduler::NoneWaiting() const {
   return ready_.empty();
 }
 
+void FlushScheduler::RunBatch(const std::vector<Task*>& batch,
+                              std::vector<Clock::time_point>& next) {
+  std::vector<WholeSync*> handle(batch.size(), nullptr);
+  std::unordered_map<WholeSync*, int> users;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    handle[i] = batch[i]->BeginSharedSync();
+    if (handle[i] == nullptr) {
+      next[i] = batch[i]->RunFlushRound();
+    } else {
+      ++users[handle[i]];
+    }
+  }
+  // One Sync per filesystem that two or more rounds wait on; a round alone on its filesystem
+  // syncs its own files, which costs less than syncing the whole filesystem for it.
+  std::unordered_map<WholeSync*, bool> synced;
+  for (const auto& [h, n] : users) {
+    if (n < 2) continue;
+    synced[h] = h->Sync().ok();
+    shared_syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (synced[h])
+      shared_sync_rounds_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (handle[i] == nullptr) continue;
+    auto it = synced.find(handle[i]);
+    next[i] = batch[i]->EndSharedSync(it != synced.end() && it->second);
+  }
+}
+
 void FlushScheduler::WorkerLoop() {
+  std::vector<Task*> batch;
+  std::vector<Clock::time_point> next;
   std::unique_lock lock(mu_);
   while (!stopping_) {
     // Due timers join the ready queue.
@@ -88,24 +120,41 @@ void FlushScheduler::WorkerLoop() {
       }
       continue;
     }
-    Task* task = ready_.front();
-    ready_.pop_front();
-    Entry& e = tasks_.at(task);  // entries stay put while running: Remove waits for the round
-    e.queued = false;
-    e.running = true;
-    e.woken = false;
-    lock.unlock();
-    const Clock::time_point next = task->RunFlushRound();
-    lock.lock();
-    e.running = false;
-    if (e.woken || next == kAgain) {
+    // One task, or with shared syncs on and enough of them ready, a batch.
+    const size_t take = shared_sync_min_ > 0 && ready_.size() >= shared_sync_min_
+                            ? std::min(ready_.size(), kMaxSharedBatch)
+                            : 1;
+    batch.clear();
+    for (size_t i = 0; i < take; ++i) {
+      Task* task = ready_.front();
+      ready_.pop_front();
+      Entry& e = tasks_.at(task);  // entries stay put while running: Remove waits for the round
+      e.queued = false;
+      e.running = true;
       e.woken = false;
-      QueueLocked(task, e);
-    } else if (next != kIdle) {
-      e.due = next;
-      timers_.emplace(next, task);
-      // Another worker may be sleeping until a later timer.
-      work_cv_.notify_one();
+      batch.push_back(task);
+    }
+    next.assign(batch.size(), kIdle);
+    lock.unlock();
+    if (batch.size() == 1) {
+      next[0] = batch[0]->RunFlushRound();
+    } else {
+      RunBatch(batch, next);
+    }
+    lock.lock();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Task* task = batch[i];
+      Entry& e = tasks_.at(task);
+      e.running = false;
+      if (e.woken || next[i] == kAgain) {
+        e.woken = false;
+        QueueLocked(task, e);
+      } else if (next[i] != kIdle) {
+        e.due = next[i];
+        timers_.emplace(next[i], task);
+        // Another worker may be sleeping until a later timer.
+        work_cv_.notify_one();
+      }
     }
     idle_cv_.notify_all();
   }

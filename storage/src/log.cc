@@ -80,6 +80,9 @@ Result<std::unique_ptr<Log>> Log::Open(FileSystem* fs, std::string dir, std::str
     log->own_scheduler_ = std::make_unique<FlushScheduler>(1);
     log->scheduler_ = log->own_scheduler_.get();
   }
+  if (log->config_.whole_sync != nullptr && log->config_.whole_sync->Covers(log->dir_)) {
+    log->whole_sync_ = log->config_.whole_sync;
+  }
   log->idle_due_ =
       FlushScheduler::Clock::now() + std::chrono::milliseconds(log->config_.preallocate_idle_ms);
   log->scheduler_->Add(log.get());

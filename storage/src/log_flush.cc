@@ -16,52 +16,59 @@
 #include <thread>
 #include <vector>
 
+#include "rill/proto/assert.h"
 #include "rill/storage/log.h"
 #include "segment.h"
 
 namespace rill::storage {
 
-Status Log::SyncPending(bool* did_work) {
-  std::vector<std::shared_ptr<Segment>> segs;
-  int64_t target;
-  bool dir_dirty;
-  uint64_t seen;
-  uint64_t synced_active;
-  int64_t group_bytes;
-  {
-    std::lock_guard lock(write_mu_);
-    target = log_end_offset().value();
-    const uint64_t end_bytes = active()->size();
-    const auto group =
-        static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes);
-    last_group_bytes_.store(group, std::memory_order_relaxed);
-    group_bytes = group;
-    // Average group size (weight 1/8 per group), for the standby's regime check: one small
-    // group in a saturating stream must not start zero-filling.
-    const int64_t avg = group_bytes_avg_.load(std::memory_order_relaxed);
-    group_bytes_avg_.store(avg - avg / 8 + group / 8, std::memory_order_relaxed);
-    synced_size_ = end_bytes;
-    synced_active = end_bytes;
-    segs = std::move(unsynced_closed_);
-    unsynced_closed_.clear();
-    segs.push_back(active());
-    dir_dirty = dir_dirty_;
-    dir_dirty_ = false;
-    seen = truncations_;
-  }
-  *did_work = true;
+Log::PendingSync Log::TakePendingSync() {
+  PendingSync p;
+  p.start = std::chrono::steady_clock::now();
+  std::lock_guard lock(write_mu_);
+  p.target = log_end_offset().value();
+  const uint64_t end_bytes = active()->size();
+  const auto group =
+      static_cast<int64_t>(end_bytes >= synced_size_ ? end_bytes - synced_size_ : end_bytes);
+  last_group_bytes_.store(group, std::memory_order_relaxed);
+  p.group_bytes = group;
+  // Average group size (weight 1/8 per group), for the standby's regime check: one small
+  // group in a saturating stream must not start zero-filling.
+  const int64_t avg = group_bytes_avg_.load(std::memory_order_relaxed);
+  group_bytes_avg_.store(avg - avg / 8 + group / 8, std::memory_order_relaxed);
+  synced_size_ = end_bytes;
+  p.synced_active = end_bytes;
+  p.segs = std::move(unsynced_closed_);
+  unsynced_closed_.clear();
+  p.segs.push_back(active());
+  p.dir_dirty = dir_dirty_;
+  dir_dirty_ = false;
+  p.truncations_seen = truncations_;
+  return p;
+}
+
+Status Log::CompleteSync(const PendingSync& p, bool files_synced) {
   sync_count_.fetch_add(1, std::memory_order_relaxed);
-  RILL_RETURN_IF_ERROR(SyncAndAdvance(segs, dir_dirty, target, seen, group_bytes));
+  RILL_RETURN_IF_ERROR(SyncAndAdvance(p.segs, p.dir_dirty, p.target, p.truncations_seen,
+                                      p.group_bytes, files_synced, p.start));
   // Closed segments were part of this round: everything below the active one is durable now.
-  if (segs.size() > 1) AdvanceRecoveryPoint(segs.back()->base_offset(), seen);
-  if (config_.cache_behind_bytes >= 0) DropCacheBehind(segs.back(), synced_active);
+  if (p.segs.size() > 1) AdvanceRecoveryPoint(p.segs.back()->base_offset(), p.truncations_seen);
+  if (config_.cache_behind_bytes >= 0) DropCacheBehind(p.segs.back(), p.synced_active);
   return Status::OK();
 }
 
+Status Log::SyncPending(bool* did_work) {
+  const PendingSync p = TakePendingSync();
+  *did_work = true;
+  return CompleteSync(p, /*files_synced=*/false);
+}
+
 Status Log::SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
-                           int64_t target, uint64_t truncations_seen, int64_t group_bytes) {
-  const auto start = std::chrono::steady_clock::now();
+                           int64_t target, uint64_t truncations_seen, int64_t group_bytes,
+                           bool files_synced, std::chrono::steady_clock::time_point start) {
+  if (start == std::chrono::steady_clock::time_point{}) start = std::chrono::steady_clock::now();
   for (const auto& s : segs) {
+    if (files_synced) break;
     Status st = s->Sync();
     if (!st.ok()) return Fail(st);
   }
@@ -155,14 +162,7 @@ FlushScheduler::Clock::time_point Log::RunFlushRound() {
     if (pending) {
       bool did;
       (void)SyncPending(&did);
-      // One standby piece per group as well: a steady stream may leave the flusher no idle
-      // moment, and the piece (a page-cache copy; the last piece's writeback is long done) costs
-      // the next group far less than a growing file's journal commit.
-      (void)StandbyStep();
-      synced_last_round_ = true;
-      window_full_ = false;
-      idle_due_ = SClock::now() + idle;
-      return FlushScheduler::kAgain;
+      return AfterGroupSync();
     }
     // Zero-fill ahead, one piece per round, only after `preallocate_idle_ms` without appends
     // (docs/STORAGE.md, Preallocation); once a window is full, wait for appends.
@@ -189,6 +189,42 @@ FlushScheduler::Clock::time_point Log::RunFlushRound() {
     }
   }
   return next_tick_;
+}
+
+FlushScheduler::Clock::time_point Log::AfterGroupSync() {
+  // One standby piece per group as well: a steady stream may leave the flusher no idle moment,
+  // and the piece (a page-cache copy; the last piece's writeback is long done) costs the next
+  // group far less than a growing file's journal commit.
+  (void)StandbyStep();
+  synced_last_round_ = true;
+  window_full_ = false;
+  idle_due_ = FlushScheduler::Clock::now() + std::chrono::milliseconds(config_.preallocate_idle_ms);
+  return FlushScheduler::kAgain;
+}
+
+// A round in one of the scheduler's shared syncs: only a group-policy log with appends to make
+// durable joins (anything else runs an ordinary round), without the post-group poll (the other
+// logs of the batch wait for the sync). Its snapshot is taken here, before the WholeSync, so the
+// sync covers every byte up to the target.
+WholeSync* Log::BeginSharedSync() {
+  if (whole_sync_ == nullptr) return nullptr;
+  {
+    std::lock_guard lock(durable_mu_);
+    if (stopping_ || flush_policy() != FlushPolicy::kGroup || !failure_.ok() ||
+        flush_requested_ <= durable_.load()) {
+      return nullptr;
+    }
+    config_changed_ = false;
+  }
+  shared_ = TakePendingSync();
+  return whole_sync_;
+}
+
+FlushScheduler::Clock::time_point Log::EndSharedSync(bool synced) {
+  RILL_ASSERT(shared_.has_value(), "EndSharedSync without BeginSharedSync");
+  (void)CompleteSync(*shared_, synced);
+  shared_.reset();
+  return AfterGroupSync();
 }
 
 }  // namespace rill::storage

@@ -1,7 +1,9 @@
 // The broker's thread count is bounded by its configuration, not by its partitions: every
 // partition log's flusher runs on the shared FlushScheduler (storage.flush_threads), so a real
 // rill-broker that hosts a few thousand partitions, each written with acks=all, runs no more
-// threads than with ten (issue 13; before it, one rill-flush thread per log: 2,000+).
+// threads than with ten (issue 13; before it, one rill-flush thread per log: 2,000+). And the
+// partitions one request writes are made durable together by shared syncs (one syncfs for many
+// logs; storage.shared_sync_min_logs), or each by its own fdatasync when that is set to 0.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "broker_process.h"
 #include "rill/proto/record_batch.h"
@@ -47,7 +50,19 @@ class BrokerThreadsTest : public ::testing::Test {
     dir_ = (fs::temp_directory_path() / ("rill_threads_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     broker_ = std::make_unique<BrokerProcess>(dir_);
-    ASSERT_NO_FATAL_FAILURE(broker_->Start({"--storage.flush_threads", "3"}));
+    std::vector<std::string> args = {"--storage.flush_threads", "3"};
+    for (auto& a : ExtraArgs()) args.push_back(a);
+    ASSERT_NO_FATAL_FAILURE(broker_->Start(args));
+  }
+  virtual std::vector<std::string> ExtraArgs() const { return {}; }
+
+  // The value of an unlabelled counter in /metrics, -1 when absent.
+  int64_t Counter(const std::string& name) {
+    const std::string text = HttpGet(broker_->http_port(), "/metrics");
+    const std::string key = "\n" + name + " ";
+    auto at = text.find(key);
+    if (at == std::string::npos) return -1;
+    return std::stoll(text.substr(at + key.size()));
   }
   void TearDown() override {
     if (::testing::Test::HasFailure() && broker_) {
@@ -108,6 +123,44 @@ TEST_F(BrokerThreadsTest, ThousandsOfPartitionsAddNoThreads) {
   EXPECT_LE(many, few + 8) << "threads with 10 partitions: " << few << ", with " << kMany + 10
                            << ": " << many;
   EXPECT_LE(many, 64);
+}
+
+// One acks=all request to 500 partitions: the flush threads find hundreds of logs waiting at once
+// and make them durable with shared syncs, and every partition is acknowledged and readable.
+TEST_F(BrokerThreadsTest, PartitionsWrittenByOneRequestShareSyncs) {
+  constexpr int kParts = 500;
+  ASSERT_EQ(broker_->CreateTopic("spread", kParts).error(), v1::NONE);
+  ASSERT_EQ(Counter("rill_log_shared_syncs_total"), 0);
+  for (int round = 0; round < 3; ++round) ASSERT_NO_FATAL_FAILURE(ProduceToEach("spread", kParts));
+  for (int p : {0, 1, kParts / 2, kParts - 1}) {
+    auto f = broker_->Fetch("spread", p, 0);
+    ASSERT_EQ(f.error(), v1::NONE) << f.error_message();
+    EXPECT_EQ(f.high_watermark(), 3) << p;
+  }
+  const int64_t syncs = Counter("rill_log_shared_syncs_total");
+  const int64_t rounds = Counter("rill_log_shared_sync_rounds_total");
+  EXPECT_GE(syncs, 1);
+  // Each shared sync serves at least two logs, and many of the 1,500 groups went that way.
+  EXPECT_GE(rounds, 2 * syncs);
+  EXPECT_GE(rounds, kParts / 2) << syncs << " shared syncs";
+}
+
+class NoSharedSyncsTest : public BrokerThreadsTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--storage.shared_sync_min_logs", "0"};
+  }
+};
+
+TEST_F(NoSharedSyncsTest, EachPartitionSyncsItsOwnFilesWhenSharedSyncsAreOff) {
+  constexpr int kParts = 500;
+  ASSERT_EQ(broker_->CreateTopic("spread", kParts).error(), v1::NONE);
+  ASSERT_NO_FATAL_FAILURE(ProduceToEach("spread", kParts));
+  auto f = broker_->Fetch("spread", kParts - 1, 0);
+  ASSERT_EQ(f.error(), v1::NONE) << f.error_message();
+  EXPECT_EQ(f.high_watermark(), 1);
+  EXPECT_EQ(Counter("rill_log_shared_syncs_total"), 0);
+  EXPECT_EQ(Counter("rill_log_shared_sync_rounds_total"), 0);
 }
 
 }  // namespace

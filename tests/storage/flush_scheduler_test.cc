@@ -1,7 +1,9 @@
 // FlushScheduler: rounds run one at a time per task, wake-ups during a round are not lost, timers
 // fire, Remove waits for a running round; and many logs sharing a two-thread scheduler all become
 // durable under every flush policy, with the process's thread count independent of the number of
-// logs. Waits use deadlines; nothing sleeps.
+// logs. Shared syncs: many logs waiting at once are made durable by one WholeSync, which a power
+// loss right after shows to be real; a failed one falls back to each log's own sync. Waits use
+// deadlines; nothing sleeps.
 
 #include "rill/storage/flush_scheduler.h"
 
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "rill/storage/faulty_file_system.h"
 #include "rill/storage/log.h"
 #include "test_batches.h"
 
@@ -217,6 +220,193 @@ TEST(FlushSchedulerTest, ManyLogsShareTwoThreadsAndAllBecomeDurable) {
   }
   EXPECT_EQ(FlushThreads(), before);
   std::filesystem::remove_all(root);
+}
+
+// Holds the scheduler's only thread in a round until Release, so that the appends of a test queue
+// up behind it and the next round finds them all ready at once.
+class Blocker {
+ public:
+  explicit Blocker(FlushScheduler& s) : s_(s) {
+    t_.hold_ = true;
+    s_.Add(&t_);
+    std::unique_lock lock(t_.mu_);
+    EXPECT_TRUE(t_.cv_.wait_for(lock, 10s, [&] { return t_.held_; }));
+  }
+  void Release() {
+    {
+      std::lock_guard lock(t_.mu_);
+      t_.hold_ = false;
+    }
+    t_.cv_.notify_all();
+  }
+  ~Blocker() {
+    Release();
+    s_.Remove(&t_);
+  }
+
+ private:
+  FlushScheduler& s_;
+  CountingTask t_;
+};
+
+std::chrono::steady_clock::time_point Deadline() { return std::chrono::steady_clock::now() + 30s; }
+
+struct SharedSyncFixture {
+  static constexpr int kLogs = 24;
+  FaultyFileSystem fs{7};
+  std::unique_ptr<WholeSync> whole;
+  std::vector<std::unique_ptr<Log>> logs;
+  std::vector<std::string> written;
+
+  LogConfig Config(FlushScheduler* s) {
+    LogConfig c;
+    c.preallocate_bytes = 0;
+    c.standby_min_bytes = 0;
+    c.flush_scheduler = s;
+    c.whole_sync = whole.get();
+    return c;
+  }
+  void Open(FlushScheduler* s) {
+    whole = std::move(fs.OpenWholeSync("d")).value();
+    for (int i = 0; i < kLogs; ++i) {
+      auto log = Log::Open(&fs, "d/p-" + std::to_string(i), "p-" + std::to_string(i), Config(s));
+      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      logs.push_back(std::move(log).value());
+    }
+    written.assign(kLogs, "");
+  }
+  // One batch of 2 records appended to every log; returns its last offset per log.
+  std::vector<Offset> AppendToAll(int round) {
+    std::vector<Offset> last;
+    for (int i = 0; i < kLogs; ++i) {
+      std::string b = testing::MakeBatch(2, 100, round, static_cast<uint64_t>(i));
+      auto r = logs[i]->Append(std::span<char>(b.data(), b.size()), LeaderEpoch(0));
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (!r.ok()) return last;
+      written[i] += b;
+      last.push_back(r->last_offset);
+    }
+    return last;
+  }
+  // A power loss, then every log reopened: each holds exactly what was written to it.
+  void CrashAndCheckEverythingSurvived(FlushScheduler* s) {
+    for (auto& log : logs) log.reset();
+    fs.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
+    for (int i = 0; i < kLogs; ++i) {
+      auto log = Log::Open(&fs, "d/p-" + std::to_string(i), "p-" + std::to_string(i), Config(s));
+      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      std::string got;
+      Offset from(0);
+      while (from < (*log)->log_end_offset()) {
+        auto x = (*log)->Read(from, 1 << 20);
+        ASSERT_TRUE(x.ok());
+        got += x->data;
+        from = x->next_offset;
+      }
+      EXPECT_EQ(got, written[i]) << "log p-" << i << " lost acknowledged data in the crash";
+      ASSERT_TRUE((*log)->Close().ok());
+    }
+  }
+};
+
+TEST(FlushSchedulerTest, ManyLogsWaitingAtOnceShareOneWholeSyncThatSurvivesAPowerLoss) {
+  FlushScheduler s(1, /*shared_sync_min=*/4);
+  SharedSyncFixture f;
+  ASSERT_NO_FATAL_FAILURE(f.Open(&s));
+  std::vector<Offset> last;
+  {
+    Blocker blocker(s);
+    last = f.AppendToAll(1);
+    ASSERT_EQ(last.size(), size_t{SharedSyncFixture::kLogs});
+    for (int i = 0; i < SharedSyncFixture::kLogs; ++i) {
+      EXPECT_LT(f.logs[i]->durable_offset(), last[i]) << "durable before any sync ran";
+    }
+  }
+  for (int i = 0; i < SharedSyncFixture::kLogs; ++i) {
+    ASSERT_TRUE(f.logs[i]->WaitDurable(last[i], Deadline()).ok()) << i;
+  }
+  // All 24 logs were ready behind the blocker: one round of the thread took them as one batch.
+  EXPECT_EQ(s.shared_syncs(), 1u);
+  EXPECT_EQ(s.shared_sync_rounds(), uint64_t{SharedSyncFixture::kLogs});
+  EXPECT_EQ(f.fs.whole_syncs(), 1);
+  // Nothing else synced the files: the WholeSync alone made the acknowledged data durable.
+  ASSERT_NO_FATAL_FAILURE(f.CrashAndCheckEverythingSurvived(&s));
+}
+
+TEST(FlushSchedulerTest, AFailedWholeSyncFallsBackToEachLogsOwnSyncAndFailsOnlyTheLogThatFails) {
+  FlushScheduler s(1, /*shared_sync_min=*/4);
+  SharedSyncFixture f;
+  ASSERT_NO_FATAL_FAILURE(f.Open(&s));
+  std::vector<Offset> last;
+  {
+    Blocker blocker(s);
+    last = f.AppendToAll(1);
+    ASSERT_EQ(last.size(), size_t{SharedSyncFixture::kLogs});
+    // The WholeSync fails, and so does the first log's own fdatasync after it.
+    f.fs.FailNextSyncs(2);
+  }
+  int failed = 0;
+  for (int i = 0; i < SharedSyncFixture::kLogs; ++i) {
+    Status st = f.logs[i]->WaitDurable(last[i], Deadline());
+    if (!st.ok()) {
+      ++failed;
+      EXPECT_EQ(st.code(), StatusCode::kFailed) << st.ToString();
+      EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.ToString();
+      f.written[i].clear();  // never acknowledged; recovery may keep or drop it
+    }
+  }
+  EXPECT_EQ(failed, 1) << "exactly the log whose own sync failed must fail";
+  EXPECT_EQ(s.shared_syncs(), 1u);
+  EXPECT_EQ(s.shared_sync_rounds(), 0u) << "a failed WholeSync serves no round";
+  // The 23 logs that reported success synced their own files: a power loss keeps their data.
+  for (auto& log : f.logs) log.reset();
+  f.fs.Crash(FaultyFileSystem::CrashMode::kDropUnsynced);
+  for (int i = 0; i < SharedSyncFixture::kLogs; ++i) {
+    if (f.written[i].empty()) continue;
+    auto log = Log::Open(&f.fs, "d/p-" + std::to_string(i), "p-" + std::to_string(i), f.Config(&s));
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    auto x = (*log)->Read(Offset(0), 1 << 20);
+    ASSERT_TRUE(x.ok());
+    EXPECT_EQ(x->data, f.written[i]) << i;
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+}
+
+TEST(FlushSchedulerTest, FewerLogsThanTheMinimumSyncTheirOwnFiles) {
+  FlushScheduler s(1, /*shared_sync_min=*/64);
+  SharedSyncFixture f;
+  ASSERT_NO_FATAL_FAILURE(f.Open(&s));
+  std::vector<Offset> last;
+  {
+    Blocker blocker(s);
+    last = f.AppendToAll(1);
+  }
+  for (int i = 0; i < SharedSyncFixture::kLogs; ++i) {
+    ASSERT_TRUE(f.logs[i]->WaitDurable(last[i], Deadline()).ok()) << i;
+  }
+  EXPECT_EQ(s.shared_syncs(), 0u);
+  EXPECT_EQ(f.fs.whole_syncs(), 0);
+  ASSERT_NO_FATAL_FAILURE(f.CrashAndCheckEverythingSurvived(&s));
+}
+
+TEST(FlushSchedulerTest, ThePosixWholeSyncCoversItsOwnFilesystemOnly) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("rill-whole-" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  auto ws = DefaultFileSystem()->OpenWholeSync(dir);
+  if (ws.status().code() == StatusCode::kUnavailable) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << ws.status().ToString();
+  }
+  ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+  EXPECT_TRUE((*ws)->Covers(dir));
+  EXPECT_FALSE((*ws)->Covers("/proc/self")) << "procfs is another filesystem";
+  EXPECT_FALSE((*ws)->Covers(dir + "/does-not-exist"));
+  EXPECT_TRUE((*ws)->Sync().ok());
+  EXPECT_EQ(DefaultFileSystem()->OpenWholeSync(dir + "/does-not-exist").status().code(),
+            StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

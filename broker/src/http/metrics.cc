@@ -19,10 +19,9 @@ const char* ApiName(Api api) {
                                  "delete_topics",     "list_topics",      "describe_topics",
                                  "create_partitions", "describe_configs", "alter_configs",
                                  "describe_cluster",  "metadata",         "elect_leaders",
-                                 "init_producer_id",
-                                 "group_heartbeat",   "commit_offsets",   "fetch_offsets",
-                                 "list_groups",       "describe_group",   "reset_offsets",
-                                 "delete_group"};
+                                 "init_producer_id",  "group_heartbeat",  "commit_offsets",
+                                 "fetch_offsets",     "list_groups",      "describe_group",
+                                 "reset_offsets",     "delete_group"};
   static_assert(std::size(kNames) == static_cast<size_t>(Api::kCount), "a name for every Api");
   return kNames[static_cast<int>(api)];
 }
@@ -272,6 +271,19 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            "# TYPE rill_log_flush_bytes_total counter\nrill_log_flush_bytes_total %lu\n",
            static_cast<unsigned long>(flush_bytes_.load(std::memory_order_relaxed)));
   out += buf;
+  if (shared_syncs_) {
+    const auto [syncs, rounds] = shared_syncs_();
+    snprintf(buf, sizeof buf,
+             "# HELP rill_log_shared_syncs_total Filesystem-wide syncs (syncfs) that made many "
+             "partition logs' appends durable at once.\n"
+             "# TYPE rill_log_shared_syncs_total counter\nrill_log_shared_syncs_total %lu\n"
+             "# HELP rill_log_shared_sync_rounds_total Log flush rounds made durable by a shared "
+             "sync.\n"
+             "# TYPE rill_log_shared_sync_rounds_total counter\n"
+             "rill_log_shared_sync_rounds_total %lu\n",
+             static_cast<unsigned long>(syncs), static_cast<unsigned long>(rounds));
+    out += buf;
+  }
   snprintf(buf, sizeof buf,
            "# HELP rill_produce_duplicate_batches_total Idempotent producer retries of batches "
            "already in the log, answered with their original offsets and not appended again.\n"

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 
 namespace rill::broker {
 
@@ -77,6 +79,12 @@ class Metrics {
                    std::chrono::steady_clock::time_point answering);
   // One log fsync round (storage::LogConfig::on_sync): its duration and the bytes it covered.
   void RecordFlush(std::chrono::nanoseconds elapsed, uint64_t bytes);
+  // The source of rill_log_shared_syncs_total and rill_log_shared_sync_rounds_total (the flush
+  // scheduler's filesystem-wide syncs and the log rounds they served). Set before the HTTP server
+  // starts; must be thread-safe.
+  void set_shared_syncs(std::function<std::pair<uint64_t, uint64_t>()> source) {
+    shared_syncs_ = std::move(source);
+  }
   void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
   // The committed ISR of a partition this node leads changed under the same leader epoch (a new
   // metadata image shows it): `shrink` when a member left, else a member joined. Called once per
@@ -111,6 +119,7 @@ class Metrics {
   std::atomic<uint64_t> isr_shrinks_{0};
   std::atomic<uint64_t> isr_expands_{0};
   std::atomic<const ReplicaFetcherManager*> fetchers_{nullptr};
+  std::function<std::pair<uint64_t, uint64_t>()> shared_syncs_;
 };
 
 }  // namespace rill::broker

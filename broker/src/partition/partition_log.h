@@ -12,6 +12,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rill/proto/status.h"
@@ -136,6 +137,9 @@ class LogStore {
   // thread-safe. Stores without fsyncs ignore it.
   using FlushObserver = std::function<void(std::chrono::nanoseconds elapsed, uint64_t bytes)>;
   virtual void SetFlushObserver(FlushObserver observer) { (void)observer; }
+  // Shared syncs run so far and the log rounds they served (storage::FlushScheduler); 0 and 0
+  // for stores without them. Thread-safe.
+  virtual std::pair<uint64_t, uint64_t> SharedSyncs() const { return {0, 0}; }
 };
 
 }  // namespace rill::broker

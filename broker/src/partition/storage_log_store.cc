@@ -262,7 +262,7 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
                                  int64_t cache_behind_bytes, int64_t standby_segment_bytes,
                                  int64_t remove_step_bytes, int64_t remove_bytes_per_sec,
-                                 int32_t flush_threads)
+                                 int32_t flush_threads, int32_t shared_sync_min_logs)
     : data_dir_(std::move(data_dir)),
       preallocate_bytes_(preallocate_bytes),
       cache_behind_bytes_(cache_behind_bytes),
@@ -271,7 +271,8 @@ StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes
                storage::FileRemover::Options{
                    static_cast<uint64_t>(std::max<int64_t>(remove_step_bytes, 0)),
                    static_cast<uint64_t>(std::max<int64_t>(remove_bytes_per_sec, 0))}),
-      flush_scheduler_(std::max(flush_threads, 1)) {
+      flush_scheduler_(std::max(flush_threads, 1), std::max(shared_sync_min_logs, 0)),
+      whole_sync_wanted_(shared_sync_min_logs > 0) {
   // Directories a remover had not finished when the process stopped.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(data_dir_, ec)) {
@@ -338,6 +339,18 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
   {
     std::lock_guard lock(mu_);
     c.on_sync = flush_observer_;
+    if (whole_sync_wanted_) {
+      // Opened with the first log (the data directory exists by then), before its writes.
+      whole_sync_wanted_ = false;
+      auto ws = storage::DefaultFileSystem()->OpenWholeSync(data_dir_);
+      if (ws.ok()) {
+        whole_sync_ = std::move(*ws);
+      } else {
+        spdlog::info("shared syncs are off: {}; every partition log is synced on its own",
+                     ws.status().ToString());
+      }
+    }
+    c.whole_sync = whole_sync_.get();
   }
   c.remover = &remover_;
   c.flush_scheduler = &flush_scheduler_;

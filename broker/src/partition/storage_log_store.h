@@ -44,10 +44,13 @@ class StorageLogStore final : public LogStore {
   // storage::LogConfig's fields for every log. Logs and partition directories are removed through
   // one storage::FileRemover: shrunk in steps of `remove_step_bytes`, at most
   // `remove_bytes_per_sec` (0: unlinked at once). Every log's flusher runs on one
-  // storage::FlushScheduler of `flush_threads` threads.
+  // storage::FlushScheduler of `flush_threads` threads, which makes the groups of
+  // `shared_sync_min_logs` or more logs waiting at once durable by one syncfs of the data
+  // directory's filesystem (0: never; docs/STORAGE.md, Flushing: shared syncs).
   StorageLogStore(std::string data_dir, int64_t preallocate_bytes, int64_t cache_behind_bytes = -1,
                   int64_t standby_segment_bytes = 0, int64_t remove_step_bytes = 0,
-                  int64_t remove_bytes_per_sec = 0, int32_t flush_threads = 4);
+                  int64_t remove_bytes_per_sec = 0, int32_t flush_threads = 4,
+                  int32_t shared_sync_min_logs = 0);
   ~StorageLogStore() override;
 
   // Writes the identity file (atomically) before the log's first segment; removes the
@@ -64,6 +67,9 @@ class StorageLogStore final : public LogStore {
   Result<std::vector<std::string>> RemoveStrayLogs(const std::set<std::string>& keep) override;
   Status CloseAll() override;
   void SetFlushObserver(FlushObserver observer) override;
+  std::pair<uint64_t, uint64_t> SharedSyncs() const override {
+    return {flush_scheduler_.shared_syncs(), flush_scheduler_.shared_sync_rounds()};
+  }
 
  private:
   class StorageLog;
@@ -76,8 +82,11 @@ class StorageLogStore final : public LogStore {
   // Every removal of a log's files and directories (step 0: at once). Before open_: outlives
   // every log (CloseAll runs in the destructor, before members go).
   storage::FileRemover remover_;
-  // Runs every log's flusher; outlives every log for the same reason as remover_.
+  // The data directory's filesystem-wide sync for shared syncs (null: none), and the scheduler
+  // that runs every log's flusher; both outlive every log for the same reason as remover_.
+  std::unique_ptr<storage::WholeSync> whole_sync_;  // set once, under mu_, before any log uses it
   storage::FlushScheduler flush_scheduler_;
+  bool whole_sync_wanted_;  // not yet opened; guarded by mu_
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<StorageLog>> open_;  // by directory name; guarded by mu_
   FlushObserver flush_observer_;                           // guarded by mu_

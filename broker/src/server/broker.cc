@@ -104,6 +104,7 @@ Broker::Broker(BrokerConfig config, ControllerFactory make_controller,
   store_->SetFlushObserver([this](std::chrono::nanoseconds elapsed, uint64_t bytes) {
     metrics_.RecordFlush(elapsed, bytes);
   });
+  metrics_.set_shared_syncs([store = store_.get()] { return store->SharedSyncs(); });
 }
 
 Broker::~Broker() { Shutdown(); }

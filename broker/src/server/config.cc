@@ -218,6 +218,11 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "shared by all partitions: the broker's thread count does not grow with its "
                  "partitions")
       ->check(CLI::Range(1, 256));
+  app.add_option("--storage.shared_sync_min_logs", c.shared_sync_min_logs,
+                 "When at least this many partition logs wait to be synced at once, one syncfs "
+                 "of the data directory's filesystem makes them all durable instead of an "
+                 "fdatasync each (0 = always one fdatasync per log)")
+      ->check(CLI::Range(0, 1 << 20));
   app.add_option("--storage.min_free_bytes", c.min_free_bytes,
                  "Produce is refused (RESOURCE_EXHAUSTED, retried by clients) while the disk "
                  "holding data.dir has less free space than this, and accepted again once space "

@@ -99,6 +99,10 @@ struct BrokerConfig {
   // up to this many fsyncs of different partitions run at once, and the broker's thread count
   // does not grow with the number of partitions.
   int32_t flush_threads = 4;
+  // When at least this many partition logs wait to be synced at once, one syncfs of the data
+  // directory's filesystem makes them all durable instead of an fdatasync each
+  // (storage/flush_scheduler.h; docs/STORAGE.md, Flushing: shared syncs). 0 = off.
+  int32_t shared_sync_min_logs = 8;
   // Produce is refused (RESOURCE_EXHAUSTED, retriable) while the filesystem holding data_dir has
   // less than this many bytes available, and accepted again once space is freed
   // (broker/src/server/disk_space.h): a log that meets a full disk fails until a restart, and a

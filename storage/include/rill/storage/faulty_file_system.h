@@ -11,7 +11,9 @@
 //     flipped inside the unsynced ranges.
 //   - FlipBit(path, pos): flips one bit anywhere (media corruption).
 //   - FailWritesWithNoSpace(n): the next n WriteAt/Allocate calls fail with ENOSPC (kNoSpace).
-//   - FailNextSyncs(n): the next n File::Sync calls fail with EIO (kIOError) and sync nothing.
+//   - FailNextSyncs(n): the next n File::Sync or WholeSync::Sync calls fail with EIO (kIOError)
+//     and sync nothing.
+// OpenWholeSync gives a handle whose Sync makes every file and name durable (syncfs).
 // Files opened before a Crash must not be used after it (they refer to the pre-crash state).
 // Thread-safety: every method may be called from any thread (one internal mutex).
 
@@ -46,6 +48,7 @@ class FaultyFileSystem : public FileSystem {
   Status RemoveDirAll(const std::string& dir) override;
   Status SyncDir(const std::string& dir) override;
   bool Exists(const std::string& path) override;
+  Result<std::unique_ptr<WholeSync>> OpenWholeSync(const std::string& dir) override;
 
   void Crash(CrashMode mode);
   void FlipBit(const std::string& path, uint64_t pos, int bit);
@@ -55,11 +58,15 @@ class FaultyFileSystem : public FileSystem {
   uint64_t UnsyncedBytes(const std::string& path);
   // Current contents of a file (empty when absent).
   std::string Contents(const std::string& path);
+  // WholeSync::Sync calls so far, failed ones included.
+  int whole_syncs();
 
   struct Inode;
 
  private:
   friend class FaultyFile;
+  friend class FaultyWholeSync;
+  Status SyncAll();
   std::string Parent(const std::string& path) const;
 
   std::mutex mu_;
@@ -70,6 +77,7 @@ class FaultyFileSystem : public FileSystem {
   std::set<std::string> dirs_;
   int no_space_ = 0;
   int failed_syncs_ = 0;
+  int whole_syncs_ = 0;
 };
 
 }  // namespace rill::storage

@@ -54,6 +54,21 @@ class File {
   }
 };
 
+// A filesystem-wide sync (syncfs(2)) of the filesystem holding one directory: one call makes
+// every file's written data and every directory's names on it durable, however many files were
+// written — what lets one flush round serve many logs at once (docs/STORAGE.md, Flushing: shared
+// syncs). Linux reports through syncfs any writeback error on the filesystem since the handle was
+// opened (kernels from 5.8; OpenWholeSync refuses older ones), but not which file it hit: a caller
+// whose Sync fails falls back to syncing its own files, whose errors are per file.
+// Thread-safety: Sync and Covers may be called from any thread.
+class WholeSync {
+ public:
+  virtual ~WholeSync() = default;
+  virtual Status Sync() = 0;
+  // True when `path` is on the filesystem this handle syncs.
+  virtual bool Covers(const std::string& path) const = 0;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -74,6 +89,12 @@ class FileSystem {
   // fsync of a directory: makes creations, renames and removals in it durable.
   virtual Status SyncDir(const std::string& dir) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // A WholeSync of the filesystem holding `dir`, kept open for as long as it is used (its error
+  // cursor starts at the open). kUnavailable where the kernel cannot report writeback errors
+  // through syncfs or the filesystem cannot be synced as a whole.
+  virtual Result<std::unique_ptr<WholeSync>> OpenWholeSync(const std::string& dir) {
+    return Status::Unavailable("no filesystem-wide sync for " + dir);
+  }
 };
 
 // The process-wide POSIX filesystem (never null, never destroyed).

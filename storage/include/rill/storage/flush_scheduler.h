@@ -12,13 +12,23 @@
 // waiting: fairness between logs), a time, or kIdle (only when woken). Wake runs a round soon;
 // a Wake during a round runs another round after it, so no wake-up is lost.
 //
+// Shared syncs (docs/STORAGE.md, Flushing): with `shared_sync_min` > 0, a thread that finds at
+// least that many tasks ready takes them all (up to kMaxSharedBatch) as one batch. Each task of the
+// batch is asked to BeginSharedSync: a log with appends to make durable snapshots them and names
+// the WholeSync of its filesystem. One Sync of each WholeSync named by two or more tasks then
+// serves them all, and EndSharedSync completes each (a task alone on its handle, or whose handle
+// failed, syncs its own files there). A task that declines runs an ordinary round. So a thousand
+// partitions written by one request cost one syncfs, not a thousand fdatasyncs.
+//
 // Thread-safety: every method may be called from any thread, except that a task must not call
 // Remove on itself from its own round. Rounds run without the scheduler's lock held, so they may
 // call Wake.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -26,6 +36,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "rill/storage/file_system.h"
 
 namespace rill::storage {
 
@@ -40,10 +52,24 @@ class FlushScheduler {
     virtual ~Task() = default;
     // One round of the task's work; returns when to run the next (kAgain, a time, or kIdle).
     virtual Clock::time_point RunFlushRound() = 0;
+    // A round in a shared sync, instead of RunFlushRound: returns the WholeSync whose Sync would
+    // make this round's work durable, having taken what it covers (the log end now), or nullptr
+    // to have RunFlushRound called as usual.
+    virtual WholeSync* BeginSharedSync() { return nullptr; }
+    // Ends a round that BeginSharedSync began. `synced`: the WholeSync it returned was synced
+    // successfully since; when false, the task syncs its own files. Returns like RunFlushRound.
+    virtual Clock::time_point EndSharedSync(bool synced) {
+      (void)synced;
+      return kIdle;
+    }
   };
 
-  // Starts `threads` (>= 1) threads.
-  explicit FlushScheduler(int threads);
+  // At most this many tasks share one batch.
+  static constexpr size_t kMaxSharedBatch = 4096;
+
+  // Starts `threads` (>= 1) threads. `shared_sync_min`: the number of ready tasks from which a
+  // thread batches them into shared syncs (0: never).
+  explicit FlushScheduler(int threads, int shared_sync_min = 0);
   // Stops the threads. Every task must have been removed.
   ~FlushScheduler();
   FlushScheduler(const FlushScheduler&) = delete;
@@ -60,6 +86,12 @@ class FlushScheduler {
   // True when no task is waiting for a thread (a round may then poll briefly for more work
   // without holding up another log).
   bool NoneWaiting() const;
+  // Shared syncs run (one WholeSync::Sync each, failed ones included) and the task rounds they
+  // served.
+  uint64_t shared_syncs() const { return shared_syncs_.load(std::memory_order_relaxed); }
+  uint64_t shared_sync_rounds() const {
+    return shared_sync_rounds_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Entry {
@@ -70,6 +102,9 @@ class FlushScheduler {
   };
 
   void WorkerLoop();
+  // Runs the rounds of `batch` (two or more tasks) with shared syncs; next[i] is batch[i]'s
+  // answer. No lock held.
+  void RunBatch(const std::vector<Task*>& batch, std::vector<Clock::time_point>& next);
   // Queues `task` (entry `e`) unless it is queued or running. mu_ held.
   void QueueLocked(Task* task, Entry& e);
 
@@ -82,6 +117,9 @@ class FlushScheduler {
   // skipped.
   std::multimap<Clock::time_point, Task*> timers_;
   bool stopping_ = false;
+  const size_t shared_sync_min_;
+  std::atomic<uint64_t> shared_syncs_{0};
+  std::atomic<uint64_t> shared_sync_rounds_{0};
   std::vector<std::thread> workers_;
 };
 

@@ -302,12 +302,34 @@ class Log : private FlushScheduler::Task {
   void DropCacheBehind(const std::shared_ptr<Segment>& synced, uint64_t synced_bytes);
   // One flusher round (FlushScheduler::Task; log_flush.cc).
   FlushScheduler::Clock::time_point RunFlushRound() override;
+  WholeSync* BeginSharedSync() override;
+  FlushScheduler::Clock::time_point EndSharedSync(bool synced) override;
   Status SyncPending(bool* did_work);
+  // What one sync round makes durable, taken under write_mu_ (TakePendingSync) before the syncs.
+  struct PendingSync {
+    std::vector<std::shared_ptr<Segment>> segs;  // closed segments not yet synced, then the active
+    int64_t target = 0;                          // the log end offset when taken
+    bool dir_dirty = false;
+    uint64_t truncations_seen = 0;
+    uint64_t synced_active = 0;  // the active segment's size when taken
+    int64_t group_bytes = 0;
+    std::chrono::steady_clock::time_point start{};
+  };
+  PendingSync TakePendingSync();
+  // Syncs what `p` holds (its files, unless `files_synced` says a WholeSync did after it was
+  // taken; the directory when dirty), then advances the durable offset and recovery point.
+  Status CompleteSync(const PendingSync& p, bool files_synced);
+  // The group policy's round after a sync: one standby piece, then run again (log_flush.cc).
+  FlushScheduler::Clock::time_point AfterGroupSync();
   // fdatasyncs `segs` (and the directory when `dir_dirty`), then raises the durable offset to
   // `target` unless a truncation came after `truncations_seen`. A failure fails the log. With
   // `group_bytes` >= 0 the syncs' duration and group_bytes go to config_.on_sync.
+  // `files_synced`: the segments' data is durable already (a WholeSync after the snapshot); only
+  // the directory is synced. `start`: when the round began, for on_sync (default: now).
   Status SyncAndAdvance(const std::vector<std::shared_ptr<Segment>>& segs, bool dir_dirty,
-                        int64_t target, uint64_t truncations_seen, int64_t group_bytes);
+                        int64_t target, uint64_t truncations_seen, int64_t group_bytes,
+                        bool files_synced = false,
+                        std::chrono::steady_clock::time_point start = {});
   // Zero-fills one chunk ahead of the active segment's end; true if it added space.
   bool PreallocateIdle();
   // Writes one piece of the standby segment (or completes it); true if it did any work.
@@ -436,6 +458,8 @@ class Log : private FlushScheduler::Task {
   FlushScheduler* scheduler_ = nullptr;
   bool window_full_ = false;        // group: the last zero-fill found nothing to do
   bool synced_last_round_ = false;  // group: the last round synced a group
+  WholeSync* whole_sync_ = nullptr;  // config_.whole_sync when it covers dir_
+  std::optional<PendingSync> shared_;  // between BeginSharedSync and EndSharedSync
   FlushScheduler::Clock::time_point idle_due_{};   // group: idle work not before this
   FlushScheduler::Clock::time_point next_tick_ = FlushScheduler::kIdle;  // interval: next sync
 };

@@ -100,6 +100,10 @@ struct LogConfig {
   // one pool of threads. Must outlive the log. nullptr: the log starts a one-thread scheduler of
   // its own. Fixed at Open.
   FlushScheduler* flush_scheduler = nullptr;
+  // The filesystem-wide sync the scheduler's shared syncs use for this log (rill/storage/
+  // file_system.h, WholeSync), when its directory is on that filesystem. Must outlive the log.
+  // nullptr: the log's groups are always synced file by file. Fixed at Open.
+  WholeSync* whole_sync = nullptr;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
