@@ -140,13 +140,17 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     b->tp = q->tp;
     b->sequence = q->next_sequence++;
     b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
-    // Size the buffers for a full batch of records like this one (no regrowth while filling),
-    // or, once a batch of this partition has gone, for about twice that one.
-    int64_t expect = std::min<int64_t>(options_.batch_size, 16 << 20);
-    int64_t expect_records = expect / std::max<int64_t>(1, size - 24) + 16;
+    // Size the buffers for about twice the partition's last batch (a full batch of records like
+    // this one at most: no regrowth while filling one like the last), or for 16 KiB before its
+    // first: a producer to a thousand partitions must not reserve a thousand full batches.
+    const int64_t full = std::min<int64_t>(options_.batch_size, 16 << 20);
+    const int64_t per_record = std::max<int64_t>(1, size - 24);
+    int64_t expect = std::min<int64_t>(full, 16 << 10);
+    int64_t expect_records = expect / per_record + 16;
     if (q->last_batch_bytes > 0) {
-      expect = std::min(expect, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
-      expect_records = std::min<int64_t>(expect_records, 2 * int64_t{q->last_batch_records} + 16);
+      expect = std::min(full, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
+      expect_records = std::min<int64_t>(full / per_record + 16,
+                                         2 * int64_t{q->last_batch_records} + 16);
     }
     b->builder.Reserve(static_cast<size_t>(std::max<int64_t>(expect, size + 128)));
     b->records.reserve(static_cast<size_t>(expect_records));

@@ -162,8 +162,8 @@ class RecordAccumulator {
     std::deque<std::unique_ptr<ProducerBatch>> batches;
     uint64_t next_sequence = 0;
     // The size and record count of the last batch drained: a new batch reserves room for about
-    // twice that, not for a full batch.size, so a thousand partitions each getting a few records
-    // per linger do not each take (and fault in) a fresh batch.size buffer.
+    // twice that (16 KiB before the first), not for a full batch.size, so a thousand partitions
+    // each getting a few records per linger do not each take (and fault in) a batch.size buffer.
     int64_t last_batch_bytes = 0;
     int32_t last_batch_records = 0;
   };
