@@ -97,6 +97,7 @@ Log::~Log() {
   durable_cv_.notify_all();
   if (scheduler_ != nullptr) scheduler_->Remove(this);
   FailWaiters(Status::Unavailable("partition " + name_ + ": log closed"), Offset(INT64_MIN));
+  ReleaseStandbyBudget();
 }
 
 std::shared_ptr<Segment> Log::active() const {
@@ -130,6 +131,7 @@ Status Log::Close() {
   std::lock_guard lock(write_mu_);
   if (closed_) return Status::OK();
   closed_ = true;
+  ReleaseStandbyBudget();
   Status failure = health();
   if (!failure.ok()) {
     FailWaiters(failure, Offset(INT64_MIN));

@@ -222,6 +222,7 @@ Status Log::RollLocked(Offset base_offset) {
         seg,
         Segment::CreateRecycled(fs_, dir_, base_offset,
                                 index_interval_bytes_.load(std::memory_order_relaxed), it->path));
+    if (it->path == standby_path_) ReleaseStandbyBudget();  // the standby is a segment now
     pool_.erase(it);
     recycled_count_.fetch_add(1, std::memory_order_relaxed);
     // The pool name must be gone for good before any new batch lands in the file: a crash that

@@ -30,6 +30,7 @@ Status Log::RetireLocked(const std::shared_ptr<Segment>& seg, Offset end) {
     return RemoveSegmentFiles(seg);
   }
   if (pool_.size() >= static_cast<size_t>(config_.recycle_pool_files)) {
+    if (pool_.front().path == standby_path_) ReleaseStandbyBudget();
     RILL_RETURN_IF_ERROR(RemoveFile(pool_.front().path, pool_.front().retired));
     pool_.erase(pool_.begin());
   }
@@ -40,6 +41,7 @@ Status Log::RetireLocked(const std::shared_ptr<Segment>& seg, Offset end) {
 }
 
 Status Log::ClearPoolLocked() {
+  ReleaseStandbyBudget();
   for (const auto& f : pool_) RILL_RETURN_IF_ERROR(RemoveFile(f.path, f.retired));
   pool_.clear();
   return Status::OK();

@@ -66,6 +66,11 @@ bool Log::StandbyInPoolLocked() const {
                      [&](const PoolFile& f) { return f.path == standby_path_; });
 }
 
+void Log::ReleaseStandbyBudget() {
+  const int64_t n = standby_reserved_.exchange(0);
+  if (n > 0 && config_.standby_budget != nullptr) config_.standby_budget->Give(n);
+}
+
 void Log::AbandonStandby(const Status& cause) {
   spdlog::warn(
       "partition {}: standby segment abandoned ({}); group fsyncs of a new segment will "
@@ -74,6 +79,7 @@ void Log::AbandonStandby(const Status& cause) {
   standby_.reset();
   (void)fs_->Remove(standby_path_);
   standby_off_ = true;
+  ReleaseStandbyBudget();
 }
 
 bool Log::StandbyStep() {
@@ -113,6 +119,15 @@ bool Log::StandbyStep() {
     uint64_t target = std::max<uint64_t>(static_cast<uint64_t>(config_.standby_min_bytes),
                                          2 * standby_last_size_);
     target = std::min(target, segment_bytes);
+    if (config_.standby_budget != nullptr) {
+      // The store's bound: as much of the target as is left, if that is at least the minimum.
+      const int64_t granted = config_.standby_budget->TakeUpTo(
+          static_cast<int64_t>(target), std::max<int64_t>(config_.standby_min_bytes,
+                                                          static_cast<int64_t>(piece)));
+      if (granted == 0) return false;
+      target = static_cast<uint64_t>(granted);
+      standby_reserved_.store(granted);
+    }
     standby_target_ = std::max<uint64_t>(piece, target / piece * piece);
     auto f = fs_->Open(standby_path_, /*create=*/true, /*truncate=*/true);
     if (!f.ok()) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker_process.h"
+#include "support/poll.h"
 #include "rill/proto/record_batch.h"
 
 namespace rill::testing {
@@ -72,11 +73,12 @@ class BrokerThreadsTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // One acks=all batch to each of `partitions` partitions of `topic`, in one request; every
-  // partition must be acknowledged.
-  void ProduceToEach(const std::string& topic, int partitions) {
+  // One acks=all batch (one record of `value_bytes`) to each of `partitions` partitions of
+  // `topic`, in one request; every partition must be acknowledged.
+  void ProduceToEach(const std::string& topic, int partitions, size_t value_bytes = 1) {
     batch::BatchBuilder b(batch::Compression::kNone);
-    ASSERT_TRUE(b.Add(std::string_view("k"), std::string_view("v"), 1).ok());
+    const std::string value(value_bytes, 'v');
+    ASSERT_TRUE(b.Add(std::string_view("k"), std::string_view(value), 1).ok());
     auto built = b.Build();
     ASSERT_TRUE(built.ok());
     v1::ProduceRequest req;
@@ -143,6 +145,55 @@ TEST_F(BrokerThreadsTest, PartitionsWrittenByOneRequestShareSyncs) {
   // Each shared sync serves at least two logs, and many of the 1,500 groups went that way.
   EXPECT_GE(rounds, 2 * syncs);
   EXPECT_GE(rounds, kParts / 2) << syncs << " shared syncs";
+}
+
+// Standby segment files (zeros written ahead for partitions with small fsync groups) in the data
+// dir.
+int StandbyFiles(const std::string& data_dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(data_dir, ec)) {
+    if (e.path().filename() == "00000000000000000000.recycle") ++n;
+  }
+  return n;
+}
+
+// Eight partitions written in small acks=all groups would each prepare an 8 MiB standby; a
+// budget of 8 MiB lets one of them have one at a time.
+class StandbyBudgetTest : public BrokerThreadsTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--storage.standby_budget_bytes", std::to_string(8 << 20)};
+  }
+};
+
+TEST_F(StandbyBudgetTest, TheBrokerBoundsTheStandbysOfAllPartitions) {
+  constexpr int kParts = 8;
+  ASSERT_EQ(broker_->CreateTopic("small-groups", kParts).error(), v1::NONE);
+  // 8 KB per partition per request, 100 requests: 800 KB per partition, past the 512 KB a
+  // partition appends before it starts a standby.
+  for (int i = 0; i < 100; ++i) ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  ASSERT_TRUE(test::PollUntil([&] { return StandbyFiles(dir_ + "/data") >= 1; },
+                              std::chrono::seconds(20), std::chrono::milliseconds(20)))
+      << "no partition prepared a standby: the test would prove nothing";
+  for (int i = 0; i < 20; ++i) ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  EXPECT_EQ(StandbyFiles(dir_ + "/data"), 1) << "the budget has room for one 8 MiB standby";
+}
+
+class UnboundedStandbysTest : public BrokerThreadsTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--storage.standby_budget_bytes", "0"};
+  }
+};
+
+TEST_F(UnboundedStandbysTest, WithoutABudgetEveryPartitionPreparesAStandby) {
+  constexpr int kParts = 8;
+  ASSERT_EQ(broker_->CreateTopic("small-groups", kParts).error(), v1::NONE);
+  for (int i = 0; i < 100; ++i) ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  EXPECT_TRUE(test::PollUntil([&] { return StandbyFiles(dir_ + "/data") == kParts; },
+                              std::chrono::seconds(20), std::chrono::milliseconds(20)))
+      << StandbyFiles(dir_ + "/data") << " standby files";
 }
 
 class NoSharedSyncsTest : public BrokerThreadsTest {

@@ -1,7 +1,8 @@
 // Standby segments: with small groups the flusher writes a standby file of zeros (never more
 // than twice the bytes appended since the last roll), and the log rolls into it once the active
 // segment would grow, so group fsyncs overwrite written space. Sizes double up to segment_bytes;
-// large groups prepare nothing; a crash mid-standby loses nothing.
+// large groups prepare nothing; a crash mid-standby loses nothing; a store-wide budget bounds the
+// standbys of all logs together.
 
 #include <gtest/gtest.h>
 
@@ -154,6 +155,37 @@ TEST_F(LogStandbyTest, CrashWithAStandbyUnderWayLosesNothing) {
   while (log->recycled_count() == 0 && appended_ - before < (2u << 20)) AppendDurable(*log, 1000);
   EXPECT_EQ(log->recycled_count(), 1u);
   ASSERT_TRUE(log->Close().ok());
+}
+
+// Two logs share a budget of one standby: the second starts none while the first holds it, and
+// starts one once the first closes and gives it back.
+TEST_F(LogStandbyTest, AStoreWideBudgetBoundsTheStandbysOfAllLogs) {
+  StandbyBudget budget(64 << 10);
+  LogConfig c = Config();
+  c.standby_budget = &budget;
+  auto a = OpenLog(c);
+  auto rb = Log::Open(&fs_, "data/t-1", "t-1", c, [] { return int64_t{1'000'000}; });
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  std::unique_ptr<Log> b = std::move(rb).value();
+  constexpr char kStandbyB[] = "data/t-1/00000000000000000000.recycle";
+  for (int i = 0; i < 20; ++i) AppendDurable(*a, 1000);
+  ASSERT_TRUE(test::PollUntil([&] { return fs_.Exists(kStandby); }, 10s, 1ms));
+  EXPECT_EQ(budget.used(), 64 << 10);
+  for (int i = 0; i < 40; ++i) AppendDurable(*b, 1000);
+  EXPECT_FALSE(fs_.Exists(kStandbyB)) << "the budget had no room for a second standby";
+  EXPECT_EQ(budget.used(), 64 << 10);
+  ASSERT_TRUE(a->Close().ok());
+  a.reset();
+  EXPECT_EQ(budget.used(), 0) << "a closed log gives its standby's bytes back";
+  for (int i = 0; i < 20 && !fs_.Exists(kStandbyB); ++i) AppendDurable(*b, 1000);
+  ASSERT_TRUE(test::PollUntil([&] { return fs_.Exists(kStandbyB); }, 10s, 1ms));
+  EXPECT_EQ(budget.used(), 64 << 10);
+  // Rolling into its standby gives the bytes back; the next standby takes them again.
+  while (b->recycled_count() == 0 && appended_ < (4u << 20)) AppendDurable(*b, 1000);
+  ASSERT_EQ(b->recycled_count(), 1u);
+  EXPECT_LE(budget.used(), 64 << 10);
+  ASSERT_TRUE(b->Close().ok());
+  EXPECT_EQ(budget.used(), 0);
 }
 
 }  // namespace

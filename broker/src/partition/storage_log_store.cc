@@ -262,11 +262,15 @@ class StorageLogStore::StorageLog final : public PartitionLog {
 StorageLogStore::StorageLogStore(std::string data_dir, int64_t preallocate_bytes,
                                  int64_t cache_behind_bytes, int64_t standby_segment_bytes,
                                  int64_t remove_step_bytes, int64_t remove_bytes_per_sec,
-                                 int32_t flush_threads, int32_t shared_sync_min_logs)
+                                 int32_t flush_threads, int32_t shared_sync_min_logs,
+                                 int64_t standby_budget_bytes)
     : data_dir_(std::move(data_dir)),
       preallocate_bytes_(preallocate_bytes),
       cache_behind_bytes_(cache_behind_bytes),
       standby_segment_bytes_(standby_segment_bytes),
+      standby_budget_(standby_budget_bytes > 0
+                          ? std::make_unique<storage::StandbyBudget>(standby_budget_bytes)
+                          : nullptr),
       remover_(storage::DefaultFileSystem(),
                storage::FileRemover::Options{
                    static_cast<uint64_t>(std::max<int64_t>(remove_step_bytes, 0)),
@@ -354,6 +358,7 @@ Result<std::shared_ptr<PartitionLog>> StorageLogStore::Open(const std::string& t
   }
   c.remover = &remover_;
   c.flush_scheduler = &flush_scheduler_;
+  c.standby_budget = standby_budget_.get();
   std::string name = topic + "-" + std::to_string(partition);
   std::string dir = storage::JoinPath(data_dir_, name);
   RILL_RETURN_IF_ERROR(PrepareDir(dir, PartitionIdentity{topic, topic_id, partition}));

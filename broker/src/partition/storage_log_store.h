@@ -18,6 +18,7 @@
 #include "partition/partition_log.h"
 #include "rill/storage/file_remover.h"
 #include "rill/storage/flush_scheduler.h"
+#include "rill/storage/log_config.h"
 
 namespace rill::broker {
 
@@ -46,11 +47,12 @@ class StorageLogStore final : public LogStore {
   // `remove_bytes_per_sec` (0: unlinked at once). Every log's flusher runs on one
   // storage::FlushScheduler of `flush_threads` threads, which makes the groups of
   // `shared_sync_min_logs` or more logs waiting at once durable by one syncfs of the data
-  // directory's filesystem (0: never; docs/STORAGE.md, Flushing: shared syncs).
+  // directory's filesystem (0: never; docs/STORAGE.md, Flushing: shared syncs). The logs'
+  // standby segments together hold at most `standby_budget_bytes` (0: no bound).
   StorageLogStore(std::string data_dir, int64_t preallocate_bytes, int64_t cache_behind_bytes = -1,
                   int64_t standby_segment_bytes = 0, int64_t remove_step_bytes = 0,
                   int64_t remove_bytes_per_sec = 0, int32_t flush_threads = 4,
-                  int32_t shared_sync_min_logs = 0);
+                  int32_t shared_sync_min_logs = 0, int64_t standby_budget_bytes = 0);
   ~StorageLogStore() override;
 
   // Writes the identity file (atomically) before the log's first segment; removes the
@@ -79,6 +81,7 @@ class StorageLogStore final : public LogStore {
   const int64_t preallocate_bytes_;
   const int64_t cache_behind_bytes_;
   const int64_t standby_segment_bytes_;
+  std::unique_ptr<storage::StandbyBudget> standby_budget_;  // null: no bound; outlives the logs
   // Every removal of a log's files and directories (step 0: at once). Before open_: outlives
   // every log (CloseAll runs in the destructor, before members go).
   storage::FileRemover remover_;

@@ -205,6 +205,10 @@ Result<BrokerConfig> ParseBrokerConfig(int argc, const char* const* argv) {
                  "group fsyncs overwrite written space; each next one doubles up to segment.bytes "
                  "(0 = off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--storage.standby_budget_bytes", c.standby_budget_bytes,
+                 "Zero-filled standby segment bytes all partitions together may hold; a "
+                 "partition starts a standby only while the budget has room (0 = no bound)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
   app.add_option("--storage.remove_step_bytes", c.remove_step_bytes,
                  "Files that retention or truncation drop are shrunk in steps of this many bytes, "
                  "each synced, before the unlink, so the disk's trim of the freed blocks never "

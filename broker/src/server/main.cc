@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
       std::make_unique<rill::broker::StorageLogStore>(
           config->data_dir, config->preallocate_bytes, config->cache_behind_bytes,
           config->standby_segment_bytes, config->remove_step_bytes, config->remove_bytes_per_sec,
-          config->flush_threads, config->shared_sync_min_logs));
+          config->flush_threads, config->shared_sync_min_logs, config->standby_budget_bytes));
   rill::Status st = broker.Start();
   if (!st.ok()) {
     spdlog::critical("start failed: {}", st.ToString());

@@ -89,6 +89,9 @@ struct BrokerConfig {
   // overwrite written space (durable latency of a paced 5 KB appender: p50 337 -> 234 us, p99
   // 847 -> 592 us, bench/RESULTS.md storage, session 3). 0 = off.
   int64_t standby_segment_bytes = 8LL << 20;
+  // The zero-filled standby bytes all partitions together may hold (storage::StandbyBudget): a
+  // thousand partitions with small groups would otherwise zero-fill 8 GB. 0 = no bound.
+  int64_t standby_budget_bytes = 512LL << 20;
   // Segment and pool files that retention or truncation drop are shrunk in steps of this many
   // bytes, each made durable, at most remove_bytes_per_sec, before the unlink
   // (storage/file_remover.h): on ext4 with `discard` a plain unlink stalls every fsync on the disk

@@ -443,6 +443,10 @@ class Log : private FlushScheduler::Task {
   uint64_t standby_pending_ = 0;  // bytes of the last piece, whose writeback may be under way
   uint64_t standby_last_size_ = 0;
   bool standby_off_ = false;  // a standby write failed: no more (zero-fill is only a help)
+  // Bytes of config_.standby_budget this log's standby holds (0: none). Any thread (rounds,
+  // rolls under write_mu_, Close): ReleaseStandbyBudget gives them back once.
+  std::atomic<int64_t> standby_reserved_{0};
+  void ReleaseStandbyBudget();
   uint64_t appended_since_roll_ = 0;
   std::mutex cache_mu_;      // serialises DropCacheBehind
   int durable_waiters_ = 0;  // threads inside WaitDurable (skip notify when none)

@@ -2,6 +2,8 @@
 
 // Per-partition log settings (Kafka topic-config names in comments) and the injectable clock.
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,6 +25,32 @@ enum class FlushPolicy : uint8_t {
 
 std::string_view FlushPolicyName(FlushPolicy p);
 Result<FlushPolicy> ParseFlushPolicy(std::string_view name);  // "group" | "interval" | "none"
+
+// The zero-filled standby bytes that the logs sharing it may hold at once (docs/STORAGE.md,
+// Standby segments): without a bound every partition with small groups prepares its own, and a
+// thousand partitions zero-fill gigabytes. A log takes its standby's size when it starts one (or
+// as much as is left, when that is at least its minimum) and gives it back when a roll takes the
+// file, the file leaves the pool, the standby is abandoned or the log closes. Thread-safe.
+class StandbyBudget {
+ public:
+  explicit StandbyBudget(int64_t limit) : limit_(limit) {}
+  // Takes up to `want` bytes if at least `min` are left; returns what it took (0: none).
+  int64_t TakeUpTo(int64_t want, int64_t min) {
+    int64_t used = used_.load();
+    while (true) {
+      const int64_t grant = std::min(want, limit_ - used);
+      if (grant < min || grant <= 0) return 0;
+      if (used_.compare_exchange_weak(used, used + grant)) return grant;
+    }
+  }
+  void Give(int64_t n) { used_.fetch_sub(n); }
+  int64_t used() const { return used_.load(); }
+  int64_t limit() const { return limit_; }
+
+ private:
+  const int64_t limit_;
+  std::atomic<int64_t> used_{0};
+};
 
 struct LogConfig {
   int64_t segment_bytes = 1LL << 30;               // segment.bytes: roll when the next append
@@ -104,6 +132,9 @@ struct LogConfig {
   // file_system.h, WholeSync), when its directory is on that filesystem. Must outlive the log.
   // nullptr: the log's groups are always synced file by file. Fixed at Open.
   WholeSync* whole_sync = nullptr;
+  // Bounds the standby bytes of every log that shares it (StandbyBudget above). Must outlive the
+  // log. nullptr: no bound beyond each log's own. Fixed at Open.
+  StandbyBudget* standby_budget = nullptr;
 };
 
 // Milliseconds since the Unix epoch. Tests inject a manual clock; the default reads the system
