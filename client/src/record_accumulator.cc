@@ -149,8 +149,8 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     int64_t expect_records = expect / per_record + 16;
     if (q->last_batch_bytes > 0) {
       expect = std::min(full, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
-      expect_records = std::min<int64_t>(full / per_record + 16,
-                                         2 * int64_t{q->last_batch_records} + 16);
+      expect_records =
+          std::min<int64_t>(full / per_record + 16, 2 * int64_t{q->last_batch_records} + 16);
     }
     b->builder.Reserve(static_cast<size_t>(std::max<int64_t>(expect, size + 128)));
     b->records.reserve(static_cast<size_t>(expect_records));

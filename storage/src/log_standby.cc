@@ -122,8 +122,8 @@ bool Log::StandbyStep() {
     if (config_.standby_budget != nullptr) {
       // The store's bound: as much of the target as is left, if that is at least the minimum.
       const int64_t granted = config_.standby_budget->TakeUpTo(
-          static_cast<int64_t>(target), std::max<int64_t>(config_.standby_min_bytes,
-                                                          static_cast<int64_t>(piece)));
+          static_cast<int64_t>(target),
+          std::max<int64_t>(config_.standby_min_bytes, static_cast<int64_t>(piece)));
       if (granted == 0) return false;
       target = static_cast<uint64_t>(granted);
       standby_reserved_.store(granted);

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "broker_process.h"
-#include "support/poll.h"
 #include "rill/proto/record_batch.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 namespace {
@@ -172,7 +172,8 @@ TEST_F(StandbyBudgetTest, TheBrokerBoundsTheStandbysOfAllPartitions) {
   ASSERT_EQ(broker_->CreateTopic("small-groups", kParts).error(), v1::NONE);
   // 8 KB per partition per request, 100 requests: 800 KB per partition, past the 512 KB a
   // partition appends before it starts a standby.
-  for (int i = 0; i < 100; ++i) ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  for (int i = 0; i < 100; ++i)
+    ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
   ASSERT_TRUE(test::PollUntil([&] { return StandbyFiles(dir_ + "/data") >= 1; },
                               std::chrono::seconds(20), std::chrono::milliseconds(20)))
       << "no partition prepared a standby: the test would prove nothing";
@@ -190,7 +191,8 @@ class UnboundedStandbysTest : public BrokerThreadsTest {
 TEST_F(UnboundedStandbysTest, WithoutABudgetEveryPartitionPreparesAStandby) {
   constexpr int kParts = 8;
   ASSERT_EQ(broker_->CreateTopic("small-groups", kParts).error(), v1::NONE);
-  for (int i = 0; i < 100; ++i) ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  for (int i = 0; i < 100; ++i)
+    ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
   EXPECT_TRUE(test::PollUntil([&] { return StandbyFiles(dir_ + "/data") == kParts; },
                               std::chrono::seconds(20), std::chrono::milliseconds(20)))
       << StandbyFiles(dir_ + "/data") << " standby files";

@@ -462,8 +462,8 @@ class Log : private FlushScheduler::Task {
   FlushScheduler* scheduler_ = nullptr;
   bool window_full_ = false;        // group: the last zero-fill found nothing to do
   bool synced_last_round_ = false;  // group: the last round synced a group
-  WholeSync* whole_sync_ = nullptr;  // config_.whole_sync when it covers dir_
-  std::optional<PendingSync> shared_;  // between BeginSharedSync and EndSharedSync
+  WholeSync* whole_sync_ = nullptr;                // config_.whole_sync when it covers dir_
+  std::optional<PendingSync> shared_;              // between BeginSharedSync and EndSharedSync
   FlushScheduler::Clock::time_point idle_due_{};   // group: idle work not before this
   FlushScheduler::Clock::time_point next_tick_ = FlushScheduler::kIdle;  // interval: next sync
 };
