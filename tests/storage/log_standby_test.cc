@@ -85,8 +85,10 @@ TEST_F(LogStandbyTest, StandbyStaysWithinTwiceTheAppendedBytesAndTheLogRollsInto
   }
   ASSERT_EQ(log->recycled_count(), 1u) << "standby " << fs_.Contents(kStandby).size() << " exists " << fs_.Exists(kStandby) << "; no roll into the standby after " << appended_
                                        << " appended bytes";
-  // The first standby is standby_min_bytes; it was complete (64 KiB) before the roll took it.
-  EXPECT_EQ(max_seen, 64u << 10);
+  // The first standby is standby_min_bytes; it was complete (64 KiB) before the roll took it
+  // (the new segment's size below). Between two appends we saw it at least up to its last piece:
+  // the append right after the last piece may roll into it before we look.
+  EXPECT_GE(max_seen, (64u << 10) - 4096);
   EXPECT_EQ(log->segment_count(), 2u);
   auto files = SegmentFiles();
   ASSERT_EQ(files.size(), 2u);
@@ -176,9 +178,11 @@ TEST_F(LogStandbyTest, AStoreWideBudgetBoundsTheStandbysOfAllLogs) {
   EXPECT_EQ(budget.used(), 64 << 10);
   ASSERT_TRUE(a->Close().ok());
   a.reset();
-  EXPECT_EQ(budget.used(), 0) << "a closed log gives its standby's bytes back";
+  // A closed log gives its standby's bytes back: the other log's next round takes them (its
+  // flusher may do so at once, without another append).
   for (int i = 0; i < 20 && !fs_.Exists(kStandbyB); ++i) AppendDurable(*b, 1000);
-  ASSERT_TRUE(test::PollUntil([&] { return fs_.Exists(kStandbyB); }, 10s, 1ms));
+  ASSERT_TRUE(test::PollUntil([&] { return fs_.Exists(kStandbyB); }, 10s, 1ms))
+      << "the closed log did not give its standby's bytes back: " << budget.used() << " used";
   EXPECT_EQ(budget.used(), 64 << 10);
   // Rolling into its standby gives the bytes back; the next standby takes them again.
   while (b->recycled_count() == 0 && appended_ < (4u << 20)) AppendDurable(*b, 1000);
