@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "controller.h"
@@ -347,6 +349,60 @@ TEST(ControllerTest, ProducerIdBlocksAreUniqueAcrossFailover) {
   EXPECT_TRUE(cluster.WaitFor([&] {
     return cluster.AllImages([&](const MetadataImage& img) { return img.next_producer_id >= end; });
   }));
+}
+
+// Producer id blocks asked of both followers without pause while the active controller stops.
+// A new leader must not act on its image before it has applied what earlier leaders committed:
+// computed from a stale image, a block overlaps the old leader's last one and the image refuses
+// it (kInvalidRequest). Each operation succeeds with a new block or fails with an error that
+// says retry; no block is given twice.
+TEST(ControllerTest, OperationsDuringAFailoverWaitForTheNewLeaderToCatchUp) {
+  TempDir dir;
+  ThreeVoters cluster(dir.path());
+  ASSERT_TRUE(cluster.WaitFor([&] { return cluster.Active() >= 0; })) << cluster.Describe();
+  const int leader = cluster.Active();
+  std::mutex mu;
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // guarded by mu
+  std::vector<std::string> refused;                 // guarded by mu
+  std::atomic<bool> stop{false};
+  auto hammer = [&](int node) {
+    while (!stop.load()) {
+      auto results = Await([&](auto done) { cluster.node(node)->AllocateProducerIds(done); });
+      if (results.size() != 1) continue;  // Await reported it
+      std::lock_guard lock(mu);
+      switch (results[0].error) {
+        case TopicOpError::kNone:
+          blocks.emplace_back(results[0].producer_ids_first, results[0].producer_ids_count);
+          break;
+        case TopicOpError::kNotController:  // forwarded to the leader as it stopped
+        case TopicOpError::kControllerFailed:
+        case TopicOpError::kTimeout:
+          break;
+        default:
+          refused.push_back(std::string(TopicOpErrorName(results[0].error)) + ": " +
+                            results[0].message);
+      }
+    }
+  };
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return blocks.size();
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i <= 2; ++i) threads.emplace_back(hammer, (leader + i) % 3);
+  ASSERT_TRUE(cluster.WaitFor([&] { return count() >= 40; }));
+  cluster.StopNode(leader);
+  const size_t before = count();
+  EXPECT_TRUE(cluster.WaitFor([&] { return count() >= before + 40; })) << cluster.Describe();
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(refused.empty()) << refused.size() << " refused, the first: " << refused[0];
+  std::sort(blocks.begin(), blocks.end());
+  for (size_t i = 1; i < blocks.size(); ++i) {
+    EXPECT_GE(blocks[i].first, blocks[i - 1].first + blocks[i - 1].second)
+        << "blocks " << i - 1 << " and " << i << " overlap";
+  }
 }
 
 }  // namespace

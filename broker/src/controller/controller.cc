@@ -203,6 +203,7 @@ class ControllerImpl final : public Controller, private RaftDriver::Callbacks {
 
   void Housekeeping() override {
     operations_.MaybeBootstrapClusterId();
+    operations_.RunWaiting();
     lifecycle_.Tick();
   }
 

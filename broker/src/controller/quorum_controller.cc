@@ -138,6 +138,16 @@ void QuorumController::ExpireWaiting() {
   }
 }
 
+void QuorumController::RunWaiting() {
+  // Once a controller is there to take them: this node when it is active, else a known leader.
+  const bool ready =
+      driver_.IsLeader() || (driver_.raft().leader() != raft::kNoNode && !driver_.IsRaftLeader());
+  if (waiting_for_leader_.empty() || !ready) return;
+  std::deque<Waiting> waiting;
+  waiting.swap(waiting_for_leader_);
+  for (Waiting& w : waiting) w.task(Status::OK());
+}
+
 void QuorumController::FailWaiting(const Status& st) {
   std::deque<Waiting> waiting;
   waiting.swap(waiting_for_leader_);
@@ -221,7 +231,10 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
   const raft::RaftNode& raft = driver_.raft();
   if (!driver_.IsLeader()) {
     NodeId leader = raft.leader();
-    if (forwarded) {
+    // Elected but not yet caught up with what earlier leaders committed (RaftDriver::IsLeader):
+    // it will be the active controller within a round trip, so its operations wait here.
+    const bool catching_up = driver_.IsRaftLeader();
+    if (forwarded && !catching_up) {
       done(FailAll(
           op, TopicOpError::kNotController,
           "node " + std::to_string(config_.node_id.value()) + " is not the active controller"));
@@ -234,8 +247,9 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       const auto& voters = raft.configuration().voters;
       leader = voters[next_voter_to_ask_++ % voters.size()];
     }
-    if (leader == raft::kNoNode) {
-      // Wait for an election (bounded in count and time).
+    if (leader == raft::kNoNode || catching_up) {
+      // Wait for an election, or for the new leader to catch up (bounded in count and time);
+      // RunWaiting resumes it.
       if (waiting_for_leader_.size() >= kMaxWaitingForLeader) {
         done(FailAll(op, TopicOpError::kTooManyOperations,
                      "too many operations wait for a controller"));
@@ -245,12 +259,13 @@ void QuorumController::Execute(const pb::ForwardRequest& op, ResultsCallback don
       uint64_t wait_ticks = std::max<uint64_t>(4 * uint64_t(config_.election_ticks),
                                                10000 / uint64_t(config_.tick_ms));
       waiting_for_leader_.push_back(
-          {driver_.ticks() + wait_ticks, [this, shared_op, done](const Status& st) mutable {
+          {driver_.ticks() + wait_ticks,
+           [this, shared_op, done, forwarded](const Status& st) mutable {
              if (!st.ok()) {
                done(FailAll(*shared_op, TopicOpErrorOf(st, TopicOpError::kUnknown), st.message()));
                return;
              }
-             Execute(*shared_op, std::move(done), false);
+             Execute(*shared_op, std::move(done), forwarded);
            }});
       return;
     }

@@ -51,6 +51,9 @@ class QuorumController {
   void MaybeBootstrapClusterId();
   // Fails the operations that waited for a leader too long.
   void ExpireWaiting();
+  // Runs the operations that waited for a leader once there is an active controller to take
+  // them (this node, or a known leader elsewhere).
+  void RunWaiting();
   // Fails every operation waiting for a leader, or deferred behind partition changes, with `st`
   // (the driver stops or failed).
   void FailWaiting(const Status& st);

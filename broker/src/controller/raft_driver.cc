@@ -59,6 +59,7 @@ Status RaftDriver::Open() {
         *initial.snapshot,
         "at raft index " + std::to_string(index) + " in " + config_.metadata_dir));
     applied_index_ = index;
+    applied_term_ = initial.snapshot->metadata.term;
     snapshot_index_ = index;
   }
   recovered_entries_ = initial.entries.size();
@@ -234,6 +235,7 @@ Status RaftDriver::ProcessReady() {
       RILL_RETURN_IF_ERROR(callbacks_->RestoreSnapshot(
           *rd.snapshot, "from the leader at raft index " + std::to_string(index)));
       applied_index_ = index;
+      applied_term_ = rd.snapshot->metadata.term;
       snapshot_index_ = index;
       // Proposals the snapshot covers: their outcome is not known here.
       while (!pending_.empty() && pending_.begin()->first <= rd.snapshot->metadata.index) {
@@ -247,6 +249,7 @@ Status RaftDriver::ProcessReady() {
     for (const raft::Entry& entry : rd.committed_entries) {
       Status outcome = callbacks_->ApplyEntry(entry);
       applied_index_ = entry.index.value();
+      applied_term_ = entry.term;
       auto it = pending_.find(entry.index);
       if (it == pending_.end()) continue;
       Pending p = std::move(it->second);
@@ -260,9 +263,8 @@ Status RaftDriver::ProcessReady() {
     }
     raft_->Advance();
   }
-  bool leader = IsLeader();
-  active_.store(leader, std::memory_order_release);
-  if (!leader) FailOverwrittenProposals();
+  active_.store(IsLeader(), std::memory_order_release);
+  if (!IsRaftLeader()) FailOverwrittenProposals();
   return Status::OK();
 }
 

@@ -101,7 +101,7 @@ class RaftDriver {
   // Queues `task` for the driver thread, or runs it here with the error that refused it
   // (stopping, or too many queued). Any thread.
   bool Post(Task task);
-  // True when this node is the Raft leader (the active controller). Any thread.
+  // True when this node is the active controller (IsLeader). Any thread.
   bool IsActive() const { return active_.load(std::memory_order_acquire); }
 
   // ---- driver thread ----
@@ -121,7 +121,15 @@ class RaftDriver {
   Status TransferLeadership(NodeId target) { return raft_->TransferLeadership(target); }
 
   const raft::RaftNode& raft() const { return *raft_; }
-  bool IsLeader() const { return raft_->role() == raft::Role::kLeader; }
+  // The active controller: the Raft leader once it has applied an entry of its own term (its
+  // no-op). Before that its image may lack entries that earlier leaders committed, and anything
+  // computed from it (a producer id block, a placement, a fencing decision) could contradict
+  // them; KRaft's new leader waits the same way (docs/ARCHITECTURE.md §7, Operations).
+  bool IsLeader() const {
+    return raft_->role() == raft::Role::kLeader && applied_term_ == raft_->term();
+  }
+  // The Raft leader, caught up or not.
+  bool IsRaftLeader() const { return raft_->role() == raft::Role::kLeader; }
   uint64_t ticks() const { return ticks_; }
   // Not OK once the metadata log failed.
   const Status& failed() const { return failed_; }
@@ -145,6 +153,7 @@ class RaftDriver {
   std::unique_ptr<RaftTransport> transport_;
   size_t recovered_entries_ = 0;
   uint64_t applied_index_ = 0;  // Raft index of the last entry applied (or snapshot installed)
+  Term applied_term_{0};        // and its term
   uint64_t snapshot_index_ = 0;
   struct Pending {
     Term term;
