@@ -4,9 +4,6 @@
 #include "rill/client/producer.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -14,6 +11,7 @@
 #include "fake_broker.h"
 #include "rill/client/errors.h"
 #include "rill/client/partitioner.h"
+#include "support/free_port.h"
 
 namespace rill::client {
 namespace {
@@ -293,17 +291,11 @@ TEST(ProducerTest, UnknownTopicAndBadPartitionFailFast) {
 }
 
 TEST(ProducerTest, ConnectionRefusedIsAClearError) {
-  // A port nobody listens on: bind, read the port, close.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
+  // A port nobody listens on.
+  const int port = rill::test::FreePort();
+  ASSERT_GT(port, 0);
   ProducerConfig c;
-  c.bootstrap = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  c.bootstrap = "127.0.0.1:" + std::to_string(port);
   auto p = Producer::Create(c);
   ASSERT_TRUE(p.ok());
   auto r = (*p)->Send(Rec("t", 0, "v")).get();

@@ -57,7 +57,7 @@ inline std::string HttpGet(int port, const std::string& path) {
 // A loopback TCP port that was free a moment ago (for listeners that must be known before a
 // process starts, such as the controller voters' internal ports); 0 on failure.
 // Below the ephemeral port range: tests/support/free_port.h says why.
-inline int FreePort() { return rill::test::FreePort(); }
+using rill::test::FreePort;
 
 class BrokerProcess {
  public:

@@ -491,14 +491,18 @@ void Broker::ControlledShutdown() {
     outcome->set_value(results.empty() ? TopicOpResult{} : results.front());
   });
   if (result.wait_until(deadline) != std::future_status::ready) {
-    spdlog::warn("controlled shutdown: no answer from the controller within {} ms; stopping",
-                 config_.controlled_shutdown_timeout_ms);
+    spdlog::warn(
+        "controlled shutdown: no answer from the controller within {} ms; stopping anyway: "
+        "partitions this broker leads are unavailable until its session times out",
+        config_.controlled_shutdown_timeout_ms);
     return;
   }
   TopicOpResult r = result.get();
   if (r.error != TopicOpError::kNone) {
-    spdlog::warn("controlled shutdown refused: {}: {}; stopping", TopicOpErrorName(r.error),
-                 r.message);
+    spdlog::warn(
+        "controlled shutdown refused ({}: {}); stopping anyway: partitions this broker leads "
+        "are unavailable until its session times out",
+        TopicOpErrorName(r.error), r.message);
     return;
   }
   // The active controller applied it at r.applied_index; this broker's own image follows within
@@ -516,8 +520,10 @@ void Broker::ControlledShutdown() {
       return;
     }
   }
-  spdlog::warn("controlled shutdown: leaderships not all moved within {} ms; stopping",
-               config_.controlled_shutdown_timeout_ms);
+  spdlog::warn(
+      "controlled shutdown: leaderships not all moved within {} ms; stopping anyway: the "
+      "rest move when this broker's session times out",
+      config_.controlled_shutdown_timeout_ms);
 }
 
 void Broker::Shutdown() {
