@@ -312,7 +312,24 @@ Status Log::Recover() {
       RILL_RETURN_IF_ERROR(fs_->Remove(pool.front().second));
       pool.erase(pool.begin());
     }
-    for (auto& [e, path] : pool) pool_.push_back({std::move(path), Offset(e), nullptr});
+    for (auto& [e, path] : pool) {
+      // A standby left by the last run counts against the store's budget like a new one
+      // (docs/STORAGE.md, Standby segments); with too little budget left it goes.
+      if (path == standby_path_ && config_.standby_budget != nullptr) {
+        RILL_ASSIGN_OR_RETURN(auto f, fs_->Open(path, /*create=*/false, /*truncate=*/false));
+        RILL_ASSIGN_OR_RETURN(const uint64_t size, f->Size());
+        const auto bytes = static_cast<int64_t>(size);
+        const int64_t granted =
+            bytes > 0 ? config_.standby_budget->TakeUpTo(bytes, bytes) : int64_t{0};
+        if (granted == 0) {
+          RILL_RETURN_IF_ERROR(fs_->Remove(path));
+          continue;
+        }
+        standby_reserved_.store(granted);
+        standby_last_size_ = size;
+      }
+      pool_.push_back({std::move(path), Offset(e), nullptr});
+    }
   }
   int64_t end = segs.back()->next_offset().value();
   {

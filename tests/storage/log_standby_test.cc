@@ -192,5 +192,36 @@ TEST_F(LogStandbyTest, AStoreWideBudgetBoundsTheStandbysOfAllLogs) {
   EXPECT_EQ(budget.used(), 0);
 }
 
+// A standby left on disk by the last run counts against the budget when the log opens again,
+// like one it starts; with no room left in the budget the reopened log removes it.
+TEST_F(LogStandbyTest, AStandbyLeftByTheLastRunCountsAgainstTheBudget) {
+  StandbyBudget budget(64 << 10);
+  LogConfig c = Config();
+  c.standby_budget = &budget;
+  auto log = OpenLog(c);
+  for (int i = 0; i < 100 && fs_.Contents(kStandby).size() < (64u << 10); ++i) {
+    AppendDurable(*log, 1000);
+  }
+  ASSERT_EQ(fs_.Contents(kStandby).size(), 64u << 10) << "no complete standby to leave behind";
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  EXPECT_EQ(budget.used(), 0);
+  ASSERT_TRUE(fs_.Exists(kStandby));
+
+  log = OpenLog(c);
+  EXPECT_EQ(budget.used(), 64 << 10) << "the standby found at open is not counted";
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  EXPECT_EQ(budget.used(), 0);
+
+  StandbyBudget spent(64 << 10);
+  ASSERT_EQ(spent.TakeUpTo(1, 1), 1);  // another log holds part of it
+  c.standby_budget = &spent;
+  log = OpenLog(c);
+  EXPECT_FALSE(fs_.Exists(kStandby)) << "kept a standby the budget has no room for";
+  EXPECT_EQ(spent.used(), 1);
+  ASSERT_TRUE(log->Close().ok());
+}
+
 }  // namespace
 }  // namespace rill::storage
