@@ -13,6 +13,13 @@ struct FaultyFileSystem::Inode {
   std::vector<std::pair<uint64_t, uint64_t>> dirty;
   bool has_last_write = false;
   uint64_t last_begin = 0, last_end = 0;
+
+  // What an fdatasync does: everything written is durable, nothing is left to lose.
+  void MarkSynced() {
+    synced = data;
+    dirty.clear();
+    has_last_write = false;
+  }
 };
 
 class FaultyFile : public File {
@@ -47,9 +54,7 @@ class FaultyFile : public File {
       --fs_->failed_syncs_;
       return Status::IOError("fdatasync " + path_ + ": Input/output error");
     }
-    inode_->synced = inode_->data;
-    inode_->dirty.clear();
-    inode_->has_last_write = false;
+    inode_->MarkSynced();
     return Status::OK();
   }
 
@@ -212,11 +217,7 @@ Status FaultyFileSystem::SyncAll() {
     --failed_syncs_;
     return Status::IOError("syncfs: Input/output error");
   }
-  for (auto& [path, inode] : files_) {
-    inode->synced = inode->data;
-    inode->dirty.clear();
-    inode->has_last_write = false;
-  }
+  for (auto& [path, inode] : files_) inode->MarkSynced();
   durable_files_ = files_;
   return Status::OK();
 }
@@ -254,10 +255,8 @@ void FaultyFileSystem::Crash(CrashMode mode) {
         next[pos] = static_cast<char>(next[pos] ^ (1 << (rng_() % 8)));
       }
     }
-    f.data = next;
-    f.synced = next;
-    f.dirty.clear();
-    f.has_last_write = false;
+    f.data = std::move(next);
+    f.MarkSynced();  // what survived the crash is all there is
   };
   files_ = durable_files_;
   for (auto& [path, inode] : files_) {
