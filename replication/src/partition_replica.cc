@@ -153,7 +153,8 @@ void LeaderReplica::MaybeAdvanceHighWatermark() {
               (long)log_end_.value());
 }
 
-std::optional<std::vector<NodeId>> LeaderReplica::WantedIsr(int64_t now_ms) {
+std::optional<std::vector<NodeId>> LeaderReplica::WantedIsr(int64_t now_ms,
+                                                            const std::set<NodeId>& fenced) {
   if (pending_isr_) return std::nullopt;
   // Shrink first: followers that have not caught up for replica_lag_time_max_ms leave.
   std::vector<NodeId> shrunk;
@@ -171,7 +172,7 @@ std::optional<std::vector<NodeId>> LeaderReplica::WantedIsr(int64_t now_ms) {
   // of earlier epochs (this epoch's start offset: whatever a previous leader committed) joins.
   std::vector<NodeId> expanded = isr_;
   for (Follower& f : followers_) {
-    if (Contains(isr_, f.id)) continue;
+    if (Contains(isr_, f.id) || fenced.count(f.id) > 0) continue;
     // Only a follower that is fetching: one that stopped (SIGSTOP, a partition) after its last
     // fetch may hold everything below an idle high watermark, yet adding it back would stall
     // the high watermark and flap the ISR (shrink, expand, shrink...) every lag interval.

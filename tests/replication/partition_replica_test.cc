@@ -260,6 +260,22 @@ TEST(LeaderReplica, ExpandsAFollowerThatDurablyReachedTheHighWatermark) {
   EXPECT_EQ(Sorted(*want), Ids({1, 2, 3}));
 }
 
+// A caught-up follower whose broker the metadata has fenced (a controlled shutdown, or a
+// missed session) is not asked for: the controller would refuse it, and while the request was
+// in flight the maximal ISR would hold the high watermark back for a broker that is gone.
+TEST(LeaderReplica, DoesNotExpandToAFencedBroker) {
+  LeaderReplica l = MakeLeader(10, 0, {1, 2});
+  l.OnFetch(Fetch(2, 10, 10), Same(10), O(0), 1);
+  l.OnFetch(Fetch(3, 10, 10), Same(10), O(0), 2);
+  EXPECT_EQ(l.WantedIsr(3, {NodeId(3)}), std::nullopt);
+  EXPECT_EQ(l.high_watermark(), O(10));
+  // A fenced member of the ISR is not this rule's business (it leaves by lag, or by the
+  // controller's own records): 3 joins.
+  auto want = l.WantedIsr(4, {NodeId(2)});
+  ASSERT_TRUE(want.has_value());
+  EXPECT_EQ(Sorted(*want), Ids({1, 2, 3}));
+}
+
 TEST(LeaderReplica, ExpandRequiresTheEpochStartOffsetToo) {
   // A new leader whose hw (3) lags the previous leader's commits: a follower at hw 3 but
   // below the epoch start (10) may lack committed entries and must not join.

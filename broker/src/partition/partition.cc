@@ -374,7 +374,8 @@ ReplicaFetchAnswer Partition::ServeReplicaFetch(const replication::FollowerFetch
   return out;
 }
 
-std::optional<IsrChangeRequest> Partition::TakeIsrChange(int64_t now_ms) {
+std::optional<IsrChangeRequest> Partition::TakeIsrChange(int64_t now_ms,
+                                                         const std::set<NodeId>& fenced) {
   constexpr int64_t kResendAfterMs = 1000;
   std::lock_guard lock(state_mu_);
   std::lock_guard repl(repl_mu_);
@@ -390,7 +391,7 @@ std::optional<IsrChangeRequest> Partition::TakeIsrChange(int64_t now_ms) {
     return std::nullopt;
   }
   if (now_ms < isr_refused_until_ms_) return std::nullopt;
-  std::optional<std::vector<NodeId>> want = leader_->WantedIsr(now_ms);
+  std::optional<std::vector<NodeId>> want = leader_->WantedIsr(now_ms, fenced);
   if (!want) return std::nullopt;
   leader_->OnIsrChangeSent(*want);
   isr_request_ = IsrChangeRequest{state_.leader_epoch, state_.partition_epoch, std::move(*want)};

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -122,7 +123,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   bool HasDataFor(Offset offset) const { return log_->log_end_offset() > offset; }
   // The ISR change to ask the controller for, if any (followers too slow for
   // replica.lag.time.max.ms, or caught up again); marks it in flight. Call IsrChangeDone after.
-  std::optional<IsrChangeRequest> TakeIsrChange(int64_t now_ms);
+  std::optional<IsrChangeRequest> TakeIsrChange(int64_t now_ms,
+                                                const std::set<NodeId>& fenced = {});
   // The controller's answer to the change TakeIsrChange returned: applied; refused as it stands
   // (the next round recomputes it); refused because the leader's metadata is stale, or lost
   // (outcome unknown). In the last two cases the change may have been applied, so it stays in

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "rill/internal/v1/replica.grpc.pb.h"
 #include "rill/proto/thread_name.h"
@@ -364,8 +365,15 @@ void ReplicaFetcherManager::RunIsrKeeper() {
     }
     const int64_t now = NowMs();
     auto image = partitions_->image();
+    // Brokers fenced or shut down: no ISR expansion asks for them (LeaderReplica::WantedIsr).
+    std::set<NodeId> fenced;
+    if (image) {
+      for (const auto& [id, b] : image->brokers) {
+        if (b.fenced) fenced.insert(id);
+      }
+    }
     for (auto& part : partitions_->All()) {
-      std::optional<IsrChangeRequest> change = part->TakeIsrChange(now);
+      std::optional<IsrChangeRequest> change = part->TakeIsrChange(now, fenced);
       if (!change) continue;
       const TopicMetadata* t = image ? image->FindTopic(part->topic()) : nullptr;
       if (t == nullptr) {

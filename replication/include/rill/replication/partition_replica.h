@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -113,9 +114,12 @@ class LeaderReplica {
 
   // The ISR to ask the controller for now, if it should change: followers not caught up for
   // replica_lag_time_max_ms leave; followers whose durable end reached the high watermark (and
-  // this epoch's start offset) join. Nothing while a change is in flight. The caller sends it
-  // (with the partition's leader epoch) and reports the outcome below.
-  std::optional<std::vector<NodeId>> WantedIsr(int64_t now_ms);
+  // this epoch's start offset) join, unless `fenced` names them (the metadata has their broker
+  // fenced or shut down: the controller would refuse them, and while the request is in flight
+  // the maximal ISR would hold the high watermark back for a broker that is gone; Kafka's
+  // KIP-841). Nothing while a change is in flight. The caller sends it (with the partition's
+  // leader epoch) and reports the outcome below.
+  std::optional<std::vector<NodeId>> WantedIsr(int64_t now_ms, const std::set<NodeId>& fenced = {});
   void OnIsrChangeSent(std::vector<NodeId> isr);
   // The controller committed `isr` (or metadata shows it): it becomes the ISR. A follower that
   // left it must fetch again before it can rejoin.
