@@ -181,6 +181,28 @@ TEST_F(StandbyBudgetTest, TheBrokerBoundsTheStandbysOfAllPartitions) {
   EXPECT_EQ(StandbyFiles(dir_ + "/data"), 1) << "the budget has room for one 8 MiB standby";
 }
 
+// A restart keeps the bound: the standby the last run left on disk is counted when its
+// partition opens, so no other partition starts one beside it.
+TEST_F(StandbyBudgetTest, AStandbyLeftByTheLastRunStaysWithinTheBudgetAfterARestart) {
+  constexpr int kParts = 8;
+  ASSERT_EQ(broker_->CreateTopic("small-groups", kParts).error(), v1::NONE);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  ASSERT_TRUE(test::PollUntil([&] { return StandbyFiles(dir_ + "/data") == 1; },
+                              std::chrono::seconds(20), std::chrono::milliseconds(20)))
+      << "no partition prepared a standby: the test would prove nothing";
+  ASSERT_EQ(broker_->Stop(), 0);
+  ASSERT_EQ(StandbyFiles(dir_ + "/data"), 1) << "the standby stays on disk across the restart";
+  std::vector<std::string> args = {"--storage.flush_threads", "3"};
+  for (auto& a : ExtraArgs()) args.push_back(a);
+  ASSERT_NO_FATAL_FAILURE(broker_->Start(args));
+  // Every partition appends well past the point where it would start a standby of its own.
+  for (int i = 0; i < 120; ++i)
+    ASSERT_NO_FATAL_FAILURE(ProduceToEach("small-groups", kParts, 8000));
+  EXPECT_EQ(StandbyFiles(dir_ + "/data"), 1)
+      << "a standby found at start was not counted against the budget";
+}
+
 class UnboundedStandbysTest : public BrokerThreadsTest {
  protected:
   std::vector<std::string> ExtraArgs() const override {

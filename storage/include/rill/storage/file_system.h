@@ -56,7 +56,7 @@ class File {
 
 // A filesystem-wide sync (syncfs(2)) of the filesystem holding one directory: one call makes
 // every file's written data and every directory's names on it durable, however many files were
-// written — what lets one flush round serve many logs at once (docs/STORAGE.md, Flushing: shared
+// written — what lets one flush round serve many logs at once (docs/STORAGE.md, Writing: shared
 // syncs). Linux reports through syncfs any writeback error on the filesystem since the handle was
 // opened (kernels from 5.8; OpenWholeSync refuses older ones), but not which file it hit: a caller
 // whose Sync fails falls back to syncing its own files, whose errors are per file.
