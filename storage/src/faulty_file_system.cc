@@ -119,6 +119,7 @@ std::string FaultyFileSystem::Parent(const std::string& path) const {
 Result<std::unique_ptr<File>> FaultyFileSystem::Open(const std::string& path, bool create,
                                                      bool truncate) {
   std::lock_guard lock(mu_);
+  if (unreadable_.count(path)) return Status::IOError("open " + path + ": Input/output error");
   auto it = files_.find(path);
   if (it == files_.end()) {
     if (!create) return Status::NotFound("open " + path + ": No such file or directory");
@@ -135,6 +136,7 @@ Result<std::unique_ptr<File>> FaultyFileSystem::Open(const std::string& path, bo
 
 Status FaultyFileSystem::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
+  if (unreadable_.count(from)) return Status::IOError("rename " + from + ": Input/output error");
   auto it = files_.find(from);
   if (it == files_.end()) return Status::NotFound("rename " + from + ": No such file");
   files_[to] = it->second;
@@ -290,6 +292,15 @@ void FaultyFileSystem::FailWritesWithNoSpace(int n) {
 void FaultyFileSystem::FailNextSyncs(int n) {
   std::lock_guard lock(mu_);
   failed_syncs_ = n;
+}
+
+void FaultyFileSystem::FailOpensAndRenamesOf(const std::string& path, bool fail) {
+  std::lock_guard lock(mu_);
+  if (fail) {
+    unreadable_.insert(path);
+  } else {
+    unreadable_.erase(path);
+  }
 }
 
 uint64_t FaultyFileSystem::UnsyncedBytes(const std::string& path) {

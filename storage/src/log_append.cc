@@ -9,6 +9,8 @@
 // publication of the log end offset; it takes durable_mu_ inside it to hand the new end to the
 // flusher. RollLocked expects write_mu_ held and takes segments_mu_ exclusive to add the segment.
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -218,13 +220,23 @@ Status Log::RollLocked(Offset base_offset) {
     return f.end <= base_offset && (f.retired == nullptr || f.retired.use_count() == 1);
   });
   if (config_.recycle_segments && it != pool_.end()) {
-    RILL_ASSIGN_OR_RETURN(
-        seg,
-        Segment::CreateRecycled(fs_, dir_, base_offset,
-                                index_interval_bytes_.load(std::memory_order_relaxed), it->path));
-    if (it->path == standby_path_) ReleaseStandbyBudget();  // the standby is a segment now
+    auto recycled = Segment::CreateRecycled(
+        fs_, dir_, base_offset, index_interval_bytes_.load(std::memory_order_relaxed), it->path);
+    if (it->path == standby_path_) ReleaseStandbyBudget();  // a segment now, or gone
+    if (recycled.ok()) {
+      seg = std::move(recycled).value();
+      recycled_count_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      // Written space is an optimisation: a pool file that cannot become the segment (say it
+      // cannot be read) goes, and the segment is a new file, which Create truncates should
+      // the rename have happened.
+      spdlog::warn("partition {}: recycled file {} unusable ({}); rolling into a new file", name_,
+                   it->path, recycled.status().ToString());
+      (void)fs_->Remove(it->path);
+    }
     pool_.erase(it);
-    recycled_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (seg != nullptr) {
     // The pool name must be gone for good before any new batch lands in the file: a crash that
     // reverted the rename would otherwise leave offsets >= the pool file's end under its name.
     RILL_RETURN_IF_ERROR(fs_->SyncDir(dir_));

@@ -316,8 +316,16 @@ Status Log::Recover() {
       // A standby left by the last run counts against the store's budget like a new one
       // (docs/STORAGE.md, Standby segments); with too little budget left it goes.
       if (path == standby_path_ && config_.standby_budget != nullptr) {
-        RILL_ASSIGN_OR_RETURN(auto f, fs_->Open(path, /*create=*/false, /*truncate=*/false));
-        RILL_ASSIGN_OR_RETURN(const uint64_t size, f->Size());
+        // It holds no data: one that cannot be read is removed, not a reason to fail the open.
+        auto f = fs_->Open(path, /*create=*/false, /*truncate=*/false);
+        Result<uint64_t> size_or = f.ok() ? (*f)->Size() : Result<uint64_t>(f.status());
+        if (!size_or.ok()) {
+          spdlog::warn("partition {}: standby segment {} is unreadable ({}); removing it", name_,
+                       path, size_or.status().ToString());
+          RILL_RETURN_IF_ERROR(fs_->Remove(path));
+          continue;
+        }
+        const uint64_t size = *size_or;
         const auto bytes = static_cast<int64_t>(size);
         const int64_t granted =
             bytes > 0 ? config_.standby_budget->TakeUpTo(bytes, bytes) : int64_t{0};

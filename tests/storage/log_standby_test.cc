@@ -55,6 +55,13 @@ class LogStandbyTest : public ::testing::Test {
     ASSERT_TRUE(log.WaitDurable(r->last_offset, Deadline()).ok());
     appended_ += b.size();
   }
+  // Appends 1,000-byte batches (at most max_appends) until a 64 KiB standby is complete.
+  void AppendUntilAStandbyIsComplete(Log& log, int max_appends) {
+    for (int i = 0; i < max_appends && fs_.Contents(kStandby).size() < (64u << 10); ++i) {
+      AppendDurable(log, 1000);
+    }
+    ASSERT_EQ(fs_.Contents(kStandby).size(), 64u << 10) << "no complete standby";
+  }
   // Sizes of the segment files by base offset.
   std::map<std::string, size_t> SegmentFiles() {
     std::map<std::string, size_t> out;
@@ -199,10 +206,7 @@ TEST_F(LogStandbyTest, AStandbyLeftByTheLastRunCountsAgainstTheBudget) {
   LogConfig c = Config();
   c.standby_budget = &budget;
   auto log = OpenLog(c);
-  for (int i = 0; i < 100 && fs_.Contents(kStandby).size() < (64u << 10); ++i) {
-    AppendDurable(*log, 1000);
-  }
-  ASSERT_EQ(fs_.Contents(kStandby).size(), 64u << 10) << "no complete standby to leave behind";
+  ASSERT_NO_FATAL_FAILURE(AppendUntilAStandbyIsComplete(*log, 100));
   ASSERT_TRUE(log->Close().ok());
   log.reset();
   EXPECT_EQ(budget.used(), 0);
@@ -220,6 +224,57 @@ TEST_F(LogStandbyTest, AStandbyLeftByTheLastRunCountsAgainstTheBudget) {
   log = OpenLog(c);
   EXPECT_FALSE(fs_.Exists(kStandby)) << "kept a standby the budget has no room for";
   EXPECT_EQ(spent.used(), 1);
+  ASSERT_TRUE(log->Close().ok());
+}
+
+TEST_F(LogStandbyTest, AnUnreadableStandbyIsRemovedAtOpenAndTheLogServes) {
+  StandbyBudget budget(64 << 10);
+  LogConfig c = Config();
+  c.standby_budget = &budget;
+  auto log = OpenLog(c);
+  ASSERT_NO_FATAL_FAILURE(AppendUntilAStandbyIsComplete(*log, 100));
+  const int64_t end = log->log_end_offset().value();
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+
+  // The standby holds no data: failing to read it must not keep the partition from opening.
+  fs_.FailOpensAndRenamesOf(kStandby);
+  log = OpenLog(c);
+  ASSERT_NE(log, nullptr);
+  EXPECT_FALSE(fs_.Exists(kStandby));
+  EXPECT_EQ(budget.used(), 0) << "counted a standby it removed";
+  EXPECT_EQ(log->log_end_offset().value(), end);
+  AppendDurable(*log, 1000);
+  ASSERT_TRUE(log->Close().ok());
+}
+
+TEST_F(LogStandbyTest, ARollIntoAnUnusableStandbyFallsBackToANewSegment) {
+  StandbyBudget budget(64 << 10);
+  LogConfig c = Config();
+  c.standby_budget = &budget;
+  c.segment_bytes = 64 << 10;
+  auto log = OpenLog(c);
+  // Appends until a standby is complete, then make it unusable before the log rolls into it.
+  ASSERT_NO_FATAL_FAILURE(AppendUntilAStandbyIsComplete(*log, 60));
+  const int64_t appended = log->log_end_offset().value();
+  ASSERT_EQ(SegmentFiles().size(), 1u) << "rolled before the standby was complete";
+  fs_.FailOpensAndRenamesOf(kStandby);
+  for (int i = 0; i < 80; ++i) AppendDurable(*log, 1000);  // past segment_bytes: a roll
+  EXPECT_GE(SegmentFiles().size(), 2u);
+  EXPECT_EQ(log->recycled_count(), 0u);  // the roll went to a new file
+  EXPECT_EQ(budget.used(), 0) << "an unusable standby kept its budget";
+  // Every record is there, at its offset.
+  const int64_t end = log->log_end_offset().value();
+  EXPECT_EQ(end, appended + 80);
+  int64_t next = 0;
+  while (next < end) {
+    auto r = log->Read(Offset(next), 1 << 20);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_GT(r->next_offset.value(), next) << "no progress at " << next;
+    next = r->next_offset.value();
+  }
+  EXPECT_EQ(next, end);
+  fs_.FailOpensAndRenamesOf(kStandby, false);
   ASSERT_TRUE(log->Close().ok());
 }
 

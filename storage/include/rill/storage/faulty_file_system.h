@@ -13,6 +13,8 @@
 //   - FailWritesWithNoSpace(n): the next n WriteAt/Allocate calls fail with ENOSPC (kNoSpace).
 //   - FailNextSyncs(n): the next n File::Sync or WholeSync::Sync calls fail with EIO (kIOError)
 //     and sync nothing.
+//   - FailOpensAndRenamesOf(path): until cleared, Open of `path` and Rename from it fail with
+//     EIO (an unreadable file); Remove still works.
 // OpenWholeSync gives a handle whose Sync makes every file and name durable (syncfs).
 // Files opened before a Crash must not be used after it (they refer to the pre-crash state).
 // Thread-safety: every method may be called from any thread (one internal mutex).
@@ -54,6 +56,7 @@ class FaultyFileSystem : public FileSystem {
   void FlipBit(const std::string& path, uint64_t pos, int bit);
   void FailWritesWithNoSpace(int n);
   void FailNextSyncs(int n);
+  void FailOpensAndRenamesOf(const std::string& path, bool fail = true);
   // Unsynced bytes of a file (0 when absent); for tests' own checks.
   uint64_t UnsyncedBytes(const std::string& path);
   // Current contents of a file (empty when absent).
@@ -77,6 +80,7 @@ class FaultyFileSystem : public FileSystem {
   std::set<std::string> dirs_;
   int no_space_ = 0;
   int failed_syncs_ = 0;
+  std::set<std::string> unreadable_;
   int whole_syncs_ = 0;
 };
 
