@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for b in build/rel/bench/rill_bench_*; do
+for b in build/rel/bench/*/rill_bench_*; do
   [ -x "$b" ] || continue
   echo "== $b =="
   "$b" --benchmark_counters_tabular=true "$@" || status=1

@@ -89,7 +89,12 @@ class ProducerImpl {
   Status EnsureTopic(const std::string& topic);
   Status LookUpTopic(const std::string& topic);  // one metadata lookup; topic_mu_ held
   void RefreshMetadata();
+  // Fails the buffered batches older than delivery_timeout_ms.
+  void ExpireBatches(int64_t now_ms);
   void Wakeup();
+  // Whether the sender, asleep or about to be, would not look at the accumulator again by
+  // ready_at_ms by itself (so a batch ready then needs a Wakeup).
+  bool SenderSleepsPast(int64_t ready_at_ms) const;
   void ShutdownConnections();
 
   // ---- idempotence (docs/IDEMPOTENCE.md, The producer) ----
@@ -156,6 +161,15 @@ class ProducerImpl {
   bool stopping_ = false;  // guarded by mu_
   std::atomic<bool> need_metadata_{false};
   std::atomic<bool> closed_{false};
+  // Where the sender is, for Send to skip the Wakeup (a futex call and the sender's context
+  // switch) of a new batch that the sender will find anyway: kSenderBusy while it works (it
+  // looks at the accumulator again before it sleeps), INT64_MAX while it works out how long to
+  // sleep, then the monotonic ms it will wake at by itself. Each store is sequentially
+  // consistent and comes before the sender's next look at the accumulator, and Send loads it
+  // after its Append: either the sender's look finds the new batch or Send sees the store.
+  static constexpr int64_t kSenderBusy = INT64_MIN;
+  std::atomic<int64_t> sender_sleeps_until_{kSenderBusy};
+  int64_t next_expire_ms_ = 0;  // sender thread only: when to look for expired batches next
   std::mutex close_mu_;
 
   // Sender thread only.
@@ -273,7 +287,12 @@ void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
     if (callback) callback(r.status());  // Append leaves the callback with us on error
     return;
   }
-  if (r->wake_sender) Wakeup();
+  if (r->wake_sender && SenderSleepsPast(r->ready_at_ms)) Wakeup();
+}
+
+bool ProducerImpl::SenderSleepsPast(int64_t ready_at_ms) const {
+  const int64_t until = sender_sleeps_until_.load();
+  return until != kSenderBusy && ready_at_ms < until;
 }
 
 void ProducerImpl::Flush() {
@@ -350,6 +369,18 @@ ProducerImpl::Connection* ProducerImpl::GetConnection(int32_t node) {
   return raw;
 }
 
+void ProducerImpl::ExpireBatches(int64_t now_ms) {
+  for (auto& b : acc_.Expire(now_ms)) {
+    std::string why = "delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
+                      ") expired before the batch was acknowledged";
+    if (!b->last_error.ok()) {
+      why += " (" + std::to_string(b->attempts) +
+             " attempts; the last was retried after: " + b->last_error.ToString() + ")";
+    }
+    Fail(std::move(b), Status::Timeout(why));
+  }
+}
+
 void ProducerImpl::SenderLoop() {
   while (true) {
     {
@@ -373,14 +404,11 @@ void ProducerImpl::SenderLoop() {
         });
       }
     }
-    for (auto& b : acc_.Expire(now)) {
-      std::string why = "delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
-                        ") expired before the batch was acknowledged";
-      if (!b->last_error.ok()) {
-        why += " (" + std::to_string(b->attempts) +
-               " attempts; the last was retried after: " + b->last_error.ToString() + ")";
-      }
-      Fail(std::move(b), Status::Timeout(why));
+    // Expiry walks every buffered batch under the accumulator's lock: a few times per
+    // delivery_timeout_ms is enough (at most every 100 ms).
+    if (now >= next_expire_ms_) {
+      next_expire_ms_ = now + std::clamp<int64_t>(config_.delivery_timeout_ms / 20, 1, 100);
+      ExpireBatches(now);
     }
     // A request unanswered for request_timeout_ms breaks its stream; its batches are retried.
     for (auto& [node, c] : conns_) {
@@ -441,6 +469,7 @@ void ProducerImpl::SenderLoop() {
     }
     if (sent) continue;
 
+    sender_sleeps_until_.store(INT64_MAX);  // before the look that decides how long to sleep
     const int64_t delay = acc_.NextReadyDelay(now);
     int64_t wait_ms = 100;
     if (!may_send) {
@@ -455,9 +484,12 @@ void ProducerImpl::SenderLoop() {
     if (acc_.AwaitingLeader()) {
       wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(1, config_.retry_backoff_ms));
     }
+    // The wait ends no earlier than this (the clock is read after `now`, and truncated alike).
+    sender_sleeps_until_.store(MonotonicMs() + wait_ms);
     std::unique_lock lk(mu_);
     cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return wake_ || stopping_; });
     wake_ = false;
+    sender_sleeps_until_.store(kSenderBusy);
   }
 }
 
@@ -496,8 +528,8 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     // One entry per batch, even for the same partition: the broker appends a request's entries
     // in order, and the batch's bytes move into the request instead of being concatenated with
     // the partition's other batches (a copy of every byte sent).
-    request->AddEntry(b->tp.topic, b->tp.partition,
-                      std::make_shared<std::string>(std::move(b->bytes)));
+    // The bytes go back to the accumulator's pool when gRPC and the request let go of them.
+    request->AddEntry(b->tp.topic, b->tp.partition, acc_.pool()->Wrap(std::move(b->bytes)));
     ifr.batches.push_back(std::move(b));
   }
   if (ifr.batches.empty()) return;
@@ -700,7 +732,7 @@ void ProducerImpl::Succeed(std::unique_ptr<ProducerBatch> b, int64_t base_offset
     }
     ++offset;
   }
-  acc_.Release(b->buffer_bytes);
+  acc_.Complete(std::move(b));
 }
 
 void ProducerImpl::Fail(std::unique_ptr<ProducerBatch> b, const Status& st) {
@@ -719,7 +751,7 @@ void ProducerImpl::Fail(std::unique_ptr<ProducerBatch> b, const Status& st) {
   for (auto& r : b->records) {
     if (r.callback) r.callback(err);
   }
-  acc_.Release(b->buffer_bytes);
+  acc_.Complete(std::move(b));
 }
 
 bool ProducerImpl::PrepareIdempotence(int64_t now_ms) {

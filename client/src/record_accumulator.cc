@@ -15,11 +15,45 @@ int64_t MonotonicClockMs() {
 
 Status ProducerBatch::Build() {
   if (built) return Status::OK();
-  RILL_ASSIGN_OR_RETURN(bytes, builder.Build());
+  // The buffer leaves with the batch (and comes back through the pool): none for the builder.
+  RILL_ASSIGN_OR_RETURN(bytes, builder.Build(batch::BatchBuilder::Next::kNoBuffer));
   built = true;
   built_size = bytes.size();
   return Status::OK();
 }
+
+void ProducerBatch::ResetForReuse() {
+  tp.partition = -1;  // the topic string keeps its storage for the next assignment
+  sequence = 0;
+  // The builder keeps what it has (nothing once built: the buffer left with the bytes); the
+  // accumulator gives every new batch a buffer with BatchBuilder::Recycle, which resets it.
+  builder.SetProducer(-1, -1, -1);
+  bytes.clear();
+  built = false;
+  built_size = 0;
+  records.clear();
+  created_ms = 0;
+  buffer_bytes = 0;
+  attempts = 0;
+  producer_id = -1;
+  producer_epoch = -1;
+  sequence64 = -1;
+  counted_in_flight = false;
+  counted_unacked = false;
+  queued_for_retry = false;
+  retry_at_ms = 0;
+  sent_to = -1;
+  awaits_leader = false;
+  last_error = Status::OK();
+  full = false;
+}
+
+namespace {
+int64_t SpareCost(const ProducerBatch& b) {
+  return static_cast<int64_t>(sizeof(ProducerBatch) +
+                              b.records.capacity() * sizeof(RecordCompletion));
+}
+}  // namespace
 
 int64_t RecordBufferSize(const ProducerRecord& r) {
   int64_t size = 24;  // varint lengths, attributes, deltas
@@ -33,7 +67,10 @@ int64_t RecordBufferSize(const ProducerRecord& r) {
 }
 
 RecordAccumulator::RecordAccumulator(AccumulatorOptions options, uint64_t seed)
-    : options_(options), sticky_(seed) {}
+    : options_(options),
+      pool_(std::make_shared<BufferPool>(
+          options.pool_bytes < 0 ? options.buffer_memory : options.pool_bytes, &used_bytes_)),
+      sticky_(seed) {}
 
 void RecordAccumulator::SetPartitionCount(const std::string& topic, int32_t num_partitions) {
   std::lock_guard lk(mu_);
@@ -45,6 +82,8 @@ void RecordAccumulator::SetPartitionCount(const std::string& topic, int32_t num_
     t.partitions.push_back(std::move(q));
   }
 }
+
+RecordAccumulator::~RecordAccumulator() { pool_->Detach(); }
 
 int32_t RecordAccumulator::PartitionCount(const std::string& topic) const {
   std::lock_guard lk(mu_);
@@ -65,6 +104,42 @@ void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_part
   sticky_.OnBatchClosed(q.tp.topic, q.tp.partition, num_partitions);
 }
 
+bool RecordAccumulator::TryReserve(int64_t size) {
+  int64_t used = used_bytes_.load(std::memory_order_relaxed);
+  while (used + size <= options_.buffer_memory) {
+    if (used_bytes_.compare_exchange_weak(used, used + size)) return true;
+  }
+  return false;
+}
+
+Status RecordAccumulator::Reserve(int64_t size) {
+  if (size > options_.buffer_memory) {
+    return Status::ResourceExhausted("record of " + std::to_string(size) +
+                                     " bytes is larger than buffer_memory (" +
+                                     std::to_string(options_.buffer_memory) + " bytes)");
+  }
+  if (TryReserve(size)) return Status::OK();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
+  bool reserved = false;
+  {
+    std::unique_lock lk(space_mu_);
+    ++space_waiters_;
+    space_cv_.wait_until(lk, deadline, [&] {
+      if (closed_.load()) return true;
+      reserved = TryReserve(size);
+      return reserved;
+    });
+    --space_waiters_;
+  }
+  if (reserved) return Status::OK();
+  if (closed_.load()) return Status::Failed("producer is closed");
+  return Status::ResourceExhausted(
+      "producer buffer full: " + std::to_string(used_bytes_.load()) + " of buffer_memory " +
+      std::to_string(options_.buffer_memory) + " bytes in use after waiting max_block_ms " +
+      std::to_string(options_.max_block_ms) + " (is the broker reachable and keeping up?)");
+}
+
 Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerRecord& record,
                                                               int64_t timestamp_ms,
                                                               SendCallback&& callback,
@@ -73,29 +148,20 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   const bool keyed = !record.partition && record.key.has_value();
   const int32_t hash = keyed ? ToPositive(Murmur2(*record.key)) : 0;
 
+  if (closed_.load(std::memory_order_relaxed)) return Status::Failed("producer is closed");
+  // The record's buffer space is taken before the lock (a full buffer waits without it) and
+  // given back on every error below.
+  RILL_RETURN_IF_ERROR(Reserve(size));
   std::unique_lock lk(mu_);
-  if (closed_) return Status::Failed("producer is closed");
-  if (used_bytes_ + size > options_.buffer_memory) {
-    if (size > options_.buffer_memory) {
-      return Status::ResourceExhausted("record of " + std::to_string(size) +
-                                       " bytes is larger than buffer_memory (" +
-                                       std::to_string(options_.buffer_memory) + " bytes)");
-    }
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
-    const bool got = space_cv_.wait_until(
-        lk, deadline, [&] { return closed_ || used_bytes_ + size <= options_.buffer_memory; });
-    if (closed_) return Status::Failed("producer is closed");
-    if (!got) {
-      return Status::ResourceExhausted(
-          "producer buffer full: " + std::to_string(used_bytes_) + " of buffer_memory " +
-          std::to_string(options_.buffer_memory) + " bytes in use after waiting max_block_ms " +
-          std::to_string(options_.max_block_ms) + " (is the broker reachable and keeping up?)");
-    }
-  }
+  auto fail = [&](Status st) -> Status {
+    lk.unlock();
+    Release(size);
+    return st;
+  };
+  if (closed_.load(std::memory_order_relaxed)) return fail(Status::Failed("producer is closed"));
   auto it = topics_.find(record.topic);
   if (it == topics_.end()) {
-    return Status::NotFound("unknown topic '" + record.topic + "'");
+    return fail(Status::NotFound("unknown topic '" + record.topic + "'"));
   }
   TopicState& topic = it->second;
   const auto n = static_cast<int32_t>(topic.partitions.size());
@@ -103,9 +169,9 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   if (record.partition) {
     p = *record.partition;
     if (p < 0 || p >= n) {
-      return Status::InvalidArgument("partition " + std::to_string(p) + " of topic '" +
-                                     record.topic + "' does not exist (it has " +
-                                     std::to_string(n) + ")");
+      return fail(Status::InvalidArgument("partition " + std::to_string(p) + " of topic '" +
+                                          record.topic + "' does not exist (it has " +
+                                          std::to_string(n) + ")"));
     }
   } else if (keyed) {
     p = hash % n;
@@ -114,6 +180,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   }
 
   bool wake = false;
+  int64_t ready_at = kReadyNow;
   PartitionQueue* q = topic.partitions[p].get();
   ProducerBatch* open = nullptr;
   if (!q->batches.empty()) {
@@ -136,7 +203,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     }
   }
   if (open == nullptr) {
-    auto b = std::make_unique<ProducerBatch>(options_.compression);
+    std::unique_ptr<ProducerBatch> b = NewBatch();
     b->tp = q->tp;
     b->sequence = q->next_sequence++;
     b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
@@ -152,8 +219,9 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
       expect_records =
           std::min<int64_t>(full / per_record + 16, 2 * int64_t{q->last_batch_records} + 16);
     }
-    b->builder.Reserve(static_cast<size_t>(std::max<int64_t>(expect, size + 128)));
+    b->builder.Recycle(pool_->Take(static_cast<size_t>(std::max<int64_t>(expect, size + 128))));
     b->records.reserve(static_cast<size_t>(expect_records));
+    if (!wake && flushes_ == 0) ready_at = b->created_ms + options_.linger_ms;
     open = b.get();
     q->batches.push_back(std::move(b));
     wake = true;
@@ -164,16 +232,16 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   Status st = open->builder.Add(key, value, timestamp_ms, record.headers);
   if (!st.ok()) {
     if (open->record_count() == 0) q->batches.pop_back();
-    return st;
+    return fail(st);
   }
   open->records.push_back(RecordCompletion{std::move(callback), timestamp_ms});
   open->buffer_bytes += size;
-  used_bytes_ += size;
   if (static_cast<int64_t>(open->builder.estimated_size()) >= options_.batch_size) {
     CloseOpenBatchLocked(*q, n);
     wake = true;
+    ready_at = kReadyNow;
   }
-  return Appended{p, wake};
+  return Appended{p, wake, ready_at};
 }
 
 bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) const {
@@ -299,13 +367,39 @@ void RecordAccumulator::ForgetAwaitingLocked(ProducerBatch& b) {
 }
 
 void RecordAccumulator::Release(int64_t bytes) {
-  {
-    std::lock_guard lk(mu_);
-    used_bytes_ -= bytes;
-    RILL_ASSERT(used_bytes_ >= 0, "buffer accounting went negative: %lld",
-                static_cast<long long>(used_bytes_));
+  const int64_t used = used_bytes_.fetch_sub(bytes) - bytes;
+  RILL_ASSERT(used >= 0, "buffer accounting went negative: %lld", static_cast<long long>(used));
+  // A waiter counts itself before it looks at used_bytes_, and this looks at the count after
+  // changing used_bytes_ (both sequentially consistent): a waiter either sees the space or is
+  // counted and woken. The lock orders the wake after the waiter's look.
+  if (space_waiters_.load() > 0) {
+    { std::lock_guard lk(space_mu_); }
+    space_cv_.notify_all();
   }
-  space_cv_.notify_all();
+}
+
+void RecordAccumulator::Complete(std::unique_ptr<ProducerBatch> b) {
+  Release(b->buffer_bytes);
+  if (b->builder.compression() != options_.compression) return;
+  b->ResetForReuse();
+  const int64_t cost = SpareCost(*b);
+  std::lock_guard lk(spare_mu_);
+  if (spare_bytes_ + cost > kSpareBatchBytes) return;  // freed by the caller's unique_ptr
+  spare_bytes_ += cost;
+  spare_.push_back(std::move(b));
+}
+
+std::unique_ptr<ProducerBatch> RecordAccumulator::NewBatch() {
+  {
+    std::lock_guard lk(spare_mu_);
+    if (!spare_.empty()) {
+      std::unique_ptr<ProducerBatch> b = std::move(spare_.back());
+      spare_.pop_back();
+      spare_bytes_ -= SpareCost(*b);
+      return b;
+    }
+  }
+  return std::make_unique<ProducerBatch>(options_.compression);
 }
 
 void RecordAccumulator::BeginFlush() {
@@ -319,8 +413,10 @@ void RecordAccumulator::EndFlush() {
 }
 
 void RecordAccumulator::WaitUntilEmpty() {
-  std::unique_lock lk(mu_);
-  space_cv_.wait(lk, [&] { return used_bytes_ == 0; });
+  std::unique_lock lk(space_mu_);
+  ++space_waiters_;
+  space_cv_.wait(lk, [&] { return used_bytes_.load() == 0; });
+  --space_waiters_;
 }
 
 void RecordAccumulator::Close() {
@@ -328,6 +424,7 @@ void RecordAccumulator::Close() {
     std::lock_guard lk(mu_);
     closed_ = true;
   }
+  { std::lock_guard lk(space_mu_); }
   space_cv_.notify_all();
 }
 
@@ -344,9 +441,6 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
   return out;
 }
 
-int64_t RecordAccumulator::buffered_bytes() const {
-  std::lock_guard lk(mu_);
-  return used_bytes_;
-}
+int64_t RecordAccumulator::buffered_bytes() const { return used_bytes_.load(); }
 
 }  // namespace rill::client::internal

@@ -9,8 +9,12 @@
 // buffer_memory: Append blocks up to max_block_ms for space, then fails with ResourceExhausted.
 //
 // Time is passed in (now_ms, any monotonic milliseconds) so tests drive it; only the blocking
-// wait of Append uses the real clock. Thread-safe: one mutex guards everything (one short
-// critical section per Append).
+// wait of Append uses the real clock. Thread-safe: one mutex guards the queues (one short
+// critical section per Append); the buffer_memory count is an atomic, so completions (Release)
+// never take that mutex, and an Append waiting for space waits on a mutex of its own.
+//
+// New batches take their buffers from a BufferPool that the producer refills with the buffers
+// of the batches it sent (pool(); it keeps them within what the records leave of buffer_memory).
 
 #include <atomic>
 #include <condition_variable>
@@ -24,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "buffer_pool.h"
 #include "rill/client/partitioner.h"
 #include "rill/client/types.h"
 #include "rill/proto/compression.h"
@@ -38,7 +43,8 @@ struct RecordCompletion {
 };
 
 // One batch of one partition, owned by the accumulator until drained, then by the sender until
-// it completes (or is put back for a retry).
+// it completes (or is put back for a retry), then kept for reuse (RecordAccumulator::Complete):
+// a field added here must be reset in ResetForReuse.
 struct ProducerBatch {
   TopicPartition tp;
   uint64_t sequence = 0;  // per partition, in creation order
@@ -73,6 +79,9 @@ struct ProducerBatch {
 
   explicit ProducerBatch(batch::Compression c) : builder(c) {}
   int32_t record_count() const { return static_cast<int32_t>(records.size()); }
+  // Back to a new batch's state for reuse, keeping the records' capacity (and the builder's
+  // buffer, if it still has one). The callbacks must have run.
+  void ResetForReuse();
   // Builds `bytes` from the builder once; later calls return the same bytes.
   Status Build();
 };
@@ -84,6 +93,9 @@ struct AccumulatorOptions {
   int64_t max_block_ms = 60000;
   int64_t delivery_timeout_ms = 120000;
   batch::Compression compression = batch::Compression::kNone;
+  // Bound of the recycled batch buffers together with the records' bytes (BufferPool); -1:
+  // buffer_memory, 0: no recycling (every batch allocates its buffer).
+  int64_t pool_bytes = -1;
 };
 
 class RecordAccumulator {
@@ -91,6 +103,9 @@ class RecordAccumulator {
   static constexpr int64_t kClockNow = INT64_MIN;
 
   explicit RecordAccumulator(AccumulatorOptions options, uint64_t seed = std::random_device{}());
+  ~RecordAccumulator();
+  RecordAccumulator(const RecordAccumulator&) = delete;
+  RecordAccumulator& operator=(const RecordAccumulator&) = delete;
 
   // Sets (or grows) a topic's partition count, from metadata.
   void SetPartitionCount(const std::string& topic, int32_t num_partitions);
@@ -101,7 +116,11 @@ class RecordAccumulator {
   struct Appended {
     int32_t partition;
     bool wake_sender;  // a batch was created or became full: the sender should look again
+    // When that batch becomes ready (kReadyNow: it is); the sender need not be woken if it
+    // will look again by then anyway.
+    int64_t ready_at_ms;
   };
+  static constexpr int64_t kReadyNow = INT64_MIN;
   // Appends a record to its partition's open batch. The partition is record.partition, or the
   // murmur2 partition of record.key, or the topic's sticky partition. Errors: NotFound for a
   // topic without a partition count, InvalidArgument for a partition out of range,
@@ -139,6 +158,11 @@ class RecordAccumulator {
 
   // Frees buffer memory of a completed batch and wakes blocked Appends and WaitUntilEmpty.
   void Release(int64_t bytes);
+  // Release(b->buffer_bytes), then keeps the batch object for a later one (its callbacks must
+  // have run): a producer spread over many partitions starts a batch every few records, and the
+  // allocation of each (and its free on the thread that completed it, which contends for the
+  // allocator's lock with the application thread) cost as much as the records themselves.
+  void Complete(std::unique_ptr<ProducerBatch> b);
 
   // While a flush is in progress every batch is ready.
   void BeginFlush();
@@ -153,7 +177,14 @@ class RecordAccumulator {
 
   int64_t buffered_bytes() const;
 
+  // Where new batches take their buffers; the producer gives sent batches' bytes back to it.
+  const std::shared_ptr<BufferPool>& pool() const { return pool_; }
+
  private:
+  // Takes `size` of buffer_memory if it is free now.
+  bool TryReserve(int64_t size);
+  // Takes `size` of buffer_memory, waiting up to max_block_ms for it.
+  Status Reserve(int64_t size);
   // Clears b.awaits_leader and its count.
   void ForgetAwaitingLocked(ProducerBatch& b);
 
@@ -174,19 +205,32 @@ class RecordAccumulator {
   bool ReadyLocked(const ProducerBatch& b, int64_t now_ms) const;
   void CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions);
 
+  // A completed batch for a new one, or a new batch.
+  std::unique_ptr<ProducerBatch> NewBatch();
+
   const AccumulatorOptions options_;
+  const std::shared_ptr<BufferPool> pool_;
+  // Completed batch objects kept for new batches (their records vectors keep their capacity),
+  // at most kSpareBatchBytes of them counting that capacity.
+  static constexpr int64_t kSpareBatchBytes = 4 << 20;
+  std::mutex spare_mu_;
+  std::vector<std::unique_ptr<ProducerBatch>> spare_;  // guarded by spare_mu_
+  int64_t spare_bytes_ = 0;                            // guarded by spare_mu_
   mutable std::mutex mu_;
-  std::condition_variable space_cv_;  // buffer space freed
+  // Appends waiting for buffer space and WaitUntilEmpty wait here, counted in space_waiters_.
+  std::mutex space_mu_;
+  std::condition_variable space_cv_;
+  std::atomic<int> space_waiters_{0};
+  std::atomic<int64_t> used_bytes_{0};  // buffer_memory taken by buffered and in-flight records
   std::unordered_map<std::string, TopicState> topics_;
   std::vector<PartitionQueue*> all_;  // every partition queue, for Drain's rotation
   size_t drain_start_ = 0;
   StickyPartitioner sticky_;
-  int64_t used_bytes_ = 0;
   // Queued batches with awaits_leader set; changed under mu_, read without it (the sender asks on
   // every round).
   std::atomic<size_t> awaiting_leader_{0};
   int flushes_ = 0;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // set under mu_, read without it by space waits
 };
 
 // Bytes a record reserves from buffer_memory: a slightly pessimistic encoded size.

@@ -60,6 +60,12 @@ void BatchBuilder::Reset() {
   max_timestamp_ = 0;
 }
 
+void BatchBuilder::Recycle(std::string buffer) {
+  buf_ = std::move(buffer);
+  buf_.clear();
+  Reset();
+}
+
 Status BatchBuilder::Add(const Record& r) {
   // Headers are passed as a span of owned RecordHeaders: no conversion needed.
   std::optional<std::string_view> key, value;
@@ -109,6 +115,7 @@ Status BatchBuilder::AddRecord(std::optional<std::string_view> key,
                                      std::to_string(kMaxBatchSize) + " bytes");
   }
 
+  if (buf_.size() < kHeaderSize) buf_.resize(kHeaderSize);  // after Build(Next::kNoBuffer)
   const size_t at = buf_.size();
   const size_t total = varint::VarintSize(static_cast<int32_t>(body)) + body;
   buf_.resize(at + total);
@@ -137,7 +144,7 @@ Status BatchBuilder::AddRecord(std::optional<std::string_view> key,
   return Status::OK();
 }
 
-Result<std::string> BatchBuilder::Build() {
+Result<std::string> BatchBuilder::Build(Next next) {
   if (count_ == 0) return Status::InvalidArgument("cannot build an empty batch");
   std::string out;
   if (compression_ == Compression::kNone) {
@@ -168,12 +175,19 @@ Result<std::string> BatchBuilder::Build() {
   be::Store32(p + kBaseSequencePos, static_cast<uint32_t>(base_sequence_));
   be::Store32(p + kRecordCountPos, static_cast<uint32_t>(count_));
   UpdateCrc(std::span<char>(out.data(), out.size()));
-  if (compression_ == Compression::kNone) {
+  count_ = 0;
+  base_timestamp_ = 0;
+  max_timestamp_ = 0;
+  if (compression_ != Compression::kNone) {
+    buf_.resize(kHeaderSize);
+  } else if (next == Next::kReserve) {
     // The buffer moved out with the batch; the next batch is likely as large as this one.
     buf_ = std::string();
     buf_.reserve(out.size());
+    buf_.resize(kHeaderSize);
+  } else {
+    buf_ = std::string();  // empty: the next Add (or Recycle) gives it a buffer
   }
-  Reset();
   return out;
 }
 

@@ -303,5 +303,174 @@ TEST(RecordAccumulatorTest, ConcurrentAppendsAndDrainsLoseNothing) {
   EXPECT_EQ(acc.buffered_bytes(), 0);
 }
 
+TEST(RecordAccumulatorTest, AppendsWaitingForSpaceNeverTakeMoreThanTheBuffer) {
+  // Three writers against a buffer of a few records, a drainer completing batches: the space
+  // count is taken without the queue lock, so check it never overshoots and nothing is lost.
+  AccumulatorOptions o = Opts(1000, 0);
+  o.buffer_memory = 1200;
+  o.max_block_ms = 60000;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", 2);
+  constexpr int kThreads = 3, kPerThread = 1500;
+  std::atomic<int> writers{kThreads};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) {
+    ts.emplace_back([&, i] {
+      for (int j = 0; j < kPerThread; ++j) {
+        auto r = acc.Append(Rec("t", (i + j) % 2, std::string(100, 'x')), 1, nullptr, 0);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+      }
+      writers--;
+    });
+  }
+  int64_t records = 0, most = 0;
+  while (true) {
+    const bool last = writers.load() == 0;
+    most = std::max(most, acc.buffered_bytes());
+    acc.BeginFlush();
+    for (auto& b : acc.Drain(0, 1 << 30, All)) {
+      records += b->record_count();
+      acc.Release(b->buffer_bytes);
+    }
+    acc.EndFlush();
+    if (last) break;
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(records, kThreads * kPerThread);
+  EXPECT_LE(most, o.buffer_memory);
+  EXPECT_EQ(acc.buffered_bytes(), 0);
+}
+
+TEST(RecordAccumulatorTest, ReadyAtTellsWhenANewBatchIsDue) {
+  RecordAccumulator acc(Opts(300, 10));
+  acc.SetPartitionCount("t", 2);
+  auto first = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 100);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->wake_sender);  // a new batch
+  EXPECT_EQ(first->ready_at_ms, 110);
+  auto second = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 103);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->wake_sender);  // joined the batch the sender knows of
+  // The third record does not fit: the full batch is ready now (and a new one starts).
+  auto third = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 104);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->wake_sender);
+  EXPECT_EQ(third->ready_at_ms, RecordAccumulator::kReadyNow);
+  // While a flush is in progress a new batch is ready at once.
+  acc.BeginFlush();
+  auto flushed = acc.Append(Rec("t", 1, "v"), 1, nullptr, 105);
+  ASSERT_TRUE(flushed.ok());
+  EXPECT_TRUE(flushed->wake_sender);
+  EXPECT_EQ(flushed->ready_at_ms, RecordAccumulator::kReadyNow);
+  acc.EndFlush();
+}
+
+TEST(RecordAccumulatorTest, ANewBatchIsBuiltInARecycledBuffer) {
+  RecordAccumulator acc(Opts(1 << 20, 0));
+  acc.SetPartitionCount("t", 1);
+  std::string recycled;
+  recycled.reserve(64 << 10);
+  const char* storage = recycled.data();
+  acc.pool()->Put(std::move(recycled));
+  EXPECT_EQ(acc.pool()->pooled_buffers(), 1u);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "hello"), 1, nullptr, 0).ok());
+  EXPECT_EQ(acc.pool()->pooled_buffers(), 0u);
+  auto drained = acc.Drain(0, 1 << 20, All);
+  ASSERT_EQ(drained.size(), 1u);
+  ASSERT_TRUE(drained[0]->Build().ok());
+  EXPECT_EQ(drained[0]->bytes.data(), storage);  // no new allocation for the batch
+  auto reader = batch::BatchReader::Open(drained[0]->bytes);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  batch::RecordView v;
+  auto next = reader->Next(&v);
+  ASSERT_TRUE(next.ok() && *next);
+  EXPECT_EQ(v.value, std::optional<std::string_view>("hello"));
+  acc.Release(drained[0]->buffer_bytes);
+}
+
+TEST(BufferPoolTest, KeepsAtMostItsBoundAndReusesTheLastBufferFirst) {
+  auto pool = std::make_shared<BufferPool>(10000);
+  std::string a, b, c, tiny;
+  a.reserve(4000);
+  b.reserve(4000);
+  c.reserve(4000);
+  const char* b_storage = b.data();
+  pool->Put(std::move(a));
+  pool->Put(std::move(b));
+  pool->Put(std::move(c));     // 12,000 bytes would pass the bound of 10,000: freed
+  pool->Put(std::move(tiny));  // too small to keep
+  EXPECT_EQ(pool->pooled_buffers(), 2u);
+  EXPECT_GE(pool->pooled_bytes(), 8000);
+  EXPECT_LE(pool->pooled_bytes(), 10000);
+  std::string taken = pool->Take(100);
+  EXPECT_EQ(taken.data(), b_storage);
+  EXPECT_TRUE(taken.empty());
+  EXPECT_EQ(pool->pooled_buffers(), 1u);
+  std::string grown = pool->Take(100000);  // larger than any kept buffer: grown
+  EXPECT_GE(grown.capacity(), 100000u);
+  EXPECT_EQ(pool->pooled_buffers(), 0u);
+  EXPECT_EQ(pool->pooled_bytes(), 0);
+}
+
+TEST(BufferPoolTest, WrappedBytesComeBackWhenTheirLastOwnerLetsGo) {
+  auto pool = std::make_shared<BufferPool>(1 << 20);
+  pool->Wrap(std::string(3000, 'z')).reset();
+  EXPECT_EQ(pool->pooled_buffers(), 1u);
+  pool->Take(0);
+  std::string bytes(5000, 'x');
+  const char* storage = bytes.data();
+  std::shared_ptr<std::string> wrapped = pool->Wrap(std::move(bytes));
+  EXPECT_EQ(wrapped->data(), storage);
+  // A second owner on another thread (as a gRPC slice would be) outlives the first.
+  std::shared_ptr<std::string> other = wrapped;
+  wrapped.reset();
+  EXPECT_EQ(pool->pooled_buffers(), 0u);
+  std::weak_ptr<BufferPool> weak = pool;
+  pool.reset();  // the owner of the pool is gone; the wrapped bytes keep it alive
+  std::thread t([o = std::move(other)]() mutable { o.reset(); });
+  t.join();
+  EXPECT_TRUE(weak.expired());  // and let go of it with the last bytes
+}
+
+TEST(BufferPoolTest, ConcurrentTakesAndReturnsStayWithinTheBound) {
+  auto pool = std::make_shared<BufferPool>(64 << 10);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 3; ++i) {
+    ts.emplace_back([&] {
+      for (int j = 0; j < 3000; ++j) {
+        std::string s = pool->Take(4096);
+        s.append(100, 'y');
+        auto w = pool->Wrap(std::move(s));
+        w.reset();
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_LE(pool->pooled_bytes(), 64 << 10);
+  EXPECT_GE(pool->pooled_buffers(), 1u);
+}
+
+TEST(BufferPoolTest, KeepsOnlyWhatTheRecordsInUseLeaveOfTheBound) {
+  std::atomic<int64_t> in_use{7000};
+  auto pool = std::make_shared<BufferPool>(10000, &in_use);
+  std::string a, b;
+  a.reserve(2000);
+  b.reserve(2000);
+  pool->Put(std::move(a));  // 7,000 + 2,000 fit in 10,000
+  pool->Put(std::move(b));  // 7,000 + 4,000 do not: freed
+  EXPECT_EQ(pool->pooled_buffers(), 1u);
+  in_use = 0;
+  std::string c;
+  c.reserve(2000);
+  pool->Put(std::move(c));
+  EXPECT_EQ(pool->pooled_buffers(), 2u);
+  // Once detached (the accumulator is gone) the pool no longer reads in_use and keeps nothing.
+  auto wrapped = pool->Wrap(std::string(3000, 'w'));
+  pool->Detach();
+  EXPECT_EQ(pool->pooled_buffers(), 0u);
+  wrapped.reset();
+  EXPECT_EQ(pool->pooled_buffers(), 0u);
+}
+
 }  // namespace
 }  // namespace rill::client::internal

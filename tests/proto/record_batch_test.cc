@@ -231,6 +231,33 @@ TEST(RecordBatch, StampingOffsetAndEpochKeepsCrcValid) {
   EXPECT_EQ(v.offset, 123456789);
 }
 
+TEST(RecordBatch, BuilderWithoutABufferAfterBuildAndRecycledBuffersBuildTheSameBytes) {
+  const std::string expected = MustBuild(Compression::kNone, SimpleRecords(3));
+  for (Compression c : {Compression::kNone, Compression::kLz4}) {
+    BatchBuilder b(c);
+    for (const Record& r : SimpleRecords(3)) ASSERT_TRUE(b.Add(r).ok());
+    auto first = b.Build(BatchBuilder::Next::kNoBuffer);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    // The next batch starts with no buffer: its first Add makes one.
+    for (const Record& r : SimpleRecords(3)) ASSERT_TRUE(b.Add(r).ok());
+    auto second = b.Build(BatchBuilder::Next::kNoBuffer);
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    EXPECT_EQ(*second, *first);
+    if (c == Compression::kNone) EXPECT_EQ(*first, expected);
+    // A recycled buffer's old contents are dropped and its storage kept.
+    std::string recycled = std::move(*first);
+    recycled.reserve(1 << 16);
+    const char* storage = recycled.data();
+    b.Recycle(std::move(recycled));
+    EXPECT_EQ(b.record_count(), 0u);
+    for (const Record& r : SimpleRecords(3)) ASSERT_TRUE(b.Add(r).ok());
+    auto third = b.Build(BatchBuilder::Next::kNoBuffer);
+    ASSERT_TRUE(third.ok());
+    EXPECT_EQ(*third, *second);
+    if (c == Compression::kNone) EXPECT_EQ(third->data(), storage);
+  }
+}
+
 // ------------------------------------------------------------- compatibility
 
 // A batch of two records written out byte by byte from the Kafka protocol documentation

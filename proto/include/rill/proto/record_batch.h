@@ -78,11 +78,18 @@ class BatchBuilder {
     base_sequence_ = base_sequence;
   }
 
+  // What Build leaves the builder for the next batch: a buffer reserved for one as large as
+  // this one (a builder reused batch after batch), or none (a builder used once: its buffer
+  // left with the batch, and Recycle or the first Add gives it another).
+  enum class Next { kReserve, kNoBuffer };
   // Returns the finished batch and resets the builder for the next one (same codec and
   // producer fields). InvalidArgument for an empty batch; compression failures as Failed.
-  Result<std::string> Build();
+  Result<std::string> Build(Next next = Next::kReserve);
   // Drops the records added so far.
   void Reset();
+  // Drops the records added so far and builds the next batch in `buffer`'s storage (its
+  // contents are dropped): a producer recycles the buffers of batches it sent.
+  void Recycle(std::string buffer);
 
  private:
   template <typename H>
