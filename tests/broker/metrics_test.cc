@@ -39,5 +39,29 @@ TEST(MetricsTest, ReplicaFetchersOnlyOnceAttached) {
   EXPECT_EQ(m.Render(nullptr).find("rill_replica_fetchers"), std::string::npos);
 }
 
+TEST(MetricsTest, HistogramPutsEachObservationInTheFirstBucketThatHoldsIt) {
+  // Bounds are 50 us * 2^i for i in [0, 21); a value equal to a bound belongs to that bucket.
+  for (int i = 0; i < Histogram::kBuckets; ++i) {
+    EXPECT_EQ(Histogram::BucketBound(i), 50e-6 * static_cast<double>(int64_t{1} << i)) << i;
+  }
+  Histogram h;
+  h.Observe(0);                          // bucket 0 (le 5e-05)
+  h.Observe(50e-6);                      // bucket 0: on the bound
+  h.Observe(60e-6);                      // bucket 1 (le 0.0001)
+  h.Observe(Histogram::BucketBound(6));  // bucket 6 (le 0.0032): on the bound
+  h.Observe(10.0);                       // bucket 18 (le 13.1072)
+  h.Observe(1000.0);                     // +Inf
+  std::string out;
+  h.Render(&out, "x", "");
+  EXPECT_NE(out.find("x_bucket{le=\"5e-05\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"0.0001\"} 3\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"0.0016\"} 3\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"0.0032\"} 4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"6.5536\"} 4\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"13.1072\"} 5\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"+Inf\"} 6\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_count{} 6\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace rill::broker
