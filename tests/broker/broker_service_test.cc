@@ -219,7 +219,8 @@ TEST_F(BrokerServiceTest, NotLeaderCarriesHint) {
   pa.leader = NodeId(2);
   pa.leader_epoch = LeaderEpoch(5);
   pa.replicas = {NodeId(1), NodeId(2)};
-  img->brokers[NodeId(2)] = BrokerRegistration{NodeId(2), "10.0.0.2", 9092, 9093, "", false, "incarnation-2"};
+  img->brokers[NodeId(2)] =
+      BrokerRegistration{NodeId(2), "10.0.0.2", 9092, 9093, "", false, "incarnation-2", ""};
   PublishAndWait(img);
   auto r = Produce("t", 0, MakeBatch(1));
   EXPECT_EQ(r.error(), v1::NOT_LEADER);

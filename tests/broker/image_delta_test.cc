@@ -140,8 +140,8 @@ TEST(ImageDelta, ChangesFromRecordsGiveTheFullComparisonsDelta) {
     pc->set_leader(2);
     pc->mutable_replicas()->add_ids(2);
     pc->mutable_isr()->add_ids(2);
-    runs.push_back(
-        {move, RegisterBrokerRecordOf(BrokerRegistration{NodeId(3), "h", 1, 2, "", false})});
+    runs.push_back({move, RegisterBrokerRecordOf(
+                              BrokerRegistration{NodeId(3), "h", 1, 2, "", false, "", ""})});
   }
   runs.push_back({RemoveTopicRecordOf("b", "id-b")});
 

@@ -243,7 +243,9 @@ TEST(RecordBatch, BuilderWithoutABufferAfterBuildAndRecycledBuffersBuildTheSameB
     auto second = b.Build(BatchBuilder::Next::kNoBuffer);
     ASSERT_TRUE(second.ok()) << second.status().ToString();
     EXPECT_EQ(*second, *first);
-    if (c == Compression::kNone) EXPECT_EQ(*first, expected);
+    if (c == Compression::kNone) {
+      EXPECT_EQ(*first, expected);
+    }
     // A recycled buffer's old contents are dropped and its storage kept.
     std::string recycled = std::move(*first);
     recycled.reserve(1 << 16);
@@ -254,7 +256,9 @@ TEST(RecordBatch, BuilderWithoutABufferAfterBuildAndRecycledBuffersBuildTheSameB
     auto third = b.Build(BatchBuilder::Next::kNoBuffer);
     ASSERT_TRUE(third.ok());
     EXPECT_EQ(*third, *second);
-    if (c == Compression::kNone) EXPECT_EQ(third->data(), storage);
+    if (c == Compression::kNone) {
+      EXPECT_EQ(third->data(), storage);
+    }
   }
 }
 
