@@ -1,6 +1,7 @@
 #include "buffer_pool.h"
 
 #include <algorithm>
+#include <new>
 #include <utility>
 
 namespace rill::client::internal {
@@ -31,15 +32,19 @@ std::string BufferPool::Take(size_t bytes) {
   return out;
 }
 
-void BufferPool::Put(std::string buffer) {
+void BufferPool::Put(std::string buffer) noexcept {
   const auto capacity = static_cast<int64_t>(buffer.capacity());
   if (buffer.capacity() < kMinKeptCapacity) return;
   std::lock_guard lk(mu_);
   const int64_t in_use = in_use_ != nullptr ? in_use_->load(std::memory_order_relaxed) : 0;
   // Otherwise the caller's copy frees it, after the lock.
   if (detached_ || pooled_bytes_ + capacity + in_use > max_bytes_) return;
+  try {
+    free_.push_back(std::move(buffer));
+  } catch (const std::bad_alloc&) {
+    return;  // Wrap's deleter calls this: never throw, keep nothing
+  }
   pooled_bytes_ += capacity;
-  free_.push_back(std::move(buffer));
 }
 
 std::shared_ptr<std::string> BufferPool::Wrap(std::string bytes) {

@@ -45,7 +45,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   // there is one (grown if it is smaller), else a new one.
   std::string Take(size_t bytes);
   // Keeps `buffer` for a later Take if the pool has room for it, else frees it.
-  void Put(std::string buffer);
+  void Put(std::string buffer) noexcept;
   // `bytes` owned by a shared_ptr that puts them back into this pool when its last copy goes.
   // The pool must be owned by a shared_ptr (the owner keeps the pool alive).
   std::shared_ptr<std::string> Wrap(std::string bytes);
