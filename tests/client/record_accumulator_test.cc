@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -20,6 +21,29 @@ ProducerRecord Rec(std::string topic, std::optional<int32_t> partition, std::str
 }
 
 auto All = [](const TopicPartition&) { return true; };
+
+struct Drained {
+  int64_t records = 0;
+  int64_t most_buffered = 0;  // the most buffer_memory seen taken
+};
+
+// Plays the sender until `writers` reaches 0: drains everything (as during a flush) and
+// completes each batch, which frees its space and keeps the batch for reuse.
+Drained DrainUntilWritersFinish(RecordAccumulator& acc, const std::atomic<int>& writers) {
+  Drained d;
+  while (true) {
+    const bool last = writers.load() == 0;
+    d.most_buffered = std::max(d.most_buffered, acc.buffered_bytes());
+    acc.BeginFlush();
+    for (auto& b : acc.Drain(0, 1 << 30, All)) {
+      d.records += b->record_count();
+      acc.Complete(std::move(b));
+    }
+    acc.EndFlush();
+    if (last) break;
+  }
+  return d;
+}
 
 AccumulatorOptions Opts(int64_t batch_size, int64_t linger_ms) {
   AccumulatorOptions o;
@@ -287,19 +311,9 @@ TEST(RecordAccumulatorTest, ConcurrentAppendsAndDrainsLoseNothing) {
       writers--;
     });
   }
-  int64_t records = 0;
-  while (true) {
-    const bool last = writers.load() == 0;
-    acc.BeginFlush();
-    for (auto& b : acc.Drain(0, 1 << 30, All)) {
-      records += b->record_count();
-      acc.Release(b->buffer_bytes);
-    }
-    acc.EndFlush();
-    if (last) break;
-  }
+  const Drained d = DrainUntilWritersFinish(acc, writers);
   for (auto& t : ts) t.join();
-  EXPECT_EQ(records, kThreads * kPerThread);
+  EXPECT_EQ(d.records, kThreads * kPerThread);
   EXPECT_EQ(acc.buffered_bytes(), 0);
 }
 
@@ -323,21 +337,10 @@ TEST(RecordAccumulatorTest, AppendsWaitingForSpaceNeverTakeMoreThanTheBuffer) {
       writers--;
     });
   }
-  int64_t records = 0, most = 0;
-  while (true) {
-    const bool last = writers.load() == 0;
-    most = std::max(most, acc.buffered_bytes());
-    acc.BeginFlush();
-    for (auto& b : acc.Drain(0, 1 << 30, All)) {
-      records += b->record_count();
-      acc.Release(b->buffer_bytes);
-    }
-    acc.EndFlush();
-    if (last) break;
-  }
+  const Drained d = DrainUntilWritersFinish(acc, writers);
   for (auto& t : ts) t.join();
-  EXPECT_EQ(records, kThreads * kPerThread);
-  EXPECT_LE(most, o.buffer_memory);
+  EXPECT_EQ(d.records, kThreads * kPerThread);
+  EXPECT_LE(d.most_buffered, o.buffer_memory);
   EXPECT_EQ(acc.buffered_bytes(), 0);
 }
 

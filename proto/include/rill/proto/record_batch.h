@@ -64,9 +64,6 @@ class BatchBuilder {
   Status Add(const Record& record);
 
   size_t record_count() const { return count_; }
-  // Pre-sizes the buffer for about `bytes` of batch, so a producer filling batches of a known
-  // size does not reallocate (and copy) as records are added.
-  void Reserve(size_t bytes) { buf_.reserve(bytes); }
   // Header plus uncompressed record bytes so far: the size a batch.size decision compares.
   size_t estimated_size() const { return buf_.size(); }
   Compression compression() const { return compression_; }
