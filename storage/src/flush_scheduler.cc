@@ -29,7 +29,7 @@ FlushScheduler::~FlushScheduler() {
   for (std::thread& t : workers_) t.join();
 }
 
-void FlushScheduler::QueueLocked(Task* task, Entry& e) {
+void FlushScheduler::QueueLocked(Task* task, Entry& e, bool notify) {
   e.due = kIdle;  // a pending timer is superseded
   if (e.running) {
     e.woken = true;
@@ -38,7 +38,15 @@ void FlushScheduler::QueueLocked(Task* task, Entry& e) {
   if (e.queued) return;
   e.queued = true;
   ready_.push_back(task);
-  work_cv_.notify_one();
+  if (notify) work_cv_.notify_one();
+}
+
+void FlushScheduler::NotifyForOthersLocked() {
+  // This worker takes the queue's front itself; wake one more worker per further ready task,
+  // and none for the task it takes: a wake-up it would find nothing to do for costs two context
+  // switches per round.
+  const size_t others = std::min(ready_.size(), workers_.size()) - (ready_.empty() ? 0 : 1);
+  for (size_t i = 0; i < others; ++i) work_cv_.notify_one();
 }
 
 void FlushScheduler::Add(Task* task) {
@@ -104,12 +112,17 @@ void FlushScheduler::WorkerLoop() {
   while (!stopping_) {
     // Due timers join the ready queue.
     const Clock::time_point now = Clock::now();
+    bool queued = false;
     while (!timers_.empty() && timers_.begin()->first <= now) {
       auto [due, task] = *timers_.begin();
       timers_.erase(timers_.begin());
       auto it = tasks_.find(task);
-      if (it != tasks_.end() && it->second.due == due) QueueLocked(task, it->second);
+      if (it != tasks_.end() && it->second.due == due) {
+        QueueLocked(task, it->second, /*notify=*/false);
+        queued = true;
+      }
     }
+    if (queued) NotifyForOthersLocked();
     if (ready_.empty()) {
       if (timers_.empty()) {
         work_cv_.wait(lock);
@@ -148,14 +161,16 @@ void FlushScheduler::WorkerLoop() {
       e.running = false;
       if (e.woken || next[i] == kAgain) {
         e.woken = false;
-        QueueLocked(task, e);
+        QueueLocked(task, e, /*notify=*/false);
       } else if (next[i] != kIdle) {
         e.due = next[i];
         timers_.emplace(next[i], task);
-        // Another worker may be sleeping until a later timer.
-        work_cv_.notify_one();
+        // This worker sees the new timer when it next waits, unless it takes a ready task
+        // first: then another worker, which may be sleeping until a later timer, must see it.
+        if (!ready_.empty()) work_cv_.notify_one();
       }
     }
+    NotifyForOthersLocked();
     idle_cv_.notify_all();
   }
 }

@@ -105,8 +105,12 @@ class FlushScheduler {
   // Runs the rounds of `batch` (two or more tasks) with shared syncs; next[i] is batch[i]'s
   // answer. No lock held.
   void RunBatch(const std::vector<Task*>& batch, std::vector<Clock::time_point>& next);
-  // Queues `task` (entry `e`) unless it is queued or running. mu_ held.
-  void QueueLocked(Task* task, Entry& e);
+  // Queues `task` (entry `e`) unless it is queued, or marks it woken while it runs; `notify`
+  // wakes a worker for it. mu_ held.
+  void QueueLocked(Task* task, Entry& e, bool notify = true);
+  // A worker that will take the front of the ready queue itself wakes workers for the rest.
+  // mu_ held.
+  void NotifyForOthersLocked();
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // workers wait for ready tasks and timers
