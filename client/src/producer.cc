@@ -162,11 +162,15 @@ class ProducerImpl {
   std::atomic<bool> need_metadata_{false};
   std::atomic<bool> closed_{false};
   // Where the sender is, for Send to skip the Wakeup (a futex call and the sender's context
-  // switch) of a new batch that the sender will find anyway: kSenderBusy while it works (it
-  // looks at the accumulator again before it sleeps), INT64_MAX while it works out how long to
-  // sleep, then the monotonic ms it will wake at by itself. Each store is sequentially
-  // consistent and comes before the sender's next look at the accumulator, and Send loads it
-  // after its Append: either the sender's look finds the new batch or Send sees the store.
+  // switch) of a new batch that the sender will find anyway: kSenderBusy while it works before
+  // its drains (which will find the batch), INT64_MAX from just before its drains until it
+  // knows how long to sleep, then the monotonic ms it will wake at by itself. Each store is
+  // sequentially consistent and comes before the sender's next look at the accumulator, and
+  // Send loads it after its Append: either the sender's look finds the new batch or Send sees
+  // the store. The looks that may decide to sleep (a drain that sends nothing, NextReadyDelay)
+  // all come after the INT64_MAX store; when NextReadyDelay finds a batch ready that the drain
+  // did not send, it is either blocked (a full window: a response wakes the sender) or new, and
+  // then its Send saw INT64_MAX and woke the sender.
   static constexpr int64_t kSenderBusy = INT64_MIN;
   std::atomic<int64_t> sender_sleeps_until_{kSenderBusy};
   int64_t next_expire_ms_ = 0;  // sender thread only: when to look for expired batches next
@@ -422,6 +426,10 @@ void ProducerImpl::SenderLoop() {
       }
     }
 
+    // From here the sender looks at the accumulator (the drains below, then NextReadyDelay):
+    // a batch appended from now on wakes it, so one that arrives after a drain found nothing
+    // cannot leave NextReadyDelay's "ready" unanswered until the idle wait ends.
+    sender_sleeps_until_.store(INT64_MAX);
     bool sent = false;
     const bool may_send = !idempotent_ || PrepareIdempotence(now);
     std::set<int32_t> nodes = may_send ? meta_.LeaderNodes() : std::set<int32_t>{};
@@ -467,9 +475,11 @@ void ProducerImpl::SenderLoop() {
         if (c->broken) break;
       }
     }
-    if (sent) continue;
+    if (sent) {
+      sender_sleeps_until_.store(kSenderBusy);
+      continue;
+    }
 
-    sender_sleeps_until_.store(INT64_MAX);  // before the look that decides how long to sleep
     const int64_t delay = acc_.NextReadyDelay(now);
     int64_t wait_ms = 100;
     if (!may_send) {
