@@ -1,5 +1,5 @@
 // ControllerImpl: the Controller (controller.h) wired from its parts, one concern each
-// (docs/STYLE.md §11):
+// (docs/CONVENTIONS.md §11):
 //   raft_driver.h       the Raft node, its storage and transport, and the `rill-controller` thread
 //   quorum_controller.h operations: validation, proposals, forwarding to the active controller
 //   broker_lifecycle.h  this broker's registration, heartbeats, fencing and leader election

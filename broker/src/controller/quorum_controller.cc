@@ -23,7 +23,7 @@ namespace pb = internal::v1;
 using Results = std::vector<TopicOpResult>;
 using ResultsCallback = Controller::ResultsCallback;
 
-// Bounds (docs/STYLE.md §9: a limit on everything).
+// Bounds (docs/CONVENTIONS.md §9: a limit on everything).
 constexpr size_t kMaxWaitingForLeader = 4096;  // operations waiting for a leader to be known
 constexpr int kForwardTimeoutMs = 10000;
 constexpr size_t kMaxElectionsPerBatch = 10000;  // partitions one explicit election moves

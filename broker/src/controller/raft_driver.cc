@@ -15,7 +15,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Bounds (docs/STYLE.md §9: a limit on everything).
+// Bounds (docs/CONVENTIONS.md §9: a limit on everything).
 constexpr size_t kMaxInboxMessages = 8192;  // Raft messages received, not yet stepped
 constexpr size_t kMaxQueuedTasks = 4096;    // tasks waiting for the driver thread
 

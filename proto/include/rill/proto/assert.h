@@ -1,8 +1,9 @@
 #pragma once
 
-// RILL_ASSERT: invariants that must always hold, checked in every build type (docs/STYLE.md §5).
-// A failure is a programmer error: it prints where and why, then aborts. Operating errors (bad
-// input, disk errors) are never asserted; they are returned as Status values.
+// RILL_ASSERT: invariants that must always hold, checked in every build type
+// (docs/CONVENTIONS.md §5). A failure is a programmer error: it prints where and why, then
+// aborts. Operating errors (bad input, disk errors) are never asserted; they are returned as
+// Status values.
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #pragma once
 
-// Status and Result<T>: errors as values across module boundaries (docs/STYLE.md §4).
+// Status and Result<T>: errors as values across module boundaries (docs/CONVENTIONS.md §4).
 // A Status is OK or carries a code and a human-readable message that says what was wrong.
 // Corruption, IOError and NotFound stay apart so callers can react to each differently.
 

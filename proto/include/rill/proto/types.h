@@ -1,6 +1,6 @@
 #pragma once
 
-// Strong types for the integers that must never be swapped by mistake (docs/STYLE.md §2):
+// Strong types for the integers that must never be swapped by mistake (docs/CONVENTIONS.md §2):
 // a log offset is not a leader epoch, a Raft term is not a node id.
 
 #include <compare>

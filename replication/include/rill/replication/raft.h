@@ -37,7 +37,7 @@ struct RaftConfig {
   // requests (the leader lease).
   bool check_quorum = true;
   uint64_t random_seed = 1;  // drives the randomised election timeout; no global randomness
-  // Limits (docs/STYLE.md §9: put a limit on everything).
+  // Limits (docs/CONVENTIONS.md §9: put a limit on everything).
   size_t max_entries_per_append = 64;     // entries in one kAppend
   size_t max_inflight_appends = 32;       // unacknowledged kAppends per follower
   size_t max_uncommitted_entries = 4096;  // Propose refuses beyond this

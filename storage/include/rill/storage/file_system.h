@@ -1,7 +1,7 @@
 #pragma once
 
-// The filesystem seam (docs/STYLE.md §6): every byte the log and its indexes put on disk goes
-// through these interfaces, so tests can swap the POSIX implementation for FaultyFileSystem
+// The filesystem seam (docs/CONVENTIONS.md §6): every byte the log and its indexes put on disk
+// goes through these interfaces, so tests can swap the POSIX implementation for FaultyFileSystem
 // (dropped unsynced data, torn writes, bit flips, ENOSPC, fsync errors).
 //
 // Errors: every method returns a Status; ENOSPC maps to kNoSpace, ENOENT to kNotFound, any other
