@@ -45,17 +45,22 @@ struct RecordCompletion {
 // One batch of one partition, owned by the accumulator until drained, then by the sender until
 // it completes (or is put back for a retry), then kept for reuse (RecordAccumulator::Complete):
 // a field added here must be reset in ResetForReuse.
-struct ProducerBatch {
+//
+// The fields every Append reads or writes come first, so that they share the object's first two
+// cache lines: a producer spread over a thousand partitions appends to a different batch each
+// time, and each line it touches is a cache miss (bench/RESULTS.md, Session 17).
+struct alignas(64) ProducerBatch {
+  batch::BatchBuilder builder;
+  std::vector<RecordCompletion> records;
+  int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
+  bool built = false;
+  bool full = false;
   TopicPartition tp;
   uint64_t sequence = 0;  // per partition, in creation order
-  batch::BatchBuilder builder;
-  std::string bytes;  // the built batch, once drained (kept across retries)
-  bool built = false;
+  std::string bytes;      // the built batch, once drained (kept across retries)
   size_t built_size = 0;  // bytes.size() after Build(), kept while the bytes travel in a request
-  std::vector<RecordCompletion> records;
   int64_t created_ms = 0;
-  int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
-  int32_t attempts = 0;      // sends so far
+  int32_t attempts = 0;  // sends so far
   // Idempotence: the producer fields the batch was built or last rewritten with (id -1: none
   // yet), its sequence as a 64-bit count that never wraps (the batch holds it modulo 2^31), and
   // whether the producer counts it as in flight.
@@ -75,7 +80,6 @@ struct ProducerBatch {
   int32_t sent_to = -1;
   bool awaits_leader = false;
   Status last_error;  // why the last attempt was retried (named when delivery_timeout_ms expires)
-  bool full = false;
 
   explicit ProducerBatch(batch::Compression c) : builder(c) {}
   int32_t record_count() const { return static_cast<int32_t>(records.size()); }
@@ -189,6 +193,9 @@ class RecordAccumulator {
   void ForgetAwaitingLocked(ProducerBatch& b);
 
   struct PartitionQueue {
+    // The batch Appends go to: batches.back() while it is neither full nor built, else null.
+    // Kept here so that an Append reads this line and the batch's, not the deque's.
+    ProducerBatch* open = nullptr;
     TopicPartition tp;
     std::deque<std::unique_ptr<ProducerBatch>> batches;
     uint64_t next_sequence = 0;
@@ -203,6 +210,8 @@ class RecordAccumulator {
   };
 
   bool ReadyLocked(const ProducerBatch& b, int64_t now_ms) const;
+  // Removes q's first batch (keeping q.open right).
+  std::unique_ptr<ProducerBatch> PopFrontLocked(PartitionQueue& q);
   void CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions);
 
   // A completed batch for a new one, or a new batch.

@@ -238,6 +238,59 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
   EXPECT_EQ(ready[0]->tp.partition, 0);
   EXPECT_EQ(acc.NextReadyDelay(100), 700);
 }
+// The accumulator remembers each partition's open batch (the one Appends go to). Every way a
+// batch leaves the queue or closes must make the next Append start a new batch, never write into
+// one that was drained, expired, taken or filled (ASan reports the write into a freed batch; the
+// Debug build also checks the remembered batch against the queue on every Append).
+TEST(RecordAccumulatorTest, AnAppendAfterTheOpenBatchLeftGoesToANewBatch) {
+  AccumulatorOptions o = Opts(1 << 20, 1000000);
+  o.delivery_timeout_ms = 100;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", 1);
+  auto append = [&](const std::string& v, int64_t now) {
+    ASSERT_TRUE(acc.Append(Rec("t", 0, v), 1, nullptr, now).ok());
+  };
+  auto expect_one_batch_of_one = [&](std::vector<std::unique_ptr<ProducerBatch>> batches) {
+    ASSERT_EQ(batches.size(), 1u);
+    EXPECT_EQ(batches[0]->record_count(), 1);
+    acc.Complete(std::move(batches[0]));  // kept for reuse: the next batch may be this object
+  };
+
+  // Drained while still open (a flush makes it ready before its linger).
+  append("a", 0);
+  acc.BeginFlush();
+  auto drained = acc.Drain(0, 1 << 20, All);
+  acc.EndFlush();
+  append("b", 0);
+  expect_one_batch_of_one(std::move(drained));
+
+  // Expired while open ("b" was appended at 0, "c" starts a new batch after the expiry).
+  expect_one_batch_of_one(acc.Expire(100));
+  append("c", 100);
+
+  // Taken while open (shutdown).
+  expect_one_batch_of_one(acc.TakeAll());
+  append("d", 200);
+
+  // Put back for a retry behind the open batch: Appends keep going to the open one.
+  acc.BeginFlush();
+  auto sent = acc.Drain(200, 1 << 20, All);
+  acc.EndFlush();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(sent[0]->Build().ok());
+  append("e", 200);
+  acc.Reenqueue(std::move(sent[0]), 0);
+  append("f", 200);
+  acc.BeginFlush();
+  auto both = acc.Drain(200, 1 << 20, All);
+  acc.EndFlush();
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0]->record_count(), 1);  // "d", retried
+  EXPECT_EQ(both[1]->record_count(), 2);  // "e" and "f"
+  for (auto& b : both) acc.Complete(std::move(b));
+  EXPECT_EQ(acc.buffered_bytes(), 0);
+}
+
 TEST(RecordAccumulatorTest, ExpireRemovesOldBatches) {
   AccumulatorOptions o = Opts(1 << 20, 1000000);
   o.delivery_timeout_ms = 100;
