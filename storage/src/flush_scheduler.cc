@@ -155,6 +155,7 @@ void FlushScheduler::WorkerLoop() {
       RunBatch(batch, next);
     }
     lock.lock();
+    bool armed = false;
     for (size_t i = 0; i < batch.size(); ++i) {
       Task* task = batch[i];
       Entry& e = tasks_.at(task);
@@ -165,11 +166,13 @@ void FlushScheduler::WorkerLoop() {
       } else if (next[i] != kIdle) {
         e.due = next[i];
         timers_.emplace(next[i], task);
-        // This worker sees the new timer when it next waits, unless it takes a ready task
-        // first: then another worker, which may be sleeping until a later timer, must see it.
-        if (!ready_.empty()) work_cv_.notify_one();
+        armed = true;
       }
     }
+    // This worker sees the new timers when it next waits, unless it takes a ready task first
+    // (one this batch re-queued, wherever it stood in the batch): then another worker, which may
+    // be asleep with no timer or until a later one, must see them.
+    if (armed && !ready_.empty()) work_cv_.notify_one();
     NotifyForOthersLocked();
     idle_cv_.notify_all();
   }

@@ -14,8 +14,10 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -369,6 +371,97 @@ TEST(FlushSchedulerTest, AFailedWholeSyncFallsBackToEachLogsOwnSyncAndFailsOnlyT
   EXPECT_EQ(s.shared_sync_rounds(), 0u) << "a failed WholeSync serves no round";
   // The 23 logs that reported success synced their own files: a power loss keeps their data.
   ASSERT_NO_FATAL_FAILURE(f.CrashAndCheckEverythingSurvived(&s));
+}
+
+// A WholeSync that only counts its syncs.
+class CountingWholeSync : public WholeSync {
+ public:
+  Status Sync() override {
+    syncs.fetch_add(1);
+    return Status::OK();
+  }
+  bool Covers(const std::string&) const override { return true; }
+  std::atomic<int> syncs{0};
+};
+
+// A task whose rounds take part in shared syncs, each step steered by the test.
+class SharedRoundTask : public FlushScheduler::Task {
+ public:
+  WholeSync* BeginSharedSync() override {
+    if (on_begin) on_begin();
+    return whole;
+  }
+  SClock::time_point EndSharedSync(bool) override { return on_end(); }
+  SClock::time_point RunFlushRound() override { return on_round(); }
+
+  WholeSync* whole = nullptr;
+  std::function<void()> on_begin;
+  std::function<SClock::time_point()> on_end;
+  std::function<SClock::time_point()> on_round;
+};
+
+// One batch ends with a task to run again at once and another's timer armed, the timer's task
+// first in the batch. The worker takes the re-queued task itself; the other worker, asleep with
+// no timer to wait for, must be woken to wait for the new one. Otherwise the timer fires only when
+// the busy worker's round ends (here: never within the 10 s the round waits for it).
+TEST(FlushSchedulerTest, ATimerArmedBesideARequeuedTaskWakesTheSleepingWorker) {
+  FlushScheduler s(2, /*shared_sync_min=*/2);
+  CountingWholeSync whole;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_batch = false, resume = false, timer_round_ran = false;
+  bool timer_ran_meanwhile = false, requeued_round_done = false;
+
+  SharedRoundTask timed, again;
+  timed.whole = again.whole = &whole;
+  timed.on_begin = [&] {
+    std::unique_lock lock(mu);
+    in_batch = true;
+    cv.notify_all();
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return resume; }));
+  };
+  timed.on_end = [] { return SClock::now() + 20ms; };
+  timed.on_round = [&] {
+    std::lock_guard lock(mu);
+    timer_round_ran = true;
+    cv.notify_all();
+    return FlushScheduler::kIdle;
+  };
+  again.on_end = [] { return FlushScheduler::kAgain; };
+  again.on_round = [&] {
+    std::unique_lock lock(mu);
+    timer_ran_meanwhile = cv.wait_for(lock, 10s, [&] { return timer_round_ran; });
+    requeued_round_done = true;
+    cv.notify_all();
+    return FlushScheduler::kIdle;
+  };
+
+  std::optional<Blocker> first, second;
+  first.emplace(s);
+  second.emplace(s);  // both workers held
+  s.Add(&timed);      // ready in this order: the next free worker takes both as one batch
+  s.Add(&again);
+  first.reset();  // its worker takes the batch and stops inside `timed`'s BeginSharedSync
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return in_batch; }));
+  }
+  second.reset();  // the other worker finds nothing ready and no timer: it sleeps
+  {
+    std::lock_guard lock(mu);
+    resume = true;
+  }
+  cv.notify_all();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return requeued_round_done; }));
+    EXPECT_TRUE(timer_ran_meanwhile)
+        << "the timer armed in the batch did not fire while its worker ran the re-queued task";
+  }
+  EXPECT_EQ(whole.syncs.load(), 1);
+  EXPECT_EQ(s.shared_sync_rounds(), 2u);
+  s.Remove(&timed);
+  s.Remove(&again);
 }
 
 TEST(FlushSchedulerTest, FewerLogsThanTheMinimumSyncTheirOwnFiles) {
