@@ -25,6 +25,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A record for partition 0 of `topic`.
+ProducerRecord Record(std::string topic, std::string value) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = 0;
+  r.value = std::move(value);
+  return r;
+}
+
 class ReplicationTest : public ClusterTest {};
 
 // The first thing replication must make true: an acks=all record acknowledged by an RF=3
@@ -37,7 +46,7 @@ TEST_F(ReplicationTest, AcksAllRecordIsOnEveryReplicaWhenAcknowledged) {
   constexpr int kRecords = 300;
   std::vector<std::future<Result<RecordMetadata>>> acks;
   for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send({.topic = "r3", .partition = 0, .value = "v" + std::to_string(i)}));
+    acks.push_back(producer->Send(Record("r3", "v" + std::to_string(i))));
   }
   int64_t last = -1;
   for (auto& f : acks) {
@@ -79,7 +88,7 @@ TEST_F(ReplicationTest, LeaderKilledProducerCarriesOnAndNothingAcknowledgedIsLos
   std::thread writer([&] {
     for (int i = 0; !stop.load(); ++i) {
       std::string value = "value-" + std::to_string(i);
-      auto md = producer->Send({.topic = "failover", .partition = 0, .value = value}).get();
+      auto md = producer->Send(Record("failover", value)).get();
       if (md.ok()) {
         std::lock_guard lock(mu);
         acked[value] = md->offset;
@@ -155,7 +164,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
   ASSERT_GT(WaitForLeader("min2", 0, kNodes - 1, 30s), 0) << "the ISR of min2 did not shrink";
   auto producer = MakeProducer(/*delivery_timeout_ms=*/20000);
   ASSERT_NE(producer, nullptr);
-  auto ok = producer->Send({.topic = "min2", .partition = 0, .value = "with two"}).get();
+  auto ok = producer->Send(Record("min2", "with two")).get();
   EXPECT_TRUE(ok.ok()) << ok.status().ToString();
 
   if (leader3 != follower) {
@@ -166,7 +175,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
     pc.retries = 0;
     auto strict = Producer::Create(pc);
     ASSERT_TRUE(strict.ok());
-    auto refused = (*strict)->Send({.topic = "min3", .partition = 0, .value = "x"}).get();
+    auto refused = (*strict)->Send(Record("min3", "x")).get();
     ASSERT_FALSE(refused.ok());
     EXPECT_NE(refused.status().message().find("NOT_ENOUGH_REPLICAS"), std::string::npos)
         << refused.status().ToString();
@@ -174,7 +183,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
 
   Node(follower).Signal(SIGCONT);
   EXPECT_GT(WaitForLeader("min2", 0, kNodes, 60s), 0) << "the follower did not rejoin the ISR";
-  auto again = producer->Send({.topic = "min2", .partition = 0, .value = "with three"}).get();
+  auto again = producer->Send(Record("min2", "with three")).get();
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
@@ -263,7 +272,7 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
   auto created = Producer::Create(pc);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   auto producer = std::move(created).value();
-  auto warm = producer->Send({.topic = "metered", .partition = 0, .value = "before"}).get();
+  auto warm = producer->Send(Record("metered", "before")).get();
   ASSERT_TRUE(warm.ok()) << warm.status().ToString();
   Node(follower).Signal(SIGSTOP);
   ASSERT_TRUE(test::PollUntil(
@@ -277,7 +286,7 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
   constexpr int kRecords = 50;
   std::vector<std::future<Result<RecordMetadata>>> acks;
   for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send({.topic = "metered", .partition = 0, .value = "lag"}));
+    acks.push_back(producer->Send(Record("metered", "lag")));
   }
   for (auto& f : acks) {
     auto md = f.get();
@@ -317,8 +326,7 @@ TEST_F(ReplicationTest, RestartedLeaderNeverReusesItsLeaderEpoch) {
   auto producer = MakeProducer();
   ASSERT_NE(producer, nullptr);
   for (int i = 0; i < 50; ++i) {
-    auto md = producer->Send({.topic = "again", .partition = 0, .value = "a" + std::to_string(i)})
-                  .get();
+    auto md = producer->Send(Record("again", "a" + std::to_string(i))).get();
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   const int other = leader == 1 ? 2 : 1;
@@ -336,8 +344,7 @@ TEST_F(ReplicationTest, RestartedLeaderNeverReusesItsLeaderEpoch) {
       30s, 20ms))
       << "the restarted leader's partition kept leader epoch " << before->leader_epoch();
   for (int i = 50; i < 100; ++i) {
-    auto md = producer->Send({.topic = "again", .partition = 0, .value = "a" + std::to_string(i)})
-                  .get();
+    auto md = producer->Send(Record("again", "a" + std::to_string(i))).get();
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   const int now_leader = WaitForLeader("again", 0, kNodes);
