@@ -18,11 +18,11 @@ PORT=$(sed -n 's/^client=//p' $D/ports)
 $BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size 8 -n $N -s 100 "$@" \
   > $D/bench.out 2>&1 &
 CP=$!
-start=$(date +%s.%N)
+start=$(date +%s%N)
 for i in $(seq $SAMPLES); do
   sleep $EVERY
   [ -r /proc/$CP/status ] || break
-  printf '%6.1f s  %s  %s  minflt %s\n' "$(echo "$(date +%s.%N) - $start" | bc)" \
+  printf '%6.1f s  %s  %s  minflt %s\n' "$(( ($(date +%s%N) - start) / 1000000 ))e-3" \
     "$(grep VmRSS /proc/$CP/status | tr -s ' \t' ' ')" \
     "$(grep VmData /proc/$CP/status | tr -s ' \t' ' ')" "$(awk '{print $10}' /proc/$CP/stat)"
 done

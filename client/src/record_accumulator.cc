@@ -99,9 +99,8 @@ std::vector<std::string> RecordAccumulator::Topics() const {
 }
 
 void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions) {
-  ProducerBatch& b = *q.open;
+  ProducerBatch& b = *q.batches.back();
   b.full = true;
-  q.open = nullptr;
   sticky_.OnBatchClosed(q.tp.topic, q.tp.partition, num_partitions);
 }
 
@@ -183,14 +182,11 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   bool wake = false;
   int64_t ready_at = kReadyNow;
   PartitionQueue* q = topic.partitions[p].get();
-#ifndef NDEBUG
-  RILL_ASSERT(q->open == (q->batches.empty() || q->batches.back()->full || q->batches.back()->built
-                              ? nullptr
-                              : q->batches.back().get()),
-              "%s: the cached open batch is not the queue's last open one",
-              q->tp.ToString().c_str());
-#endif
-  ProducerBatch* open = q->open;
+  ProducerBatch* open = nullptr;
+  if (!q->batches.empty()) {
+    ProducerBatch* last = q->batches.back().get();
+    if (!last->full && !last->built) open = last;
+  }
   if (open != nullptr && open->record_count() > 0 &&
       static_cast<int64_t>(open->builder.estimated_size()) + size > options_.batch_size) {
     CloseOpenBatchLocked(*q, n);
@@ -200,7 +196,10 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
       // The sticky partition moved on with the closed batch: follow it.
       p = sticky_.Partition(record.topic, n);
       q = topic.partitions[p].get();
-      open = q->open;
+      if (!q->batches.empty()) {
+        ProducerBatch* last = q->batches.back().get();
+        if (!last->full && !last->built) open = last;
+      }
     }
   }
   if (open == nullptr) {
@@ -224,7 +223,6 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
     b->records.reserve(static_cast<size_t>(expect_records));
     if (!wake && flushes_ == 0) ready_at = b->created_ms + options_.linger_ms;
     open = b.get();
-    q->open = open;
     q->batches.push_back(std::move(b));
     wake = true;
   }
@@ -233,10 +231,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   if (record.value) value = *record.value;
   Status st = open->builder.Add(key, value, timestamp_ms, record.headers);
   if (!st.ok()) {
-    if (open->record_count() == 0) {
-      q->batches.pop_back();
-      q->open = nullptr;
-    }
+    if (open->record_count() == 0) q->batches.pop_back();
     return fail(st);
   }
   open->records.push_back(RecordCompletion{std::move(callback), timestamp_ms});
@@ -286,18 +281,12 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
       q.last_batch_bytes = size;
       q.last_batch_records = b.record_count();
       ForgetAwaitingLocked(b);
-      out.push_back(PopFrontLocked(q));
+      out.push_back(std::move(q.batches.front()));
+      q.batches.pop_front();
     }
   }
   drain_start_ = (drain_start_ + 1) % n;
   return out;
-}
-
-std::unique_ptr<ProducerBatch> RecordAccumulator::PopFrontLocked(PartitionQueue& q) {
-  std::unique_ptr<ProducerBatch> b = std::move(q.batches.front());
-  q.batches.pop_front();
-  if (q.open == b.get()) q.open = nullptr;
-  return b;
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t now_ms) {
@@ -307,7 +296,6 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
     for (auto it = q->batches.begin(); it != q->batches.end();) {
       if (now_ms - (*it)->created_ms >= options_.delivery_timeout_ms) {
         ForgetAwaitingLocked(**it);
-        if (q->open == it->get()) q->open = nullptr;
         out.push_back(std::move(*it));
         it = q->batches.erase(it);
       } else {
@@ -449,7 +437,6 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
       out.push_back(std::move(b));
     }
     q->batches.clear();
-    q->open = nullptr;
   }
   return out;
 }

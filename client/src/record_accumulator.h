@@ -193,9 +193,6 @@ class RecordAccumulator {
   void ForgetAwaitingLocked(ProducerBatch& b);
 
   struct PartitionQueue {
-    // The batch Appends go to: batches.back() while it is neither full nor built, else null.
-    // Kept here so that an Append reads this line and the batch's, not the deque's.
-    ProducerBatch* open = nullptr;
     TopicPartition tp;
     std::deque<std::unique_ptr<ProducerBatch>> batches;
     uint64_t next_sequence = 0;
@@ -210,8 +207,6 @@ class RecordAccumulator {
   };
 
   bool ReadyLocked(const ProducerBatch& b, int64_t now_ms) const;
-  // Removes q's first batch (keeping q.open right).
-  std::unique_ptr<ProducerBatch> PopFrontLocked(PartitionQueue& q);
   void CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions);
 
   // A completed batch for a new one, or a new batch.

@@ -238,10 +238,10 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
   EXPECT_EQ(ready[0]->tp.partition, 0);
   EXPECT_EQ(acc.NextReadyDelay(100), 700);
 }
-// The accumulator remembers each partition's open batch (the one Appends go to). Every way a
-// batch leaves the queue or closes must make the next Append start a new batch, never write into
-// one that was drained, expired, taken or filled (ASan reports the write into a freed batch; the
-// Debug build also checks the remembered batch against the queue on every Append).
+// Every way a partition's open batch (the one Appends go to) leaves the queue must make the next
+// Append start a new batch, never write into one that was drained, expired or taken (ASan
+// reports a write into a freed batch); a retry put back goes ahead of the open batch, which
+// Appends keep filling.
 TEST(RecordAccumulatorTest, AnAppendAfterTheOpenBatchLeftGoesToANewBatch) {
   AccumulatorOptions o = Opts(1 << 20, 1000000);
   o.delivery_timeout_ms = 100;

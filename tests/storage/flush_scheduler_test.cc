@@ -373,17 +373,6 @@ TEST(FlushSchedulerTest, AFailedWholeSyncFallsBackToEachLogsOwnSyncAndFailsOnlyT
   ASSERT_NO_FATAL_FAILURE(f.CrashAndCheckEverythingSurvived(&s));
 }
 
-// A WholeSync that only counts its syncs.
-class CountingWholeSync : public WholeSync {
- public:
-  Status Sync() override {
-    syncs.fetch_add(1);
-    return Status::OK();
-  }
-  bool Covers(const std::string&) const override { return true; }
-  std::atomic<int> syncs{0};
-};
-
 // A task whose rounds take part in shared syncs, each step steered by the test.
 class SharedRoundTask : public FlushScheduler::Task {
  public:
@@ -406,14 +395,16 @@ class SharedRoundTask : public FlushScheduler::Task {
 // the busy worker's round ends (here: never within the 10 s the round waits for it).
 TEST(FlushSchedulerTest, ATimerArmedBesideARequeuedTaskWakesTheSleepingWorker) {
   FlushScheduler s(2, /*shared_sync_min=*/2);
-  CountingWholeSync whole;
+  FaultyFileSystem fs{7};
+  auto whole = fs.OpenWholeSync("d");
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
   std::mutex mu;
   std::condition_variable cv;
   bool in_batch = false, resume = false, timer_round_ran = false;
   bool timer_ran_meanwhile = false, requeued_round_done = false;
 
   SharedRoundTask timed, again;
-  timed.whole = again.whole = &whole;
+  timed.whole = again.whole = whole->get();
   timed.on_begin = [&] {
     std::unique_lock lock(mu);
     in_batch = true;
@@ -458,7 +449,7 @@ TEST(FlushSchedulerTest, ATimerArmedBesideARequeuedTaskWakesTheSleepingWorker) {
     EXPECT_TRUE(timer_ran_meanwhile)
         << "the timer armed in the batch did not fire while its worker ran the re-queued task";
   }
-  EXPECT_EQ(whole.syncs.load(), 1);
+  EXPECT_EQ(fs.whole_syncs(), 1);
   EXPECT_EQ(s.shared_sync_rounds(), 2u);
   s.Remove(&timed);
   s.Remove(&again);
