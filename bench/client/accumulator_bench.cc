@@ -4,9 +4,9 @@
 // buffer pool as a sent request does, and releases their buffer space as an acknowledgement does).
 // What it measures is the application thread's cost per record (wall time of the appending loop):
 // the part of the client that sets the spread figure of bench/RESULTS.md when rill-bench runs at a
-// full core. `buffers` 1 recycles the batch buffers through the BufferPool (0: pool_bytes 0),
-// `batches` 1 recycles the batch objects (RecordAccumulator::Complete; 0: Release and free them, as
-// the producer did before both).
+// full core. `buffers` 1 recycles the batch buffers through the BufferPool (0: recycle_buffers
+// false), `batches` 1 recycles the batch objects (RecordAccumulator::Complete; 0: Release and free
+// them, as the producer did before both).
 //
 //   build/rel/bench/rill_bench_client --benchmark_repetitions=5
 
@@ -17,6 +17,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "record_accumulator.h"
 
@@ -34,7 +35,7 @@ void BM_KeyedAppend(benchmark::State& state) {
   const bool pool = state.range(1) != 0;
   const bool recycle = state.range(2) != 0;
   AccumulatorOptions o;  // the producer's defaults: 5 ms linger, 256 KiB batches
-  if (!pool) o.pool_bytes = 0;
+  if (!pool) o.recycle_buffers = false;
   RecordAccumulator acc(o, 1);
   acc.SetPartitionCount("t", partitions);
   std::atomic<bool> stop{false};
@@ -50,11 +51,12 @@ void BM_KeyedAppend(benchmark::State& state) {
       }
       for (auto& b : batches) {
         if (!b->Build().ok()) std::abort();
-        acc.pool()->Wrap(std::move(b->bytes)).reset();
+        acc.pool()->Wrap(std::move(b->bytes), std::exchange(b->buffer_bytes, 0)).reset();
         if (recycle) {
           acc.Complete(std::move(b));
         } else {
-          acc.Release(b->buffer_bytes);  // and the batch object is freed on this thread
+          acc.Release(b->buffer_bytes);  // (none left: it went with the bytes) and the batch
+                                         // object is freed on this thread
         }
       }
     }

@@ -1,13 +1,14 @@
 #include "rill/client/producer.h"
 
 #include <algorithm>
-#include <deque>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "bootstrap_list.h"
 #include "grpc_util.h"
@@ -21,6 +22,7 @@
 
 namespace rill::client {
 
+using internal::BufferPool;
 using internal::EncodedProduceRequest;
 using internal::MonotonicMs;
 using internal::ProducerBatch;
@@ -79,7 +81,7 @@ class ProducerImpl {
   // Completes or retries each batch of `req`; true when some batch did not succeed.
   bool HandleResponse(InFlightRequest& req, const v1::ProduceResponse& resp);
   // Puts the bytes of every batch back from the request (for a retry).
-  static void RecoverBytes(InFlightRequest& req);
+  static void RecoverBytes(InFlightRequest& req, BufferPool& pool);
   // `leader_lost`: the attempt failed for want of a leader at the broker it went to (a leader
   // error, or the stream broke): the backoff ends early once metadata names another leader.
   void Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable, int64_t now_ms,
@@ -220,6 +222,7 @@ ProducerImpl::ProducerImpl(const ProducerConfig& config)
       acc_(AccOptions(config)),
       meta_(config.bootstrap, config.request_timeout_ms) {
   last_metadata_ms_ = MonotonicMs();
+  acc_.OnBlocked([this] { Wakeup(); });
   sender_ = std::thread([this] {
     SetCurrentThreadName("rill-sender");
     SenderLoop();
@@ -538,8 +541,10 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     // One entry per batch, even for the same partition: the broker appends a request's entries
     // in order, and the batch's bytes move into the request instead of being concatenated with
     // the partition's other batches (a copy of every byte sent).
-    // The bytes go back to the accumulator's pool when gRPC and the request let go of them.
-    request->AddEntry(b->tp.topic, b->tp.partition, acc_.pool()->Wrap(std::move(b->bytes)));
+    // The bytes go back to the accumulator's pool when gRPC and the request let go of them,
+    // and the batch's charge of buffer memory goes with them until then.
+    request->AddEntry(b->tp.topic, b->tp.partition,
+                      acc_.pool()->Wrap(std::move(b->bytes), std::exchange(b->buffer_bytes, 0)));
     ifr.batches.push_back(std::move(b));
   }
   if (ifr.batches.empty()) return;
@@ -550,7 +555,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
       std::lock_guard wl(c->write_mu);
       ok = c->stream->Write(*request);
     }
-    if (!ok) RecoverBytes(ifr);
+    if (!ok) RecoverBytes(ifr, *acc_.pool());
     for (auto& b : ifr.batches) {
       if (ok) {
         Succeed(std::move(b), -1, -1);
@@ -567,7 +572,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
     std::unique_lock lk(c->mu);
     if (c->broken) {
       lk.unlock();
-      RecoverBytes(ifr);
+      RecoverBytes(ifr, *acc_.pool());
       for (auto& b : ifr.batches) {
         Retry(std::move(b), Status::Unavailable("produce stream to " + c->address + " broke"), true,
               now_ms, true);
@@ -582,7 +587,7 @@ void ProducerImpl::SendBatches(Connection* c, std::vector<std::unique_ptr<Produc
   c->stream->Write(*request);
 }
 
-void ProducerImpl::RecoverBytes(InFlightRequest& req) {
+void ProducerImpl::RecoverBytes(InFlightRequest& req, BufferPool& pool) {
   if (!req.request) return;
   // The bytes move back (the request is dropped right after), unless gRPC still holds them.
   for (size_t i = 0; i < req.request->entry_count() && i < req.batches.size(); ++i) {
@@ -590,7 +595,11 @@ void ProducerImpl::RecoverBytes(InFlightRequest& req) {
     if (req.batches[i] == nullptr) continue;
     const std::shared_ptr<std::string>& records = req.request->records(i);
     if (!records) continue;  // an empty batch
-    req.batches[i]->bytes = records.use_count() == 1 ? std::move(*records) : *records;
+    ProducerBatch& b = *req.batches[i];
+    b.bytes = records.use_count() == 1 ? std::move(*records) : *records;
+    // The request's copy gives its charge back when it goes; the batch's bytes are charged again.
+    b.buffer_bytes = static_cast<int64_t>(b.bytes.capacity());
+    pool.ForceCharge(b.buffer_bytes);
   }
   req.request.reset();
 }
@@ -654,7 +663,7 @@ void ProducerImpl::ReaderLoop(Connection* c) {
     // The sender may be about to write one of these requests (it was in flight before the
     // stream broke): its Write reads the bytes, so they are taken back under the write lock.
     std::lock_guard wl(c->write_mu);
-    for (auto& [id, req] : ordered) RecoverBytes(*req);
+    for (auto& [id, req] : ordered) RecoverBytes(*req, *acc_.pool());
   }
   for (auto& [id, req] : ordered) {
     for (auto& b : req->batches) Retry(std::move(b), st, retriable, now, true);
@@ -682,7 +691,7 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
       continue;
     }
     if (!recovered) {
-      RecoverBytes(req);
+      RecoverBytes(req, *acc_.pool());
       recovered = true;
     }
     Status st = r == nullptr ? Status::Failed("the broker's response has no result for entry " +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <utility>
 
 namespace rill::client::internal {
 namespace {
@@ -68,8 +69,7 @@ int64_t RecordBufferSize(const ProducerRecord& r) {
 
 RecordAccumulator::RecordAccumulator(AccumulatorOptions options, uint64_t seed)
     : options_(options),
-      pool_(std::make_shared<BufferPool>(
-          options.pool_bytes < 0 ? options.buffer_memory : options.pool_bytes, &used_bytes_)),
+      pool_(std::make_shared<BufferPool>(options.buffer_memory, options.recycle_buffers)),
       sticky_(seed) {}
 
 void RecordAccumulator::SetPartitionCount(const std::string& topic, int32_t num_partitions) {
@@ -104,42 +104,6 @@ void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_part
   sticky_.OnBatchClosed(q.tp.topic, q.tp.partition, num_partitions);
 }
 
-bool RecordAccumulator::TryReserve(int64_t size) {
-  int64_t used = used_bytes_.load(std::memory_order_relaxed);
-  while (used + size <= options_.buffer_memory) {
-    if (used_bytes_.compare_exchange_weak(used, used + size)) return true;
-  }
-  return false;
-}
-
-Status RecordAccumulator::Reserve(int64_t size) {
-  if (size > options_.buffer_memory) {
-    return Status::ResourceExhausted("record of " + std::to_string(size) +
-                                     " bytes is larger than buffer_memory (" +
-                                     std::to_string(options_.buffer_memory) + " bytes)");
-  }
-  if (TryReserve(size)) return Status::OK();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
-  bool reserved = false;
-  {
-    std::unique_lock lk(space_mu_);
-    ++space_waiters_;
-    space_cv_.wait_until(lk, deadline, [&] {
-      if (closed_.load()) return true;
-      reserved = TryReserve(size);
-      return reserved;
-    });
-    --space_waiters_;
-  }
-  if (reserved) return Status::OK();
-  if (closed_.load()) return Status::Failed("producer is closed");
-  return Status::ResourceExhausted(
-      "producer buffer full: " + std::to_string(used_bytes_.load()) + " of buffer_memory " +
-      std::to_string(options_.buffer_memory) + " bytes in use after waiting max_block_ms " +
-      std::to_string(options_.max_block_ms) + " (is the broker reachable and keeping up?)");
-}
-
 Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerRecord& record,
                                                               int64_t timestamp_ms,
                                                               SendCallback&& callback,
@@ -149,104 +113,163 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   const int32_t hash = keyed ? ToPositive(Murmur2(*record.key)) : 0;
 
   if (closed_.load(std::memory_order_relaxed)) return Status::Failed("producer is closed");
-  // The record's buffer space is taken before the lock (a full buffer waits without it) and
-  // given back on every error below.
-  RILL_RETURN_IF_ERROR(Reserve(size));
-  std::unique_lock lk(mu_);
-  auto fail = [&](Status st) -> Status {
-    lk.unlock();
-    Release(size);
-    return st;
-  };
-  if (closed_.load(std::memory_order_relaxed)) return fail(Status::Failed("producer is closed"));
-  auto it = topics_.find(record.topic);
-  if (it == topics_.end()) {
-    return fail(Status::NotFound("unknown topic '" + record.topic + "'"));
+  // A batch of this record alone: its header and the record.
+  const int64_t alone = size + batch::kHeaderSize;
+  if (alone > options_.buffer_memory) {
+    return Status::ResourceExhausted("record of " + std::to_string(size) +
+                                     " bytes is larger than buffer_memory (" +
+                                     std::to_string(options_.buffer_memory) + " bytes)");
   }
-  TopicState& topic = it->second;
-  const auto n = static_cast<int32_t>(topic.partitions.size());
-  int32_t p;
-  if (record.partition) {
-    p = *record.partition;
-    if (p < 0 || p >= n) {
-      return fail(Status::InvalidArgument("partition " + std::to_string(p) + " of topic '" +
-                                          record.topic + "' does not exist (it has " +
-                                          std::to_string(n) + ")"));
-    }
-  } else if (keyed) {
-    p = hash % n;
-  } else {
-    p = sticky_.Partition(record.topic, n);
-  }
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // once Append has to wait
+  bool wake = false;  // a batch became full: the sender should look again
+  // Each pass either appends or finds the buffer memory it needs taken, waits for it outside
+  // the lock, and looks again (the partition's batches may have changed meanwhile).
+  for (;;) {
+    int64_t wait_for = 0;
+    {
+      std::unique_lock lk(mu_);
+      if (closed_.load(std::memory_order_relaxed)) return Status::Failed("producer is closed");
+      auto it = topics_.find(record.topic);
+      if (it == topics_.end()) return Status::NotFound("unknown topic '" + record.topic + "'");
+      TopicState& topic = it->second;
+      const auto n = static_cast<int32_t>(topic.partitions.size());
+      int32_t p;
+      if (record.partition) {
+        p = *record.partition;
+        if (p < 0 || p >= n) {
+          return Status::InvalidArgument("partition " + std::to_string(p) + " of topic '" +
+                                         record.topic + "' does not exist (it has " +
+                                         std::to_string(n) + ")");
+        }
+      } else if (keyed) {
+        p = hash % n;
+      } else {
+        p = sticky_.Partition(record.topic, n);
+      }
 
-  bool wake = false;
-  int64_t ready_at = kReadyNow;
-  PartitionQueue* q = topic.partitions[p].get();
-  ProducerBatch* open = nullptr;
-  if (!q->batches.empty()) {
-    ProducerBatch* last = q->batches.back().get();
-    if (!last->full && !last->built) open = last;
-  }
-  if (open != nullptr && open->record_count() > 0 &&
-      static_cast<int64_t>(open->builder.estimated_size()) + size > options_.batch_size) {
-    CloseOpenBatchLocked(*q, n);
-    wake = true;
-    open = nullptr;
-    if (!record.partition && !keyed) {
-      // The sticky partition moved on with the closed batch: follow it.
-      p = sticky_.Partition(record.topic, n);
-      q = topic.partitions[p].get();
+      int64_t ready_at = kReadyNow;
+      PartitionQueue* q = topic.partitions[p].get();
+      ProducerBatch* open = nullptr;
       if (!q->batches.empty()) {
         ProducerBatch* last = q->batches.back().get();
         if (!last->full && !last->built) open = last;
       }
+      if (open != nullptr && open->record_count() > 0 &&
+          static_cast<int64_t>(open->builder.estimated_size()) + size > options_.batch_size) {
+        CloseOpenBatchLocked(*q, n);
+        wake = true;
+        open = nullptr;
+        if (!record.partition && !keyed) {
+          // The sticky partition moved on with the closed batch: follow it.
+          p = sticky_.Partition(record.topic, n);
+          q = topic.partitions[p].get();
+          if (!q->batches.empty()) {
+            ProducerBatch* last = q->batches.back().get();
+            if (!last->full && !last->built) open = last;
+          }
+        }
+      }
+      // A full batch of records like this one at most.
+      const int64_t full = std::max(std::min<int64_t>(options_.batch_size, 16 << 20), alone);
+      bool created = false;
+      if (open == nullptr) {
+        // Size the buffers for about twice the partition's last batch (no regrowth while
+        // filling one like the last), or for 16 KiB before its first: a producer to a thousand
+        // partitions must not take a thousand full batches of buffer memory.
+        const int64_t per_record = std::max<int64_t>(1, size - 24);
+        int64_t expect = std::min<int64_t>(full, 16 << 10);
+        int64_t expect_records = expect / per_record + 16;
+        if (q->last_batch_bytes > 0) {
+          expect = std::min(full, std::max<int64_t>(1024, 2 * q->last_batch_bytes));
+          expect_records =
+              std::min<int64_t>(full / per_record + 16, 2 * int64_t{q->last_batch_records} + 16);
+        }
+        int64_t charged = 0;
+        std::optional<std::string> buffer = pool_->TryTake(
+            static_cast<size_t>(alone), static_cast<size_t>(std::max(expect, alone)), &charged);
+        if (!buffer) {
+          wait_for = alone;
+        } else {
+          std::unique_ptr<ProducerBatch> b = NewBatch();
+          b->tp = q->tp;
+          b->sequence = q->next_sequence++;
+          b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
+          b->builder.Recycle(std::move(*buffer));
+          b->buffer_bytes = charged;
+          b->records.reserve(static_cast<size_t>(expect_records));
+          if (!wake && flushes_ == 0) ready_at = b->created_ms + options_.linger_ms;
+          open = b.get();
+          q->batches.push_back(std::move(b));
+          live_batches_.fetch_add(1);
+          wake = true;
+          created = true;
+        }
+      } else {
+        // The record must fit in the buffer as it is: growing it takes buffer memory first.
+        const auto capacity = static_cast<int64_t>(open->builder.capacity());
+        const int64_t need = static_cast<int64_t>(open->builder.estimated_size()) + size;
+        if (need > capacity) {
+          int64_t grow_to = std::min(std::max(2 * capacity, need), std::max(need, full));
+          if (!pool_->TryCharge(grow_to - capacity)) {
+            // Twice does not fit: what is left, if that has room for the record.
+            grow_to = std::clamp(capacity + pool_->max_bytes() - pool_->charged(), need, grow_to);
+            if (!pool_->TryCharge(grow_to - capacity)) wait_for = need - capacity;
+          }
+          if (wait_for == 0) {
+            open->builder.Reserve(static_cast<size_t>(grow_to));
+            open->buffer_bytes += grow_to - capacity;
+          }
+        }
+      }
+      if (wait_for == 0) {
+        std::optional<std::string_view> key, value;
+        if (record.key) key = *record.key;
+        if (record.value) value = *record.value;
+        Status st = open->builder.Add(key, value, timestamp_ms, record.headers);
+        if (!st.ok()) {
+          if (created) {
+            std::unique_ptr<ProducerBatch> b = std::move(q->batches.back());
+            q->batches.pop_back();
+            lk.unlock();
+            Complete(std::move(b));
+          }
+          return st;
+        }
+        // The record's size is an estimate: what the buffer grew to beyond its charge, if
+        // anything, is charged now (memory in use is always counted).
+        const auto capacity = static_cast<int64_t>(open->builder.capacity());
+        if (capacity > open->buffer_bytes) {
+          pool_->ForceCharge(capacity - open->buffer_bytes);
+          open->buffer_bytes = capacity;
+        }
+        open->records.push_back(RecordCompletion{std::move(callback), timestamp_ms});
+        if (static_cast<int64_t>(open->builder.estimated_size()) >= options_.batch_size) {
+          CloseOpenBatchLocked(*q, n);
+          wake = true;
+          ready_at = kReadyNow;
+        }
+        return Appended{p, wake, ready_at};
+      }
+    }
+    // No room for the buffer the record needs: wait for batches to complete, up to max_block_ms.
+    if (!deadline) {
+      deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
+    }
+    if (on_blocked_) on_blocked_();
+    Status st = pool_->WaitFor(wait_for, *deadline);
+    if (!st.ok()) {
+      if (st.code() != StatusCode::kResourceExhausted) return st;
+      return Status::ResourceExhausted(st.message() + " after waiting max_block_ms " +
+                                       std::to_string(options_.max_block_ms) +
+                                       " (is the broker reachable and keeping up?)");
     }
   }
-  if (open == nullptr) {
-    std::unique_ptr<ProducerBatch> b = NewBatch();
-    b->tp = q->tp;
-    b->sequence = q->next_sequence++;
-    b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
-    // Size the buffers for about twice the partition's last batch (a full batch of records like
-    // this one at most: no regrowth while filling one like the last), or for 16 KiB before its
-    // first: a producer to a thousand partitions must not reserve a thousand full batches.
-    const int64_t full = std::min<int64_t>(options_.batch_size, 16 << 20);
-    const int64_t per_record = std::max<int64_t>(1, size - 24);
-    int64_t expect = std::min<int64_t>(full, 16 << 10);
-    int64_t expect_records = expect / per_record + 16;
-    if (q->last_batch_bytes > 0) {
-      expect = std::min(full, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
-      expect_records =
-          std::min<int64_t>(full / per_record + 16, 2 * int64_t{q->last_batch_records} + 16);
-    }
-    b->builder.Recycle(pool_->Take(static_cast<size_t>(std::max<int64_t>(expect, size + 128))));
-    b->records.reserve(static_cast<size_t>(expect_records));
-    if (!wake && flushes_ == 0) ready_at = b->created_ms + options_.linger_ms;
-    open = b.get();
-    q->batches.push_back(std::move(b));
-    wake = true;
-  }
-  std::optional<std::string_view> key, value;
-  if (record.key) key = *record.key;
-  if (record.value) value = *record.value;
-  Status st = open->builder.Add(key, value, timestamp_ms, record.headers);
-  if (!st.ok()) {
-    if (open->record_count() == 0) q->batches.pop_back();
-    return fail(st);
-  }
-  open->records.push_back(RecordCompletion{std::move(callback), timestamp_ms});
-  open->buffer_bytes += size;
-  if (static_cast<int64_t>(open->builder.estimated_size()) >= options_.batch_size) {
-    CloseOpenBatchLocked(*q, n);
-    wake = true;
-    ready_at = kReadyNow;
-  }
-  return Appended{p, wake, ready_at};
 }
 
 bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) const {
   if (b.retry_at_ms > now_ms) return false;
-  return b.full || b.built || flushes_ > 0 || closed_ ||
+  return b.full || b.built || flushes_ > 0 || closed_ || pool_->exhausted() ||
          now_ms - b.created_ms >= options_.linger_ms;
 }
 
@@ -366,20 +389,19 @@ void RecordAccumulator::ForgetAwaitingLocked(ProducerBatch& b) {
   --awaiting_leader_;
 }
 
-void RecordAccumulator::Release(int64_t bytes) {
-  const int64_t used = used_bytes_.fetch_sub(bytes) - bytes;
-  RILL_ASSERT(used >= 0, "buffer accounting went negative: %lld", static_cast<long long>(used));
-  // A waiter counts itself before it looks at used_bytes_, and this looks at the count after
-  // changing used_bytes_ (both sequentially consistent): a waiter either sees the space or is
-  // counted and woken. The lock orders the wake after the waiter's look.
-  if (space_waiters_.load() > 0) {
-    { std::lock_guard lk(space_mu_); }
-    space_cv_.notify_all();
-  }
-}
+void RecordAccumulator::Release(int64_t bytes) { pool_->Uncharge(bytes); }
 
 void RecordAccumulator::Complete(std::unique_ptr<ProducerBatch> b) {
-  Release(b->buffer_bytes);
+  // What the batch still holds goes back to the pool with its charge: the builder's buffer if it
+  // was never built, the bytes if they came back from a request (the bytes of a sent batch left
+  // with their own share of the charge, Wrap).
+  pool_->Return(b->builder.TakeBuffer(), std::exchange(b->buffer_bytes, 0));
+  pool_->Put(std::move(b->bytes));
+  b->bytes = std::string();
+  if (live_batches_.fetch_sub(1) == 1 && empty_waiters_.load() > 0) {
+    { std::lock_guard lk(empty_mu_); }
+    empty_cv_.notify_all();
+  }
   if (b->builder.compression() != options_.compression) return;
   b->ResetForReuse();
   const int64_t cost = SpareCost(*b);
@@ -413,10 +435,10 @@ void RecordAccumulator::EndFlush() {
 }
 
 void RecordAccumulator::WaitUntilEmpty() {
-  std::unique_lock lk(space_mu_);
-  ++space_waiters_;
-  space_cv_.wait(lk, [&] { return used_bytes_.load() == 0; });
-  --space_waiters_;
+  std::unique_lock lk(empty_mu_);
+  ++empty_waiters_;
+  empty_cv_.wait(lk, [&] { return live_batches_.load() == 0; });
+  --empty_waiters_;
 }
 
 void RecordAccumulator::Close() {
@@ -424,8 +446,7 @@ void RecordAccumulator::Close() {
     std::lock_guard lk(mu_);
     closed_ = true;
   }
-  { std::lock_guard lk(space_mu_); }
-  space_cv_.notify_all();
+  pool_->Close();  // Appends waiting for buffer memory fail
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
@@ -441,6 +462,6 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
   return out;
 }
 
-int64_t RecordAccumulator::buffered_bytes() const { return used_bytes_.load(); }
+int64_t RecordAccumulator::buffered_bytes() const { return pool_->charged(); }
 
 }  // namespace rill::client::internal

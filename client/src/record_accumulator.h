@@ -4,17 +4,20 @@
 //
 // Each partition has a queue of batches; only the last one is open for appends. A batch is ready
 // to send when it is closed (full: the next record did not fit in batch_size), when linger_ms
-// passed since its first record, or while a flush or close is in progress; a batch put back for a
-// retry waits until its backoff time. Buffered and in-flight record bytes are bounded by
-// buffer_memory: Append blocks up to max_block_ms for space, then fails with ResourceExhausted.
+// passed since its first record, while a flush or close is in progress, or while an Append waits
+// for buffer memory (as in Kafka: waiting out the linger would only hold the memory longer); a
+// batch put back for a
+// retry waits until its backoff time. The batches' buffers, buffered and in flight, are bounded
+// by buffer_memory, counted by their capacity (BufferPool): an Append that needs a new buffer,
+// or a larger one, blocks up to max_block_ms for room, then fails with ResourceExhausted.
 //
 // Time is passed in (now_ms, any monotonic milliseconds) so tests drive it; only the blocking
 // wait of Append uses the real clock. Thread-safe: one mutex guards the queues (one short
-// critical section per Append); the buffer_memory count is an atomic, so completions (Release)
-// never take that mutex, and an Append waiting for space waits on a mutex of its own.
+// critical section per Append); buffer memory is the pool's, so completions (Release, Complete)
+// never take that mutex, and an Append waiting for room waits without it.
 //
-// New batches take their buffers from a BufferPool that the producer refills with the buffers
-// of the batches it sent (pool(); it keeps them within what the records leave of buffer_memory).
+// New batches take their buffers from the BufferPool, which the producer refills with the
+// buffers of the batches it sent (pool(): Wrap).
 
 #include <atomic>
 #include <condition_variable>
@@ -52,7 +55,9 @@ struct RecordCompletion {
 struct alignas(64) ProducerBatch {
   batch::BatchBuilder builder;
   std::vector<RecordCompletion> records;
-  int64_t buffer_bytes = 0;  // buffer_memory reserved for this batch's records
+  // buffer_memory charged to this batch: its builder's buffer capacity, or once sent the
+  // bytes recovered from a failed request (the bytes sent carry their charge with them).
+  int64_t buffer_bytes = 0;
   bool built = false;
   bool full = false;
   TopicPartition tp;
@@ -97,9 +102,9 @@ struct AccumulatorOptions {
   int64_t max_block_ms = 60000;
   int64_t delivery_timeout_ms = 120000;
   batch::Compression compression = batch::Compression::kNone;
-  // Bound of the recycled batch buffers together with the records' bytes (BufferPool); -1:
-  // buffer_memory, 0: no recycling (every batch allocates its buffer).
-  int64_t pool_bytes = -1;
+  // Whether sent batches' buffers are kept for new batches (BufferPool; within buffer_memory),
+  // else every batch allocates its buffer.
+  bool recycle_buffers = true;
 };
 
 class RecordAccumulator {
@@ -110,6 +115,10 @@ class RecordAccumulator {
   ~RecordAccumulator();
   RecordAccumulator(const RecordAccumulator&) = delete;
   RecordAccumulator& operator=(const RecordAccumulator&) = delete;
+
+  // Called (without locks held) when an Append is about to wait for buffer memory: every batch
+  // is ready while one waits, and the sender should look at once. Set before the first Append.
+  void OnBlocked(std::function<void()> wake) { on_blocked_ = std::move(wake); }
 
   // Sets (or grows) a topic's partition count, from metadata.
   void SetPartitionCount(const std::string& topic, int32_t num_partitions);
@@ -160,9 +169,10 @@ class RecordAccumulator {
   // every retry_backoff_ms meanwhile, to learn of the new leader as soon as there is one.
   bool AwaitingLeader() const;
 
-  // Frees buffer memory of a completed batch and wakes blocked Appends and WaitUntilEmpty.
+  // Gives back buffer memory charged to a batch (tests and benchmarks; the producer Completes).
   void Release(int64_t bytes);
-  // Release(b->buffer_bytes), then keeps the batch object for a later one (its callbacks must
+  // Gives the batch's buffers back to the pool with its charge (b->buffer_bytes), counts it
+  // done for WaitUntilEmpty, then keeps the batch object for a later one (its callbacks must
   // have run): a producer spread over many partitions starts a batch every few records, and the
   // allocation of each (and its free on the thread that completed it, which contends for the
   // allocator's lock with the application thread) cost as much as the records themselves.
@@ -171,7 +181,7 @@ class RecordAccumulator {
   // While a flush is in progress every batch is ready.
   void BeginFlush();
   void EndFlush();
-  // Waits until no record is buffered or in flight (all buffer memory released).
+  // Waits until no record is buffered or in flight (every batch created was Completed).
   void WaitUntilEmpty();
 
   // Later Appends fail; every batch becomes ready.
@@ -185,10 +195,6 @@ class RecordAccumulator {
   const std::shared_ptr<BufferPool>& pool() const { return pool_; }
 
  private:
-  // Takes `size` of buffer_memory if it is free now.
-  bool TryReserve(int64_t size);
-  // Takes `size` of buffer_memory, waiting up to max_block_ms for it.
-  Status Reserve(int64_t size);
   // Clears b.awaits_leader and its count.
   void ForgetAwaitingLocked(ProducerBatch& b);
 
@@ -214,6 +220,7 @@ class RecordAccumulator {
 
   const AccumulatorOptions options_;
   const std::shared_ptr<BufferPool> pool_;
+  std::function<void()> on_blocked_;
   // Completed batch objects kept for new batches (their records vectors keep their capacity),
   // at most kSpareBatchBytes of them counting that capacity.
   static constexpr int64_t kSpareBatchBytes = 4 << 20;
@@ -221,11 +228,11 @@ class RecordAccumulator {
   std::vector<std::unique_ptr<ProducerBatch>> spare_;  // guarded by spare_mu_
   int64_t spare_bytes_ = 0;                            // guarded by spare_mu_
   mutable std::mutex mu_;
-  // Appends waiting for buffer space and WaitUntilEmpty wait here, counted in space_waiters_.
-  std::mutex space_mu_;
-  std::condition_variable space_cv_;
-  std::atomic<int> space_waiters_{0};
-  std::atomic<int64_t> used_bytes_{0};  // buffer_memory taken by buffered and in-flight records
+  // Batches created and not yet completed; WaitUntilEmpty waits on empty_cv_ for none.
+  std::atomic<int64_t> live_batches_{0};
+  std::mutex empty_mu_;
+  std::condition_variable empty_cv_;
+  std::atomic<int> empty_waiters_{0};
   std::unordered_map<std::string, TopicState> topics_;
   std::vector<PartitionQueue*> all_;  // every partition queue, for Drain's rotation
   size_t drain_start_ = 0;
@@ -234,10 +241,11 @@ class RecordAccumulator {
   // every round).
   std::atomic<size_t> awaiting_leader_{0};
   int flushes_ = 0;
-  std::atomic<bool> closed_{false};  // set under mu_, read without it by space waits
+  std::atomic<bool> closed_{false};  // set under mu_, read without it
 };
 
-// Bytes a record reserves from buffer_memory: a slightly pessimistic encoded size.
+// A record's encoded size in a batch, slightly pessimistic: what the batch's buffer must have
+// room for (an underestimate is charged after the fact, RecordAccumulator::Append).
 int64_t RecordBufferSize(const ProducerRecord& record);
 
 }  // namespace rill::client::internal

@@ -66,6 +66,23 @@ void BatchBuilder::Recycle(std::string buffer) {
   Reset();
 }
 
+void BatchBuilder::Reserve(size_t bytes) {
+  if (bytes <= buf_.capacity()) return;
+  std::string grown;
+  grown.reserve(bytes);  // from an empty string: exactly `bytes`
+  grown.append(buf_);
+  buf_.swap(grown);
+}
+
+std::string BatchBuilder::TakeBuffer() {
+  std::string out = std::move(buf_);
+  buf_ = std::string();
+  count_ = 0;
+  base_timestamp_ = 0;
+  max_timestamp_ = 0;
+  return out;
+}
+
 Status BatchBuilder::Add(const Record& r) {
   // Headers are passed as a span of owned RecordHeaders: no conversion needed.
   std::optional<std::string_view> key, value;
@@ -178,7 +195,7 @@ Result<std::string> BatchBuilder::Build(Next next) {
   count_ = 0;
   base_timestamp_ = 0;
   max_timestamp_ = 0;
-  if (compression_ != Compression::kNone) {
+  if (compression_ != Compression::kNone && next == Next::kReserve) {
     buf_.resize(kHeaderSize);
   } else if (next == Next::kReserve) {
     // The buffer moved out with the batch; the next batch is likely as large as this one.

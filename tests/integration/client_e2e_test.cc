@@ -151,6 +151,49 @@ TEST_F(ClientE2ETest, EveryCodecRoundTripsAtItsAcknowledgedOffset) {
   EXPECT_EQ(seen, acked.size());
 }
 
+TEST_F(ClientE2ETest, ASmallBufferMemoryOverManyPartitionsDeliversEverything) {
+  // buffer_memory bounds the batches' buffers by their capacity: 200 partitions that each want
+  // a 16 KiB batch need 3.2 MB, twelve times this producer's 256 KiB. Sends block while
+  // batches are in flight and go on as their answers free memory; nothing is lost or stuck.
+  constexpr int kPartitions = 200, kRecords = 10000;
+  CreateTopic("spread", kPartitions);
+  ProducerConfig pc;
+  pc.bootstrap = bootstrap_;
+  pc.buffer_memory = 256 << 10;
+  pc.max_block_ms = 30000;
+  auto producer = Producer::Create(pc);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  std::mutex mu;
+  int acked = 0;
+  std::vector<std::string> errors;
+  for (int i = 0; i < kRecords; ++i) {
+    ProducerRecord r;
+    r.topic = "spread";
+    r.key = "key-" + std::to_string(i);
+    r.value = std::string(200, static_cast<char>('a' + i % 26));
+    (*producer)->Send(r, [&, i](const Result<RecordMetadata>& md) {
+      std::lock_guard lk(mu);
+      if (md.ok()) {
+        ++acked;
+      } else {
+        errors.push_back("record " + std::to_string(i) + ": " + md.status().ToString());
+      }
+    });
+  }
+  (*producer)->Flush();
+  {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(acked, kRecords);
+    EXPECT_TRUE(errors.empty()) << errors.size() << " failed, the first " << errors.front();
+  }
+  auto described = admin_->DescribeTopics({"spread"});
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  ASSERT_EQ(described->size(), 1u);
+  int64_t stored = 0;
+  for (const PartitionInfo& p : (*described)[0].partitions) stored += p.high_watermark;
+  EXPECT_EQ(stored, kRecords);
+}
+
 TEST_F(ClientE2ETest, AdminCoversTopicsConfigsPartitionsAndCluster) {
   CreateTopic("adm", 2);
   auto again = admin_->CreateTopics({NewTopic{.name = "adm", .partitions = 2, .configs = {}}});

@@ -38,8 +38,10 @@ struct ProducerConfig : ConnectionConfig {
   int32_t max_request_bytes = 4 * 1024 * 1024 - 64 * 1024;
   // Requests sent to one broker and not yet answered.
   int32_t max_in_flight = 5;
-  // Bytes of records buffered and in flight. When full, Send() blocks up to max_block_ms and then
-  // fails with ResourceExhausted.
+  // Memory of the batches buffered and in flight, counted by their buffers' capacity (pooled
+  // buffers kept for reuse included), as Kafka's buffer.memory. When it is spent, a Send() that
+  // needs a new or larger batch buffer blocks up to max_block_ms and then fails with
+  // ResourceExhausted (client/README.md, the producer).
   int64_t buffer_memory = 64ll * 1024 * 1024;
   int32_t max_block_ms = 60000;
   // Retriable failures (NOT_LEADER, UNKNOWN_TOPIC/UNKNOWN_PARTITION from a broker that lags,

@@ -66,6 +66,14 @@ class BatchBuilder {
   size_t record_count() const { return count_; }
   // Header plus uncompressed record bytes so far: the size a batch.size decision compares.
   size_t estimated_size() const { return buf_.size(); }
+  // The buffer's capacity: what the batch holds of memory, which a producer accounts for.
+  size_t capacity() const { return buf_.capacity(); }
+  // Grows the buffer to exactly `bytes` of capacity (std::string's reserve may round up to
+  // twice the old capacity); no-op if it has that much.
+  void Reserve(size_t bytes);
+  // Drops the records added so far and gives up the buffer (the builder has none until Recycle
+  // or the next Add), for a producer to recycle.
+  std::string TakeBuffer();
   Compression compression() const { return compression_; }
   // The producer fields of the batches built from now on (an idempotent producer sets them
   // when it assigns the batch its sequence).
@@ -77,7 +85,8 @@ class BatchBuilder {
 
   // What Build leaves the builder for the next batch: a buffer reserved for one as large as
   // this one (a builder reused batch after batch), or none (a builder used once: its buffer
-  // left with the batch, and Recycle or the first Add gives it another).
+  // left with the batch, or with compression was freed, and Recycle or the first Add gives it
+  // another).
   enum class Next { kReserve, kNoBuffer };
   // Returns the finished batch and resets the builder for the next one (same codec and
   // producer fields). InvalidArgument for an empty batch; compression failures as Failed.
