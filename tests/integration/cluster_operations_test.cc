@@ -20,6 +20,15 @@
 namespace rill::client {
 namespace {
 
+// A record for one partition (designated initializers would leave fields unnamed).
+ProducerRecord ToPartition(std::string topic, int32_t partition, std::string value) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = partition;
+  r.value = std::move(value);
+  return r;
+}
+
 // Writes unique values with acks=all from a thread (round-robin over `partitions`) until
 // stopped, and remembers where each acknowledged value landed.
 class AcksAllWriter {
@@ -66,7 +75,7 @@ class AcksAllWriter {
     for (int i = 0; !stop_.load(); ++i) {
       const int p = i % partitions_;
       std::string value = "w-" + std::to_string(i);
-      auto md = producer_->Send({.topic = topic_, .partition = p, .value = value}).get();
+      auto md = producer_->Send(ToPartition(topic_, p, value)).get();
       std::lock_guard lock(mu_);
       if (md.ok()) {
         acked_[value] = {p, md->offset};
@@ -336,9 +345,7 @@ TEST_F(ClusterOperationsTest, AllNodesRestartedAtOnceKeepEverything) {
   auto write = [&](int n) {
     for (int i = 0; i < n; ++i, ++next) {
       const std::string value = "e-" + std::to_string(next);
-      auto md = producer->Send({.topic = "everyone", .partition = next % kPartitions,
-                                .value = value})
-                    .get();
+      auto md = producer->Send(ToPartition("everyone", next % kPartitions, value)).get();
       ASSERT_TRUE(md.ok()) << md.status().ToString();
       acked[value] = {next % kPartitions, md->offset};
     }
@@ -407,7 +414,7 @@ TEST_F(ClusterOperationsTest, LastReplicaStandingStaysUnavailableUntilItReturns)
   auto write = [&](const std::string& prefix, int n) {
     for (int i = 0; i < n; ++i) {
       const std::string value = prefix + std::to_string(i);
-      auto md = producer->Send({.topic = "last", .partition = 0, .value = value}).get();
+      auto md = producer->Send(ToPartition("last", 0, value)).get();
       ASSERT_TRUE(md.ok()) << md.status().ToString();
       acked.insert(value);
     }
@@ -441,7 +448,7 @@ TEST_F(ClusterOperationsTest, LastReplicaStandingStaysUnavailableUntilItReturns)
   pc.metadata_max_age_ms = 200;
   auto probe = Producer::Create(pc);
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
-  auto refused = (*probe)->Send({.topic = "last", .partition = 0, .value = "nowhere"}).get();
+  auto refused = (*probe)->Send(ToPartition("last", 0, "nowhere")).get();
   EXPECT_FALSE(refused.ok()) << "a replica without the acknowledged records took the leadership";
   for (int f : followers) {
     auto pm = PartitionOf(f, "last", 0);
@@ -479,9 +486,8 @@ TEST_F(CoordinatorFailoverTest, ConsumerGroupFollowsCoordinatorFailover) {
     auto producer = MakeProducer();
     ASSERT_NE(producer, nullptr);
     for (int i = 0; i < kRecords; ++i) {
-      auto md = producer->Send({.topic = "events", .partition = i % kPartitions,
-                                .value = "ev-" + std::to_string(i)})
-                    .get();
+      auto md =
+          producer->Send(ToPartition("events", i % kPartitions, "ev-" + std::to_string(i))).get();
       ASSERT_TRUE(md.ok()) << md.status().ToString();
     }
   }
@@ -578,7 +584,7 @@ class RackAwareClusterTest : public ClusterTest {
 
 TEST_F(RackAwareClusterTest, EveryPartitionHasAReplicaInEachRack) {
   auto created = admin_->CreateTopics(
-      {NewTopic{.name = "racked", .partitions = 6, .replication_factor = 2}});
+      {NewTopic{.name = "racked", .partitions = 6, .replication_factor = 2, .configs = {}}});
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   ASSERT_TRUE(Admin::FirstError(*created).ok()) << Admin::FirstError(*created).ToString();
   std::set<int> leaders;

@@ -27,6 +27,15 @@
 namespace rill::client {
 namespace {
 
+// A record for one partition (designated initializers would leave fields unnamed).
+ProducerRecord ToPartition(std::string topic, int32_t partition, std::string value) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = partition;
+  r.value = std::move(value);
+  return r;
+}
+
 using rill::testing::BrokerProcess;
 
 // One batch of `count` records "<tag>-<i>" with the given producer fields.
@@ -224,7 +233,7 @@ TEST_F(IdempotentBrokerTest, ClientConfigurationRules) {
   auto good = Producer::Create(pc);
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   for (int i = 0; i < 10; ++i) {
-    auto md = (*good)->Send({.topic = "t", .partition = 0, .value = "x" + std::to_string(i)}).get();
+    auto md = (*good)->Send(ToPartition("t", 0, "x" + std::to_string(i))).get();
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   // The batches carry one producer id, epoch 0 and consecutive sequences from 0.
@@ -283,7 +292,7 @@ TEST_F(IdempotentClusterTest, LeaderKilledRepeatedlyEveryValueOnceInOrder) {
   std::atomic<int64_t> sent{0};
   std::thread writer([&] {
     for (int64_t i = 0; !stop.load(); ++i) {
-      producer->Send({.topic = "exactly-once", .partition = 0, .value = "v" + std::to_string(i)},
+      producer->Send(ToPartition("exactly-once", 0, "v" + std::to_string(i)),
                      [&](const Result<RecordMetadata>& md) {
                        if (md.ok()) {
                          acked++;
