@@ -83,11 +83,21 @@ class FetchReactor final
       call->parts.push_back(part);
       if (part) watch.push_back(std::move(part));
     }
-    const int wait_ms = stopping_->load(std::memory_order_acquire)
-                            ? 0
-                            : std::clamp(request_.max_wait_ms(), 0, config_.max_wait_ms);
-    lock.unlock();
     std::shared_ptr<State> state = state_;
+    if (stopping_->load(std::memory_order_acquire)) {
+      // Shutting down: nothing is parked (the I/O threads stop first). What there is to send is
+      // sent; a request with nothing to send ends the stream, since an empty answer would only
+      // bring the follower's next request at once, round after round until the listener stops.
+      // The follower backs off and reconnects, or follows the new leader.
+      lock.unlock();
+      if (!state->Attempt(*call, /*final=*/false)) {
+        std::lock_guard relock(state->mu);
+        state->FinishLocked({grpc::StatusCode::UNAVAILABLE, "broker is shutting down"});
+      }
+      return;
+    }
+    const int wait_ms = std::clamp(request_.max_wait_ms(), 0, config_.max_wait_ms);
+    lock.unlock();
     LongPoll::Start(
         *io_, std::move(watch), std::chrono::milliseconds(wait_ms),
         [state, call](bool final) { return state->Attempt(*call, final); },

@@ -31,9 +31,10 @@ class ReplicaFetchService final : public internal::v1::ReplicaFetch::CallbackSer
   grpc::ServerBidiReactor<internal::v1::ReplicaFetchRequest, internal::v1::ReplicaFetchResponse>*
   Fetch(grpc::CallbackServerContext* context) override;
 
-  // The broker is shutting down: from now on no request is parked; each is answered at once.
-  // Followers fetch again as soon as they are answered, so a parked request's timer would keep
-  // the I/O threads (stopped before the internal listener) from ever running out of work.
+  // The broker is shutting down: from now on no request is parked (a parked request's timer
+  // would keep the I/O threads, stopped before the internal listener, from running out of
+  // work). A request with data is answered at once; one with nothing to send ends its stream
+  // UNAVAILABLE, so followers back off instead of fetching again at once, round after round.
   void Stop() { stopping_->store(true, std::memory_order_release); }
 
  private:
