@@ -113,6 +113,8 @@ std::optional<std::string> BufferPool::TryTake(size_t min_bytes, size_t want_byt
 
 void BufferPool::Return(std::string buffer, int64_t charge) noexcept {
   const auto capacity = static_cast<int64_t>(buffer.capacity());
+  // Nothing to give back or keep (a sent batch's empty buffers): no lock.
+  if (charge == 0 && (!keep_ || buffer.capacity() < kMinKeptCapacity)) return;
   {
     std::lock_guard lk(mu_);
     if (charge != 0) {

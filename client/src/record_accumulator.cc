@@ -180,7 +180,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
         int64_t expect = std::min<int64_t>(full, 16 << 10);
         int64_t expect_records = expect / per_record + 16;
         if (q->last_batch_bytes > 0) {
-          expect = std::min(full, std::max<int64_t>(1024, 2 * q->last_batch_bytes));
+          expect = std::min(full, std::max<int64_t>(4096, 2 * q->last_batch_bytes));
           expect_records =
               std::min<int64_t>(full / per_record + 16, 2 * int64_t{q->last_batch_records} + 16);
         }
