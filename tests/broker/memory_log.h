@@ -6,13 +6,27 @@
 
 #include <map>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "partition/partition_log.h"
+#include "rill/proto/assert.h"
 #include "rill/proto/batch_header.h"
 #include "rill/proto/record_batch.h"
 
 namespace rill::broker::testing {
+
+// A batch of `records` records with key "k" and value "v", timestamps from 1000.
+inline std::string Batch(int records) {
+  batch::BatchBuilder b(batch::Compression::kNone);
+  for (int i = 0; i < records; ++i) {
+    RILL_ASSERT(b.Add(std::string_view("k"), std::string_view("v"), 1000 + i).ok(), "add");
+  }
+  auto built = b.Build();
+  RILL_ASSERT(built.ok(), "build");
+  return std::move(built).value();
+}
 
 class MemoryLog final : public PartitionLog {
  public:

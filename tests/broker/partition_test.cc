@@ -13,16 +13,6 @@
 namespace rill::broker::testing {
 namespace {
 
-std::string Batch(int records) {
-  batch::BatchBuilder b(batch::Compression::kNone);
-  for (int i = 0; i < records; ++i) {
-    EXPECT_TRUE(b.Add(std::string_view("k"), std::string_view("v"), 1000 + i).ok());
-  }
-  auto built = b.Build();
-  EXPECT_TRUE(built.ok());
-  return std::move(built).value();
-}
-
 class Counter : public HighWatermarkWaiter {
  public:
   void OnHighWatermark() override { ++woken; }

@@ -17,16 +17,6 @@ namespace {
 
 namespace pb = internal::v1;
 
-std::string Batch(int records) {
-  batch::BatchBuilder b(batch::Compression::kNone);
-  for (int i = 0; i < records; ++i) {
-    EXPECT_TRUE(b.Add(std::string_view("k"), std::string_view("v"), 1000 + i).ok());
-  }
-  auto built = b.Build();
-  EXPECT_TRUE(built.ok());
-  return std::move(built).value();
-}
-
 pb::ReplicaFetchRequest Request(int64_t fetch_offset, int32_t last_fetched_epoch) {
   pb::ReplicaFetchRequest req;
   req.set_follower_id(2);
