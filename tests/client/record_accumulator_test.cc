@@ -54,6 +54,14 @@ AccumulatorOptions Opts(int64_t batch_size, int64_t linger_ms) {
   return o;
 }
 
+// Options with a long linger (only a flush or a full batch makes a batch ready) and a buffer.
+AccumulatorOptions Buffered(int64_t batch_size, int64_t buffer_memory, int64_t max_block_ms) {
+  AccumulatorOptions o = Opts(batch_size, 60000);
+  o.buffer_memory = buffer_memory;
+  o.max_block_ms = max_block_ms;
+  return o;
+}
+
 TEST(RecordAccumulatorTest, UnknownTopicAndBadPartitionAreErrors) {
   RecordAccumulator acc(Opts(1000, 10));
   auto r = acc.Append(Rec("t", 0, "v"), 1, nullptr, 0);
@@ -416,9 +424,7 @@ TEST(RecordAccumulatorTest, BatchBuffersOverManyPartitionsStayWithinBufferMemory
   // A thousand partitions each starting a batch: each batch's buffer counts by its capacity, so
   // buffer_memory bounds them all (it bounded only the records' bytes, and the buffers of a
   // thousand batches reached 2-3 times buffer_memory).
-  AccumulatorOptions o = Opts(256 << 10, 60000);
-  o.buffer_memory = 256 << 10;
-  o.max_block_ms = 0;
+  const AccumulatorOptions o = Buffered(256 << 10, 256 << 10, 0);
   RecordAccumulator acc(o);
   acc.SetPartitionCount("t", 1000);
   int appended = 0, refused = 0;
@@ -449,9 +455,7 @@ TEST(RecordAccumulatorTest, BatchBuffersOverManyPartitionsStayWithinBufferMemory
 }
 
 TEST(RecordAccumulatorTest, AGrowingBatchTakesBufferMemoryForItsGrowth) {
-  AccumulatorOptions o = Opts(1 << 20, 60000);
-  o.buffer_memory = 100 << 10;
-  o.max_block_ms = 30;
+  const AccumulatorOptions o = Buffered(1 << 20, 100 << 10, 30);
   RecordAccumulator acc(o);
   acc.SetPartitionCount("t", 1);
   // 16 KiB to start, then the buffer doubles: 32, 64, and then only what is left of 100 KiB.
@@ -487,9 +491,7 @@ TEST(RecordAccumulatorTest, AGrowingBatchTakesBufferMemoryForItsGrowth) {
 }
 
 TEST(RecordAccumulatorTest, AnAppendWaitingForRoomTakesItWhenASentBatchIsAnswered) {
-  AccumulatorOptions o = Opts(1 << 20, 60000);
-  o.buffer_memory = 64 << 10;
-  o.max_block_ms = 60000;
+  const AccumulatorOptions o = Buffered(1 << 20, 64 << 10, 60000);
   RecordAccumulator acc(o);
   acc.SetPartitionCount("t", 8);
   for (int p = 0; p < 4; ++p) {  // four batches of 16 KiB take all of it

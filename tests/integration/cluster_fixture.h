@@ -32,6 +32,15 @@ using rill::testing::BrokerProcess;
 
 constexpr int kNodes = 3;
 
+// A record for one partition (designated initializers would leave fields unnamed).
+inline ProducerRecord ToPartition(std::string topic, int32_t partition, std::string value) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = partition;
+  r.value = std::move(value);
+  return r;
+}
+
 // Sets `stop` and joins `thread` when it goes out of scope, so a test that fails an ASSERT while
 // a writer thread runs returns without leaving the thread behind.
 struct StopAndJoin {

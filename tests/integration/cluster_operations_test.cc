@@ -20,15 +20,6 @@
 namespace rill::client {
 namespace {
 
-// A record for one partition (designated initializers would leave fields unnamed).
-ProducerRecord ToPartition(std::string topic, int32_t partition, std::string value) {
-  ProducerRecord r;
-  r.topic = std::move(topic);
-  r.partition = partition;
-  r.value = std::move(value);
-  return r;
-}
-
 // Writes unique values with acks=all from a thread (round-robin over `partitions`) until
 // stopped, and remembers where each acknowledged value landed.
 class AcksAllWriter {

@@ -27,15 +27,6 @@
 namespace rill::client {
 namespace {
 
-// A record for one partition (designated initializers would leave fields unnamed).
-ProducerRecord ToPartition(std::string topic, int32_t partition, std::string value) {
-  ProducerRecord r;
-  r.topic = std::move(topic);
-  r.partition = partition;
-  r.value = std::move(value);
-  return r;
-}
-
 using rill::testing::BrokerProcess;
 
 // One batch of `count` records "<tag>-<i>" with the given producer fields.

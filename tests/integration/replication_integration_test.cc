@@ -26,14 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 
 // A record for partition 0 of `topic`.
-ProducerRecord Record(std::string topic, std::string value) {
-  ProducerRecord r;
-  r.topic = std::move(topic);
-  r.partition = 0;
-  r.value = std::move(value);
-  return r;
-}
-
 class ReplicationTest : public ClusterTest {};
 
 // The first thing replication must make true: an acks=all record acknowledged by an RF=3
@@ -46,7 +38,7 @@ TEST_F(ReplicationTest, AcksAllRecordIsOnEveryReplicaWhenAcknowledged) {
   constexpr int kRecords = 300;
   std::vector<std::future<Result<RecordMetadata>>> acks;
   for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send(Record("r3", "v" + std::to_string(i))));
+    acks.push_back(producer->Send(ToPartition("r3", 0, "v" + std::to_string(i))));
   }
   int64_t last = -1;
   for (auto& f : acks) {
@@ -88,7 +80,7 @@ TEST_F(ReplicationTest, LeaderKilledProducerCarriesOnAndNothingAcknowledgedIsLos
   std::thread writer([&] {
     for (int i = 0; !stop.load(); ++i) {
       std::string value = "value-" + std::to_string(i);
-      auto md = producer->Send(Record("failover", value)).get();
+      auto md = producer->Send(ToPartition("failover", 0, value)).get();
       if (md.ok()) {
         std::lock_guard lock(mu);
         acked[value] = md->offset;
@@ -164,7 +156,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
   ASSERT_GT(WaitForLeader("min2", 0, kNodes - 1, 30s), 0) << "the ISR of min2 did not shrink";
   auto producer = MakeProducer(/*delivery_timeout_ms=*/20000);
   ASSERT_NE(producer, nullptr);
-  auto ok = producer->Send(Record("min2", "with two")).get();
+  auto ok = producer->Send(ToPartition("min2", 0, "with two")).get();
   EXPECT_TRUE(ok.ok()) << ok.status().ToString();
 
   if (leader3 != follower) {
@@ -175,7 +167,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
     pc.retries = 0;
     auto strict = Producer::Create(pc);
     ASSERT_TRUE(strict.ok());
-    auto refused = (*strict)->Send(Record("min3", "x")).get();
+    auto refused = (*strict)->Send(ToPartition("min3", 0, "x")).get();
     ASSERT_FALSE(refused.ok());
     EXPECT_NE(refused.status().message().find("NOT_ENOUGH_REPLICAS"), std::string::npos)
         << refused.status().ToString();
@@ -183,7 +175,7 @@ TEST_F(ReplicationTest, StoppedFollowerLeavesIsrAndRejoins) {
 
   Node(follower).Signal(SIGCONT);
   EXPECT_GT(WaitForLeader("min2", 0, kNodes, 60s), 0) << "the follower did not rejoin the ISR";
-  auto again = producer->Send(Record("min2", "with three")).get();
+  auto again = producer->Send(ToPartition("min2", 0, "with three")).get();
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
@@ -272,7 +264,7 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
   auto created = Producer::Create(pc);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   auto producer = std::move(created).value();
-  auto warm = producer->Send(Record("metered", "before")).get();
+  auto warm = producer->Send(ToPartition("metered", 0, "before")).get();
   ASSERT_TRUE(warm.ok()) << warm.status().ToString();
   Node(follower).Signal(SIGSTOP);
   ASSERT_TRUE(test::PollUntil(
@@ -286,7 +278,7 @@ TEST_F(ReplicationTest, MetricsShowLeadershipUnderReplicationAndFollowerLag) {
   constexpr int kRecords = 50;
   std::vector<std::future<Result<RecordMetadata>>> acks;
   for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send(Record("metered", "lag")));
+    acks.push_back(producer->Send(ToPartition("metered", 0, "lag")));
   }
   for (auto& f : acks) {
     auto md = f.get();
@@ -326,7 +318,7 @@ TEST_F(ReplicationTest, RestartedLeaderNeverReusesItsLeaderEpoch) {
   auto producer = MakeProducer();
   ASSERT_NE(producer, nullptr);
   for (int i = 0; i < 50; ++i) {
-    auto md = producer->Send(Record("again", "a" + std::to_string(i))).get();
+    auto md = producer->Send(ToPartition("again", 0, "a" + std::to_string(i))).get();
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   const int other = leader == 1 ? 2 : 1;
@@ -344,7 +336,7 @@ TEST_F(ReplicationTest, RestartedLeaderNeverReusesItsLeaderEpoch) {
       30s, 20ms))
       << "the restarted leader's partition kept leader epoch " << before->leader_epoch();
   for (int i = 50; i < 100; ++i) {
-    auto md = producer->Send(Record("again", "a" + std::to_string(i))).get();
+    auto md = producer->Send(ToPartition("again", 0, "a" + std::to_string(i))).get();
     ASSERT_TRUE(md.ok()) << md.status().ToString();
   }
   const int now_leader = WaitForLeader("again", 0, kNodes);
