@@ -18,7 +18,12 @@
 # Everything started is stopped on exit (also on ^C) and the temp dirs are removed.
 #
 # usage: [BROKER=path] [BENCH=path] [RXB=path] [RATES="10000 50000"] [SECS=10] [ROUNDS=1]
-#        [RILL_BENCH_TMP=dir] [RILL_BENCH_ARGS="--linger-ms 1"] bench/scripts/redis_compare.sh
+#        [RILL_BENCH_TMP=dir] [RILL_BENCH_ARGS="--linger-ms 1"] [PAUSE_PROBE=1]
+#        bench/scripts/redis_compare.sh
+# PAUSE_PROBE=1 runs each load generator under bench/scripts/vm_pause_probe.py and adds a column:
+# how much of the run a 0.5 ms sleep loop woke up more than 3 ms late, and how many such late
+# wake-ups were spaced by a multiple of 100 ms (the host throttling the whole VM; RESULTS.md,
+# session 19).
 # RILL_BENCH_ARGS: more rill-bench flags for the Rill rounds (with --rate rill-bench lingers 0 ms,
 # so every record goes as soon as the sender is free; --linger-ms 1 batches a paced load).
 # Needs redis-server (Debian: apt-get install redis-server; installed here when run as root) and
@@ -31,6 +36,17 @@ BENCH=${BENCH:-build/rel/client/rill-bench}
 RXB=${RXB:-build/rel/bench/redis/redis-xadd-bench}
 RATES=${RATES:-10000 50000}
 RILL_BENCH_ARGS=${RILL_BENCH_ARGS:-}
+PAUSE_PROBE=${PAUSE_PROBE:-}
+
+probe_run() {  # probe_run <pause.json> -- CMD ARGS...: CMD, under the pause probe if asked
+  local json=$1
+  shift 2
+  if [ -n "$PAUSE_PROBE" ]; then
+    python3 bench/scripts/vm_pause_probe.py --json "$json" -- "$@"
+  else
+    "$@"
+  fi
+}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
 REDIS_SENDERS=${REDIS_SENDERS:-4}
@@ -80,7 +96,7 @@ rill_round() {  # rill_round <rate> <out.json>
   for _ in $(seq 100); do grep -q http= "$D/rill/ports" 2>/dev/null && break; sleep 0.1; done
   port=$(sed -n 's/^client=//p' "$D/rill/ports")
   sleep 0.5
-  $BENCH -b "127.0.0.1:$port" -t lat --mode produce -n $((rate * SECS)) -s 100 --rate "$rate" \
+  probe_run "$out.pause" -- $BENCH -b "127.0.0.1:$port" -t lat --mode produce -n $((rate * SECS)) -s 100 --rate "$rate" \
     --acks -1 --broker-pid "$BP" $RILL_BENCH_ARGS --json > "$out" || echo "rill-bench failed (rate $rate)"
   kill "$BP"; wait "$BP"; BP=""
   rm -rf "$D/rill"
@@ -105,7 +121,7 @@ redis_round() {  # redis_round <rate> <out.json>
   done
   [ -n "$RP" ] || { echo "redis-server did not start: $(tail -3 "$D/redis/redis.log")"; exit 1; }
   sleep 0.5
-  $RXB --port "$port" --rate "$rate" --records $((rate * SECS)) --value-size 100 \
+  probe_run "$out.pause" -- $RXB --port "$port" --rate "$rate" --records $((rate * SECS)) --value-size 100 \
     --senders "$REDIS_SENDERS" --server-pid "$RP" --json > "$out" || echo "redis-xadd-bench failed (rate $rate)"
   kill "$RP"; wait "$RP"; RP=""
   rm -rf "$D/redis"
@@ -148,20 +164,32 @@ def row(system, j):
     return (lat['p50'], lat['p99'], lat['p999'], srv['us_per_record'], srv['cores'],
             cli['us_per_record'], cli['cores'])
 print()
-print('| rate (records/s) | system | round | p50 ms | p99 ms | p99.9 ms | server core-us/record (cores) | client core-us/record (cores) |')
-print('|---|---|---|---|---|---|---|---|')
+probe = any(f.endswith('.pause') for f in os.listdir(d))
+def pause(name):
+    j = load(name + '.pause')
+    if not probe:
+        return ''
+    if j is None:
+        return ' - |'
+    return ' %.1f%% (%d late, max %.1f ms, %d of %d gaps x100 ms) |' % (
+        j['paused_pct'], j['late'], j['max_ms'], j['spaced_by_100ms'], j['gaps'])
+print('| rate (records/s) | system | round | p50 ms | p99 ms | p99.9 ms | server core-us/record (cores) | client core-us/record (cores) |' + (' VM paused |' if probe else ''))
+print('|---|---|---|---|---|---|---|---|' + ('---|' if probe else ''))
 for rate in rates:
     for system, prefix in (('Rill', 'rill'), ('Redis AOF always', 'redis')):
         rows = []
         for r in range(1, rounds + 1):
-            x = row(system if system == 'Rill' else 'Redis', load('%s-%d-%d.json' % (prefix, rate, r)))
+            name = '%s-%d-%d.json' % (prefix, rate, r)
+            x = row(system if system == 'Rill' else 'Redis', load(name))
             label = str(r)
             if x is None:
                 print('| %d | %s | %s | failed | | | | |' % (rate, system, label))
                 continue
             rows.append(x)
-            print('| %d | %s | %s | %.3f | %.3f | %.3f | %.1f (%.2f) | %.1f (%.2f) |' % ((rate, system, label) + x))
+            print('| %d | %s | %s | %.3f | %.3f | %.3f | %.1f (%.2f) | %.1f (%.2f) |' % ((rate, system, label) + x)
+                  + pause(name))
         if len(rows) > 1:
             m = tuple(statistics.median(c) for c in zip(*rows))
-            print('| %d | %s | median | %.3f | %.3f | %.3f | %.1f (%.2f) | %.1f (%.2f) |' % ((rate, system) + m))
+            print('| %d | %s | median | %.3f | %.3f | %.3f | %.1f (%.2f) | %.1f (%.2f) |' % ((rate, system) + m)
+                  + (' |' if probe else ''))
 PY
