@@ -24,8 +24,8 @@
 namespace rill::client::internal {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
@@ -43,11 +43,11 @@ void BM_KeyedAppend(benchmark::State& state) {
     const auto all = [](const TopicPartition&) { return true; };
     while (!stop.load(std::memory_order_relaxed)) {
       // As the producer's sender: take what is ready, else sleep until something will be.
-      const int64_t now = NowMs();
+      const int64_t now = NowUs();
       auto batches = acc.Drain(now, 4 << 20, all);
       if (batches.empty()) {
         const int64_t delay = acc.NextReadyDelay(now);
-        std::this_thread::sleep_for(std::chrono::milliseconds(delay < 0 ? 1 : delay));
+        std::this_thread::sleep_for(std::chrono::microseconds(delay < 0 ? 1000 : delay));
       }
       for (auto& b : batches) {
         if (!b->Build().ok()) std::abort();

@@ -36,6 +36,12 @@ inline void SetTimeout(grpc::ClientContext* ctx, int64_t timeout_ms) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
 }
 
+// Monotonic microseconds (the producer's linger may be a fraction of a millisecond).
+inline int64_t MonotonicUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 // Monotonic milliseconds.
 inline int64_t MonotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -25,12 +26,15 @@ namespace rill::client {
 using internal::BufferPool;
 using internal::EncodedProduceRequest;
 using internal::MonotonicMs;
+using internal::MonotonicUs;
 using internal::ProducerBatch;
 
 // The broker remembers each producer's last storage::kProducerBatchesKept (128) batches per
 // partition, so a retry of anything older could not be recognised as a duplicate: at most that
 // many batches of one partition are in flight (Kafka keeps 5, and allows 5 requests).
 constexpr int kMaxInFlightPerPartition = 128;
+// As librdkafka's linger.ms (15 minutes).
+constexpr double kMaxLingerMs = 900'000;
 
 class ProducerImpl {
  public:
@@ -95,8 +99,8 @@ class ProducerImpl {
   void ExpireBatches(int64_t now_ms);
   void Wakeup();
   // Whether the sender, asleep or about to be, would not look at the accumulator again by
-  // ready_at_ms by itself (so a batch ready then needs a Wakeup).
-  bool SenderSleepsPast(int64_t ready_at_ms) const;
+  // ready_at_us by itself (so a batch ready then needs a Wakeup).
+  bool SenderSleepsPast(int64_t ready_at_us) const;
   void ShutdownConnections();
 
   // ---- idempotence (docs/IDEMPOTENCE.md, The producer) ----
@@ -166,14 +170,16 @@ class ProducerImpl {
   // Where the sender is, for Send to skip the Wakeup (a futex call and the sender's context
   // switch) of a new batch that the sender will find anyway: kSenderBusy while it works before
   // its drains (which will find the batch), INT64_MAX from just before its drains until it
-  // knows how long to sleep, then the monotonic ms it will wake at by itself. Each store is
-  // sequentially consistent and comes before the sender's next look at the accumulator, and
-  // Send loads it after its Append: either the sender's look finds the new batch or Send sees
-  // the store. The looks that may decide to sleep (a drain that sends nothing, NextReadyDelay)
-  // all come after the INT64_MAX store; when NextReadyDelay finds a batch ready that the drain
-  // did not send, it is either blocked (a full window: a response wakes the sender) or new, and
-  // then its Send saw INT64_MAX and woke the sender.
+  // knows how long to sleep, then the monotonic microsecond it will wake at by itself. Each store
+  // is sequentially consistent and comes before the sender's next look at the accumulator, and Send
+  // loads it after its Append: either the sender's look finds the new batch or Send sees the store.
+  // The looks that may decide to sleep (a drain that sends nothing, NextReadyDelay) all come after
+  // the INT64_MAX store; when NextReadyDelay finds a batch ready that the drain did not send, it is
+  // either blocked (a full window: a response wakes the sender) or new, and then its Send saw
+  // INT64_MAX and woke the sender.
   static constexpr int64_t kSenderBusy = INT64_MIN;
+  // The longest the sender sleeps with nothing to wake it for.
+  static constexpr int64_t kIdleWaitUs = 100'000;
   std::atomic<int64_t> sender_sleeps_until_{kSenderBusy};
   int64_t next_expire_ms_ = 0;  // sender thread only: when to look for expired batches next
   std::mutex close_mu_;
@@ -190,10 +196,10 @@ namespace {
 internal::AccumulatorOptions AccOptions(const ProducerConfig& c) {
   internal::AccumulatorOptions o;
   o.batch_size = c.batch_size;
-  o.linger_ms = c.linger_ms;
+  o.linger_us = std::llround(c.linger_ms * 1000);
   o.buffer_memory = c.buffer_memory;
   o.max_block_ms = c.max_block_ms;
-  o.delivery_timeout_ms = c.delivery_timeout_ms;
+  o.delivery_timeout_us = int64_t{c.delivery_timeout_ms} * 1000;
   o.compression = c.compression;
   return o;
 }
@@ -294,12 +300,12 @@ void ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
     if (callback) callback(r.status());  // Append leaves the callback with us on error
     return;
   }
-  if (r->wake_sender && SenderSleepsPast(r->ready_at_ms)) Wakeup();
+  if (r->wake_sender && SenderSleepsPast(r->ready_at_us)) Wakeup();
 }
 
-bool ProducerImpl::SenderSleepsPast(int64_t ready_at_ms) const {
+bool ProducerImpl::SenderSleepsPast(int64_t ready_at_us) const {
   const int64_t until = sender_sleeps_until_.load();
-  return until != kSenderBusy && ready_at_ms < until;
+  return until != kSenderBusy && ready_at_us < until;
 }
 
 void ProducerImpl::Flush() {
@@ -377,7 +383,7 @@ ProducerImpl::Connection* ProducerImpl::GetConnection(int32_t node) {
 }
 
 void ProducerImpl::ExpireBatches(int64_t now_ms) {
-  for (auto& b : acc_.Expire(now_ms)) {
+  for (auto& b : acc_.Expire(now_ms * 1000)) {
     std::string why = "delivery_timeout_ms (" + std::to_string(config_.delivery_timeout_ms) +
                       ") expired before the batch was acknowledged";
     if (!b->last_error.ok()) {
@@ -394,7 +400,8 @@ void ProducerImpl::SenderLoop() {
       std::lock_guard lk(mu_);
       if (stopping_) break;
     }
-    int64_t now = MonotonicMs();
+    int64_t now_us = MonotonicUs();
+    int64_t now = now_us / 1000;
     // While a batch waits for a new leader, metadata is asked for every retry_backoff_ms (not at
     // the batch's doubled backoff), and the batch goes as soon as it names one.
     const bool awaiting_leader = acc_.AwaitingLeader();
@@ -403,7 +410,8 @@ void ProducerImpl::SenderLoop() {
         now - last_metadata_ms_ >= config_.metadata_max_age_ms) {
       need_metadata_ = false;
       RefreshMetadata();
-      last_metadata_ms_ = now = MonotonicMs();
+      now_us = MonotonicUs();
+      last_metadata_ms_ = now = now_us / 1000;
       if (awaiting_leader) {
         acc_.ExpediteRetries([this](const ProducerBatch& b) {
           const int32_t leader = meta_.LeaderOf(b.tp);
@@ -464,7 +472,7 @@ void ProducerImpl::SenderLoop() {
       Connection* c = GetConnection(node);
       while (c->inflight_count.load() < config_.max_in_flight) {
         auto batches = acc_.Drain(
-            now, config_.max_request_bytes,
+            now_us, config_.max_request_bytes,
             [&](const TopicPartition& tp) {
               const int32_t leader = meta_.LeaderOf(tp);
               if (leader < 0) need_metadata_ = true;
@@ -483,24 +491,24 @@ void ProducerImpl::SenderLoop() {
       continue;
     }
 
-    const int64_t delay = acc_.NextReadyDelay(now);
-    int64_t wait_ms = 100;
+    // In microseconds: a linger may be a fraction of a millisecond.
+    const int64_t delay = acc_.NextReadyDelay(now_us);
+    const int64_t backoff_us = std::max<int64_t>(1, config_.retry_backoff_ms) * 1000;
+    int64_t wait_us = kIdleWaitUs;
     if (!may_send) {
-      wait_ms = std::max<int64_t>(1, config_.retry_backoff_ms);
+      wait_us = backoff_us;
     } else if (delay == 0) {
       // Ready but not sendable: windows full (a response wakes us), or no leader known.
       if (nodes.empty()) need_metadata_ = true;
-      if (need_metadata_) wait_ms = std::max<int64_t>(1, config_.retry_backoff_ms);
+      if (need_metadata_) wait_us = backoff_us;
     } else if (delay > 0) {
-      wait_ms = std::min<int64_t>(delay, 100);
+      wait_us = std::min<int64_t>(delay, kIdleWaitUs);
     }
-    if (acc_.AwaitingLeader()) {
-      wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(1, config_.retry_backoff_ms));
-    }
-    // The wait ends no earlier than this (the clock is read after `now`, and truncated alike).
-    sender_sleeps_until_.store(MonotonicMs() + wait_ms);
+    if (acc_.AwaitingLeader()) wait_us = std::min(wait_us, backoff_us);
+    // The wait ends no earlier than this (the clock is read after `now_us`).
+    sender_sleeps_until_.store(MonotonicUs() + wait_us);
     std::unique_lock lk(mu_);
-    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return wake_ || stopping_; });
+    cv_.wait_for(lk, std::chrono::microseconds(wait_us), [&] { return wake_ || stopping_; });
     wake_ = false;
     sender_sleeps_until_.store(kSenderBusy);
   }
@@ -724,14 +732,14 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
                          int64_t now_ms, bool leader_lost) {
   Landed(*b, false);
   if (retriable && b->attempts <= config_.retries &&
-      now_ms - b->created_ms < config_.delivery_timeout_ms) {
+      now_ms * 1000 - b->created_us < int64_t{config_.delivery_timeout_ms} * 1000) {
     int64_t backoff = config_.retry_backoff_ms;
     for (int i = 1; i < b->attempts && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
     backoff = std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
     b->last_error = st;
     b->awaits_leader = leader_lost;
     QueuedForRetry(*b);
-    acc_.Reenqueue(std::move(b), now_ms + backoff);
+    acc_.Reenqueue(std::move(b), (now_ms + backoff) * 1000);
     return;
   }
   std::string why =
@@ -801,7 +809,7 @@ bool ProducerImpl::PrepareIdempotence(int64_t now_ms) {
   for (int i = 0; i < init_attempts_ && backoff < config_.retry_backoff_max_ms; ++i) backoff *= 2;
   ++init_attempts_;
   next_init_attempt_ms_ = now_ms + std::min<int64_t>(backoff, config_.retry_backoff_max_ms);
-  for (auto& b : acc_.Expire(now_ms)) {
+  for (auto& b : acc_.Expire(now_ms * 1000)) {
     Fail(std::move(b), Status(st.code(), "no producer id: " + st.message()));
   }
   return false;
@@ -925,12 +933,17 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerConfig& c) {
   if (c.acks != 0 && c.acks != 1 && c.acks != -1) {
     return Status::InvalidArgument("acks must be 0, 1 or -1 (all), not " + std::to_string(c.acks));
   }
-  if (c.batch_size <= 0 || c.linger_ms < 0 || c.max_in_flight <= 0 || c.buffer_memory <= 0 ||
-      c.max_block_ms < 0 || c.retries < 0 || c.retry_backoff_ms < 0 || c.delivery_timeout_ms <= 0 ||
+  if (!(c.linger_ms >= 0 && c.linger_ms <= kMaxLingerMs)) {
+    return Status::InvalidArgument("linger_ms must be from 0 to " +
+                                   std::to_string(static_cast<int>(kMaxLingerMs)) + ", not " +
+                                   std::to_string(c.linger_ms));
+  }
+  if (c.batch_size <= 0 || c.max_in_flight <= 0 || c.buffer_memory <= 0 || c.max_block_ms < 0 ||
+      c.retries < 0 || c.retry_backoff_ms < 0 || c.delivery_timeout_ms <= 0 ||
       c.request_timeout_ms <= 0 || c.max_request_bytes <= 0) {
     return Status::InvalidArgument(
         "batch_size, max_in_flight, buffer_memory, delivery_timeout_ms, request_timeout_ms and "
-        "max_request_bytes must be positive; linger_ms, max_block_ms, retries and "
+        "max_request_bytes must be positive; max_block_ms, retries and "
         "retry_backoff_ms non-negative");
   }
   if (c.enable_idempotence.value_or(false)) {

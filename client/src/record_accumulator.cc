@@ -7,8 +7,8 @@
 
 namespace rill::client::internal {
 namespace {
-int64_t MonotonicClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
+int64_t MonotonicClockUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
@@ -33,7 +33,7 @@ void ProducerBatch::ResetForReuse() {
   built = false;
   built_size = 0;
   records.clear();
-  created_ms = 0;
+  created_us = 0;
   buffer_bytes = 0;
   attempts = 0;
   producer_id = -1;
@@ -42,7 +42,7 @@ void ProducerBatch::ResetForReuse() {
   counted_in_flight = false;
   counted_unacked = false;
   queued_for_retry = false;
-  retry_at_ms = 0;
+  retry_at_us = 0;
   sent_to = -1;
   awaits_leader = false;
   last_error = Status::OK();
@@ -107,7 +107,7 @@ void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_part
 Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerRecord& record,
                                                               int64_t timestamp_ms,
                                                               SendCallback&& callback,
-                                                              int64_t now_ms) {
+                                                              int64_t now_us) {
   const int64_t size = RecordBufferSize(record);
   const bool keyed = !record.partition && record.key.has_value();
   const int32_t hash = keyed ? ToPositive(Murmur2(*record.key)) : 0;
@@ -193,11 +193,11 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
           std::unique_ptr<ProducerBatch> b = NewBatch();
           b->tp = q->tp;
           b->sequence = q->next_sequence++;
-          b->created_ms = now_ms == kClockNow ? MonotonicClockMs() : now_ms;
+          b->created_us = now_us == kClockNow ? MonotonicClockUs() : now_us;
           b->builder.Recycle(std::move(*buffer));
           b->buffer_bytes = charged;
           b->records.reserve(static_cast<size_t>(expect_records));
-          if (!wake && flushes_ == 0) ready_at = b->created_ms + options_.linger_ms;
+          if (!wake && flushes_ == 0) ready_at = b->created_us + options_.linger_us;
           open = b.get();
           q->batches.push_back(std::move(b));
           live_batches_.fetch_add(1);
@@ -267,14 +267,14 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   }
 }
 
-bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_ms) const {
-  if (b.retry_at_ms > now_ms) return false;
+bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_us) const {
+  if (b.retry_at_us > now_us) return false;
   return b.full || b.built || flushes_ > 0 || closed_ || pool_->exhausted() ||
-         now_ms - b.created_ms >= options_.linger_ms;
+         now_us - b.created_us >= options_.linger_us;
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
-    int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
+    int64_t now_us, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
     const std::function<int(const TopicPartition&)>& max_batches) {
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
@@ -284,10 +284,10 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
   bool budget_left = true;
   for (size_t i = 0; i < n && budget_left; ++i) {
     PartitionQueue& q = *all_[(drain_start_ + i) % n];
-    if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_ms)) continue;
+    if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_us)) continue;
     if (!sendable(q.tp)) continue;
     int quota = max_batches ? max_batches(q.tp) : INT32_MAX;
-    while (quota > 0 && !q.batches.empty() && ReadyLocked(*q.batches.front(), now_ms)) {
+    while (quota > 0 && !q.batches.empty() && ReadyLocked(*q.batches.front(), now_us)) {
       --quota;
       ProducerBatch& b = *q.batches.front();
       const auto size = static_cast<int64_t>(b.built ? b.built_size : b.builder.estimated_size());
@@ -312,12 +312,12 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
   return out;
 }
 
-std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t now_ms) {
+std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t now_us) {
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
   for (PartitionQueue* q : all_) {
     for (auto it = q->batches.begin(); it != q->batches.end();) {
-      if (now_ms - (*it)->created_ms >= options_.delivery_timeout_ms) {
+      if (now_us - (*it)->created_us >= options_.delivery_timeout_us) {
         ForgetAwaitingLocked(**it);
         out.push_back(std::move(*it));
         it = q->batches.erase(it);
@@ -329,28 +329,28 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
   return out;
 }
 
-int64_t RecordAccumulator::NextReadyDelay(int64_t now_ms) const {
+int64_t RecordAccumulator::NextReadyDelay(int64_t now_us) const {
   std::lock_guard lk(mu_);
   int64_t best = -1;
   for (const PartitionQueue* q : all_) {
     if (q->batches.empty()) continue;
     const ProducerBatch& b = *q->batches.front();
     int64_t d;
-    if (b.retry_at_ms > now_ms) {
-      d = b.retry_at_ms - now_ms;
-    } else if (ReadyLocked(b, now_ms)) {
+    if (b.retry_at_us > now_us) {
+      d = b.retry_at_us - now_us;
+    } else if (ReadyLocked(b, now_us)) {
       return 0;
     } else {
-      d = b.created_ms + options_.linger_ms - now_ms;
+      d = b.created_us + options_.linger_us - now_us;
     }
     if (best < 0 || d < best) best = d;
   }
   return best;
 }
 
-void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms) {
+void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us) {
   std::lock_guard lk(mu_);
-  batch->retry_at_ms = retry_at_ms;
+  batch->retry_at_us = retry_at_us;
   if (batch->awaits_leader) ++awaiting_leader_;
   auto it = topics_.find(batch->tp.topic);
   RILL_ASSERT(it != topics_.end() &&
@@ -371,7 +371,7 @@ size_t RecordAccumulator::ExpediteRetries(
   for (PartitionQueue* q : all_) {
     for (auto& b : q->batches) {
       if (!b->awaits_leader || !leader_moved(*b)) continue;
-      b->retry_at_ms = 0;
+      b->retry_at_us = 0;
       ForgetAwaitingLocked(*b);
       ++n;
     }

@@ -3,7 +3,7 @@
 // RecordAccumulator: the producer's per-partition batches, between Send() and the sender thread.
 //
 // Each partition has a queue of batches; only the last one is open for appends. A batch is ready
-// to send when it is closed (full: the next record did not fit in batch_size), when linger_ms
+// to send when it is closed (full: the next record did not fit in batch_size), when the linger
 // passed since its first record, while a flush or close is in progress, or while an Append waits
 // for buffer memory (as in Kafka: waiting out the linger would only hold the memory longer); a
 // batch put back for a
@@ -11,10 +11,11 @@
 // by buffer_memory, counted by their capacity (BufferPool): an Append that needs a new buffer,
 // or a larger one, blocks up to max_block_ms for room, then fails with ResourceExhausted.
 //
-// Time is passed in (now_ms, any monotonic milliseconds) so tests drive it; only the blocking
-// wait of Append uses the real clock. Thread-safe: one mutex guards the queues (one short
-// critical section per Append); buffer memory is the pool's, so completions (Release, Complete)
-// never take that mutex, and an Append waiting for room waits without it.
+// Time is passed in (now_us, any monotonic microseconds: a linger may be a fraction of a
+// millisecond) so tests drive it; only the blocking wait of Append uses the real clock.
+// Thread-safe: one mutex guards the queues (one short critical section per Append); buffer memory
+// is the pool's, so completions (Release, Complete) never take that mutex, and an Append waiting
+// for room waits without it.
 //
 // New batches take their buffers from the BufferPool, which the producer refills with the
 // buffers of the batches it sent (pool(): Wrap).
@@ -64,7 +65,7 @@ struct alignas(64) ProducerBatch {
   uint64_t sequence = 0;  // per partition, in creation order
   std::string bytes;      // the built batch, once drained (kept across retries)
   size_t built_size = 0;  // bytes.size() after Build(), kept while the bytes travel in a request
-  int64_t created_ms = 0;
+  int64_t created_us = 0;
   int32_t attempts = 0;  // sends so far
   // Idempotence: the producer fields the batch was built or last rewritten with (id -1: none
   // yet), its sequence as a 64-bit count that never wraps (the batch holds it modulo 2^31), and
@@ -77,7 +78,7 @@ struct alignas(64) ProducerBatch {
   // in the queue to be sent again.
   bool counted_unacked = false;
   bool queued_for_retry = false;
-  int64_t retry_at_ms = 0;
+  int64_t retry_at_us = 0;
   // The broker the last attempt went to, and whether that attempt failed for want of a leader
   // there (NOT_LEADER and the like, or the stream to it broke): such a batch is retried at once,
   // its backoff cut short, when metadata names another leader (Kafka's KIP-951), so a failover
@@ -97,10 +98,10 @@ struct alignas(64) ProducerBatch {
 
 struct AccumulatorOptions {
   int64_t batch_size = 256 * 1024;
-  int64_t linger_ms = 5;
+  int64_t linger_us = 5000;
   int64_t buffer_memory = 64ll * 1024 * 1024;
-  int64_t max_block_ms = 60000;
-  int64_t delivery_timeout_ms = 120000;
+  int64_t max_block_ms = 60000;  // a real wait (Append), in milliseconds
+  int64_t delivery_timeout_us = 120000000;
   batch::Compression compression = batch::Compression::kNone;
   // Whether sent batches' buffers are kept for new batches (BufferPool; within buffer_memory),
   // else every batch allocates its buffer.
@@ -131,36 +132,36 @@ class RecordAccumulator {
     bool wake_sender;  // a batch was created or became full: the sender should look again
     // When that batch becomes ready (kReadyNow: it is); the sender need not be woken if it
     // will look again by then anyway.
-    int64_t ready_at_ms;
+    int64_t ready_at_us;
   };
   static constexpr int64_t kReadyNow = INT64_MIN;
   // Appends a record to its partition's open batch. The partition is record.partition, or the
   // murmur2 partition of record.key, or the topic's sticky partition. Errors: NotFound for a
   // topic without a partition count, InvalidArgument for a partition out of range,
   // ResourceExhausted when no buffer space freed up within max_block_ms, Failed after Close().
-  // now_ms = kClockNow reads the monotonic clock, and only when a new batch starts (the clock is
+  // now_us = kClockNow reads the monotonic clock, and only when a new batch starts (the clock is
   // not read per record). The callback is moved from only on success; on error the caller still
   // owns it.
   Result<Appended> Append(const ProducerRecord& record, int64_t timestamp_ms,
-                          SendCallback&& callback, int64_t now_ms);
+                          SendCallback&& callback, int64_t now_us);
 
   // Removes and returns ready batches in partition order (rotating the starting partition between
   // calls), several per partition if they are ready, until max_bytes is reached (at least one
   // batch). `sendable(tp)` is asked for partitions with a ready batch: false skips them.
   // `max_batches(tp)`, when given, bounds how many of tp's batches this call takes (0 skips it).
   std::vector<std::unique_ptr<ProducerBatch>> Drain(
-      int64_t now_ms, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
+      int64_t now_us, int64_t max_bytes, const std::function<bool(const TopicPartition&)>& sendable,
       const std::function<int(const TopicPartition&)>& max_batches = nullptr);
 
-  // Removes and returns batches older than delivery_timeout_ms that are still buffered.
-  std::vector<std::unique_ptr<ProducerBatch>> Expire(int64_t now_ms);
+  // Removes and returns batches older than delivery_timeout_us that are still buffered.
+  std::vector<std::unique_ptr<ProducerBatch>> Expire(int64_t now_us);
 
-  // Milliseconds until some batch is ready (0: one is ready now), or -1 when nothing is buffered.
-  int64_t NextReadyDelay(int64_t now_ms) const;
+  // Microseconds until some batch is ready (0: one is ready now), or -1 when nothing is buffered.
+  int64_t NextReadyDelay(int64_t now_us) const;
 
-  // Puts a drained batch back for a retry at retry_at_ms, ahead of its partition's later batches
+  // Puts a drained batch back for a retry at retry_at_us, ahead of its partition's later batches
   // (ordered by sequence).
-  void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_ms);
+  void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us);
 
   // Batches waiting out a backoff for want of a leader (ProducerBatch::awaits_leader) whose
   // partition `leader_moved` says has another leader now become ready at once. Returns how many.
@@ -212,7 +213,7 @@ class RecordAccumulator {
     std::vector<std::unique_ptr<PartitionQueue>> partitions;
   };
 
-  bool ReadyLocked(const ProducerBatch& b, int64_t now_ms) const;
+  bool ReadyLocked(const ProducerBatch& b, int64_t now_us) const;
   void CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions);
 
   // A completed batch for a new one, or a new batch.

@@ -66,7 +66,7 @@ struct Options {
   int32_t key_size = 0;
   int32_t acks = -1;  // all, the client's default
   std::string compression = "none";
-  int32_t linger_ms = -1;  // -1: 5 ms flat out, 0 ms when --rate paces the load
+  double linger_ms = -1;  // -1: 5 ms flat out, 0 ms when --rate paces the load
   int32_t batch_size = 256 * 1024;
   int32_t max_in_flight = 5;
   std::string idempotence = "default";  // on, off, or default (the client's rule)
@@ -597,8 +597,8 @@ int Main(int argc, char** argv) {
   app.add_option("--compression", o.compression, "none, gzip, snappy, lz4, zstd")
       ->capture_default_str();
   app.add_option("--linger-ms", o.linger_ms,
-                 "Producer linger (default 5 ms; 0 ms with --rate, where a paced load is latency-"
-                 "bound and linger would be added to every ack)");
+                 "Producer linger, ms; fractions are microseconds, 0.5 is 500 us (default 5 ms; 0 "
+                 "with --rate, where a paced load is latency-bound and linger adds to every ack)");
   app.add_option("--batch-size", o.batch_size, "Producer batch size, bytes")->capture_default_str();
   app.add_option("--max-in-flight", o.max_in_flight, "Requests in flight per broker")
       ->capture_default_str();

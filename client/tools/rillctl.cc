@@ -682,7 +682,7 @@ struct ProduceOptions {
   std::optional<int32_t> partition;
   std::string acks = "all";
   std::string compression = "none";
-  int32_t linger_ms = 5;
+  double linger_ms = 5;
   std::vector<std::string> headers;
   bool tombstone = false;       // an empty value is sent as null
   std::string input = "value";  // value: a line is a value (or key, separator, value); json

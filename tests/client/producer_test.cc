@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <mutex>
 
 #include "fake_broker.h"
@@ -387,6 +388,35 @@ TEST(ProducerTest, InvalidConfigIsRejected) {
   c.acks = 1;
   c.batch_size = 0;
   EXPECT_FALSE(Producer::Create(c).ok());
+  c.batch_size = 1024;
+  for (double linger : {-0.001, 900'001.0, std::nan("")}) {
+    c.linger_ms = linger;
+    auto p = Producer::Create(c);
+    ASSERT_FALSE(p.ok()) << linger;
+    EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(p.status().message().find("linger_ms must be from 0 to 900000"), std::string::npos)
+        << p.status().message();
+  }
+}
+
+// A linger below a millisecond (librdkafka's linger.ms takes fractions too): the sender waits
+// for it in microseconds, and everything is delivered in order.
+TEST(ProducerTest, ASubMillisecondLingerDeliversInOrder) {
+  FakeBroker broker;
+  broker.AddTopic("t", 1);
+  ProducerConfig c = Config(broker);
+  c.linger_ms = 0.25;
+  auto p = Producer::Create(c);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Results res;
+  for (int i = 0; i < 200; ++i) (*p)->Send(Rec("t", 0, "v" + std::to_string(i)), res.For(i));
+  (*p)->Flush();
+  std::lock_guard lk(res.mu);
+  ASSERT_EQ(res.done.size(), 200u);
+  for (size_t i = 0; i < res.done.size(); ++i) {
+    ASSERT_TRUE(res.done[i].second.ok()) << res.done[i].second.status().ToString();
+    EXPECT_EQ(res.done[i].second->offset, static_cast<int64_t>(i));
+  }
 }
 
 }  // namespace

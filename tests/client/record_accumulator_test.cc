@@ -47,16 +47,16 @@ Drained DrainUntilWritersFinish(RecordAccumulator& acc, const std::atomic<int>& 
   return d;
 }
 
-AccumulatorOptions Opts(int64_t batch_size, int64_t linger_ms) {
+AccumulatorOptions Opts(int64_t batch_size, int64_t linger) {
   AccumulatorOptions o;
   o.batch_size = batch_size;
-  o.linger_ms = linger_ms;
+  o.linger_us = linger;
   return o;
 }
 
 // Options with a long linger (only a flush or a full batch makes a batch ready) and a buffer.
 AccumulatorOptions Buffered(int64_t batch_size, int64_t buffer_memory, int64_t max_block_ms) {
-  AccumulatorOptions o = Opts(batch_size, 60000);
+  AccumulatorOptions o = Opts(batch_size, 60'000'000);
   o.buffer_memory = buffer_memory;
   o.max_block_ms = max_block_ms;
   return o;
@@ -74,17 +74,18 @@ TEST(RecordAccumulatorTest, UnknownTopicAndBadPartitionAreErrors) {
   EXPECT_EQ(acc.buffered_bytes(), 0);
 }
 
+// Times are microseconds: a linger of half a millisecond (the producer's linger_ms = 0.5).
 TEST(RecordAccumulatorTest, LingerDecidesWhenASmallBatchIsReady) {
-  RecordAccumulator acc(Opts(1 << 20, 10));
+  RecordAccumulator acc(Opts(1 << 20, 500));
   acc.SetPartitionCount("t", 1);
-  ASSERT_TRUE(acc.Append(Rec("t", 0, "a"), 1, nullptr, 100).ok());
-  ASSERT_TRUE(acc.Append(Rec("t", 0, "b"), 1, nullptr, 105).ok());
-  EXPECT_EQ(acc.NextReadyDelay(105), 5);  // linger counts from the first record
-  EXPECT_TRUE(acc.Drain(109, 1 << 20, All).empty());
-  auto ready = acc.Drain(110, 1 << 20, All);
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "a"), 1, nullptr, 1000).ok());
+  ASSERT_TRUE(acc.Append(Rec("t", 0, "b"), 1, nullptr, 1200).ok());
+  EXPECT_EQ(acc.NextReadyDelay(1200), 300);  // linger counts from the first record
+  EXPECT_TRUE(acc.Drain(1499, 1 << 20, All).empty());
+  auto ready = acc.Drain(1500, 1 << 20, All);
   ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0]->record_count(), 2);
-  EXPECT_EQ(acc.NextReadyDelay(110), -1);
+  EXPECT_EQ(acc.NextReadyDelay(1500), -1);
 }
 
 TEST(RecordAccumulatorTest, BatchSizeClosesABatchBeforeLinger) {
@@ -209,7 +210,7 @@ TEST(RecordAccumulatorTest, ReenqueuedBatchGoesFirstAndWaitsForBackoff) {
   auto b1 = acc.Drain(0, 1 << 20, All);
   ASSERT_EQ(b1.size(), 1u);
   ASSERT_TRUE(acc.Append(Rec("t", 0, "second"), 1, nullptr, 0).ok());
-  acc.Reenqueue(std::move(b1[0]), /*retry_at_ms=*/50);
+  acc.Reenqueue(std::move(b1[0]), /*retry_at_us=*/50);
   // The retried batch blocks the partition until its backoff passes: order is kept.
   EXPECT_TRUE(acc.Drain(10, 1 << 20, All).empty());
   EXPECT_EQ(acc.NextReadyDelay(10), 40);
@@ -230,8 +231,8 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
   for (auto& b : sent) b->sent_to = 1;
   sent[0]->awaits_leader = true;   // its leader's stream broke: waits for a leader
   sent[1]->awaits_leader = false;  // NOT_ENOUGH_REPLICAS: the leader stays, the backoff too
-  acc.Reenqueue(std::move(sent[0]), /*retry_at_ms=*/800);
-  acc.Reenqueue(std::move(sent[1]), /*retry_at_ms=*/800);
+  acc.Reenqueue(std::move(sent[0]), /*retry_at_us=*/800);
+  acc.Reenqueue(std::move(sent[1]), /*retry_at_us=*/800);
   EXPECT_TRUE(acc.AwaitingLeader());
 
   // Metadata still names node 1: nothing changes.
@@ -254,7 +255,7 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
 // Appends keep filling.
 TEST(RecordAccumulatorTest, AnAppendAfterTheOpenBatchLeftGoesToANewBatch) {
   AccumulatorOptions o = Opts(1 << 20, 1000000);
-  o.delivery_timeout_ms = 100;
+  o.delivery_timeout_us = 100;
   RecordAccumulator acc(o);
   acc.SetPartitionCount("t", 1);
   auto append = [&](const std::string& v, int64_t now) {
@@ -303,7 +304,7 @@ TEST(RecordAccumulatorTest, AnAppendAfterTheOpenBatchLeftGoesToANewBatch) {
 
 TEST(RecordAccumulatorTest, ExpireRemovesOldBatches) {
   AccumulatorOptions o = Opts(1 << 20, 1000000);
-  o.delivery_timeout_ms = 100;
+  o.delivery_timeout_us = 100;
   RecordAccumulator acc(o);
   acc.SetPartitionCount("t", 1);
   ASSERT_TRUE(acc.Append(Rec("t", 0, "v"), 1, nullptr, 0).ok());
@@ -524,7 +525,7 @@ TEST(RecordAccumulatorTest, ReadyAtTellsWhenANewBatchIsDue) {
   auto first = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 100);
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(first->wake_sender);  // a new batch
-  EXPECT_EQ(first->ready_at_ms, 110);
+  EXPECT_EQ(first->ready_at_us, 110);
   auto second = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 103);
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->wake_sender);  // joined the batch the sender knows of
@@ -532,13 +533,13 @@ TEST(RecordAccumulatorTest, ReadyAtTellsWhenANewBatchIsDue) {
   auto third = acc.Append(Rec("t", 0, std::string(100, 'x')), 1, nullptr, 104);
   ASSERT_TRUE(third.ok());
   EXPECT_TRUE(third->wake_sender);
-  EXPECT_EQ(third->ready_at_ms, RecordAccumulator::kReadyNow);
+  EXPECT_EQ(third->ready_at_us, RecordAccumulator::kReadyNow);
   // While a flush is in progress a new batch is ready at once.
   acc.BeginFlush();
   auto flushed = acc.Append(Rec("t", 1, "v"), 1, nullptr, 105);
   ASSERT_TRUE(flushed.ok());
   EXPECT_TRUE(flushed->wake_sender);
-  EXPECT_EQ(flushed->ready_at_ms, RecordAccumulator::kReadyNow);
+  EXPECT_EQ(flushed->ready_at_us, RecordAccumulator::kReadyNow);
   acc.EndFlush();
 }
 

@@ -31,9 +31,11 @@ struct ProducerConfig : ConnectionConfig {
   batch::Compression compression = batch::Compression::kNone;
   // A partition's batch is sent when it reaches batch_size bytes (uncompressed estimate), or
   // linger_ms after its first record, or at Flush()/Close(). Records bigger than batch_size get a
-  // batch of their own.
+  // batch of their own. linger_ms may be a fraction (0.5 is 500 us; microsecond resolution, as
+  // librdkafka's linger.ms): on a paced load a linger below a millisecond still gathers records
+  // into fewer requests, without adding a whole millisecond to every ack (client/README.md).
   int32_t batch_size = 256 * 1024;
-  int32_t linger_ms = 5;
+  double linger_ms = 5;
   // Bound on one ProduceRequest (several partitions' batches go in one request).
   int32_t max_request_bytes = 4 * 1024 * 1024 - 64 * 1024;
   // Requests sent to one broker and not yet answered.
