@@ -19,7 +19,11 @@
 #
 # usage: [BROKER=path] [BENCH=path] [RILLCTL=path] [ROUNDS=2] [N100=2000000] [N1K=300000]
 #        [RATE=50000] [SECS=10] [LINGERS="0 1 2"] [IDEMPOTENCE=compare] [RILL_BENCH_TMP=dir]
-#        bench/scripts/replicated_compare.sh
+#        [PAUSE_PROBE=1] bench/scripts/replicated_compare.sh
+# PAUSE_PROBE=1 runs each fixed-rate rill-bench under bench/scripts/vm_pause_probe.py and adds a
+# column: how much of the run the VM was stopped (late wake-ups of a 0.5 ms sleep loop; how many
+# of them were spaced by a multiple of 100 ms, the host's throttling periods; RESULTS.md, session
+# 19).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BROKER=${BROKER:-build/broker/rill-broker}
@@ -156,8 +160,11 @@ fi
 # ---- fixed rate: rf1 as the baseline, then rf3, for each producer linger ----
 for linger in $LINGERS; do
   for topic in rf1 rf3; do
-    $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 --rate "$RATE" \
-      --linger-ms "$linger" --json > "$D/$topic-rate-$linger.json" ||
+    probe=()
+    [ -n "${PAUSE_PROBE:-}" ] &&
+      probe=(python3 bench/scripts/vm_pause_probe.py --json "$D/$topic-rate-$linger.pause" --)
+    "${probe[@]}" $BENCH -b "$BOOT" -t "$topic" --mode produce -n $((RATE * SECS)) -s 100 --acks -1 \
+      --rate "$RATE" --linger-ms "$linger" --json > "$D/$topic-rate-$linger.json" ||
       echo "rill-bench failed ($topic, rate $RATE, linger $linger)"
   done
 done
@@ -191,16 +198,21 @@ EOF
 echo
 echo "## $RATE records/s for ${SECS} s, 100 B, acks=-1, produce-to-ack latency"
 echo
-echo "| topic | linger ms | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |"
-echo "|---|---|---|---|---|---|---|---|"
+pause_h="" pause_s=""
+[ -n "${PAUSE_PROBE:-}" ] && pause_h=" VM paused |" && pause_s="---|"
+echo "| topic | linger ms | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | failed |$pause_h"
+echo "|---|---|---|---|---|---|---|---|$pause_s"
 for linger in $LINGERS; do
 for topic in rf1 rf3; do
   LAT="$D/$topic-rate-$linger.json"
+  pause=""
+  [ -n "${PAUSE_PROBE:-}" ] && pause=" $(field "$D/$topic-rate-$linger.pause" \
+    '"%.1f%% (%d late, max %.1f ms, %d of %d gaps x100 ms)" % (j["paused_pct"], j["late"], j["max_ms"], j["spaced_by_100ms"], j["gaps"])') |"
   echo "| $topic | $linger | $(field "$LAT" 'round(j["produce"]["records_per_sec"])') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p50"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p99"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["p999"]') |" \
     "$(field "$LAT" 'j["produce"]["ack_latency_ms"]["max"]') |" \
-    "$(field "$LAT" 'j["produce"]["failed"]') |"
+    "$(field "$LAT" 'j["produce"]["failed"]') |$pause"
 done
 done
