@@ -4,8 +4,8 @@
 # (rf1, rf3, rf1, rf3, ... so the host's drift lands on both alike), their ratio, and then the
 # produce-to-ack latency of RF=3 (and RF=1 for reference) at a fixed open-loop rate.
 #
-# The cluster: three rill-broker processes on loopback, a three-voter controller quorum (internal
-# ports picked free beforehand, the other ports by the kernel), each with its own data dir under
+# The cluster: three rill-broker processes on loopback, a three-voter controller quorum (all nine
+# ports picked free beforehand, distinct), each with its own data dir under
 # a temp dir; all stopped on exit (also on ^C) and the temp dir removed. Topics, one partition
 # each: rf1 (RF=1) and rf3 (RF=3, waited for until its ISR has all three). Each round:
 #   rill-bench -b ALL3 -t TOPIC --mode produce -n N -s SIZE --acks -1 --json
@@ -52,22 +52,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# Nine distinct free ports, all held open until all are chosen: every listener of the three
+# brokers gets one, so no broker's kernel-chosen port can land on another's internal port (which
+# the voters list must name before any broker starts).
+free_ports() {
+  python3 -c '
+import socket
+socks = [socket.socket() for _ in range(9)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))'
 }
 
 # ---- the cluster ----
-declare -a INTERNAL
+read -r -a PORTS <<< "$(free_ports)"
+declare -a INTERNAL CLIENT HTTP
 VOTERS=""
 for id in 1 2 3; do
-  INTERNAL[$id]=$(free_port)
+  CLIENT[$id]=${PORTS[$((3 * id - 3))]}
+  INTERNAL[$id]=${PORTS[$((3 * id - 2))]}
+  HTTP[$id]=${PORTS[$((3 * id - 1))]}
   VOTERS+="${VOTERS:+,}$id@127.0.0.1:${INTERNAL[$id]}"
 done
 for id in 1 2 3; do
   mkdir -p "$D/node$id"
-  $BROKER --node.id "$id" --controller.voters "$VOTERS" --data.dir "$D/node$id/data" \
-    --listeners.client 127.0.0.1:0 --listeners.internal "127.0.0.1:${INTERNAL[$id]}" \
-    --listeners.http 127.0.0.1:0 --ports-file "$D/node$id/ports" --log.level warn \
+  env -u RILL_BENCH_TMP $BROKER --node.id "$id" --controller.voters "$VOTERS" \
+    --data.dir "$D/node$id/data" --listeners.client "127.0.0.1:${CLIENT[$id]}" \
+    --listeners.internal "127.0.0.1:${INTERNAL[$id]}" --listeners.http "127.0.0.1:${HTTP[$id]}" \
+    --ports-file "$D/node$id/ports" --log.level warn \
     > "$D/node$id/broker.log" 2>&1 &
   PIDS+=" $!"
 done
