@@ -5,6 +5,9 @@ bandwidth periods (100 ms by default) shows as late wake-ups spaced by multiples
 one phase of the period; CPU contention inside the guest shows as scattered ones.
 
   vm_pause_probe.py --matrix            # idle, CPU burners, an fdatasync loop, and both
+  vm_pause_probe.py --matrix --fsync-rates 1000,2000,3000 [--overwrite]
+                                        # one burner beside an fdatasync loop paced at each rate
+                                        # (appends, or overwrites of a zero-filled file)
   vm_pause_probe.py -- CMD ARGS...       # probe while CMD runs (a benchmark), then report
   vm_pause_probe.py --json F -- CMD ...  # the same, the report to stderr and as JSON to F
 
@@ -25,16 +28,26 @@ def burn(seconds):
         pass
 
 
-def fsync_loop(seconds, directory, out):
+def fsync_loop(seconds, directory, out, rate=0, overwrite=False):
+    """fdatasyncs of 170 B writes: appends, or overwrites of a zero-filled (and synced) file;
+    as fast as they go, or paced at `rate` per second."""
     path = os.path.join(directory, 'rill-vm-pause-probe.%d' % os.getpid())
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    if overwrite:
+        os.write(fd, bytes(64 << 20))
+        os.fsync(fd)
+        os.lseek(fd, 0, os.SEEK_SET)
     n = 0
     end = time.monotonic() + seconds
+    due = time.monotonic()
     try:
         while time.monotonic() < end:
             os.write(fd, b'x' * 170)
             os.fdatasync(fd)
             n += 1
+            if rate > 0:
+                due += 1.0 / rate
+                time.sleep(max(0.0, due - time.monotonic()))
     finally:
         os.close(fd)
         os.unlink(path)
@@ -71,10 +84,14 @@ def report(label, late, seconds, out=sys.stdout, json_path=None):
 
 
 def matrix(args):
-    for burners, fsyncers in ((0, 0), (2, 0), (0, 1), (1, 1), (2, 1)):
+    rows = [(0, 0, 0), (2, 0, 0), (0, 1, 0), (1, 1, 0), (2, 1, 0)]
+    if args.fsync_rates:
+        rows = [(1, 1, int(r)) for r in args.fsync_rates.split(',')]
+    for burners, fsyncers, pace in rows:
         rates = mp.Queue()
         procs = [mp.Process(target=burn, args=(args.seconds,)) for _ in range(burners)]
-        procs += [mp.Process(target=fsync_loop, args=(args.seconds, args.dir, rates))
+        procs += [mp.Process(target=fsync_loop,
+                             args=(args.seconds, args.dir, rates, pace, args.overwrite))
                   for _ in range(fsyncers)]
         for p in procs:
             p.start()
@@ -99,6 +116,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--matrix', action='store_true', help='run the load matrix')
     ap.add_argument('--seconds', type=float, default=5, help='per matrix row')
+    ap.add_argument('--fsync-rates', help='with --matrix: comma-separated paced fsync rates')
+    ap.add_argument('--overwrite', action='store_true',
+                    help='with --matrix: the fsync loop overwrites a zero-filled file')
     ap.add_argument('--over-ms', type=float, default=3, help='a wake-up this late counts')
     ap.add_argument('--dir', default=tempfile.gettempdir(), help='where the fsync loop writes')
     ap.add_argument('--json', help='with CMD: write the report as JSON here, and to stderr')
