@@ -11,6 +11,7 @@
 #        [RILL_BENCH_ARGS="--linger-ms 0"] [RILL_BENCH_TMP=dir] bench/scripts/broker_ab.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKERS=${BROKERS:?set BROKERS to two or more rill-broker binaries}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 RATE=${RATE:-10000}

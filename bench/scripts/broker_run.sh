@@ -8,6 +8,7 @@
 # usage: BROKER=path BENCH=path broker_run.sh "<broker extra args>" <rill-bench args...>
 # With MODE=produce-consume the bench runs twice (--mode produce, then --mode consume).
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 BEXTRA="$1"; shift

@@ -6,6 +6,7 @@
 # fsync rounds above 1.6 ms.
 # usage: BROKER=path BENCH=path RILLCTL=path delete_under_load.sh "<broker extra args>" [big GB]
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 RILLCTL=${RILLCTL:-build/rel/client/rillctl}

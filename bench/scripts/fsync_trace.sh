@@ -5,6 +5,7 @@
 # ack stall can be matched to what the broker and the disk were doing. Needs root (perf).
 # usage: BROKER=path BENCH=path [BROKER_ARGS="--storage.x y"] bench/scripts/fsync_trace.sh
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 SLOW_MS=${SLOW_MS:-5}

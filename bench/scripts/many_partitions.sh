@@ -8,6 +8,7 @@
 # usage: [TOPICS=100] [PARTITIONS=100] [RECORDS=200000] [RILL_BENCH_TMP=dir]
 #        bench/scripts/many_partitions.sh <rill-broker> <rill-bench>
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2
 TOPICS=${TOPICS:-100}; PARTITIONS=${PARTITIONS:-100}; RECORDS=${RECORDS:-200000}
 D=$(mktemp -d "${RILL_BENCH_TMP:-${TMPDIR:-/tmp}}/many-partitions.XXXX")

@@ -6,6 +6,7 @@
 # usage: bench/scripts/partitions_spread.sh <rill-broker> <rill-bench> <partitions> [broker args...]
 B=$1; BENCH=$2; P=$3; shift 3
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread.XXXX")
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 $B --data-dir $D/data --listeners.client 127.0.0.1:0 --listeners.internal 127.0.0.1:0 --listeners.http 127.0.0.1:0 --ports-file $D/ports --log.level warn "$@" > $D/broker.log 2>&1 &
 BP=$!
 for i in $(seq 100); do grep -q http= $D/ports 2>/dev/null && break; sleep 0.1; done

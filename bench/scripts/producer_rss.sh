@@ -5,6 +5,7 @@
 # usage: bench/scripts/producer_rss.sh <rill-broker> <rill-bench> <partitions> <records> \
 #          [rill-bench args...]   (env: EVERY=1 SAMPLES=12 RILL_BENCH_TMP=dir)
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2; P=$3; N=$4; shift 4
 EVERY=${EVERY:-1}; SAMPLES=${SAMPLES:-12}
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/producer-rss.XXXX")

@@ -31,6 +31,7 @@
 # libhiredis-dev is installed; otherwise compiled here from its source if hiredis is present).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 RXB=${RXB:-build/rel/bench/redis/redis-xadd-bench}

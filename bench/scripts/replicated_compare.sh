@@ -26,6 +26,7 @@
 # 19).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/broker/rill-broker}
 BENCH=${BENCH:-build/client/rill-bench}
 RILLCTL=${RILLCTL:-build/client/rillctl}
@@ -76,7 +77,7 @@ for id in 1 2 3; do
 done
 for id in 1 2 3; do
   mkdir -p "$D/node$id"
-  env -u RILL_BENCH_TMP $BROKER --node.id "$id" --controller.voters "$VOTERS" \
+  $BROKER --node.id "$id" --controller.voters "$VOTERS" \
     --data.dir "$D/node$id/data" --listeners.client "127.0.0.1:${CLIENT[$id]}" \
     --listeners.internal "127.0.0.1:${INTERNAL[$id]}" --listeners.http "127.0.0.1:${HTTP[$id]}" \
     --ports-file "$D/node$id/ports" --log.level warn \

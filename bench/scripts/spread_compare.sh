@@ -11,6 +11,7 @@
 #        [RILL_BENCH_TMP=dir] bench/scripts/spread_compare.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 BROKER=${BROKER:-build/rel/broker/rill-broker}
 BENCH=${BENCH:-build/rel/client/rill-bench}
 N=${N:-3000000}

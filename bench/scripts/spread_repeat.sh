@@ -8,6 +8,7 @@
 B=$1; BENCH=$2; shift 2
 P=${P:-1000}; RUNS=${RUNS:-5}
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread-repeat.XXXX")
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 $B --data-dir $D/data --listeners.client 127.0.0.1:0 --listeners.internal 127.0.0.1:0 --listeners.http 127.0.0.1:0 --ports-file $D/ports --log.level warn "$@" > $D/broker.log 2>&1 &
 BP=$!
 for i in $(seq 100); do grep -q http= $D/ports 2>/dev/null && break; sleep 0.1; done

@@ -6,6 +6,7 @@
 # usage: bench/scripts/spread_steady.sh <rill-broker> <rill-bench> <partitions> [broker args...]
 #        (env: N=3000000 RUNS=3 WARMUP=300000 RILL_BENCH_TMP=dir)
 set -u
+export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2; P=$3; shift 3
 N=${N:-3000000}; RUNS=${RUNS:-3}; WARMUP=${WARMUP:-300000}
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread-steady.XXXX")
