@@ -730,7 +730,6 @@ bool ProducerImpl::HandleResponse(InFlightRequest& req, const v1::ProduceRespons
 
 void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, bool retriable,
                          int64_t now_ms, bool leader_lost) {
-  Landed(*b, false);
   if (retriable && b->attempts <= config_.retries &&
       now_ms * 1000 - b->created_us < int64_t{config_.delivery_timeout_ms} * 1000) {
     int64_t backoff = config_.retry_backoff_ms;
@@ -739,7 +738,10 @@ void ProducerImpl::Retry(std::unique_ptr<ProducerBatch> b, const Status& st, boo
     b->last_error = st;
     b->awaits_leader = leader_lost;
     QueuedForRetry(*b);
-    acc_.Reenqueue(std::move(b), (now_ms + backoff) * 1000);
+    // Counted in flight until it is back at the head of its partition: in between, with
+    // max_in_flight = 1, the sender could drain the partition's next batch ahead of it.
+    acc_.Reenqueue(std::move(b), (now_ms + backoff) * 1000,
+                   [this](ProducerBatch& queued) { Landed(queued, false); });
     return;
   }
   std::string why =

@@ -348,7 +348,8 @@ int64_t RecordAccumulator::NextReadyDelay(int64_t now_us) const {
   return best;
 }
 
-void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us) {
+void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us,
+                                  const std::function<void(ProducerBatch&)>& queued) {
   std::lock_guard lk(mu_);
   batch->retry_at_us = retry_at_us;
   if (batch->awaits_leader) ++awaiting_leader_;
@@ -360,7 +361,8 @@ void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t 
   auto pos = std::find_if(q.begin(), q.end(), [&](const std::unique_ptr<ProducerBatch>& b) {
     return b->sequence > batch->sequence;
   });
-  q.insert(pos, std::move(batch));
+  ProducerBatch& back = **q.insert(pos, std::move(batch));
+  if (queued) queued(back);
 }
 
 size_t RecordAccumulator::ExpediteRetries(

@@ -160,8 +160,13 @@ class RecordAccumulator {
   int64_t NextReadyDelay(int64_t now_us) const;
 
   // Puts a drained batch back for a retry at retry_at_us, ahead of its partition's later batches
-  // (ordered by sequence).
-  void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us);
+  // (ordered by sequence). `queued`, if given, runs on the batch once it is back in its queue and
+  // before any Drain can see the queue (under the accumulator's mutex: it may take the locks
+  // that Drain's max_batches takes, and nothing that waits for a Drain): the producer stops
+  // counting the batch in flight there, so a partition's later batch cannot be drained in between
+  // and overtake it (max_in_flight = 1 keeps a partition's order that way).
+  void Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us,
+                 const std::function<void(ProducerBatch&)>& queued = nullptr);
 
   // Batches waiting out a backoff for want of a leader (ProducerBatch::awaits_leader) whose
   // partition `leader_moved` says has another leader now become ready at once. Returns how many.
