@@ -19,16 +19,11 @@
 #include <thread>
 #include <utility>
 
+#include "clock.h"
 #include "record_accumulator.h"
 
 namespace rill::client::internal {
 namespace {
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 void BM_KeyedAppend(benchmark::State& state) {
   const auto partitions = static_cast<int32_t>(state.range(0));
@@ -43,7 +38,7 @@ void BM_KeyedAppend(benchmark::State& state) {
     const auto all = [](const TopicPartition&) { return true; };
     while (!stop.load(std::memory_order_relaxed)) {
       // As the producer's sender: take what is ready, else sleep until something will be.
-      const int64_t now = NowUs();
+      const int64_t now = MonotonicUs();
       auto batches = acc.Drain(now, 4 << 20, all);
       if (batches.empty()) {
         const int64_t delay = acc.NextReadyDelay(now);

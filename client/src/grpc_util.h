@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "clock.h"
 #include "rill/proto/status.h"
 
 namespace rill::client::internal {
@@ -34,25 +35,6 @@ inline bool IsConnectionFailure(const grpc::Status& s) {
 
 inline void SetTimeout(grpc::ClientContext* ctx, int64_t timeout_ms) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
-}
-
-// Monotonic microseconds (the producer's linger may be a fraction of a millisecond).
-inline int64_t MonotonicUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-// Monotonic milliseconds.
-inline int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-// Wall-clock milliseconds since the epoch (record timestamps).
-inline int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace rill::client::internal

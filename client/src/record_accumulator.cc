@@ -5,14 +5,9 @@
 #include <climits>
 #include <utility>
 
+#include "clock.h"
+
 namespace rill::client::internal {
-namespace {
-int64_t MonotonicClockUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 Status ProducerBatch::Build() {
   if (built) return Status::OK();
@@ -193,7 +188,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
           std::unique_ptr<ProducerBatch> b = NewBatch();
           b->tp = q->tp;
           b->sequence = q->next_sequence++;
-          b->created_us = now_us == kClockNow ? MonotonicClockUs() : now_us;
+          b->created_us = now_us == kClockNow ? MonotonicUs() : now_us;
           b->builder.Recycle(std::move(*buffer));
           b->buffer_bytes = charged;
           b->records.reserve(static_cast<size_t>(expect_records));

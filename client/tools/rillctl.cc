@@ -1537,9 +1537,9 @@ int Main(int argc, char** argv) {
   produce->add_option("--acks", po.acks, "0, 1, or -1 / all")->capture_default_str();
   produce->add_option("--compression", po.compression, "none, gzip, snappy, lz4, zstd")
       ->capture_default_str();
-  produce->add_option("--linger-ms", po.linger_ms, "Batching delay")
+  produce->add_option("--linger-ms", po.linger_ms, "Batching delay, ms (0.5 is 500 us)")
       ->capture_default_str()
-      ->check(kNonNegative);
+      ->check(CLI::Range(0.0, 900'000.0).description("0 to 900000"));
   produce->add_option("--header,-H", po.headers, "Header key=value added to every record");
   produce
       ->add_option("--input", po.input,

@@ -247,7 +247,9 @@ TEST_F(ClientE2ETest, RillctlProducesAndConsumesAFile) {
     std::ofstream f(input);
     for (int i = 0; i < 100; ++i) f << "k" << i << ":value " << i << "\n";
   }
-  std::tie(rc, out) = Rillctl({"produce", "cli", "--file", input, "--key-separator", ":"});
+  // A linger below a millisecond (the producer keeps it to the microsecond).
+  std::tie(rc, out) =
+      Rillctl({"produce", "cli", "--file", input, "--key-separator", ":", "--linger-ms", "0.5"});
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("produced 100 records"), std::string::npos) << out;
   std::tie(rc, out) =
@@ -284,6 +286,9 @@ TEST_F(ClientE2ETest, RillctlErrorsHaveClearMessagesAndExitCodes) {
   std::tie(rc, out) = Rillctl({"topic", "create", "bad name!"});
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("error"), std::string::npos) << out;
+  std::tie(rc, out) = Rillctl({"produce", "nope", "--linger-ms", "-0.5"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--linger-ms"), std::string::npos) << out;
   // A port with nothing listening: broker unreachable.
   broker_->Stop();
   std::tie(rc, out) = Rillctl({"topic", "list"});
