@@ -12,16 +12,6 @@ function(rill_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
-  if(TARGET rill_test_pch)
-    # The shared precompiled header (tests/CMakeLists.txt) names our generated protos, so the
-    # test needs their include directory even when it links none of them.
-    target_include_directories(${T_NAME} SYSTEM PRIVATE
-      $<TARGET_PROPERTY:rill_proto_grpc,INTERFACE_INCLUDE_DIRECTORIES>)
-    # -pthread: gRPC's usage requirements compile rill_test_pch with it (it defines _REENTRANT,
-    # which must match), and a test that links no gRPC would not have it otherwise.
-    target_compile_options(${T_NAME} PRIVATE -pthread)
-    rill_reuse_precompiled(${T_NAME} rill_test_pch)
-  endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()

@@ -32,4 +32,3 @@ target_include_directories(rill_proto_grpc SYSTEM PUBLIC ${RILL_PROTO_OUT})
 target_link_libraries(rill_proto_grpc PUBLIC gRPC::grpc++ protobuf::libprotobuf)
 # Generated code is not ours to warn about.
 target_compile_options(rill_proto_grpc PRIVATE -w)
-rill_precompile(rill_proto_grpc ${RILL_PCH_STD} ${RILL_PCH_GENERATED})

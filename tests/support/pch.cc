@@ -1,1 +1,0 @@
-// The host of the tests' shared precompiled header (tests/CMakeLists.txt, rill_test_pch).
