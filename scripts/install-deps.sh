@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
+  lld             # the linker (CMakeLists.txt, RILL_LLD)
   clang libclang-rt-14-dev
   libboost-dev libboost-system-dev
   libspdlog-dev libfmt-dev
