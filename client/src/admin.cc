@@ -68,6 +68,53 @@ class AdminImpl {
     return Status::OK();
   }
 
+  // A broker answers DescribeTopics with its own replica's log start, high watermark, log end
+  // and size; a follower's high watermark trails its leader's (it learns it from its next
+  // fetch). So each partition's figures are taken from its leader, asked once per leader. A
+  // leader that does not answer leaves the first broker's figures.
+  void TakeOffsetsFromLeaders(const v1::DescribeTopicsRequest& req, std::vector<TopicInfo>* out) {
+    v1::MetadataResponse meta;
+    std::string answered;
+    if (!GetMetadata(v1::MetadataRequest(), &meta, &answered).ok() || meta.brokers_size() <= 1) {
+      return;
+    }
+    std::map<int32_t, std::string> addresses;
+    for (const auto& b : meta.brokers()) {
+      addresses[b.node_id()] = b.host() + ":" + std::to_string(b.port());
+    }
+    std::map<int32_t, int> leaders;
+    for (const auto& t : *out) {
+      for (const auto& p : t.partitions) leaders[p.leader_id]++;
+    }
+    for (const auto& [leader, count] : leaders) {
+      auto it = addresses.find(leader);
+      if (it == addresses.end()) continue;
+      v1::DescribeTopicsResponse resp;
+      grpc::ClientContext ctx;
+      internal::SetTimeout(&ctx, config.request_timeout_ms);
+      if (!v1::Admin::NewStub(rotation.ChannelFor(it->second))
+               ->DescribeTopics(&ctx, req, &resp)
+               .ok()) {
+        continue;
+      }
+      for (const auto& t : resp.topics()) {
+        for (auto& ti : *out) {
+          if (ti.name != t.name()) continue;
+          for (const auto& p : t.partitions()) {
+            if (p.leader_id() != leader || p.high_watermark() < 0) continue;
+            for (auto& pi : ti.partitions) {
+              if (pi.partition != p.partition() || pi.leader_id != leader) continue;
+              pi.log_start_offset = p.log_start_offset();
+              pi.high_watermark = p.high_watermark();
+              pi.log_end_offset = p.log_end_offset();
+              pi.size_bytes = p.size_bytes();
+            }
+          }
+        }
+      }
+    }
+  }
+
   // A Groups stub for `address`, on the rotation's channel for it.
   std::unique_ptr<v1::Groups::Stub> GroupsStubFor(const std::string& address) {
     return v1::Groups::NewStub(rotation.ChannelFor(address));
@@ -336,6 +383,7 @@ Result<std::vector<TopicInfo>> Admin::DescribeTopics(const std::vector<std::stri
     for (const auto& [k, v] : t.configs()) ti.configs[k] = v;
     out.push_back(std::move(ti));
   }
+  impl_->TakeOffsetsFromLeaders(req, &out);
   return out;
 }
 

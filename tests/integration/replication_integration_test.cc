@@ -63,6 +63,34 @@ TEST_F(ReplicationTest, AcksAllRecordIsOnEveryReplicaWhenAcknowledged) {
   }
 }
 
+// `topic describe` through any broker shows each partition's leader's high watermark: a
+// follower learns it only from its next fetch, so its own trails right after a produce (the
+// compose test once read back fewer records than it had produced, counting on the figures a
+// follower had answered).
+TEST_F(ReplicationTest, DescribeThroughAFollowerShowsTheLeadersHighWatermark) {
+  CreateTopic("hw3", 1);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  constexpr int kRecords = 200;
+  std::vector<std::future<Result<RecordMetadata>>> acks;
+  for (int i = 0; i < kRecords; ++i) {
+    acks.push_back(producer->Send(ToPartition("hw3", 0, "v" + std::to_string(i))));
+  }
+  for (auto& f : acks) ASSERT_TRUE(f.get().ok());
+  for (int n = 1; n <= kNodes; ++n) {
+    AdminConfig ac;
+    ac.bootstrap = "127.0.0.1:" + std::to_string(Node(n).client_port());
+    auto admin = Admin::Create(ac);
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    auto described = (*admin)->DescribeTopics({"hw3"});
+    ASSERT_TRUE(described.ok()) << described.status().ToString();
+    ASSERT_EQ(described->size(), 1u);
+    ASSERT_EQ((*described)[0].partitions.size(), 1u);
+    EXPECT_EQ((*described)[0].partitions[0].high_watermark, kRecords) << "described via node " << n;
+    EXPECT_EQ((*described)[0].partitions[0].log_end_offset, kRecords) << "described via node " << n;
+  }
+}
+
 // kill -9 of a partition's leader while a producer writes with acks=all: the controller fences
 // it and elects an in-sync follower, the producer's retries land there, and every acknowledged
 // record is read back at the offset it was acknowledged with.
