@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "bootstrap_list.h"
@@ -70,46 +71,45 @@ class AdminImpl {
 
   // A broker answers DescribeTopics with its own replica's log start, high watermark, log end
   // and size; a follower's high watermark trails its leader's (it learns it from its next
-  // fetch). So each partition's figures are taken from its leader, asked once per leader. A
-  // leader that does not answer leaves the first broker's figures.
+  // fetch). So each partition's figures are taken from its leader, asked once per leader, all
+  // within one request_timeout_ms. A leader that does not answer in time leaves the first
+  // broker's figures.
   void TakeOffsetsFromLeaders(const v1::DescribeTopicsRequest& req, std::vector<TopicInfo>* out) {
+    const int64_t deadline = internal::MonotonicMs() + config.request_timeout_ms;
     v1::MetadataResponse meta;
     std::string answered;
     if (!GetMetadata(v1::MetadataRequest(), &meta, &answered).ok() || meta.brokers_size() <= 1) {
       return;
     }
-    std::map<int32_t, std::string> addresses;
+    std::map<std::pair<std::string, int32_t>, PartitionInfo*> by_partition;
+    std::set<int32_t> leaders;
+    for (auto& t : *out) {
+      for (auto& p : t.partitions) {
+        by_partition[{t.name, p.partition}] = &p;
+        leaders.insert(p.leader_id);
+      }
+    }
     for (const auto& b : meta.brokers()) {
-      addresses[b.node_id()] = b.host() + ":" + std::to_string(b.port());
-    }
-    std::map<int32_t, int> leaders;
-    for (const auto& t : *out) {
-      for (const auto& p : t.partitions) leaders[p.leader_id]++;
-    }
-    for (const auto& [leader, count] : leaders) {
-      auto it = addresses.find(leader);
-      if (it == addresses.end()) continue;
+      const int64_t left = deadline - internal::MonotonicMs();
+      if (!leaders.contains(b.node_id()) || left <= 0) continue;
       v1::DescribeTopicsResponse resp;
       grpc::ClientContext ctx;
-      internal::SetTimeout(&ctx, config.request_timeout_ms);
-      if (!v1::Admin::NewStub(rotation.ChannelFor(it->second))
-               ->DescribeTopics(&ctx, req, &resp)
-               .ok()) {
-        continue;
-      }
+      internal::SetTimeout(&ctx, left);
+      auto stub =
+          v1::Admin::NewStub(rotation.ChannelFor(b.host() + ":" + std::to_string(b.port())));
+      if (!stub->DescribeTopics(&ctx, req, &resp).ok()) continue;
       for (const auto& t : resp.topics()) {
-        for (auto& ti : *out) {
-          if (ti.name != t.name()) continue;
-          for (const auto& p : t.partitions()) {
-            if (p.leader_id() != leader || p.high_watermark() < 0) continue;
-            for (auto& pi : ti.partitions) {
-              if (pi.partition != p.partition() || pi.leader_id != leader) continue;
-              pi.log_start_offset = p.log_start_offset();
-              pi.high_watermark = p.high_watermark();
-              pi.log_end_offset = p.log_end_offset();
-              pi.size_bytes = p.size_bytes();
-            }
+        for (const auto& p : t.partitions()) {
+          auto it = by_partition.find({t.name(), p.partition()});
+          // Only what this broker answers as the leader both sides name.
+          if (it == by_partition.end() || p.leader_id() != b.node_id() ||
+              it->second->leader_id != b.node_id() || p.high_watermark() < 0) {
+            continue;
           }
+          it->second->log_start_offset = p.log_start_offset();
+          it->second->high_watermark = p.high_watermark();
+          it->second->log_end_offset = p.log_end_offset();
+          it->second->size_bytes = p.size_bytes();
         }
       }
     }

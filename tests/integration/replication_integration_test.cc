@@ -26,27 +26,34 @@ namespace {
 using namespace std::chrono_literals;
 
 // A record for partition 0 of `topic`.
-class ReplicationTest : public ClusterTest {};
+class ReplicationTest : public ClusterTest {
+ protected:
+  // Sends v0 .. v<n-1> to partition 0 of `topic` with acks=all; the largest acknowledged offset.
+  int64_t ProduceAcked(const std::string& topic, int n) {
+    auto producer = MakeProducer();
+    EXPECT_NE(producer, nullptr);
+    if (producer == nullptr) return -1;
+    std::vector<std::future<Result<RecordMetadata>>> acks;
+    for (int i = 0; i < n; ++i) {
+      acks.push_back(producer->Send(ToPartition(topic, 0, "v" + std::to_string(i))));
+    }
+    int64_t last = -1;
+    for (auto& f : acks) {
+      auto md = f.get();
+      EXPECT_TRUE(md.ok()) << md.status().ToString();
+      if (md.ok()) last = std::max(last, md->offset);
+    }
+    return last;
+  }
+};
 
 // The first thing replication must make true: an acks=all record acknowledged by an RF=3
 // partition is in the log of every replica (durably: each follower reports only its durable end,
 // and the high watermark is the smallest over the ISR) at the moment the ack arrives.
 TEST_F(ReplicationTest, AcksAllRecordIsOnEveryReplicaWhenAcknowledged) {
   CreateTopic("r3", 1);
-  auto producer = MakeProducer();
-  ASSERT_NE(producer, nullptr);
   constexpr int kRecords = 300;
-  std::vector<std::future<Result<RecordMetadata>>> acks;
-  for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send(ToPartition("r3", 0, "v" + std::to_string(i))));
-  }
-  int64_t last = -1;
-  for (auto& f : acks) {
-    auto md = f.get();
-    ASSERT_TRUE(md.ok()) << md.status().ToString();
-    last = std::max(last, md->offset);
-  }
-  ASSERT_EQ(last, kRecords - 1);
+  ASSERT_EQ(ProduceAcked("r3", kRecords), kRecords - 1);
   // No waiting: the ack itself promises every ISR member has the records.
   for (int n = 1; n <= kNodes; ++n) {
     EXPECT_GE(PartitionGauge(n, "rill_partition_log_end_offset", "r3", 0), kRecords)
@@ -69,14 +76,8 @@ TEST_F(ReplicationTest, AcksAllRecordIsOnEveryReplicaWhenAcknowledged) {
 // follower had answered).
 TEST_F(ReplicationTest, DescribeThroughAFollowerShowsTheLeadersHighWatermark) {
   CreateTopic("hw3", 1);
-  auto producer = MakeProducer();
-  ASSERT_NE(producer, nullptr);
   constexpr int kRecords = 200;
-  std::vector<std::future<Result<RecordMetadata>>> acks;
-  for (int i = 0; i < kRecords; ++i) {
-    acks.push_back(producer->Send(ToPartition("hw3", 0, "v" + std::to_string(i))));
-  }
-  for (auto& f : acks) ASSERT_TRUE(f.get().ok());
+  ASSERT_EQ(ProduceAcked("hw3", kRecords), kRecords - 1);
   for (int n = 1; n <= kNodes; ++n) {
     AdminConfig ac;
     ac.bootstrap = "127.0.0.1:" + std::to_string(Node(n).client_port());
@@ -86,9 +87,27 @@ TEST_F(ReplicationTest, DescribeThroughAFollowerShowsTheLeadersHighWatermark) {
     ASSERT_TRUE(described.ok()) << described.status().ToString();
     ASSERT_EQ(described->size(), 1u);
     ASSERT_EQ((*described)[0].partitions.size(), 1u);
-    EXPECT_EQ((*described)[0].partitions[0].high_watermark, kRecords) << "described via node " << n;
-    EXPECT_EQ((*described)[0].partitions[0].log_end_offset, kRecords) << "described via node " << n;
+    const auto& described_p0 = (*described)[0].partitions[0];
+    EXPECT_EQ(described_p0.high_watermark, kRecords) << "described via node " << n;
+    EXPECT_EQ(described_p0.log_end_offset, kRecords) << "described via node " << n;
   }
+  // A leader that does not answer (paused) leaves the follower's figures: describe still
+  // succeeds, within its request timeout, rather than failing or hanging.
+  const int leader = WaitForLeader("hw3", 0);
+  ASSERT_GT(leader, 0);
+  const int follower = leader % kNodes + 1;
+  Node(leader).Signal(SIGSTOP);
+  AdminConfig ac;
+  ac.bootstrap = "127.0.0.1:" + std::to_string(Node(follower).client_port());
+  ac.request_timeout_ms = 2000;
+  auto admin = Admin::Create(ac);
+  auto described = admin.ok() ? (*admin)->DescribeTopics({"hw3"})
+                              : Result<std::vector<TopicInfo>>(admin.status());
+  Node(leader).Signal(SIGCONT);
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  ASSERT_EQ(described->size(), 1u);
+  ASSERT_EQ((*described)[0].partitions.size(), 1u);
+  EXPECT_EQ((*described)[0].partitions[0].leader_id, leader);
 }
 
 // kill -9 of a partition's leader while a producer writes with acks=all: the controller fences
