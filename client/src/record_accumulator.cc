@@ -73,7 +73,9 @@ void RecordAccumulator::SetPartitionCount(const std::string& topic, int32_t num_
   while (static_cast<int32_t>(t.partitions.size()) < num_partitions) {
     auto q = std::make_unique<PartitionQueue>();
     q->tp = TopicPartition{topic, static_cast<int32_t>(t.partitions.size())};
+    q->index = all_.size();
     all_.push_back(q.get());
+    head_ready_at_.push_back(INT64_MAX);
     t.partitions.push_back(std::move(q));
   }
 }
@@ -96,6 +98,7 @@ std::vector<std::string> RecordAccumulator::Topics() const {
 void RecordAccumulator::CloseOpenBatchLocked(PartitionQueue& q, int32_t num_partitions) {
   ProducerBatch& b = *q.batches.back();
   b.full = true;
+  if (q.batches.size() == 1) UpdateHeadLocked(q);
   sticky_.OnBatchClosed(q.tp.topic, q.tp.partition, num_partitions);
 }
 
@@ -195,6 +198,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
           if (!wake && flushes_ == 0) ready_at = b->created_us + options_.linger_us;
           open = b.get();
           q->batches.push_back(std::move(b));
+          if (q->batches.size() == 1) UpdateHeadLocked(*q);
           live_batches_.fetch_add(1);
           wake = true;
           created = true;
@@ -225,6 +229,7 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
           if (created) {
             std::unique_ptr<ProducerBatch> b = std::move(q->batches.back());
             q->batches.pop_back();
+            UpdateHeadLocked(*q);
             lk.unlock();
             Complete(std::move(b));
           }
@@ -264,8 +269,21 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
 
 bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_us) const {
   if (b.retry_at_us > now_us) return false;
-  return b.full || b.built || flushes_ > 0 || closed_ || pool_->exhausted() ||
-         now_us - b.created_us >= options_.linger_us;
+  return b.full || b.built || AllReadyLocked() || now_us - b.created_us >= options_.linger_us;
+}
+
+bool RecordAccumulator::AllReadyLocked() const {
+  return flushes_ > 0 || closed_ || pool_->exhausted();
+}
+
+void RecordAccumulator::UpdateHeadLocked(const PartitionQueue& q) {
+  int64_t at = INT64_MAX;
+  if (!q.batches.empty()) {
+    const ProducerBatch& b = *q.batches.front();
+    at = b.full || b.built ? b.retry_at_us
+                           : std::max(b.retry_at_us, b.created_us + options_.linger_us);
+  }
+  head_ready_at_[q.index] = at;
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
@@ -276,13 +294,21 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
   if (all_.empty()) return out;
   int64_t total = 0;
   const size_t n = all_.size();
+  const bool all_ready = AllReadyLocked();
+  const auto ready = [&](const ProducerBatch& b) {
+    return b.retry_at_us <= now_us &&
+           (b.full || b.built || all_ready || now_us - b.created_us >= options_.linger_us);
+  };
   bool budget_left = true;
   for (size_t i = 0; i < n && budget_left; ++i) {
-    PartitionQueue& q = *all_[(drain_start_ + i) % n];
-    if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_us)) continue;
+    const size_t k = (drain_start_ + i) % n;
+    if (!all_ready && head_ready_at_[k] > now_us) continue;
+    PartitionQueue& q = *all_[k];
+    if (q.batches.empty() || !ready(*q.batches.front())) continue;
     if (!sendable(q.tp)) continue;
     int quota = max_batches ? max_batches(q.tp) : INT32_MAX;
-    while (quota > 0 && !q.batches.empty() && ReadyLocked(*q.batches.front(), now_us)) {
+    const size_t queued = q.batches.size();
+    while (quota > 0 && !q.batches.empty() && ready(*q.batches.front())) {
       --quota;
       ProducerBatch& b = *q.batches.front();
       const auto size = static_cast<int64_t>(b.built ? b.built_size : b.builder.estimated_size());
@@ -302,6 +328,7 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
       out.push_back(std::move(q.batches.front()));
       q.batches.pop_front();
     }
+    if (q.batches.size() != queued) UpdateHeadLocked(q);
   }
   drain_start_ = (drain_start_ + 1) % n;
   return out;
@@ -311,6 +338,7 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
   std::vector<std::unique_ptr<ProducerBatch>> out;
   std::lock_guard lk(mu_);
   for (PartitionQueue* q : all_) {
+    const size_t queued = q->batches.size();
     for (auto it = q->batches.begin(); it != q->batches.end();) {
       if (now_us - (*it)->created_us >= options_.delivery_timeout_us) {
         ForgetAwaitingLocked(**it);
@@ -320,12 +348,19 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
         ++it;
       }
     }
+    if (q->batches.size() != queued) UpdateHeadLocked(*q);
   }
   return out;
 }
 
 int64_t RecordAccumulator::NextReadyDelay(int64_t now_us) const {
   std::lock_guard lk(mu_);
+  if (!AllReadyLocked()) {
+    int64_t at = INT64_MAX;
+    for (const int64_t t : head_ready_at_) at = std::min(at, t);
+    if (at == INT64_MAX) return -1;
+    return at <= now_us ? 0 : at - now_us;
+  }
   int64_t best = -1;
   for (const PartitionQueue* q : all_) {
     if (q->batches.empty()) continue;
@@ -358,6 +393,7 @@ void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t 
   });
   ProducerBatch& back = **q.insert(pos, std::move(batch));
   if (queued) queued(back);
+  UpdateHeadLocked(*it->second.partitions[back.tp.partition]);
 }
 
 size_t RecordAccumulator::ExpediteRetries(
@@ -372,6 +408,7 @@ size_t RecordAccumulator::ExpediteRetries(
       ForgetAwaitingLocked(*b);
       ++n;
     }
+    UpdateHeadLocked(*q);
   }
   return n;
 }
@@ -455,6 +492,7 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::TakeAll() {
       out.push_back(std::move(b));
     }
     q->batches.clear();
+    UpdateHeadLocked(*q);
   }
   return out;
 }

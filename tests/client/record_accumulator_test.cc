@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <random>
 #include <thread>
 
 namespace rill::client::internal {
@@ -249,6 +251,117 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
   EXPECT_EQ(ready[0]->tp.partition, 0);
   EXPECT_EQ(acc.NextReadyDelay(100), 700);
 }
+// Drain and NextReadyDelay read an index of when each partition's head batch becomes ready
+// instead of every queue's head. Against a model of the queues, over many partitions and a
+// seeded mix of appends, drains (some partitions not sendable, small byte budgets), retries put
+// back with a backoff, expedited retries and expiry: every Drain takes exactly the ready head
+// batches of the sendable partitions, and NextReadyDelay names exactly when the next is due. A
+// stale index entry shows as a batch left behind or a wrong delay.
+TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions) {
+  constexpr int kPartitions = 64;
+  constexpr int64_t kLinger = 1000;
+  constexpr int64_t kTimeout = 40'000;  // delivery timeout: some batches expire
+  AccumulatorOptions o = Opts(1 << 20, kLinger);
+  o.delivery_timeout_us = kTimeout;
+  RecordAccumulator acc(o);
+  acc.SetPartitionCount("t", kPartitions);
+  struct Entry {
+    uint64_t sequence;
+    int64_t created;
+    bool built;  // a retry: ready at its retry time, whatever the linger
+    int64_t retry_at;
+    bool awaits_leader;
+  };
+  std::vector<std::deque<Entry>> model(kPartitions);
+  std::vector<uint64_t> next_sequence(kPartitions, 0);
+  const auto ready_at = [&](const Entry& e) {
+    return e.built ? e.retry_at : std::max(e.retry_at, e.created + kLinger);
+  };
+  const auto expected_delay = [&](int64_t now) {
+    int64_t at = INT64_MAX;
+    for (const auto& q : model) {
+      if (!q.empty()) at = std::min(at, ready_at(q.front()));
+    }
+    return at == INT64_MAX ? -1 : std::max<int64_t>(0, at - now);
+  };
+  std::mt19937_64 rng(20261207);
+  std::vector<std::unique_ptr<ProducerBatch>> out;  // drained, not yet put back
+  int64_t now = 0;
+  for (int step = 0; step < 20'000; ++step) {
+    now += static_cast<int64_t>(rng() % 200);
+    const int op = static_cast<int>(rng() % 100);
+    if (op < 50) {
+      const int p = static_cast<int>(rng() % kPartitions);
+      ASSERT_TRUE(acc.Append(Rec("t", p, "v"), 1, nullptr, now).ok());
+      auto& q = model[p];
+      if (q.empty() || q.back().built) q.push_back({next_sequence[p]++, now, false, 0, false});
+    } else if (op < 75) {
+      // Drain with a random set of sendable partitions and sometimes a budget of one batch.
+      const uint64_t mask = rng();
+      const auto sendable = [&](const TopicPartition& tp) { return (mask >> tp.partition) & 1; };
+      const bool one = rng() % 4 == 0;
+      auto got = acc.Drain(now, one ? 1 : 1 << 30, sendable);
+      std::vector<int> want(kPartitions, 0);
+      int total = 0;
+      for (int p = 0; p < kPartitions; ++p) {
+        if (!((mask >> p) & 1)) continue;
+        for (const Entry& e : model[p]) {
+          if (ready_at(e) > now) break;
+          ++want[p];
+          ++total;
+        }
+      }
+      if (one) {
+        ASSERT_LE(got.size(), 1u);
+        ASSERT_EQ(got.empty(), total == 0) << "step " << step;
+      } else {
+        ASSERT_EQ(static_cast<int>(got.size()), total) << "step " << step;
+      }
+      for (auto& b : got) {
+        const int p = b->tp.partition;
+        ASSERT_FALSE(model[p].empty());
+        ASSERT_EQ(b->sequence, model[p].front().sequence) << "step " << step;
+        model[p].pop_front();
+        ASSERT_TRUE(b->Build().ok());
+        out.push_back(std::move(b));
+      }
+    } else if (op < 90 && !out.empty()) {
+      // Put back a drained batch for a retry, ahead of its partition's later batches.
+      const size_t i = rng() % out.size();
+      std::unique_ptr<ProducerBatch> b = std::move(out[i]);
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(i));
+      const int64_t retry_at = now + static_cast<int64_t>(rng() % 3000);
+      b->awaits_leader = rng() % 3 == 0;
+      auto& q = model[b->tp.partition];
+      const Entry e{b->sequence, b->created_us, true, retry_at, b->awaits_leader};
+      q.insert(std::find_if(q.begin(), q.end(),
+                            [&](const Entry& x) { return x.sequence > e.sequence; }),
+               e);
+      acc.Reenqueue(std::move(b), retry_at);
+    } else if (op < 95) {
+      // A new leader for the retries waiting for one: they are ready at once.
+      size_t n = 0;
+      for (auto& q : model) {
+        for (Entry& e : q) {
+          if (!e.awaits_leader) continue;
+          e.awaits_leader = false;
+          e.retry_at = 0;
+          ++n;
+        }
+      }
+      ASSERT_EQ(acc.ExpediteRetries([](const ProducerBatch&) { return true; }), n);
+    } else {
+      size_t n = 0;
+      for (auto& q : model) {
+        n += static_cast<size_t>(std::erase_if(
+            q, [&](const Entry& e) { return now - e.created >= kTimeout; }));
+      }
+      ASSERT_EQ(acc.Expire(now).size(), n) << "step " << step;
+    }
+    ASSERT_EQ(acc.NextReadyDelay(now), expected_delay(now)) << "step " << step;
+  }
+}
+
 // Every way a partition's open batch (the one Appends go to) leaves the queue must make the next
 // Append start a new batch, never write into one that was drained, expired or taken (ASan
 // reports a write into a freed batch); a retry put back goes ahead of the open batch, which
