@@ -187,6 +187,21 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     ASSERT_TRUE(Admin::FirstError(*created).ok()) << Admin::FirstError(*created).ToString();
     for (int p = 0; p < partitions; ++p) ASSERT_GT(WaitForLeader(name, p), 0);
+    // Each broker applies the controller's records on its own: one may still lack the topic
+    // when another already names its leader (a test that then asked the leader itself failed).
+    for (int p = 0; p < partitions; ++p) {
+      ASSERT_TRUE(test::PollUntil(
+          [&] {
+            for (int n = 1; n <= kNodes; ++n) {
+              if (!Node(n).running()) continue;
+              auto pm = PartitionOf(n, name, p);
+              if (!pm || pm->leader_id() <= 0) return false;
+            }
+            return true;
+          },
+          60s, 20ms))
+          << "not every broker has " << name << "-" << p << " with a leader in its metadata";
+    }
   }
 
   std::unique_ptr<Producer> MakeProducer(int32_t delivery_timeout_ms = 60000) {
