@@ -186,22 +186,26 @@ class ClusterTest : public ::testing::Test {
                                                   .configs = std::move(configs)}});
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     ASSERT_TRUE(Admin::FirstError(*created).ok()) << Admin::FirstError(*created).ToString();
-    for (int p = 0; p < partitions; ++p) ASSERT_GT(WaitForLeader(name, p), 0);
-    // Each broker applies the controller's records on its own: one may still lack the topic
-    // when another already names its leader (a test that then asked the leader itself failed).
     for (int p = 0; p < partitions; ++p) {
-      ASSERT_TRUE(test::PollUntil(
-          [&] {
-            for (int n = 1; n <= kNodes; ++n) {
-              if (!Node(n).running()) continue;
-              auto pm = PartitionOf(n, name, p);
-              if (!pm || pm->leader_id() <= 0) return false;
-            }
-            return true;
-          },
-          60s, 20ms))
-          << "not every broker has " << name << "-" << p << " with a leader in its metadata";
+      ASSERT_GT(WaitForLeader(name, p), 0);
+      ASSERT_TRUE(WaitUntilEveryBrokerKnows(name, p));
     }
+  }
+
+  // Each broker applies the controller's records on its own: one may still lack a new topic when
+  // another already names its leader (a test that asked the new leader itself right after
+  // WaitForLeader failed so). Waits until every running broker has the partition with a leader.
+  bool WaitUntilEveryBrokerKnows(const std::string& topic, int p) {
+    return test::PollUntil(
+        [&] {
+          for (int n = 1; n <= kNodes; ++n) {
+            if (!Node(n).running()) continue;
+            auto pm = PartitionOf(n, topic, p);
+            if (!pm || pm->leader_id() <= 0) return false;
+          }
+          return true;
+        },
+        60s, 20ms);
   }
 
   std::unique_ptr<Producer> MakeProducer(int32_t delivery_timeout_ms = 60000) {

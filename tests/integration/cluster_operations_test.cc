@@ -581,6 +581,7 @@ TEST_F(RackAwareClusterTest, EveryPartitionHasAReplicaInEachRack) {
   std::set<int> leaders;
   for (int p = 0; p < 6; ++p) {
     ASSERT_GT(WaitForLeader("racked", p, 2), 0) << "racked-" << p;
+    ASSERT_TRUE(WaitUntilEveryBrokerKnows("racked", p)) << "racked-" << p;
     auto pm = PartitionOf(1, "racked", p);
     ASSERT_TRUE(pm.has_value());
     ASSERT_EQ(pm->replicas_size(), 2) << "racked-" << p;
