@@ -4,11 +4,13 @@
 # to P new segment files allocate their blocks), then RUNS measured runs of N records each to
 # the same topic, each with rill-bench's CPU line for both processes.
 # usage: bench/scripts/spread_steady.sh <rill-broker> <rill-bench> <partitions> [broker args...]
-#        (env: N=3000000 RUNS=3 WARMUP=300000 RILL_BENCH_TMP=dir)
+#        (env: N=3000000 RUNS=3 WARMUP=300000 RILL_BENCH_TMP=dir; KEY_SIZE=8, 0 for records
+#        without keys; BENCH_ARGS="..." more rill-bench arguments, e.g. "--partitioner random")
 set -u
 export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2; P=$3; shift 3
-N=${N:-3000000}; RUNS=${RUNS:-3}; WARMUP=${WARMUP:-300000}
+N=${N:-3000000}; RUNS=${RUNS:-3}; WARMUP=${WARMUP:-300000}; KEY_SIZE=${KEY_SIZE:-8}
+read -r -a EXTRA <<< "${BENCH_ARGS:-}"
 D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread-steady.XXXX")
 $B --data-dir $D/data --listeners.client 127.0.0.1:0 --listeners.internal 127.0.0.1:0 \
   --listeners.http 127.0.0.1:0 --ports-file $D/ports --log.level warn "$@" > $D/broker.log 2>&1 &
@@ -17,8 +19,8 @@ cleanup() { kill $BP 2>/dev/null; wait $BP 2>/dev/null; rm -rf $D; sync; }
 trap cleanup EXIT
 for i in $(seq 100); do grep -q http= $D/ports 2>/dev/null && break; sleep 0.1; done
 PORT=$(sed -n 's/^client=//p' $D/ports)
-$BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size 8 -n $WARMUP -s 100 > /dev/null 2>&1
+$BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size $KEY_SIZE "${EXTRA[@]}" -n $WARMUP -s 100 > /dev/null 2>&1
 for r in $(seq $RUNS); do
-  echo "partitions $P run $r: $($BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size 8 -n $N -s 100 \
+  echo "partitions $P run $r: $($BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size $KEY_SIZE "${EXTRA[@]}" -n $N -s 100 \
     --broker-pid $BP 2>&1 | grep -E "produce:|cpu over" | sed 's/(0 failed)//' | tr '\n' ' ')"
 done
