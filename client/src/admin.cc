@@ -9,6 +9,7 @@
 #include "bootstrap_list.h"
 #include "broker_rotation.h"
 #include "grpc_util.h"
+#include "metadata_cache.h"
 #include "rill/client/errors.h"
 #include "rill/proto/crc32c.h"
 #include "rill/v1/admin.grpc.pb.h"
@@ -63,7 +64,7 @@ class AdminImpl {
     RILL_RETURN_IF_ERROR(internal::FromGrpc(s, "Metadata.Get", *answered));
     std::vector<std::string> known;
     for (const auto& b : resp->brokers()) {
-      known.push_back(b.host() + ":" + std::to_string(b.port()));
+      known.push_back(internal::BrokerAddress(b));
     }
     rotation.SetKnownBrokers(std::move(known));
     return Status::OK();
@@ -76,9 +77,16 @@ class AdminImpl {
   // broker's figures.
   void TakeOffsetsFromLeaders(const v1::DescribeTopicsRequest& req, std::vector<TopicInfo>* out) {
     const int64_t deadline = internal::MonotonicMs() + config.request_timeout_ms;
+    // The brokers' addresses, with metadata of the described topics only (an empty request
+    // would bring every topic's).
+    v1::MetadataRequest meta_req;
+    for (const auto& t : *out) {
+      if (!t.partitions.empty()) meta_req.add_topics(t.name);
+    }
     v1::MetadataResponse meta;
     std::string answered;
-    if (!GetMetadata(v1::MetadataRequest(), &meta, &answered).ok() || meta.brokers_size() <= 1) {
+    if (meta_req.topics_size() == 0 || !GetMetadata(meta_req, &meta, &answered).ok() ||
+        meta.brokers_size() <= 1) {
       return;
     }
     std::map<std::pair<std::string, int32_t>, PartitionInfo*> by_partition;
@@ -95,8 +103,7 @@ class AdminImpl {
       v1::DescribeTopicsResponse resp;
       grpc::ClientContext ctx;
       internal::SetTimeout(&ctx, left);
-      auto stub =
-          v1::Admin::NewStub(rotation.ChannelFor(b.host() + ":" + std::to_string(b.port())));
+      auto stub = v1::Admin::NewStub(rotation.ChannelFor(internal::BrokerAddress(b)));
       if (!stub->DescribeTopics(&ctx, req, &resp).ok()) continue;
       for (const auto& t : resp.topics()) {
         for (const auto& p : t.partitions()) {
@@ -135,7 +142,7 @@ class AdminImpl {
     std::string fallback = answered;
     for (const auto& b : resp.brokers()) {
       if (b.node_id() == resp.controller_id()) {
-        fallback = b.host() + ":" + std::to_string(b.port());
+        fallback = internal::BrokerAddress(b);
       }
     }
     if (resp.topics_size() != 1 || resp.topics(0).error() != v1::NONE ||
@@ -148,7 +155,7 @@ class AdminImpl {
     for (const auto& p : t.partitions()) {
       if (p.partition() != index) continue;
       for (const auto& b : resp.brokers()) {
-        if (b.node_id() == p.leader_id()) return b.host() + ":" + std::to_string(b.port());
+        if (b.node_id() == p.leader_id()) return internal::BrokerAddress(b);
       }
     }
     return fallback;
@@ -508,7 +515,7 @@ Result<std::vector<GroupListing>> Admin::ListGroups() {
       addresses.push_back(answered);
     } else {
       for (const auto& b : resp.brokers()) {
-        addresses.push_back(b.host() + ":" + std::to_string(b.port()));
+        addresses.push_back(internal::BrokerAddress(b));
       }
     }
   }

@@ -44,7 +44,7 @@ Result<v1::MetadataResponse> MetadataCache::Refresh(const std::vector<std::strin
   addresses_.clear();
   controller_id_ = resp.controller_id();
   for (const auto& b : resp.brokers()) {
-    addresses_[b.node_id()] = b.host() + ":" + std::to_string(b.port());
+    addresses_[b.node_id()] = BrokerAddress(b);
     known.push_back(addresses_[b.node_id()]);
   }
   rotation_.SetKnownBrokers(std::move(known));

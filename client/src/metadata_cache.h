@@ -18,6 +18,11 @@
 
 namespace rill::client::internal {
 
+// host:port of a broker as a metadata response names it.
+inline std::string BrokerAddress(const v1::Broker& b) {
+  return b.host() + ":" + std::to_string(b.port());
+}
+
 class MetadataCache {
  public:
   // `bootstrap`: ConnectionConfig::bootstrap, already checked by ParseBootstrapList (an entry

@@ -267,9 +267,13 @@ Result<RecordAccumulator::Appended> RecordAccumulator::Append(const ProducerReco
   }
 }
 
-bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_us) const {
-  if (b.retry_at_us > now_us) return false;
-  return b.full || b.built || AllReadyLocked() || now_us - b.created_us >= options_.linger_us;
+int64_t RecordAccumulator::ReadyAt(const ProducerBatch& b) const {
+  return b.full || b.built ? b.retry_at_us
+                           : std::max(b.retry_at_us, b.created_us + options_.linger_us);
+}
+
+bool RecordAccumulator::ReadyLocked(const ProducerBatch& b, int64_t now_us, bool all_ready) const {
+  return (all_ready ? b.retry_at_us : ReadyAt(b)) <= now_us;
 }
 
 bool RecordAccumulator::AllReadyLocked() const {
@@ -277,13 +281,7 @@ bool RecordAccumulator::AllReadyLocked() const {
 }
 
 void RecordAccumulator::UpdateHeadLocked(const PartitionQueue& q) {
-  int64_t at = INT64_MAX;
-  if (!q.batches.empty()) {
-    const ProducerBatch& b = *q.batches.front();
-    at = b.full || b.built ? b.retry_at_us
-                           : std::max(b.retry_at_us, b.created_us + options_.linger_us);
-  }
-  head_ready_at_[q.index] = at;
+  head_ready_at_[q.index] = q.batches.empty() ? INT64_MAX : ReadyAt(*q.batches.front());
 }
 
 std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
@@ -295,20 +293,16 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Drain(
   int64_t total = 0;
   const size_t n = all_.size();
   const bool all_ready = AllReadyLocked();
-  const auto ready = [&](const ProducerBatch& b) {
-    return b.retry_at_us <= now_us &&
-           (b.full || b.built || all_ready || now_us - b.created_us >= options_.linger_us);
-  };
   bool budget_left = true;
   for (size_t i = 0; i < n && budget_left; ++i) {
     const size_t k = (drain_start_ + i) % n;
     if (!all_ready && head_ready_at_[k] > now_us) continue;
     PartitionQueue& q = *all_[k];
-    if (q.batches.empty() || !ready(*q.batches.front())) continue;
+    if (q.batches.empty() || !ReadyLocked(*q.batches.front(), now_us, all_ready)) continue;
     if (!sendable(q.tp)) continue;
     int quota = max_batches ? max_batches(q.tp) : INT32_MAX;
     const size_t queued = q.batches.size();
-    while (quota > 0 && !q.batches.empty() && ready(*q.batches.front())) {
+    while (quota > 0 && !q.batches.empty() && ReadyLocked(*q.batches.front(), now_us, all_ready)) {
       --quota;
       ProducerBatch& b = *q.batches.front();
       const auto size = static_cast<int64_t>(b.built ? b.built_size : b.builder.estimated_size());
@@ -355,27 +349,17 @@ std::vector<std::unique_ptr<ProducerBatch>> RecordAccumulator::Expire(int64_t no
 
 int64_t RecordAccumulator::NextReadyDelay(int64_t now_us) const {
   std::lock_guard lk(mu_);
+  int64_t at = INT64_MAX;
   if (!AllReadyLocked()) {
-    int64_t at = INT64_MAX;
     for (const int64_t t : head_ready_at_) at = std::min(at, t);
-    if (at == INT64_MAX) return -1;
-    return at <= now_us ? 0 : at - now_us;
-  }
-  int64_t best = -1;
-  for (const PartitionQueue* q : all_) {
-    if (q->batches.empty()) continue;
-    const ProducerBatch& b = *q->batches.front();
-    int64_t d;
-    if (b.retry_at_us > now_us) {
-      d = b.retry_at_us - now_us;
-    } else if (ReadyLocked(b, now_us)) {
-      return 0;
-    } else {
-      d = b.created_us + options_.linger_us - now_us;
+  } else {
+    // Every head is ready at its retry time (rare: a flush, Close, a blocked Append).
+    for (const PartitionQueue* q : all_) {
+      if (!q->batches.empty()) at = std::min(at, q->batches.front()->retry_at_us);
     }
-    if (best < 0 || d < best) best = d;
   }
-  return best;
+  if (at == INT64_MAX) return -1;
+  return at <= now_us ? 0 : at - now_us;
 }
 
 void RecordAccumulator::Reenqueue(std::unique_ptr<ProducerBatch> batch, int64_t retry_at_us,

@@ -219,7 +219,12 @@ class RecordAccumulator {
     std::vector<std::unique_ptr<PartitionQueue>> partitions;
   };
 
-  bool ReadyLocked(const ProducerBatch& b, int64_t now_us) const;
+  // When b becomes ready unless AllReadyLocked(): a full or built batch at its retry time, any
+  // other once its linger has passed as well. The one rule Drain, NextReadyDelay and
+  // head_ready_at_ follow.
+  int64_t ReadyAt(const ProducerBatch& b) const;
+  // Whether b is ready at now_us; all_ready: AllReadyLocked() (then only its retry time counts).
+  bool ReadyLocked(const ProducerBatch& b, int64_t now_us, bool all_ready) const;
   // Whether every batch past its retry time is ready (a flush, Close, or an Append waiting for
   // buffer memory), whatever its linger.
   bool AllReadyLocked() const;

@@ -251,12 +251,13 @@ TEST(RecordAccumulatorTest, ABatchAwaitingALeaderGoesAtOnceWhenAnotherLeaderIsNa
   EXPECT_EQ(ready[0]->tp.partition, 0);
   EXPECT_EQ(acc.NextReadyDelay(100), 700);
 }
+
 // Drain and NextReadyDelay read an index of when each partition's head batch becomes ready
 // instead of every queue's head. Against a model of the queues, over many partitions and a
-// seeded mix of appends, drains (some partitions not sendable, small byte budgets), retries put
-// back with a backoff, expedited retries and expiry: every Drain takes exactly the ready head
-// batches of the sendable partitions, and NextReadyDelay names exactly when the next is due. A
-// stale index entry shows as a batch left behind or a wrong delay.
+// seeded mix of appends, drains (some partitions not sendable, small byte budgets, some during a
+// flush), retries put back with a backoff, expedited retries and expiry: every Drain takes
+// exactly the ready head batches of the sendable partitions, and NextReadyDelay names exactly
+// when the next is due. A stale index entry shows as a batch left behind or a wrong delay.
 TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions) {
   constexpr int kPartitions = 64;
   constexpr int64_t kLinger = 1000;
@@ -277,10 +278,11 @@ TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions)
   const auto ready_at = [&](const Entry& e) {
     return e.built ? e.retry_at : std::max(e.retry_at, e.created + kLinger);
   };
-  const auto expected_delay = [&](int64_t now) {
+  // While a flush is in progress a batch is ready at its retry time, whatever its linger.
+  const auto expected_delay = [&](int64_t now, bool flushing) {
     int64_t at = INT64_MAX;
     for (const auto& q : model) {
-      if (!q.empty()) at = std::min(at, ready_at(q.front()));
+      if (!q.empty()) at = std::min(at, flushing ? q.front().retry_at : ready_at(q.front()));
     }
     return at == INT64_MAX ? -1 : std::max<int64_t>(0, at - now);
   };
@@ -296,17 +298,20 @@ TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions)
       auto& q = model[p];
       if (q.empty() || q.back().built) q.push_back({next_sequence[p]++, now, false, 0, false});
     } else if (op < 75) {
-      // Drain with a random set of sendable partitions and sometimes a budget of one batch.
+      // Drain with a random set of sendable partitions, sometimes a budget of one batch, and
+      // sometimes during a flush (every head past its retry time is ready).
       const uint64_t mask = rng();
       const auto sendable = [&](const TopicPartition& tp) { return (mask >> tp.partition) & 1; };
       const bool one = rng() % 4 == 0;
+      const bool flushing = rng() % 5 == 0;
+      if (flushing) acc.BeginFlush();
       auto got = acc.Drain(now, one ? 1 : 1 << 30, sendable);
       std::vector<int> want(kPartitions, 0);
       int total = 0;
       for (int p = 0; p < kPartitions; ++p) {
         if (!((mask >> p) & 1)) continue;
         for (const Entry& e : model[p]) {
-          if (ready_at(e) > now) break;
+          if ((flushing ? e.retry_at : ready_at(e)) > now) break;
           ++want[p];
           ++total;
         }
@@ -324,6 +329,10 @@ TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions)
         model[p].pop_front();
         ASSERT_TRUE(b->Build().ok());
         out.push_back(std::move(b));
+      }
+      if (flushing) {
+        ASSERT_EQ(acc.NextReadyDelay(now), expected_delay(now, true)) << "step " << step;
+        acc.EndFlush();
       }
     } else if (op < 90 && !out.empty()) {
       // Put back a drained batch for a retry, ahead of its partition's later batches.
@@ -358,7 +367,7 @@ TEST(RecordAccumulatorTest, DrainAndNextReadyDelayMatchAModelOverManyPartitions)
       }
       ASSERT_EQ(acc.Expire(now).size(), n) << "step " << step;
     }
-    ASSERT_EQ(acc.NextReadyDelay(now), expected_delay(now)) << "step " << step;
+    ASSERT_EQ(acc.NextReadyDelay(now), expected_delay(now, false)) << "step " << step;
   }
 }
 

@@ -25,7 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A record for partition 0 of `topic`.
 class ReplicationTest : public ClusterTest {
  protected:
   // Sends v0 .. v<n-1> to partition 0 of `topic` with acks=all; the largest acknowledged offset.
