@@ -6,7 +6,8 @@
 # every 10 ms) and the acknowledged MB/s.
 #
 #   bench/scripts/request_memory.sh [build dir, default build/rel]
-#   ROUNDS=3 SECS=6 CONNECTIONS=16 PRODUCERS="64 256"
+#   ROUNDS=3 SECS=6 CONNECTIONS=16 PRODUCERS="64 256" MODE=unary (or stream: each producer keeps
+#   one ProduceStream open, as the client library does)
 #
 # "before" turns both new limits off (the broker as it was before them); "after" is the
 # defaults.
@@ -17,6 +18,7 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-6}
 CONNECTIONS=${CONNECTIONS:-16}
 PRODUCERS=${PRODUCERS:-"64 256"}
+MODE=${MODE:-unary}
 declare -A ARGS=(
   [before]="--limits.max_request_memory_bytes 0 --limits.max_concurrent_streams_per_connection 0"
   [after]=" "
@@ -24,7 +26,7 @@ declare -A ARGS=(
 for round in $(seq 1 "$ROUNDS"); do
   for p in $PRODUCERS; do
     for side in before after; do
-      line=$(RILL_MEM_VERIFY=0 RILL_MEM_PRODUCERS=$p RILL_MEM_CONNECTIONS=$CONNECTIONS \
+      line=$(RILL_MEM_MODE=$MODE RILL_MEM_VERIFY=0 RILL_MEM_PRODUCERS=$p RILL_MEM_CONNECTIONS=$CONNECTIONS \
         RILL_MEM_SECONDS=$SECS RILL_MEM_BROKER_ARGS="${ARGS[$side]}" \
         "$TEST" --gtest_filter='*StayUnderTheBound' 2>&1 | grep '^RESULT' || echo "RESULT failed")
       echo "round=$round side=$side ${line#RESULT }"

@@ -2,13 +2,15 @@
 // subscribers (docs/ARCHITECTURE.md §12, "Worst-case resident memory"), and every acknowledged
 // batch is readable afterwards.
 //
-// The same binary is the load driver of bench/RESULTS.md "Session 7": RILL_MEM_PRODUCERS,
-// RILL_MEM_CONNECTIONS, RILL_MEM_SECONDS and RILL_MEM_BROKER_ARGS (space-separated broker
-// options, replacing the test's bounds) change the load, and a summary line is printed.
+// The same binary is the load driver of bench/RESULTS.md "Session 7" and "Session 22":
+// RILL_MEM_PRODUCERS, RILL_MEM_CONNECTIONS, RILL_MEM_SECONDS, RILL_MEM_MODE (unary or stream)
+// and RILL_MEM_BROKER_ARGS (space-separated broker options, replacing the test's bounds) change
+// the load, and a summary line is printed.
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/rpc_method.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <gtest/gtest.h>
 
@@ -129,9 +131,11 @@ class RequestMemoryTest : public ::testing::Test {
   std::unique_ptr<BrokerProcess> broker_;
 };
 
-// One load: `producers` threads over `connections` TCP connections, each sending one 4 MiB unary
+// One load: `producers` threads over `connections` TCP connections, each sending one 4 MiB
 // produce after another (8 partitions), plus 16 Subscribe streams that never grant credit, for
-// RILL_MEM_SECONDS. Asserts the broker's peak VmRSS is under its VmRSS at rest + `bound_bytes`
+// RILL_MEM_SECONDS. Unary: each produce is a Produce call. Stream: each producer keeps one
+// ProduceStream open (as the client library does) and sends its next request once the last one
+// is answered. Asserts the broker's peak VmRSS is under its VmRSS at rest + `bound_bytes`
 // (unless RILL_MEM_BROKER_ARGS replaced the broker options), that nothing was refused when
 // `expect_no_refusals`, and that every acknowledged batch is readable.
 struct Scenario {
@@ -140,12 +144,15 @@ struct Scenario {
   std::vector<std::string> broker_args;
   int64_t bound_bytes;
   bool expect_no_refusals;
+  bool stream = false;
 };
 
 void RunScenario(BrokerProcess* broker, const Scenario& sc) {
   const int producers = EnvInt("RILL_MEM_PRODUCERS", sc.producers);
   const int connections = std::max(1, EnvInt("RILL_MEM_CONNECTIONS", sc.connections));
   const int seconds = EnvInt("RILL_MEM_SECONDS", 3);
+  const char* mode = getenv("RILL_MEM_MODE");
+  const bool stream = mode && *mode ? std::string(mode) == "stream" : sc.stream;
   const int subscribers = 16;
   const int partitions = 8;
   std::vector<std::string> args = sc.broker_args;
@@ -212,6 +219,8 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
   std::condition_variable stop_cv;
   const grpc::internal::RpcMethod method("/rill.v1.Producer/Produce",
                                          grpc::internal::RpcMethod::NORMAL_RPC);
+  const grpc::internal::RpcMethod stream_method("/rill.v1.Producer/ProduceStream",
+                                                grpc::internal::RpcMethod::BIDI_STREAMING);
   const auto start_time = std::chrono::steady_clock::now();
   int64_t max_rss = 0;
   {
@@ -221,12 +230,32 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
       threads.emplace_back([&, i] {
         const int partition = i % partitions;
         grpc::Channel* channel = channels[i % connections].get();
+        // Stream mode: the open stream (reopened after a failure) and its context.
+        std::unique_ptr<grpc::ClientContext> stream_ctx;
+        std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> rw;
         while (!stop.load()) {
           grpc::ClientContext ctx;
           ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
           grpc::ByteBuffer response_bytes;
-          grpc::Status st = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
-              channel, method, &ctx, requests[partition], &response_bytes);
+          grpc::Status st;
+          if (!stream) {
+            st = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+                channel, method, &ctx, requests[partition], &response_bytes);
+          } else {
+            if (!rw) {
+              stream_ctx = std::make_unique<grpc::ClientContext>();
+              stream_ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+              rw.reset(grpc::internal::ClientReaderWriterFactory<
+                       grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel, stream_method,
+                                                                   stream_ctx.get()));
+            }
+            if (!rw->Write(requests[partition]) || !rw->Read(&response_bytes)) {
+              rw->WritesDone();
+              st = rw->Finish();
+              if (st.ok()) st = grpc::Status(grpc::StatusCode::UNKNOWN, "stream ended");
+              rw.reset();
+            }
+          }
           v1::ProduceResponse resp;
           std::string failure;
           if (!st.ok()) {
@@ -252,6 +281,10 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
             stop_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return stop.load(); });
           }
         }
+        if (rw) {
+          rw->WritesDone();
+          (void)rw->Finish();
+        }
       });
     }
     {
@@ -270,10 +303,11 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
 
   const double acked_mb = static_cast<double>(acks.size()) * request_bytes / 1e6;
   std::ostringstream summary;
-  summary << "producers=" << producers << " connections=" << connections
-          << " subscribers=" << subscribers << " seconds=" << elapsed << " acked=" << acks.size()
-          << " acked_MB=" << acked_mb << " MB/s=" << acked_mb / elapsed
-          << " rss_before_MiB=" << (rss_before >> 20) << " max_rss_MiB=" << (max_rss >> 20);
+  summary << "mode=" << (stream ? "stream" : "unary") << " producers=" << producers
+          << " connections=" << connections << " subscribers=" << subscribers
+          << " seconds=" << elapsed << " acked=" << acks.size() << " acked_MB=" << acked_mb
+          << " MB/s=" << acked_mb / elapsed << " rss_before_MiB=" << (rss_before >> 20)
+          << " max_rss_MiB=" << (max_rss >> 20);
   for (const auto& [what, n] : failures) summary << " [" << what << "]=" << n;
   for (const auto& [what, msg] : failure_sample) std::cout << what << ": " << msg << "\n";
   std::cout << "RESULT " << summary.str() << std::endl;
