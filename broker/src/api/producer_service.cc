@@ -14,9 +14,10 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
   auto start = std::chrono::steady_clock::now();
   ServiceContext* ctx = ctx_;
   const int64_t bytes = ProduceBytes(*request);
+  std::shared_ptr<ProduceReadGate> gate = gate_;
   const int64_t before = ctx->inflight_produce_bytes.fetch_add(bytes, std::memory_order_acq_rel);
   if (before > 0 && before + bytes > ctx->config->max_inflight_produce_bytes) {
-    ctx->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
+    gate->Release(bytes);  // (a stream may have found no room beside them)
     ctx->metrics->RecordRequest(Api::kProduce, start, true);
     reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
                      "broker has " + std::to_string(before) +
@@ -30,14 +31,14 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
   // until Finish, and nothing else reads it.
   auto* mutable_request = const_cast<v1::ProduceRequest*>(request);
   grpc::Status st = HandleProduce(*ctx, deadlines_, mutable_request, response, [=] {
-    ctx->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
+    gate->Release(bytes);
     ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, false);
     reactor->Finish(grpc::Status::OK);
     ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
   });
   if (!st.ok()) {
-    ctx->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
+    gate->Release(bytes);
     ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, true);
     reactor->Finish(st);
@@ -71,21 +72,27 @@ grpc::ServerUnaryReactor* ProducerService::InitProducerId(
 namespace {
 
 // One ProduceStream. Reads one request at a time, handles it at once (appends are synchronous),
-// and keeps reading while the stream's and the broker's in-flight bytes are under their bounds.
+// and reads the next while the stream's in-flight bytes are under their bound and the broker's
+// have room for it (ProduceReadGate: otherwise it waits in line for answers to free room).
 // Completions arrive in any order (on storage threads) and queue their responses; one write is
 // outstanding at a time. The reactor finishes when the client has half-closed and every request
 // is answered, and deletes itself in OnDone.
 class ProduceStreamReactor final
-    : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
+    : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>,
+      public ProduceReadGate::Reader {
  public:
-  ProduceStreamReactor(ServiceContext* ctx, std::shared_ptr<ProduceDeadlines> deadlines)
-      : ctx_(ctx), deadlines_(std::move(deadlines)) {
-    reading_ = std::make_unique<v1::ProduceRequest>();
-    StartRead(reading_.get());
+  ProduceStreamReactor(ServiceContext* ctx, std::shared_ptr<ProduceDeadlines> deadlines,
+                       std::shared_ptr<ProduceReadGate> gate)
+      : ctx_(ctx), deadlines_(std::move(deadlines)), gate_(std::move(gate)) {
+    // The first read waits for room too: a burst of new streams must not bring a request each.
+    // (A resume may come on another thread before gRPC has the reactor: gRPC keeps the read
+    // until then.)
+    ReadNext();
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      gate_->EndRead(this, 0);
       std::unique_lock lock(mu_);
       read_done_ = true;
       MaybeFinishLocked(lock);
@@ -98,8 +105,10 @@ class ProduceStreamReactor final
       std::lock_guard lock(mu_);
       inflight_bytes_ += bytes;
       ++inflight_requests_;
+      last_request_bytes_ = bytes;
     }
-    ctx_->inflight_produce_bytes.fetch_add(bytes, std::memory_order_acq_rel);
+    ctx_->produce_request_bytes_hint.store(bytes, std::memory_order_relaxed);
+    gate_->EndRead(this, bytes);  // the request's bytes replace what was reserved for it
     ctx_->metrics->AddInflightProduceBytes(bytes);
     ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
     auto* resp = new v1::ProduceResponse();
@@ -111,7 +120,7 @@ class ProduceStreamReactor final
     if (!st.ok()) {
       delete resp;
       ctx_->metrics->RecordRequest(Api::kProduceStream, start, true);
-      ctx_->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
+      gate_->Release(bytes);
       ctx_->metrics->AddInflightProduceBytes(-bytes);
       ctx_->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
       std::unique_lock lock(mu_);
@@ -126,11 +135,14 @@ class ProduceStreamReactor final
     bool read_more;
     {
       std::lock_guard lock(mu_);
-      read_more = !read_done_ && UnderBoundLocked();
+      read_more = !read_done_ && UnderStreamBoundLocked();
       if (!read_more) read_paused_ = true;
     }
-    if (read_more) StartNextRead();
+    if (read_more) ReadNext();
   }
+
+  // ProduceReadGate: room was reserved for the next request.
+  void ResumeRead() override { StartNextRead(); }
 
   void OnWriteDone(bool ok) override {
     std::unique_lock lock(mu_);
@@ -152,11 +164,22 @@ class ProduceStreamReactor final
   void OnDone() override { delete this; }
 
  private:
-  bool UnderBoundLocked() const {
-    if (inflight_requests_ == 0) return true;  // always allow one request to make progress
-    return inflight_bytes_ < ctx_->config->max_inflight_produce_bytes_per_stream &&
-           ctx_->inflight_produce_bytes.load(std::memory_order_acquire) <
-               ctx_->config->max_inflight_produce_bytes;
+  bool UnderStreamBoundLocked() const {
+    return inflight_requests_ == 0 ||  // always allow one request to make progress
+           inflight_bytes_ < ctx_->config->max_inflight_produce_bytes_per_stream;
+  }
+
+  // Reads the next request once the broker's bound has room for it: now, or when the gate
+  // resumes us. Expected to be as large as this stream's last (or, for its first, the last any
+  // stream read).
+  void ReadNext() {
+    int64_t expected;
+    {
+      std::lock_guard lock(mu_);
+      expected = last_request_bytes_;
+    }
+    if (expected == 0) expected = ctx_->produce_request_bytes_hint.load(std::memory_order_relaxed);
+    if (gate_->Reserve(this, expected)) StartNextRead();
   }
 
   void StartNextRead() {
@@ -166,13 +189,13 @@ class ProduceStreamReactor final
 
   void Complete(std::unique_ptr<v1::ProduceResponse> resp, int64_t bytes) {
     ServiceContext* const ctx = ctx_;  // `this` may be deleted once Finish is called below
-    ctx_->inflight_produce_bytes.fetch_sub(bytes, std::memory_order_acq_rel);
+    gate_->Release(bytes);
     ctx_->metrics->AddInflightProduceBytes(-bytes);
     std::unique_lock lock(mu_);
     inflight_bytes_ -= bytes;
     --inflight_requests_;
     bool resume = false;
-    if (read_paused_ && !read_done_ && UnderBoundLocked()) {
+    if (read_paused_ && !read_done_ && UnderStreamBoundLocked()) {
       read_paused_ = false;
       resume = true;
     }
@@ -186,7 +209,7 @@ class ProduceStreamReactor final
     }
     if (to_write == nullptr) MaybeFinishLocked(lock);
     if (lock.owns_lock()) lock.unlock();
-    if (resume) StartNextRead();
+    if (resume) ReadNext();
     if (to_write != nullptr) StartWrite(to_write);
     // Counted down once the response is queued (or dropped for a gone client).
     ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
@@ -203,6 +226,7 @@ class ProduceStreamReactor final
 
   ServiceContext* const ctx_;
   const std::shared_ptr<ProduceDeadlines> deadlines_;
+  const std::shared_ptr<ProduceReadGate> gate_;
   std::unique_ptr<v1::ProduceRequest> reading_;  // owned by the outstanding read
 
   std::mutex mu_;
@@ -214,6 +238,7 @@ class ProduceStreamReactor final
   bool finished_ = false;
   int64_t inflight_bytes_ = 0;
   int inflight_requests_ = 0;
+  int64_t last_request_bytes_ = 0;  // what the next request is expected to be
   grpc::Status final_status_;
 };
 
@@ -221,7 +246,7 @@ class ProduceStreamReactor final
 
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProducerService::ProduceStream(
     grpc::CallbackServerContext* context) {
-  return new ProduceStreamReactor(ctx_, deadlines_);
+  return new ProduceStreamReactor(ctx_, deadlines_, gate_);
 }
 
 }  // namespace rill::broker

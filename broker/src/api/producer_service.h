@@ -2,16 +2,18 @@
 
 // rill.v1.Producer over gRPC's callback API. Produce (unary) refuses with RESOURCE_EXHAUSTED when
 // the broker-wide in-flight produce bytes are at their bound; ProduceStream pipelines requests
-// and, at its per-stream or the broker-wide bound, stops reading from the stream (HTTP/2 flow
-// control then slows the client) until acknowledgements free room. Both answer a partition whose
+// and, at its per-stream bound or when the broker-wide bound has no room for its next request
+// (ProduceReadGate), stops reading from the stream (HTTP/2 flow control then slows the client)
+// until acknowledgements free room. Both answer a partition whose
 // append is not durable within the produce timeout with REQUEST_TIMED_OUT (produce_handler.h).
 
 #include <memory>
 
 #include "api/produce_handler.h"
+#include "api/produce_read_gate.h"
 #include "api/producer_ids.h"
-#include "rill/v1/producer.grpc.pb.h"
 #include "api/service_context.h"
+#include "rill/v1/producer.grpc.pb.h"
 
 namespace rill::broker {
 
@@ -20,6 +22,9 @@ class ProducerService final : public v1::Producer::CallbackService {
   explicit ProducerService(ServiceContext* ctx)
       : ctx_(ctx),
         deadlines_(std::make_shared<ProduceDeadlines>()),
+        gate_(std::make_shared<ProduceReadGate>(
+            &ctx->inflight_produce_bytes, ctx->config->max_inflight_produce_bytes,
+            ctx->config->max_request_memory_bytes / 4, deadlines_)),
         producer_ids_(std::make_shared<ProducerIdAllocator>(ctx->controller)) {}
   ~ProducerService() override { deadlines_->Stop(); }
 
@@ -35,6 +40,7 @@ class ProducerService final : public v1::Producer::CallbackService {
  private:
   ServiceContext* ctx_;
   const std::shared_ptr<ProduceDeadlines> deadlines_;
+  const std::shared_ptr<ProduceReadGate> gate_;
   const std::shared_ptr<ProducerIdAllocator> producer_ids_;
 };
 

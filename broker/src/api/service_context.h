@@ -29,6 +29,9 @@ struct ServiceContext {
   boost::asio::io_context* io = nullptr;
   // Produce bytes accepted but not yet acknowledged, over the whole broker.
   std::atomic<int64_t> inflight_produce_bytes{0};
+  // The size of the last request a ProduceStream read: what a new stream's first is expected to
+  // be (ProduceReadGate).
+  std::atomic<int64_t> produce_request_bytes_hint{0};
   // Produce requests accepted but not yet answered (shutdown waits for them).
   std::atomic<int64_t> inflight_produce_requests{0};
   // Set when shutdown begins: new long polls return at once, pushes stop.
