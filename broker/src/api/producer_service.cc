@@ -15,12 +15,10 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
   ServiceContext* ctx = ctx_;
   const int64_t bytes = ProduceBytes(*request);
   std::shared_ptr<ProduceReadGate> gate = gate_;
-  const int64_t before = ctx->inflight_produce_bytes.fetch_add(bytes, std::memory_order_acq_rel);
-  if (before > 0 && before + bytes > ctx->config->max_inflight_produce_bytes) {
-    gate->Release(bytes);  // (a stream may have found no room beside them)
+  if (!gate->Admit(bytes)) {
     ctx->metrics->RecordRequest(Api::kProduce, start, true);
     reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     "broker has " + std::to_string(before) +
+                     "broker has " + std::to_string(gate->in_flight()) +
                          " produce bytes in flight (limits.max_inflight_produce_bytes " +
                          std::to_string(ctx->config->max_inflight_produce_bytes) + "); retry"});
     return reactor;
@@ -107,7 +105,6 @@ class ProduceStreamReactor final
       ++inflight_requests_;
       last_request_bytes_ = bytes;
     }
-    ctx_->produce_request_bytes_hint.store(bytes, std::memory_order_relaxed);
     gate_->EndRead(this, bytes);  // the request's bytes replace what was reserved for it
     ctx_->metrics->AddInflightProduceBytes(bytes);
     ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
@@ -144,6 +141,15 @@ class ProduceStreamReactor final
   // ProduceReadGate: room was reserved for the next request.
   void ResumeRead() override { StartNextRead(); }
 
+  // A stream waiting in the gate's line has no read open to fail: it leaves the line and ends
+  // here, once what it has in flight is answered. (Otherwise its open read fails and ends it.)
+  void OnCancel() override {
+    if (!gate_->Withdraw(this)) return;
+    std::unique_lock lock(mu_);
+    read_done_ = true;
+    MaybeFinishLocked(lock);
+  }
+
   void OnWriteDone(bool ok) override {
     std::unique_lock lock(mu_);
     write_queue_.pop_front();
@@ -170,15 +176,14 @@ class ProduceStreamReactor final
   }
 
   // Reads the next request once the broker's bound has room for it: now, or when the gate
-  // resumes us. Expected to be as large as this stream's last (or, for its first, the last any
-  // stream read).
+  // resumes us. Expected to be as large as this stream's last (for its first, the gate takes
+  // the last any stream read).
   void ReadNext() {
     int64_t expected;
     {
       std::lock_guard lock(mu_);
       expected = last_request_bytes_;
     }
-    if (expected == 0) expected = ctx_->produce_request_bytes_hint.load(std::memory_order_relaxed);
     if (gate_->Reserve(this, expected)) StartNextRead();
   }
 

@@ -4,8 +4,8 @@
 // the broker-wide in-flight produce bytes are at their bound; ProduceStream pipelines requests
 // and, at its per-stream bound or when the broker-wide bound has no room for its next request
 // (ProduceReadGate), stops reading from the stream (HTTP/2 flow control then slows the client)
-// until acknowledgements free room. Both answer a partition whose
-// append is not durable within the produce timeout with REQUEST_TIMED_OUT (produce_handler.h).
+// until acknowledgements free room. Both answer a partition whose append is not durable within
+// the produce timeout with REQUEST_TIMED_OUT (produce_handler.h).
 
 #include <memory>
 
@@ -22,9 +22,9 @@ class ProducerService final : public v1::Producer::CallbackService {
   explicit ProducerService(ServiceContext* ctx)
       : ctx_(ctx),
         deadlines_(std::make_shared<ProduceDeadlines>()),
-        gate_(std::make_shared<ProduceReadGate>(
-            &ctx->inflight_produce_bytes, ctx->config->max_inflight_produce_bytes,
-            ctx->config->max_request_memory_bytes / 4, deadlines_)),
+        gate_(std::make_shared<ProduceReadGate>(ctx->config->max_inflight_produce_bytes,
+                                                ctx->config->max_request_memory_bytes / 4,
+                                                deadlines_)),
         producer_ids_(std::make_shared<ProducerIdAllocator>(ctx->controller)) {}
   ~ProducerService() override { deadlines_->Stop(); }
 

@@ -1,7 +1,8 @@
 #pragma once
 
 // What the gRPC services share: configuration, the controller, local partitions, metrics, the
-// I/O threads for long polls and pushes, and the broker-wide produce memory bound.
+// I/O threads for long polls and pushes. (The broker-wide produce bound is ProducerService's
+// ProduceReadGate.)
 //
 // Thread-safety: the pointed-to objects are thread-safe; the struct itself is immutable after
 // construction except for the atomics.
@@ -27,11 +28,6 @@ struct ServiceContext {
   Metrics* metrics = nullptr;
   DiskSpaceGuard* disk = nullptr;  // null: produce is never refused for disk space
   boost::asio::io_context* io = nullptr;
-  // Produce bytes accepted but not yet acknowledged, over the whole broker.
-  std::atomic<int64_t> inflight_produce_bytes{0};
-  // The size of the last request a ProduceStream read: what a new stream's first is expected to
-  // be (ProduceReadGate).
-  std::atomic<int64_t> produce_request_bytes_hint{0};
   // Produce requests accepted but not yet answered (shutdown waits for them).
   std::atomic<int64_t> inflight_produce_requests{0};
   // Set when shutdown begins: new long polls return at once, pushes stop.
