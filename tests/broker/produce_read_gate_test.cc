@@ -84,6 +84,8 @@ TEST_F(GateTest, NothingInFlightAdmitsARequestLargerThanTheBound) {
   gate->EndRead(&a, 16 * kMiB);
   gate->Release(16 * kMiB);
   EXPECT_EQ(log.Take(), (std::vector<int>{2}));
+  gate->EndRead(&b, 0);  // a reader leaves the gate's lists before it goes away
+  EXPECT_EQ(gate->in_flight(), 0);
 }
 
 TEST_F(GateTest, TheReadingBoundCapsTheReservationsAlone) {
@@ -98,6 +100,10 @@ TEST_F(GateTest, TheReadingBoundCapsTheReservationsAlone) {
   gate->EndRead(&a, 4 * kMiB);
   EXPECT_EQ(log.Take(), (std::vector<int>{3}));
   EXPECT_EQ(gate->in_flight(), 12 * kMiB);
+  gate->EndRead(&b, 0);  // readers leave the gate's lists before they go away
+  gate->EndRead(&c, 0);
+  gate->Release(4 * kMiB);
+  EXPECT_EQ(gate->in_flight(), 0);
 }
 
 TEST_F(GateTest, AnIdleReadsReservationLapsesAndTheTimerResumesTheLine) {
