@@ -38,7 +38,10 @@ void FlushScheduler::QueueLocked(Task* task, Entry& e, bool notify) {
   if (e.queued) return;
   e.queued = true;
   ready_.push_back(task);
-  if (notify) work_cv_.notify_one();
+  // While a batch runs, the tasks queued behind it wait for the next one: no worker to wake.
+  const bool for_next_batch =
+      batch_running_ && shared_sync_min_ > 0 && ready_.size() >= shared_sync_min_;
+  if (notify && !for_next_batch) work_cv_.notify_one();
 }
 
 void FlushScheduler::NotifyForOthersLocked() {
@@ -123,7 +126,12 @@ void FlushScheduler::WorkerLoop() {
       }
     }
     if (queued) NotifyForOthersLocked();
-    if (ready_.empty()) {
+    // With shared syncs, a batch waits while another runs: concurrent syncfs calls on one
+    // filesystem queue behind each other's writeback in the kernel, so each takes as long as
+    // all of them, and the logs that became ready meanwhile are better served by the next
+    // batch than by a second sync that overlaps the first (bench/RESULTS.md, Session 23).
+    const bool batch_ready = shared_sync_min_ > 0 && ready_.size() >= shared_sync_min_;
+    if (ready_.empty() || (batch_ready && batch_running_)) {
       if (timers_.empty()) {
         work_cv_.wait(lock);
       } else {
@@ -134,9 +142,7 @@ void FlushScheduler::WorkerLoop() {
       continue;
     }
     // One task, or with shared syncs on and enough of them ready, a batch.
-    const size_t take = shared_sync_min_ > 0 && ready_.size() >= shared_sync_min_
-                            ? std::min(ready_.size(), kMaxSharedBatch)
-                            : 1;
+    const size_t take = batch_ready ? std::min(ready_.size(), kMaxSharedBatch) : 1;
     batch.clear();
     for (size_t i = 0; i < take; ++i) {
       Task* task = ready_.front();
@@ -148,6 +154,7 @@ void FlushScheduler::WorkerLoop() {
       batch.push_back(task);
     }
     next.assign(batch.size(), kIdle);
+    if (batch.size() > 1) batch_running_ = true;
     lock.unlock();
     if (batch.size() == 1) {
       next[0] = batch[0]->RunFlushRound();
@@ -155,6 +162,7 @@ void FlushScheduler::WorkerLoop() {
       RunBatch(batch, next);
     }
     lock.lock();
+    if (batch.size() > 1) batch_running_ = false;
     bool armed = false;
     for (size_t i = 0; i < batch.size(); ++i) {
       Task* task = batch[i];

@@ -455,6 +455,87 @@ TEST(FlushSchedulerTest, ATimerArmedBesideARequeuedTaskWakesTheSleepingWorker) {
   s.Remove(&again);
 }
 
+// Logs that become ready while a shared sync runs wait for it to end and then share the next
+// one, rather than a second worker starting a sync that overlaps the first: concurrent syncfs
+// calls on one filesystem wait for each other's writeback in the kernel, so overlapping them
+// made every round longer (bench/RESULTS.md, Session 23).
+TEST(FlushSchedulerTest, LogsReadyDuringASharedSyncWaitForItAndShareTheNextOne) {
+  FlushScheduler s(3, /*shared_sync_min=*/2);
+  FaultyFileSystem fs{7};
+  auto whole = fs.OpenWholeSync("d");
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_first = false, resume = false;
+  int later_began = 0, later_ended = 0, later_began_when_first_ended = -1;
+
+  SharedRoundTask a, b, c, d;
+  for (SharedRoundTask* t : {&a, &b, &c, &d}) {
+    t->whole = whole->get();
+    t->on_round = [] {
+      ADD_FAILURE() << "a log ran a round of its own though enough were ready for a batch";
+      return FlushScheduler::kIdle;
+    };
+  }
+  a.on_begin = [&] {
+    std::unique_lock lock(mu);
+    in_first = true;
+    cv.notify_all();
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return resume; }));
+  };
+  a.on_end = [&] {
+    std::lock_guard lock(mu);
+    later_began_when_first_ended = later_began;
+    return FlushScheduler::kIdle;
+  };
+  b.on_end = [] { return FlushScheduler::kIdle; };
+  for (SharedRoundTask* t : {&c, &d}) {
+    t->on_begin = [&] {
+      std::lock_guard lock(mu);
+      ++later_began;
+      cv.notify_all();
+    };
+    t->on_end = [&] {
+      std::lock_guard lock(mu);
+      ++later_ended;
+      cv.notify_all();
+      return FlushScheduler::kIdle;
+    };
+  }
+
+  std::optional<Blocker> first, second, third;
+  first.emplace(s);
+  second.emplace(s);
+  third.emplace(s);  // every worker held
+  s.Add(&a);
+  s.Add(&b);
+  first.reset();  // its worker takes a and b as one batch and stops inside a's BeginSharedSync
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return in_first; }));
+  }
+  s.Add(&c);
+  s.Add(&d);
+  second.reset();  // two free workers, two logs ready, a batch running: they wait
+  third.reset();
+  {
+    std::unique_lock lock(mu);
+    // Bounded: with overlapping batches a free worker begins c's round within microseconds.
+    EXPECT_FALSE(cv.wait_for(lock, 300ms, [&] { return later_began > 0; }))
+        << "a second shared sync began while the first ran";
+    resume = true;
+  }
+  cv.notify_all();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return later_ended == 2; }));
+    EXPECT_EQ(later_began_when_first_ended, 0);
+  }
+  EXPECT_EQ(fs.whole_syncs(), 2) << "c and d did not share one sync after a and b's";
+  EXPECT_EQ(s.shared_sync_rounds(), 4u);
+  for (SharedRoundTask* t : {&a, &b, &c, &d}) s.Remove(t);
+}
+
 TEST(FlushSchedulerTest, FewerLogsThanTheMinimumSyncTheirOwnFiles) {
   FlushScheduler s(1, /*shared_sync_min=*/64);
   SharedSyncFixture f;

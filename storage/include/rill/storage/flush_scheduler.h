@@ -18,7 +18,9 @@
 // the WholeSync of its filesystem. One Sync of each WholeSync named by two or more tasks then
 // serves them all, and EndSharedSync completes each (a task alone on its handle, or whose handle
 // failed, syncs its own files there). A task that declines runs an ordinary round. So a thousand
-// partitions written by one request cost one syncfs, not a thousand fdatasyncs.
+// partitions written by one request cost one syncfs, not a thousand fdatasyncs. One batch runs at
+// a time: tasks ready in batch numbers while it runs wait for the next batch (overlapping syncfs
+// calls only wait for each other in the kernel).
 //
 // Thread-safety: every method may be called from any thread, except that a task must not call
 // Remove on itself from its own round. Rounds run without the scheduler's lock held, so they may
@@ -121,6 +123,7 @@ class FlushScheduler {
   // skipped.
   std::multimap<Clock::time_point, Task*> timers_;
   bool stopping_ = false;
+  bool batch_running_ = false;  // a worker runs a batch (shared syncs): no second one starts
   const size_t shared_sync_min_;
   std::atomic<uint64_t> shared_syncs_{0};
   std::atomic<uint64_t> shared_sync_rounds_{0};
