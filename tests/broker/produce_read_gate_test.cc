@@ -59,6 +59,11 @@ TEST_F(GateTest, ReadsReserveUntilTheBoundThenWaitInLineAndAnswersResumeThemOlde
   EXPECT_FALSE(gate->Reserve(&c, 4 * kMiB));
   EXPECT_FALSE(gate->Reserve(&d, 1 * kMiB));  // it would fit, but c came first
   EXPECT_EQ(gate->waiting(), 2u);
+  // What /metrics shows (rill_produce_reserved_bytes, _streams_waiting, _stream_waits_total).
+  ProduceReadGate::Stats st = gate->stats();
+  EXPECT_EQ(st.reserved_bytes, 8 * kMiB);
+  EXPECT_EQ(st.waiting, 2u);
+  EXPECT_EQ(st.waits, 2u);
   // a's request arrives: 3 MiB, not 4. Its reservation becomes those 3 MiB: 7 in flight.
   gate->EndRead(&a, 3 * kMiB);
   EXPECT_EQ(gate->in_flight(), 7 * kMiB);
@@ -68,12 +73,17 @@ TEST_F(GateTest, ReadsReserveUntilTheBoundThenWaitInLineAndAnswersResumeThemOlde
   EXPECT_EQ(log.Take(), (std::vector<int>{3, 4}));
   EXPECT_EQ(gate->in_flight(), 9 * kMiB);
   EXPECT_EQ(gate->waiting(), 0u);
+  st = gate->stats();
+  EXPECT_EQ(st.reserved_bytes, 9 * kMiB);  // b's 4, c's 4 and d's 1: a's request is answered
+  EXPECT_EQ(st.waiting, 0u);
+  EXPECT_EQ(st.waits, 2u);  // a count of waits, not of waiters
   // The streams end without requests: their reservations go back.
   gate->EndRead(&b, 0);
   gate->EndRead(&c, 0);
   gate->EndRead(&d, 0);
   EXPECT_EQ(gate->in_flight(), 0);
   EXPECT_EQ(gate->reserved(), 0u);
+  EXPECT_EQ(gate->stats().reserved_bytes, 0);
 }
 
 TEST_F(GateTest, NothingInFlightAdmitsARequestLargerThanTheBound) {

@@ -28,6 +28,7 @@
 #include "broker_process.h"
 #include "rill/proto/batch_header.h"
 #include "rill/proto/record_batch.h"
+#include "support/poll.h"
 
 namespace rill::testing {
 namespace {
@@ -360,6 +361,26 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
       ASSERT_TRUE(it.status().ok()) << it.status().ToString();
       if (next >= f.high_watermark()) break;
     }
+  }
+  if (sc.stream && stream && !custom_args) {
+    // The broker's /metrics show the read gate at work: streams waited for room during the
+    // load, and once every stream has closed none waits and nothing stays reserved.
+    auto gauge = [&](const std::string& body, const std::string& name) -> int64_t {
+      const std::string key = "\n" + name + " ";
+      const auto pos = body.find(key);
+      return pos == std::string::npos ? -1 : std::stoll(body.substr(pos + key.size()));
+    };
+    std::string body;
+    EXPECT_TRUE(rill::test::PollUntil([&] {
+      body = HttpGet(broker->http_port(), "/metrics");
+      return gauge(body, "rill_produce_streams_waiting") == 0 &&
+             gauge(body, "rill_produce_reserved_bytes") == 0;
+    })) << "streams still waiting or holding reservations after the load: "
+        << summary.str();
+    std::cout << "reads that waited for room: " << gauge(body, "rill_produce_stream_waits_total")
+              << std::endl;
+    EXPECT_GT(gauge(body, "rill_produce_stream_waits_total"), 0)
+        << "256 producers of 4 MiB never waited for room: " << summary.str();
   }
   for (const Ack& a : acks) {
     auto it = stored[a.partition].find(a.base_offset);

@@ -41,6 +41,7 @@ bool ProduceReadGate::Reserve(Reader* reader, int64_t expected) {
     return true;
   }
   waiting_.push_back(*reader);
+  ++waits_;
   ArmLocked(now);
   return false;
 }
@@ -138,6 +139,11 @@ size_t ProduceReadGate::waiting() const {
 size_t ProduceReadGate::reserved() const {
   std::lock_guard lock(mu_);
   return reserved_.size();
+}
+
+ProduceReadGate::Stats ProduceReadGate::stats() const {
+  std::lock_guard lock(mu_);
+  return {reserved_bytes_, waiting_.size(), waits_};
 }
 
 }  // namespace rill::broker

@@ -87,6 +87,14 @@ class ProduceReadGate final : public ProduceDeadlines::Entry,
   int64_t in_flight() const;
   size_t waiting() const;
   size_t reserved() const;
+  // For /metrics: the reserved part of in_flight, the readers in line, and how many reads have
+  // had to wait in line since the start.
+  struct Stats {
+    int64_t reserved_bytes = 0;
+    uint64_t waiting = 0;
+    uint64_t waits = 0;
+  };
+  Stats stats() const;
 
   void Expire() override;  // the timer (ProduceDeadlines::Entry)
 
@@ -110,6 +118,7 @@ class ProduceReadGate final : public ProduceDeadlines::Entry,
   int64_t in_flight_ = 0;        // received and unanswered, plus reserved
   int64_t reserved_bytes_ = 0;   // the reserved part
   int64_t last_read_bytes_ = 0;  // the last request a stream read
+  uint64_t waits_ = 0;           // reads that waited in line
   List reserved_;                // oldest first
   List waiting_;                 // oldest first
   bool armed_ = false;

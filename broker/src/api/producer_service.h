@@ -33,6 +33,9 @@ class ProducerService final : public v1::Producer::CallbackService {
                                     v1::ProduceResponse* response) override;
   grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProduceStream(
       grpc::CallbackServerContext* context) override;
+  // The broker's produce bytes in flight and the ProduceStreams waiting for room in them.
+  const std::shared_ptr<ProduceReadGate>& gate() const { return gate_; }
+
   grpc::ServerUnaryReactor* InitProducerId(grpc::CallbackServerContext* context,
                                            const v1::InitProducerIdRequest* request,
                                            v1::InitProducerIdResponse* response) override;

@@ -309,6 +309,26 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
            static_cast<long>(inflight_.load(std::memory_order_relaxed)));
   out += buf;
+  if (produce_gate_) {
+    const ProduceGateGauges g = produce_gate_();
+    char gate_buf[1024];
+    snprintf(gate_buf, sizeof gate_buf,
+             "# HELP rill_produce_reserved_bytes Bytes of limits.max_inflight_produce_bytes "
+             "reserved by ProduceStreams about to receive their next request (not in "
+             "rill_inflight_produce_bytes).\n"
+             "# TYPE rill_produce_reserved_bytes gauge\nrill_produce_reserved_bytes %ld\n"
+             "# HELP rill_produce_streams_waiting ProduceStreams waiting for room under "
+             "limits.max_inflight_produce_bytes before they read their next request (their "
+             "clients are held by HTTP/2 flow control meanwhile).\n"
+             "# TYPE rill_produce_streams_waiting gauge\nrill_produce_streams_waiting %lu\n"
+             "# HELP rill_produce_stream_waits_total Reads of ProduceStream requests that waited "
+             "for room under limits.max_inflight_produce_bytes.\n"
+             "# TYPE rill_produce_stream_waits_total counter\n"
+             "rill_produce_stream_waits_total %lu\n",
+             static_cast<long>(g.reserved_bytes), static_cast<unsigned long>(g.waiting),
+             static_cast<unsigned long>(g.waits));
+    out += gate_buf;
+  }
   snprintf(buf, sizeof buf,
            "# HELP rill_isr_shrinks_total Committed ISR changes that removed a member, on "
            "partitions this node leads.\n"

@@ -86,6 +86,17 @@ class Metrics {
     shared_syncs_ = std::move(source);
   }
   void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
+  // The source of rill_produce_reserved_bytes, rill_produce_streams_waiting and
+  // rill_produce_stream_waits_total (the ProduceStreams' read gate, docs/ARCHITECTURE.md §12).
+  // Set before the HTTP server starts; must be thread-safe.
+  struct ProduceGateGauges {
+    int64_t reserved_bytes = 0;
+    uint64_t waiting = 0;
+    uint64_t waits = 0;
+  };
+  void set_produce_gate(std::function<ProduceGateGauges()> source) {
+    produce_gate_ = std::move(source);
+  }
   // The committed ISR of a partition this node leads changed under the same leader epoch (a new
   // metadata image shows it): `shrink` when a member left, else a member joined. Called once per
   // committed change by whoever applies the image to the partition (rill_isr_shrinks_total,
@@ -120,6 +131,7 @@ class Metrics {
   std::atomic<uint64_t> isr_expands_{0};
   std::atomic<const ReplicaFetcherManager*> fetchers_{nullptr};
   std::function<std::pair<uint64_t, uint64_t>()> shared_syncs_;
+  std::function<ProduceGateGauges()> produce_gate_;
 };
 
 }  // namespace rill::broker

@@ -276,6 +276,10 @@ Status Broker::Start() {
   ctx_.disk = disk_.get();
   ctx_.io = &io_;
   producer_ = std::make_unique<ProducerService>(&ctx_);
+  metrics_.set_produce_gate([gate = producer_->gate()] {
+    const ProduceReadGate::Stats st = gate->stats();
+    return Metrics::ProduceGateGauges{st.reserved_bytes, st.waiting, st.waits};
+  });
   consumer_ = std::make_unique<ConsumerService>(&ctx_);
   admin_ = std::make_unique<AdminService>(&ctx_);
   metadata_ = std::make_unique<MetadataService>(&ctx_);
