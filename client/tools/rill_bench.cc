@@ -71,6 +71,7 @@ struct Options {
   int32_t max_in_flight = 5;
   std::string idempotence = "default";  // on, off, or default (the client's rule)
   int64_t buffer_memory = 128ll << 20;
+  int32_t max_request_bytes = 0;  // 0: the client's default
   double rate = 0;
   // How --rate waits for a record's send time: sleep (default; at most one wake-up per 100 us,
   // sending every record that is due), or spin (busy-wait the last 100-200 us before each
@@ -388,6 +389,7 @@ int Run(const Options& o) {
     pc.max_in_flight = o.max_in_flight;
     if (o.idempotence != "default") pc.enable_idempotence = o.idempotence == "on";
     pc.buffer_memory = o.buffer_memory;
+    if (o.max_request_bytes > 0) pc.max_request_bytes = o.max_request_bytes;
     auto producer = client::Producer::Create(pc);
     if (!producer.ok()) return Fail(kTool, producer.status());
     // One record per topic, reused for every record sent to it.
@@ -608,6 +610,10 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--buffer-memory", o.buffer_memory, "Producer buffer bytes")
       ->capture_default_str();
+  app.add_option("--max-request-bytes", o.max_request_bytes,
+                 "Largest produce request the producer builds, bytes (0 = the client's default, "
+                 "4 MiB - 64 KiB; the broker accepts up to its limits.max_request_bytes)")
+      ->check(CLI::Range(0, 1 << 30));
   app.add_option("--rate", o.rate, "Target records/s, open loop (0 = as fast as possible)");
   app.add_option("--pacing", o.pacing, "How --rate waits: sleep (default) or spin")
       ->check(CLI::IsMember({"sleep", "spin"}));
