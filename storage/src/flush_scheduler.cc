@@ -127,9 +127,9 @@ void FlushScheduler::WorkerLoop() {
     }
     if (queued) NotifyForOthersLocked();
     // With shared syncs, a batch waits while another runs: concurrent syncfs calls on one
-    // filesystem queue behind each other's writeback in the kernel, so each takes as long as
-    // all of them, and the logs that became ready meanwhile are better served by the next
-    // batch than by a second sync that overlaps the first (bench/RESULTS.md, Session 23).
+    // filesystem wait for each other's writeback in the kernel, so a second one would not end
+    // before the first, and the next batch serves the logs that became ready meanwhile as soon,
+    // with a fraction of the syncfs calls (docs/STORAGE.md, Flushing).
     const bool batch_ready = shared_sync_min_ > 0 && ready_.size() >= shared_sync_min_;
     if (ready_.empty() || (batch_ready && batch_running_)) {
       if (timers_.empty()) {

@@ -457,8 +457,8 @@ TEST(FlushSchedulerTest, ATimerArmedBesideARequeuedTaskWakesTheSleepingWorker) {
 
 // Logs that become ready while a shared sync runs wait for it to end and then share the next
 // one, rather than a second worker starting a sync that overlaps the first: concurrent syncfs
-// calls on one filesystem wait for each other's writeback in the kernel, so overlapping them
-// made every round longer (bench/RESULTS.md, Session 23).
+// calls on one filesystem wait for each other's writeback in the kernel (docs/STORAGE.md,
+// Flushing).
 TEST(FlushSchedulerTest, LogsReadyDuringASharedSyncWaitForItAndShareTheNextOne) {
   FlushScheduler s(3, /*shared_sync_min=*/2);
   FaultyFileSystem fs{7};

@@ -19,8 +19,8 @@
 // serves them all, and EndSharedSync completes each (a task alone on its handle, or whose handle
 // failed, syncs its own files there). A task that declines runs an ordinary round. So a thousand
 // partitions written by one request cost one syncfs, not a thousand fdatasyncs. One batch runs at
-// a time: tasks ready in batch numbers while it runs wait for the next batch (overlapping syncfs
-// calls only wait for each other in the kernel).
+// a time: when enough tasks for a batch become ready while one runs, they wait for it to end and
+// form the next (overlapping syncfs calls only wait for each other in the kernel).
 //
 // Thread-safety: every method may be called from any thread, except that a task must not call
 // Remove on itself from its own round. Rounds run without the scheduler's lock held, so they may
