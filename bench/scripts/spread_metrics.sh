@@ -6,18 +6,11 @@
 #        (env: P=1000 N=6000000 WARMUP=300000 RILL_BENCH_TMP=dir; BENCH_ARGS="..." more
 #        rill-bench arguments)
 set -u
-export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2; shift 2
 P=${P:-1000}; N=${N:-6000000}; WARMUP=${WARMUP:-300000}
 read -r -a EXTRA <<< "${BENCH_ARGS:-}"
-D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread-metrics.XXXX")
-$B --data-dir $D/data --listeners.client 127.0.0.1:0 --listeners.internal 127.0.0.1:0 \
-  --listeners.http 127.0.0.1:0 --ports-file $D/ports --log.level warn "$@" > $D/broker.log 2>&1 &
-BP=$!
-cleanup() { kill $BP 2>/dev/null; wait $BP 2>/dev/null; rm -rf $D; sync; }
-trap cleanup EXIT
-for i in $(seq 100); do grep -q http= $D/ports 2>/dev/null && break; sleep 0.1; done
-PORT=$(sed -n 's/^client=//p' $D/ports); HTTP=$(sed -n 's/^http=//p' $D/ports)
+source "$(dirname "$0")/fresh_broker.sh"
+start_fresh_broker $B spread-metrics "$@"
 $BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size 8 "${EXTRA[@]}" -n $WARMUP -s 100 > /dev/null 2>&1
 curl -s http://127.0.0.1:$HTTP/metrics > $D/m0
 $BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size 8 "${EXTRA[@]}" -n $N -s 100 \

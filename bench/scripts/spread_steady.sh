@@ -7,18 +7,11 @@
 #        (env: N=3000000 RUNS=3 WARMUP=300000 RILL_BENCH_TMP=dir; KEY_SIZE=8, 0 for records
 #        without keys; BENCH_ARGS="..." more rill-bench arguments, e.g. "--partitioner random")
 set -u
-export -n RILL_BENCH_TMP RILL_BENCH_ARGS  # ours: a broker started here would warn of RILL_* it does not know
 B=$1; BENCH=$2; P=$3; shift 3
 N=${N:-3000000}; RUNS=${RUNS:-3}; WARMUP=${WARMUP:-300000}; KEY_SIZE=${KEY_SIZE:-8}
 read -r -a EXTRA <<< "${BENCH_ARGS:-}"
-D=$(mktemp -d "${RILL_BENCH_TMP:-$PWD}/spread-steady.XXXX")
-$B --data-dir $D/data --listeners.client 127.0.0.1:0 --listeners.internal 127.0.0.1:0 \
-  --listeners.http 127.0.0.1:0 --ports-file $D/ports --log.level warn "$@" > $D/broker.log 2>&1 &
-BP=$!
-cleanup() { kill $BP 2>/dev/null; wait $BP 2>/dev/null; rm -rf $D; sync; }
-trap cleanup EXIT
-for i in $(seq 100); do grep -q http= $D/ports 2>/dev/null && break; sleep 0.1; done
-PORT=$(sed -n 's/^client=//p' $D/ports)
+source "$(dirname "$0")/fresh_broker.sh"
+start_fresh_broker $B spread-steady "$@"
 $BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size $KEY_SIZE "${EXTRA[@]}" -n $WARMUP -s 100 > /dev/null 2>&1
 for r in $(seq $RUNS); do
   echo "partitions $P run $r: $($BENCH -b 127.0.0.1:$PORT -t s --mode produce -p $P --key-size $KEY_SIZE "${EXTRA[@]}" -n $N -s 100 \
