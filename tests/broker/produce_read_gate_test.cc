@@ -61,12 +61,14 @@ TEST_F(GateTest, ReadsReserveUntilTheBoundThenWaitInLineAndAnswersResumeThemOlde
   EXPECT_EQ(gate->waiting(), 2u);
   // What /metrics shows (rill_produce_reserved_bytes, _streams_waiting, _stream_waits_total).
   ProduceReadGate::Stats st = gate->stats();
+  EXPECT_EQ(st.accepted_bytes, 0);
   EXPECT_EQ(st.reserved_bytes, 8 * kMiB);
   EXPECT_EQ(st.waiting, 2u);
   EXPECT_EQ(st.waits, 2u);
   // a's request arrives: 3 MiB, not 4. Its reservation becomes those 3 MiB: 7 in flight.
   gate->EndRead(&a, 3 * kMiB);
   EXPECT_EQ(gate->in_flight(), 7 * kMiB);
+  EXPECT_EQ(gate->stats().accepted_bytes, 3 * kMiB);  // rill_inflight_produce_bytes
   EXPECT_TRUE(log.Take().empty());  // 7 + 4 > 10
   // a's request is answered: 4 MiB in flight (b's reservation); c and then d fit.
   gate->Release(3 * kMiB);
@@ -74,6 +76,7 @@ TEST_F(GateTest, ReadsReserveUntilTheBoundThenWaitInLineAndAnswersResumeThemOlde
   EXPECT_EQ(gate->in_flight(), 9 * kMiB);
   EXPECT_EQ(gate->waiting(), 0u);
   st = gate->stats();
+  EXPECT_EQ(st.accepted_bytes, 0);
   EXPECT_EQ(st.reserved_bytes, 9 * kMiB);  // b's 4, c's 4 and d's 1: a's request is answered
   EXPECT_EQ(st.waiting, 0u);
   EXPECT_EQ(st.waits, 2u);  // a count of waits, not of waiters

@@ -374,8 +374,9 @@ void RunScenario(BrokerProcess* broker, const Scenario& sc) {
     EXPECT_TRUE(rill::test::PollUntil([&] {
       body = HttpGet(broker->http_port(), "/metrics");
       return gauge(body, "rill_produce_streams_waiting") == 0 &&
-             gauge(body, "rill_produce_reserved_bytes") == 0;
-    })) << "streams still waiting or holding reservations after the load: "
+             gauge(body, "rill_produce_reserved_bytes") == 0 &&
+             gauge(body, "rill_inflight_produce_bytes") == 0;
+    })) << "streams still waiting, holding reservations or bytes in flight after the load: "
         << summary.str();
     std::cout << "reads that waited for room: " << gauge(body, "rill_produce_stream_waits_total")
               << std::endl;

@@ -143,7 +143,7 @@ size_t ProduceReadGate::reserved() const {
 
 ProduceReadGate::Stats ProduceReadGate::stats() const {
   std::lock_guard lock(mu_);
-  return {reserved_bytes_, waiting_.size(), waits_};
+  return {in_flight_ - reserved_bytes_, reserved_bytes_, waiting_.size(), waits_};
 }
 
 }  // namespace rill::broker

@@ -87,9 +87,10 @@ class ProduceReadGate final : public ProduceDeadlines::Entry,
   int64_t in_flight() const;
   size_t waiting() const;
   size_t reserved() const;
-  // For /metrics: the reserved part of in_flight, the readers in line, and how many reads have
-  // had to wait in line since the start.
+  // For /metrics: in_flight split into requests received and the reservations, the readers in
+  // line, and how many reads have had to wait in line since the start.
   struct Stats {
+    int64_t accepted_bytes = 0;
     int64_t reserved_bytes = 0;
     uint64_t waiting = 0;
     uint64_t waits = 0;

@@ -23,21 +23,18 @@ grpc::ServerUnaryReactor* ProducerService::Produce(grpc::CallbackServerContext* 
                          std::to_string(ctx->config->max_inflight_produce_bytes) + "); retry"});
     return reactor;
   }
-  ctx->metrics->AddInflightProduceBytes(bytes);
   ctx->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
   // The request's bytes are appended in place (offsets stamped): the request is ours to mutate
   // until Finish, and nothing else reads it.
   auto* mutable_request = const_cast<v1::ProduceRequest*>(request);
   grpc::Status st = HandleProduce(*ctx, deadlines_, mutable_request, response, [=] {
     gate->Release(bytes);
-    ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, false);
     reactor->Finish(grpc::Status::OK);
     ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
   });
   if (!st.ok()) {
     gate->Release(bytes);
-    ctx->metrics->AddInflightProduceBytes(-bytes);
     ctx->metrics->RecordRequest(Api::kProduce, start, true);
     reactor->Finish(st);
     ctx->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
@@ -106,7 +103,6 @@ class ProduceStreamReactor final
       last_request_bytes_ = bytes;
     }
     gate_->EndRead(this, bytes);  // the request's bytes replace what was reserved for it
-    ctx_->metrics->AddInflightProduceBytes(bytes);
     ctx_->inflight_produce_requests.fetch_add(1, std::memory_order_acq_rel);
     auto* resp = new v1::ProduceResponse();
     grpc::Status st = HandleProduce(*ctx_, deadlines_, req.get(), resp, [this, resp, bytes, start] {
@@ -118,7 +114,6 @@ class ProduceStreamReactor final
       delete resp;
       ctx_->metrics->RecordRequest(Api::kProduceStream, start, true);
       gate_->Release(bytes);
-      ctx_->metrics->AddInflightProduceBytes(-bytes);
       ctx_->inflight_produce_requests.fetch_sub(1, std::memory_order_acq_rel);
       std::unique_lock lock(mu_);
       inflight_bytes_ -= bytes;
@@ -195,7 +190,6 @@ class ProduceStreamReactor final
   void Complete(std::unique_ptr<v1::ProduceResponse> resp, int64_t bytes) {
     ServiceContext* const ctx = ctx_;  // `this` may be deleted once Finish is called below
     gate_->Release(bytes);
-    ctx_->metrics->AddInflightProduceBytes(-bytes);
     std::unique_lock lock(mu_);
     inflight_bytes_ -= bytes;
     --inflight_requests_;

@@ -301,18 +301,17 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
            "# HELP rill_bytes_in_total Record batch bytes accepted by produce requests.\n"
            "# TYPE rill_bytes_in_total counter\nrill_bytes_in_total %lu\n"
            "# HELP rill_bytes_out_total Record batch bytes returned to fetches and pushes.\n"
-           "# TYPE rill_bytes_out_total counter\nrill_bytes_out_total %lu\n"
-           "# HELP rill_inflight_produce_bytes Produce request bytes appended and not yet "
-           "answered (bounded by limits.max_inflight_produce_bytes).\n"
-           "# TYPE rill_inflight_produce_bytes gauge\nrill_inflight_produce_bytes %ld\n",
+           "# TYPE rill_bytes_out_total counter\nrill_bytes_out_total %lu\n",
            static_cast<unsigned long>(bytes_in_.load(std::memory_order_relaxed)),
-           static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)),
-           static_cast<long>(inflight_.load(std::memory_order_relaxed)));
+           static_cast<unsigned long>(bytes_out_.load(std::memory_order_relaxed)));
   out += buf;
   if (produce_gate_) {
     const ProduceGateGauges g = produce_gate_();
     char gate_buf[1024];
     snprintf(gate_buf, sizeof gate_buf,
+             "# HELP rill_inflight_produce_bytes Produce request bytes received and not yet "
+             "answered (bounded by limits.max_inflight_produce_bytes).\n"
+             "# TYPE rill_inflight_produce_bytes gauge\nrill_inflight_produce_bytes %ld\n"
              "# HELP rill_produce_reserved_bytes Bytes of limits.max_inflight_produce_bytes "
              "reserved by ProduceStreams about to receive their next request (not in "
              "rill_inflight_produce_bytes).\n"
@@ -325,8 +324,8 @@ std::string Metrics::Render(const PartitionManager* partitions) const {
              "for room under limits.max_inflight_produce_bytes.\n"
              "# TYPE rill_produce_stream_waits_total counter\n"
              "rill_produce_stream_waits_total %lu\n",
-             static_cast<long>(g.reserved_bytes), static_cast<unsigned long>(g.waiting),
-             static_cast<unsigned long>(g.waits));
+             static_cast<long>(g.accepted_bytes), static_cast<long>(g.reserved_bytes),
+             static_cast<unsigned long>(g.waiting), static_cast<unsigned long>(g.waits));
     out += gate_buf;
   }
   snprintf(buf, sizeof buf,

@@ -85,11 +85,11 @@ class Metrics {
   void set_shared_syncs(std::function<std::pair<uint64_t, uint64_t>()> source) {
     shared_syncs_ = std::move(source);
   }
-  void AddInflightProduceBytes(int64_t d) { inflight_.fetch_add(d, std::memory_order_relaxed); }
-  // The source of rill_produce_reserved_bytes, rill_produce_streams_waiting and
-  // rill_produce_stream_waits_total (the ProduceStreams' read gate, docs/ARCHITECTURE.md §12).
-  // Set before the HTTP server starts; must be thread-safe.
+  // The source of rill_inflight_produce_bytes, rill_produce_reserved_bytes,
+  // rill_produce_streams_waiting and rill_produce_stream_waits_total (the ProduceStreams' read
+  // gate, docs/ARCHITECTURE.md §12). Set before the HTTP server starts; must be thread-safe.
   struct ProduceGateGauges {
+    int64_t accepted_bytes = 0;  // received and not yet answered
     int64_t reserved_bytes = 0;
     uint64_t waiting = 0;
     uint64_t waits = 0;
@@ -121,7 +121,6 @@ class Metrics {
   std::atomic<uint64_t> bytes_in_{0};
   std::atomic<uint64_t> duplicate_batches_{0};
   std::atomic<uint64_t> bytes_out_{0};
-  std::atomic<int64_t> inflight_{0};
   Histogram durable_latency_;
   Histogram fetch_wait_;
   Histogram fetch_serve_;

@@ -278,7 +278,7 @@ Status Broker::Start() {
   producer_ = std::make_unique<ProducerService>(&ctx_);
   metrics_.set_produce_gate([gate = producer_->gate()] {
     const ProduceReadGate::Stats st = gate->stats();
-    return Metrics::ProduceGateGauges{st.reserved_bytes, st.waiting, st.waits};
+    return Metrics::ProduceGateGauges{st.accepted_bytes, st.reserved_bytes, st.waiting, st.waits};
   });
   consumer_ = std::make_unique<ConsumerService>(&ctx_);
   admin_ = std::make_unique<AdminService>(&ctx_);
